@@ -1,0 +1,100 @@
+# waved: build, test, demo, bench, install.  GNU make; every library through pkg-config.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+ETCDIR  ?= /etc/waved
+DESTDIR ?=
+
+BUILD   ?= build
+CC      ?= gcc
+PKGS     = libcurl sqlite3 libcjson libbsd inih
+SANITIZE ?=
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(SANITIZE)
+LDFLAGS += $(SANITIZE)
+LDLIBS  += $(PKG_LIBS) -lm
+
+COMMON_SRC     = $(wildcard common/*.c)
+SUPERVISOR_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c))
+WORKER_SRC     = $(wildcard worker/*.c)
+CTL_SRC        = $(filter-out ctl/wavectl.c,$(wildcard ctl/*.c))
+LIB_SRC        = $(COMMON_SRC) $(SUPERVISOR_SRC) $(WORKER_SRC) $(CTL_SRC)
+TEST_SRC       = $(wildcard tests/test_*.c) $(wildcard tests/lib/*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+LIB      = $(BUILD)/libwaved.a
+WAVED    = $(BUILD)/waved
+WAVECTL  = $(BUILD)/wavectl
+TESTS    = $(BUILD)/waved-tests
+BENCH    = $(BUILD)/bench-plan
+
+.PHONY: all deps test check asan demo bench install clean
+.DEFAULT_GOAL := all
+
+all: $(WAVED) $(WAVECTL)
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%.o: CFLAGS += $(CRIT_CFLAGS)
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(WAVED): $(BUILD)/supervisor/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TESTS): $(TEST_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRIT_LIBS)
+
+$(BENCH): $(BUILD)/scripts/bench_plan.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The whole suite: Criterion unit tests and end-to-end tests that drive the
+# real binaries (found through WAVED_BUILD).
+check: $(WAVED) $(WAVECTL) $(TESTS)
+	WAVED_BUILD=$(abspath $(BUILD)) $(TESTS) $(TESTFLAGS)
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+asan: deps
+	@$(MAKE) --no-print-directory check BUILD=build/asan \
+	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@echo "make demo: the demo arrives with the merge queue; for now try: $(WAVECTL) plan"
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH) $(WAVECTL)
+	@scripts/bench $(abspath $(BUILD))
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(ETCDIR)
+	install -m 755 $(WAVED) $(WAVECTL) $(DESTDIR)$(BINDIR)/
+	install -m 644 man/waved.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 etc/waved.conf.example $(DESTDIR)$(ETCDIR)/waved.conf.example
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

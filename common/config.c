@@ -1,0 +1,531 @@
+#include "common/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "common/spawn.h"
+#include "common/util.h"
+
+static const char *const phase_names[PHASE_COUNT] = {
+	"setup", "implement", "verify", "review"
+};
+
+enum section_kind {
+	SECT_NONE,		/* before any section, or an unknown one */
+	SECT_WAVED,
+	SECT_SOURCE,
+	SECT_MERGE,
+	SECT_PHASE,
+	SECT_REPO
+};
+
+enum value_type {
+	V_INT,
+	V_BOOL,
+	V_STR,
+	V_PATH,			/* a string made absolute against the config's folder */
+	V_SOURCE_TYPE
+};
+
+/* One configuration key: where it lives, its type and its bounds. */
+struct key_def {
+	enum section_kind section;
+	const char *name;
+	enum value_type type;
+	size_t offset;		/* into struct config, phase_conf or repo_conf */
+	long min, max;
+};
+
+#define CFG(f) offsetof(struct config, f)
+#define SRC(f) (offsetof(struct config, source) + offsetof(struct source_conf, f))
+
+static const struct key_def key_defs[] = {
+	{ SECT_WAVED, "state_dir", V_PATH, CFG(state_dir), 0, 0 },
+	{ SECT_WAVED, "cap", V_INT, CFG(cap), 0, 10000 },
+	{ SECT_WAVED, "agent_branch", V_STR, CFG(agent_branch), 0, 0 },
+	{ SECT_WAVED, "base_branch", V_STR, CFG(base_branch), 0, 0 },
+	{ SECT_WAVED, "max_attempts", V_INT, CFG(max_attempts), 1, 1000 },
+	{ SECT_WAVED, "retry_backoff", V_INT, CFG(retry_backoff), 0, 86400 },
+	{ SECT_WAVED, "poll_interval", V_INT, CFG(poll_interval), 1, 86400 },
+	{ SECT_WAVED, "keep_failed_worktrees", V_BOOL, CFG(keep_failed_worktrees), 0, 0 },
+	{ SECT_WAVED, "hold_repo_during_review", V_BOOL, CFG(hold_repo_during_review), 0, 0 },
+	{ SECT_WAVED, "fix_rounds", V_INT, CFG(fix_rounds), 0, 100 },
+	{ SECT_WAVED, "review_rounds", V_INT, CFG(review_rounds), 0, 100 },
+	{ SECT_WAVED, "stop_timeout", V_INT, CFG(stop_timeout), 0, 86400 },
+	{ SECT_WAVED, "git_timeout", V_INT, CFG(git_timeout), 1, 86400 },
+	{ SECT_SOURCE, "type", V_SOURCE_TYPE, SRC(type), 0, 0 },
+	{ SECT_SOURCE, "path", V_PATH, SRC(path), 0, 0 },
+	{ SECT_SOURCE, "api", V_STR, SRC(api), 0, 0 },
+	{ SECT_SOURCE, "label", V_STR, SRC(label), 0, 0 },
+	{ SECT_SOURCE, "milestone", V_STR, SRC(milestone), 0, 0 },
+	{ SECT_SOURCE, "token_file", V_PATH, SRC(token_file), 0, 0 },
+	{ SECT_SOURCE, "pass_token", V_BOOL, SRC(pass_token), 0, 0 },
+	{ SECT_SOURCE, "close_on_done", V_BOOL, SRC(close_on_done), 0, 0 },
+	{ SECT_SOURCE, "open_pr", V_BOOL, SRC(open_pr), 0, 0 },
+	{ SECT_MERGE, "check", V_STR, CFG(merge_check), 0, 0 },
+	{ SECT_PHASE, "run", V_STR, offsetof(struct phase_conf, run), 0, 0 },
+	{ SECT_PHASE, "timeout", V_INT, offsetof(struct phase_conf, timeout), 1, 7 * 86400 },
+	{ SECT_REPO, "path", V_PATH, offsetof(struct repo_conf, path), 0, 0 },
+	{ SECT_REPO, "github", V_STR, offsetof(struct repo_conf, github), 0, 0 },
+	{ SECT_REPO, "push", V_STR, offsetof(struct repo_conf, push), 0, 0 },
+	{ SECT_REPO, "setup", V_STR, offsetof(struct repo_conf, setup), 0, 0 },
+};
+
+/* Parser state shared by the line reader and the key handler. */
+struct parse_state {
+	struct config *cfg;
+	FILE *fp;
+	char *dir;		/* the config file's folder, for relative paths */
+	int lineno;		/* line being parsed */
+	bool at_line_start;
+	enum section_kind section;
+	int section_serial;	/* counts section headers, to spot repeated sections */
+	int phase;		/* current [phase "..."] */
+	size_t repo;		/* current [repo "..."] */
+	unsigned long seen[64];	/* keys set in this section instance: bit per key_def */
+	struct strbuf errors;
+};
+
+static void
+config_error(struct parse_state *st, int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+config_error(struct parse_state *st, int line, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (key)
+		strbuf_addf(&st->errors, "%s:%d: %s: %s\n", st->cfg->file, line, key, msg);
+	else
+		strbuf_addf(&st->errors, "%s:%d: %s\n", st->cfg->file, line, msg);
+	free(msg);
+}
+
+const char *
+phase_name(enum phase_id id)
+{
+	return id < PHASE_COUNT ? phase_names[id] : "?";
+}
+
+static void
+config_set_defaults(struct config *cfg)
+{
+	cfg->state_dir = xstrdup("/var/lib/waved");
+	cfg->cap = 0;
+	cfg->agent_branch = xstrdup("waved");
+	cfg->base_branch = xstrdup("main");
+	cfg->max_attempts = 3;
+	cfg->retry_backoff = 30;
+	cfg->poll_interval = 60;
+	cfg->keep_failed_worktrees = true;
+	cfg->hold_repo_during_review = false;
+	cfg->fix_rounds = 2;
+	cfg->review_rounds = 2;
+	cfg->stop_timeout = 30;
+	cfg->git_timeout = 300;
+	cfg->source.type = SOURCE_FILE;
+	cfg->source.path = xstrdup("/etc/waved/issues.json");
+	cfg->source.api = xstrdup("https://api.github.com");
+	cfg->source.label = xstrdup("waved");
+	for (int i = 0; i < PHASE_COUNT; i++)
+		cfg->phases[i].timeout = 3600;
+}
+
+/* "name" inside [kind "name"]: the quoted part, or NULL when malformed. */
+static char *
+section_argument(const char *header, const char *kind)
+{
+	size_t klen = strlen(kind), n;
+	const char *p = header + klen;
+
+	if (strncmp(header, kind, klen) != 0 || (*p != ' ' && *p != '\t'))
+		return NULL;
+	p += strspn(p, " \t");
+	n = strlen(p);
+	if (n < 3 || p[0] != '"' || p[n - 1] != '"')
+		return NULL;
+	char *arg = xstrdup(p + 1);
+	arg[n - 2] = '\0';
+	return arg;
+}
+
+static void
+begin_repo_section(struct parse_state *st, char *name)
+{
+	struct config *cfg = st->cfg;
+
+	if (!repo_name_valid(name)) {
+		config_error(st, st->lineno, "repo",
+		    "name \"%s\" must be 1-%d characters of A-Z a-z 0-9 . _ -",
+		    name, REPO_NAME_MAX);
+		free(name);
+		st->section = SECT_NONE;
+		return;
+	}
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		if (strcmp(cfg->repos[i].name, name) == 0) {
+			config_error(st, st->lineno, "repo",
+			    "duplicate repo \"%s\" (first defined at line %d)",
+			    name, cfg->repos[i].line);
+			free(name);
+			st->section = SECT_NONE;
+			return;
+		}
+	}
+	cfg->repos = xreallocarray(cfg->repos, cfg->nrepos + 1, sizeof(*cfg->repos));
+	cfg->repos[cfg->nrepos] = (struct repo_conf){ .name = name, .line = st->lineno };
+	st->repo = cfg->nrepos++;
+	st->section = SECT_REPO;
+}
+
+static void
+begin_section(struct parse_state *st, const char *header)
+{
+	char *arg;
+
+	st->section_serial++;
+	memset(st->seen, 0, sizeof(st->seen));
+	st->section = SECT_NONE;
+	if (strcmp(header, "waved") == 0)
+		st->section = SECT_WAVED;
+	else if (strcmp(header, "source") == 0)
+		st->section = SECT_SOURCE;
+	else if (strcmp(header, "merge") == 0)
+		st->section = SECT_MERGE;
+	else if ((arg = section_argument(header, "phase")) != NULL) {
+		for (int i = 0; i < PHASE_COUNT; i++)
+			if (strcmp(arg, phase_names[i]) == 0) {
+				st->section = SECT_PHASE;
+				st->phase = i;
+			}
+		if (st->section == SECT_NONE)
+			config_error(st, st->lineno, "phase",
+			    "unknown phase \"%s\": expected setup, implement, verify or review", arg);
+		free(arg);
+	} else if ((arg = section_argument(header, "repo")) != NULL)
+		begin_repo_section(st, arg);
+	else
+		config_error(st, st->lineno, NULL,
+		    "unknown section [%s]: expected [waved], [source], [merge], "
+		    "[phase \"NAME\"] or [repo \"NAME\"]", header);
+}
+
+/* Look at each line as inih reads it, to track line numbers and section headers. */
+static void
+inspect_line(struct parse_state *st, const char *line)
+{
+	const char *p = line + strspn(line, " \t");
+	const char *close;
+
+	if (*p != '[' || (close = strchr(p, ']')) == NULL)
+		return;
+	char *header = xstrdup(p + 1);
+	header[close - p - 1] = '\0';
+	begin_section(st, header);
+	free(header);
+}
+
+/* An fgets-style reader for ini_parse_stream(). */
+static char *
+config_reader(char *buf, int size, void *stream)
+{
+	struct parse_state *st = stream;
+
+	if (fgets(buf, size, st->fp) == NULL)
+		return NULL;
+	if (st->at_line_start) {
+		st->lineno++;
+		inspect_line(st, buf);
+	}
+	st->at_line_start = strchr(buf, '\n') != NULL;
+	return buf;
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+static char *
+absolute_path(const struct parse_state *st, const char *v)
+{
+	if (v[0] == '/')
+		return xstrdup(v);
+	return xasprintf("%s/%s", st->dir, v);
+}
+
+/* Store one value at its place; on a bad value, say what was expected. */
+static void
+set_value(struct parse_state *st, const struct key_def *def, void *base, const char *v)
+{
+	char *end;
+	long n;
+
+	switch (def->type) {
+	case V_INT:
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno != 0 || n < def->min || n > def->max) {
+			config_error(st, st->lineno, def->name,
+			    "expected a whole number from %ld to %ld, got \"%s\"",
+			    def->min, def->max, v);
+			return;
+		}
+		*(int *)((char *)base + def->offset) = (int)n;
+		return;
+	case V_BOOL:
+		if (!parse_bool(v, (bool *)((char *)base + def->offset)))
+			config_error(st, st->lineno, def->name,
+			    "expected yes or no, got \"%s\"", v);
+		return;
+	case V_SOURCE_TYPE:
+		if (strcmp(v, "file") == 0)
+			st->cfg->source.type = SOURCE_FILE;
+		else if (strcmp(v, "github") == 0)
+			st->cfg->source.type = SOURCE_GITHUB;
+		else
+			config_error(st, st->lineno, def->name,
+			    "expected file or github, got \"%s\"", v);
+		return;
+	case V_STR:
+	case V_PATH:
+		if (*v == '\0') {
+			config_error(st, st->lineno, def->name, "expected a value, got nothing");
+			return;
+		}
+		char **slot = (char **)((char *)base + def->offset);
+		free(*slot);
+		*slot = def->type == V_PATH ? absolute_path(st, v) : xstrdup(v);
+		return;
+	}
+}
+
+static void *
+section_base(struct parse_state *st)
+{
+	switch (st->section) {
+	case SECT_PHASE:
+		return &st->cfg->phases[st->phase];
+	case SECT_REPO:
+		return &st->cfg->repos[st->repo];
+	default:
+		return st->cfg;
+	}
+}
+
+static int
+config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	size_t i;
+
+	(void)section;		/* tracked by inspect_line, which also sees empty sections */
+	if (st->section == SECT_NONE) {
+		if (st->section_serial == 0)
+			config_error(st, st->lineno, name, "key outside any section");
+		return 1;	/* an unknown section was reported once at its header */
+	}
+	for (i = 0; i < ARRAY_LEN(key_defs); i++)
+		if (key_defs[i].section == st->section && strcmp(key_defs[i].name, name) == 0)
+			break;
+	if (i == ARRAY_LEN(key_defs)) {
+		config_error(st, st->lineno, name, "unknown key in this section");
+		return 1;
+	}
+	if (st->seen[i / 64] & (1UL << (i % 64))) {
+		config_error(st, st->lineno, name, "set twice in the same section");
+		return 1;
+	}
+	st->seen[i / 64] |= 1UL << (i % 64);
+	if (st->section == SECT_REPO && strcmp(name, "path") == 0)
+		st->cfg->repos[st->repo].path_line = st->lineno;
+	set_value(st, &key_defs[i], section_base(st), value);
+	return 1;
+}
+
+/* Rules that span keys, checked once the whole file is read. */
+static void
+config_validate(struct parse_state *st)
+{
+	struct config *cfg = st->cfg;
+
+	if (cfg->phases[PHASE_IMPLEMENT].run == NULL)
+		config_error(st, st->lineno, "[phase \"implement\"] run",
+		    "required: the command that implements an issue");
+	if (cfg->nrepos == 0)
+		config_error(st, st->lineno, "[repo \"NAME\"]",
+		    "at least one repo is required");
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		struct repo_conf *r = &cfg->repos[i];
+
+		if (r->path == NULL)
+			config_error(st, r->line, "path",
+			    "required in [repo \"%s\"]: the repository's folder", r->name);
+		if (cfg->source.type == SOURCE_GITHUB && r->github == NULL)
+			config_error(st, r->line, "github",
+			    "required in [repo \"%s\"] with [source] type = github: owner/name",
+			    r->name);
+		if (r->github && (strchr(r->github, '/') == NULL ||
+		    strchr(r->github, '/') != strrchr(r->github, '/')))
+			config_error(st, r->line, "github",
+			    "expected owner/name, got \"%s\"", r->github);
+	}
+	if (strcmp(cfg->agent_branch, cfg->base_branch) == 0)
+		config_error(st, st->lineno, "agent_branch",
+		    "must differ from base_branch (\"%s\"): waved never moves the base",
+		    cfg->base_branch);
+}
+
+static char *
+config_dir(const char *path)
+{
+	char *copy = xstrdup(path), *slash = strrchr(copy, '/'), *dir;
+	char cwd[PATH_MAX];
+
+	if (slash == copy)
+		dir = xstrdup("/");
+	else if (slash) {
+		*slash = '\0';
+		dir = copy[0] == '/' ? xstrdup(copy) :
+		    xasprintf("%s/%s", getcwd(cwd, sizeof(cwd)) ? cwd : ".", copy);
+	} else
+		dir = xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+	free(copy);
+	return dir;
+}
+
+struct config *
+config_load(const char *path, char **errors)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	struct parse_state st = { .cfg = cfg, .at_line_start = true };
+	int rc;
+
+	*errors = NULL;
+	cfg->file = xstrdup(path);
+	config_set_defaults(cfg);
+	if ((st.fp = fopen(path, "re")) == NULL) {
+		*errors = xasprintf("%s: cannot read: %s\n", path, strerror(errno));
+		config_free(cfg);
+		return NULL;
+	}
+	st.dir = config_dir(path);
+	/* Long phase commands are normal; continuation lines are not supported. */
+	ini_use_stack = false;
+	ini_allow_realloc = true;
+	ini_max_line = 1 << 20;
+	ini_allow_multiline = false;
+	rc = ini_parse_stream(config_reader, &st, config_handler, &st);
+	fclose(st.fp);
+	if (rc > 0)
+		config_error(&st, rc, NULL, "syntax error: expected [section], key = value or a comment");
+	else if (rc < 0)
+		config_error(&st, st.lineno, NULL, "out of memory while parsing");
+	config_validate(&st);
+	free(st.dir);
+	if (st.errors.len > 0) {
+		*errors = strbuf_take(&st.errors);
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->file);
+	free(cfg->state_dir);
+	free(cfg->agent_branch);
+	free(cfg->base_branch);
+	free(cfg->source.path);
+	free(cfg->source.api);
+	free(cfg->source.label);
+	free(cfg->source.milestone);
+	free(cfg->source.token_file);
+	for (int i = 0; i < PHASE_COUNT; i++)
+		free(cfg->phases[i].run);
+	free(cfg->merge_check);
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		free(cfg->repos[i].name);
+		free(cfg->repos[i].path);
+		free(cfg->repos[i].github);
+		free(cfg->repos[i].push);
+		free(cfg->repos[i].setup);
+	}
+	free(cfg->repos);
+	free(cfg);
+}
+
+int
+config_effective_cap(const struct config *cfg)
+{
+	return cfg->cap > 0 ? cfg->cap : (int)cfg->nrepos;
+}
+
+const struct repo_conf *
+config_repo(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nrepos; i++)
+		if (strcmp(cfg->repos[i].name, name) == 0)
+			return &cfg->repos[i];
+	return NULL;
+}
+
+int
+config_check_repos(const struct config *cfg, char **errors)
+{
+	struct strbuf b = { 0 };
+
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		const struct repo_conf *r = &cfg->repos[i];
+		const char *argv[] = { "git", "-C", r->path, "rev-parse", "--git-dir", NULL };
+
+		if (spawn_run(argv, NULL, NULL, 0) != 0)
+			strbuf_addf(&b, "%s:%d: path: [repo \"%s\"] %s is not a git repository\n",
+			    cfg->file, r->path_line, r->name, r->path);
+	}
+	*errors = b.len ? strbuf_take(&b) : NULL;
+	return *errors ? -1 : 0;
+}
+
+const char *
+config_default_path(const char *from_flag)
+{
+	const char *env;
+
+	if (from_flag)
+		return from_flag;
+	if ((env = getenv("WAVED_CONFIG")) != NULL && *env)
+		return env;
+	return CONFIG_DEFAULT_PATH;
+}

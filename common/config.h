@@ -1,0 +1,96 @@
+/*
+ * waved.conf: INI parsed with libinih (DESIGN.md section 9).  Every error
+ * names FILE:LINE: key and says what was expected.
+ */
+#ifndef WAVED_CONFIG_H
+#define WAVED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/waved/waved.conf"
+
+enum phase_id {
+	PHASE_SETUP,
+	PHASE_IMPLEMENT,
+	PHASE_VERIFY,
+	PHASE_REVIEW,
+	PHASE_COUNT
+};
+
+enum source_type {
+	SOURCE_FILE,
+	SOURCE_GITHUB
+};
+
+struct phase_conf {
+	char *run;		/* NULL: the phase is skipped (implement is required) */
+	int timeout;		/* seconds */
+};
+
+struct repo_conf {
+	char *name;		/* [A-Za-z0-9._-]+ */
+	char *path;		/* absolute */
+	char *github;		/* owner/name, or NULL */
+	char *push;		/* remote name, or NULL */
+	char *setup;		/* overrides [phase "setup"] run, or NULL */
+	int line;		/* where its section starts, for later messages */
+	int path_line;		/* where path is set */
+};
+
+struct source_conf {
+	enum source_type type;
+	char *path;		/* type = file */
+	char *api;
+	char *label;
+	char *milestone;
+	char *token_file;
+	bool pass_token;
+	bool close_on_done;
+	bool open_pr;
+};
+
+struct config {
+	char *file;		/* the path it was read from */
+	char *state_dir;
+	int cap;		/* as configured; 0 = number of repos */
+	char *agent_branch;
+	char *base_branch;
+	int max_attempts;
+	int retry_backoff;
+	int poll_interval;
+	bool keep_failed_worktrees;
+	bool hold_repo_during_review;
+	int fix_rounds;
+	int review_rounds;
+	int stop_timeout;
+	int git_timeout;
+	struct source_conf source;
+	struct phase_conf phases[PHASE_COUNT];
+	char *merge_check;
+	struct repo_conf *repos;
+	size_t nrepos;
+};
+
+/*
+ * Read and validate a config file.  On failure returns NULL and *errors holds
+ * one "FILE:LINE: key: what was expected" line per problem (caller frees).
+ */
+struct config *config_load(const char *path, char **errors);
+void config_free(struct config *cfg);
+
+/* The configured cap, or the number of repos when it is 0. */
+int config_effective_cap(const struct config *cfg);
+const struct repo_conf *config_repo(const struct config *cfg, const char *name);
+const char *phase_name(enum phase_id id);
+
+/*
+ * Check-time validation of the outside world: every repo path is a git
+ * repository.  Returns 0, or -1 with one line per problem in *errors.
+ */
+int config_check_repos(const struct config *cfg, char **errors);
+
+/* The config path to use: -c, else $WAVED_CONFIG, else the default. */
+const char *config_default_path(const char *from_flag);
+
+#endif

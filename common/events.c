@@ -1,0 +1,144 @@
+#include "common/events.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+struct events {
+	char *path;
+	int fd;
+	int64_t size;
+	int64_t rotate_bytes;
+	int64_t last_ts;	/* never go backwards: file order is event order */
+};
+
+static int
+events_reopen(struct events *ev)
+{
+	struct stat st;
+
+	if (ev->fd != -1)
+		close(ev->fd);
+	ev->fd = open(ev->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (ev->fd == -1)
+		return -1;
+	ev->size = fstat(ev->fd, &st) == 0 ? st.st_size : 0;
+	return 0;
+}
+
+struct events *
+events_open(const char *state_dir)
+{
+	struct events *ev = xcalloc(1, sizeof(*ev));
+
+	ev->path = xasprintf("%s/%s", state_dir, EVENTS_FILE);
+	ev->fd = -1;
+	ev->rotate_bytes = EVENTS_ROTATE_BYTES;
+	if (events_reopen(ev) == -1) {
+		int saved = errno;
+		events_close(ev);
+		errno = saved;
+		return NULL;
+	}
+	return ev;
+}
+
+void
+events_close(struct events *ev)
+{
+	if (ev == NULL)
+		return;
+	if (ev->fd != -1)
+		close(ev->fd);
+	free(ev->path);
+	free(ev);
+}
+
+void
+events_set_rotate_bytes(struct events *ev, int64_t bytes)
+{
+	ev->rotate_bytes = bytes;
+}
+
+/* Rename to .1 (replacing an older one) and start a new file. */
+static void
+events_rotate(struct events *ev)
+{
+	char *old = xasprintf("%s.1", ev->path);
+
+	if (rename(ev->path, old) == -1)
+		log_warn("rotate %s", ev->path);
+	free(old);
+	if (events_reopen(ev) == -1)
+		log_warn("reopen %s", ev->path);
+}
+
+static cJSON *
+events_line(struct events *ev, const char *name, const struct log_ctx *ctx)
+{
+	cJSON *o = cJSON_CreateObject();
+	char ts[32];
+	int64_t t = now_ms();
+
+	if (t < ev->last_ts)
+		t = ev->last_ts;
+	ev->last_ts = t;
+	format_timestamp(t, ts, sizeof(ts));
+	cJSON_AddStringToObject(o, "ts", ts);
+	cJSON_AddStringToObject(o, "event", name);
+	if (ctx && ctx->issue)
+		cJSON_AddStringToObject(o, "issue", ctx->issue);
+	if (ctx && ctx->attempt > 0)
+		cJSON_AddNumberToObject(o, "attempt", ctx->attempt);
+	if (ctx && ctx->trace)
+		cJSON_AddStringToObject(o, "trace", ctx->trace);
+	return o;
+}
+
+int
+events_emit(struct events *ev, const char *name, const struct log_ctx *ctx,
+    cJSON *fields)
+{
+	cJSON *o = events_line(ev, name, ctx);
+	char *text;
+	size_t len;
+	ssize_t n;
+
+	if (fields) {
+		while (fields->child) {
+			cJSON *item = fields->child;
+			char *key = xstrdup(item->string);
+
+			cJSON_DetachItemViaPointer(fields, item);
+			cJSON_AddItemToObject(o, key, item);
+			free(key);
+		}
+		cJSON_Delete(fields);
+	}
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text == NULL)
+		fatalx("events: out of memory");
+	len = strlen(text);
+	text[len] = '\n';	/* replaces the NUL: one write() per line */
+	if (ev->fd == -1 && events_reopen(ev) == -1) {
+		free(text);
+		return -1;
+	}
+	n = write(ev->fd, text, len + 1);
+	free(text);
+	if (n != (ssize_t)(len + 1)) {
+		log_warn("events: append to %s", ev->path);
+		return -1;
+	}
+	ev->size += n;
+	if (ev->size >= ev->rotate_bytes)
+		events_rotate(ev);
+	return 0;
+}

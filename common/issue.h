@@ -1,0 +1,46 @@
+/*
+ * An issue as a source describes it: key, text and dependencies.  The
+ * supervisor's view (state, attempts) lives in the store.
+ */
+#ifndef WAVED_ISSUE_H
+#define WAVED_ISSUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+/* A reference to another issue: same repo ("#3") or another ("web#5"). */
+struct issue_ref {
+	char repo[REPO_NAME_MAX + 1];
+	long number;
+};
+
+struct issue_spec {
+	char repo[REPO_NAME_MAX + 1];
+	long number;
+	char *title;		/* untrusted text */
+	char *body;		/* untrusted text */
+	struct issue_ref *deps;
+	size_t ndeps;
+	int64_t created;	/* for "oldest first": seconds, or the source's order */
+};
+
+struct issue_list {
+	struct issue_spec *v;
+	size_t n, cap;
+};
+
+/* Appends a zeroed spec and returns it. */
+struct issue_spec *issue_list_add(struct issue_list *l);
+void issue_spec_add_dep(struct issue_spec *s, const char *repo, long number);
+void issue_spec_clear(struct issue_spec *s);
+void issue_list_clear(struct issue_list *l);
+
+/*
+ * Parse a dependency written "#N" (same repo as self_repo) or "repo#N".
+ * Returns false when the text is of neither form.
+ */
+int issue_ref_parse(const char *text, const char *self_repo, struct issue_ref *out);
+
+#endif

@@ -1,0 +1,443 @@
+#include "common/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/*
+ * Migration k takes the schema from user_version k to k+1.  Never edit a
+ * shipped migration: append a new one, so that every existing database walks
+ * the same path forward.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: the first schema. */
+	"CREATE TABLE daemon ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  pid INTEGER,"
+	"  running INTEGER NOT NULL DEFAULT 0,"
+	"  started_at INTEGER,"
+	"  cap INTEGER NOT NULL DEFAULT 0,"
+	"  effective_cap INTEGER NOT NULL DEFAULT 0,"
+	"  paused INTEGER NOT NULL DEFAULT 0,"
+	"  updated_at INTEGER);"
+	"INSERT INTO daemon (id) VALUES (1);"
+	"CREATE TABLE repos ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  path TEXT NOT NULL,"
+	"  agent_branch TEXT NOT NULL);"
+	"CREATE TABLE issues ("
+	"  id INTEGER PRIMARY KEY,"
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  number INTEGER NOT NULL CHECK (number > 0),"
+	"  title TEXT NOT NULL,"
+	"  body TEXT NOT NULL DEFAULT '',"
+	"  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'ready',"
+	"    'running', 'review', 'merging', 'retry_wait', 'done', 'dead', 'blocked')),"
+	"  phase TEXT,"			/* the phase running, while in flight */
+	"  attempts INTEGER NOT NULL DEFAULT 0,"	/* attempts consumed */
+	"  reason TEXT,"			/* last failure, or why blocked */
+	"  final_commit TEXT,"		/* what landed: the branch is deleted after */
+	"  retry_at INTEGER,"		/* ms since the epoch, in retry_wait */
+	"  priority INTEGER NOT NULL DEFAULT 0,"	/* critical path */
+	"  created INTEGER NOT NULL DEFAULT 0,"	/* the source's age order */
+	"  first_seen INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (repo_id, number));"
+	"CREATE INDEX issues_by_state ON issues (state);"
+	"CREATE TABLE deps ("
+	"  issue_id INTEGER NOT NULL REFERENCES issues(id) ON DELETE CASCADE,"
+	"  dep_repo TEXT NOT NULL,"		/* may name a repo that is not configured */
+	"  dep_number INTEGER NOT NULL,"
+	"  PRIMARY KEY (issue_id, dep_repo, dep_number)) WITHOUT ROWID;"
+	"CREATE TABLE attempts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  issue_id INTEGER NOT NULL REFERENCES issues(id) ON DELETE CASCADE,"
+	"  number INTEGER NOT NULL CHECK (number > 0),"
+	"  trace TEXT NOT NULL,"
+	"  pid INTEGER,"
+	"  base_commit TEXT,"		/* the agent branch tip at prepare */
+	"  started_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  outcome TEXT,"
+	"  reason TEXT,"
+	"  UNIQUE (issue_id, number));"
+	"CREATE TABLE markers ("		/* one row per completed phase run */
+	"  id INTEGER PRIMARY KEY,"
+	"  attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,"
+	"  phase TEXT NOT NULL,"
+	"  result INTEGER NOT NULL,"	/* the phase's exit status */
+	"  head TEXT,"			/* the issue branch head after it */
+	"  ms INTEGER,"
+	"  recorded_at INTEGER NOT NULL);"
+	"CREATE INDEX markers_by_attempt ON markers (attempt_id, id);",
+};
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_REPO_UPSERT,
+	ST_ISSUE_FIND,
+	ST_ISSUE_INSERT,
+	ST_ISSUE_UPDATE_TEXT,
+	ST_DEPS_LIST,
+	ST_DEPS_DELETE,
+	ST_DEPS_INSERT,
+	ST_ISSUE_STATE,
+	ST_COUNT_STATE,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_REPO_UPSERT] =
+	    "INSERT INTO repos (name, path, agent_branch) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT (name) DO UPDATE SET path = ?2, agent_branch = ?3",
+	[ST_ISSUE_FIND] =
+	    "SELECT i.id, i.state, i.title, i.body, i.created FROM issues i"
+	    " JOIN repos r ON r.id = i.repo_id WHERE r.name = ?1 AND i.number = ?2",
+	[ST_ISSUE_INSERT] =
+	    "INSERT INTO issues (repo_id, number, title, body, created, first_seen, updated_at)"
+	    " SELECT id, ?2, ?3, ?4, ?5, ?6, ?6 FROM repos WHERE name = ?1",
+	[ST_ISSUE_UPDATE_TEXT] =
+	    "UPDATE issues SET title = ?2, body = ?3, created = ?4, updated_at = ?5 WHERE id = ?1",
+	[ST_DEPS_LIST] =
+	    "SELECT dep_repo, dep_number FROM deps WHERE issue_id = ?1"
+	    " ORDER BY dep_repo, dep_number",
+	[ST_DEPS_DELETE] = "DELETE FROM deps WHERE issue_id = ?1",
+	[ST_DEPS_INSERT] =
+	    "INSERT OR IGNORE INTO deps (issue_id, dep_repo, dep_number) VALUES (?1, ?2, ?3)",
+	[ST_ISSUE_STATE] =
+	    "SELECT i.state FROM issues i JOIN repos r ON r.id = i.repo_id"
+	    " WHERE r.name = ?1 AND i.number = ?2",
+	[ST_COUNT_STATE] = "SELECT count(*) FROM issues WHERE state = ?1",
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	enum store_mode mode;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+/* A prepared statement, reset and ready for binding. */
+static sqlite3_stmt *
+store_stmt(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = st->stmt[id];
+
+	if (s == NULL) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st->stmt[id], NULL) != SQLITE_OK)
+			fatalx("store: prepare \"%s\": %s", stmt_sql[id], sqlite3_errmsg(st->db));
+		s = st->stmt[id];
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+/* Step a statement that returns no rows; 0 or -1 (logged). */
+static int
+store_exec_stmt(struct store *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: %s: %s", sqlite3_sql(s), sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_migrate(struct store *st, char **err)
+{
+	int version = store_schema_version(st);
+
+	if (version > (int)ARRAY_LEN(migrations)) {
+		*err = xasprintf("%s: schema version %d is newer than this waved knows (%zu)",
+		    st->path, version, ARRAY_LEN(migrations));
+		return -1;
+	}
+	for (; version < (int)ARRAY_LEN(migrations); version++) {
+		char *sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+		    migrations[version], version + 1);
+		char *msg = NULL;
+
+		if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+			*err = xasprintf("%s: migrating schema %d -> %d: %s", st->path,
+			    version, version + 1, msg ? msg : "?");
+			sqlite3_free(msg);
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			free(sql);
+			return -1;
+		}
+		free(sql);
+	}
+	return 0;
+}
+
+struct store *
+store_open(const char *path, enum store_mode mode, char **err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int flags = mode == STORE_READONLY ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+	*err = NULL;
+	st->path = xstrdup(path);
+	st->mode = mode;
+	if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		*err = xasprintf("%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+		store_close(st);
+		return NULL;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/*
+	 * WAL lets wavectl read while the supervisor writes.  synchronous =
+	 * NORMAL keeps every commit across a crash of the process (only a power
+	 * loss can take the last ones back), which is what recovery relies on.
+	 */
+	if (mode == STORE_READWRITE &&
+	    sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		*err = xasprintf("%s: %s", path, sqlite3_errmsg(st->db));
+		store_close(st);
+		return NULL;
+	}
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	if (mode == STORE_READWRITE ? store_migrate(st, err) == -1 :
+	    store_schema_version(st) != STORE_SCHEMA_VERSION) {
+		if (*err == NULL)
+			*err = xasprintf("%s: schema version %d, expected %d (start waved once to migrate)",
+			    path, store_schema_version(st), STORE_SCHEMA_VERSION);
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+int
+store_schema_version(struct store *st)
+{
+	sqlite3_stmt *s;
+	int version = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return version;
+}
+
+int
+store_begin(struct store *st)
+{
+	return store_exec_stmt(st, store_stmt(st, ST_BEGIN));
+}
+
+int
+store_commit(struct store *st)
+{
+	return store_exec_stmt(st, store_stmt(st, ST_COMMIT));
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		store_exec_stmt(st, store_stmt(st, ST_ROLLBACK));
+}
+
+int
+store_sync_repos(struct store *st, const struct config *cfg)
+{
+	if (store_begin(st) == -1)
+		return -1;
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		sqlite3_stmt *s = store_stmt(st, ST_REPO_UPSERT);
+
+		sqlite3_bind_text(s, 1, cfg->repos[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, cfg->repos[i].path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, cfg->agent_branch, -1, SQLITE_STATIC);
+		if (store_exec_stmt(st, s) == -1) {
+			store_rollback(st);
+			return -1;
+		}
+	}
+	return store_commit(st);
+}
+
+/* True when the stored dependencies equal the spec's (as a set). */
+static bool
+deps_equal(struct store *st, sqlite3_int64 id, const struct issue_spec *spec)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_DEPS_LIST);
+	size_t matched = 0;
+	bool equal = true;
+
+	sqlite3_bind_int64(s, 1, id);
+	while (equal && sqlite3_step(s) == SQLITE_ROW) {
+		const char *repo = (const char *)sqlite3_column_text(s, 0);
+		long number = (long)sqlite3_column_int64(s, 1);
+		bool found = false;
+
+		for (size_t k = 0; k < spec->ndeps && !found; k++)
+			found = spec->deps[k].number == number && strcmp(spec->deps[k].repo, repo) == 0;
+		equal = found;
+		matched++;
+	}
+	sqlite3_reset(s);
+	/* Duplicates in the spec collapse in the table: compare distinct counts. */
+	size_t distinct = 0;
+	for (size_t k = 0; k < spec->ndeps; k++) {
+		bool repeat = false;
+		for (size_t j = 0; j < k && !repeat; j++)
+			repeat = spec->deps[j].number == spec->deps[k].number &&
+			    strcmp(spec->deps[j].repo, spec->deps[k].repo) == 0;
+		distinct += !repeat;
+	}
+	return equal && matched == distinct;
+}
+
+static int
+deps_replace(struct store *st, sqlite3_int64 id, const struct issue_spec *spec)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_DEPS_DELETE);
+
+	sqlite3_bind_int64(s, 1, id);
+	if (store_exec_stmt(st, s) == -1)
+		return -1;
+	for (size_t k = 0; k < spec->ndeps; k++) {
+		s = store_stmt(st, ST_DEPS_INSERT);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_text(s, 2, spec->deps[k].repo, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, spec->deps[k].number);
+		if (store_exec_stmt(st, s) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static enum store_upsert
+issue_insert(struct store *st, const struct issue_spec *spec)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_ISSUE_INSERT);
+
+	sqlite3_bind_text(s, 1, spec->repo, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, spec->number);
+	sqlite3_bind_text(s, 3, spec->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, spec->body ? spec->body : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, spec->created);
+	sqlite3_bind_int64(s, 6, now_ms());
+	if (store_exec_stmt(st, s) == -1)
+		return STORE_ERROR;
+	if (sqlite3_changes(st->db) != 1) {
+		log_warnx("store: %s#%ld: repo is not recorded", spec->repo, spec->number);
+		return STORE_ERROR;
+	}
+	if (deps_replace(st, sqlite3_last_insert_rowid(st->db), spec) == -1)
+		return STORE_ERROR;
+	return STORE_ADDED;
+}
+
+/* A source may change an issue only while it waits: never under a running worker. */
+static bool
+state_is_waiting(const char *state)
+{
+	return strcmp(state, "queued") == 0 || strcmp(state, "ready") == 0 ||
+	    strcmp(state, "blocked") == 0;
+}
+
+enum store_upsert
+store_upsert_issue(struct store *st, const struct issue_spec *spec)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_ISSUE_FIND);
+	enum store_upsert result = STORE_UNCHANGED;
+	sqlite3_int64 id;
+	bool same_text;
+
+	sqlite3_bind_text(s, 1, spec->repo, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, spec->number);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return issue_insert(st, spec);
+	}
+	id = sqlite3_column_int64(s, 0);
+	if (!state_is_waiting((const char *)sqlite3_column_text(s, 1))) {
+		sqlite3_reset(s);
+		return STORE_UNCHANGED;
+	}
+	same_text = strcmp((const char *)sqlite3_column_text(s, 2), spec->title) == 0 &&
+	    strcmp((const char *)sqlite3_column_text(s, 3), spec->body ? spec->body : "") == 0 &&
+	    sqlite3_column_int64(s, 4) == spec->created;
+	sqlite3_reset(s);
+	if (!same_text) {
+		s = store_stmt(st, ST_ISSUE_UPDATE_TEXT);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_text(s, 2, spec->title, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, spec->body ? spec->body : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, spec->created);
+		sqlite3_bind_int64(s, 5, now_ms());
+		if (store_exec_stmt(st, s) == -1)
+			return STORE_ERROR;
+		result = STORE_UPDATED;
+	}
+	if (!deps_equal(st, id, spec)) {
+		if (deps_replace(st, id, spec) == -1)
+			return STORE_ERROR;
+		result = STORE_UPDATED;
+	}
+	return result;
+}
+
+bool
+store_issue_state(struct store *st, const char *repo, long number, char *buf, size_t size)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_ISSUE_STATE);
+	bool found = false;
+
+	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, number);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		strlcpy(buf, (const char *)sqlite3_column_text(s, 0), size);
+		found = true;
+	}
+	sqlite3_reset(s);
+	return found;
+}
+
+long
+store_count_state(struct store *st, const char *state)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_COUNT_STATE);
+	long n = -1;
+
+	sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return n;
+}

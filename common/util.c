@@ -1,0 +1,294 @@
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+void *
+xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+
+	if (p == NULL)
+		fatal("malloc %zu", size);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL)
+		fatal("calloc %zu x %zu", n, size);
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		fatalx("reallocarray: %zu x %zu overflows", n, size);
+	p = realloc(p, (n * size) != 0 ? n * size : 1);
+	if (p == NULL)
+		fatal("realloc %zu x %zu", n, size);
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		fatal("strdup");
+	return p;
+}
+
+char *
+xvasprintf(const char *fmt, va_list ap)
+{
+	char *s;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		fatal("vasprintf");
+	return s;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+void
+grow_array(void **v, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 8;
+
+	if (need <= *cap)
+		return;
+	while (n < need)
+		n *= 2;
+	*v = xreallocarray(*v, n, elem);
+	*cap = n;
+}
+
+static void
+strbuf_reserve(struct strbuf *b, size_t extra)
+{
+	grow_array((void **)&b->s, &b->cap, b->len + extra + 1, 1);
+}
+
+void
+strbuf_add(struct strbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	strbuf_reserve(b, n);
+	memcpy(b->s + b->len, s, n + 1);
+	b->len += n;
+}
+
+void
+strbuf_addf(struct strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	strbuf_add(b, s);
+	free(s);
+}
+
+char *
+strbuf_take(struct strbuf *b)
+{
+	char *s = b->s ? b->s : xstrdup("");
+
+	b->s = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+void
+strbuf_free(struct strbuf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
+
+static int64_t
+clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+now_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t
+mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+void
+format_timestamp(int64_t ms, char *buf, size_t size)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+bool
+repo_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > REPO_NAME_MAX)
+		return false;
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == n;
+}
+
+void
+issue_key(char *buf, size_t size, const char *repo, long number)
+{
+	snprintf(buf, size, "%s#%ld", repo, number);
+}
+
+bool
+parse_positive_long(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool
+issue_key_parse(const char *key, char *repo, size_t repo_size, long *number)
+{
+	const char *hash = strrchr(key, '#');
+	size_t n;
+
+	if (hash == NULL)
+		return false;
+	n = (size_t)(hash - key);
+	if (n == 0 || n >= repo_size)
+		return false;
+	memcpy(repo, key, n);
+	repo[n] = '\0';
+	return repo_name_valid(repo) && parse_positive_long(hash + 1, number);
+}
+
+void
+trace_id_new(char out[TRACE_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[TRACE_LEN / 2];
+	size_t i;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		/* Never fatal: a trace id only has to be unlikely to repeat. */
+		uint64_t x = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+		memcpy(raw, &x, sizeof(raw));
+	}
+	for (i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[TRACE_LEN] = '\0';
+}
+
+int
+mkdir_p(const char *path, unsigned mode)
+{
+	char *copy = xstrdup(path), *p;
+	int rc = 0;
+
+	for (p = copy + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+
+			*p = '\0';
+			if (mkdir(copy, mode) == -1 && errno != EEXIST) {
+				rc = -1;
+				break;
+			}
+			*p = saved;
+			if (saved == '\0')
+				break;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+char *
+read_file(const char *path, size_t *len_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct strbuf b = { 0 };
+	char chunk[65536];
+	ssize_t n;
+
+	if (fd == -1)
+		return NULL;
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			int saved = errno;
+			close(fd);
+			strbuf_free(&b);
+			errno = saved;
+			return NULL;
+		}
+		strbuf_reserve(&b, (size_t)n);
+		memcpy(b.s + b.len, chunk, (size_t)n);
+		b.len += (size_t)n;
+		b.s[b.len] = '\0';
+	}
+	close(fd);
+	if (len_out)
+		*len_out = b.len;
+	return strbuf_take(&b);
+}

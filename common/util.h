@@ -1,0 +1,63 @@
+/*
+ * Small helpers shared by every process: allocation that cannot fail
+ * silently, string building, time, names and keys.
+ */
+#ifndef WAVED_UTIL_H
+#define WAVED_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bsd/string.h>	/* strlcpy, strlcat */
+
+#define REPO_NAME_MAX 100	/* GitHub's own limit for a repository name */
+#define ISSUE_KEY_MAX (REPO_NAME_MAX + 24)
+#define TRACE_LEN 16
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* Grow *v (of *cap elements of size elem) so that it holds at least need. */
+void grow_array(void **v, size_t *cap, size_t need, size_t elem);
+
+/* A growable string, for building messages and JSON-free text output. */
+struct strbuf {
+	char *s;
+	size_t len, cap;
+};
+void strbuf_add(struct strbuf *b, const char *s);
+void strbuf_addf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *strbuf_take(struct strbuf *b);	/* caller frees; b is reset */
+void strbuf_free(struct strbuf *b);
+
+int64_t now_ms(void);			/* wall clock, milliseconds since the epoch */
+int64_t mono_ms(void);			/* monotonic clock, for timers */
+/* RFC 3339 UTC with milliseconds: 2026-11-23T16:00:00.123Z (buf >= 25 bytes). */
+void format_timestamp(int64_t ms, char *buf, size_t size);
+
+/* Repo names are [A-Za-z0-9._-]+ so that they are safe in paths (not "." or ".."). */
+bool repo_name_valid(const char *name);
+/* "api" + 12 -> "api#12" */
+void issue_key(char *buf, size_t size, const char *repo, long number);
+/* Parse "api#12" into repo and number; false when it is not of that form. */
+bool issue_key_parse(const char *key, char *repo, size_t repo_size, long *number);
+/* Parse a positive decimal integer that fits in a long; false otherwise. */
+bool parse_positive_long(const char *s, long *out);
+
+/* 16 lowercase hex characters from the kernel's random source. */
+void trace_id_new(char out[TRACE_LEN + 1]);
+
+/* mkdir -p with the given mode for each created component. */
+int mkdir_p(const char *path, unsigned mode);
+/* Read a whole file into a NUL-terminated buffer; NULL with errno set on failure. */
+char *read_file(const char *path, size_t *len_out);
+
+#endif

@@ -1,0 +1,57 @@
+#include "ctl/ctl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "supervisor/source_file.h"
+
+struct config *
+ctl_load_config(const char *path)
+{
+	char *errors = NULL;
+	struct config *cfg = config_load(path, &errors);
+
+	if (cfg == NULL) {
+		fputs(errors, stderr);
+		free(errors);
+	}
+	return cfg;
+}
+
+int
+ctl_load_issues(const struct config *cfg, struct issue_list *out)
+{
+	struct strbuf problems = { 0 };
+	int rc;
+
+	if (cfg->source.type != SOURCE_FILE) {
+		fprintf(stderr, "wavectl: %s: [source] type = github cannot be read by "
+		    "this version of wavectl\n", cfg->file);
+		return -1;
+	}
+	rc = source_file_load(cfg->source.path, cfg, out, &problems);
+	if (problems.len)
+		fputs(problems.s, stderr);
+	strbuf_free(&problems);
+	return rc;
+}
+
+void
+ctl_print_text(FILE *fp, const char *text, size_t max)
+{
+	size_t n = strlen(text);
+
+	if (max && n > max) {
+		n = max;
+		/* Step back over UTF-8 continuation bytes to a character start. */
+		while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+			n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		fputc(c < 0x20 || c == 0x7f ? '?' : c, fp);
+	}
+	if (n < strlen(text))
+		fputs("...", fp);
+}

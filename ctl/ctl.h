@@ -1,0 +1,28 @@
+/*
+ * wavectl: the control program.  Each subcommand is a function taking the
+ * config path and its own arguments, returning the process exit status.
+ */
+#ifndef WAVED_CTL_H
+#define WAVED_CTL_H
+
+#include <stdio.h>
+
+#include "common/config.h"
+#include "common/issue.h"
+
+/* Exit statuses shared by the subcommands (DESIGN.md section 11). */
+#define CTL_OK 0
+#define CTL_ATTENTION 1		/* e.g. plan: some issue is blocked */
+#define CTL_BAD_INPUT 2		/* bad config, bad source, bad usage */
+
+int cmd_plan(const char *config_path, int argc, char **argv);
+
+/* Load and validate the config; on failure print the errors and return NULL. */
+struct config *ctl_load_config(const char *path);
+/* Load the configured source's issues, printing skipped entries; -1 when unusable. */
+int ctl_load_issues(const struct config *cfg, struct issue_list *out);
+/* Print untrusted text with control characters shown as '?', at most max bytes
+ * (0: no limit), never cutting a UTF-8 sequence. */
+void ctl_print_text(FILE *fp, const char *text, size_t max);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * wavectl plan: the waves, from the config and the source alone.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "ctl/ctl.h"
+#include "supervisor/plan.h"
+
+static void
+key_of(const struct issue_spec *s, char *buf, size_t size)
+{
+	issue_key(buf, size, s->repo, s->number);
+}
+
+static void
+print_plan_json(const struct plan *p, const struct issue_list *l)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *waves = cJSON_AddArrayToObject(root, "waves");
+	cJSON *blocked = cJSON_AddArrayToObject(root, "blocked");
+	char key[ISSUE_KEY_MAX];
+	char *text;
+
+	for (size_t k = 0; k < plan_wave_count(p); k++) {
+		size_t n;
+		const size_t *w = plan_wave(p, k, &n);
+		cJSON *wave = cJSON_CreateArray();
+
+		for (size_t i = 0; i < n; i++) {
+			key_of(&l->v[w[i]], key, sizeof(key));
+			cJSON_AddItemToArray(wave, cJSON_CreateString(key));
+		}
+		cJSON_AddItemToArray(waves, wave);
+	}
+	for (size_t k = 0; k < plan_blocked_count(p); k++) {
+		cJSON *b = cJSON_CreateObject();
+
+		key_of(&l->v[plan_blocked_issue(p, k)], key, sizeof(key));
+		cJSON_AddStringToObject(b, "issue", key);
+		cJSON_AddStringToObject(b, "reason", plan_blocked_reason(p, k));
+		cJSON_AddItemToArray(blocked, b);
+	}
+	text = cJSON_PrintUnformatted(root);
+	puts(text);
+	free(text);
+	cJSON_Delete(root);
+}
+
+/* "#3 web#5" for the DEPENDS ON column: same-repo deps in the short form. */
+static void
+print_deps(const struct issue_spec *s)
+{
+	int width = 0;
+
+	for (size_t k = 0; k < s->ndeps; k++) {
+		if (strcmp(s->deps[k].repo, s->repo) == 0)
+			width += printf("%s#%ld", k ? " " : "", s->deps[k].number);
+		else
+			width += printf("%s%s#%ld", k ? " " : "", s->deps[k].repo, s->deps[k].number);
+	}
+	if (s->ndeps == 0)
+		width += printf("-");
+	printf("%*s", width < 14 ? 14 - width : 1, "");
+}
+
+static void
+print_plan_table(const struct plan *p, const struct issue_list *l, size_t nrepos)
+{
+	char key[ISSUE_KEY_MAX];
+	size_t planned = 0;
+
+	if (plan_wave_count(p) > 0)
+		printf("%-5s %-16s %-12s %4s  %-14s%s\n", "WAVE", "ISSUE", "REPO", "PRIO",
+		    "DEPENDS ON", "TITLE");
+	for (size_t k = 0; k < plan_wave_count(p); k++) {
+		size_t n;
+		const size_t *w = plan_wave(p, k, &n);
+
+		for (size_t i = 0; i < n; i++) {
+			const struct issue_spec *s = &l->v[w[i]];
+
+			key_of(s, key, sizeof(key));
+			printf("%-5zu %-16s %-12s %4ld  ", k + 1, key, s->repo, plan_priority(p, w[i]));
+			print_deps(s);
+			ctl_print_text(stdout, s->title, 60);
+			putchar('\n');
+		}
+		planned += n;
+	}
+	if (plan_blocked_count(p) > 0) {
+		printf("%s%-16s %s\n", planned ? "\n" : "", "BLOCKED", "REASON");
+		for (size_t k = 0; k < plan_blocked_count(p); k++) {
+			key_of(&l->v[plan_blocked_issue(p, k)], key, sizeof(key));
+			printf("%-16s %s\n", key, plan_blocked_reason(p, k));
+		}
+	}
+	printf("%s%zu issue%s in %zu wave%s across %zu repo%s; %zu blocked\n",
+	    planned || plan_blocked_count(p) ? "\n" : "",
+	    planned, planned == 1 ? "" : "s", plan_wave_count(p),
+	    plan_wave_count(p) == 1 ? "" : "s", nrepos, nrepos == 1 ? "" : "s",
+	    plan_blocked_count(p));
+}
+
+int
+cmd_plan(const char *config_path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct issue_list issues = { 0 };
+	struct config *cfg;
+	struct plan *p;
+	bool json = false;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch != 'j') {
+			fprintf(stderr, "usage: wavectl plan [--json]\n");
+			return CTL_BAD_INPUT;
+		}
+		json = true;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: wavectl plan [--json]\n");
+		return CTL_BAD_INPUT;
+	}
+	if ((cfg = ctl_load_config(config_path)) == NULL)
+		return CTL_BAD_INPUT;
+	if (ctl_load_issues(cfg, &issues) == -1) {
+		config_free(cfg);
+		return CTL_BAD_INPUT;
+	}
+	p = plan_build(&issues, NULL, NULL);
+	if (json)
+		print_plan_json(p, &issues);
+	else
+		print_plan_table(p, &issues, cfg->nrepos);
+	rc = plan_blocked_count(p) > 0 ? CTL_ATTENTION : CTL_OK;
+	plan_free(p);
+	issue_list_clear(&issues);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,70 @@
+/*
+ * wavectl: plan, inspect and steer waved (DESIGN.md section 11).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "ctl/ctl.h"
+
+static const struct {
+	const char *name;
+	int (*run)(const char *config_path, int argc, char **argv);
+} commands[] = {
+	{ "plan", cmd_plan },
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: wavectl [-c FILE] COMMAND [ARGS]\n"
+	    "\n"
+	    "  -c FILE   config file (default: $WAVED_CONFIG, else %s)\n"
+	    "\n"
+	    "commands:\n"
+	    "  plan [--json]   the dependency waves, from the config and source alone\n"
+	    "\n"
+	    "exit status: 0 ok; 1 something needs attention (plan: an issue is blocked);\n"
+	    "2 bad config, source or usage\n", CONFIG_DEFAULT_PATH);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	int ch;
+
+	log_init("wavectl", true, 0);
+	/* "+": stop at the command, whose options are its own. */
+	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_OK;
+		default:
+			usage(stderr);
+			return CTL_BAD_INPUT;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CTL_BAD_INPUT;
+	}
+	if (strcmp(argv[optind], "--help") == 0 || strcmp(argv[optind], "help") == 0) {
+		usage(stdout);
+		return CTL_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			return commands[i].run(config_default_path(config_path),
+			    argc - optind, argv + optind);
+	fprintf(stderr, "wavectl: unknown command \"%s\"\n", argv[optind]);
+	usage(stderr);
+	return CTL_BAD_INPUT;
+}

@@ -1,0 +1,44 @@
+/*
+ * The dependency plan (DESIGN.md section 4): waves, cycles, blocked issues and
+ * critical-path priorities, computed in O(V+E) from a list of issue specs.
+ */
+#ifndef WAVED_PLAN_H
+#define WAVED_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/issue.h"
+
+struct plan;
+
+/*
+ * Called for a dependency that is not in the list: true when it is already
+ * satisfied (done before, or closed upstream), false when it is unknown.
+ */
+typedef bool plan_satisfied_fn(const struct issue_ref *dep, void *arg);
+
+/* Plan the issues; satisfied may be NULL (every missing dependency is unknown). */
+struct plan *plan_build(const struct issue_list *issues, plan_satisfied_fn *satisfied,
+    void *arg);
+void plan_free(struct plan *p);
+
+/* Waves in order; each holds indexes into the issue list, by admission priority. */
+size_t plan_wave_count(const struct plan *p);
+const size_t *plan_wave(const struct plan *p, size_t k, size_t *n);
+
+/* Blocked issues, in list order, each with why (a cycle, an unknown or blocked dependency). */
+size_t plan_blocked_count(const struct plan *p);
+size_t plan_blocked_issue(const struct plan *p, size_t k);
+const char *plan_blocked_reason(const struct plan *p, size_t k);
+
+/* Per issue: its wave (-1 when blocked) and critical-path priority (issues on
+ * the longest chain of dependents, itself included; 0 when blocked). */
+int plan_wave_of(const struct plan *p, size_t issue);
+long plan_priority(const struct plan *p, size_t issue);
+/* Indexes of the issues that issue depends on, resolved within the list. */
+const size_t *plan_deps(const struct plan *p, size_t issue, size_t *n);
+/* Indexes of the issues that depend on issue. */
+const size_t *plan_dependents(const struct plan *p, size_t issue, size_t *n);
+
+#endif

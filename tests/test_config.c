@@ -1,0 +1,322 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "common/config.h"
+#include "tests/lib/testlib.h"
+
+static char *dir;
+
+static void
+setup(void)
+{
+	dir = tmpdir_new();
+}
+
+static void
+teardown(void)
+{
+	tmpdir_remove(dir);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+/* Load text as waved.conf; returns the errors (NULL when it loaded). */
+static char *
+load_errors(const char *text)
+{
+	char *path = write_text(dir, "waved.conf", text);
+	char *errors = NULL;
+	struct config *cfg = config_load(path, &errors);
+
+	if (cfg)
+		cr_assert_null(errors);
+	config_free(cfg);
+	free(path);
+	return errors;
+}
+
+/* Assert that loading text fails with a message containing "waved.conf:LINE: expect". */
+static void
+assert_error(const char *text, int line, const char *expect)
+{
+	char *errors = load_errors(text);
+	char *want = NULL;
+
+	cr_assert_not_null(errors, "config should have been rejected:\n%s", text);
+	if (asprintf(&want, "waved.conf:%d: %s", line, expect) < 0)
+		cr_assert_fail("asprintf");
+	cr_assert(strstr(errors, want) != NULL, "expected \"%s\" in:\n%s", want, errors);
+	free(want);
+	free(errors);
+}
+
+Test(config, good_config_with_defaults)
+{
+	char *path = write_text(dir, "waved.conf",
+	    "; a comment\n"
+	    "[waved]\n"
+	    "state_dir = state ; relative to this file\n"
+	    "cap = 2\n"
+	    "hold_repo_during_review = yes\n"
+	    "[source]\n"
+	    "type = file\n"
+	    "path = /etc/issues.json\n"
+	    "[phase \"implement\"]\n"
+	    "run = make build; make test\n"
+	    "timeout = 60\n"
+	    "[phase \"verify\"]\n"
+	    "run = make check\n"
+	    "[merge]\n"
+	    "check = make test\n"
+	    "[repo \"api\"]\n"
+	    "path = /srv/git/api\n"
+	    "push = origin\n"
+	    "[repo \"web.site-2\"]\n"
+	    "path = repos/web\n"
+	    "setup = npm ci\n");
+	char *errors = NULL, *state = NULL, *web = NULL;
+	struct config *cfg = config_load(path, &errors);
+
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert(asprintf(&state, "%s/state", dir) > 0);
+	cr_assert(asprintf(&web, "%s/repos/web", dir) > 0);
+	cr_assert_str_eq(cfg->state_dir, state);
+	cr_assert_eq(cfg->cap, 2);
+	cr_assert_eq(config_effective_cap(cfg), 2);
+	cr_assert_str_eq(cfg->agent_branch, "waved");
+	cr_assert_str_eq(cfg->base_branch, "main");
+	cr_assert_eq(cfg->max_attempts, 3);
+	cr_assert_eq(cfg->retry_backoff, 30);
+	cr_assert_eq(cfg->poll_interval, 60);
+	cr_assert(cfg->keep_failed_worktrees);
+	cr_assert(cfg->hold_repo_during_review);
+	cr_assert_eq(cfg->fix_rounds, 2);
+	cr_assert_eq(cfg->review_rounds, 2);
+	cr_assert_eq(cfg->stop_timeout, 30);
+	cr_assert_eq(cfg->git_timeout, 300);
+	cr_assert_eq(cfg->source.type, SOURCE_FILE);
+	cr_assert_str_eq(cfg->source.path, "/etc/issues.json");
+	cr_assert_str_eq(cfg->phases[PHASE_IMPLEMENT].run, "make build; make test");
+	cr_assert_eq(cfg->phases[PHASE_IMPLEMENT].timeout, 60);
+	cr_assert_eq(cfg->phases[PHASE_VERIFY].timeout, 3600);
+	cr_assert_null(cfg->phases[PHASE_REVIEW].run);
+	cr_assert_str_eq(cfg->merge_check, "make test");
+	cr_assert_eq(cfg->nrepos, 2);
+	cr_assert_str_eq(cfg->repos[0].push, "origin");
+	cr_assert_str_eq(cfg->repos[1].name, "web.site-2");
+	cr_assert_str_eq(cfg->repos[1].path, web);
+	cr_assert_str_eq(cfg->repos[1].setup, "npm ci");
+	cr_assert_not_null(config_repo(cfg, "api"));
+	cr_assert_null(config_repo(cfg, "nope"));
+	free(state);
+	free(web);
+	free(path);
+	config_free(cfg);
+}
+
+Test(config, default_cap_is_number_of_repos)
+{
+	char *path = write_text(dir, "waved.conf",
+	    "[phase \"implement\"]\nrun = true\n"
+	    "[repo \"a\"]\npath = /a\n[repo \"b\"]\npath = /b\n[repo \"c\"]\npath = /c\n");
+	char *errors = NULL;
+	struct config *cfg = config_load(path, &errors);
+
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(cfg->cap, 0);
+	cr_assert_eq(config_effective_cap(cfg), 3);
+	config_free(cfg);
+	free(path);
+}
+
+Test(config, unknown_key_names_line)
+{
+	assert_error("[waved]\ncap = 1\ncolour = blue\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 3, "colour: unknown key");
+}
+
+Test(config, bad_number_names_line_and_value)
+{
+	assert_error("[waved]\n\ncap = three\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 3,
+	    "cap: expected a whole number from 0 to 10000, got \"three\"");
+}
+
+Test(config, number_out_of_range)
+{
+	assert_error("[waved]\nmax_attempts = 0\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "max_attempts: expected a whole number from 1");
+}
+
+Test(config, bad_boolean)
+{
+	assert_error("[waved]\nkeep_failed_worktrees = maybe\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2,
+	    "keep_failed_worktrees: expected yes or no, got \"maybe\"");
+}
+
+Test(config, bad_source_type)
+{
+	assert_error("[source]\ntype = ftp\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "type: expected file or github, got \"ftp\"");
+}
+
+Test(config, unknown_section)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n[wave]\nx = 1\n",
+	    5, "unknown section [wave]");
+}
+
+Test(config, unknown_phase)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[phase \"deploy\"]\nrun = y\n"
+	    "[repo \"a\"]\npath = /a\n", 3, "phase: unknown phase \"deploy\"");
+}
+
+Test(config, bad_repo_name)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a/../b\"]\npath = /a\n",
+	    3, "repo: name \"a/../b\" must be");
+}
+
+Test(config, duplicate_repo)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n"
+	    "[repo \"b\"]\npath = /b\n[repo \"a\"]\npath = /c\n",
+	    7, "repo: duplicate repo \"a\" (first defined at line 3)");
+}
+
+Test(config, key_set_twice)
+{
+	assert_error("[waved]\ncap = 1\ncap = 2\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 3, "cap: set twice");
+}
+
+Test(config, key_outside_section)
+{
+	assert_error("cap = 1\n[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n",
+	    1, "cap: key outside any section");
+}
+
+Test(config, syntax_error)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\nthis is not ini\n",
+	    5, "syntax error");
+}
+
+Test(config, empty_value)
+{
+	assert_error("[waved]\nagent_branch =\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "agent_branch: expected a value");
+}
+
+Test(config, implement_is_required)
+{
+	char *errors = load_errors("[repo \"a\"]\npath = /a\n");
+
+	cr_assert_not_null(errors);
+	cr_assert(strstr(errors, "[phase \"implement\"] run: required") != NULL, "%s", errors);
+	free(errors);
+}
+
+Test(config, a_repo_is_required)
+{
+	char *errors = load_errors("[phase \"implement\"]\nrun = x\n");
+
+	cr_assert_not_null(errors);
+	cr_assert(strstr(errors, "at least one repo is required") != NULL, "%s", errors);
+	free(errors);
+}
+
+Test(config, repo_needs_path)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npush = origin\n",
+	    3, "path: required in [repo \"a\"]");
+}
+
+Test(config, github_source_needs_github_key)
+{
+	assert_error("[source]\ntype = github\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 5, "github: required in [repo \"a\"]");
+}
+
+Test(config, github_key_must_be_owner_slash_name)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\ngithub = acme\n",
+	    3, "github: expected owner/name, got \"acme\"");
+}
+
+Test(config, agent_branch_must_differ_from_base)
+{
+	char *errors = load_errors("[waved]\nagent_branch = main\n[phase \"implement\"]\n"
+	    "run = x\n[repo \"a\"]\npath = /a\n");
+
+	cr_assert_not_null(errors);
+	cr_assert(strstr(errors, "agent_branch: must differ from base_branch") != NULL, "%s", errors);
+	free(errors);
+}
+
+Test(config, every_error_is_reported)
+{
+	char *errors = load_errors("[waved]\ncap = x\nretry_backoff = -1\n"
+	    "[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n");
+
+	cr_assert_not_null(errors);
+	cr_assert(strstr(errors, "waved.conf:2: cap") != NULL, "%s", errors);
+	cr_assert(strstr(errors, "waved.conf:3: retry_backoff") != NULL, "%s", errors);
+	free(errors);
+}
+
+Test(config, long_lines_are_read_whole)
+{
+	char text[8192];
+	char *path, *errors = NULL;
+	struct config *cfg;
+	int n = snprintf(text, sizeof(text), "[phase \"implement\"]\nrun = echo ");
+
+	memset(text + n, 'x', 3000);
+	strcpy(text + n + 3000, "\n[repo \"a\"]\npath = /a\n[waved]\ncap = 7\n");
+	path = write_text(dir, "waved.conf", text);
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(strlen(cfg->phases[PHASE_IMPLEMENT].run), 5 + 3000);
+	cr_assert_eq(cfg->cap, 7);
+	config_free(cfg);
+	free(path);
+}
+
+Test(config, missing_file_is_named)
+{
+	char *errors = NULL;
+	struct config *cfg = config_load("/nonexistent/waved.conf", &errors);
+
+	cr_assert_null(cfg);
+	cr_assert(strstr(errors, "/nonexistent/waved.conf: cannot read") != NULL, "%s", errors);
+	free(errors);
+}
+
+Test(config, check_repos_rejects_a_folder_that_is_not_git)
+{
+	char *repo = NULL, *text = NULL, *path, *errors = NULL;
+	struct config *cfg;
+
+	cr_assert(asprintf(&repo, "%s/api", dir) > 0);
+	git_repo_new(repo);
+	cr_assert(asprintf(&text, "[phase \"implement\"]\nrun = x\n[repo \"api\"]\npath = %s\n"
+	    "[repo \"plain\"]\n\npath = %s\n", repo, dir) > 0);
+	path = write_text(dir, "waved.conf", text);
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(config_check_repos(cfg, &errors), -1);
+	cr_assert(strstr(errors, "waved.conf:7: path: [repo \"plain\"]") != NULL, "%s", errors);
+	cr_assert(strstr(errors, "is not a git repository") != NULL, "%s", errors);
+	cr_assert(strstr(errors, "\"api\"") == NULL, "%s", errors);
+	free(errors);
+	config_free(cfg);
+	free(path);
+	free(text);
+	free(repo);
+}
