@@ -69,7 +69,7 @@ $(BENCH): $(BUILD)/scripts/bench_plan.o $(LIB)
 # The whole suite: Criterion unit tests and end-to-end tests that drive the
 # real binaries (found through WAVED_BUILD).
 check: $(WAVED) $(WAVECTL) $(TESTS)
-	WAVED_BUILD=$(abspath $(BUILD)) $(TESTS) $(TESTFLAGS)
+	scripts/run-tests $(abspath $(BUILD)) $(TESTFLAGS)
 
 test: deps
 	@$(MAKE) --no-print-directory check

@@ -266,8 +266,8 @@ priority_cmp(const void *a, const void *b)
 /*
  * Kahn's topological order over the unblocked issues gives each its wave (the
  * longest chain from a root); walking that order backwards gives the critical
- * path of dependents.  Blocked issues have no unblocked dependents, so they
- * simply never enter the order.
+ * path of dependents.  Blocked issues never enter the order, and every
+ * dependent of a blocked issue is blocked too, so the order is complete.
  */
 static void
 plan_layer(struct plan *p)
@@ -292,6 +292,8 @@ plan_layer(struct plan *p)
 		for (k = p->rdep_at[v]; k < p->rdep_at[v + 1]; k++) {
 			size_t w = p->rdep[k];
 
+			if (p->reason[w])
+				continue;
 			if (p->wave[w] < p->wave[v] + 1)
 				p->wave[w] = p->wave[v] + 1;
 			if (--indeg[w] == 0)

@@ -1,0 +1,80 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+
+#include "common/events.h"
+#include "common/util.h"
+#include "tests/lib/testlib.h"
+
+static char *dir;
+
+static void
+setup(void)
+{
+	dir = tmpdir_new();
+}
+
+static void
+teardown(void)
+{
+	tmpdir_remove(dir);
+}
+
+TestSuite(events, .init = setup, .fini = teardown);
+
+Test(events, one_json_object_per_line_with_context)
+{
+	struct events *ev = events_open(dir);
+	struct log_ctx ctx = { "api#12", 2, "0123456789abcdef" };
+	cJSON *fields = cJSON_CreateObject(), *line;
+	char *path = xasprintf("%s/events.ndjson", dir), *text, *nl;
+
+	cr_assert_not_null(ev);
+	cr_assert_eq(events_emit(ev, "started", NULL, NULL), 0);
+	cJSON_AddStringToObject(fields, "phase", "implement");
+	cJSON_AddNumberToObject(fields, "exit", 0);
+	cr_assert_eq(events_emit(ev, "phase_end", &ctx, fields), 0);
+	events_close(ev);
+
+	text = read_file(path, NULL);
+	cr_assert_not_null(text);
+	nl = strchr(text, '\n');
+	cr_assert_not_null(nl);
+	*nl = '\0';
+	line = json_parse_or_fail(text);
+	cr_assert_str_eq(cJSON_GetObjectItem(line, "event")->valuestring, "started");
+	cr_assert_null(cJSON_GetObjectItem(line, "issue"));
+	cr_assert_eq(strlen(cJSON_GetObjectItem(line, "ts")->valuestring), 24);
+	cJSON_Delete(line);
+	line = json_parse_or_fail(nl + 1);
+	cr_assert_str_eq(cJSON_GetObjectItem(line, "event")->valuestring, "phase_end");
+	cr_assert_str_eq(cJSON_GetObjectItem(line, "issue")->valuestring, "api#12");
+	cr_assert_eq(cJSON_GetObjectItem(line, "attempt")->valueint, 2);
+	cr_assert_str_eq(cJSON_GetObjectItem(line, "trace")->valuestring, "0123456789abcdef");
+	cr_assert_str_eq(cJSON_GetObjectItem(line, "phase")->valuestring, "implement");
+	cr_assert_eq(cJSON_GetObjectItem(line, "exit")->valueint, 0);
+	cr_assert_eq(strchr(nl + 1, '\n')[1], '\0');
+	cJSON_Delete(line);
+	free(text);
+	free(path);
+}
+
+Test(events, rotates_past_the_limit)
+{
+	struct events *ev = events_open(dir);
+	char *path = xasprintf("%s/events.ndjson", dir), *old = xasprintf("%s.1", path);
+	struct stat st;
+
+	events_set_rotate_bytes(ev, 200);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(events_emit(ev, "queued", NULL, NULL), 0);
+	events_close(ev);
+	cr_assert_eq(stat(old, &st), 0, "no rotated file");
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_lt(st.st_size, 200);
+	free(path);
+	free(old);
+}

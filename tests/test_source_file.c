@@ -1,0 +1,124 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "supervisor/source_file.h"
+#include "tests/lib/testlib.h"
+
+static char *dir;
+static struct config *cfg;
+static struct issue_list issues;
+static struct strbuf problems;
+
+static void
+setup(void)
+{
+	char *errors = NULL;
+	char *path;
+
+	dir = tmpdir_new();
+	path = write_text(dir, "waved.conf", "[phase \"implement\"]\nrun = x\n"
+	    "[repo \"api\"]\npath = /a\n[repo \"web\"]\npath = /w\n");
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	free(path);
+}
+
+static void
+teardown(void)
+{
+	issue_list_clear(&issues);
+	strbuf_free(&problems);
+	config_free(cfg);
+	tmpdir_remove(dir);
+}
+
+TestSuite(source_file, .init = setup, .fini = teardown);
+
+static int
+load(const char *json)
+{
+	char *path = write_text(dir, "issues.json", json);
+	int rc = source_file_load(path, cfg, &issues, &problems);
+
+	free(path);
+	return rc;
+}
+
+Test(source_file, good_entries_load_with_their_dependencies)
+{
+	cr_assert_eq(load("[{\"repo\":\"api\",\"number\":12,\"title\":\"Add login\","
+	    "\"body\":\"Body $(rm -rf /)\",\"depends_on\":[\"#3\",\"web#5\"]},"
+	    "{\"repo\":\"web\",\"number\":5,\"title\":\"Page\"}]"), 0);
+	cr_assert_eq(problems.len, 0, "%s", problems.s);
+	cr_assert_eq(issues.n, 2);
+	cr_assert_str_eq(issues.v[0].repo, "api");
+	cr_assert_eq(issues.v[0].number, 12);
+	cr_assert_str_eq(issues.v[0].title, "Add login");
+	cr_assert_str_eq(issues.v[0].body, "Body $(rm -rf /)");
+	cr_assert_eq(issues.v[0].ndeps, 2);
+	cr_assert_str_eq(issues.v[0].deps[0].repo, "api");
+	cr_assert_eq(issues.v[0].deps[0].number, 3);
+	cr_assert_str_eq(issues.v[0].deps[1].repo, "web");
+	cr_assert_eq(issues.v[0].deps[1].number, 5);
+	cr_assert_str_eq(issues.v[1].body, "");
+	cr_assert_lt(issues.v[0].created, issues.v[1].created);
+}
+
+Test(source_file, same_number_in_two_repos)
+{
+	cr_assert_eq(load("[{\"repo\":\"api\",\"number\":1,\"title\":\"a\"},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"w\"}]"), 0);
+	cr_assert_eq(issues.n, 2);
+	cr_assert_eq(problems.len, 0);
+}
+
+Test(source_file, bad_entries_are_reported_by_index_and_skipped)
+{
+	cr_assert_eq(load("["
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"ok\"},"		/* 0 */
+	    "7,"							/* 1 */
+	    "{\"repo\":\"nope\",\"number\":2,\"title\":\"t\"},"		/* 2 */
+	    "{\"repo\":\"api\",\"number\":0,\"title\":\"t\"},"		/* 3 */
+	    "{\"repo\":\"api\",\"number\":2.5,\"title\":\"t\"},"	/* 4 */
+	    "{\"repo\":\"api\",\"number\":3},"				/* 5 */
+	    "{\"repo\":\"api\",\"number\":4,\"title\":\"t\",\"depends_on\":[\"x\"]},"	/* 6 */
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"again\"},"	/* 7 */
+	    "{\"repo\":\"api\",\"number\":5,\"title\":\"t\",\"body\":3},"	/* 8 */
+	    "{\"repo\":\"web\",\"number\":9,\"title\":\"also ok\",\"depends_on\":[\"api#1\"]}"	/* 9 */
+	    "]"), 0);
+	cr_assert_eq(issues.n, 2);
+	cr_assert_eq(issues.v[0].number, 1);
+	cr_assert_str_eq(issues.v[1].title, "also ok");
+	cr_assert(strstr(problems.s, "entry 1: expected an object"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "entry 2: repo: \"nope\" is not a configured repo"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "entry 3: number: expected a whole number"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "entry 4: number"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "entry 5: title: expected a non-empty string"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "entry 6: depends_on[0]: expected"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "entry 7: api#1: duplicate of entry 0"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "entry 8: body: expected a string"), "%s", problems.s);
+	cr_assert_null(strstr(problems.s, "entry 0:"));
+	cr_assert_null(strstr(problems.s, "entry 9:"));
+}
+
+Test(source_file, not_an_array_is_unusable)
+{
+	cr_assert_eq(load("{\"repo\":\"api\"}"), -1);
+	cr_assert(strstr(problems.s, "expected a JSON array of issues"), "%s", problems.s);
+	cr_assert_eq(issues.n, 0);
+}
+
+Test(source_file, invalid_json_is_unusable)
+{
+	cr_assert_eq(load("[{\"repo\":"), -1);
+	cr_assert(strstr(problems.s, "not valid JSON"), "%s", problems.s);
+}
+
+Test(source_file, missing_file_is_unusable)
+{
+	cr_assert_eq(source_file_load("/nonexistent/issues.json", cfg, &issues, &problems), -1);
+	cr_assert(strstr(problems.s, "/nonexistent/issues.json: cannot read"), "%s", problems.s);
+}

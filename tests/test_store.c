@@ -1,0 +1,179 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "common/store.h"
+#include "tests/lib/testlib.h"
+
+static char *dir, *db_path;
+static struct config *cfg;
+
+static void
+setup(void)
+{
+	char *errors = NULL, *conf;
+
+	dir = tmpdir_new();
+	db_path = xasprintf("%s/waved.db", dir);
+	conf = write_text(dir, "waved.conf", "[phase \"implement\"]\nrun = x\n"
+	    "[repo \"api\"]\npath = /a\n[repo \"web\"]\npath = /w\n");
+	cfg = config_load(conf, &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	free(conf);
+}
+
+static void
+teardown(void)
+{
+	config_free(cfg);
+	free(db_path);
+	tmpdir_remove(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static struct store *
+open_rw(void)
+{
+	char *err = NULL;
+	struct store *st = store_open(db_path, STORE_READWRITE, &err);
+
+	cr_assert_not_null(st, "%s", err);
+	return st;
+}
+
+static void
+spec_init(struct issue_spec *s, const char *repo, long number, const char *title)
+{
+	memset(s, 0, sizeof(*s));
+	strlcpy(s->repo, repo, sizeof(s->repo));
+	s->number = number;
+	s->title = xstrdup(title);
+	s->body = xstrdup("body");
+}
+
+Test(store, migrates_an_empty_file_to_the_current_schema)
+{
+	FILE *fp = fopen(db_path, "w");	/* an empty file is a valid empty database */
+	struct store *st;
+
+	cr_assert_not_null(fp);
+	fclose(fp);
+	st = open_rw();
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+}
+
+Test(store, reopen_keeps_data_and_version)
+{
+	struct store *st = open_rw();
+	struct issue_spec s;
+	char state[32];
+
+	cr_assert_eq(store_sync_repos(st, cfg), 0);
+	spec_init(&s, "api", 12, "Add login");
+	issue_spec_add_dep(&s, "web", 5);
+	cr_assert_eq(store_upsert_issue(st, &s), STORE_ADDED);
+	store_close(st);
+
+	st = open_rw();
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	cr_assert(store_issue_state(st, "api", 12, state, sizeof(state)));
+	cr_assert_str_eq(state, "queued");
+	cr_assert_eq(store_upsert_issue(st, &s), STORE_UNCHANGED);
+	cr_assert_eq(store_count_state(st, "queued"), 1);
+	store_close(st);
+	issue_spec_clear(&s);
+}
+
+Test(store, upsert_sees_text_and_dependency_changes)
+{
+	struct store *st = open_rw();
+	struct issue_spec s;
+
+	cr_assert_eq(store_sync_repos(st, cfg), 0);
+	spec_init(&s, "api", 1, "One");
+	cr_assert_eq(store_upsert_issue(st, &s), STORE_ADDED);
+	free(s.title);
+	s.title = xstrdup("One, renamed");
+	cr_assert_eq(store_upsert_issue(st, &s), STORE_UPDATED);
+	issue_spec_add_dep(&s, "api", 2);
+	issue_spec_add_dep(&s, "api", 2);	/* duplicates collapse */
+	cr_assert_eq(store_upsert_issue(st, &s), STORE_UPDATED);
+	cr_assert_eq(store_upsert_issue(st, &s), STORE_UNCHANGED);
+	store_close(st);
+	issue_spec_clear(&s);
+}
+
+Test(store, same_number_in_two_repos)
+{
+	struct store *st = open_rw();
+	struct issue_spec a, w;
+
+	cr_assert_eq(store_sync_repos(st, cfg), 0);
+	spec_init(&a, "api", 1, "api one");
+	spec_init(&w, "web", 1, "web one");
+	cr_assert_eq(store_upsert_issue(st, &a), STORE_ADDED);
+	cr_assert_eq(store_upsert_issue(st, &w), STORE_ADDED);
+	cr_assert_eq(store_count_state(st, "queued"), 2);
+	store_close(st);
+	issue_spec_clear(&a);
+	issue_spec_clear(&w);
+}
+
+Test(store, an_issue_of_an_unrecorded_repo_is_refused)
+{
+	struct store *st = open_rw();
+	struct issue_spec s;
+
+	spec_init(&s, "ghost", 1, "t");
+	cr_assert_eq(store_upsert_issue(st, &s), STORE_ERROR);
+	store_close(st);
+	issue_spec_clear(&s);
+}
+
+Test(store, readonly_refuses_an_unmigrated_database)
+{
+	char *err = NULL;
+	FILE *fp = fopen(db_path, "w");
+
+	fclose(fp);
+	cr_assert_null(store_open(db_path, STORE_READONLY, &err));
+	cr_assert(strstr(err, "schema version 0"), "%s", err);
+	free(err);
+	store_close(open_rw());
+	struct store *st = store_open(db_path, STORE_READONLY, &err);
+	cr_assert_not_null(st, "%s", err);
+	store_close(st);
+}
+
+Test(store, a_newer_schema_is_refused)
+{
+	sqlite3 *db;
+	char *err = NULL;
+
+	cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+	sqlite3_close(db);
+	cr_assert_null(store_open(db_path, STORE_READWRITE, &err));
+	cr_assert(strstr(err, "schema version 99 is newer"), "%s", err);
+	free(err);
+}
+
+Test(store, uses_wal_and_foreign_keys)
+{
+	struct store *st = open_rw();
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	store_close(st);
+	cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
