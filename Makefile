@@ -18,7 +18,7 @@ CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(SANITIZE)
-LDFLAGS += $(SANITIZE)
+LDFLAGS += -Wl,--as-needed $(SANITIZE)
 LDLIBS  += $(PKG_LIBS) -lm
 
 COMMON_SRC     = $(wildcard common/*.c)

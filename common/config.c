@@ -11,6 +11,7 @@
 
 #include <ini.h>
 
+#include "common/keymap.h"
 #include "common/spawn.h"
 #include "common/util.h"
 
@@ -175,16 +176,17 @@ begin_repo_section(struct parse_state *st, char *name)
 		st->section = SECT_NONE;
 		return;
 	}
-	for (size_t i = 0; i < cfg->nrepos; i++) {
-		if (strcmp(cfg->repos[i].name, name) == 0) {
-			config_error(st, st->lineno, "repo",
-			    "duplicate repo \"%s\" (first defined at line %d)",
-			    name, cfg->repos[i].line);
-			free(name);
-			st->section = SECT_NONE;
-			return;
-		}
+	long first = keymap_get(cfg->repo_index, name, 0);
+
+	if (first >= 0) {
+		config_error(st, st->lineno, "repo",
+		    "duplicate repo \"%s\" (first defined at line %d)",
+		    name, cfg->repos[first].line);
+		free(name);
+		st->section = SECT_NONE;
+		return;
 	}
+	keymap_put(cfg->repo_index, name, 0, (long)cfg->nrepos);
 	cfg->repos = xreallocarray(cfg->repos, cfg->nrepos + 1, sizeof(*cfg->repos));
 	cfg->repos[cfg->nrepos] = (struct repo_conf){ .name = name, .line = st->lineno };
 	st->repo = cfg->nrepos++;
@@ -430,6 +432,7 @@ config_load(const char *path, char **errors)
 
 	*errors = NULL;
 	cfg->file = xstrdup(path);
+	cfg->repo_index = keymap_new(16);
 	config_set_defaults(cfg);
 	if ((st.fp = fopen(path, "re")) == NULL) {
 		*errors = xasprintf("%s: cannot read: %s\n", path, strerror(errno));
@@ -483,6 +486,7 @@ config_free(struct config *cfg)
 		free(cfg->repos[i].setup);
 	}
 	free(cfg->repos);
+	keymap_free(cfg->repo_index);
 	free(cfg);
 }
 
@@ -495,10 +499,9 @@ config_effective_cap(const struct config *cfg)
 const struct repo_conf *
 config_repo(const struct config *cfg, const char *name)
 {
-	for (size_t i = 0; i < cfg->nrepos; i++)
-		if (strcmp(cfg->repos[i].name, name) == 0)
-			return &cfg->repos[i];
-	return NULL;
+	long i = keymap_get(cfg->repo_index, name, 0);
+
+	return i >= 0 ? &cfg->repos[i] : NULL;
 }
 
 int

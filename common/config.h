@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct keymap;
+
 #define CONFIG_DEFAULT_PATH "/etc/waved/waved.conf"
 
 enum phase_id {
@@ -70,6 +72,7 @@ struct config {
 	char *merge_check;
 	struct repo_conf *repos;
 	size_t nrepos;
+	struct keymap *repo_index;	/* name -> index into repos */
 };
 
 /*

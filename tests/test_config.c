@@ -320,3 +320,14 @@ Test(config, check_repos_rejects_a_folder_that_is_not_git)
 	free(text);
 	free(repo);
 }
+
+Test(config, the_shipped_example_is_valid)
+{
+	char *errors = NULL;
+	struct config *cfg = config_load("etc/waved.conf.example", &errors);
+
+	cr_assert_not_null(cfg, "etc/waved.conf.example (run from the source tree): %s", errors);
+	cr_assert_str_eq(cfg->state_dir, "/var/lib/waved");
+	cr_assert_eq(cfg->nrepos, 1);
+	config_free(cfg);
+}
