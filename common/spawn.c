@@ -13,7 +13,11 @@ static void __attribute__((noreturn))
 spawn_child(const char *const argv[], const char *cwd, int out_fd)
 {
 	int devnull = open("/dev/null", O_RDWR);
+	sigset_t none;
 
+	/* The caller may block signals for its signalfd: the child must not inherit that. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	setpgid(0, 0);		/* a timeout kills the whole group */
 	if (devnull != -1)
 		dup2(devnull, STDIN_FILENO);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,19 @@ issue_key(char *buf, size_t size, const char *repo, long number)
 	snprintf(buf, size, "%s#%ld", repo, number);
 }
 
+size_t
+utf8_cut(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return n;
+	/* Step back over continuation bytes (10xxxxxx) to a character start. */
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
 bool
 parse_positive_long(const char *s, long *out)
 {
@@ -260,6 +274,23 @@ mkdir_p(const char *path, unsigned mode)
 	}
 	free(copy);
 	return rc;
+}
+
+static int
+remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int
+remove_tree(const char *path)
+{
+	if (access(path, F_OK) == -1 && errno == ENOENT)
+		return 0;
+	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *

@@ -49,6 +49,8 @@ bool repo_name_valid(const char *name);
 void issue_key(char *buf, size_t size, const char *repo, long number);
 /* Parse "api#12" into repo and number; false when it is not of that form. */
 bool issue_key_parse(const char *key, char *repo, size_t repo_size, long *number);
+/* The longest prefix of s of at most max bytes that does not cut a UTF-8 sequence. */
+size_t utf8_cut(const char *s, size_t max);
 /* Parse a positive decimal integer that fits in a long; false otherwise. */
 bool parse_positive_long(const char *s, long *out);
 
@@ -57,6 +59,8 @@ void trace_id_new(char out[TRACE_LEN + 1]);
 
 /* mkdir -p with the given mode for each created component. */
 int mkdir_p(const char *path, unsigned mode);
+/* rm -rf: remove path and everything below it; 0, or -1 with errno. */
+int remove_tree(const char *path);
 /* Read a whole file into a NUL-terminated buffer; NULL with errno set on failure. */
 char *read_file(const char *path, size_t *len_out);
 

@@ -39,14 +39,8 @@ ctl_load_issues(const struct config *cfg, struct issue_list *out)
 void
 ctl_print_text(FILE *fp, const char *text, size_t max)
 {
-	size_t n = strlen(text);
+	size_t n = max ? utf8_cut(text, max) : strlen(text);
 
-	if (max && n > max) {
-		n = max;
-		/* Step back over UTF-8 continuation bytes to a character start. */
-		while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
-			n--;
-	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)text[i];
 

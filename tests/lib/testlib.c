@@ -23,20 +23,11 @@ tmpdir_new(void)
 	return dir;
 }
 
-static int
-remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 void
 tmpdir_remove(char *dir)
 {
 	if (dir && getenv("WAVED_KEEP_TMP") == NULL)
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		remove_tree(dir);
 	free(dir);
 }
 

@@ -1,0 +1,299 @@
+#include "common/proto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+static const char *const outcome_names[] = {
+	"merged", "no_change", "conflict", "failed", "timeout", "tempfail"
+};
+static const char *const merge_names[] = { "wait", "locked", "merged" };
+static const char *const phase_names[] = { "setup", "implement", "verify", "review" };
+
+const char *
+proto_outcome_name(enum proto_outcome o)
+{
+	return o < ARRAY_LEN(outcome_names) ? outcome_names[o] : "?";
+}
+
+const char *
+proto_merge_state_name(enum proto_merge_state s)
+{
+	return s < ARRAY_LEN(merge_names) ? merge_names[s] : "?";
+}
+
+/* Index of s in names, or -1. */
+static int
+lookup(const char *s, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *
+get_string(const cJSON *o, const char *key, size_t max, char *err, size_t errsize)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!cJSON_IsString(v)) {
+		snprintf(err, errsize, "\"%s\": expected a string", key);
+		return NULL;
+	}
+	if (strlen(v->valuestring) > max) {
+		snprintf(err, errsize, "\"%s\": longer than %zu bytes", key, max);
+		return NULL;
+	}
+	return v->valuestring;
+}
+
+static bool
+get_number(const cJSON *o, const char *key, double min, double max, long *out,
+    char *err, size_t errsize)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max ||
+	    v->valuedouble != (double)(long)v->valuedouble) {
+		snprintf(err, errsize, "\"%s\": expected a whole number from %.0f to %.0f",
+		    key, min, max);
+		return false;
+	}
+	*out = (long)v->valuedouble;
+	return true;
+}
+
+/* A git object name: 40 or 64 lowercase hex digits. */
+static bool
+valid_sha(const char *s)
+{
+	size_t n = strlen(s);
+
+	return (n == 40 || n == 64) && strspn(s, "0123456789abcdef") == n;
+}
+
+static int
+copy_sha(const cJSON *o, const char *key, char *dst, char *err, size_t errsize)
+{
+	const char *s = get_string(o, key, PROTO_SHA_MAX, err, errsize);
+
+	if (s == NULL)
+		return -1;
+	if (!valid_sha(s)) {
+		snprintf(err, errsize, "\"%s\": expected a git object name", key);
+		return -1;
+	}
+	strlcpy(dst, s, PROTO_SHA_MAX + 1);
+	return 0;
+}
+
+static int
+parse_hello(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
+{
+	const char *issue, *trace;
+	long attempt;
+
+	if (!get_number(o, "pid", 1, 4194304, &m->pid, err, errsize) ||
+	    !get_number(o, "attempt", 1, 1000000, &attempt, err, errsize))
+		return -1;
+	m->attempt = (int)attempt;
+	if ((issue = get_string(o, "issue", ISSUE_KEY_MAX - 1, err, errsize)) == NULL ||
+	    (trace = get_string(o, "trace", TRACE_LEN, err, errsize)) == NULL)
+		return -1;
+	strlcpy(m->issue, issue, sizeof(m->issue));
+	strlcpy(m->trace, trace, sizeof(m->trace));
+	return 0;
+}
+
+static int
+parse_phase(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
+{
+	const char *phase, *state;
+	long exit_status;
+
+	if ((phase = get_string(o, "phase", 15, err, errsize)) == NULL ||
+	    (state = get_string(o, "state", 5, err, errsize)) == NULL)
+		return -1;
+	if (lookup(phase, phase_names, ARRAY_LEN(phase_names)) < 0) {
+		snprintf(err, errsize, "\"phase\": unknown phase \"%s\"", phase);
+		return -1;
+	}
+	strlcpy(m->phase, phase, sizeof(m->phase));
+	if (strcmp(state, "start") == 0) {
+		m->end = false;
+		return get_number(o, "pgid", 1, 4194304, &m->pgid, err, errsize) ? 0 : -1;
+	}
+	if (strcmp(state, "end") != 0) {
+		snprintf(err, errsize, "\"state\": expected start or end");
+		return -1;
+	}
+	m->end = true;
+	if (!get_number(o, "exit", 0, 255, &exit_status, err, errsize) ||
+	    !get_number(o, "ms", 0, 1e12, &m->ms, err, errsize))
+		return -1;
+	m->exit = (int)exit_status;
+	return copy_sha(o, "head", m->sha, err, errsize);
+}
+
+static int
+parse_merge(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
+{
+	const char *state = get_string(o, "state", 8, err, errsize);
+	int i;
+
+	if (state == NULL)
+		return -1;
+	if ((i = lookup(state, merge_names, ARRAY_LEN(merge_names))) < 0) {
+		snprintf(err, errsize, "\"state\": expected wait, locked or merged");
+		return -1;
+	}
+	m->merge = (enum proto_merge_state)i;
+	return m->merge == MERGE_MERGED ? copy_sha(o, "sha", m->sha, err, errsize) : 0;
+}
+
+static int
+parse_done(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
+{
+	const char *outcome = get_string(o, "outcome", 16, err, errsize);
+	const char *reason;
+	int i;
+
+	if (outcome == NULL)
+		return -1;
+	if ((i = lookup(outcome, outcome_names, ARRAY_LEN(outcome_names))) < 0) {
+		snprintf(err, errsize, "\"outcome\": unknown outcome \"%s\"", outcome);
+		return -1;
+	}
+	m->outcome = (enum proto_outcome)i;
+	if ((reason = get_string(o, "reason", PROTO_REASON_MAX, err, errsize)) == NULL)
+		return -1;
+	strlcpy(m->reason, reason, sizeof(m->reason));
+	return 0;
+}
+
+int
+proto_parse(const char *line, struct proto_msg *m, char *err, size_t errsize)
+{
+	cJSON *o;
+	const char *t;
+	int rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	if (strlen(line) >= PROTO_MAX_LINE) {
+		snprintf(err, errsize, "message longer than %d bytes", PROTO_MAX_LINE - 1);
+		return -1;
+	}
+	if ((o = cJSON_Parse(line)) == NULL || !cJSON_IsObject(o)) {
+		snprintf(err, errsize, "not a JSON object");
+		cJSON_Delete(o);
+		return -1;
+	}
+	if ((t = get_string(o, "t", 16, err, errsize)) == NULL)
+		goto out;
+	if (strcmp(t, "hello") == 0) {
+		m->type = PROTO_HELLO;
+		rc = parse_hello(o, m, err, errsize);
+	} else if (strcmp(t, "phase") == 0) {
+		m->type = PROTO_PHASE;
+		rc = parse_phase(o, m, err, errsize);
+	} else if (strcmp(t, "prepared") == 0) {
+		m->type = PROTO_PREPARED;
+		rc = copy_sha(o, "base", m->sha, err, errsize);
+	} else if (strcmp(t, "slot") == 0) {
+		m->type = PROTO_SLOT;
+		rc = 0;
+	} else if (strcmp(t, "merge") == 0) {
+		m->type = PROTO_MERGE;
+		rc = parse_merge(o, m, err, errsize);
+	} else if (strcmp(t, "done") == 0) {
+		m->type = PROTO_DONE;
+		rc = parse_done(o, m, err, errsize);
+	} else
+		snprintf(err, errsize, "unknown message type \"%.16s\"", t);
+out:
+	cJSON_Delete(o);
+	return rc;
+}
+
+static cJSON *
+build(const struct proto_msg *m, size_t reason_len)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *reason;
+
+	switch (m->type) {
+	case PROTO_HELLO:
+		cJSON_AddStringToObject(o, "t", "hello");
+		cJSON_AddNumberToObject(o, "pid", (double)m->pid);
+		cJSON_AddStringToObject(o, "issue", m->issue);
+		cJSON_AddNumberToObject(o, "attempt", m->attempt);
+		cJSON_AddStringToObject(o, "trace", m->trace);
+		break;
+	case PROTO_PHASE:
+		cJSON_AddStringToObject(o, "t", "phase");
+		cJSON_AddStringToObject(o, "phase", m->phase);
+		cJSON_AddStringToObject(o, "state", m->end ? "end" : "start");
+		if (!m->end)
+			cJSON_AddNumberToObject(o, "pgid", (double)m->pgid);
+		else {
+			cJSON_AddNumberToObject(o, "exit", m->exit);
+			cJSON_AddNumberToObject(o, "ms", (double)m->ms);
+			cJSON_AddStringToObject(o, "head", m->sha);
+		}
+		break;
+	case PROTO_PREPARED:
+		cJSON_AddStringToObject(o, "t", "prepared");
+		cJSON_AddStringToObject(o, "base", m->sha);
+		break;
+	case PROTO_SLOT:
+		cJSON_AddStringToObject(o, "t", "slot");
+		break;
+	case PROTO_MERGE:
+		cJSON_AddStringToObject(o, "t", "merge");
+		cJSON_AddStringToObject(o, "state", proto_merge_state_name(m->merge));
+		if (m->merge == MERGE_MERGED)
+			cJSON_AddStringToObject(o, "sha", m->sha);
+		break;
+	case PROTO_DONE:
+		cJSON_AddStringToObject(o, "t", "done");
+		cJSON_AddStringToObject(o, "outcome", proto_outcome_name(m->outcome));
+		reason = strndup(m->reason, utf8_cut(m->reason, reason_len));
+		cJSON_AddStringToObject(o, "reason", reason);
+		free(reason);
+		break;
+	}
+	return o;
+}
+
+int
+proto_send(int fd, const struct proto_msg *m)
+{
+	size_t reason_len = strlen(m->reason);
+	char *text = NULL;
+
+	/* JSON escaping can grow the reason: shorten it until the line fits. */
+	for (;;) {
+		cJSON *o = build(m, reason_len);
+
+		free(text);
+		text = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (text == NULL)
+			return -1;
+		if (strlen(text) + 1 <= PROTO_MAX_LINE || reason_len == 0)
+			break;
+		reason_len = reason_len > 256 ? reason_len - reason_len / 4 : 0;
+	}
+	size_t len = strlen(text);
+	text[len] = '\n';
+	ssize_t n;
+	while ((n = write(fd, text, len + 1)) == -1 && errno == EINTR)
+		;
+	free(text);
+	return n == (ssize_t)(len + 1) ? 0 : -1;
+}

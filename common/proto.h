@@ -1,0 +1,89 @@
+/*
+ * The pipe protocol between a worker and the supervisor (DESIGN.md section 8).
+ *
+ * One pipe per worker, worker -> supervisor, newline-delimited JSON objects of
+ * at most PROTO_MAX_LINE bytes each (newline included), so that every write
+ * is atomic (PIPE_BUF).  Field "t" is the type.
+ *
+ *   {"t":"hello","pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
+ *   {"t":"phase","phase":"implement","state":"start","pgid":456}
+ *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"head":"<sha>"}
+ *   {"t":"prepared","base":"<sha>"}
+ *   {"t":"slot"}
+ *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
+ *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail","reason":"..."}
+ *
+ * "pgid" (the phase's process group, so that the supervisor can end it if the
+ * worker is killed) and "prepared" (the base commit recorded at prepare, for
+ * recovery) extend section 8.  When this changes: bump PROTO_VERSION, update
+ * proto.c's parser and builder and the tests in tests/test_proto.c.
+ */
+#ifndef WAVED_PROTO_H
+#define WAVED_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/util.h"
+
+#define PROTO_VERSION 1
+#define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
+#define PROTO_SHA_MAX 64	/* SHA-256 object names */
+#define PROTO_REASON_MAX 3072
+
+enum proto_type {
+	PROTO_HELLO,
+	PROTO_PHASE,
+	PROTO_PREPARED,
+	PROTO_SLOT,
+	PROTO_MERGE,
+	PROTO_DONE
+};
+
+enum proto_merge_state {
+	MERGE_WAIT,
+	MERGE_LOCKED,
+	MERGE_MERGED
+};
+
+enum proto_outcome {
+	OUTCOME_MERGED,
+	OUTCOME_NO_CHANGE,
+	OUTCOME_CONFLICT,
+	OUTCOME_FAILED,
+	OUTCOME_TIMEOUT,
+	OUTCOME_TEMPFAIL
+};
+
+struct proto_msg {
+	enum proto_type type;
+	/* hello */
+	long pid;
+	char issue[ISSUE_KEY_MAX];
+	int attempt;
+	char trace[TRACE_LEN + 1];
+	/* phase */
+	char phase[16];
+	bool end;		/* false: start */
+	long pgid;		/* start */
+	int exit;		/* end */
+	long ms;		/* end */
+	/* phase end head, prepared base, merge sha */
+	char sha[PROTO_SHA_MAX + 1];
+	/* merge */
+	enum proto_merge_state merge;
+	/* done */
+	enum proto_outcome outcome;
+	char reason[PROTO_REASON_MAX + 1];
+};
+
+/* Parse one line (without its newline); on error return -1 with why in err. */
+int proto_parse(const char *line, struct proto_msg *msg, char *err, size_t errsize);
+/* Write one message to fd in a single write; 0 or -1. The reason is cut to fit. */
+int proto_send(int fd, const struct proto_msg *msg);
+
+const char *proto_outcome_name(enum proto_outcome o);
+const char *proto_merge_state_name(enum proto_merge_state s);
+
+#endif

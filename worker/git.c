@@ -1,0 +1,104 @@
+#include "worker/git.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/spawn.h"
+
+#define GIT_MAX_ARGS 32
+
+int
+git_run(const char *dir, struct strbuf *output, const char *const args[])
+{
+	const char *argv[GIT_MAX_ARGS + 4] = { "git", "-C", dir };
+	size_t n = 3;
+
+	for (size_t i = 0; args[i] != NULL; i++) {
+		if (n >= GIT_MAX_ARGS + 3)
+			return -1;
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	return spawn_run(argv, NULL, output, 0);
+}
+
+int
+git_rev_parse(const char *dir, const char *rev, char sha[GIT_SHA_MAX + 1])
+{
+	struct strbuf out = { 0 };
+	int rc = git_run(dir, &out, (const char *[]){ "rev-parse", "--verify", "-q",
+	    "--end-of-options", rev, NULL });
+
+	if (rc == 0 && out.s) {
+		out.s[strcspn(out.s, "\n")] = '\0';
+		strlcpy(sha, out.s, GIT_SHA_MAX + 1);
+	}
+	strbuf_free(&out);
+	return rc == 0 && sha[0] ? 0 : -1;
+}
+
+bool
+git_is_ancestor(const char *dir, const char *a, const char *b)
+{
+	return git_run(dir, NULL, (const char *[]){ "merge-base", "--is-ancestor", a, b,
+	    NULL }) == 0;
+}
+
+char *
+git_common_dir(const char *dir)
+{
+	struct strbuf out = { 0 };
+	char *path;
+
+	if (git_run(dir, &out, (const char *[]){ "rev-parse", "--path-format=absolute",
+	    "--git-common-dir", NULL }) != 0 || out.s == NULL) {
+		strbuf_free(&out);
+		return NULL;
+	}
+	out.s[strcspn(out.s, "\n")] = '\0';
+	path = strbuf_take(&out);
+	return path;
+}
+
+void
+git_worktree_drop(const char *repo, const char *path, const char *branch)
+{
+	git_run(repo, NULL, (const char *[]){ "worktree", "remove", "--force", "--force",
+	    path, NULL });
+	git_run(repo, NULL, (const char *[]){ "worktree", "prune", NULL });
+	if (branch)
+		git_run(repo, NULL, (const char *[]){ "branch", "-D", "--", branch, NULL });
+}
+
+int
+git_worktree_fresh(const char *repo, const char *path, const char *branch,
+    const char *base, struct strbuf *err)
+{
+	git_worktree_drop(repo, path, NULL);
+	remove_tree(path);	/* what a crash may have left behind */
+	return git_run(repo, err, (const char *[]){ "worktree", "add", "-q", "-B", branch,
+	    path, base, NULL }) == 0 ? 0 : -1;
+}
+
+int
+git_commit_all(const char *worktree, const char *message, struct strbuf *err)
+{
+	if (git_run(worktree, err, (const char *[]){ "add", "-A", NULL }) != 0)
+		return -1;
+	if (git_run(worktree, NULL, (const char *[]){ "diff", "--cached", "--quiet",
+	    NULL }) == 0)
+		return 0;
+	if (git_run(worktree, err, (const char *[]){ GIT_IDENTITY, "commit", "-q",
+	    "--no-verify", "-m", message, NULL }) != 0)
+		return -1;
+	return 1;
+}
+
+bool
+git_has_work(const char *worktree, const char *base)
+{
+	char head[GIT_SHA_MAX + 1] = "";
+
+	return git_rev_parse(worktree, "HEAD", head) == 0 && strcmp(head, base) != 0 &&
+	    !git_is_ancestor(worktree, "HEAD", base);
+}

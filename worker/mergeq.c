@@ -1,0 +1,216 @@
+#include "worker/mergeq.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "worker/phase.h"
+
+#define MERGE_CAS_TRIES 5	/* another writer moved the ref between read and swap */
+
+/* True when a stop request (SIGTERM/SIGINT) is waiting on the signalfd. */
+static bool
+stop_requested(int signal_fd, int wait_ms)
+{
+	struct pollfd pfd = { .fd = signal_fd, .events = POLLIN };
+	struct signalfd_siginfo si;
+
+	while (poll(&pfd, 1, wait_ms) > 0) {
+		if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
+			return false;
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			return true;
+		wait_ms = 0;
+	}
+	return false;
+}
+
+/*
+ * The lock lives in the repository's common git dir, not in waved's state:
+ * every process merging into this repo (another daemon, an operator's
+ * script) queues on the same file, whichever worktree it works from, and the
+ * kernel releases it when its holder dies.  Returns the locked fd, -1 on
+ * error, -2 when asked to stop while waiting.
+ */
+static int
+lock_acquire(const struct merge_request *req, struct strbuf *reason)
+{
+	char *dir = git_common_dir(req->repo->path), *path;
+	int fd;
+
+	if (dir == NULL) {
+		strbuf_addf(reason, "merge: %s is not a git repository", req->repo->path);
+		return -1;
+	}
+	path = xasprintf("%s/waved-merge.lock", dir);
+	free(dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		strbuf_addf(reason, "merge: open %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	free(path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (req->waiting)
+		req->waiting(req->arg);
+	/* Wait without blocking signals out: a stop must not hang behind another merge. */
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			strbuf_addf(reason, "merge: flock: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (stop_requested(req->signal_fd, 50)) {
+			close(fd);
+			return -2;
+		}
+	}
+	return fd;
+}
+
+/* The tree of tip merged with head, or a conflict listing its paths. */
+static enum merge_result
+merge_tree(const struct merge_request *req, const char *tip, const char *head,
+    char tree[GIT_SHA_MAX + 1], struct strbuf *reason)
+{
+	struct strbuf out = { 0 };
+	int rc = git_run(req->repo->path, &out, (const char *[]){ "merge-tree",
+	    "--write-tree", "--name-only", "--no-messages", tip, head, NULL });
+	char *line, *save = NULL;
+	int n = 0;
+
+	if (rc != 0 && rc != 1) {
+		strbuf_addf(reason, "merge: git merge-tree failed (exit %d): %s", rc,
+		    out.s ? out.s : "");
+		strbuf_free(&out);
+		return MERGE_ERROR;
+	}
+	for (line = strtok_r(out.s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (n++ == 0)
+			strlcpy(tree, line, GIT_SHA_MAX + 1);
+		else
+			strbuf_addf(reason, "%s%s", n == 2 ? "conflict in " : ", ", line);
+	}
+	strbuf_free(&out);
+	return rc == 0 ? MERGE_LANDED : MERGE_CONFLICT;
+}
+
+static int
+commit_tree(const struct merge_request *req, const char *tree, const char *tip,
+    const char *head, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+{
+	struct strbuf out = { 0 };
+	int rc = git_run(req->repo->path, &out, (const char *[]){ GIT_IDENTITY,
+	    "commit-tree", tree, "-p", tip, "-p", head, "-m", req->message, NULL });
+
+	if (rc != 0 || out.s == NULL) {
+		strbuf_addf(reason, "merge: git commit-tree failed: %s", out.s ? out.s : "");
+		strbuf_free(&out);
+		return -1;
+	}
+	out.s[strcspn(out.s, "\n")] = '\0';
+	strlcpy(sha, out.s, GIT_SHA_MAX + 1);
+	strbuf_free(&out);
+	return 0;
+}
+
+/* The [merge] check gate, on the candidate commit in a scratch worktree. */
+static enum merge_result
+run_check(const struct merge_request *req, const char *candidate, struct strbuf *reason)
+{
+	struct phase_outcome out;
+	struct phase_spec spec = {
+		.name = "check", .command = req->cfg->merge_check,
+		.timeout_s = req->cfg->phases[PHASE_VERIFY].timeout, .cwd = req->scratch,
+		.envp = req->envp, .log_fd = req->log_fd, .signal_fd = req->signal_fd,
+	};
+
+	git_worktree_drop(req->repo->path, req->scratch, NULL);
+	remove_tree(req->scratch);
+	if (git_run(req->repo->path, reason, (const char *[]){ "worktree", "add", "-q",
+	    "--detach", req->scratch, candidate, NULL }) != 0)
+		return MERGE_ERROR;
+	dprintf(req->log_fd, "== waved: merge check: %s\n", req->cfg->merge_check);
+	phase_run(&spec, &out);
+	git_worktree_drop(req->repo->path, req->scratch, NULL);
+	if (out.result == PHASE_STOPPED)
+		return MERGE_STOPPED;
+	if (out.result == PHASE_EXITED && out.status == 0)
+		return MERGE_LANDED;
+	strbuf_addf(reason, "merge check failed (%s)", out.result == PHASE_TIMED_OUT ?
+	    "timeout" : "exit status");
+	return MERGE_CHECK_FAILED;
+}
+
+/* Under the lock: land head on the agent branch, or say why not. */
+static enum merge_result
+land_locked(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+{
+	char *ref = xasprintf("refs/heads/%s", req->cfg->agent_branch);
+	char tip[GIT_SHA_MAX + 1], head[GIT_SHA_MAX + 1], tree[GIT_SHA_MAX + 1];
+	enum merge_result r = MERGE_ERROR;
+
+	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
+		tip[0] = head[0] = '\0';
+		if (git_rev_parse(req->repo->path, ref, tip) == -1 ||
+		    git_rev_parse(req->repo->path, req->branch, head) == -1) {
+			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
+			break;
+		}
+		/* Idempotent: a retried or recovered merge never lands twice. */
+		if (git_is_ancestor(req->repo->path, head, tip)) {
+			strlcpy(sha, head, GIT_SHA_MAX + 1);
+			r = MERGE_LANDED;
+			break;
+		}
+		if (git_is_ancestor(req->repo->path, tip, head))
+			strlcpy(sha, head, GIT_SHA_MAX + 1);	/* fast-forward */
+		else {
+			if ((r = merge_tree(req, tip, head, tree, reason)) != MERGE_LANDED)
+				break;
+			if (commit_tree(req, tree, tip, head, sha, reason) == -1) {
+				r = MERGE_ERROR;
+				break;
+			}
+		}
+		if (req->cfg->merge_check &&
+		    (r = run_check(req, sha, reason)) != MERGE_LANDED)
+			break;
+		/* Compare-and-swap: the ref moves only if it still points at tip. */
+		if (git_run(req->repo->path, NULL, (const char *[]){ "update-ref", "-m",
+		    "waved: merge", ref, sha, tip, NULL }) == 0) {
+			r = MERGE_LANDED;
+			break;
+		}
+		r = MERGE_ERROR;
+		strbuf_addf(reason, "merge: %s moved under us; ", ref);
+	}
+	free(ref);
+	return r;
+}
+
+enum merge_result
+mergeq_land(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+{
+	enum merge_result r;
+	int fd = lock_acquire(req, reason);
+
+	if (fd == -2)
+		return MERGE_STOPPED;
+	if (fd == -1)
+		return MERGE_ERROR;
+	if (req->locked)
+		req->locked(req->arg);
+	r = land_locked(req, sha, reason);
+	close(fd);	/* releases the lock */
+	return r;
+}

@@ -1,0 +1,39 @@
+/*
+ * The merge queue (DESIGN.md section 6): land an issue branch on the agent
+ * branch, one merge at a time per repository, the branch moving in one
+ * atomic compare-and-swap or not at all.
+ */
+#ifndef WAVED_MERGEQ_H
+#define WAVED_MERGEQ_H
+
+#include "common/config.h"
+#include "common/util.h"
+#include "worker/git.h"
+
+enum merge_result {
+	MERGE_LANDED,		/* sha: the new agent tip (or the issue head, if already there) */
+	MERGE_CONFLICT,		/* reason: the conflicting paths */
+	MERGE_CHECK_FAILED,	/* the [merge] check gate failed; reason says why */
+	MERGE_ERROR,		/* git failed; reason says how */
+	MERGE_STOPPED		/* the worker was asked to stop while waiting */
+};
+
+struct merge_request {
+	const struct config *cfg;
+	const struct repo_conf *repo;
+	const char *branch;	/* waved-issue/12 */
+	const char *message;	/* for a merge commit */
+	const char *scratch;	/* where the check gate gets its worktree */
+	int log_fd;
+	int signal_fd;
+	char *const *envp;
+	/* Progress, for the pipe protocol and the process title. */
+	void (*waiting)(void *arg);
+	void (*locked)(void *arg);
+	void *arg;
+};
+
+enum merge_result mergeq_land(const struct merge_request *req, char sha[GIT_SHA_MAX + 1],
+    struct strbuf *reason);
+
+#endif

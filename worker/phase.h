@@ -1,0 +1,42 @@
+/*
+ * Run one agent phase: /bin/sh -c COMMAND in its own process group, in the
+ * worktree, output appended to the attempt's log, with a timeout (TERM, then
+ * KILL 10 s later) and the worker's stop request honoured the same way.
+ */
+#ifndef WAVED_PHASE_H
+#define WAVED_PHASE_H
+
+#include <sys/types.h>
+
+#define PHASE_KILL_GRACE_MS 10000
+#define PHASE_EXIT_TEMPFAIL 75	/* EX_TEMPFAIL: requeue, do not count the attempt */
+
+enum phase_result {
+	PHASE_EXITED,		/* status holds the exit status (128+N for signal N) */
+	PHASE_TIMED_OUT,
+	PHASE_STOPPED,		/* the worker was asked to stop */
+	PHASE_NOT_STARTED	/* fork failed */
+};
+
+struct phase_spec {
+	const char *name;
+	const char *command;
+	int timeout_s;
+	const char *cwd;
+	char *const *envp;
+	int log_fd;
+	int signal_fd;		/* the worker's signalfd: SIGCHLD, SIGTERM, SIGINT */
+	/* Told the process group as soon as it exists (for the pipe protocol). */
+	void (*started)(pid_t pgid, void *arg);
+	void *arg;
+};
+
+struct phase_outcome {
+	enum phase_result result;
+	int status;
+	long ms;
+};
+
+void phase_run(const struct phase_spec *spec, struct phase_outcome *out);
+
+#endif

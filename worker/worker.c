@@ -1,0 +1,507 @@
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bsd/unistd.h>
+
+#include "common/log.h"
+#include "common/proto.h"
+#include "worker/git.h"
+#include "worker/mergeq.h"
+#include "worker/phase.h"
+
+#define FEEDBACK_TAIL_BYTES 3000
+#define CONFLICT_REBASE_TRIES 3
+
+extern char **environ;
+
+struct worker {
+	const struct worker_job *job;
+	const struct config *cfg;
+	const struct repo_conf *repo;
+	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch;
+	int log_fd, signal_fd;
+	char base[GIT_SHA_MAX + 1];
+	bool feedback;		/* feedback_file holds something for the next implement */
+};
+
+char *
+worker_worktree_path(const struct config *cfg, const char *repo, long number)
+{
+	return xasprintf("%s/worktrees/%s/%ld", cfg->state_dir, repo, number);
+}
+
+char *
+worker_issue_dir(const struct config *cfg, const char *repo, long number)
+{
+	return xasprintf("%s/issues/%s/%ld", cfg->state_dir, repo, number);
+}
+
+char *
+worker_log_path(const struct config *cfg, const char *repo, long number, int attempt)
+{
+	return xasprintf("%s/logs/%s/%ld/attempt-%d.log", cfg->state_dir, repo, number, attempt);
+}
+
+char *
+worker_branch_name(const struct config *cfg, long number)
+{
+	return xasprintf("%s-issue/%ld", cfg->agent_branch, number);
+}
+
+static void
+send_msg(struct worker *w, const struct proto_msg *m)
+{
+	if (proto_send(w->job->pipe_fd, m) == -1)
+		_exit(1);	/* the supervisor is gone: nobody to report to */
+}
+
+static void
+set_title(struct worker *w, const char *what)
+{
+	setproctitle("worker %s %s (attempt %d)", w->job->issue, what, w->job->attempt);
+}
+
+/* Report the outcome, tidy up and end the process. */
+static void __attribute__((noreturn))
+finish(struct worker *w, enum proto_outcome outcome, const char *reason)
+{
+	struct proto_msg m = { .type = PROTO_DONE, .outcome = outcome };
+	bool success = outcome == OUTCOME_MERGED;
+
+	strlcpy(m.reason, reason ? reason : "", sizeof(m.reason));
+	dprintf(w->log_fd, "== waved: %s%s%s\n", proto_outcome_name(outcome),
+	    reason && *reason ? ": " : "", reason ? reason : "");
+	if (success || !w->cfg->keep_failed_worktrees)
+		git_worktree_drop(w->repo->path, w->worktree, success ? w->branch : NULL);
+	send_msg(w, &m);
+	_exit(0);
+}
+
+static void __attribute__((noreturn))
+stopped(struct worker *w)
+{
+	dprintf(w->log_fd, "== waved: stopped on request\n");
+	_exit(WORKER_EXIT_STOPPED);
+}
+
+/* The last bytes the log got since offset, for reasons and feedback. */
+static char *
+log_tail(struct worker *w, off_t since)
+{
+	off_t end = lseek(w->log_fd, 0, SEEK_END), from = since;
+	char *buf;
+	ssize_t n;
+
+	if (end - from > FEEDBACK_TAIL_BYTES)
+		from = end - FEEDBACK_TAIL_BYTES;
+	buf = xmalloc((size_t)(end - from) + 1);
+	int fd = open(w->log_path, O_RDONLY | O_CLOEXEC);
+	n = fd == -1 ? -1 : pread(fd, buf, (size_t)(end - from), from);
+	if (fd != -1)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* The last non-empty line of text, for a one-line reason. */
+static void
+last_line(const char *text, char *out, size_t size)
+{
+	const char *end = text + strlen(text), *start;
+
+	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	snprintf(out, size, "%.*s", (int)(end - start), start);
+}
+
+static void
+write_feedback(struct worker *w, const char *reason, const char *tail)
+{
+	FILE *fp = fopen(w->feedback_file, "we");
+
+	if (fp == NULL) {
+		log_warn("write %s", w->feedback_file);
+		return;
+	}
+	fprintf(fp, "# waved: attempt %d of %s\n\n%s\n\n## Output\n\n```\n%s\n```\n",
+	    w->job->attempt, w->job->issue, reason, tail);
+	fclose(fp);
+	w->feedback = true;
+}
+
+/* The phase environment: ours, without the token unless pass_token, plus WAVED_*. */
+static char **
+build_env(struct worker *w, const char *phase)
+{
+	const struct worker_job *j = w->job;
+	size_t n = 0, cap = 0;
+	char **env = NULL;
+	char *mine[16];
+	size_t nmine = 0;
+
+	mine[nmine++] = xasprintf("WAVED_REPO=%s", w->repo->name);
+	mine[nmine++] = xasprintf("WAVED_ISSUE=%s", j->issue);
+	mine[nmine++] = xasprintf("WAVED_NUMBER=%ld", j->number);
+	mine[nmine++] = xasprintf("WAVED_TITLE=%s", j->title);
+	mine[nmine++] = xasprintf("WAVED_ISSUE_FILE=%s", w->issue_file);
+	mine[nmine++] = xasprintf("WAVED_WORKTREE=%s", w->worktree);
+	mine[nmine++] = xasprintf("WAVED_BRANCH=%s", w->branch);
+	mine[nmine++] = xasprintf("WAVED_BASE=%s", w->cfg->agent_branch);
+	mine[nmine++] = xasprintf("WAVED_PHASE=%s", phase);
+	mine[nmine++] = xasprintf("WAVED_ATTEMPT=%d", j->attempt);
+	mine[nmine++] = xasprintf("WAVED_TRACE=%s", j->trace);
+	mine[nmine++] = xstrdup("GIT_TERMINAL_PROMPT=0");
+	if (w->feedback)
+		mine[nmine++] = xasprintf("WAVED_FEEDBACK_FILE=%s", w->feedback_file);
+	for (char **e = environ; *e; e++) {
+		if (strncmp(*e, "WAVED_", 6) == 0 || strncmp(*e, "GIT_TERMINAL_PROMPT=", 20) == 0)
+			continue;
+		if (!w->cfg->source.pass_token && strncmp(*e, "GITHUB_TOKEN=", 13) == 0)
+			continue;
+		grow_array((void **)&env, &cap, n + 2, sizeof(*env));
+		env[n++] = *e;
+	}
+	grow_array((void **)&env, &cap, n + nmine + 1, sizeof(*env));
+	memcpy(env + n, mine, nmine * sizeof(*mine));
+	env[n + nmine] = NULL;
+	return env;
+}
+
+static void
+free_env(char **env)
+{
+	for (char **e = env; *e; e++)
+		if (strncmp(*e, "WAVED_", 6) == 0 || strcmp(*e, "GIT_TERMINAL_PROMPT=0") == 0)
+			free(*e);
+	free(env);
+}
+
+struct phase_report {
+	struct worker *w;
+	const char *phase;
+};
+
+static void
+report_phase_start(pid_t pgid, void *arg)
+{
+	struct phase_report *r = arg;
+	struct proto_msg m = { .type = PROTO_PHASE, .pgid = pgid };
+
+	strlcpy(m.phase, r->phase, sizeof(m.phase));
+	send_msg(r->w, &m);
+}
+
+/*
+ * Run one phase and report its start and end; after implement and verify the
+ * worker commits what the agent left uncommitted, so that the reported head
+ * is the work.  Returns the outcome; *since gets the log offset where its
+ * output starts.
+ */
+static struct phase_outcome
+run_phase(struct worker *w, enum phase_id id, const char *command, off_t *since)
+{
+	const char *name = phase_name(id);
+	struct phase_report report = { w, name };
+	char **env = build_env(w, name);
+	struct phase_spec spec = {
+		.name = name, .command = command, .timeout_s = w->cfg->phases[id].timeout,
+		.cwd = w->worktree, .envp = env, .log_fd = w->log_fd,
+		.signal_fd = w->signal_fd, .started = report_phase_start, .arg = &report,
+	};
+	struct proto_msg end = { .type = PROTO_PHASE, .end = true };
+	struct phase_outcome out;
+	struct strbuf err = { 0 };
+
+	set_title(w, name);
+	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
+	*since = lseek(w->log_fd, 0, SEEK_END);
+	phase_run(&spec, &out);
+	free_env(env);
+	if (out.result == PHASE_STOPPED)
+		stopped(w);
+	if (out.result == PHASE_NOT_STARTED)
+		finish(w, OUTCOME_FAILED, "could not fork the phase process");
+	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
+	    out.result == PHASE_TIMED_OUT ? "timed out, status" : "exit", out.status, out.ms);
+	if ((id == PHASE_IMPLEMENT || id == PHASE_VERIFY) &&
+	    git_commit_all(w->worktree, w->job->title, &err) == -1)
+		dprintf(w->log_fd, "== waved: committing leftover changes failed: %s\n",
+		    err.s ? err.s : "");
+	strbuf_free(&err);
+	strlcpy(end.phase, name, sizeof(end.phase));
+	end.exit = out.status > 255 ? 255 : out.status;
+	end.ms = out.ms;
+	if (git_rev_parse(w->worktree, "HEAD", end.sha) == -1)
+		strlcpy(end.sha, w->base, sizeof(end.sha));
+	send_msg(w, &end);
+	return out;
+}
+
+/* A phase that did not pass ends the attempt, unless a round is left (then false). */
+static bool
+phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
+    off_t since, int *rounds_left)
+{
+	char *tail, *reason, line[512];
+
+	if (out->result == PHASE_EXITED && out->status == 0)
+		return true;
+	tail = log_tail(w, since);
+	last_line(tail, line, sizeof(line));
+	if (out->result == PHASE_TIMED_OUT) {
+		reason = xasprintf("timeout: %s ran past %d s", phase_name(id),
+		    w->cfg->phases[id].timeout);
+		write_feedback(w, reason, tail);
+		finish(w, OUTCOME_TIMEOUT, reason);
+	}
+	if (out->status == PHASE_EXIT_TEMPFAIL) {
+		reason = xasprintf("%s asked to be retried later (exit 75): %s", phase_name(id), line);
+		finish(w, OUTCOME_TEMPFAIL, reason);
+	}
+	reason = xasprintf("%s failed (exit %d): %s", phase_name(id), out->status, line);
+	write_feedback(w, reason, tail);
+	free(tail);
+	if (rounds_left && *rounds_left > 0) {
+		(*rounds_left)--;
+		dprintf(w->log_fd, "== waved: back to implement: %s\n", reason);
+		free(reason);
+		return false;
+	}
+	finish(w, OUTCOME_FAILED, reason);
+}
+
+static void
+prepare(struct worker *w)
+{
+	const struct worker_job *j = w->job;
+	struct proto_msg m = { .type = PROTO_PREPARED };
+	struct strbuf err = { 0 };
+	char *agent = xasprintf("refs/heads/%s", w->cfg->agent_branch), *dir;
+	FILE *fp;
+
+	set_title(w, "prepare");
+	if (git_rev_parse(w->repo->path, agent, w->base) == -1) {
+		char *why = xasprintf("prepare: agent branch %s is missing in %s",
+		    w->cfg->agent_branch, w->repo->path);
+		finish(w, OUTCOME_FAILED, why);
+	}
+	free(agent);
+	dir = worker_issue_dir(w->cfg, w->repo->name, j->number);
+	mkdir_p(dir, 0755);
+	free(dir);
+	if ((fp = fopen(w->issue_file, "we")) == NULL)
+		finish(w, OUTCOME_FAILED, "prepare: cannot write the issue file");
+	fprintf(fp, "# %s\n\n%s\n", j->title, j->body);
+	fclose(fp);
+	char *parent = xstrdup(w->worktree);
+	*strrchr(parent, '/') = '\0';
+	mkdir_p(parent, 0755);
+	free(parent);
+	if (git_worktree_fresh(w->repo->path, w->worktree, w->branch, w->base, &err) == -1) {
+		char *why = xasprintf("prepare: git worktree add failed: %s", err.s ? err.s : "");
+		finish(w, OUTCOME_FAILED, why);
+	}
+	strbuf_free(&err);
+	strlcpy(m.sha, w->base, sizeof(m.sha));
+	send_msg(w, &m);
+}
+
+/* Implement, verify and review, with fix and review rounds.  Returns when the
+ * work is ready to merge. */
+static void
+run_pipeline(struct worker *w)
+{
+	const char *setup = w->repo->setup ? w->repo->setup : w->cfg->phases[PHASE_SETUP].run;
+	int fix_left = w->cfg->fix_rounds, review_left = w->cfg->review_rounds;
+	bool slot_released = false;
+	struct phase_outcome out;
+	off_t since;
+
+	if (setup) {
+		out = run_phase(w, PHASE_SETUP, setup, &since);
+		phase_passed(w, PHASE_SETUP, &out, since, NULL);
+	}
+	for (;;) {
+		out = run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &since);
+		phase_passed(w, PHASE_IMPLEMENT, &out, since, NULL);
+		if (w->cfg->phases[PHASE_VERIFY].run) {
+			out = run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run, &since);
+			if (!phase_passed(w, PHASE_VERIFY, &out, since, &fix_left))
+				continue;
+		}
+		if (!git_has_work(w->worktree, w->base))
+			finish(w, OUTCOME_NO_CHANGE, "no_change: no commit beyond the agent branch");
+		if (!slot_released) {
+			struct proto_msg m = { .type = PROTO_SLOT };
+			send_msg(w, &m);	/* entering review: the repo may take its next issue */
+			slot_released = true;
+		}
+		if (w->cfg->phases[PHASE_REVIEW].run == NULL)
+			return;
+		out = run_phase(w, PHASE_REVIEW, w->cfg->phases[PHASE_REVIEW].run, &since);
+		if (phase_passed(w, PHASE_REVIEW, &out, since, &review_left))
+			return;
+	}
+}
+
+static void
+report_merge(struct worker *w, enum proto_merge_state state, const char *sha)
+{
+	struct proto_msg m = { .type = PROTO_MERGE, .merge = state };
+
+	if (sha)
+		strlcpy(m.sha, sha, sizeof(m.sha));
+	send_msg(w, &m);
+}
+
+static void
+merge_waiting(void *arg)
+{
+	struct worker *w = arg;
+
+	setproctitle("worker %s merge-wait", w->job->issue);
+	report_merge(w, MERGE_WAIT, NULL);
+}
+
+static void
+merge_locked(void *arg)
+{
+	struct worker *w = arg;
+
+	setproctitle("worker %s merge", w->job->issue);
+	report_merge(w, MERGE_LOCKED, NULL);
+}
+
+/* After a conflict: replay the branch on the new tip; false if that conflicts too. */
+static bool
+rebase_on_tip(struct worker *w)
+{
+	char *agent = xasprintf("refs/heads/%s", w->cfg->agent_branch);
+	struct strbuf out = { 0 };
+	bool clean;
+
+	clean = git_run(w->worktree, &out, (const char *[]){ GIT_IDENTITY, "rebase", "-q",
+	    agent, NULL }) == 0;
+	if (!clean)
+		git_run(w->worktree, NULL, (const char *[]){ "rebase", "--abort", NULL });
+	dprintf(w->log_fd, "== waved: rebase onto %s: %s\n%s", w->cfg->agent_branch,
+	    clean ? "clean" : "conflict", out.s ? out.s : "");
+	strbuf_free(&out);
+	free(agent);
+	return clean;
+}
+
+static void __attribute__((noreturn))
+merge(struct worker *w)
+{
+	char *message = xasprintf("Merge %s: %s (%s)", w->branch, w->job->title, w->job->issue);
+	char **env = build_env(w, "check");
+	struct merge_request req = {
+		.cfg = w->cfg, .repo = w->repo, .branch = w->branch, .message = message,
+		.scratch = w->scratch, .log_fd = w->log_fd, .signal_fd = w->signal_fd,
+		.envp = env, .waiting = merge_waiting, .locked = merge_locked, .arg = w,
+	};
+	char sha[GIT_SHA_MAX + 1] = "";
+
+	for (int tries = 0; ; tries++) {
+		struct strbuf reason = { 0 };
+		enum merge_result r = mergeq_land(&req, sha, &reason);
+		char *why = strbuf_take(&reason);
+
+		switch (r) {
+		case MERGE_LANDED:
+			report_merge(w, MERGE_MERGED, sha);
+			finish(w, OUTCOME_MERGED, "");
+		case MERGE_STOPPED:
+			stopped(w);
+		case MERGE_CHECK_FAILED:
+		case MERGE_ERROR:
+			write_feedback(w, why, "");
+			finish(w, OUTCOME_FAILED, why);
+		case MERGE_CONFLICT:
+			if (tries >= CONFLICT_REBASE_TRIES || !rebase_on_tip(w)) {
+				char *reason_text = xasprintf("conflict: %s", why);
+				write_feedback(w, reason_text, "");
+				finish(w, OUTCOME_CONFLICT, reason_text);
+			}
+			free(why);
+			if (w->cfg->phases[PHASE_VERIFY].run) {
+				off_t since;
+				struct phase_outcome out = run_phase(w, PHASE_VERIFY,
+				    w->cfg->phases[PHASE_VERIFY].run, &since);
+				phase_passed(w, PHASE_VERIFY, &out, since, NULL);
+			}
+			break;
+		}
+	}
+}
+
+/* The child side of fork: drop what is the supervisor's, set up what is ours. */
+static void
+worker_init(struct worker *w, const struct worker_job *job)
+{
+	sigset_t mask;
+	char *log_dir;
+
+	w->job = job;
+	w->cfg = job->cfg;
+	w->repo = job->repo;
+	/* If the supervisor dies, so do we (and our phase's group, on the way out). */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != job->supervisor)
+		_exit(1);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((w->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
+		_exit(1);
+	log_set_context(&(struct log_ctx){ job->issue, job->attempt, job->trace });
+	w->worktree = worker_worktree_path(w->cfg, w->repo->name, job->number);
+	w->branch = worker_branch_name(w->cfg, job->number);
+	char *dir = worker_issue_dir(w->cfg, w->repo->name, job->number);
+	w->issue_file = xasprintf("%s/issue.md", dir);
+	w->feedback_file = xasprintf("%s/feedback.md", dir);
+	w->scratch = xasprintf("%s/scratch", dir);
+	free(dir);
+	w->feedback = job->attempt > 1 && access(w->feedback_file, R_OK) == 0;
+	w->log_path = worker_log_path(w->cfg, w->repo->name, job->number, job->attempt);
+	log_dir = xstrdup(w->log_path);
+	*strrchr(log_dir, '/') = '\0';
+	mkdir_p(log_dir, 0755);
+	free(log_dir);
+	w->log_fd = open(w->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (w->log_fd == -1)
+		w->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+}
+
+void
+worker_main(const struct worker_job *job)
+{
+	struct worker w = { 0 };
+	struct proto_msg hello = { .type = PROTO_HELLO, .pid = getpid(), .attempt = job->attempt };
+
+	worker_init(&w, job);
+	strlcpy(hello.issue, job->issue, sizeof(hello.issue));
+	strlcpy(hello.trace, job->trace, sizeof(hello.trace));
+	send_msg(&w, &hello);
+	dprintf(w.log_fd, "== waved: %s attempt %d trace %s\n", job->issue, job->attempt,
+	    job->trace);
+	prepare(&w);
+	run_pipeline(&w);
+	merge(&w);
+}

@@ -1,0 +1,41 @@
+/*
+ * A worker: the process forked for one attempt at one issue.  It prepares a
+ * worktree, runs the phases, lands the branch through the merge queue and
+ * reports every step to the supervisor over its pipe.  It never opens the
+ * database and ends with _exit.
+ */
+#ifndef WAVED_WORKER_H
+#define WAVED_WORKER_H
+
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/util.h"
+
+/* Exit status of a worker that stopped on request before it finished. */
+#define WORKER_EXIT_STOPPED 3
+
+struct worker_job {
+	const struct config *cfg;
+	const struct repo_conf *repo;
+	char issue[ISSUE_KEY_MAX];	/* api#12 */
+	long number;
+	const char *title;		/* untrusted */
+	const char *body;		/* untrusted */
+	int attempt;
+	char trace[TRACE_LEN + 1];
+	int pipe_fd;			/* write end, to the supervisor */
+	pid_t supervisor;		/* to notice a supervisor that died before PDEATHSIG was set */
+};
+
+/* Run the attempt in the forked child; never returns. */
+void worker_main(const struct worker_job *job) __attribute__((noreturn));
+
+/* Paths under state_dir, shared with the supervisor (callers free). */
+char *worker_worktree_path(const struct config *cfg, const char *repo, long number);
+char *worker_issue_dir(const struct config *cfg, const char *repo, long number);
+char *worker_log_path(const struct config *cfg, const char *repo, long number, int attempt);
+/* agent_branch-issue/NUMBER: git cannot hold both "waved" and "waved/12". */
+char *worker_branch_name(const struct config *cfg, long number);
+
+#endif
