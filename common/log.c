@@ -126,3 +126,15 @@ log_issue_info(const struct log_ctx *ctx, const char *fmt, ...)
 	log_emit(LOG_INFO, ctx, 0, fmt, ap);
 	va_end(ap);
 }
+
+void
+log_warnx_lines(const char *prefix, const char *text)
+{
+	const char *line = text, *nl;
+
+	while (line && *line) {
+		nl = strchr(line, '\n');
+		log_warnx("%s%.*s", prefix, nl ? (int)(nl - line) : (int)strlen(line), line);
+		line = nl ? nl + 1 : NULL;
+	}
+}

@@ -28,6 +28,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* log_warnx each line of text (NULL or empty: nothing), after prefix. */
+void log_warnx_lines(const char *prefix, const char *text);
+
 /* The same with an explicit issue context (the supervisor's view of many issues). */
 void log_issue_warnx(const struct log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -90,6 +90,19 @@ enum stmt_id {
 	ST_DEPS_INSERT,
 	ST_ISSUE_STATE,
 	ST_COUNT_STATE,
+	ST_EACH_ISSUE,
+	ST_SET_STATE,
+	ST_SET_PHASE,
+	ST_SET_ATTEMPTS,
+	ST_SET_RETRY_AT,
+	ST_SET_FINAL,
+	ST_ATTEMPT_BEGIN,
+	ST_ATTEMPT_ID,
+	ST_ATTEMPT_BASE,
+	ST_ATTEMPT_END,
+	ST_MARKER_ADD,
+	ST_DAEMON_SET,
+	ST_DAEMON_GET,
 	ST_COUNT
 };
 
@@ -118,6 +131,39 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT i.state FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " WHERE r.name = ?1 AND i.number = ?2",
 	[ST_COUNT_STATE] = "SELECT count(*) FROM issues WHERE state = ?1",
+	[ST_EACH_ISSUE] =
+	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
+	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
+	    " a.started_at, a.base_commit"
+	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
+	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
+	    "   ORDER BY number DESC LIMIT 1)"
+	    " ORDER BY r.name, i.number",
+	[ST_SET_STATE] =
+	    "UPDATE issues SET state = ?2, reason = ?3, updated_at = ?4,"
+	    " phase = CASE WHEN ?2 IN ('running', 'review', 'merging') THEN phase END"
+	    " WHERE id = ?1",
+	[ST_SET_PHASE] = "UPDATE issues SET phase = ?2, updated_at = ?3 WHERE id = ?1",
+	[ST_SET_ATTEMPTS] = "UPDATE issues SET attempts = ?2 WHERE id = ?1",
+	[ST_SET_RETRY_AT] = "UPDATE issues SET retry_at = ?2 WHERE id = ?1",
+	[ST_SET_FINAL] = "UPDATE issues SET final_commit = ?2 WHERE id = ?1",
+	[ST_ATTEMPT_BEGIN] =
+	    "INSERT INTO attempts (issue_id, number, trace, pid, started_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (issue_id, number) DO UPDATE SET trace = ?3, pid = ?4, started_at = ?5,"
+	    " ended_at = NULL, outcome = NULL, reason = NULL",
+	[ST_ATTEMPT_ID] = "SELECT id FROM attempts WHERE issue_id = ?1 AND number = ?2",
+	[ST_ATTEMPT_BASE] = "UPDATE attempts SET base_commit = ?2 WHERE id = ?1",
+	[ST_ATTEMPT_END] =
+	    "UPDATE attempts SET outcome = ?2, reason = ?3, ended_at = ?4 WHERE id = ?1",
+	[ST_MARKER_ADD] =
+	    "INSERT INTO markers (attempt_id, phase, result, head, ms, recorded_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_DAEMON_SET] =
+	    "UPDATE daemon SET pid = ?1, running = ?2, cap = ?3, effective_cap = ?4, paused = ?5,"
+	    " started_at = CASE WHEN ?2 AND NOT running THEN ?6 ELSE started_at END,"
+	    " updated_at = ?6 WHERE id = 1",
+	[ST_DAEMON_GET] =
+	    "SELECT pid, running, cap, effective_cap, paused, started_at FROM daemon WHERE id = 1",
 };
 
 struct store {
@@ -440,4 +486,212 @@ store_count_state(struct store *st, const char *state)
 		n = (long)sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	return n;
+}
+
+/* Bind a text that may be NULL. */
+static void
+bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
+{
+	if (text)
+		sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static const char *
+column_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+int
+store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_EACH_ISSUE);
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_issue_row row = {
+			.id = sqlite3_column_int64(s, 0),
+			.repo = column_text(s, 1),
+			.number = (long)sqlite3_column_int64(s, 2),
+			.title = column_text(s, 3),
+			.body = column_text(s, 4),
+			.state = column_text(s, 5),
+			.attempts = sqlite3_column_int(s, 6),
+			.reason = column_text(s, 7),
+			.retry_at = sqlite3_column_int64(s, 8),
+			.created = sqlite3_column_int64(s, 9),
+			.phase = column_text(s, 10),
+			.final_commit = column_text(s, 11),
+			.attempt = sqlite3_column_int(s, 12),
+			.trace = column_text(s, 13),
+			.pid = sqlite3_column_int64(s, 14),
+			.since = sqlite3_column_int64(s, 15),
+			.base = column_text(s, 16),
+		};
+		fn(&row, arg);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_issue_deps(struct store *st, int64_t id, struct issue_spec *spec)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_DEPS_LIST);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		issue_spec_add_dep(spec, column_text(s, 0), (long)sqlite3_column_int64(s, 1));
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_set_state(struct store *st, int64_t id, const char *state, const char *reason)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_STATE);
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 3, reason);
+	sqlite3_bind_int64(s, 4, now_ms());
+	return store_exec_stmt(st, s);
+}
+
+int
+store_set_phase(struct store *st, int64_t id, const char *phase)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_PHASE);
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text_or_null(s, 2, phase);
+	sqlite3_bind_int64(s, 3, now_ms());
+	return store_exec_stmt(st, s);
+}
+
+int
+store_set_attempts(struct store *st, int64_t id, int attempts)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_ATTEMPTS);
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, attempts);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_set_retry_at(struct store *st, int64_t id, int64_t at_ms)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_RETRY_AT);
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, at_ms);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_set_final_commit(struct store *st, int64_t id, const char *sha)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_FINAL);
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text_or_null(s, 2, sha);
+	return store_exec_stmt(st, s);
+}
+
+int64_t
+store_attempt_begin(struct store *st, int64_t issue_id, int number, const char *trace,
+    long pid)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_ATTEMPT_BEGIN);
+	int64_t id = -1;
+
+	sqlite3_bind_int64(s, 1, issue_id);
+	sqlite3_bind_int(s, 2, number);
+	sqlite3_bind_text(s, 3, trace, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, pid);
+	sqlite3_bind_int64(s, 5, now_ms());
+	if (store_exec_stmt(st, s) == -1)
+		return -1;
+	s = store_stmt(st, ST_ATTEMPT_ID);
+	sqlite3_bind_int64(s, 1, issue_id);
+	sqlite3_bind_int(s, 2, number);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return id;
+}
+
+int
+store_attempt_set_base(struct store *st, int64_t attempt_id, const char *sha)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_ATTEMPT_BASE);
+
+	sqlite3_bind_int64(s, 1, attempt_id);
+	sqlite3_bind_text(s, 2, sha, -1, SQLITE_STATIC);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_attempt_end(struct store *st, int64_t attempt_id, const char *outcome,
+    const char *reason)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_ATTEMPT_END);
+
+	sqlite3_bind_int64(s, 1, attempt_id);
+	sqlite3_bind_text(s, 2, outcome, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 3, reason);
+	sqlite3_bind_int64(s, 4, now_ms());
+	return store_exec_stmt(st, s);
+}
+
+int
+store_marker_add(struct store *st, int64_t attempt_id, const char *phase, int result,
+    const char *head, long ms)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_MARKER_ADD);
+
+	sqlite3_bind_int64(s, 1, attempt_id);
+	sqlite3_bind_text(s, 2, phase, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, result);
+	bind_text_or_null(s, 4, head);
+	sqlite3_bind_int64(s, 5, ms);
+	sqlite3_bind_int64(s, 6, now_ms());
+	return store_exec_stmt(st, s);
+}
+
+int
+store_daemon_set(struct store *st, const struct store_daemon *d)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_DAEMON_SET);
+
+	sqlite3_bind_int64(s, 1, d->pid);
+	sqlite3_bind_int(s, 2, d->running);
+	sqlite3_bind_int(s, 3, d->cap);
+	sqlite3_bind_int(s, 4, d->effective_cap);
+	sqlite3_bind_int(s, 5, d->paused);
+	sqlite3_bind_int64(s, 6, now_ms());
+	return store_exec_stmt(st, s);
+}
+
+int
+store_daemon_get(struct store *st, struct store_daemon *d)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_DAEMON_GET);
+	int rc = -1;
+
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		d->pid = (long)sqlite3_column_int64(s, 0);
+		d->running = sqlite3_column_int(s, 1);
+		d->cap = sqlite3_column_int(s, 2);
+		d->effective_cap = sqlite3_column_int(s, 3);
+		d->paused = sqlite3_column_int(s, 4);
+		d->started_at = sqlite3_column_int64(s, 5);
+		rc = 0;
+	}
+	sqlite3_reset(s);
+	return rc;
 }

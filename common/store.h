@@ -51,4 +51,59 @@ bool store_issue_state(struct store *st, const char *repo, long number,
 /* Number of issues in a state. */
 long store_count_state(struct store *st, const char *state);
 
+/* One issue with its latest attempt (attempt 0 and NULLs when it has none). */
+struct store_issue_row {
+	int64_t id;
+	const char *repo;
+	long number;
+	const char *title, *body;
+	const char *state;
+	int attempts;		/* consumed */
+	const char *reason;	/* NULL when none */
+	int64_t retry_at;
+	int64_t created;
+	const char *phase;	/* while in flight */
+	const char *final_commit;
+	int attempt;		/* latest attempt's number */
+	const char *trace;
+	long pid;
+	int64_t since;		/* latest attempt's start, ms since the epoch */
+	const char *base;	/* latest attempt's base commit */
+};
+typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
+
+/* Every issue, by repo and number; the row's strings live for the call only. */
+int store_each_issue(struct store *st, store_issue_fn *fn, void *arg);
+/* Append the stored dependencies of issue id to spec. */
+int store_issue_deps(struct store *st, int64_t id, struct issue_spec *spec);
+
+/* Single-field writes: wrap related ones in store_begin/store_commit. */
+int store_set_state(struct store *st, int64_t id, const char *state, const char *reason);
+int store_set_phase(struct store *st, int64_t id, const char *phase);
+int store_set_attempts(struct store *st, int64_t id, int attempts);
+int store_set_retry_at(struct store *st, int64_t id, int64_t at_ms);
+int store_set_final_commit(struct store *st, int64_t id, const char *sha);
+
+/* Start (or restart, for a requeued tempfail) attempt number; returns its row id or -1. */
+int64_t store_attempt_begin(struct store *st, int64_t issue_id, int number,
+    const char *trace, long pid);
+int store_attempt_set_base(struct store *st, int64_t attempt_id, const char *sha);
+int store_attempt_end(struct store *st, int64_t attempt_id, const char *outcome,
+    const char *reason);
+/* The state marker of a completed phase: its result and the branch head after it. */
+int store_marker_add(struct store *st, int64_t attempt_id, const char *phase, int result,
+    const char *head, long ms);
+
+/* The daemon's own row, for wavectl status. */
+struct store_daemon {
+	long pid;
+	int running;
+	int cap;
+	int effective_cap;
+	int paused;
+	int64_t started_at;
+};
+int store_daemon_set(struct store *st, const struct store_daemon *d);
+int store_daemon_get(struct store *st, struct store_daemon *d);
+
 #endif

@@ -1,48 +1,54 @@
 /*
- * waved: the supervisor.  Parses the command line, checks the configuration
- * and (with -n) stops there.
+ * waved: the supervisor's entry point.  Parse the command line, read the
+ * configuration, take the pidfile, daemonise unless asked not to, and hand
+ * over to the loop.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bsd/libutil.h>
+#include <bsd/unistd.h>
 
 #include "common/config.h"
 #include "common/log.h"
+#include "supervisor/loop.h"
+#include "supervisor/preflight.h"
 
-#define EXIT_BAD_CONFIG 2
+#define PIDFILE_NAME "waved.pid"
+
+extern char **environ;
+
+struct options {
+	const char *config_path;
+	bool foreground;
+	bool check;
+	bool once;
+	int cap;
+};
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: waved [-f] [-n] [--once] [-c FILE] [--cap N]\n"
-	    "  -f        stay in the foreground, log to stderr\n"
+	    "  -f        stay in the foreground, log to stderr (default: daemonise, syslog)\n"
 	    "  -n        check the configuration and preflights, then exit\n"
-	    "  --once    foreground; work until every issue is done, dead or blocked\n"
+	    "  --once    foreground; work until every issue is done, dead or blocked, then exit\n"
+	    "            (exit 0: all done; 1: some failed, dead or blocked; 2: bad config)\n"
 	    "  -c FILE   config file (default: $WAVED_CONFIG, else %s)\n"
-	    "  --cap N   start with this cap instead of the configured one\n",
+	    "  --cap N   start with this cap instead of the configured one\n"
+	    "signals: USR1 cap down, USR2 cap up, HUP reload, TERM/INT stop\n",
 	    CONFIG_DEFAULT_PATH);
 }
 
-/* -n: the configuration and the repositories it names. */
 static int
-check_only(const struct config *cfg)
-{
-	char *errors = NULL;
-
-	if (config_check_repos(cfg, &errors) == -1) {
-		fputs(errors, stderr);
-		free(errors);
-		return EXIT_BAD_CONFIG;
-	}
-	printf("%s: configuration ok: %zu repo%s, cap %d\n", cfg->file, cfg->nrepos,
-	    cfg->nrepos == 1 ? "" : "s", config_effective_cap(cfg));
-	return 0;
-}
-
-int
-main(int argc, char **argv)
+parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "once", no_argument, NULL, 'o' },
@@ -50,45 +56,159 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *config_path = NULL;
-	bool check = false;
-	struct config *cfg;
-	char *errors = NULL;
-	int ch, rc;
+	long cap;
+	int ch;
 
-	log_init("waved", true, 0);
 	while ((ch = getopt_long(argc, argv, "fnc:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-		case 'o':
-		case 'C':
+			o->foreground = true;
 			break;
 		case 'n':
-			check = true;
+			o->check = true;
+			break;
+		case 'o':
+			o->once = o->foreground = true;
+			break;
+		case 'C':
+			if (!parse_positive_long(optarg, &cap) || cap > 10000) {
+				fprintf(stderr, "waved: --cap: expected a number from 1 to 10000, got \"%s\"\n",
+				    optarg);
+				return -1;
+			}
+			o->cap = (int)cap;
 			break;
 		case 'c':
-			config_path = optarg;
+			o->config_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			exit(0);
 		default:
 			usage(stderr);
-			return EXIT_BAD_CONFIG;
+			return -1;
 		}
 	}
-	cfg = config_load(config_default_path(config_path), &errors);
-	if (cfg == NULL) {
-		fputs(errors, stderr);
-		free(errors);
+	if (optind != argc) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* -n: the configuration, the repositories and their branches. */
+static int
+check_only(const struct config *cfg)
+{
+	struct strbuf errors = { 0 };
+
+	if (preflight_repos(cfg, false, &errors) == -1) {
+		fprintf(stderr, "%s", errors.s);
+		strbuf_free(&errors);
 		return EXIT_BAD_CONFIG;
 	}
-	if (check)
-		rc = check_only(cfg);
-	else {
-		log_warnx("running issues is not built yet: only -n works in this version");
-		rc = EXIT_BAD_CONFIG;
+	printf("%s: configuration ok: %zu repo%s, cap %d\n", cfg->file, cfg->nrepos,
+	    cfg->nrepos == 1 ? "" : "s", config_effective_cap(cfg));
+	return 0;
+}
+
+/* The classic double fork: no controlling terminal can ever come back. */
+static void
+daemonise(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	if (setsid() == -1)
+		fatal("setsid");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	umask(027);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
 	}
-	config_free(cfg);
+}
+
+/* One supervisor per state folder: the pidfile is locked for our lifetime. */
+static struct pidfh *
+take_pidfile(const struct config *cfg)
+{
+	char *path = xasprintf("%s/%s", cfg->state_dir, PIDFILE_NAME);
+	struct pidfh *pfh;
+	pid_t other = 0;
+
+	if (mkdir_p(cfg->state_dir, 0750) == -1) {
+		log_warn("state_dir %s", cfg->state_dir);
+		free(path);
+		return NULL;
+	}
+	pfh = pidfile_open(path, 0644, &other);
+	if (pfh == NULL) {
+		if (errno == EEXIST)
+			log_warnx("already running as pid %d on state_dir %s (pidfile %s)",
+			    (int)other, cfg->state_dir, path);
+		else
+			log_warn("pidfile %s", path);
+	}
+	free(path);
+	return pfh;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct loop_options lo;
+	struct config *cfg;
+	struct pidfh *pfh;
+	char *errors = NULL;
+
+	setproctitle_init(argc, argv, environ);
+	log_init("waved", true, 0);
+	if (parse_args(argc, argv, &o) == -1)
+		return EXIT_BAD_CONFIG;
+	o.config_path = config_default_path(o.config_path);
+	/* The daemon works from /: keep the path SIGHUP will read again. */
+	char *absolute = realpath(o.config_path, NULL);
+	if (absolute)
+		o.config_path = absolute;
+	if ((cfg = config_load(o.config_path, &errors)) == NULL) {
+		fputs(errors, stderr);
+		free(errors);
+		free(absolute);
+		return EXIT_BAD_CONFIG;
+	}
+	if (o.check) {
+		int rc = check_only(cfg);
+		config_free(cfg);
+		free(absolute);
+		return rc;
+	}
+	if ((pfh = take_pidfile(cfg)) == NULL) {
+		config_free(cfg);
+		free(absolute);
+		return EXIT_SOME_FAILED;
+	}
+	if (!o.foreground) {
+		daemonise();
+		log_init("waved", false, 0);
+	}
+	pidfile_write(pfh);
+	lo = (struct loop_options){ .config_path = o.config_path, .once = o.once, .cap = o.cap };
+	int rc = loop_run(cfg, &lo);
+	pidfile_remove(pfh);
+	free(absolute);
 	return rc;
 }

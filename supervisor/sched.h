@@ -1,0 +1,84 @@
+/*
+ * The scheduler: the issue state machine of DESIGN.md section 3 and the
+ * admission rules of section 4.
+ *
+ * Every transition goes through one place that writes the store in a single
+ * transaction and then appends the matching events.  Admission is O(log n)
+ * per event: each repo keeps a heap of its ready issues, and a heap of the
+ * repos that are free and have ready work picks the next one.
+ */
+#ifndef WAVED_SCHED_H
+#define WAVED_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/events.h"
+#include "common/issue.h"
+#include "common/proto.h"
+#include "common/store.h"
+
+struct sched;
+
+/* What a new worker needs to know about its attempt. */
+struct sched_job {
+	size_t issue;		/* the scheduler's handle for the issue */
+	const char *key;
+	const struct repo_conf *repo;
+	long number;
+	const char *title;
+	const char *body;
+	int attempt;
+	const char *trace;
+};
+
+/* Forks the worker; returns its pid or -1. */
+typedef pid_t sched_start_fn(const struct sched_job *job, void *arg);
+
+struct sched *sched_new(const struct config *cfg, struct store *store,
+    struct events *events, int cap, sched_start_fn *start, void *arg);
+void sched_free(struct sched *s);
+
+/* Bring in the source's issues: add new ones, refresh waiting ones, re-plan. */
+int sched_sync(struct sched *s, const struct issue_list *source);
+/* Follow a reloaded configuration (same state_dir); false when it cannot be applied. */
+bool sched_reconfigure(struct sched *s, const struct config *cfg, char **why);
+/* Put in-flight issues left by a previous run back in line (recovery). */
+void sched_recover(struct sched *s);
+
+/* Admit ready issues while the cap allows. */
+void sched_admit(struct sched *s);
+/* The next retry time (ms since the epoch), or INT64_MAX. */
+int64_t sched_next_deadline(const struct sched *s);
+/* Move issues whose backoff is over back to ready. */
+void sched_tick(struct sched *s, int64_t now);
+
+/* The cap lever: step the effective cap by delta (clamped to 0..cap), or set it. */
+void sched_cap_step(struct sched *s, int delta, const char *why);
+void sched_cap_set(struct sched *s, int effective, const char *why);
+/* A new configured cap (SIGHUP): an effective cap at the old limit follows it. */
+void sched_cap_limit(struct sched *s, int cap, const char *why);
+int sched_cap(const struct sched *s);
+int sched_effective_cap(const struct sched *s);
+int sched_inflight(const struct sched *s);
+/* Mark the daemon as running or stopped in the store. */
+void sched_set_running(struct sched *s, bool running);
+
+/* A message from the issue's worker; -1 when it breaks the protocol. */
+int sched_on_message(struct sched *s, size_t issue, const struct proto_msg *m);
+/* The worker ended without a done message. status is waitpid's; stopping:
+ * the daemon asked it to stop, so the attempt does not count. */
+void sched_on_worker_exit(struct sched *s, size_t issue, int status, bool stopping);
+/* The worker was killed for breaking the protocol. */
+void sched_on_protocol_error(struct sched *s, size_t issue, const char *why);
+
+/* Nothing left that can move: no worker, no retry pending, nothing admissible. */
+bool sched_settled(const struct sched *s);
+/* Every issue of the source is done. */
+bool sched_all_done(const struct sched *s);
+/* For the process title. */
+const char *sched_issue_key(const struct sched *s, size_t issue);
+
+#endif

@@ -1,0 +1,263 @@
+#include "supervisor/workers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bsd/unistd.h>
+
+#include "common/log.h"
+#include "common/proto.h"
+#include "worker/worker.h"
+
+#define WORKER_PIPE_FD 3	/* where the child finds its pipe */
+
+struct worker_proc {
+	pid_t pid;
+	size_t issue;
+	int fd;			/* read end; -1 once at EOF */
+	char buf[2 * PROTO_MAX_LINE];
+	size_t len;
+	bool hello;		/* the first message was seen */
+	bool broken;		/* killed for a protocol error */
+	pid_t phase_pgid;	/* the running phase's group, 0 between phases */
+};
+
+struct workers {
+	struct sched *sched;
+	const struct config *cfg;
+	struct worker_proc *v;
+	size_t n, cap;
+	bool stopping;
+};
+
+struct workers *
+workers_new(void)
+{
+	return xcalloc(1, sizeof(struct workers));
+}
+
+void
+workers_free(struct workers *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].fd != -1)
+			close(w->v[k].fd);
+	free(w->v);
+	free(w);
+}
+
+void
+workers_attach(struct workers *w, struct sched *s, const struct config *cfg)
+{
+	w->sched = s;
+	w->cfg = cfg;
+}
+
+/* In the child: keep only stdio and the pipe, then become the worker. */
+static void __attribute__((noreturn))
+become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
+    pid_t supervisor)
+{
+	struct worker_job wj = {
+		.cfg = w->cfg, .repo = job->repo, .number = job->number,
+		.title = job->title, .body = job->body, .attempt = job->attempt,
+		.pipe_fd = WORKER_PIPE_FD, .supervisor = supervisor,
+	};
+
+	if (pipe_fd != WORKER_PIPE_FD) {
+		dup2(pipe_fd, WORKER_PIPE_FD);
+		close(pipe_fd);
+	}
+	fcntl(WORKER_PIPE_FD, F_SETFD, FD_CLOEXEC);	/* never into a phase */
+	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
+	closefrom(WORKER_PIPE_FD + 1);
+	strlcpy(wj.issue, job->key, sizeof(wj.issue));
+	strlcpy(wj.trace, job->trace, sizeof(wj.trace));
+	worker_main(&wj);
+}
+
+pid_t
+workers_start(const struct sched_job *job, void *arg)
+{
+	struct workers *w = arg;
+	pid_t parent = getpid(), pid;
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		log_warn("%s: pipe", job->key);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("%s: fork", job->key);
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		become_worker(w, job, fds[1], parent);
+	}
+	close(fds[1]);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
+	w->v[w->n] = (struct worker_proc){ .pid = pid, .issue = job->issue, .fd = fds[0] };
+	w->n++;
+	return pid;
+}
+
+size_t
+workers_pollfds(const struct workers *w, struct pollfd *fds)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].fd != -1)
+			fds[n++] = (struct pollfd){ .fd = w->v[k].fd, .events = POLLIN };
+	return n;
+}
+
+size_t
+workers_count(const struct workers *w)
+{
+	return w->n;
+}
+
+static void
+kill_worker(struct worker_proc *p)
+{
+	kill(p->pid, SIGKILL);
+	if (p->phase_pgid > 0)
+		kill(-p->phase_pgid, SIGKILL);
+}
+
+static void
+protocol_error(struct workers *w, struct worker_proc *p, const char *why)
+{
+	struct log_ctx ctx = { sched_issue_key(w->sched, p->issue), 0, NULL };
+
+	log_issue_warnx(&ctx, "worker %d: protocol error: %s", (int)p->pid, why);
+	p->broken = true;
+	kill_worker(p);
+	sched_on_protocol_error(w->sched, p->issue, why);
+}
+
+static void
+handle_line(struct workers *w, struct worker_proc *p, const char *line)
+{
+	struct proto_msg m;
+	char err[256];
+
+	if (p->broken)
+		return;
+	if (proto_parse(line, &m, err, sizeof(err)) == -1) {
+		protocol_error(w, p, err);
+		return;
+	}
+	if (p->hello == (m.type == PROTO_HELLO)) {
+		protocol_error(w, p, p->hello ? "a second hello" : "the first message is not hello");
+		return;
+	}
+	p->hello = true;
+	if (m.type == PROTO_HELLO && m.pid != p->pid) {
+		protocol_error(w, p, "hello from a different pid");
+		return;
+	}
+	if (m.type == PROTO_PHASE)
+		p->phase_pgid = m.end ? 0 : (pid_t)m.pgid;
+	if (sched_on_message(w->sched, p->issue, &m) == -1)
+		protocol_error(w, p, "a message out of sequence");
+}
+
+/* Read what is there; split into lines; at EOF close the pipe. */
+static void
+drain(struct workers *w, struct worker_proc *p)
+{
+	for (;;) {
+		ssize_t n = read(p->fd, p->buf + p->len, sizeof(p->buf) - p->len);
+		char *nl;
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close(p->fd);
+			p->fd = -1;
+			if (p->len > 0 && !p->broken)
+				protocol_error(w, p, "a message without its newline");
+			/* A worker without its pipe can report nothing more: end it. */
+			kill_worker(p);
+			return;
+		}
+		p->len += (size_t)n;
+		while ((nl = memchr(p->buf, '\n', p->len)) != NULL) {
+			*nl = '\0';
+			handle_line(w, p, p->buf);
+			p->len -= (size_t)(nl + 1 - p->buf);
+			memmove(p->buf, nl + 1, p->len);
+		}
+		if (p->len >= PROTO_MAX_LINE && !p->broken) {
+			protocol_error(w, p, "a message longer than the limit");
+			p->len = 0;
+		}
+	}
+}
+
+void
+workers_readable(struct workers *w, int fd)
+{
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].fd == fd) {
+			drain(w, &w->v[k]);
+			return;
+		}
+}
+
+void
+workers_reap(struct workers *w)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		size_t k;
+
+		for (k = 0; k < w->n && w->v[k].pid != pid; k++)
+			;
+		if (k == w->n)
+			continue;	/* not a worker: nothing to report */
+		struct worker_proc *p = &w->v[k];
+		if (p->fd != -1)
+			drain(w, p);	/* its last words may still be in the pipe */
+		if (p->fd != -1)
+			close(p->fd);
+		/* A worker killed in a phase cannot end that phase's group: we do. */
+		if (p->phase_pgid > 0)
+			kill(-p->phase_pgid, SIGKILL);
+		if (!p->broken)
+			sched_on_worker_exit(w->sched, p->issue, status, w->stopping);
+		w->v[k] = w->v[--w->n];
+	}
+}
+
+void
+workers_stop(struct workers *w)
+{
+	w->stopping = true;
+	for (size_t k = 0; k < w->n; k++)
+		kill(w->v[k].pid, SIGTERM);
+}
+
+void
+workers_kill(struct workers *w)
+{
+	for (size_t k = 0; k < w->n; k++)
+		kill_worker(&w->v[k]);
+}

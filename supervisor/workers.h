@@ -1,0 +1,38 @@
+/*
+ * The supervisor's side of its workers: fork one per admitted issue, read
+ * and validate its pipe, reap it, and tell the scheduler what happened.
+ */
+#ifndef WAVED_WORKERS_H
+#define WAVED_WORKERS_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "supervisor/sched.h"
+
+struct workers;
+
+struct workers *workers_new(void);
+void workers_free(struct workers *w);
+/* The scheduler to report to, and the config the next workers run with. */
+void workers_attach(struct workers *w, struct sched *s, const struct config *cfg);
+
+/* A sched_start_fn: fork the worker of job; its pid, or -1. */
+pid_t workers_start(const struct sched_job *job, void *arg);
+
+/* Add each worker's pipe to fds (room for workers_count entries). */
+size_t workers_pollfds(const struct workers *w, struct pollfd *fds);
+/* Read what a worker's pipe holds. */
+void workers_readable(struct workers *w, int fd);
+/* Reap every child that has exited (on SIGCHLD). */
+void workers_reap(struct workers *w);
+
+size_t workers_count(const struct workers *w);
+/* Ask every worker to stop (SIGTERM); from then on their exits do not count. */
+void workers_stop(struct workers *w);
+/* The last resort: SIGKILL every worker and the process group of its phase. */
+void workers_kill(struct workers *w);
+
+#endif
