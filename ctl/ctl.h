@@ -16,6 +16,7 @@
 #define CTL_BAD_INPUT 2		/* bad config, bad source, bad usage */
 
 int cmd_plan(const char *config_path, int argc, char **argv);
+int cmd_status(const char *config_path, int argc, char **argv);
 
 /* Load and validate the config; on failure print the errors and return NULL. */
 struct config *ctl_load_config(const char *path);

@@ -14,6 +14,7 @@ static const struct {
 	int (*run)(const char *config_path, int argc, char **argv);
 } commands[] = {
 	{ "plan", cmd_plan },
+	{ "status", cmd_status },
 };
 
 static void
@@ -25,7 +26,8 @@ usage(FILE *fp)
 	    "  -c FILE   config file (default: $WAVED_CONFIG, else %s)\n"
 	    "\n"
 	    "commands:\n"
-	    "  plan [--json]   the dependency waves, from the config and source alone\n"
+	    "  plan [--json]     the dependency waves, from the config and source alone\n"
+	    "  status [--json]   cap, issues in flight with phase and age, counts, problems\n"
 	    "\n"
 	    "exit status: 0 ok; 1 something needs attention (plan: an issue is blocked);\n"
 	    "2 bad config, source or usage\n", CONFIG_DEFAULT_PATH);

@@ -38,7 +38,7 @@ struct sched_issue {
 	struct issue_ref *deps;
 	size_t ndeps;
 	enum istate state;
-	int attempts;			/* consumed */
+	int attempts;			/* attempts that counted, the last one included */
 	char *reason;
 	int64_t created;
 	int64_t retry_at;
@@ -610,6 +610,8 @@ attempt_done(struct sched *s, size_t i)
 	struct sched_issue *is = &s->v[i];
 
 	end_flight(s, i, "merged", NULL);
+	is->attempts = is->attempt;	/* the successful attempt counts too */
+	store_set_attempts(s->store, is->id, is->attempts);
 	store_set_final_commit(s->store, is->id, is->final);
 	set_state(s, i, IS_DONE, NULL, "done", fields_str("outcome", "merged"));
 	release_dependents(s, i);
