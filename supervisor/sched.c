@@ -52,6 +52,7 @@ struct sched_issue {
 	int attempt;
 	char trace[TRACE_LEN + 1];
 	int64_t attempt_id;
+	pid_t pid;			/* its worker */
 	bool holds_slot;
 	bool merged;
 	char final[PROTO_SHA_MAX + 1];
@@ -656,6 +657,7 @@ admit_one(struct sched *s, size_t r)
 		return;
 	}
 	s->inflight++;
+	is->pid = pid;
 	is->holds_slot = true;
 	s->repos[r].busy = true;
 	repo_refresh(s, r);
@@ -750,13 +752,20 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	return 0;
 }
 
+/* Is pid the worker of the issue's attempt in flight? */
+static bool
+current_worker(const struct sched_issue *is, pid_t pid)
+{
+	return in_flight(is->state) && is->pid == pid;
+}
+
 int
-sched_on_message(struct sched *s, size_t i, const struct proto_msg *m)
+sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m)
 {
 	struct sched_issue *is = &s->v[i];
 	int rc = 0;
 
-	if (!in_flight(is->state))
+	if (!current_worker(is, pid))
 		return -1;
 	txn_begin(s);
 	switch (m->type) {
@@ -793,13 +802,13 @@ describe_exit(int status)
 }
 
 void
-sched_on_worker_exit(struct sched *s, size_t i, int status, bool stopping)
+sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
 {
 	struct sched_issue *is = &s->v[i];
 	cJSON *f;
 	char *why;
 
-	if (!in_flight(is->state))
+	if (!current_worker(is, pid))
 		return;		/* it had reported its result */
 	txn_begin(s);
 	if (stopping) {
@@ -810,6 +819,7 @@ sched_on_worker_exit(struct sched *s, size_t i, int status, bool stopping)
 		return;
 	}
 	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "pid", pid);
 	if (WIFSIGNALED(status))
 		cJSON_AddNumberToObject(f, "signal", WTERMSIG(status));
 	else
@@ -822,11 +832,11 @@ sched_on_worker_exit(struct sched *s, size_t i, int status, bool stopping)
 }
 
 void
-sched_on_protocol_error(struct sched *s, size_t i, const char *why)
+sched_on_protocol_error(struct sched *s, size_t i, pid_t pid, const char *why)
 {
 	char *reason;
 
-	if (!in_flight(s->v[i].state))
+	if (!current_worker(&s->v[i], pid))
 		return;
 	reason = xasprintf("protocol error: %s", why);
 	txn_begin(s);

@@ -66,13 +66,18 @@ int sched_inflight(const struct sched *s);
 /* Mark the daemon as running or stopped in the store. */
 void sched_set_running(struct sched *s, bool running);
 
-/* A message from the issue's worker; -1 when it breaks the protocol. */
-int sched_on_message(struct sched *s, size_t issue, const struct proto_msg *m);
+/*
+ * Reports of worker pid about its issue.  A report from a worker that is not
+ * the issue's current one (an earlier attempt's, late) changes nothing.
+ */
+/* A message; -1 when it breaks the protocol. */
+int sched_on_message(struct sched *s, size_t issue, pid_t pid, const struct proto_msg *m);
 /* The worker ended without a done message. status is waitpid's; stopping:
  * the daemon asked it to stop, so the attempt does not count. */
-void sched_on_worker_exit(struct sched *s, size_t issue, int status, bool stopping);
+void sched_on_worker_exit(struct sched *s, size_t issue, pid_t pid, int status,
+    bool stopping);
 /* The worker was killed for breaking the protocol. */
-void sched_on_protocol_error(struct sched *s, size_t issue, const char *why);
+void sched_on_protocol_error(struct sched *s, size_t issue, pid_t pid, const char *why);
 
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */
 bool sched_settled(const struct sched *s);

@@ -145,7 +145,7 @@ protocol_error(struct workers *w, struct worker_proc *p, const char *why)
 	log_issue_warnx(&ctx, "worker %d: protocol error: %s", (int)p->pid, why);
 	p->broken = true;
 	kill_worker(p);
-	sched_on_protocol_error(w->sched, p->issue, why);
+	sched_on_protocol_error(w->sched, p->issue, p->pid, why);
 }
 
 static void
@@ -171,7 +171,7 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 	}
 	if (m.type == PROTO_PHASE)
 		p->phase_pgid = m.end ? 0 : (pid_t)m.pgid;
-	if (sched_on_message(w->sched, p->issue, &m) == -1)
+	if (sched_on_message(w->sched, p->issue, p->pid, &m) == -1)
 		protocol_error(w, p, "a message out of sequence");
 }
 
@@ -242,7 +242,7 @@ workers_reap(struct workers *w)
 		if (p->phase_pgid > 0)
 			kill(-p->phase_pgid, SIGKILL);
 		if (!p->broken)
-			sched_on_worker_exit(w->sched, p->issue, status, w->stopping);
+			sched_on_worker_exit(w->sched, p->issue, p->pid, status, w->stopping);
 		w->v[k] = w->v[--w->n];
 	}
 }

@@ -94,11 +94,16 @@ stopped(struct worker *w)
 	_exit(WORKER_EXIT_STOPPED);
 }
 
-/* The last bytes the log got since offset, for reasons and feedback. */
+/* Where a phase's output sits in the log. */
+struct log_span {
+	off_t since, until;
+};
+
+/* The last bytes of a phase's output, for reasons and feedback. */
 static char *
-log_tail(struct worker *w, off_t since)
+log_tail(struct worker *w, const struct log_span *span)
 {
-	off_t end = lseek(w->log_fd, 0, SEEK_END), from = since;
+	off_t end = span->until, from = span->since;
 	char *buf;
 	ssize_t n;
 
@@ -207,11 +212,10 @@ report_phase_start(pid_t pgid, void *arg)
 /*
  * Run one phase and report its start and end; after implement and verify the
  * worker commits what the agent left uncommitted, so that the reported head
- * is the work.  Returns the outcome; *since gets the log offset where its
- * output starts.
+ * is the work.  Returns the outcome; span gets where its output is in the log.
  */
 static struct phase_outcome
-run_phase(struct worker *w, enum phase_id id, const char *command, off_t *since)
+run_phase(struct worker *w, enum phase_id id, const char *command, struct log_span *span)
 {
 	const char *name = phase_name(id);
 	struct phase_report report = { w, name };
@@ -227,8 +231,9 @@ run_phase(struct worker *w, enum phase_id id, const char *command, off_t *since)
 
 	set_title(w, name);
 	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
-	*since = lseek(w->log_fd, 0, SEEK_END);
+	span->since = lseek(w->log_fd, 0, SEEK_END);
 	phase_run(&spec, &out);
+	span->until = lseek(w->log_fd, 0, SEEK_END);
 	free_env(env);
 	if (out.result == PHASE_STOPPED)
 		stopped(w);
@@ -253,13 +258,13 @@ run_phase(struct worker *w, enum phase_id id, const char *command, off_t *since)
 /* A phase that did not pass ends the attempt, unless a round is left (then false). */
 static bool
 phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
-    off_t since, int *rounds_left)
+    const struct log_span *span, int *rounds_left)
 {
 	char *tail, *reason, line[512];
 
 	if (out->result == PHASE_EXITED && out->status == 0)
 		return true;
-	tail = log_tail(w, since);
+	tail = log_tail(w, span);
 	last_line(tail, line, sizeof(line));
 	if (out->result == PHASE_TIMED_OUT) {
 		reason = xasprintf("timeout: %s ran past %d s", phase_name(id),
@@ -328,18 +333,18 @@ run_pipeline(struct worker *w)
 	int fix_left = w->cfg->fix_rounds, review_left = w->cfg->review_rounds;
 	bool slot_released = false;
 	struct phase_outcome out;
-	off_t since;
+	struct log_span span;
 
 	if (setup) {
-		out = run_phase(w, PHASE_SETUP, setup, &since);
-		phase_passed(w, PHASE_SETUP, &out, since, NULL);
+		out = run_phase(w, PHASE_SETUP, setup, &span);
+		phase_passed(w, PHASE_SETUP, &out, &span, NULL);
 	}
 	for (;;) {
-		out = run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &since);
-		phase_passed(w, PHASE_IMPLEMENT, &out, since, NULL);
+		out = run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &span);
+		phase_passed(w, PHASE_IMPLEMENT, &out, &span, NULL);
 		if (w->cfg->phases[PHASE_VERIFY].run) {
-			out = run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run, &since);
-			if (!phase_passed(w, PHASE_VERIFY, &out, since, &fix_left))
+			out = run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run, &span);
+			if (!phase_passed(w, PHASE_VERIFY, &out, &span, &fix_left))
 				continue;
 		}
 		if (!git_has_work(w->worktree, w->base))
@@ -351,8 +356,8 @@ run_pipeline(struct worker *w)
 		}
 		if (w->cfg->phases[PHASE_REVIEW].run == NULL)
 			return;
-		out = run_phase(w, PHASE_REVIEW, w->cfg->phases[PHASE_REVIEW].run, &since);
-		if (phase_passed(w, PHASE_REVIEW, &out, since, &review_left))
+		out = run_phase(w, PHASE_REVIEW, w->cfg->phases[PHASE_REVIEW].run, &span);
+		if (phase_passed(w, PHASE_REVIEW, &out, &span, &review_left))
 			return;
 	}
 }
@@ -439,10 +444,10 @@ merge(struct worker *w)
 			}
 			free(why);
 			if (w->cfg->phases[PHASE_VERIFY].run) {
-				off_t since;
+				struct log_span span;
 				struct phase_outcome out = run_phase(w, PHASE_VERIFY,
-				    w->cfg->phases[PHASE_VERIFY].run, &since);
-				phase_passed(w, PHASE_VERIFY, &out, since, NULL);
+				    w->cfg->phases[PHASE_VERIFY].run, &span);
+				phase_passed(w, PHASE_VERIFY, &out, &span, NULL);
 			}
 			break;
 		}

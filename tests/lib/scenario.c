@@ -1,0 +1,239 @@
+#include "tests/lib/scenario.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common/util.h"
+
+struct scenario *
+scenario_new(void)
+{
+	struct scenario *sc = xcalloc(1, sizeof(*sc));
+
+	sc->dir = tmpdir_new();
+	sc->conf = xasprintf("%s/waved.conf", sc->dir);
+	sc->state = xasprintf("%s/state", sc->dir);
+	sc->waved = built_binary("waved");
+	sc->wavectl = built_binary("wavectl");
+	return sc;
+}
+
+void
+scenario_free(struct scenario *sc)
+{
+	free(sc->conf);
+	free(sc->state);
+	free(sc->waved);
+	free(sc->wavectl);
+	tmpdir_remove(sc->dir);
+	free(sc);
+}
+
+char *
+scenario_repo(struct scenario *sc, const char *name)
+{
+	char *path = xasprintf("%s/repos/%s", sc->dir, name);
+	size_t len = strlen(sc->repos);
+
+	git_repo_new(path);
+	snprintf(sc->repos + len, sizeof(sc->repos) - len, "[repo \"%s\"]\npath = repos/%s\n",
+	    name, name);
+	return path;
+}
+
+void
+scenario_config(struct scenario *sc, const char *waved_keys, const char *more)
+{
+	char *text = xasprintf("[waved]\nstate_dir = state\nretry_backoff = 0\npoll_interval = 3600\n"
+	    "%s\n[source]\ntype = file\npath = issues.json\n%s\n%s", waved_keys ? waved_keys : "",
+	    more ? more : "", sc->repos);
+
+	free(write_text(sc->dir, "waved.conf", text));
+	free(text);
+}
+
+void
+scenario_issues(struct scenario *sc, const char *json)
+{
+	free(write_text(sc->dir, "issues.json", json));
+}
+
+struct run_result
+scenario_once(struct scenario *sc, const char *const extra[])
+{
+	const char *argv[16] = { sc->waved, "--once", "-c", sc->conf };
+	size_t n = 4;
+
+	for (size_t k = 0; extra && extra[k] && n < 15; k++)
+		argv[n++] = extra[k];
+	argv[n] = NULL;
+	return run_argv(sc->dir, argv);
+}
+
+pid_t
+scenario_start(struct scenario *sc, const char *const args[])
+{
+	const char *argv[16] = { sc->waved };
+	size_t n = 1;
+	char *out = xasprintf("%s/waved.out", sc->dir);
+	pid_t pid;
+
+	for (size_t k = 0; args[k] && n < 15; k++)
+		argv[n++] = args[k];
+	argv[n] = NULL;
+	pid = fork();
+	cr_assert(pid != -1);
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (chdir(sc->dir) == -1)
+			_exit(127);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	free(out);
+	return pid;
+}
+
+static void
+nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int
+scenario_wait(pid_t pid, int timeout_s)
+{
+	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000;
+	int status;
+
+	while (mono_ms() < deadline) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (r == -1 && errno != EINTR)
+			return -1;
+		nap_ms(20);
+	}
+	return -1;
+}
+
+cJSON *
+scenario_events(struct scenario *sc)
+{
+	char *path = xasprintf("%s/events.ndjson", sc->state);
+	char *text = read_file(path, NULL), *line, *save = NULL;
+	cJSON *arr = cJSON_CreateArray();
+
+	free(path);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		cJSON *e = cJSON_Parse(line);
+
+		cr_assert_not_null(e, "events.ndjson: not JSON: %s", line);
+		cJSON_AddItemToArray(arr, e);
+	}
+	free(text);
+	return arr;
+}
+
+bool
+scenario_await(struct scenario *sc, const char *name, const char *issue, int count,
+    int timeout_s)
+{
+	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000;
+
+	while (mono_ms() < deadline) {
+		cJSON *evs = scenario_events(sc);
+		int n = ev_count(evs, name, issue);
+
+		cJSON_Delete(evs);
+		if (n >= count)
+			return true;
+		nap_ms(20);
+	}
+	return false;
+}
+
+static bool
+matches(const cJSON *e, const char *name, const char *issue)
+{
+	const cJSON *ev = cJSON_GetObjectItem(e, "event"), *is = cJSON_GetObjectItem(e, "issue");
+
+	if (name && (!cJSON_IsString(ev) || strcmp(ev->valuestring, name) != 0))
+		return false;
+	if (issue && (!cJSON_IsString(is) || strcmp(is->valuestring, issue) != 0))
+		return false;
+	return true;
+}
+
+int
+ev_find(const cJSON *evs, const char *name, const char *issue, int from)
+{
+	int n = cJSON_GetArraySize(evs);
+
+	for (int k = from < 0 ? 0 : from; k < n; k++)
+		if (matches(cJSON_GetArrayItem(evs, k), name, issue))
+			return k;
+	return -1;
+}
+
+int
+ev_count(const cJSON *evs, const char *name, const char *issue)
+{
+	int count = 0;
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, evs)
+		count += matches(e, name, issue);
+	return count;
+}
+
+double
+ev_number(const cJSON *evs, int k, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(evs, k), field);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+const char *
+ev_string(const cJSON *evs, int k, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(evs, k), field);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+char *
+scenario_git(const char *repo, const char *const args[])
+{
+	const char *argv[24] = { "git", "-C", repo };
+	size_t n = 3;
+	struct run_result r;
+	char *out;
+
+	for (size_t k = 0; args[k] && n < 23; k++)
+		argv[n++] = args[k];
+	argv[n] = NULL;
+	r = run_argv(NULL, argv);
+	out = r.out;
+	free(r.err);
+	for (size_t len = strlen(out); len > 0 && out[len - 1] == '\n'; len--)
+		out[len - 1] = '\0';
+	return out;
+}

@@ -1,0 +1,58 @@
+/*
+ * End-to-end scenarios: a temporary folder with real git repositories, a
+ * waved.conf and an issues file, the real binaries run on them, and the
+ * outcome read back from events.ndjson.
+ */
+#ifndef WAVED_SCENARIO_H
+#define WAVED_SCENARIO_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <cJSON.h>
+
+#include "tests/lib/testlib.h"
+
+struct scenario {
+	char *dir;
+	char *conf;		/* dir/waved.conf */
+	char *state;		/* dir/state */
+	char *waved, *wavectl;
+	char repos[512];	/* the [repo] sections written so far */
+};
+
+struct scenario *scenario_new(void);
+void scenario_free(struct scenario *sc);
+
+/* A git repository dir/repos/NAME with one commit on main; returns its path. */
+char *scenario_repo(struct scenario *sc, const char *name);
+/* Write waved.conf: [waved] gets state_dir plus waved_keys; then the issues
+ * file source, then more (phases, [merge]), then every repo created. */
+void scenario_config(struct scenario *sc, const char *waved_keys, const char *more);
+void scenario_issues(struct scenario *sc, const char *json);
+
+/* waved --once (plus extra args), to completion. */
+struct run_result scenario_once(struct scenario *sc, const char *const extra[]);
+/* waved in the background with args; output goes to dir/waved.out. */
+pid_t scenario_start(struct scenario *sc, const char *const args[]);
+/* Wait for pid up to timeout_s; its exit status (128+N for signal N), or -1. */
+int scenario_wait(pid_t pid, int timeout_s);
+
+/* The events so far, as a JSON array (never NULL). */
+cJSON *scenario_events(struct scenario *sc);
+/* Poll the events until at least count match (name, issue: NULL = any). */
+bool scenario_await(struct scenario *sc, const char *name, const char *issue, int count,
+    int timeout_s);
+
+/* Helpers over an events array: index of the first match at or after from
+ * (-1 when none), and the number of matches. */
+int ev_find(const cJSON *evs, const char *name, const char *issue, int from);
+int ev_count(const cJSON *evs, const char *name, const char *issue);
+/* A numeric field of event k, or -1. */
+double ev_number(const cJSON *evs, int k, const char *field);
+const char *ev_string(const cJSON *evs, int k, const char *field);
+
+/* Output of git -C repo ARGS, trimmed; caller frees. */
+char *scenario_git(const char *repo, const char *const args[]);
+
+#endif
