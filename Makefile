@@ -4,6 +4,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
 ETCDIR  ?= /etc/waved
+UNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 
 BUILD   ?= build
@@ -93,6 +94,10 @@ install: all
 	install -m 644 man/waved.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 etc/waved.conf.example $(DESTDIR)$(ETCDIR)/waved.conf.example
+	install -d $(DESTDIR)/etc/init.d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(BINDIR)|g' etc/init.d/waved > $(DESTDIR)/etc/init.d/waved
+	chmod 755 $(DESTDIR)/etc/init.d/waved
+	sed 's|@SBINDIR@|$(BINDIR)|g' etc/waved.service > $(DESTDIR)$(UNITDIR)/waved.service
 
 clean:
 	rm -rf build

@@ -173,6 +173,14 @@ reload(struct supervisor *sv)
 		free(cfg->state_dir);
 		cfg->state_dir = xstrdup(sv->cfg->state_dir);
 	}
+	struct strbuf errors_pf = { 0 };
+	if (preflight_repos(cfg, true, &errors_pf) == -1) {
+		log_warnx_lines("reload: preflight: ", errors_pf.s);
+		log_warnx("reload: keeping the running configuration");
+		strbuf_free(&errors_pf);
+		config_free(cfg);
+		return;
+	}
 	if (!sched_reconfigure(sv->sched, cfg, &why)) {
 		log_warnx("reload: %s; keeping the running configuration", why);
 		free(why);
