@@ -1,0 +1,118 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common/proto.h"
+
+static const char sha[] = "0123456789abcdef0123456789abcdef01234567";
+
+/* Send m through a real pipe and parse what arrives. */
+static struct proto_msg
+round_trip(const struct proto_msg *m, size_t *line_len)
+{
+	struct proto_msg out;
+	char buf[PROTO_MAX_LINE * 2], err[256];
+	int fds[2];
+	ssize_t n;
+
+	cr_assert_eq(pipe(fds), 0);
+	cr_assert_eq(proto_send(fds[1], m), 0);
+	close(fds[1]);
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	close(fds[0]);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_assert_eq(buf[n - 1], '\n', "one line, newline-terminated");
+	cr_assert_eq(strchr(buf, '\n'), buf + n - 1, "exactly one line");
+	buf[n - 1] = '\0';
+	*line_len = (size_t)n;
+	cr_assert_eq(proto_parse(buf, &out, err, sizeof(err)), 0, "%s: %s", buf, err);
+	return out;
+}
+
+Test(proto, every_message_round_trips)
+{
+	struct proto_msg m = { .type = PROTO_HELLO, .pid = 123, .attempt = 2 }, out;
+	size_t len;
+
+	strcpy(m.issue, "api#12");
+	strcpy(m.trace, "9f2c000000000001");
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.type, PROTO_HELLO);
+	cr_assert_eq(out.pid, 123);
+	cr_assert_str_eq(out.issue, "api#12");
+	cr_assert_eq(out.attempt, 2);
+
+	m = (struct proto_msg){ .type = PROTO_PHASE, .end = true, .exit = 3, .ms = 41234 };
+	strcpy(m.phase, "verify");
+	strcpy(m.sha, sha);
+	out = round_trip(&m, &len);
+	cr_assert(out.end);
+	cr_assert_eq(out.exit, 3);
+	cr_assert_eq(out.ms, 41234);
+	cr_assert_str_eq(out.sha, sha);
+
+	m = (struct proto_msg){ .type = PROTO_MERGE, .merge = MERGE_MERGED };
+	strcpy(m.sha, sha);
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.merge, MERGE_MERGED);
+
+	m = (struct proto_msg){ .type = PROTO_DONE, .outcome = OUTCOME_CONFLICT };
+	strcpy(m.reason, "conflict in a.c");
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.outcome, OUTCOME_CONFLICT);
+	cr_assert_str_eq(out.reason, "conflict in a.c");
+}
+
+Test(proto, a_long_reason_is_cut_to_one_atomic_write)
+{
+	struct proto_msg m = { .type = PROTO_DONE, .outcome = OUTCOME_FAILED }, out;
+	size_t len;
+
+	/* Quotes and control characters double or sextuple under JSON escaping. */
+	for (size_t k = 0; k < PROTO_REASON_MAX; k++)
+		m.reason[k] = k % 3 ? '"' : '\001';
+	m.reason[PROTO_REASON_MAX] = '\0';
+	out = round_trip(&m, &len);
+	cr_assert_leq(len, PROTO_MAX_LINE);
+	cr_assert_gt(strlen(out.reason), 100);
+	cr_assert_eq(strncmp(out.reason, m.reason, strlen(out.reason)), 0);
+}
+
+static void
+assert_rejected(const char *line, const char *why)
+{
+	struct proto_msg m;
+	char err[256] = "";
+
+	cr_assert_eq(proto_parse(line, &m, err, sizeof(err)), -1, "accepted: %s", line);
+	cr_assert(strstr(err, why), "%s: got \"%s\", expected \"%s\"", line, err, why);
+}
+
+Test(proto, malformed_messages_are_rejected_with_a_reason)
+{
+	assert_rejected("not json", "not a JSON object");
+	assert_rejected("[1]", "not a JSON object");
+	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
+	assert_rejected("{\"x\":1}", "\"t\"");
+	assert_rejected("{\"t\":\"hello\",\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
+	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,"
+	    "\"head\":\"$(rm -rf /)\"}", "git object name");
+	assert_rejected("{\"t\":\"merge\",\"state\":\"sideways\"}", "expected wait, locked or merged");
+	assert_rejected("{\"t\":\"done\",\"outcome\":\"great\",\"reason\":\"\"}", "unknown outcome");
+	assert_rejected("{\"t\":\"done\",\"outcome\":\"failed\"}", "\"reason\"");
+}
+
+Test(proto, an_oversized_line_is_rejected)
+{
+	char *line = malloc(PROTO_MAX_LINE + 10);
+
+	memset(line, ' ', PROTO_MAX_LINE + 9);
+	line[PROTO_MAX_LINE + 9] = '\0';
+	assert_rejected(line, "longer than");
+	free(line);
+}
