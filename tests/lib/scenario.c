@@ -106,7 +106,7 @@ scenario_start(struct scenario *sc, const char *const args[])
 	return pid;
 }
 
-static void
+void
 nap_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -136,10 +136,15 @@ cJSON *
 scenario_events(struct scenario *sc)
 {
 	char *path = xasprintf("%s/events.ndjson", sc->state);
-	char *text = read_file(path, NULL), *line, *save = NULL;
+	char *text = read_file(path, NULL), *line, *save = NULL, *last_nl;
 	cJSON *arr = cJSON_CreateArray();
 
 	free(path);
+	/* A line being appended right now is not whole yet: leave it for the next look. */
+	if (text && (last_nl = strrchr(text, '\n')) != NULL)
+		last_nl[1] = '\0';
+	else if (text)
+		text[0] = '\0';
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
 	    line = strtok_r(NULL, "\n", &save)) {
 		cJSON *e = cJSON_Parse(line);

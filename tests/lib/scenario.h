@@ -52,6 +52,9 @@ int ev_count(const cJSON *evs, const char *name, const char *issue);
 double ev_number(const cJSON *evs, int k, const char *field);
 const char *ev_string(const cJSON *evs, int k, const char *field);
 
+/* Sleep between two looks at something that is polled. */
+void nap_ms(int ms);
+
 /* Output of git -C repo ARGS, trimmed; caller frees. */
 char *scenario_git(const char *repo, const char *const args[]);
 
