@@ -209,6 +209,8 @@ poll_timeout(const struct supervisor *sv)
 		until = now + (retry - wall);
 	if (sv->stopping && sv->stop_deadline < until)
 		until = sv->stop_deadline;
+	if (workers_next_deadline(sv->workers) < until)
+		until = workers_next_deadline(sv->workers);
 	if (until <= now)
 		return 0;
 	return until - now > 60000 ? 60000 : (int)(until - now);
@@ -249,6 +251,7 @@ loop_iterate(struct supervisor *sv)
 			workers_readable(sv->workers, sv->fds[k].fd);
 	if (n > 0 && sv->fds[0].revents)
 		signals_dispatch(sv);
+	workers_watchdog(sv->workers, mono_ms());
 	sched_tick(sv->sched, now_ms());
 	if (!sv->stopping && mono_ms() >= sv->next_poll)
 		poll_source(sv);

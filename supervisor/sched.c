@@ -832,17 +832,13 @@ sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stop
 }
 
 void
-sched_on_protocol_error(struct sched *s, size_t i, pid_t pid, const char *why)
+sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 {
-	char *reason;
-
 	if (!current_worker(&s->v[i], pid))
 		return;
-	reason = xasprintf("protocol error: %s", why);
 	txn_begin(s);
-	attempt_failed(s, i, "failed", reason, true);
+	attempt_failed(s, i, "failed", why, true);
 	txn_commit(s);
-	free(reason);
 }
 
 /* ---- timers ---- */

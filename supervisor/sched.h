@@ -76,8 +76,8 @@ int sched_on_message(struct sched *s, size_t issue, pid_t pid, const struct prot
  * the daemon asked it to stop, so the attempt does not count. */
 void sched_on_worker_exit(struct sched *s, size_t issue, pid_t pid, int status,
     bool stopping);
-/* The worker was killed for breaking the protocol. */
-void sched_on_protocol_error(struct sched *s, size_t issue, pid_t pid, const char *why);
+/* The supervisor killed the worker (a protocol error, the watchdog): why says so. */
+void sched_on_worker_failed(struct sched *s, size_t issue, pid_t pid, const char *why);
 
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */
 bool sched_settled(const struct sched *s);

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/proto.h"
+#include "worker/phase.h"
 #include "worker/worker.h"
 
 #define WORKER_PIPE_FD 3	/* where the child finds its pipe */
@@ -25,7 +26,16 @@ struct worker_proc {
 	bool hello;		/* the first message was seen */
 	bool broken;		/* killed for a protocol error */
 	pid_t phase_pgid;	/* the running phase's group, 0 between phases */
+	int64_t watchdog;	/* monotonic ms by which the phase must have ended; 0: none */
+	char phase[16];
 };
+
+/*
+ * The worker enforces phase timeouts itself; the supervisor's watchdog is for
+ * a worker that cannot (stuck, stopped): past timeout, the kill grace and
+ * this margin, it is killed with its phase.
+ */
+#define WATCHDOG_MARGIN_MS 30000
 
 struct workers {
 	struct sched *sched;
@@ -141,11 +151,28 @@ static void
 protocol_error(struct workers *w, struct worker_proc *p, const char *why)
 {
 	struct log_ctx ctx = { sched_issue_key(w->sched, p->issue), 0, NULL };
+	char *reason;
 
 	log_issue_warnx(&ctx, "worker %d: protocol error: %s", (int)p->pid, why);
 	p->broken = true;
 	kill_worker(p);
-	sched_on_protocol_error(w->sched, p->issue, p->pid, why);
+	reason = xasprintf("protocol error: %s", why);
+	sched_on_worker_failed(w->sched, p->issue, p->pid, reason);
+	free(reason);
+}
+
+static void
+arm_watchdog(const struct workers *w, struct worker_proc *p, const struct proto_msg *m)
+{
+	p->phase_pgid = m->end ? 0 : (pid_t)m->pgid;
+	p->watchdog = 0;
+	if (m->end)
+		return;
+	strlcpy(p->phase, m->phase, sizeof(p->phase));
+	for (int id = 0; id < PHASE_COUNT; id++)
+		if (strcmp(phase_name(id), m->phase) == 0)
+			p->watchdog = mono_ms() + (int64_t)w->cfg->phases[id].timeout * 1000 +
+			    PHASE_KILL_GRACE_MS + WATCHDOG_MARGIN_MS;
 }
 
 static void
@@ -170,7 +197,7 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 		return;
 	}
 	if (m.type == PROTO_PHASE)
-		p->phase_pgid = m.end ? 0 : (pid_t)m.pgid;
+		arm_watchdog(w, p, &m);
 	if (sched_on_message(w->sched, p->issue, p->pid, &m) == -1)
 		protocol_error(w, p, "a message out of sequence");
 }
@@ -260,4 +287,35 @@ workers_kill(struct workers *w)
 {
 	for (size_t k = 0; k < w->n; k++)
 		kill_worker(&w->v[k]);
+}
+
+int64_t
+workers_next_deadline(const struct workers *w)
+{
+	int64_t next = INT64_MAX;
+
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].watchdog && !w->v[k].broken && w->v[k].watchdog < next)
+			next = w->v[k].watchdog;
+	return next;
+}
+
+void
+workers_watchdog(struct workers *w, int64_t now)
+{
+	for (size_t k = 0; k < w->n; k++) {
+		struct worker_proc *p = &w->v[k];
+		char *why;
+
+		if (!p->watchdog || p->broken || now < p->watchdog)
+			continue;
+		why = xasprintf("watchdog: the worker did not end its %s phase after its timeout",
+		    p->phase);
+		log_issue_warnx(&(struct log_ctx){ sched_issue_key(w->sched, p->issue), 0, NULL },
+		    "%s; killing worker %d", why, (int)p->pid);
+		p->broken = true;
+		kill_worker(p);
+		sched_on_worker_failed(w->sched, p->issue, p->pid, why);
+		free(why);
+	}
 }

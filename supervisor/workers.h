@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/config.h"
@@ -28,6 +29,11 @@ size_t workers_pollfds(const struct workers *w, struct pollfd *fds);
 void workers_readable(struct workers *w, int fd);
 /* Reap every child that has exited (on SIGCHLD). */
 void workers_reap(struct workers *w);
+
+/* The phase watchdog: its next deadline (monotonic ms, or INT64_MAX), and
+ * the check that kills a worker stuck past its phase's timeout. */
+int64_t workers_next_deadline(const struct workers *w);
+void workers_watchdog(struct workers *w, int64_t now);
 
 size_t workers_count(const struct workers *w);
 /* Ask every worker to stop (SIGTERM); from then on their exits do not count. */
