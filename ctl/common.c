@@ -1,9 +1,30 @@
 #include "ctl/ctl.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "supervisor/source_file.h"
+
+int
+ctl_json_flag(int argc, char **argv, const char *command, bool *json)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	*json = false;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) == 'j')
+		*json = true;
+	if (ch != -1 || optind != argc) {
+		fprintf(stderr, "usage: wavectl %s [--json]\n", command);
+		return -1;
+	}
+	return 0;
+}
 
 struct config *
 ctl_load_config(const char *path)

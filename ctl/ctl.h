@@ -5,6 +5,7 @@
 #ifndef WAVED_CTL_H
 #define WAVED_CTL_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "common/config.h"
@@ -18,6 +19,8 @@
 int cmd_plan(const char *config_path, int argc, char **argv);
 int cmd_status(const char *config_path, int argc, char **argv);
 
+/* Parse a subcommand's only option, --json; -1 (usage printed) on anything else. */
+int ctl_json_flag(int argc, char **argv, const char *command, bool *json);
 /* Load and validate the config; on failure print the errors and return NULL. */
 struct config *ctl_load_config(const char *path);
 /* Load the configured source's issues, printing skipped entries; -1 when unusable. */

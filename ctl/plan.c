@@ -1,7 +1,6 @@
 /*
  * wavectl plan: the waves, from the config and the source alone.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,28 +107,14 @@ print_plan_table(const struct plan *p, const struct issue_list *l, size_t nrepos
 int
 cmd_plan(const char *config_path, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct issue_list issues = { 0 };
 	struct config *cfg;
 	struct plan *p;
 	bool json = false;
-	int ch, rc;
+	int rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (ch != 'j') {
-			fprintf(stderr, "usage: wavectl plan [--json]\n");
-			return CTL_BAD_INPUT;
-		}
-		json = true;
-	}
-	if (optind != argc) {
-		fprintf(stderr, "usage: wavectl plan [--json]\n");
+	if (ctl_json_flag(argc, argv, "plan", &json) == -1)
 		return CTL_BAD_INPUT;
-	}
 	if ((cfg = ctl_load_config(config_path)) == NULL)
 		return CTL_BAD_INPUT;
 	if (ctl_load_issues(cfg, &issues) == -1) {

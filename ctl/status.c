@@ -3,7 +3,6 @@
  * running daemon (read-only: it never writes the database).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,23 +218,13 @@ status_read(const struct config *cfg, struct status *st)
 int
 cmd_status(const char *config_path, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct status st = { 0 };
 	struct config *cfg;
 	bool json = false;
-	int ch, rc = CTL_OK;
+	int rc = CTL_OK;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (ch != 'j') {
-			fprintf(stderr, "usage: wavectl status [--json]\n");
-			return CTL_BAD_INPUT;
-		}
-		json = true;
-	}
+	if (ctl_json_flag(argc, argv, "status", &json) == -1)
+		return CTL_BAD_INPUT;
 	if ((cfg = ctl_load_config(config_path)) == NULL)
 		return CTL_BAD_INPUT;
 	if (status_read(cfg, &st) == -1)
