@@ -175,6 +175,8 @@ main(int argc, char **argv)
 	struct pidfh *pfh;
 	char *errors = NULL;
 
+	/* Whatever descriptors we were started with are not ours (a held lock, a pipe). */
+	closefrom(STDERR_FILENO + 1);
 	setproctitle_init(argc, argv, environ);
 	log_init("waved", true, 0);
 	if (parse_args(argc, argv, &o) == -1)

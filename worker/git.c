@@ -7,8 +7,8 @@
 
 #define GIT_MAX_ARGS 32
 
-int
-git_run(const char *dir, struct strbuf *output, const char *const args[])
+static int
+git_spawn(const char *dir, int timeout_s, struct strbuf *output, const char *const args[])
 {
 	const char *argv[GIT_MAX_ARGS + 4] = { "git", "-C", dir };
 	size_t n = 3;
@@ -19,7 +19,19 @@ git_run(const char *dir, struct strbuf *output, const char *const args[])
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	return spawn_run(argv, NULL, output, 0);
+	return spawn_run(argv, NULL, output, timeout_s);
+}
+
+int
+git_run(const char *dir, struct strbuf *output, const char *const args[])
+{
+	return git_spawn(dir, 0, output, args);
+}
+
+int
+git_run_remote(const char *dir, int timeout_s, struct strbuf *output, const char *const args[])
+{
+	return git_spawn(dir, timeout_s, output, args);
 }
 
 int

@@ -13,6 +13,8 @@
 
 /* git -C dir ARGS...; returns the exit status; output (may be NULL) gets stdout+stderr. */
 int git_run(const char *dir, struct strbuf *output, const char *const args[]);
+/* The same for a command that talks to a remote: killed after timeout_s (git_timeout). */
+int git_run_remote(const char *dir, int timeout_s, struct strbuf *output, const char *const args[]);
 /* Resolve rev to a full object name; 0 or -1. */
 int git_rev_parse(const char *dir, const char *rev, char sha[GIT_SHA_MAX + 1]);
 /* Is a an ancestor of (or equal to) b? */

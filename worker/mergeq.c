@@ -106,11 +106,11 @@ merge_tree(const struct merge_request *req, const char *tip, const char *head,
 
 static int
 commit_tree(const struct merge_request *req, const char *tree, const char *tip,
-    const char *head, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+    const char *head, const char *message, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
 {
 	struct strbuf out = { 0 };
 	int rc = git_run(req->repo->path, &out, (const char *[]){ GIT_IDENTITY,
-	    "commit-tree", tree, "-p", tip, "-p", head, "-m", req->message, NULL });
+	    "commit-tree", tree, "-p", tip, "-p", head, "-m", message, NULL });
 
 	if (rc != 0 || out.s == NULL) {
 		strbuf_addf(reason, "merge: git commit-tree failed: %s", out.s ? out.s : "");
@@ -121,6 +121,20 @@ commit_tree(const struct merge_request *req, const char *tree, const char *tip,
 	strlcpy(sha, out.s, GIT_SHA_MAX + 1);
 	strbuf_free(&out);
 	return 0;
+}
+
+/* Add the last lines the log got since offset (the gate's own output). */
+static void
+append_output(struct strbuf *reason, int log_fd, off_t since)
+{
+	off_t end = lseek(log_fd, 0, SEEK_END);
+	size_t n = end - since > 1500 ? 1500 : (size_t)(end - since);
+	char *buf = xmalloc(n + 1);
+	ssize_t got = pread(log_fd, buf, n, end - (off_t)n);
+
+	buf[got > 0 ? got : 0] = '\0';
+	strbuf_add(reason, buf);
+	free(buf);
 }
 
 /* The [merge] check gate, on the candidate commit in a scratch worktree. */
@@ -140,59 +154,136 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 	    "--detach", req->scratch, candidate, NULL }) != 0)
 		return MERGE_ERROR;
 	dprintf(req->log_fd, "== waved: merge check: %s\n", req->cfg->merge_check);
+	off_t since = lseek(req->log_fd, 0, SEEK_END);
 	phase_run(&spec, &out);
 	git_worktree_drop(req->repo->path, req->scratch, NULL);
 	if (out.result == PHASE_STOPPED)
 		return MERGE_STOPPED;
 	if (out.result == PHASE_EXITED && out.status == 0)
 		return MERGE_LANDED;
-	strbuf_addf(reason, "merge check failed (%s)", out.result == PHASE_TIMED_OUT ?
-	    "timeout" : "exit status");
+	strbuf_addf(reason, "merge check failed (%s %d): ", out.result == PHASE_TIMED_OUT ?
+	    "timeout, status" : "exit", out.status);
+	append_output(reason, req->log_fd, since);
 	return MERGE_CHECK_FAILED;
 }
 
-/* Under the lock: land head on the agent branch, or say why not. */
+/* The commit joining tip and head: head itself when it contains tip, else a merge. */
+static enum merge_result
+join(const struct merge_request *req, const char *tip, const char *head, const char *message,
+    char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+{
+	char tree[GIT_SHA_MAX + 1] = "";
+	enum merge_result r;
+
+	if (git_is_ancestor(req->repo->path, tip, head)) {
+		strlcpy(sha, head, GIT_SHA_MAX + 1);	/* fast-forward */
+		return MERGE_LANDED;
+	}
+	if ((r = merge_tree(req, tip, head, tree, reason)) != MERGE_LANDED)
+		return r;
+	return commit_tree(req, tree, tip, head, message, sha, reason) == 0 ?
+	    MERGE_LANDED : MERGE_ERROR;
+}
+
+/* Compare-and-swap: the ref moves to new only if it still points at old. */
+static bool
+move_ref(const struct merge_request *req, const char *ref, const char *new, const char *old)
+{
+	return git_run(req->repo->path, NULL, (const char *[]){ "update-ref", "-m",
+	    "waved: merge", ref, new, old, NULL }) == 0;
+}
+
+/*
+ * With a push remote, first take in what the remote's agent branch has that
+ * ours lacks (another host's merges): the push that follows can then never
+ * need force.  A remote without the branch yet has nothing to give.
+ */
+static enum merge_result
+sync_remote(const struct merge_request *req, const char *ref, struct strbuf *reason)
+{
+	const char *remote = req->repo->push;
+	char tip[GIT_SHA_MAX + 1] = "", theirs[GIT_SHA_MAX + 1] = "", joined[GIT_SHA_MAX + 1];
+	char *message;
+	enum merge_result r;
+
+	if (git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, (const char *[]){
+	    "fetch", "-q", "--no-tags", remote, ref, NULL }) != 0)
+		return MERGE_LANDED;
+	if (git_rev_parse(req->repo->path, "FETCH_HEAD", theirs) == -1 ||
+	    git_rev_parse(req->repo->path, ref, tip) == -1 ||
+	    git_is_ancestor(req->repo->path, theirs, tip))
+		return MERGE_LANDED;
+	message = xasprintf("Merge %s/%s into %s", remote, req->cfg->agent_branch,
+	    req->cfg->agent_branch);
+	r = join(req, theirs, tip, message, joined, reason);
+	free(message);
+	if (r == MERGE_CONFLICT) {
+		strbuf_addf(reason, " (between %s and %s/%s)", req->cfg->agent_branch, remote,
+		    req->cfg->agent_branch);
+		return MERGE_ERROR;
+	}
+	if (r == MERGE_LANDED && !move_ref(req, ref, joined, tip))
+		strbuf_addf(reason, "merge: %s moved under us; ", ref);
+	return r;
+}
+
+/* Push the agent branch, never forced; false when the remote refused it. */
+static bool
+push_agent(const struct merge_request *req, const char *ref, struct strbuf *reason)
+{
+	char *spec = xasprintf("%s:%s", ref, ref);
+	struct strbuf out = { 0 };
+	int rc = git_run_remote(req->repo->path, req->cfg->git_timeout, &out, (const char *[]){
+	    "push", "-q", "--porcelain", req->repo->push, spec, NULL });
+
+	if (rc != 0) {
+		strbuf_free(reason);
+		strbuf_addf(reason, "push to %s failed%s: %s", req->repo->push,
+		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
+	}
+	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec,
+	    rc == 0 ? "ok" : "refused");
+	strbuf_free(&out);
+	free(spec);
+	return rc == 0;
+}
+
+/* Under the lock: land the issue branch on the agent branch, or say why not. */
 static enum merge_result
 land_locked(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
 {
 	char *ref = xasprintf("refs/heads/%s", req->cfg->agent_branch);
-	char tip[GIT_SHA_MAX + 1], head[GIT_SHA_MAX + 1], tree[GIT_SHA_MAX + 1];
+	char tip[GIT_SHA_MAX + 1], head[GIT_SHA_MAX + 1];
 	enum merge_result r = MERGE_ERROR;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
 		tip[0] = head[0] = '\0';
+		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGE_LANDED)
+			break;
 		if (git_rev_parse(req->repo->path, ref, tip) == -1 ||
 		    git_rev_parse(req->repo->path, req->branch, head) == -1) {
 			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
+			r = MERGE_ERROR;
 			break;
 		}
 		/* Idempotent: a retried or recovered merge never lands twice. */
-		if (git_is_ancestor(req->repo->path, head, tip)) {
+		if (git_is_ancestor(req->repo->path, head, tip))
 			strlcpy(sha, head, GIT_SHA_MAX + 1);
-			r = MERGE_LANDED;
-			break;
-		}
-		if (git_is_ancestor(req->repo->path, tip, head))
-			strlcpy(sha, head, GIT_SHA_MAX + 1);	/* fast-forward */
 		else {
-			if ((r = merge_tree(req, tip, head, tree, reason)) != MERGE_LANDED)
+			if ((r = join(req, tip, head, req->message, sha, reason)) != MERGE_LANDED)
 				break;
-			if (commit_tree(req, tree, tip, head, sha, reason) == -1) {
+			if (req->cfg->merge_check && (r = run_check(req, sha, reason)) != MERGE_LANDED)
+				break;
+			if (!move_ref(req, ref, sha, tip)) {
 				r = MERGE_ERROR;
-				break;
+				strbuf_addf(reason, "merge: %s moved under us; ", ref);
+				continue;
 			}
 		}
-		if (req->cfg->merge_check &&
-		    (r = run_check(req, sha, reason)) != MERGE_LANDED)
+		r = MERGE_LANDED;
+		if (req->repo->push == NULL || push_agent(req, ref, reason))
 			break;
-		/* Compare-and-swap: the ref moves only if it still points at tip. */
-		if (git_run(req->repo->path, NULL, (const char *[]){ "update-ref", "-m",
-		    "waved: merge", ref, sha, tip, NULL }) == 0) {
-			r = MERGE_LANDED;
-			break;
-		}
-		r = MERGE_ERROR;
-		strbuf_addf(reason, "merge: %s moved under us; ", ref);
+		r = MERGE_ERROR;	/* refused: fetch, take in, push again */
 	}
 	free(ref);
 	return r;

@@ -110,10 +110,7 @@ log_tail(struct worker *w, const struct log_span *span)
 	if (end - from > FEEDBACK_TAIL_BYTES)
 		from = end - FEEDBACK_TAIL_BYTES;
 	buf = xmalloc((size_t)(end - from) + 1);
-	int fd = open(w->log_path, O_RDONLY | O_CLOEXEC);
-	n = fd == -1 ? -1 : pread(fd, buf, (size_t)(end - from), from);
-	if (fd != -1)
-		close(fd);
+	n = pread(w->log_fd, buf, (size_t)(end - from), from);
 	buf[n > 0 ? n : 0] = '\0';
 	return buf;
 }
@@ -489,7 +486,8 @@ worker_init(struct worker *w, const struct worker_job *job)
 	*strrchr(log_dir, '/') = '\0';
 	mkdir_p(log_dir, 0755);
 	free(log_dir);
-	w->log_fd = open(w->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	/* Read and write: failure reasons quote the tail of what a phase wrote. */
+	w->log_fd = open(w->log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (w->log_fd == -1)
 		w->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 }

@@ -1,0 +1,288 @@
+/*
+ * End to end: the merge queue (DESIGN.md section 6) on real repositories.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common/util.h"
+#include "tests/lib/scenario.h"
+
+static struct scenario *sc;
+
+static void
+setup(void)
+{
+	sc = scenario_new();
+}
+
+static void
+teardown(void)
+{
+	scenario_free(sc);
+}
+
+TestSuite(e2e_merge, .init = setup, .fini = teardown, .timeout = 180);
+
+static int
+count_lines_equal(const char *text, const char *line)
+{
+	int n = 0;
+	size_t len = strlen(line);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
+			n++;
+	return n;
+}
+
+/* Every done issue's change is on the agent branch exactly once, and git is sound. */
+static void
+assert_landed_once(const char *repo, const char *const subjects[])
+{
+	char *log = scenario_git(repo, (const char *[]){ "log", "--no-merges", "--format=%s",
+	    "waved", NULL });
+	struct run_result fsck = run_argv(NULL, (const char *[]){ "git", "-C", repo, "fsck",
+	    "--strict", "--no-dangling", NULL });
+
+	for (size_t k = 0; subjects[k]; k++)
+		cr_assert_eq(count_lines_equal(log, subjects[k]), 1, "\"%s\" in:\n%s", subjects[k], log);
+	cr_assert_eq(fsck.status, 0, "git fsck: %s", fsck.err);
+	run_result_free(&fsck);
+	free(log);
+}
+
+/* Do the [merge_locked, merged] intervals of a and b overlap? */
+static bool
+merges_overlap(const cJSON *evs, const char *a, const char *b)
+{
+	int la = ev_find(evs, "merge_locked", a, 0), ma = ev_find(evs, "merged", a, la);
+	int lb = ev_find(evs, "merge_locked", b, 0), mb = ev_find(evs, "merged", b, lb);
+
+	cr_assert(la >= 0 && ma >= 0 && lb >= 0 && mb >= 0, "%s and %s should both merge", a, b);
+	return la < mb && lb < ma;
+}
+
+Test(e2e_merge, one_merge_at_a_time_per_repo_while_repos_merge_together)
+{
+	cJSON *evs;
+	struct run_result r;
+	char *api = scenario_repo(sc, "api"), *web = scenario_repo(sc, "web");
+
+	/* The gate holds each repo's lock a while; the first merge of each repo
+	 * waits to see the other repo's, so the two repos must merge at once. */
+	scenario_config(sc, "cap = 4",
+	    "[phase \"implement\"]\nrun = echo \"$WAVED_ISSUE\" > c-$WAVED_NUMBER.txt\n"
+	    "[phase \"review\"]\nrun = sleep 0.1\n"
+	    "[merge]\ncheck = touch ../../../../merging-$WAVED_REPO; "
+	    "until [ -e ../../../../merging-api ] && [ -e ../../../../merging-web ]; do sleep 0.05; done; "
+	    "sleep 0.3\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"a1\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"a2\"},"
+	    "{\"repo\":\"api\",\"number\":3,\"title\":\"a3\"},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"w1\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	evs = scenario_events(sc);
+	cr_assert(!merges_overlap(evs, "api#1", "api#2"));
+	cr_assert(!merges_overlap(evs, "api#2", "api#3"));
+	cr_assert(!merges_overlap(evs, "api#1", "api#3"));
+	cr_assert(merges_overlap(evs, "api#1", "web#1") || merges_overlap(evs, "api#2", "web#1") ||
+	    merges_overlap(evs, "api#3", "web#1"), "two repos should merge at the same time");
+	assert_landed_once(api, (const char *[]){ "a1", "a2", "a3", NULL });
+	assert_landed_once(web, (const char *[]){ "w1", NULL });
+	cJSON_Delete(evs);
+	run_result_free(&r);
+	free(api);
+	free(web);
+}
+
+Test(e2e_merge, another_process_holding_the_lock_makes_waved_wait)
+{
+	char *api = scenario_repo(sc, "api"), *lock = xasprintf("%s/.git/waved-merge.lock", api);
+	char *before, *after;
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	cJSON *evs;
+	pid_t pid;
+
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo x > f.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"t\"}]");
+	pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "merge_wait", "api#1", 1, 30));
+	/* While this process holds the lock, waved must not merge. */
+	before = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "merge_locked", NULL), 0);
+	cJSON_Delete(evs);
+	close(fd);	/* releases the lock */
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+	after = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_neq(before, after);
+	evs = scenario_events(sc);
+	cr_assert_gt(ev_find(evs, "merge_locked", "api#1", 0), ev_find(evs, "merge_wait", "api#1", 0));
+	cJSON_Delete(evs);
+	free(before);
+	free(after);
+	free(lock);
+	free(api);
+}
+
+Test(e2e_merge, a_failing_gate_leaves_the_agent_branch_where_it_was)
+{
+	char *api = scenario_repo(sc, "api"), *before, *after;
+	struct run_result r;
+	cJSON *evs;
+
+	scenario_config(sc, "max_attempts = 1", "[phase \"implement\"]\nrun = echo x > f.txt\n"
+	    "[merge]\ncheck = echo 'tests: 3 failed'; exit 1\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"t\"}]");
+	before = scenario_git(api, (const char *[]){ "rev-parse", "main", NULL });
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	after = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(before, after, "the agent branch must not move on a failed gate");
+	evs = scenario_events(sc);
+	const char *reason = ev_string(evs, ev_find(evs, "dead", "api#1", 0), "reason");
+	cr_assert(reason && strstr(reason, "merge check failed") && strstr(reason, "tests: 3 failed"),
+	    "%s", reason);
+	cr_assert_eq(ev_count(evs, "merged", NULL), 0);
+	cJSON_Delete(evs);
+	run_result_free(&r);
+	free(before);
+	free(after);
+	free(api);
+}
+
+/* A repo with greeting.txt holding "a" on main. */
+static char *
+greeting_repo(void)
+{
+	char *api = scenario_repo(sc, "api");
+
+	free(write_text(api, "greeting.txt", "a\n"));
+	free(scenario_git(api, (const char *[]){ "add", "greeting.txt", NULL }));
+	free(scenario_git(api, (const char *[]){ "-c", "user.name=t", "-c", "user.email=t@t",
+	    "commit", "-qm", "greeting", NULL }));
+	return api;
+}
+
+/*
+ * api#1 sets the greeting to "b".  api#2, started from the same tip while
+ * api#1 is in review, waits in its own review until api#1 has landed, so
+ * that its merge meets a moved tip.
+ */
+#define RACE_PHASES(issue2_implement) \
+	"[phase \"implement\"]\nrun = if [ $WAVED_NUMBER = 1 ]; then echo b > greeting.txt; " \
+	"else " issue2_implement "; fi\n" \
+	"[phase \"review\"]\nrun = if [ $WAVED_NUMBER = 1 ]; then sleep 0.5; else " \
+	"until git log --format=%s refs/heads/waved | grep -q first; do sleep 0.05; done; fi\n"
+
+Test(e2e_merge, a_conflict_that_rebases_cleanly_lands)
+{
+	char *api = greeting_repo(), *text, *log, *logpath;
+	struct run_result r;
+	cJSON *evs;
+
+	/* api#2 first makes the same change as api#1, then its own: a 3-way merge
+	 * conflicts (a -> b -> c against a -> b), a rebase drops the shared step. */
+	scenario_config(sc, "max_attempts = 1\ncap = 2", RACE_PHASES(
+	    "echo b > greeting.txt && git -c user.name=t -c user.email=t@t commit -qam same && "
+	    "echo c > greeting.txt"));
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"first\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"second\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	text = scenario_git(api, (const char *[]){ "show", "waved:greeting.txt", NULL });
+	cr_assert_str_eq(text, "c");
+	logpath = xasprintf("%s/logs/api/2/attempt-1.log", sc->state);
+	log = read_file(logpath, NULL);
+	cr_assert(log && strstr(log, "rebase onto waved: clean"), "the merge should have needed a rebase");
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "failed", NULL), 0);
+	cJSON_Delete(evs);
+	assert_landed_once(api, (const char *[]){ "first", "second", NULL });
+	run_result_free(&r);
+	free(log);
+	free(logpath);
+	free(text);
+	free(api);
+}
+
+Test(e2e_merge, a_real_conflict_fails_and_the_next_attempt_lands)
+{
+	char *api = greeting_repo(), *text, *feedback;
+	struct run_result r;
+	cJSON *evs;
+
+	scenario_config(sc, "max_attempts = 2\ncap = 2", RACE_PHASES(
+	    "if [ -n \"$WAVED_FEEDBACK_FILE\" ]; then cp \"$WAVED_FEEDBACK_FILE\" ../../../feedback.seen; fi; "
+	    "echo x > greeting.txt"));
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"first\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"second\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	evs = scenario_events(sc);
+	int f = ev_find(evs, "failed", "api#2", 0);
+	cr_assert_geq(f, 0, "the first attempt of api#2 should fail");
+	cr_assert_str_eq(ev_string(evs, f, "outcome"), "conflict");
+	cr_assert(strstr(ev_string(evs, f, "reason"), "greeting.txt"), "%s", ev_string(evs, f, "reason"));
+	cr_assert_eq(ev_number(evs, ev_find(evs, "done", "api#2", 0), "attempt"), 2);
+	feedback = read_file(xasprintf("%s/feedback.seen", sc->state), NULL);
+	cr_assert(feedback && strstr(feedback, "conflict"), "attempt 2 gets the conflict as feedback");
+	text = scenario_git(api, (const char *[]){ "show", "waved:greeting.txt", NULL });
+	cr_assert_str_eq(text, "x");
+	assert_landed_once(api, (const char *[]){ "first", "second", NULL });
+	cJSON_Delete(evs);
+	run_result_free(&r);
+	free(feedback);
+	free(text);
+	free(api);
+}
+
+Test(e2e_merge, push_takes_in_the_remote_and_never_forces)
+{
+	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
+	char *other = xasprintf("%s/other", sc->dir), *log;
+	struct run_result r;
+
+	/* A bare remote whose agent branch already has a commit from elsewhere. */
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
+	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", remote, other, NULL }));
+	free(write_text(other, "elsewhere.txt", "from another host\n"));
+	free(scenario_git(other, (const char *[]){ "add", ".", NULL }));
+	free(scenario_git(other, (const char *[]){ "-c", "user.name=t", "-c", "user.email=t@t",
+	    "commit", "-qm", "elsewhere", NULL }));
+	free(scenario_git(other, (const char *[]){ "push", "-q", "origin", "HEAD:refs/heads/waved", NULL }));
+	/* Ours does not have it: our agent branch starts from main. */
+	free(scenario_git(api, (const char *[]){ "branch", "waved", "main", NULL }));
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	char *conf = read_file(sc->conf, NULL), *with_push = xasprintf("%spush = origin\n", conf);
+	free(write_text(sc->dir, "waved.conf", with_push));
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"one\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"two\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	log = scenario_git(remote, (const char *[]){ "log", "--no-merges", "--format=%s", "waved", NULL });
+	cr_assert_eq(count_lines_equal(log, "elsewhere"), 1, "%s", log);
+	cr_assert_eq(count_lines_equal(log, "one"), 1, "%s", log);
+	cr_assert_eq(count_lines_equal(log, "two"), 1, "%s", log);
+	char *local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	char *pushed = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(local, pushed);
+	run_result_free(&r);
+	free(local);
+	free(pushed);
+	free(conf);
+	free(with_push);
+	free(log);
+	free(other);
+	free(remote);
+	free(api);
+}
