@@ -233,7 +233,9 @@ Test(e2e_merge, a_real_conflict_fails_and_the_next_attempt_lands)
 	cr_assert_str_eq(ev_string(evs, f, "outcome"), "conflict");
 	cr_assert(strstr(ev_string(evs, f, "reason"), "greeting.txt"), "%s", ev_string(evs, f, "reason"));
 	cr_assert_eq(ev_number(evs, ev_find(evs, "done", "api#2", 0), "attempt"), 2);
-	feedback = read_file(xasprintf("%s/feedback.seen", sc->state), NULL);
+	char *seen = xasprintf("%s/feedback.seen", sc->state);
+	feedback = read_file(seen, NULL);
+	free(seen);
 	cr_assert(feedback && strstr(feedback, "conflict"), "attempt 2 gets the conflict as feedback");
 	text = scenario_git(api, (const char *[]){ "show", "waved:greeting.txt", NULL });
 	cr_assert_str_eq(text, "x");
