@@ -87,7 +87,7 @@ asan: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@echo "make demo: the demo arrives with the merge queue; for now try: $(WAVECTL) plan"
+	@scripts/demo $(abspath $(BUILD))
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH) $(WAVECTL)

@@ -70,3 +70,16 @@ ctl_print_text(FILE *fp, const char *text, size_t max)
 	if (n < strlen(text))
 		fputs("...", fp);
 }
+
+void
+ctl_format_age(int64_t ms, char *buf, size_t size)
+{
+	long long s = (long long)(ms < 0 ? 0 : ms / 1000);
+
+	if (s < 60)
+		snprintf(buf, size, "%.1fs", ms < 0 ? 0.0 : ms / 1000.0);
+	else if (s < 3600)
+		snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+}

@@ -6,6 +6,7 @@
 #define WAVED_CTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/config.h"
@@ -18,6 +19,8 @@
 
 int cmd_plan(const char *config_path, int argc, char **argv);
 int cmd_status(const char *config_path, int argc, char **argv);
+int cmd_watch(const char *config_path, int argc, char **argv);
+int cmd_summary(const char *config_path, int argc, char **argv);
 
 /* Parse a subcommand's only option, --json; -1 (usage printed) on anything else. */
 int ctl_json_flag(int argc, char **argv, const char *command, bool *json);
@@ -28,5 +31,7 @@ int ctl_load_issues(const struct config *cfg, struct issue_list *out);
 /* Print untrusted text with control characters shown as '?', at most max bytes
  * (0: no limit), never cutting a UTF-8 sequence. */
 void ctl_print_text(FILE *fp, const char *text, size_t max);
+/* A duration as "42s", "3m12s", "2h05m". */
+void ctl_format_age(int64_t ms, char *buf, size_t size);
 
 #endif

@@ -15,6 +15,8 @@ static const struct {
 } commands[] = {
 	{ "plan", cmd_plan },
 	{ "status", cmd_status },
+	{ "summary", cmd_summary },
+	{ "watch", cmd_watch },
 };
 
 static void
@@ -28,6 +30,8 @@ usage(FILE *fp)
 	    "commands:\n"
 	    "  plan [--json]     the dependency waves, from the config and source alone\n"
 	    "  status [--json]   cap, issues in flight with phase and age, counts, problems\n"
+	    "  watch             live view: one row per issue in flight; q or Ctrl-C ends it\n"
+	    "  summary [--json]  per issue outcome, attempts and time; makespan; merges\n"
 	    "\n"
 	    "exit status: 0 ok; 1 something needs attention (plan: an issue is blocked);\n"
 	    "2 bad config, source or usage\n", CONFIG_DEFAULT_PATH);

@@ -434,10 +434,10 @@ merge(struct worker *w)
 			write_feedback(w, why, "");
 			finish(w, OUTCOME_FAILED, why);
 		case MERGE_CONFLICT:
+			/* why reads "conflict in PATH, PATH". */
 			if (tries >= CONFLICT_REBASE_TRIES || !rebase_on_tip(w)) {
-				char *reason_text = xasprintf("conflict: %s", why);
-				write_feedback(w, reason_text, "");
-				finish(w, OUTCOME_CONFLICT, reason_text);
+				write_feedback(w, why, "");
+				finish(w, OUTCOME_CONFLICT, why);
 			}
 			free(why);
 			if (w->cfg->phases[PHASE_VERIFY].run) {

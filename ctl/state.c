@@ -1,0 +1,192 @@
+#include "ctl/state.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/events.h"
+#include "common/util.h"
+
+const char *const ctl_states[CTL_NSTATES] = {
+	"queued", "ready", "running", "review", "merging", "retry_wait", "done", "dead", "blocked"
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+bool
+ctl_in_flight(const char *state)
+{
+	return strcmp(state, "running") == 0 || strcmp(state, "review") == 0 ||
+	    strcmp(state, "merging") == 0;
+}
+
+static void
+collect_row(const struct store_issue_row *row, void *arg)
+{
+	struct ctl_state *st = arg;
+	struct ctl_issue *r;
+
+	grow_array((void **)&st->issues, &st->cap, st->n + 1, sizeof(*st->issues));
+	r = &st->issues[st->n++];
+	memset(r, 0, sizeof(*r));
+	issue_key(r->key, sizeof(r->key), row->repo, row->number);
+	strlcpy(r->repo, row->repo, sizeof(r->repo));
+	r->number = row->number;
+	r->state = xstrdup(row->state);
+	r->phase = xstrdup(row->phase ? row->phase : row->state);
+	r->reason = dup_or_null(row->reason);
+	r->trace = dup_or_null(row->trace);
+	r->title = xstrdup(row->title);
+	r->attempts = row->attempts;
+	r->attempt = row->attempt;
+	r->pid = row->pid;
+	r->since = row->since;
+	for (size_t k = 0; k < CTL_NSTATES; k++)
+		if (strcmp(ctl_states[k], row->state) == 0)
+			st->counts[k]++;
+}
+
+void
+ctl_state_free(struct ctl_state *st)
+{
+	for (size_t k = 0; k < st->n; k++) {
+		free(st->issues[k].state);
+		free(st->issues[k].phase);
+		free(st->issues[k].reason);
+		free(st->issues[k].trace);
+		free(st->issues[k].title);
+	}
+	free(st->issues);
+	memset(st, 0, sizeof(*st));
+}
+
+int
+ctl_state_read(const struct config *cfg, struct ctl_state *st)
+{
+	char *path = xasprintf("%s/%s", cfg->state_dir, STORE_FILE), *err = NULL;
+	struct store *store;
+	struct stat sb;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(path, &sb) == -1) {
+		free(path);
+		return 0;	/* waved never ran here: that is a state too */
+	}
+	store = store_open(path, STORE_READONLY, &err);
+	free(path);
+	if (store == NULL) {
+		fprintf(stderr, "wavectl: %s\n", err);
+		free(err);
+		return -1;
+	}
+	store_daemon_get(store, &st->daemon);
+	st->running = st->daemon.running && st->daemon.pid > 0 &&
+	    (kill((pid_t)st->daemon.pid, 0) == 0 || errno == EPERM);
+	store_each_issue(store, collect_row, st);
+	store_close(store);
+	return 0;
+}
+
+struct ctl_events {
+	char *path;
+	FILE *fp;
+	ino_t ino;
+	struct strbuf partial;	/* a line still being written */
+};
+
+static void
+events_reopen(struct ctl_events *ev, bool from_end)
+{
+	struct stat sb;
+
+	if (ev->fp)
+		fclose(ev->fp);
+	ev->fp = fopen(ev->path, "re");
+	strbuf_free(&ev->partial);
+	if (ev->fp == NULL)
+		return;
+	if (fstat(fileno(ev->fp), &sb) == 0)
+		ev->ino = sb.st_ino;
+	if (from_end)
+		fseek(ev->fp, 0, SEEK_END);
+}
+
+struct ctl_events *
+ctl_events_open(const char *state_dir, bool from_end)
+{
+	struct ctl_events *ev = xcalloc(1, sizeof(*ev));
+
+	ev->path = xasprintf("%s/%s", state_dir, EVENTS_FILE);
+	events_reopen(ev, from_end);
+	return ev;
+}
+
+void
+ctl_events_close(struct ctl_events *ev)
+{
+	if (ev == NULL)
+		return;
+	if (ev->fp)
+		fclose(ev->fp);
+	strbuf_free(&ev->partial);
+	free(ev->path);
+	free(ev);
+}
+
+/* At EOF: has the file been rotated (or created) since we opened it? */
+static bool
+events_rotated(struct ctl_events *ev)
+{
+	struct stat sb;
+
+	return stat(ev->path, &sb) == 0 && (ev->fp == NULL || sb.st_ino != ev->ino);
+}
+
+cJSON *
+ctl_events_next(struct ctl_events *ev)
+{
+	char buf[8192];
+
+	for (;;) {
+		if (ev->fp && fgets(buf, sizeof(buf), ev->fp)) {
+			strbuf_add(&ev->partial, buf);
+			if (ev->partial.s[ev->partial.len - 1] != '\n')
+				continue;
+			cJSON *e = cJSON_Parse(ev->partial.s);
+			strbuf_free(&ev->partial);
+			if (e)
+				return e;
+			continue;
+		}
+		if (ev->fp)
+			clearerr(ev->fp);
+		/* Rotated: the old file is complete; read the new one from its start. */
+		if (events_rotated(ev)) {
+			events_reopen(ev, false);
+			continue;
+		}
+		return NULL;
+	}
+}
+
+int64_t
+ctl_parse_ts(const char *ts)
+{
+	struct tm tm = { 0 };
+	int ms = 0;
+
+	if (ts == NULL || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}

@@ -1,0 +1,54 @@
+/*
+ * What wavectl reads of the daemon's state: the store (read-only) and the
+ * event log, followed as it grows and across rotation.
+ */
+#ifndef WAVED_CTL_STATE_H
+#define WAVED_CTL_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cJSON.h>
+
+#include "common/config.h"
+#include "common/store.h"
+
+#define CTL_NSTATES 9
+extern const char *const ctl_states[CTL_NSTATES];
+
+struct ctl_issue {
+	char key[ISSUE_KEY_MAX];
+	char repo[REPO_NAME_MAX + 1];
+	long number;
+	char *state, *phase, *reason, *trace, *title;
+	int attempts, attempt;
+	long pid;
+	int64_t since;		/* the latest attempt's start, ms */
+};
+
+struct ctl_state {
+	struct store_daemon daemon;
+	bool running;		/* the store says so and the pid is alive */
+	struct ctl_issue *issues;
+	size_t n, cap;
+	int counts[CTL_NSTATES];
+};
+
+/* Read the store of cfg's state_dir (none yet is an empty state); 0 or -1 (printed). */
+int ctl_state_read(const struct config *cfg, struct ctl_state *st);
+void ctl_state_free(struct ctl_state *st);
+bool ctl_in_flight(const char *state);
+
+/* Follow STATE/events.ndjson like tail -f: whole lines only, across rotation. */
+struct ctl_events;
+/* from_end: start at the current end (only new events), else at the start. */
+struct ctl_events *ctl_events_open(const char *state_dir, bool from_end);
+void ctl_events_close(struct ctl_events *ev);
+/* The next whole event, or NULL when there is none yet (caller frees). */
+cJSON *ctl_events_next(struct ctl_events *ev);
+
+/* "2026-11-23T16:00:00.123Z" -> ms since the epoch; -1 when malformed. */
+int64_t ctl_parse_ts(const char *ts);
+
+#endif

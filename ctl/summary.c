@@ -1,0 +1,173 @@
+/*
+ * wavectl summary: how the work went, from the event log and the store: per
+ * issue its outcome, attempts and time (first admission to its end), the
+ * makespan, and the merges per repo.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "common/keymap.h"
+#include "ctl/ctl.h"
+#include "ctl/state.h"
+
+struct span {
+	int64_t first, last;	/* first admission, last done/dead; 0 when none */
+};
+
+struct summary {
+	struct ctl_state st;
+	struct keymap *index;	/* issue -> index into st.issues */
+	struct span *spans;
+	int64_t first, last;
+	const char **merge_repos;
+	int *merges;
+	size_t nrepos;
+};
+
+static long
+issue_index(const struct summary *s, const char *key)
+{
+	char repo[REPO_NAME_MAX + 1];
+	long number;
+
+	if (key == NULL || !issue_key_parse(key, repo, sizeof(repo), &number))
+		return -1;
+	return keymap_get(s->index, repo, number);
+}
+
+static void
+count_merge(struct summary *s, const struct ctl_issue *r)
+{
+	size_t k;
+
+	for (k = 0; k < s->nrepos && strcmp(s->merge_repos[k], r->repo) != 0; k++)
+		;
+	if (k == s->nrepos) {
+		s->merge_repos = xreallocarray(s->merge_repos, k + 1, sizeof(*s->merge_repos));
+		s->merges = xreallocarray(s->merges, k + 1, sizeof(*s->merges));
+		s->merge_repos[k] = r->repo;
+		s->merges[k] = 0;
+		s->nrepos++;
+	}
+	s->merges[k]++;
+}
+
+static void
+read_events(struct summary *s, const struct config *cfg)
+{
+	struct ctl_events *ev = ctl_events_open(cfg->state_dir, false);
+	cJSON *e;
+
+	while ((e = ctl_events_next(ev)) != NULL) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e, "event"));
+		long i = issue_index(s, cJSON_GetStringValue(cJSON_GetObjectItem(e, "issue")));
+		int64_t ts = ctl_parse_ts(cJSON_GetStringValue(cJSON_GetObjectItem(e, "ts")));
+
+		if (i >= 0 && name && strcmp(name, "admitted") == 0) {
+			if (!s->spans[i].first)
+				s->spans[i].first = ts;
+			if (!s->first)
+				s->first = ts;
+		} else if (i >= 0 && name && (strcmp(name, "done") == 0 || strcmp(name, "dead") == 0)) {
+			s->spans[i].last = ts;
+			s->last = ts;
+		} else if (i >= 0 && name && strcmp(name, "merged") == 0)
+			count_merge(s, &s->st.issues[i]);
+		cJSON_Delete(e);
+	}
+	ctl_events_close(ev);
+}
+
+static void
+print_human(const struct summary *s)
+{
+	char age[16];
+
+	printf("%-20s %-10s %8s %10s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME", "TITLE");
+	for (size_t k = 0; k < s->st.n; k++) {
+		const struct ctl_issue *r = &s->st.issues[k];
+
+		if (s->spans[k].first && s->spans[k].last)
+			ctl_format_age(s->spans[k].last - s->spans[k].first, age, sizeof(age));
+		else
+			strcpy(age, "-");
+		printf("%-20s %-10s %8d %10s  ", r->key, r->state, r->attempts, age);
+		ctl_print_text(stdout, r->title, 50);
+		putchar('\n');
+	}
+	ctl_format_age(s->last - s->first, age, sizeof(age));
+	printf("\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[6],
+	    s->st.counts[7], s->st.counts[8], s->st.n, s->first && s->last ? age : "-");
+	printf("merges per repo:");
+	for (size_t k = 0; k < s->nrepos; k++)
+		printf(" %s %d%s", s->merge_repos[k], s->merges[k], k + 1 < s->nrepos ? "," : "");
+	printf("%s\n", s->nrepos ? "" : " none");
+}
+
+static void
+print_json(const struct summary *s)
+{
+	cJSON *root = cJSON_CreateObject(), *issues = cJSON_AddArrayToObject(root, "issues");
+	cJSON *merges = cJSON_AddObjectToObject(root, "merges");
+	char *text;
+
+	for (size_t k = 0; k < s->st.n; k++) {
+		const struct ctl_issue *r = &s->st.issues[k];
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "issue", r->key);
+		cJSON_AddStringToObject(o, "outcome", r->state);
+		cJSON_AddNumberToObject(o, "attempts", r->attempts);
+		if (s->spans[k].first && s->spans[k].last)
+			cJSON_AddNumberToObject(o, "ms", (double)(s->spans[k].last - s->spans[k].first));
+		else
+			cJSON_AddNullToObject(o, "ms");
+		cJSON_AddItemToArray(issues, o);
+	}
+	if (s->first && s->last)
+		cJSON_AddNumberToObject(root, "makespan_ms", (double)(s->last - s->first));
+	else
+		cJSON_AddNullToObject(root, "makespan_ms");
+	for (size_t k = 0; k < s->nrepos; k++)
+		cJSON_AddNumberToObject(merges, s->merge_repos[k], s->merges[k]);
+	text = cJSON_PrintUnformatted(root);
+	puts(text);
+	free(text);
+	cJSON_Delete(root);
+}
+
+int
+cmd_summary(const char *config_path, int argc, char **argv)
+{
+	struct summary s = { 0 };
+	struct config *cfg;
+	bool json;
+
+	if (ctl_json_flag(argc, argv, "summary", &json) == -1)
+		return CTL_BAD_INPUT;
+	if ((cfg = ctl_load_config(config_path)) == NULL)
+		return CTL_BAD_INPUT;
+	if (ctl_state_read(cfg, &s.st) == -1) {
+		config_free(cfg);
+		return CTL_BAD_INPUT;
+	}
+	s.index = keymap_new(s.st.n);
+	s.spans = xcalloc(s.st.n, sizeof(*s.spans));
+	for (size_t k = 0; k < s.st.n; k++)
+		keymap_put(s.index, s.st.issues[k].repo, s.st.issues[k].number, (long)k);
+	read_events(&s, cfg);
+	if (json)
+		print_json(&s);
+	else
+		print_human(&s);
+	free(s.merge_repos);
+	free(s.merges);
+	free(s.spans);
+	keymap_free(s.index);
+	ctl_state_free(&s.st);
+	config_free(cfg);
+	return CTL_OK;
+}
