@@ -103,6 +103,7 @@ enum stmt_id {
 	ST_MARKER_ADD,
 	ST_DAEMON_SET,
 	ST_DAEMON_GET,
+	ST_LAST_MARKER,
 	ST_COUNT
 };
 
@@ -134,7 +135,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EACH_ISSUE] =
 	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
-	    " a.started_at, a.base_commit"
+	    " a.started_at, a.base_commit, a.id"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
 	    "   ORDER BY number DESC LIMIT 1)"
@@ -164,6 +165,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " updated_at = ?6 WHERE id = 1",
 	[ST_DAEMON_GET] =
 	    "SELECT pid, running, cap, effective_cap, paused, started_at FROM daemon WHERE id = 1",
+	[ST_LAST_MARKER] =
+	    "SELECT phase, result, head FROM markers WHERE attempt_id = ?1 ORDER BY id DESC LIMIT 1",
 };
 
 struct store {
@@ -529,6 +532,7 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 			.pid = sqlite3_column_int64(s, 14),
 			.since = sqlite3_column_int64(s, 15),
 			.base = column_text(s, 16),
+			.attempt_id = sqlite3_column_int64(s, 17),
 		};
 		fn(&row, arg);
 	}
@@ -694,4 +698,21 @@ store_daemon_get(struct store *st, struct store_daemon *d)
 	}
 	sqlite3_reset(s);
 	return rc;
+}
+
+bool
+store_last_marker(struct store *st, int64_t attempt_id, struct store_marker *m)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_LAST_MARKER);
+	bool found = false;
+
+	sqlite3_bind_int64(s, 1, attempt_id);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		strlcpy(m->phase, column_text(s, 0), sizeof(m->phase));
+		m->result = sqlite3_column_int(s, 1);
+		strlcpy(m->head, column_text(s, 2) ? column_text(s, 2) : "", sizeof(m->head));
+		found = true;
+	}
+	sqlite3_reset(s);
+	return found;
 }

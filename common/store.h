@@ -69,6 +69,7 @@ struct store_issue_row {
 	long pid;
 	int64_t since;		/* latest attempt's start, ms since the epoch */
 	const char *base;	/* latest attempt's base commit */
+	int64_t attempt_id;	/* 0 when none */
 };
 typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 
@@ -93,6 +94,14 @@ int store_attempt_end(struct store *st, int64_t attempt_id, const char *outcome,
 /* The state marker of a completed phase: its result and the branch head after it. */
 int store_marker_add(struct store *st, int64_t attempt_id, const char *phase, int result,
     const char *head, long ms);
+
+/* The attempt's last state marker; false when it has none. */
+struct store_marker {
+	char phase[16];
+	int result;
+	char head[65];
+};
+bool store_last_marker(struct store *st, int64_t attempt_id, struct store_marker *m);
 
 /* The daemon's own row, for wavectl status. */
 struct store_daemon {

@@ -10,6 +10,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/plan.h"
+#include "supervisor/recover.h"
+#include "worker/worker.h"
 
 enum istate {
 	IS_QUEUED,
@@ -53,6 +55,8 @@ struct sched_issue {
 	char trace[TRACE_LEN + 1];
 	int64_t attempt_id;
 	pid_t pid;			/* its worker */
+	char base[PROTO_SHA_MAX + 1];	/* recorded at prepare */
+	enum resume_point resume;	/* set by recovery for the next admission */
 	bool holds_slot;
 	bool merged;
 	char final[PROTO_SHA_MAX + 1];
@@ -354,6 +358,14 @@ absorb_row(const struct store_issue_row *row, void *arg)
 		is->pos = HEAP_NONE;
 		if (row->final_commit)
 			strlcpy(is->final, row->final_commit, sizeof(is->final));
+		/* What recovery needs of the attempt a previous run left. */
+		is->attempt = row->attempt;
+		is->attempt_id = row->attempt_id;
+		is->pid = (pid_t)row->pid;
+		if (row->trace)
+			strlcpy(is->trace, row->trace, sizeof(is->trace));
+		if (row->base)
+			strlcpy(is->base, row->base, sizeof(is->base));
 		keymap_put(s->index, row->repo, row->number, i);
 	}
 	is = &s->v[i];
@@ -610,7 +622,6 @@ attempt_done(struct sched *s, size_t i)
 {
 	struct sched_issue *is = &s->v[i];
 
-	end_flight(s, i, "merged", NULL);
 	is->attempts = is->attempt;	/* the successful attempt counts too */
 	store_set_attempts(s->store, is->id, is->attempts);
 	store_set_final_commit(s->store, is->id, is->final);
@@ -625,7 +636,8 @@ launch(struct sched *s, size_t i)
 	struct sched_job job = {
 		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
 		.number = is->number, .title = is->title, .body = is->body,
-		.attempt = is->attempt, .trace = is->trace,
+		.attempt = is->attempt, .trace = is->trace, .resume = is->resume,
+		.base = is->base,
 	};
 
 	return s->start(&job, s->start_arg);
@@ -639,8 +651,12 @@ admit_one(struct sched *s, size_t r)
 	cJSON *f;
 	pid_t pid;
 
-	is->attempt = is->attempts + 1;
-	trace_id_new(is->trace);
+	/* A resumed attempt goes on under its number and trace; else a new one. */
+	if (is->resume == RESUME_NONE) {
+		is->attempt = is->attempts + 1;
+		trace_id_new(is->trace);
+		is->base[0] = '\0';
+	}
 	is->merged = false;
 	is->final[0] = '\0';
 	txn_begin(s);
@@ -746,6 +762,7 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	if (m->outcome == OUTCOME_MERGED) {
 		if (!s->v[i].merged)
 			return -1;	/* "merged" without the merge that proves it */
+		end_flight(s, i, "merged", NULL);
 		attempt_done(s, i);
 	} else
 		attempt_failed(s, i, outcome, m->reason, m->outcome != OUTCOME_TEMPFAIL);
@@ -777,6 +794,8 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 		rc = on_phase(s, i, m);
 		break;
 	case PROTO_PREPARED:
+		strlcpy(is->base, m->sha, sizeof(is->base));
+		is->resume = RESUME_NONE;	/* taken up: a later crash decides anew */
 		store_attempt_set_base(s->store, is->attempt_id, m->sha);
 		break;
 	case PROTO_SLOT:
@@ -801,12 +820,59 @@ describe_exit(int status)
 	return xasprintf("worker crashed: exit status %d without a result", WEXITSTATUS(status));
 }
 
+/* Ask git what became of the issue's attempt. */
+static void
+evaluate(struct sched *s, size_t i, struct recover_decision *d)
+{
+	struct sched_issue *is = &s->v[i];
+	struct store_marker marker;
+	bool has_marker = is->attempt_id > 0 && store_last_marker(s->store, is->attempt_id, &marker);
+	struct recover_input in = {
+		.cfg = s->cfg, .repo = s->repos[is->repo].conf, .number = is->number,
+		.base = is->base[0] ? is->base : NULL, .final = is->final,
+		.marker = has_marker ? &marker : NULL,
+	};
+
+	recover_evaluate(&in, d);
+}
+
+/* Act on a recovery decision; counted: a worker crash uses up the attempt. */
+static void
+apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
+{
+	struct sched_issue *is = &s->v[i];
+	cJSON *f = fields_str("action", recover_action_name(d->action));
+
+	if (d->action == RECOVER_RESUME)
+		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
+	txn_event(s, i, "recovered", f);
+	if (d->action == RECOVER_DONE) {
+		strlcpy(is->final, d->landed, sizeof(is->final));
+		attempt_done(s, i);
+		return;
+	}
+	if (counted)
+		store_set_attempts(s->store, is->id, ++is->attempts);
+	if (counted && is->attempts >= s->cfg->max_attempts) {
+		const char *why = "worker crashed and its attempts are used up";
+		set_state(s, i, IS_DEAD, why, "dead", fields_str("reason", why));
+		block_dependents(s, i);
+		return;
+	}
+	is->resume = d->action == RECOVER_RESUME ? d->resume : RESUME_NONE;
+	if (d->action == RECOVER_RESET)
+		recover_reset(s->cfg, s->repos[is->repo].conf, is->number);
+	set_state(s, i, IS_QUEUED, NULL, NULL, NULL);	/* sync or release makes it ready */
+	if (is->pending == 0 && is->in_source)
+		set_state(s, i, IS_READY, NULL, "ready", NULL);
+}
+
 void
 sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
 {
 	struct sched_issue *is = &s->v[i];
+	struct recover_decision d;
 	cJSON *f;
-	char *why;
 
 	if (!current_worker(is, pid))
 		return;		/* it had reported its result */
@@ -825,9 +891,11 @@ sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stop
 	else
 		cJSON_AddNumberToObject(f, "status", WEXITSTATUS(status));
 	txn_event(s, i, "worker_crashed", f);
-	why = describe_exit(status);
-	attempt_failed(s, i, "crashed", why, true);
+	char *why = describe_exit(status);
+	end_flight(s, i, "crashed", why);
 	free(why);
+	evaluate(s, i, &d);
+	apply_recovery(s, i, &d, true);
 	txn_commit(s);
 }
 
@@ -1062,12 +1130,18 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 void
 sched_recover(struct sched *s)
 {
+	struct recover_decision d;
+
 	txn_begin(s);
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_issue *is = &s->v[i];
 
-		if (in_flight(is->state)) {
-			/* No worker survives its supervisor: start the attempt again. */
+		if (in_flight(is->state) && is->repo != NO_REPO) {
+			/* Its worker belonged to the dead supervisor: let it end first. */
+			recover_reap_orphan(is->pid);
+			evaluate(s, i, &d);
+			apply_recovery(s, i, &d, false);
+		} else if (in_flight(is->state)) {
 			set_state(s, i, IS_QUEUED, NULL, "recovered", fields_str("action", "reset"));
 		} else if (is->state == IS_RETRY_WAIT && is->pos == HEAP_NONE)
 			heap_push(&s->retry, i);

@@ -32,6 +32,8 @@ struct sched_job {
 	const char *body;
 	int attempt;
 	const char *trace;
+	int resume;		/* enum resume_point: RESUME_NONE for a fresh attempt */
+	const char *base;	/* with resume: the attempt's base commit */
 };
 
 /* Forks the worker; returns its pid or -1. */
@@ -45,7 +47,8 @@ void sched_free(struct sched *s);
 int sched_sync(struct sched *s, const struct issue_list *source);
 /* Follow a reloaded configuration (same state_dir); false when it cannot be applied. */
 bool sched_reconfigure(struct sched *s, const struct config *cfg, char **why);
-/* Put in-flight issues left by a previous run back in line (recovery). */
+/* Resume or reset the issues a previous run left in flight (DESIGN.md section 7),
+ * without counting an attempt: a daemon that died is not the issue's fault. */
 void sched_recover(struct sched *s);
 
 /* Admit ready issues while the cap allows. */

@@ -79,6 +79,7 @@ become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
 		.cfg = w->cfg, .repo = job->repo, .number = job->number,
 		.title = job->title, .body = job->body, .attempt = job->attempt,
 		.pipe_fd = WORKER_PIPE_FD, .supervisor = supervisor,
+		.resume = (enum resume_point)job->resume,
 	};
 
 	if (pipe_fd != WORKER_PIPE_FD) {
@@ -90,6 +91,7 @@ become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
 	closefrom(WORKER_PIPE_FD + 1);
 	strlcpy(wj.issue, job->key, sizeof(wj.issue));
 	strlcpy(wj.trace, job->trace, sizeof(wj.trace));
+	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
 	worker_main(&wj);
 }
 

@@ -34,6 +34,14 @@ struct worker {
 	bool feedback;		/* feedback_file holds something for the next implement */
 };
 
+const char *
+resume_point_name(enum resume_point r)
+{
+	static const char *const names[] = { "prepare", "implement", "verify", "review", "merge" };
+
+	return r <= RESUME_MERGE ? names[r] : "?";
+}
+
 char *
 worker_worktree_path(const struct config *cfg, const char *repo, long number)
 {
@@ -285,30 +293,35 @@ phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out
 	finish(w, OUTCOME_FAILED, reason);
 }
 
+/* The issue's text, for its phases (rewritten each attempt: it may have changed). */
 static void
-prepare(struct worker *w)
+write_issue_file(struct worker *w)
 {
-	const struct worker_job *j = w->job;
-	struct proto_msg m = { .type = PROTO_PREPARED };
-	struct strbuf err = { 0 };
-	char *agent = xasprintf("refs/heads/%s", w->cfg->agent_branch), *dir;
+	char *dir = worker_issue_dir(w->cfg, w->repo->name, w->job->number);
 	FILE *fp;
 
-	set_title(w, "prepare");
+	mkdir_p(dir, 0755);
+	free(dir);
+	if ((fp = fopen(w->issue_file, "we")) == NULL)
+		finish(w, OUTCOME_FAILED, "prepare: cannot write the issue file");
+	fprintf(fp, "# %s\n\n%s\n", w->job->title, w->job->body);
+	fclose(fp);
+}
+
+/* A fresh worktree on a branch from the agent branch's tip. */
+static void
+prepare_fresh(struct worker *w)
+{
+	char *agent = xasprintf("refs/heads/%s", w->cfg->agent_branch);
+	char *parent = xstrdup(w->worktree);
+	struct strbuf err = { 0 };
+
 	if (git_rev_parse(w->repo->path, agent, w->base) == -1) {
 		char *why = xasprintf("prepare: agent branch %s is missing in %s",
 		    w->cfg->agent_branch, w->repo->path);
 		finish(w, OUTCOME_FAILED, why);
 	}
 	free(agent);
-	dir = worker_issue_dir(w->cfg, w->repo->name, j->number);
-	mkdir_p(dir, 0755);
-	free(dir);
-	if ((fp = fopen(w->issue_file, "we")) == NULL)
-		finish(w, OUTCOME_FAILED, "prepare: cannot write the issue file");
-	fprintf(fp, "# %s\n\n%s\n", j->title, j->body);
-	fclose(fp);
-	char *parent = xstrdup(w->worktree);
 	*strrchr(parent, '/') = '\0';
 	mkdir_p(parent, 0755);
 	free(parent);
@@ -317,29 +330,59 @@ prepare(struct worker *w)
 		finish(w, OUTCOME_FAILED, why);
 	}
 	strbuf_free(&err);
+}
+
+/* Resuming: the worktree is where the last marker said; drop what was not committed. */
+static void
+prepare_resume(struct worker *w)
+{
+	strlcpy(w->base, w->job->base, sizeof(w->base));
+	if (git_run(w->worktree, NULL, (const char *[]){ "reset", "-q", "--hard", NULL }) != 0 ||
+	    git_run(w->worktree, NULL, (const char *[]){ "clean", "-q", "-fd", NULL }) != 0)
+		finish(w, OUTCOME_FAILED, "prepare: cannot clean the worktree to resume");
+	dprintf(w->log_fd, "== waved: resuming at %s\n", resume_point_name(w->job->resume));
+}
+
+static void
+prepare(struct worker *w)
+{
+	struct proto_msg m = { .type = PROTO_PREPARED };
+
+	set_title(w, "prepare");
+	write_issue_file(w);
+	if (w->job->resume == RESUME_NONE)
+		prepare_fresh(w);
+	else
+		prepare_resume(w);
 	strlcpy(m.sha, w->base, sizeof(m.sha));
 	send_msg(w, &m);
 }
 
-/* Implement, verify and review, with fix and review rounds.  Returns when the
- * work is ready to merge. */
+/*
+ * Implement, verify and review, with fix and review rounds; a resumed
+ * attempt skips what its markers say is done.  Returns when the work is
+ * ready to merge.
+ */
 static void
 run_pipeline(struct worker *w)
 {
 	const char *setup = w->repo->setup ? w->repo->setup : w->cfg->phases[PHASE_SETUP].run;
 	int fix_left = w->cfg->fix_rounds, review_left = w->cfg->review_rounds;
+	enum resume_point from = w->job->resume;
 	bool slot_released = false;
 	struct phase_outcome out;
 	struct log_span span;
 
-	if (setup) {
+	if (setup && from == RESUME_NONE) {
 		out = run_phase(w, PHASE_SETUP, setup, &span);
 		phase_passed(w, PHASE_SETUP, &out, &span, NULL);
 	}
-	for (;;) {
-		out = run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &span);
-		phase_passed(w, PHASE_IMPLEMENT, &out, &span, NULL);
-		if (w->cfg->phases[PHASE_VERIFY].run) {
+	for (;; from = RESUME_NONE) {
+		if (from <= RESUME_IMPLEMENT) {
+			out = run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &span);
+			phase_passed(w, PHASE_IMPLEMENT, &out, &span, NULL);
+		}
+		if (from <= RESUME_VERIFY && w->cfg->phases[PHASE_VERIFY].run) {
 			out = run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run, &span);
 			if (!phase_passed(w, PHASE_VERIFY, &out, &span, &fix_left))
 				continue;
@@ -351,7 +394,7 @@ run_pipeline(struct worker *w)
 			send_msg(w, &m);	/* entering review: the repo may take its next issue */
 			slot_released = true;
 		}
-		if (w->cfg->phases[PHASE_REVIEW].run == NULL)
+		if (from == RESUME_MERGE || w->cfg->phases[PHASE_REVIEW].run == NULL)
 			return;
 		out = run_phase(w, PHASE_REVIEW, w->cfg->phases[PHASE_REVIEW].run, &span);
 		if (phase_passed(w, PHASE_REVIEW, &out, &span, &review_left))

@@ -15,6 +15,17 @@
 /* Exit status of a worker that stopped on request before it finished. */
 #define WORKER_EXIT_STOPPED 3
 
+/* Where a resumed attempt picks up: the phase after its last state marker. */
+enum resume_point {
+	RESUME_NONE,		/* a fresh attempt: prepare a new worktree */
+	RESUME_IMPLEMENT,
+	RESUME_VERIFY,
+	RESUME_REVIEW,
+	RESUME_MERGE
+};
+
+const char *resume_point_name(enum resume_point r);
+
 struct worker_job {
 	const struct config *cfg;
 	const struct repo_conf *repo;
@@ -26,6 +37,8 @@ struct worker_job {
 	char trace[TRACE_LEN + 1];
 	int pipe_fd;			/* write end, to the supervisor */
 	pid_t supervisor;		/* to notice a supervisor that died before PDEATHSIG was set */
+	enum resume_point resume;
+	char base[65];			/* with resume: the base commit recorded at prepare */
 };
 
 /* Run the attempt in the forked child; never returns. */

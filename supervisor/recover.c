@@ -1,0 +1,121 @@
+#include "supervisor/recover.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "worker/git.h"
+
+#define ORPHAN_GRACE_MS 15000	/* a phase gets 10 s between TERM and KILL */
+
+const char *
+recover_action_name(enum recover_action a)
+{
+	return a == RECOVER_DONE ? "done" : a == RECOVER_RESUME ? "resume" : "reset";
+}
+
+/* The first configured phase from r on (merge needs no configuration). */
+static enum resume_point
+configured_from(const struct config *cfg, enum resume_point r)
+{
+	if (r == RESUME_VERIFY && cfg->phases[PHASE_VERIFY].run == NULL)
+		r = RESUME_REVIEW;
+	if (r == RESUME_REVIEW && cfg->phases[PHASE_REVIEW].run == NULL)
+		r = RESUME_MERGE;
+	return r;
+}
+
+/* The phase after a marker: a failed verify or review goes back to implement. */
+static enum resume_point
+next_phase(const struct config *cfg, const struct store_marker *m)
+{
+	if (m->result != 0 || strcmp(m->phase, "setup") == 0)
+		return RESUME_IMPLEMENT;
+	if (strcmp(m->phase, "implement") == 0)
+		return configured_from(cfg, RESUME_VERIFY);
+	if (strcmp(m->phase, "verify") == 0)
+		return configured_from(cfg, RESUME_REVIEW);
+	return RESUME_MERGE;
+}
+
+void
+recover_evaluate(const struct recover_input *in, struct recover_decision *out)
+{
+	char *branch = worker_branch_name(in->cfg, in->number);
+	char *agent = xasprintf("refs/heads/%s", in->cfg->agent_branch);
+	char *worktree = worker_worktree_path(in->cfg, in->repo->name, in->number);
+	char head[GIT_SHA_MAX + 1] = "", wt_head[GIT_SHA_MAX + 1] = "";
+	const char *path = in->repo->path;
+	bool has_head = git_rev_parse(path, branch, head) == 0;
+
+	memset(out, 0, sizeof(*out));
+	out->action = RECOVER_RESET;
+	/*
+	 * Landed?  A branch with no commit of its own (head == base) is an
+	 * ancestor of the agent branch too, and proves nothing.
+	 */
+	if (has_head && in->base && strcmp(head, in->base) != 0 &&
+	    git_is_ancestor(path, head, agent)) {
+		out->action = RECOVER_DONE;
+		strlcpy(out->landed, head, sizeof(out->landed));
+	} else if (in->final && *in->final && git_is_ancestor(path, in->final, agent)) {
+		out->action = RECOVER_DONE;
+		strlcpy(out->landed, in->final, sizeof(out->landed));
+	} else if (has_head && git_rev_parse(worktree, "HEAD", wt_head) == 0 &&
+	    strcmp(wt_head, head) == 0) {
+		/* Resume only where git agrees with the marker (prepare counts as one). */
+		if (in->marker && strcmp(in->marker->head, head) == 0) {
+			out->action = RECOVER_RESUME;
+			out->resume = next_phase(in->cfg, in->marker);
+		} else if (!in->marker && in->base && strcmp(in->base, head) == 0) {
+			out->action = RECOVER_RESUME;
+			out->resume = RESUME_IMPLEMENT;
+		}
+	}
+	free(branch);
+	free(agent);
+	free(worktree);
+}
+
+void
+recover_reset(const struct config *cfg, const struct repo_conf *repo, long number)
+{
+	char *branch = worker_branch_name(cfg, number);
+	char *worktree = worker_worktree_path(cfg, repo->name, number);
+
+	git_worktree_drop(repo->path, worktree, branch);
+	remove_tree(worktree);
+	free(branch);
+	free(worktree);
+}
+
+/* Is pid a waved worker (by its process title)? */
+static bool
+is_worker(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/cmdline", (int)pid), *cmd = read_file(path, NULL);
+	bool worker = cmd && strncmp(cmd, "waved: worker", 13) == 0;
+
+	free(cmd);
+	free(path);
+	return worker;
+}
+
+void
+recover_reap_orphan(pid_t pid)
+{
+	int64_t deadline = mono_ms() + ORPHAN_GRACE_MS;
+
+	if (pid <= 0 || !is_worker(pid))
+		return;
+	kill(pid, SIGTERM);	/* PDEATHSIG said so already; say it again */
+	while (is_worker(pid) && mono_ms() < deadline)
+		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+	if (is_worker(pid)) {
+		log_warnx("worker %d of a previous run did not stop: killing it", (int)pid);
+		kill(pid, SIGKILL);
+	}
+}

@@ -1,0 +1,43 @@
+/*
+ * Resume-or-reset (DESIGN.md section 7): what to do with an issue whose
+ * worker is gone without a result.  git is the source of truth: the state
+ * markers only say where to resume when git still agrees with them.
+ */
+#ifndef WAVED_RECOVER_H
+#define WAVED_RECOVER_H
+
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/store.h"
+#include "worker/worker.h"
+
+enum recover_action {
+	RECOVER_DONE,		/* its work had landed */
+	RECOVER_RESUME,		/* the branch is where the last marker says: go on from there */
+	RECOVER_RESET		/* anything else: a new start, worktree and branch removed */
+};
+
+struct recover_input {
+	const struct config *cfg;
+	const struct repo_conf *repo;
+	long number;
+	const char *base;		/* recorded at prepare, or NULL */
+	const char *final;		/* recorded when merged, or NULL */
+	const struct store_marker *marker;	/* the last one, or NULL */
+};
+
+struct recover_decision {
+	enum recover_action action;
+	enum resume_point resume;	/* with RECOVER_RESUME */
+	char landed[65];		/* with RECOVER_DONE: the commit found on the agent branch */
+};
+
+void recover_evaluate(const struct recover_input *in, struct recover_decision *out);
+/* Remove the issue's worktree and branch. */
+void recover_reset(const struct config *cfg, const struct repo_conf *repo, long number);
+/* A worker of a dead supervisor may still be winding down: give it a moment, then kill. */
+void recover_reap_orphan(pid_t pid);
+const char *recover_action_name(enum recover_action a);
+
+#endif
