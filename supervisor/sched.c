@@ -703,6 +703,7 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 	cJSON *f = fields_str("phase", m->phase);
 
 	if (!m->end) {
+		cJSON_AddNumberToObject(f, "pgid", (double)m->pgid);
 		store_set_phase(s->store, is->id, m->phase);
 		txn_event(s, i, "phase_start", f);
 		return 0;
@@ -847,6 +848,8 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
 	txn_event(s, i, "recovered", f);
 	if (d->action == RECOVER_DONE) {
+		/* Landed before its worker could tidy up: tidy up for it. */
+		recover_reset(s->cfg, s->repos[is->repo].conf, is->number);
 		strlcpy(is->final, d->landed, sizeof(is->final));
 		attempt_done(s, i);
 		return;

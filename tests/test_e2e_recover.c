@@ -1,0 +1,335 @@
+/*
+ * End to end: crash recovery (DESIGN.md sections 3 and 7), proved by killing
+ * real processes: workers, phases holding the merge lock, the daemon itself.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "common/util.h"
+#include "tests/lib/scenario.h"
+
+static struct scenario *sc;
+
+static void
+setup(void)
+{
+	sc = scenario_new();
+}
+
+static void
+teardown(void)
+{
+	scenario_free(sc);
+}
+
+TestSuite(e2e_recover, .init = setup, .fini = teardown, .timeout = 240);
+
+static int
+count_lines_equal(const char *text, const char *line)
+{
+	int n = 0;
+	size_t len = strlen(line);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
+			n++;
+	return n;
+}
+
+/* The pid of the worker of the issue's latest admission. */
+static pid_t
+worker_of(const char *issue)
+{
+	cJSON *evs = scenario_events(sc);
+	int k = -1, at;
+	pid_t pid;
+
+	for (at = ev_find(evs, "admitted", issue, 0); at >= 0; at = ev_find(evs, "admitted", issue, at + 1))
+		k = at;
+	pid = k >= 0 ? (pid_t)ev_number(evs, k, "pid") : -1;
+	cJSON_Delete(evs);
+	return pid;
+}
+
+/* Gone, or a zombie waiting for init: it runs no more. */
+static bool
+process_gone(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/stat", (int)pid), *stat = read_file(path, NULL);
+	bool gone = stat == NULL || strstr(stat, ") Z ") != NULL;
+
+	free(stat);
+	free(path);
+	return gone;
+}
+
+/* Does any process that is not a zombie belong to process group pgid? */
+static bool
+group_alive(pid_t pgid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	bool alive = false;
+
+	while (d && !alive && (de = readdir(d)) != NULL) {
+		char *path, *stat, *close_paren;
+		char state;
+		int ppid, pgrp;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		path = xasprintf("/proc/%s/stat", de->d_name);
+		stat = read_file(path, NULL);
+		free(path);
+		/* pid (comm) state ppid pgrp ...: comm may hold spaces, so parse after ')'. */
+		if (stat && (close_paren = strrchr(stat, ')')) != NULL &&
+		    sscanf(close_paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3)
+			alive = pgrp == pgid && state != 'Z';
+		free(stat);
+	}
+	if (d)
+		closedir(d);
+	return alive;
+}
+
+/* No process is left in any phase group or worker the events name. */
+static void
+assert_nothing_left_running(void)
+{
+	cJSON *evs = scenario_events(sc);
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, evs) {
+		const char *name = cJSON_GetObjectItem(e, "event")->valuestring;
+		const cJSON *pid = cJSON_GetObjectItem(e, strcmp(name, "admitted") == 0 ? "pid" : "pgid");
+
+		if ((strcmp(name, "admitted") != 0 && strcmp(name, "phase_start") != 0) ||
+		    !cJSON_IsNumber(pid))
+			continue;
+		if (strcmp(name, "admitted") == 0)
+			cr_assert(process_gone((pid_t)pid->valueint), "worker %d is still running",
+			    pid->valueint);
+		else
+			cr_assert(!group_alive((pid_t)pid->valueint),
+			    "a process of phase group %d is still running", pid->valueint);
+	}
+	cJSON_Delete(evs);
+}
+
+/* Nothing left in STATE/worktrees/REPO/. */
+static void
+assert_no_worktrees(const char *repo)
+{
+	char *path = xasprintf("%s/worktrees/%s", sc->state, repo);
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) != NULL)
+		cr_assert(de->d_name[0] == '.', "worktree %s/%s left behind", path, de->d_name);
+	if (d)
+		closedir(d);
+	free(path);
+}
+
+static void
+assert_once_on(const char *repo_path, const char *subject)
+{
+	char *log = scenario_git(repo_path, (const char *[]){ "log", "--no-merges", "--format=%s",
+	    "waved", NULL });
+
+	cr_assert_eq(count_lines_equal(log, subject), 1, "\"%s\" once in:\n%s", subject, log);
+	free(log);
+}
+
+/* One issue; its worker is killed -9 once the given event is seen. */
+static void
+kill_worker_at(const char *event, const char *phase_filter, const char *phases,
+    const char *expect_resume)
+{
+	char *api = scenario_repo(sc, "api");
+	cJSON *evs;
+	pid_t pid, worker;
+
+	scenario_config(sc, "max_attempts = 3", phases);
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"crashy\"}]");
+	pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	for (;;) {
+		cr_assert(scenario_await(sc, event, "api#1", 1, 30), "no %s event", event);
+		evs = scenario_events(sc);
+		int k = ev_find(evs, event, "api#1", 0);
+		bool match = phase_filter == NULL;
+		for (; k >= 0 && !match; k = ev_find(evs, event, "api#1", k + 1))
+			match = strcmp(ev_string(evs, k, "phase"), phase_filter) == 0;
+		cJSON_Delete(evs);
+		if (match)
+			break;
+		nap_ms(20);
+	}
+	worker = worker_of("api#1");
+	cr_assert_gt(worker, 0);
+	kill(worker, SIGKILL);
+	cr_assert_eq(scenario_wait(pid, 120), 0, "the issue should still land");
+	evs = scenario_events(sc);
+	int crash = ev_find(evs, "worker_crashed", "api#1", 0);
+	cr_assert_geq(crash, 0);
+	cr_assert_eq(ev_number(evs, crash, "signal"), SIGKILL);
+	int rec = ev_find(evs, "recovered", "api#1", crash);
+	cr_assert_geq(rec, 0);
+	cr_assert_str_eq(ev_string(evs, rec, "action"), expect_resume ? "resume" : "reset");
+	if (expect_resume)
+		cr_assert_str_eq(ev_string(evs, rec, "phase"), expect_resume);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cJSON_Delete(evs);
+	assert_once_on(api, "crashy");
+	assert_no_worktrees("api");
+	assert_nothing_left_running();
+	free(api);
+}
+
+#define SLOW_IMPLEMENT "[phase \"implement\"]\nrun = echo $WAVED_ATTEMPT >> f.txt; " \
+	"[ -e ../../../crashed-once ] || { touch ../../../crashed-once; sleep 60; }\n"
+
+Test(e2e_recover, worker_killed_during_implement)
+{
+	kill_worker_at("phase_start", "implement", SLOW_IMPLEMENT, "implement");
+}
+
+Test(e2e_recover, worker_killed_during_review)
+{
+	kill_worker_at("phase_start", "review",
+	    "[phase \"implement\"]\nrun = echo done > f.txt\n"
+	    "[phase \"review\"]\nrun = [ -e ../../../crashed-once ] || "
+	    "{ touch ../../../crashed-once; sleep 60; }\n", "review");
+}
+
+Test(e2e_recover, worker_killed_while_holding_the_merge_lock)
+{
+	kill_worker_at("merge_locked", NULL,
+	    "[phase \"implement\"]\nrun = echo done > f.txt\n"
+	    "[merge]\ncheck = [ -e ../../../../crashed-once ] || "
+	    "{ touch ../../../../crashed-once; sleep 60; }\n", "merge");
+}
+
+Test(e2e_recover, a_failing_phase_backs_off_then_dies_and_retry_revives)
+{
+	struct run_result r;
+	cJSON *evs;
+
+	free(scenario_repo(sc, "api"));
+	free(scenario_repo(sc, "web"));
+	char *phases = xasprintf("[phase \"implement\"]\nrun = [ -e %s/fixed ] || "
+	    "{ echo 'cannot do it'; exit 1; }; echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n", sc->dir);
+	/* retry_backoff 1: waits of 1 s, then 2 s. */
+	scenario_config(sc, "max_attempts = 3\nretry_backoff = 1", phases);
+	free(phases);
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"hard\"},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"after\",\"depends_on\":[\"api#1\"]}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	run_result_free(&r);
+	evs = scenario_events(sc);
+	int first = ev_find(evs, "retry_scheduled", "api#1", 0);
+	int second = ev_find(evs, "retry_scheduled", "api#1", first + 1);
+	cr_assert_eq(ev_number(evs, first, "backoff_ms"), 1000);
+	cr_assert_eq(ev_number(evs, second, "backoff_ms"), 2000, "the backoff doubles");
+	cr_assert_eq(ev_count(evs, "admitted", "api#1"), 3);
+	int dead = ev_find(evs, "dead", "api#1", 0);
+	cr_assert_str_eq(ev_string(evs, dead, "reason"), "implement failed (exit 1): cannot do it");
+	cr_assert_eq(ev_find(evs, "admitted", "web#1", 0), -1);
+	cJSON_Delete(evs);
+
+	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "status", NULL });
+	cr_assert(strstr(r.out, "cannot do it"), "status shows the reason: %s", r.out);
+	cr_assert(strstr(r.out, "dependency api#1 is dead"), "%s", r.out);
+	run_result_free(&r);
+
+	/* Fixed outside; wavectl retry (no daemon running) revives it and its dependent. */
+	free(write_text(sc->dir, "fixed", ""));
+	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "retry", "api#1", NULL });
+	cr_assert_eq(r.status, 0, "%s %s", r.out, r.err);
+	run_result_free(&r);
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cr_assert_eq(ev_count(evs, "done", "web#1"), 1);
+	cJSON_Delete(evs);
+}
+
+/* The daemon is killed -9 again and again while about 20 issues run. */
+Test(e2e_recover, chaos_kill_the_daemon_at_random_moments, .timeout = 400)
+{
+	const char *repos[] = { "r1", "r2", "r3", "r4" };
+	char *paths[4];
+	struct strbuf issues = { 0 };
+	uint64_t rng = 0x2545f4914f6cdd1dULL;
+	int kills = 0;
+	cJSON *evs;
+
+	for (int k = 0; k < 4; k++)
+		paths[k] = scenario_repo(sc, repos[k]);
+	scenario_config(sc, "max_attempts = 3\ncap = 3",
+	    "[phase \"implement\"]\nrun = echo \"$WAVED_ISSUE\" > f-$WAVED_NUMBER.txt; sleep 0.2\n"
+	    "[phase \"verify\"]\nrun = sleep 0.1\n"
+	    "[phase \"review\"]\nrun = sleep 0.1\n");
+	strbuf_add(&issues, "[");
+	for (int n = 1; n <= 5; n++)
+		for (int k = 0; k < 4; k++)
+			strbuf_addf(&issues, "%s{\"repo\":\"%s\",\"number\":%d,\"title\":\"%s-%d\"%s}",
+			    issues.len > 1 ? "," : "", repos[k], n, repos[k], n,
+			    n > 1 && k == 0 ? ",\"depends_on\":[\"r2#1\"]" : "");
+	strbuf_add(&issues, "]");
+	scenario_issues(sc, issues.s);
+	strbuf_free(&issues);
+
+	while (kills < 12) {
+		pid_t pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+		/* A moment from 0.2 to 1.2 s into this run. */
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		nap_ms(200 + (int)(rng % 1000));
+		kill(pid, SIGKILL);
+		cr_assert_eq(scenario_wait(pid, 30), 128 + SIGKILL);
+		kills++;
+	}
+	struct run_result r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "after %d kills every issue should land: %s", kills, r.err);
+	run_result_free(&r);
+
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "done", NULL), 20, "every issue done exactly once");
+	cr_assert_eq(ev_count(evs, "started", NULL), kills + 1);
+	/* Each restart evaluates at most cap issues. */
+	for (int k = ev_find(evs, "started", NULL, 0); k >= 0; k = ev_find(evs, "started", NULL, k + 1)) {
+		int next = ev_find(evs, "started", NULL, k + 1), recovered = 0;
+		for (int j = ev_find(evs, "recovered", NULL, k); j >= 0 && (next < 0 || j < next);
+		    j = ev_find(evs, "recovered", NULL, j + 1))
+			recovered++;
+		cr_assert_leq(recovered, 3, "a restart evaluated %d issues with cap 3", recovered);
+	}
+	const cJSON *e;
+	cJSON_ArrayForEach(e, evs) {
+		const cJSON *attempt = cJSON_GetObjectItem(e, "attempt");
+		if (cJSON_IsNumber(attempt))
+			cr_assert_leq(attempt->valueint, 3, "attempt %d past max_attempts", attempt->valueint);
+	}
+	cJSON_Delete(evs);
+	for (int k = 0; k < 4; k++) {
+		for (int n = 1; n <= 5; n++) {
+			char subject[32];
+			snprintf(subject, sizeof(subject), "%s-%d", repos[k], n);
+			assert_once_on(paths[k], subject);
+		}
+		assert_no_worktrees(repos[k]);
+		free(paths[k]);
+	}
+	assert_nothing_left_running();
+}
