@@ -21,6 +21,9 @@ int cmd_plan(const char *config_path, int argc, char **argv);
 int cmd_status(const char *config_path, int argc, char **argv);
 int cmd_watch(const char *config_path, int argc, char **argv);
 int cmd_summary(const char *config_path, int argc, char **argv);
+int cmd_cap(const char *config_path, int argc, char **argv);
+int cmd_retry(const char *config_path, int argc, char **argv);
+int cmd_lever(const char *config_path, int argc, char **argv);
 
 /* Parse a subcommand's only option, --json; -1 (usage printed) on anything else. */
 int ctl_json_flag(int argc, char **argv, const char *command, bool *json);

@@ -17,6 +17,11 @@ static const struct {
 	{ "status", cmd_status },
 	{ "summary", cmd_summary },
 	{ "watch", cmd_watch },
+	{ "cap", cmd_cap },
+	{ "pause", cmd_lever },
+	{ "resume", cmd_lever },
+	{ "retry", cmd_retry },
+	{ "reload", cmd_lever },
 };
 
 static void
@@ -32,9 +37,16 @@ usage(FILE *fp)
 	    "  status [--json]   cap, issues in flight with phase and age, counts, problems\n"
 	    "  watch             live view: one row per issue in flight; q or Ctrl-C ends it\n"
 	    "  summary [--json]  per issue outcome, attempts and time; makespan; merges\n"
+	    "  cap N|up|down     set or step the effective cap (as SIGUSR1/SIGUSR2 do)\n"
+	    "  pause, resume     effective cap 0: running work finishes, nothing starts\n"
+	    "  retry ISSUE       a dead or blocked issue back in line, with its dependents\n"
+	    "  reload            reload the configuration and the issues (as SIGHUP)\n"
 	    "\n"
-	    "exit status: 0 ok; 1 something needs attention (plan: an issue is blocked);\n"
-	    "2 bad config, source or usage\n", CONFIG_DEFAULT_PATH);
+	    "status, plan, watch and summary read the state and need no running waved;\n"
+	    "the others ask the running waved over its control socket.\n"
+	    "\n"
+	    "exit status: 0 ok; 1 something needs attention (plan: an issue is blocked;\n"
+	    "a request refused, or waved not running); 2 bad config, source or usage\n", CONFIG_DEFAULT_PATH);
 }
 
 int

@@ -14,6 +14,7 @@
 #include "common/events.h"
 #include "common/log.h"
 #include "common/store.h"
+#include "supervisor/control.h"
 #include "supervisor/preflight.h"
 #include "supervisor/sched.h"
 #include "supervisor/source_file.h"
@@ -26,6 +27,8 @@ struct supervisor {
 	struct events *events;
 	struct sched *sched;
 	struct workers *workers;
+	struct control *control;
+	int paused_from;		/* the effective cap before a pause */
 	int signal_fd;
 	struct pollfd *fds;		/* the signalfd and every worker's pipe */
 	size_t fds_cap;
@@ -196,6 +199,78 @@ reload(struct supervisor *sv)
 	poll_source(sv);
 }
 
+/* ---- the control socket: the same levers as the signals ---- */
+
+static cJSON *
+cap_reply(struct supervisor *sv, int was)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "cap", sched_cap(sv->sched));
+	cJSON_AddNumberToObject(o, "effective_cap", sched_effective_cap(sv->sched));
+	cJSON_AddNumberToObject(o, "was", was);
+	return o;
+}
+
+static cJSON *
+control_cap(struct supervisor *sv, const char *arg, char **error)
+{
+	int was = sched_effective_cap(sv->sched);
+	long n;
+
+	if (arg && strcmp(arg, "up") == 0)
+		sched_cap_step(sv->sched, +1, "wavectl cap up");
+	else if (arg && strcmp(arg, "down") == 0)
+		sched_cap_step(sv->sched, -1, "wavectl cap down");
+	else if (arg && (strcmp(arg, "0") == 0 || parse_positive_long(arg, &n)))
+		sched_cap_set(sv->sched, strcmp(arg, "0") == 0 ? 0 : (int)(n > 10000 ? 10000 : n),
+		    "wavectl cap");
+	else {
+		*error = xstrdup("cap: expected a number, up or down");
+		return NULL;
+	}
+	return cap_reply(sv, was);
+}
+
+static cJSON *
+control_handle(const char *cmd, const char *arg, char **error, void *ctx)
+{
+	struct supervisor *sv = ctx;
+	int was = sched_effective_cap(sv->sched);
+
+	if (strcmp(cmd, "cap") == 0)
+		return control_cap(sv, arg, error);
+	if (strcmp(cmd, "pause") == 0) {
+		if (was > 0)
+			sv->paused_from = was;
+		sched_cap_set(sv->sched, 0, "wavectl pause");
+		return cap_reply(sv, was);
+	}
+	if (strcmp(cmd, "resume") == 0) {
+		sched_cap_set(sv->sched, sv->paused_from > 0 ? sv->paused_from : sched_cap(sv->sched),
+		    "wavectl resume");
+		return cap_reply(sv, was);
+	}
+	if (strcmp(cmd, "retry") == 0) {
+		if (arg == NULL) {
+			*error = xstrdup("retry: expected an issue, as in api#12");
+			return NULL;
+		}
+		if (sched_retry(sv->sched, arg, error) == -1)
+			return NULL;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "issue", arg);
+		return o;
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		reload(sv);
+		return cJSON_CreateObject();
+	}
+	*error = xasprintf("unknown command \"%.32s\": expected cap, pause, resume, retry or reload",
+	    cmd);
+	return NULL;
+}
+
 /* ---- the loop ---- */
 
 static int
@@ -233,24 +308,28 @@ update_title(struct supervisor *sv)
 static void
 loop_iterate(struct supervisor *sv)
 {
-	size_t nfds;
+	size_t nfds, ncontrol;
 	int n;
 
 	if (!sv->stopping)
 		sched_admit(sv->sched);
 	update_title(sv);
-	grow_array((void **)&sv->fds, &sv->fds_cap, 1 + workers_count(sv->workers),
-	    sizeof(*sv->fds));
+	/* One poll: the signalfd, the control socket and its clients, every worker's pipe. */
+	grow_array((void **)&sv->fds, &sv->fds_cap,
+	    1 + control_nfds(sv->control) + workers_count(sv->workers), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
-	nfds = 1 + workers_pollfds(sv->workers, sv->fds + 1);
+	ncontrol = control_pollfds(sv->control, sv->fds + 1);
+	nfds = 1 + ncontrol + workers_pollfds(sv->workers, sv->fds + 1 + ncontrol);
 	n = poll(sv->fds, nfds, poll_timeout(sv));
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
-	for (size_t k = 1; n > 0 && k < nfds; k++)
+	for (size_t k = 1 + ncontrol; n > 0 && k < nfds; k++)
 		if (sv->fds[k].revents)
 			workers_readable(sv->workers, sv->fds[k].fd);
 	if (n > 0 && sv->fds[0].revents)
 		signals_dispatch(sv);
+	if (n > 0)
+		control_dispatch(sv->control, sv->fds + 1, ncontrol);
 	workers_watchdog(sv->workers, mono_ms());
 	sched_tick(sv->sched, now_ms());
 	if (!sv->stopping && mono_ms() >= sv->next_poll)
@@ -311,6 +390,7 @@ open_state(struct supervisor *sv)
 static void
 close_state(struct supervisor *sv)
 {
+	control_close(sv->control);
 	sched_free(sv->sched);
 	workers_free(sv->workers);
 	events_close(sv->events);
@@ -335,6 +415,11 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	sv.workers = workers_new();
 	sv.sched = sched_new(cfg, sv.store, sv.events, cap, workers_start, sv.workers);
 	workers_attach(sv.workers, sv.sched, cfg);
+	if ((sv.control = control_open(cfg->state_dir, control_handle, &sv)) == NULL) {
+		log_warn("control socket %s/%s", cfg->state_dir, CONTROL_SOCKET);
+		close_state(&sv);
+		return EXIT_BAD_CONFIG;
+	}
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "pid", getpid());
 	cJSON_AddNumberToObject(f, "cap", cap);

@@ -501,15 +501,42 @@ link_dependencies(struct sched *s)
 	}
 }
 
-int
-sched_sync(struct sched *s, const struct issue_list *source)
+/* Re-derive dependencies, priorities and every waiting issue's state. */
+static void
+replan(struct sched *s)
 {
 	struct issue_list list = { 0 };
 	size_t *members;
 	struct plan *p;
-	int rc = 0;
 
+	link_dependencies(s);
+	p = plan_open_issues(s, &list, &members);
+	for (size_t k = 0; k < list.n; k++) {
+		struct sched_issue *is = &s->v[members[k]];
+		long prio = plan_priority(p, k);
+
+		if (prio != is->priority) {
+			bool listed = is->state == IS_READY && is->pos != HEAP_NONE;
+			is->priority = prio;
+			if (listed) {
+				heap_fix(&s->repos[is->repo].ready, is->pos);
+				repo_refresh(s, is->repo);
+			}
+		}
+	}
+	settle_waiting(s, p, members);
+	for (size_t k = 0; k < list.n; k++)
+		list.v[k].deps = NULL;	/* borrowed from the table */
+	issue_list_clear(&list);
+	plan_free(p);
+	free(members);
+}
+
+int
+sched_sync(struct sched *s, const struct issue_list *source)
+{
 	bool *added = xcalloc(source->n, sizeof(bool));
+	int rc = 0;
 
 	txn_begin(s);
 	for (size_t k = 0; k < source->n; k++) {
@@ -539,29 +566,43 @@ sched_sync(struct sched *s, const struct issue_list *source)
 			memcpy(is->deps, source->v[k].deps, is->ndeps * sizeof(*is->deps));
 	}
 	free(added);
-	link_dependencies(s);
-	p = plan_open_issues(s, &list, &members);
-	for (size_t k = 0; k < list.n; k++) {
-		struct sched_issue *is = &s->v[members[k]];
-		long prio = plan_priority(p, k);
-
-		if (prio != is->priority) {
-			bool listed = is->state == IS_READY && is->pos != HEAP_NONE;
-			is->priority = prio;
-			if (listed) {
-				heap_fix(&s->repos[is->repo].ready, is->pos);
-				repo_refresh(s, is->repo);
-			}
-		}
-	}
-	settle_waiting(s, p, members);
-	for (size_t k = 0; k < list.n; k++)
-		list.v[k].deps = NULL;	/* borrowed from the table */
-	issue_list_clear(&list);
-	plan_free(p);
-	free(members);
+	replan(s);
 	txn_commit(s);
 	return rc;
+}
+
+int
+sched_retry(struct sched *s, const char *key, char **why)
+{
+	char repo[REPO_NAME_MAX + 1];
+	long number, i;
+	struct sched_issue *is;
+
+	*why = NULL;
+	if (!issue_key_parse(key, repo, sizeof(repo), &number) ||
+	    (i = lookup(s, repo, number)) < 0 || !s->v[i].in_source) {
+		*why = xasprintf("no issue %s", key);
+		return -1;
+	}
+	is = &s->v[i];
+	if (is->state != IS_DEAD && is->state != IS_BLOCKED) {
+		*why = xasprintf("%s is %s: only a dead or blocked issue can be retried", key,
+		    state_names[is->state]);
+		return -1;
+	}
+	txn_begin(s);
+	if (is->state == IS_DEAD) {
+		is->attempts = 0;	/* a fresh set of attempts */
+		store_set_attempts(s->store, is->id, 0);
+	}
+	set_state(s, (size_t)i, IS_QUEUED, NULL, "queued", fields_str("why", "retry"));
+	replan(s);	/* ready if it can be; its blocked dependents follow */
+	txn_commit(s);
+	if (is->state == IS_BLOCKED) {
+		*why = xasprintf("%s is still blocked: %s", key, is->reason ? is->reason : "?");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- lifecycle of an attempt ---- */

@@ -51,6 +51,10 @@ bool sched_reconfigure(struct sched *s, const struct config *cfg, char **why);
  * without counting an attempt: a daemon that died is not the issue's fault. */
 void sched_recover(struct sched *s);
 
+/* wavectl retry: a dead or blocked issue back in line, its blocked dependents
+ * with it.  -1 with why (caller frees) when it cannot be. */
+int sched_retry(struct sched *s, const char *key, char **why);
+
 /* Admit ready issues while the cap allows. */
 void sched_admit(struct sched *s);
 /* The next retry time (ms since the epoch), or INT64_MAX. */

@@ -1,0 +1,37 @@
+/*
+ * The control socket: STATE/waved.sock, a Unix stream socket (mode 0600, the
+ * peer's uid checked) speaking one JSON object per line each way.  It lives
+ * in the supervisor's poll loop: non-blocking, many clients at once, and a
+ * client that is slow or gone never stalls the daemon.
+ *
+ *   -> {"cmd":"cap","arg":"up"}       cap N|up|down, pause, resume, retry ISSUE, reload
+ *   <- {"ok":true,"cap":3,"effective_cap":2,"was":3}
+ *   <- {"ok":false,"error":"..."}
+ */
+#ifndef WAVED_CONTROL_H
+#define WAVED_CONTROL_H
+
+#include <poll.h>
+#include <stddef.h>
+
+#include <cJSON.h>
+
+#define CONTROL_SOCKET "waved.sock"
+#define CONTROL_MAX_LINE 4096
+
+struct control;
+
+/* Carries out one request and returns the reply (ok and error are added by control). */
+typedef cJSON *control_handler_fn(const char *cmd, const char *arg, char **error, void *ctx);
+
+/* Listen on STATE/waved.sock; NULL with errno on failure. */
+struct control *control_open(const char *state_dir, control_handler_fn *handler, void *ctx);
+void control_close(struct control *c);
+
+/* The listening socket and every client, for poll(); room for control_nfds. */
+size_t control_nfds(const struct control *c);
+size_t control_pollfds(const struct control *c, struct pollfd *fds);
+/* Serve whatever poll reported on these descriptors. */
+void control_dispatch(struct control *c, const struct pollfd *fds, size_t n);
+
+#endif
