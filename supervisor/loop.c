@@ -314,6 +314,8 @@ loop_iterate(struct supervisor *sv)
 	if (!sv->stopping)
 		sched_admit(sv->sched);
 	update_title(sv);
+	if (sv->opts->once && !sv->stopping && sched_settled(sv->sched))
+		return;		/* nothing left to wait for */
 	/* One poll: the signalfd, the control socket and its clients, every worker's pipe. */
 	grow_array((void **)&sv->fds, &sv->fds_cap,
 	    1 + control_nfds(sv->control) + workers_count(sv->workers), sizeof(*sv->fds));
