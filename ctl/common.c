@@ -16,7 +16,7 @@ ctl_json_flag(int argc, char **argv, const char *command, bool *json)
 	int ch;
 
 	*json = false;
-	optind = 1;
+	optind = 0;	/* 0: glibc starts over, permutation included */
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) == 'j')
 		*json = true;
 	if (ch != -1 || optind != argc) {

@@ -17,6 +17,8 @@ static const struct {
 	{ "status", cmd_status },
 	{ "summary", cmd_summary },
 	{ "watch", cmd_watch },
+	{ "events", cmd_events },
+	{ "log", cmd_log },
 	{ "cap", cmd_cap },
 	{ "pause", cmd_lever },
 	{ "resume", cmd_lever },
@@ -37,12 +39,14 @@ usage(FILE *fp)
 	    "  status [--json]   cap, issues in flight with phase and age, counts, problems\n"
 	    "  watch             live view: one row per issue in flight; q or Ctrl-C ends it\n"
 	    "  summary [--json]  per issue outcome, attempts and time; makespan; merges\n"
+	    "  events [-f] [--issue ISSUE]   the event stream; -f follows it\n"
+	    "  log ISSUE [--attempt K] [-f]  an issue's phase output (latest attempt)\n"
 	    "  cap N|up|down     set or step the effective cap (as SIGUSR1/SIGUSR2 do)\n"
 	    "  pause, resume     effective cap 0: running work finishes, nothing starts\n"
 	    "  retry ISSUE       a dead or blocked issue back in line, with its dependents\n"
 	    "  reload            reload the configuration and the issues (as SIGHUP)\n"
 	    "\n"
-	    "status, plan, watch and summary read the state and need no running waved;\n"
+	    "plan, status, watch, summary, events and log read the state: no waved needed;\n"
 	    "the others ask the running waved over its control socket.\n"
 	    "\n"
 	    "exit status: 0 ok; 1 something needs attention (plan: an issue is blocked;\n"
