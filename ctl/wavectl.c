@@ -60,8 +60,13 @@ main(int argc, char **argv)
 	int ch;
 
 	log_init("wavectl", true, 0);
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+
 	/* "+": stop at the command, whose options are its own. */
-	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;

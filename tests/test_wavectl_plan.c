@@ -144,3 +144,33 @@ Test(wavectl_plan, unknown_command_exits_2)
 	cr_assert(strstr(r.err, "unknown command \"frobnicate\""), "%s", r.err);
 	run_result_free(&r);
 }
+
+/* The usage texts name every command and flag the man pages document. */
+Test(wavectl_plan, help_matches_the_man_pages)
+{
+	const char *commands[] = { "plan", "status", "watch", "summary", "events", "log", "cap",
+	    "pause", "resume", "retry", "reload", NULL };
+	struct run_result r = run_argv(dir, (const char *[]){ wavectl, "--help", NULL });
+	char *man = read_file("man/wavectl.8", NULL), *waved = built_binary("waved");
+
+	cr_assert_eq(r.status, 0);
+	cr_assert_not_null(man, "run from the source tree");
+	for (size_t k = 0; commands[k]; k++) {
+		char *entry = xasprintf(".B %s", commands[k]);
+		cr_assert(strstr(r.out, commands[k]), "--help lacks %s", commands[k]);
+		cr_assert(strstr(man, entry), "wavectl.8 lacks %s", commands[k]);
+		free(entry);
+	}
+	run_result_free(&r);
+	free(man);
+	man = read_file("man/waved.8", NULL);
+	r = run_argv(dir, (const char *[]){ waved, "--help", NULL });
+	cr_assert_eq(r.status, 0);
+	const char *flags[] = { "-f", "-n", "--once", "-c", "--cap", "USR1", "USR2", "HUP", NULL };
+	for (size_t k = 0; flags[k]; k++)
+		cr_assert(strstr(r.out, flags[k]), "waved --help lacks %s", flags[k]);
+	cr_assert(strstr(man, "\\-\\-once") && strstr(man, "\\-\\-cap") && strstr(man, "SIGUSR1"));
+	run_result_free(&r);
+	free(man);
+	free(waved);
+}
