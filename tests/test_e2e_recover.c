@@ -308,7 +308,11 @@ Test(e2e_recover, chaos_kill_the_daemon_at_random_moments, .timeout = 400)
 		kills++;
 	}
 	struct run_result r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "after %d kills every issue should land: %s", kills, r.err);
+	if (r.status != 0) {
+		struct run_result st = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf,
+		    "status", NULL });
+		cr_assert_fail("after %d kills every issue should land: %s\n%s", kills, r.err, st.out);
+	}
 	run_result_free(&r);
 
 	evs = scenario_events(sc);

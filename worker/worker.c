@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -21,6 +23,7 @@
 
 #define FEEDBACK_TAIL_BYTES 3000
 #define CONFLICT_REBASE_TRIES 3
+#define ISSUE_LOCK_WAIT_MS 30000
 
 extern char **environ;
 
@@ -28,10 +31,11 @@ struct worker {
 	const struct worker_job *job;
 	const struct config *cfg;
 	const struct repo_conf *repo;
-	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch;
+	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
 	int log_fd, signal_fd;
 	char base[GIT_SHA_MAX + 1];
 	bool feedback;		/* feedback_file holds something for the next implement */
+	bool owns_issue;	/* holds the issue's worker lock */
 };
 
 const char *
@@ -89,7 +93,8 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	strlcpy(m.reason, reason ? reason : "", sizeof(m.reason));
 	dprintf(w->log_fd, "== waved: %s%s%s\n", proto_outcome_name(outcome),
 	    reason && *reason ? ": " : "", reason ? reason : "");
-	if (success || !w->cfg->keep_failed_worktrees)
+	/* Only the worker holding the issue's lock may touch its worktree. */
+	if (w->owns_issue && (success || !w->cfg->keep_failed_worktrees))
 		git_worktree_drop(w->repo->path, w->worktree, success ? w->branch : NULL);
 	send_msg(w, &m);
 	_exit(0);
@@ -519,6 +524,8 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->worktree = worker_worktree_path(w->cfg, w->repo->name, job->number);
 	w->branch = worker_branch_name(w->cfg, job->number);
 	char *dir = worker_issue_dir(w->cfg, w->repo->name, job->number);
+	mkdir_p(dir, 0755);
+	w->lock_path = xasprintf("%s/worker.lock", dir);
 	w->issue_file = xasprintf("%s/issue.md", dir);
 	w->feedback_file = xasprintf("%s/feedback.md", dir);
 	w->scratch = xasprintf("%s/scratch", dir);
@@ -535,6 +542,28 @@ worker_init(struct worker *w, const struct worker_job *job)
 		w->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 }
 
+/*
+ * One worker per issue, enforced by the kernel: a worker of a supervisor
+ * that died before it could record it may still be winding down in the same
+ * worktree.  Wait for its lock (released when it dies), or step aside.
+ */
+static void
+take_issue_lock(struct worker *w)
+{
+	int64_t deadline = mono_ms() + ISSUE_LOCK_WAIT_MS;
+	int fd = open(w->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd == -1)
+		finish(w, OUTCOME_FAILED, "prepare: cannot open the issue's worker lock");
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (mono_ms() >= deadline)
+			finish(w, OUTCOME_TEMPFAIL, "another worker of this issue is still running");
+		poll(NULL, 0, 50);
+	}
+	/* Held until this process ends: the descriptor is never closed. */
+	w->owns_issue = true;
+}
+
 void
 worker_main(const struct worker_job *job)
 {
@@ -545,6 +574,7 @@ worker_main(const struct worker_job *job)
 	strlcpy(hello.issue, job->issue, sizeof(hello.issue));
 	strlcpy(hello.trace, job->trace, sizeof(hello.trace));
 	send_msg(&w, &hello);
+	take_issue_lock(&w);
 	dprintf(w.log_fd, "== waved: %s attempt %d trace %s\n", job->issue, job->attempt,
 	    job->trace);
 	prepare(&w);
