@@ -75,7 +75,12 @@ static const char *const migrations[] = {
 	"  ms INTEGER,"
 	"  recorded_at INTEGER NOT NULL);"
 	"CREATE INDEX markers_by_attempt ON markers (attempt_id, id);",
+	/* 1 -> 2: the outcome was reported back to the issue's source (GitHub). */
+	"ALTER TABLE issues ADD COLUMN reported TEXT;",
 };
+
+_Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
+    "STORE_SCHEMA_VERSION must count the migrations");
 
 enum stmt_id {
 	ST_BEGIN,
@@ -104,6 +109,7 @@ enum stmt_id {
 	ST_DAEMON_SET,
 	ST_DAEMON_GET,
 	ST_LAST_MARKER,
+	ST_SET_REPORTED,
 	ST_COUNT
 };
 
@@ -135,7 +141,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EACH_ISSUE] =
 	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
-	    " a.started_at, a.base_commit, a.id"
+	    " a.started_at, a.base_commit, a.id, i.reported"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
 	    "   ORDER BY number DESC LIMIT 1)"
@@ -167,6 +173,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT pid, running, cap, effective_cap, paused, started_at FROM daemon WHERE id = 1",
 	[ST_LAST_MARKER] =
 	    "SELECT phase, result, head FROM markers WHERE attempt_id = ?1 ORDER BY id DESC LIMIT 1",
+	[ST_SET_REPORTED] =
+	    "UPDATE issues SET reported = ?3 WHERE repo_id = (SELECT id FROM repos WHERE name = ?1)"
+	    " AND number = ?2",
 };
 
 struct store {
@@ -533,6 +542,7 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 			.since = sqlite3_column_int64(s, 15),
 			.base = column_text(s, 16),
 			.attempt_id = sqlite3_column_int64(s, 17),
+			.reported = column_text(s, 18),
 		};
 		fn(&row, arg);
 	}
@@ -715,4 +725,15 @@ store_last_marker(struct store *st, int64_t attempt_id, struct store_marker *m)
 	}
 	sqlite3_reset(s);
 	return found;
+}
+
+int
+store_set_reported(struct store *st, const char *repo, long number, const char *what)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_REPORTED);
+
+	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, number);
+	bind_text_or_null(s, 3, what);
+	return store_exec_stmt(st, s);
 }

@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -70,6 +70,7 @@ struct store_issue_row {
 	int64_t since;		/* latest attempt's start, ms since the epoch */
 	const char *base;	/* latest attempt's base commit */
 	int64_t attempt_id;	/* 0 when none */
+	const char *reported;	/* the outcome reported to the source ("done", "dead"), or NULL */
 };
 typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 
@@ -102,6 +103,9 @@ struct store_marker {
 	char head[65];
 };
 bool store_last_marker(struct store *st, int64_t attempt_id, struct store_marker *m);
+
+/* The outcome reported back to the issue's source (NULL: none yet). */
+int store_set_reported(struct store *st, const char *repo, long number, const char *what);
 
 /* The daemon's own row, for wavectl status. */
 struct store_daemon {

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/github.h"
 #include "supervisor/source_file.h"
+#include "supervisor/source_github.h"
 
 int
 ctl_json_flag(int argc, char **argv, const char *command, bool *json)
@@ -39,17 +41,61 @@ ctl_load_config(const char *path)
 	return cfg;
 }
 
+static void
+copy_issues(const struct issue_list *issues, void *arg)
+{
+	struct issue_list *out = arg;
+
+	issue_list_clear(out);
+	for (size_t k = 0; k < issues->n; k++) {
+		const struct issue_spec *from = &issues->v[k];
+		struct issue_spec *to = issue_list_add(out);
+
+		*to = *from;
+		to->title = xstrdup(from->title);
+		to->body = xstrdup(from->body);
+		to->deps = xcalloc(from->ndeps, sizeof(*to->deps));
+		if (from->ndeps)
+			memcpy(to->deps, from->deps, from->ndeps * sizeof(*to->deps));
+	}
+}
+
+/* The GitHub source read once, in the foreground. */
+static int
+load_github(const struct config *cfg, struct issue_list *out)
+{
+	char *err = NULL, *token = github_token_load(&cfg->source, &err);
+	struct source_github *sg;
+	struct github *gh;
+	int rc = 0;
+
+	if (token == NULL) {
+		fprintf(stderr, "wavectl: %s\n", err);
+		free(err);
+		return -1;
+	}
+	gh = github_new(cfg->source.api, token);
+	free(token);
+	sg = source_github_new(cfg, gh, NULL, copy_issues, out);
+	source_github_poll_all(sg);
+	github_wait(gh, cfg->git_timeout * 1000);
+	if (github_pending(gh) > 0 || !source_github_ready(sg)) {
+		fprintf(stderr, "wavectl: GitHub did not answer within %d s\n", cfg->git_timeout);
+		rc = -1;
+	}
+	source_github_free(sg);
+	github_free(gh);
+	return rc;
+}
+
 int
 ctl_load_issues(const struct config *cfg, struct issue_list *out)
 {
 	struct strbuf problems = { 0 };
 	int rc;
 
-	if (cfg->source.type != SOURCE_FILE) {
-		fprintf(stderr, "wavectl: %s: [source] type = github cannot be read by "
-		    "this version of wavectl\n", cfg->file);
-		return -1;
-	}
+	if (cfg->source.type == SOURCE_GITHUB)
+		return load_github(cfg, out);
 	rc = source_file_load(cfg->source.path, cfg, out, &problems);
 	if (problems.len)
 		fputs(problems.s, stderr);

@@ -17,7 +17,9 @@
 #include "supervisor/control.h"
 #include "supervisor/preflight.h"
 #include "supervisor/sched.h"
+#include "common/github.h"
 #include "supervisor/source_file.h"
+#include "supervisor/source_github.h"
 #include "supervisor/workers.h"
 
 struct supervisor {
@@ -28,6 +30,9 @@ struct supervisor {
 	struct sched *sched;
 	struct workers *workers;
 	struct control *control;
+	struct github *github;		/* with [source] type = github */
+	struct source_github *gh_source;
+	int reports;			/* outcomes being reported to GitHub */
 	int paused_from;		/* the effective cap before a pause */
 	int signal_fd;
 	struct pollfd *fds;		/* the signalfd and every worker's pipe */
@@ -146,8 +151,15 @@ static void
 poll_source(struct supervisor *sv)
 {
 	struct issue_list issues = { 0 };
+
+	if (sv->gh_source) {
+		source_github_poll_all(sv->gh_source);	/* answers arrive through the loop */
+		sv->next_poll = INT64_MAX;
+		return;
+	}
 	struct strbuf problems = { 0 };
 	int rc = source_file_load(sv->cfg->source.path, sv->cfg, &issues, &problems);
+
 
 	log_warnx_lines("", problems.s);
 	strbuf_free(&problems);
@@ -155,6 +167,64 @@ poll_source(struct supervisor *sv)
 		log_warnx("some issues could not be recorded in the store");
 	issue_list_clear(&issues);
 	sv->next_poll = mono_ms() + (int64_t)sv->cfg->poll_interval * 1000;
+}
+
+/* A GitHub poll delivered every repo's latest good issues. */
+static void
+github_issues(const struct issue_list *issues, void *arg)
+{
+	struct supervisor *sv = arg;
+
+	if (sched_sync(sv->sched, issues) == -1)
+		log_warnx("some issues could not be recorded in the store");
+}
+
+static void
+github_reported(const char *repo, long number, const char *outcome, bool ok, void *arg)
+{
+	struct supervisor *sv = arg;
+
+	sv->reports--;
+	if (ok)
+		store_set_reported(sv->store, repo, number, outcome);
+}
+
+/* done or dead: say so on the issue (once: the source checks for its marker). */
+static void
+report_outcome(const struct sched_outcome *o, void *arg)
+{
+	struct supervisor *sv = arg;
+	char *text;
+
+	if (sv->gh_source == NULL)
+		return;
+	if (strcmp(o->outcome, "done") == 0)
+		text = xasprintf("waved: done. Landed on `%s` in %s after %d attempt%s.",
+		    sv->cfg->agent_branch, o->final && *o->final ? o->final : "(already there)",
+		    o->attempts, o->attempts == 1 ? "" : "s");
+	else
+		text = xasprintf("waved: gave up after %d attempt%s: %s", o->attempts,
+		    o->attempts == 1 ? "" : "s", o->reason ? o->reason : "no reason recorded");
+	sv->reports++;
+	source_github_report(sv->gh_source, o->repo, o->number, o->outcome, text,
+	    github_reported, sv);
+	free(text);
+}
+
+/* Outcomes a previous run reached but did not get to report. */
+static void
+report_unreported(const struct store_issue_row *row, void *arg)
+{
+	struct supervisor *sv = arg;
+	bool done = strcmp(row->state, "done") == 0;
+	struct sched_outcome o = {
+		.repo = row->repo, .number = row->number, .outcome = row->state,
+		.attempts = row->attempts, .final = row->final_commit, .reason = row->reason,
+	};
+
+	if ((done || strcmp(row->state, "dead") == 0) &&
+	    (row->reported == NULL || strcmp(row->reported, row->state) != 0))
+		report_outcome(&o, sv);
 }
 
 /* SIGHUP: a new configuration (if it is valid) and a fresh look at the source. */
@@ -286,6 +356,10 @@ poll_timeout(const struct supervisor *sv)
 		until = sv->stop_deadline;
 	if (workers_next_deadline(sv->workers) < until)
 		until = workers_next_deadline(sv->workers);
+	if (sv->github && github_next_deadline(sv->github) < until)
+		until = github_next_deadline(sv->github);
+	if (sv->gh_source && source_github_next_deadline(sv->gh_source) < until)
+		until = source_github_next_deadline(sv->gh_source);
 	if (until <= now)
 		return 0;
 	return until - now > 60000 ? 60000 : (int)(until - now);
@@ -305,33 +379,47 @@ update_title(struct supervisor *sv)
 	}
 }
 
+/* --once: nothing can move any more, the source has been read, outcomes are reported. */
+static bool
+settled(const struct supervisor *sv)
+{
+	if (sv->gh_source && (!source_github_ready(sv->gh_source) || sv->reports > 0))
+		return false;
+	return sched_settled(sv->sched);
+}
+
 static void
 loop_iterate(struct supervisor *sv)
 {
-	size_t nfds, ncontrol;
+	size_t nfds, ncontrol, ngithub;
 	int n;
 
 	if (!sv->stopping)
 		sched_admit(sv->sched);
 	update_title(sv);
-	if (sv->opts->once && !sv->stopping && sched_settled(sv->sched))
+	if (sv->opts->once && !sv->stopping && settled(sv))
 		return;		/* nothing left to wait for */
 	/* One poll: the signalfd, the control socket and its clients, every worker's pipe. */
-	grow_array((void **)&sv->fds, &sv->fds_cap,
-	    1 + control_nfds(sv->control) + workers_count(sv->workers), sizeof(*sv->fds));
+	grow_array((void **)&sv->fds, &sv->fds_cap, 1 + control_nfds(sv->control) +
+	    (sv->github ? github_nfds(sv->github) : 0) + workers_count(sv->workers), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
 	ncontrol = control_pollfds(sv->control, sv->fds + 1);
-	nfds = 1 + ncontrol + workers_pollfds(sv->workers, sv->fds + 1 + ncontrol);
+	ngithub = sv->github ? github_pollfds(sv->github, sv->fds + 1 + ncontrol) : 0;
+	nfds = 1 + ncontrol + ngithub + workers_pollfds(sv->workers, sv->fds + 1 + ncontrol + ngithub);
 	n = poll(sv->fds, nfds, poll_timeout(sv));
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
-	for (size_t k = 1 + ncontrol; n > 0 && k < nfds; k++)
+	for (size_t k = 1 + ncontrol + ngithub; n > 0 && k < nfds; k++)
 		if (sv->fds[k].revents)
 			workers_readable(sv->workers, sv->fds[k].fd);
 	if (n > 0 && sv->fds[0].revents)
 		signals_dispatch(sv);
 	if (n > 0)
 		control_dispatch(sv->control, sv->fds + 1, ncontrol);
+	if (sv->github)
+		github_dispatch(sv->github, sv->fds + 1 + ncontrol, ngithub);
+	if (sv->gh_source && !sv->stopping)
+		source_github_tick(sv->gh_source);
 	workers_watchdog(sv->workers, mono_ms());
 	sched_tick(sv->sched, now_ms());
 	if (!sv->stopping && mono_ms() >= sv->next_poll)
@@ -352,10 +440,33 @@ check_finished(struct supervisor *sv)
 			workers_kill(sv->workers);
 			sv->stop_deadline = INT64_MAX;
 		}
-	} else if (sv->opts->once && sched_settled(sv->sched)) {
+	} else if (sv->opts->once && settled(sv)) {
 		sv->finished = true;
 		sv->exit_status = sched_all_done(sv->sched) ? EXIT_ALL_DONE : EXIT_SOME_FAILED;
 	}
+}
+
+/* The GitHub client, its token, and the check that every repo is readable. */
+static int
+open_github(struct supervisor *sv)
+{
+	struct strbuf errors = { 0 };
+	char *err = NULL, *token = github_token_load(&sv->cfg->source, &err);
+
+	if (token == NULL) {
+		log_warnx("preflight: %s", err);
+		free(err);
+		return -1;
+	}
+	sv->github = github_new(sv->cfg->source.api, token);
+	explicit_bzero(token, strlen(token));
+	free(token);
+	if (source_github_preflight(sv->cfg, sv->github, &errors) == -1) {
+		log_warnx_lines("preflight: ", errors.s);
+		strbuf_free(&errors);
+		return -1;
+	}
+	return 0;
 }
 
 /* State folder, store, event log and preflight; -1 with the reason logged. */
@@ -386,6 +497,8 @@ open_state(struct supervisor *sv)
 		strbuf_free(&errors);
 		return -1;
 	}
+	if (sv->cfg->source.type == SOURCE_GITHUB && open_github(sv) == -1)
+		return -1;
 	return 0;
 }
 
@@ -393,6 +506,8 @@ static void
 close_state(struct supervisor *sv)
 {
 	control_close(sv->control);
+	source_github_free(sv->gh_source);
+	github_free(sv->github);
 	sched_free(sv->sched);
 	workers_free(sv->workers);
 	events_close(sv->events);
@@ -429,6 +544,12 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	events_emit(sv.events, "started", NULL, f);
 	sched_set_running(sv.sched, true);
 	log_info("started: %zu repo%s, cap %d", cfg->nrepos, cfg->nrepos == 1 ? "" : "s", cap);
+	sched_set_outcome_hook(sv.sched, report_outcome, &sv);
+	if (sv.github) {
+		sv.gh_source = source_github_new(cfg, sv.github, sv.events, github_issues, &sv);
+		sched_set_external(sv.sched, source_github_dep_closed, sv.gh_source);
+		store_each_issue(sv.store, report_unreported, &sv);
+	}
 	sched_recover(sv.sched);
 	poll_source(&sv);
 	while (!sv.finished) {

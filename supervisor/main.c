@@ -18,7 +18,9 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "supervisor/loop.h"
+#include "common/github.h"
 #include "supervisor/preflight.h"
+#include "supervisor/source_github.h"
 
 #define PIDFILE_NAME "waved.pid"
 
@@ -102,7 +104,24 @@ check_only(const struct config *cfg)
 {
 	struct strbuf errors = { 0 };
 
-	if (preflight_repos(cfg, false, &errors) == -1) {
+	int rc = preflight_repos(cfg, false, &errors);
+
+	if (cfg->source.type == SOURCE_GITHUB) {
+		char *err = NULL, *token = github_token_load(&cfg->source, &err);
+
+		if (token == NULL) {
+			strbuf_addf(&errors, "%s\n", err);
+			free(err);
+			rc = -1;
+		} else {
+			struct github *gh = github_new(cfg->source.api, token);
+			if (source_github_preflight(cfg, gh, &errors) == -1)
+				rc = -1;
+			github_free(gh);
+			free(token);
+		}
+	}
+	if (rc == -1) {
 		fprintf(stderr, "%s", errors.s);
 		strbuf_free(&errors);
 		return EXIT_BAD_CONFIG;

@@ -93,6 +93,10 @@ struct sched {
 	int inflight;
 	struct pending_event *pending;
 	size_t npending, pending_cap;
+	sched_outcome_fn *outcome_hook;
+	void *outcome_arg;
+	bool (*external)(const struct issue_ref *, void *);
+	void *external_arg;
 };
 
 #define NO_REPO SIZE_MAX
@@ -193,9 +197,31 @@ txn_commit(struct sched *s)
 			ctx.trace = i->trace[0] ? i->trace : NULL;
 		}
 		events_emit(s->events, e->name, i ? &ctx : NULL, e->fields);
+		if (i && s->outcome_hook && (strcmp(e->name, "done") == 0 || strcmp(e->name, "dead") == 0)) {
+			struct sched_outcome o = {
+				.repo = s->repos[i->repo].conf->name, .number = i->number,
+				.outcome = e->name, .attempts = i->attempts,
+				.final = i->final, .reason = i->reason,
+			};
+			s->outcome_hook(&o, s->outcome_arg);
+		}
 		free(e->name);
 	}
 	s->npending = 0;
+}
+
+void
+sched_set_outcome_hook(struct sched *s, sched_outcome_fn *fn, void *arg)
+{
+	s->outcome_hook = fn;
+	s->outcome_arg = arg;
+}
+
+void
+sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, void *), void *arg)
+{
+	s->external = satisfied;
+	s->external_arg = arg;
 }
 
 static cJSON *
@@ -386,7 +412,9 @@ dep_settled(const struct issue_ref *dep, void *arg)
 	long j = lookup(s, dep->repo, dep->number);
 
 	/* Done satisfies; dead is decided below, with a better reason than "unknown". */
-	return j >= 0 && (s->v[j].state == IS_DONE || s->v[j].state == IS_DEAD);
+	if (j >= 0)
+		return s->v[j].state == IS_DONE || s->v[j].state == IS_DEAD;
+	return s->external && s->external(dep, s->external_arg);
 }
 
 /*

@@ -39,9 +39,26 @@ struct sched_job {
 /* Forks the worker; returns its pid or -1. */
 typedef pid_t sched_start_fn(const struct sched_job *job, void *arg);
 
+/* An issue reached done or dead (told after the store has it). */
+struct sched_outcome {
+	const char *repo;
+	long number;
+	const char *outcome;	/* "done" or "dead" */
+	int attempts;
+	const char *final;	/* done: the commit that landed */
+	const char *reason;	/* dead: why */
+};
+typedef void sched_outcome_fn(const struct sched_outcome *o, void *arg);
+
 struct sched *sched_new(const struct config *cfg, struct store *store,
     struct events *events, int cap, sched_start_fn *start, void *arg);
 void sched_free(struct sched *s);
+
+/* Who hears of outcomes (the GitHub source reports them back). */
+void sched_set_outcome_hook(struct sched *s, sched_outcome_fn *fn, void *arg);
+/* Who knows whether a dependency outside the configured repos is satisfied. */
+void sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, void *),
+    void *arg);
 
 /* Bring in the source's issues: add new ones, refresh waiting ones, re-plan. */
 int sched_sync(struct sched *s, const struct issue_list *source);

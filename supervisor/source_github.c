@@ -1,0 +1,824 @@
+#include "supervisor/source_github.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cJSON.h>
+#include <curl/curl.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define BACKOFF_FIRST_S 1
+
+/* A response kept for its ETag: a 304 means "the same as last time". */
+struct cached_page {
+	char *url, *etag, *body, *next;
+};
+
+struct sg_repo {
+	struct source_github *sg;
+	const struct repo_conf *conf;
+	struct issue_list issues;	/* the last complete, successful poll */
+	struct issue_list building;	/* the poll under way */
+	int inflight;			/* its requests not answered yet */
+	bool failed;			/* something in this poll went wrong: keep the last */
+	bool polled;			/* polled once, successfully or not */
+	int64_t next_poll;		/* monotonic ms */
+	int interval_s;			/* poll_interval, or more if GitHub asks */
+	int backoff_s;
+	long milestone;			/* its number; 0: not looked up yet */
+	struct cached_page *cache;
+	size_t ncache, cache_cap;
+};
+
+/* An issue of a repo that is not configured: satisfied once closed. */
+struct external {
+	char key[160];			/* owner/name#N */
+	bool closed;
+	bool asked;			/* a request is under way */
+};
+
+struct source_github {
+	const struct config *cfg;
+	struct github *gh;
+	struct events *events;
+	sg_issues_fn *on_issues;
+	void *arg;
+	struct sg_repo *repos;
+	size_t nrepos;
+	struct external *ext;
+	size_t next, ext_cap;
+};
+
+struct sg_request {
+	struct sg_repo *r;
+	char *url;
+	size_t issue;			/* index into r->building, for dependencies */
+	struct external *ext;
+};
+
+/* ---- small helpers ---- */
+
+static struct sg_request *
+request_new(struct sg_repo *r, const char *url)
+{
+	struct sg_request *q = xcalloc(1, sizeof(*q));
+
+	q->r = r;
+	q->url = xstrdup(url);
+	return q;
+}
+
+static void
+request_free(struct sg_request *q)
+{
+	free(q->url);
+	free(q);
+}
+
+static struct cached_page *
+cache_find(struct sg_repo *r, const char *url)
+{
+	for (size_t k = 0; k < r->ncache; k++)
+		if (strcmp(r->cache[k].url, url) == 0)
+			return &r->cache[k];
+	return NULL;
+}
+
+static void
+cache_put(struct sg_repo *r, const char *url, const struct gh_response *res)
+{
+	struct cached_page *c = cache_find(r, url);
+
+	if (c == NULL) {
+		grow_array((void **)&r->cache, &r->cache_cap, r->ncache + 1, sizeof(*r->cache));
+		c = &r->cache[r->ncache++];
+		memset(c, 0, sizeof(*c));
+		c->url = xstrdup(url);
+	}
+	free(c->etag);
+	free(c->body);
+	free(c->next);
+	c->etag = res->etag ? xstrdup(res->etag) : NULL;
+	c->body = xstrdup(res->body);
+	c->next = res->next ? xstrdup(res->next) : NULL;
+}
+
+/* GET url with the ETag we hold for it. */
+static void
+get(struct sg_repo *r, struct sg_request *q, gh_done_fn *done)
+{
+	struct cached_page *c = cache_find(r, q->url);
+
+	r->inflight++;
+	github_request(r->sg->gh, "GET", q->url, c ? c->etag : NULL, NULL, done, q);
+}
+
+/* The configured repo for owner/name, or NULL. */
+static const struct repo_conf *
+repo_by_github(const struct config *cfg, const char *owner_name)
+{
+	for (size_t k = 0; k < cfg->nrepos; k++)
+		if (cfg->repos[k].github && strcasecmp(cfg->repos[k].github, owner_name) == 0)
+			return &cfg->repos[k];
+	return NULL;
+}
+
+/* ---- dependencies ---- */
+
+static struct external *
+external_find(struct source_github *sg, const char *key)
+{
+	for (size_t k = 0; k < sg->next; k++)
+		if (strcmp(sg->ext[k].key, key) == 0)
+			return &sg->ext[k];
+	return NULL;
+}
+
+static void external_done(const struct gh_response *res, void *arg);
+
+/* Add a dependency on owner/name#N (or same-repo #N when owner_name is NULL). */
+static void
+add_dep(struct sg_repo *r, struct issue_spec *spec, const char *owner_name, long number)
+{
+	const struct repo_conf *target = owner_name ? repo_by_github(r->sg->cfg, owner_name) : r->conf;
+	char key[160];
+
+	if (number <= 0)
+		return;
+	for (size_t k = 0; k < spec->ndeps; k++)
+		if (spec->deps[k].number == number &&
+		    strcmp(spec->deps[k].repo, target ? target->name : owner_name) == 0)
+			return;
+	if (target) {
+		issue_spec_add_dep(spec, target->name, number);
+		return;
+	}
+	/* Not configured: remembered by owner/name, asked about until closed. */
+	issue_spec_add_dep(spec, owner_name, number);
+	snprintf(key, sizeof(key), "%s#%ld", owner_name, number);
+	struct external *e = external_find(r->sg, key);
+	if (e == NULL) {
+		struct source_github *sg = r->sg;
+		grow_array((void **)&sg->ext, &sg->ext_cap, sg->next + 1, sizeof(*sg->ext));
+		e = &sg->ext[sg->next++];
+		memset(e, 0, sizeof(*e));
+		strlcpy(e->key, key, sizeof(e->key));
+	}
+	if (!e->closed && !e->asked) {
+		char *url = xasprintf("/repos/%s/issues/%ld", owner_name, number);
+		struct sg_request *q = request_new(r, url);
+
+		q->ext = e;
+		e->asked = true;
+		get(r, q, external_done);
+		free(url);
+	}
+}
+
+/* One reference: #N, owner/name#N, or an issue URL .../owner/name/issues/N. */
+static const char *
+parse_ref(struct sg_repo *r, struct issue_spec *spec, const char *p)
+{
+	char owner_name[128];
+	long number;
+	int used = 0;
+
+	if (*p == '#' && sscanf(p, "#%ld%n", &number, &used) == 1) {
+		add_dep(r, spec, NULL, number);
+		return p + used;
+	}
+	if (strncmp(p, "http://", 7) == 0 || strncmp(p, "https://", 8) == 0) {
+		const char *path = strchr(strstr(p, "://") + 3, '/');
+		char owner[64], name[64];
+
+		if (path && sscanf(path, "/%63[^/]/%63[^/]/issues/%ld%n", owner, name, &number,
+		    &used) == 3) {
+			snprintf(owner_name, sizeof(owner_name), "%s/%s", owner, name);
+			add_dep(r, spec, owner_name, number);
+			return path + used;
+		}
+		return p + 1;
+	}
+	if (sscanf(p, "%127[A-Za-z0-9._/-]#%ld%n", owner_name, &number, &used) == 2 &&
+	    strchr(owner_name, '/')) {
+		add_dep(r, spec, owner_name, number);
+		return p + used;
+	}
+	return p + 1;
+}
+
+/*
+ * Dependencies written in the body: lines that start with "Depends on",
+ * "Blocked by" or "Requires" (any case), outside code fences.
+ */
+static void
+parse_body_deps(struct sg_repo *r, struct issue_spec *spec, const char *body)
+{
+	static const char *const lead[] = { "depends on", "blocked by", "requires" };
+	bool fenced = false;
+
+	for (const char *line = body; line && *line; ) {
+		const char *end = strchr(line, '\n'), *p = line + strspn(line, " \t>");
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char *text = strndup(line, len);
+
+		if (strncmp(p, "```", 3) == 0 || strncmp(p, "~~~", 3) == 0)
+			fenced = !fenced;
+		else if (!fenced) {
+			for (size_t k = 0; k < ARRAY_LEN(lead); k++) {
+				size_t n = strlen(lead[k]);
+				if (strncasecmp(p, lead[k], n) != 0)
+					continue;
+				for (const char *q = text + (p - line) + n; *q; )
+					q = parse_ref(r, spec, q);
+			}
+		}
+		free(text);
+		line = end ? end + 1 : NULL;
+	}
+}
+
+/* ---- the poll of one repo ---- */
+
+static void poll_finished(struct sg_repo *r);
+
+/* A response that is not a success: rate limit, backoff, or a configuration error. */
+static void
+poll_failed(struct sg_repo *r, const struct gh_response *res, const char *what)
+{
+	int64_t now = mono_ms();
+
+	r->failed = true;
+	if (res->status == 403 || res->status == 429) {
+		int64_t until_wall = -1;
+
+		if (res->retry_after >= 0)
+			until_wall = now_ms() + res->retry_after * 1000;
+		else if (res->rate_remaining == 0 && res->rate_reset > 0)
+			until_wall = res->rate_reset * 1000;
+		if (until_wall > 0) {
+			char ts[32];
+			cJSON *f = cJSON_CreateObject();
+
+			r->next_poll = now + (until_wall - now_ms());
+			format_timestamp(until_wall, ts, sizeof(ts));
+			cJSON_AddStringToObject(f, "repo", r->conf->name);
+			cJSON_AddStringToObject(f, "until", ts);
+			if (r->sg->events)
+				events_emit(r->sg->events, "rate_limited", NULL, f);
+			else
+				cJSON_Delete(f);
+			log_warnx("repo %s: GitHub rate limit: polling again at %s", r->conf->name, ts);
+			return;
+		}
+	}
+	if (res->status == 401 || res->status == 403 || res->status == 404) {
+		log_warnx("repo %s: GitHub answered %ld for %s (%s): check [repo \"%s\"] github "
+		    "and the token", r->conf->name, res->status, r->conf->github, what, r->conf->name);
+		r->next_poll = now + (int64_t)r->interval_s * 1000;
+		return;
+	}
+	/* 5xx or the network: try again soon, then less and less often. */
+	log_warnx("repo %s: GitHub %s failed (%s): retrying in %d s", r->conf->name, what,
+	    res->status ? "a server error" : res->error, r->backoff_s);
+	r->next_poll = now + (int64_t)r->backoff_s * 1000;
+	r->backoff_s = r->backoff_s * 2 > r->interval_s ? r->interval_s : r->backoff_s * 2;
+}
+
+/* The body of a 200, or of the cached page on a 304; NULL (poll failed) otherwise. */
+static const char *
+page_body(struct sg_repo *r, const struct sg_request *q, const struct gh_response *res,
+    const char **next, const char *what)
+{
+	struct cached_page *c;
+
+	if (res->status == 200) {
+		cache_put(r, q->url, res);
+		c = cache_find(r, q->url);
+	} else if (res->status == 304 && (c = cache_find(r, q->url)) != NULL) {
+		/* Unchanged: costs nothing against the rate limit, changes nothing here. */
+	} else {
+		poll_failed(r, res, what);
+		return NULL;
+	}
+	if (next)
+		*next = c->next;
+	if (res->poll_interval > r->interval_s)
+		r->interval_s = (int)res->poll_interval;
+	return c->body;
+}
+
+static void
+external_done(const struct gh_response *res, void *arg)
+{
+	struct sg_request *q = arg;
+	struct sg_repo *r = q->r;
+	const char *body = NULL;
+	cJSON *o;
+
+	/* An issue we cannot see stays unsatisfied; only a rate limit fails the poll. */
+	if (res->status == 200 || res->status == 304 || res->status == 403 || res->status == 429)
+		body = page_body(r, q, res, NULL, "an issue lookup");
+	else
+		log_warnx("repo %s: dependency %s: GitHub answered %ld; it stays unsatisfied",
+		    r->conf->name, q->ext->key, res->status);
+	o = body ? cJSON_Parse(body) : NULL;
+	const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(o, "state"));
+
+	q->ext->asked = false;
+	if (state && strcmp(state, "closed") == 0)
+		q->ext->closed = true;
+	cJSON_Delete(o);
+	request_free(q);
+	if (--r->inflight == 0)
+		poll_finished(r);
+}
+
+static void
+deps_done(const struct gh_response *res, void *arg)
+{
+	struct sg_request *q = arg;
+	struct sg_repo *r = q->r;
+	const cJSON *item;
+	cJSON *arr = NULL;
+	const char *body;
+
+	/* A GitHub without the dependencies API (404) has no such dependencies. */
+	if (res->status != 404 && (body = page_body(r, q, res, NULL, "a dependency list")) != NULL)
+		arr = cJSON_Parse(body);
+	cJSON_ArrayForEach(item, arr) {
+		long number = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(item, "number"));
+		const char *repo_url = cJSON_GetStringValue(cJSON_GetObjectItem(item, "repository_url"));
+		const char *slash = repo_url ? strstr(repo_url, "/repos/") : NULL;
+
+		if (number > 0 && slash)
+			add_dep(r, &r->building.v[q->issue], slash + 7, number);
+		else if (number > 0)
+			add_dep(r, &r->building.v[q->issue], NULL, number);
+	}
+	cJSON_Delete(arr);
+	request_free(q);
+	if (--r->inflight == 0)
+		poll_finished(r);
+}
+
+static int64_t
+parse_created(const char *ts)
+{
+	struct tm tm = { 0 };
+
+	if (ts == NULL || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
+/* One issue of a listing page: checked field by field; pull requests skipped. */
+static void
+add_listed_issue(struct sg_repo *r, const cJSON *item)
+{
+	const cJSON *number = cJSON_GetObjectItem(item, "number");
+	const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(item, "title"));
+	const char *body = cJSON_GetStringValue(cJSON_GetObjectItem(item, "body"));
+	struct issue_spec *spec;
+	size_t index;
+
+	if (cJSON_GetObjectItem(item, "pull_request"))
+		return;
+	if (!cJSON_IsNumber(number) || number->valuedouble < 1 || title == NULL || *title == '\0') {
+		log_warnx("repo %s: an issue without a number or title in GitHub's answer; skipped",
+		    r->conf->name);
+		return;
+	}
+	index = r->building.n;
+	spec = issue_list_add(&r->building);
+	strlcpy(spec->repo, r->conf->name, sizeof(spec->repo));
+	spec->number = (long)number->valuedouble;
+	spec->title = xstrdup(title);
+	spec->body = xstrdup(body ? body : "");
+	spec->created = parse_created(cJSON_GetStringValue(cJSON_GetObjectItem(item, "created_at")));
+	parse_body_deps(r, &r->building.v[index], spec->body);
+	char *url = xasprintf("/repos/%s/issues/%ld/dependencies/blocked_by", r->conf->github,
+	    spec->number);
+	struct sg_request *q = request_new(r, url);
+	q->issue = index;
+	get(r, q, deps_done);
+	free(url);
+}
+
+static void
+list_done(const struct gh_response *res, void *arg)
+{
+	struct sg_request *q = arg;
+	struct sg_repo *r = q->r;
+	const char *next = NULL, *body = page_body(r, q, res, &next, "the issue list");
+	cJSON *arr = body ? cJSON_Parse(body) : NULL;
+	const cJSON *item;
+
+	if (body && !cJSON_IsArray(arr)) {
+		log_warnx("repo %s: GitHub's issue list is not a JSON array", r->conf->name);
+		r->failed = true;
+	}
+	cJSON_ArrayForEach(item, arr)
+		add_listed_issue(r, item);
+	cJSON_Delete(arr);
+	if (!r->failed && next) {
+		struct sg_request *n = request_new(r, next);
+		get(r, n, list_done);
+	}
+	request_free(q);
+	if (--r->inflight == 0)
+		poll_finished(r);
+}
+
+/* The label, escaped for a query string. */
+static char *
+curl_escape_label(const char *label)
+{
+	char *e = curl_easy_escape(NULL, label, 0), *copy = xstrdup(e ? e : "");
+
+	curl_free(e);
+	return copy;
+}
+
+static void
+list_first_page(struct sg_repo *r)
+{
+	char *label = curl_escape_label(r->sg->cfg->source.label);
+	char *url = r->milestone > 0 ?
+	    xasprintf("/repos/%s/issues?state=open&labels=%s&milestone=%ld&per_page=100",
+	    r->conf->github, label, r->milestone) :
+	    xasprintf("/repos/%s/issues?state=open&labels=%s&per_page=100", r->conf->github, label);
+
+	get(r, request_new(r, url), list_done);
+	free(url);
+	free(label);
+}
+
+static void
+milestones_done(const struct gh_response *res, void *arg)
+{
+	struct sg_request *q = arg;
+	struct sg_repo *r = q->r;
+	const char *body = page_body(r, q, res, NULL, "the milestones");
+	cJSON *arr = body ? cJSON_Parse(body) : NULL;
+	const cJSON *item;
+
+	cJSON_ArrayForEach(item, arr) {
+		const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(item, "title"));
+		if (title && strcmp(title, r->sg->cfg->source.milestone) == 0)
+			r->milestone = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(item, "number"));
+	}
+	cJSON_Delete(arr);
+	if (body && r->milestone <= 0) {
+		log_warnx("repo %s: no milestone \"%s\" in %s: no issues from it", r->conf->name,
+		    r->sg->cfg->source.milestone, r->conf->github);
+		issue_list_clear(&r->issues);	/* the filter matches nothing, truly */
+	} else if (body)
+		list_first_page(r);
+	request_free(q);
+	if (--r->inflight == 0)
+		poll_finished(r);
+}
+
+static void
+poll_repo(struct sg_repo *r)
+{
+	issue_list_clear(&r->building);
+	r->failed = false;
+	if (r->sg->cfg->source.milestone && r->milestone <= 0) {
+		char *url = xasprintf("/repos/%s/milestones?state=all&per_page=100", r->conf->github);
+		get(r, request_new(r, url), milestones_done);
+		free(url);
+	} else
+		list_first_page(r);
+}
+
+/* Every repo's latest good issues, together, to the scheduler. */
+static void
+deliver(struct source_github *sg)
+{
+	struct issue_list all = { 0 };
+
+	for (size_t k = 0; k < sg->nrepos; k++)
+		for (size_t i = 0; i < sg->repos[k].issues.n; i++)
+			*issue_list_add(&all) = sg->repos[k].issues.v[i];	/* borrowed */
+	sg->on_issues(&all, sg->arg);
+	free(all.v);
+}
+
+static void
+poll_finished(struct sg_repo *r)
+{
+	r->polled = true;
+	if (!r->failed) {
+		struct issue_list old = r->issues;
+
+		r->issues = r->building;
+		r->building = old;
+		issue_list_clear(&r->building);
+		r->backoff_s = BACKOFF_FIRST_S;
+		r->next_poll = mono_ms() + (int64_t)r->interval_s * 1000;
+	} else
+		issue_list_clear(&r->building);	/* a failed poll never drops known issues */
+	deliver(r->sg);
+}
+
+/* ---- the source ---- */
+
+struct source_github *
+source_github_new(const struct config *cfg, struct github *gh, struct events *events,
+    sg_issues_fn *issues, void *arg)
+{
+	struct source_github *sg = xcalloc(1, sizeof(*sg));
+
+	sg->cfg = cfg;
+	sg->gh = gh;
+	sg->events = events;
+	sg->on_issues = issues;
+	sg->arg = arg;
+	sg->repos = xcalloc(cfg->nrepos, sizeof(*sg->repos));
+	for (size_t k = 0; k < cfg->nrepos; k++) {
+		struct sg_repo *r = &sg->repos[sg->nrepos];
+
+		if (cfg->repos[k].github == NULL)
+			continue;
+		r->sg = sg;
+		r->conf = &cfg->repos[k];
+		r->interval_s = cfg->poll_interval;
+		r->backoff_s = BACKOFF_FIRST_S;
+		sg->nrepos++;
+	}
+	return sg;
+}
+
+void
+source_github_free(struct source_github *sg)
+{
+	if (sg == NULL)
+		return;
+	for (size_t k = 0; k < sg->nrepos; k++) {
+		struct sg_repo *r = &sg->repos[k];
+
+		issue_list_clear(&r->issues);
+		issue_list_clear(&r->building);
+		for (size_t c = 0; c < r->ncache; c++) {
+			free(r->cache[c].url);
+			free(r->cache[c].etag);
+			free(r->cache[c].body);
+			free(r->cache[c].next);
+		}
+		free(r->cache);
+	}
+	free(sg->repos);
+	free(sg->ext);
+	free(sg);
+}
+
+void
+source_github_tick(struct source_github *sg)
+{
+	int64_t now = mono_ms();
+
+	for (size_t k = 0; k < sg->nrepos; k++)
+		if (sg->repos[k].inflight == 0 && now >= sg->repos[k].next_poll)
+			poll_repo(&sg->repos[k]);
+}
+
+int64_t
+source_github_next_deadline(const struct source_github *sg)
+{
+	int64_t next = INT64_MAX;
+
+	for (size_t k = 0; k < sg->nrepos; k++)
+		if (sg->repos[k].inflight == 0 && sg->repos[k].next_poll < next)
+			next = sg->repos[k].next_poll;
+	return next;
+}
+
+void
+source_github_poll_all(struct source_github *sg)
+{
+	int64_t now = mono_ms();
+
+	for (size_t k = 0; k < sg->nrepos; k++) {
+		struct sg_repo *r = &sg->repos[k];
+
+		/* A rate-limited repo keeps its pause. */
+		if (r->inflight == 0 && (r->next_poll <= now + (int64_t)r->interval_s * 1000))
+			r->next_poll = now;
+	}
+	source_github_tick(sg);
+}
+
+bool
+source_github_ready(const struct source_github *sg)
+{
+	for (size_t k = 0; k < sg->nrepos; k++)
+		if (!sg->repos[k].polled)
+			return false;
+	return true;
+}
+
+bool
+source_github_dep_closed(const struct issue_ref *dep, void *arg)
+{
+	struct source_github *sg = arg;
+	char key[160];
+	struct external *e;
+
+	snprintf(key, sizeof(key), "%s#%ld", dep->repo, dep->number);
+	e = external_find(sg, key);
+	return e && e->closed;
+}
+
+/* ---- reporting back ---- */
+
+struct report {
+	struct source_github *sg;
+	const struct repo_conf *repo;
+	long number;
+	char *outcome, *text, *marker;
+	sg_reported_fn *done;
+	void *arg;
+	bool ok;
+};
+
+static void
+report_end(struct report *rp)
+{
+	rp->done(rp->repo->name, rp->number, rp->outcome, rp->ok, rp->arg);
+	free(rp->outcome);
+	free(rp->text);
+	free(rp->marker);
+	free(rp);
+}
+
+static bool
+report_failed(struct report *rp, const struct gh_response *res, const char *what)
+{
+	if (res->status >= 200 && res->status < 300)
+		return false;
+	log_warnx("%s#%ld: reporting to GitHub: %s failed (%ld%s%s); will try again", rp->repo->name,
+	    rp->number, what, res->status, res->error ? ": " : "", res->error ? res->error : "");
+	rp->ok = false;
+	report_end(rp);
+	return true;
+}
+
+static void
+report_closed(const struct gh_response *res, void *arg)
+{
+	struct report *rp = arg;
+
+	if (!report_failed(rp, res, "closing the issue")) {
+		rp->ok = true;
+		report_end(rp);
+	}
+}
+
+/* After the comment: close the issue when configured and it is done. */
+static void
+report_close(struct report *rp)
+{
+	char *path;
+
+	if (strcmp(rp->outcome, "done") != 0 || !rp->sg->cfg->source.close_on_done) {
+		rp->ok = true;
+		report_end(rp);
+		return;
+	}
+	path = xasprintf("/repos/%s/issues/%ld", rp->repo->github, rp->number);
+	github_request(rp->sg->gh, "PATCH", path, NULL, "{\"state\":\"closed\"}", report_closed, rp);
+	free(path);
+}
+
+static void
+report_commented(const struct gh_response *res, void *arg)
+{
+	struct report *rp = arg;
+
+	if (!report_failed(rp, res, "posting the comment"))
+		report_close(rp);
+}
+
+/*
+ * The comment carries a marker; one already on the issue means a report
+ * went out before (a crash lost our note of it): never a second comment.
+ */
+static void
+report_comments_listed(const struct gh_response *res, void *arg)
+{
+	struct report *rp = arg;
+	cJSON *arr, *body;
+	const cJSON *item;
+	bool found = false;
+	char *path, *text;
+
+	if (report_failed(rp, res, "listing the comments"))
+		return;
+	arr = cJSON_Parse(res->body);
+	cJSON_ArrayForEach(item, arr) {
+		const char *b = cJSON_GetStringValue(cJSON_GetObjectItem(item, "body"));
+		found = found || (b && strstr(b, rp->marker));
+	}
+	cJSON_Delete(arr);
+	if (found) {
+		report_close(rp);
+		return;
+	}
+	body = cJSON_CreateObject();
+	text = xasprintf("%s\n\n%s", rp->text, rp->marker);
+	cJSON_AddStringToObject(body, "body", text);
+	free(text);
+	text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	path = xasprintf("/repos/%s/issues/%ld/comments", rp->repo->github, rp->number);
+	github_request(rp->sg->gh, "POST", path, NULL, text, report_commented, rp);
+	free(path);
+	free(text);
+}
+
+void
+source_github_report(struct source_github *sg, const char *repo, long number,
+    const char *outcome, const char *text, sg_reported_fn *done, void *arg)
+{
+	const struct repo_conf *conf = config_repo(sg->cfg, repo);
+	struct report *rp;
+	char *path;
+
+	if (conf == NULL || conf->github == NULL) {
+		done(repo, number, outcome, true, arg);	/* nothing to report to */
+		return;
+	}
+	rp = xcalloc(1, sizeof(*rp));
+	rp->sg = sg;
+	rp->repo = conf;
+	rp->number = number;
+	rp->outcome = xstrdup(outcome);
+	rp->text = xstrdup(text);
+	rp->marker = xasprintf("<!-- waved: %s#%ld %s -->", repo, number, outcome);
+	rp->done = done;
+	rp->arg = arg;
+	path = xasprintf("/repos/%s/issues/%ld/comments?per_page=100", conf->github, number);
+	github_request(sg->gh, "GET", path, NULL, NULL, report_comments_listed, rp);
+	free(path);
+}
+
+/* ---- preflight ---- */
+
+struct preflight {
+	const struct repo_conf *repo;
+	struct strbuf *errors;
+	int *failures;
+};
+
+static void
+preflight_done(const struct gh_response *res, void *arg)
+{
+	struct preflight *p = arg;
+
+	if (res->status != 200) {
+		strbuf_addf(p->errors, "repo %s: GitHub repo %s is not readable with this token (%s%ld%s%s)\n",
+		    p->repo->name, p->repo->github, res->status ? "HTTP " : "", res->status,
+		    res->error ? ": " : "", res->error ? res->error : "");
+		(*p->failures)++;
+	}
+	free(p);
+}
+
+int
+source_github_preflight(const struct config *cfg, struct github *gh, struct strbuf *errors)
+{
+	int failures = 0, asked = 0;
+
+	for (size_t k = 0; k < cfg->nrepos; k++) {
+		struct preflight *p;
+		char *path;
+
+		if (cfg->repos[k].github == NULL)
+			continue;
+		p = xcalloc(1, sizeof(*p));
+		p->repo = &cfg->repos[k];
+		p->errors = errors;
+		p->failures = &failures;
+		path = xasprintf("/repos/%s", cfg->repos[k].github);
+		github_request(gh, "GET", path, NULL, NULL, preflight_done, p);
+		free(path);
+		asked++;
+	}
+	github_wait(gh, cfg->git_timeout * 1000);
+	if (github_pending(gh) > 0) {
+		strbuf_addf(errors, "GitHub did not answer within %d s\n", cfg->git_timeout);
+		return -1;
+	}
+	return failures ? -1 : 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * The GitHub source (DESIGN.md section 10): the open issues with the label
+ * (and milestone) of every repo with a github key, their dependencies, rate
+ * limits honoured, and outcomes reported back.  Everything goes through the
+ * non-blocking client of common/github.h.
+ */
+#ifndef WAVED_SOURCE_GITHUB_H
+#define WAVED_SOURCE_GITHUB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/events.h"
+#include "common/github.h"
+#include "common/issue.h"
+
+struct source_github;
+
+/* Called with every repo's latest good issue list after a repo's poll. */
+typedef void sg_issues_fn(const struct issue_list *issues, void *arg);
+
+struct source_github *source_github_new(const struct config *cfg, struct github *gh,
+    struct events *events, sg_issues_fn *issues, void *arg);
+void source_github_free(struct source_github *sg);
+
+/* Poll the repos that are due (each on its own clock: poll_interval,
+ * x-poll-interval, rate limits, backoff). */
+void source_github_tick(struct source_github *sg);
+/* When the next repo is due (monotonic ms). */
+int64_t source_github_next_deadline(const struct source_github *sg);
+/* Poll every repo now (SIGHUP), rate limits still honoured. */
+void source_github_poll_all(struct source_github *sg);
+/* Every repo has been polled at least once (successfully or not). */
+bool source_github_ready(const struct source_github *sg);
+
+/* A dependency outside the configured repos: satisfied once it is closed. */
+bool source_github_dep_closed(const struct issue_ref *dep, void *sg);
+
+/* Report an outcome ("done" or "dead") on the issue once, then call back. */
+typedef void sg_reported_fn(const char *repo, long number, const char *outcome, bool ok,
+    void *arg);
+void source_github_report(struct source_github *sg, const char *repo, long number,
+    const char *outcome, const char *text, sg_reported_fn *done, void *arg);
+
+/* Preflight: every repo readable with the token.  Blocking; 0, or -1 with
+ * one line per problem in errors. */
+int source_github_preflight(const struct config *cfg, struct github *gh, struct strbuf *errors);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * A small HTTP server on 127.0.0.1 for the GitHub tests: it answers with
+ * recorded responses (status line, headers and body, as GitHub sent them)
+ * chosen by method and path from a fixture folder's "routes" file, and logs
+ * every request it gets.
+ *
+ * routes: one line per route, "METHOD PATH RESPONSE[,RESPONSE...]": the
+ * responses are used in turn, the last one again and again.  A response is a
+ * file of the folder; "@store" instead keeps what is POSTed to the path and
+ * answers a GET of it (with or without a query) with all of it, as GitHub's
+ * comment lists do.  In response files {{PORT}} is the server's port, and a
+ * first line "#delay MS" holds the answer back that long.
+ */
+#ifndef WAVED_HTTPD_H
+#define WAVED_HTTPD_H
+
+#include <sys/types.h>
+
+struct httpd {
+	pid_t pid;
+	int port;
+	char *log;	/* one line per request: METHOD PATH if-none-match=... auth=yes|no */
+};
+
+struct httpd *httpd_start(const char *fixtures, const char *log);
+void httpd_stop(struct httpd *h);
+/* How many logged requests contain text. */
+int httpd_count(const struct httpd *h, const char *text);
+
+#endif
