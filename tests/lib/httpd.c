@@ -125,12 +125,21 @@ send_response(int fd, const char *raw, int port)
 }
 
 static void
-serve_store(int fd, const char *method, const char *path, const char *body)
+serve_store(int fd, const char *method, const char *path, const char *body, int delay_ms)
 {
 	struct stored *st = store_for(path);
 	char *resp;
 
 	if (strcmp(method, "POST") == 0) {
+		if (delay_ms > 0) {
+			char *item = xasprintf("{\"id\":%d,%s", st->count + 1, body + 1);
+			strbuf_addf(&st->items, "%s%s", st->items.len ? "," : "", item);
+			st->count++;
+			free(item);
+			nanosleep(&(struct timespec){ delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L }, NULL);
+			send_response(fd, "HTTP/1.1 201 Created\nContent-Type: application/json\n\n{}", 0);
+			return;
+		}
 		char *item = xasprintf("{\"id\":%d,%s", ++st->count, body + 1);	/* body is {...} */
 		strbuf_addf(&st->items, "%s%s", st->items.len ? "," : "", item);
 		resp = xasprintf("HTTP/1.1 201 Created\nContent-Type: application/json\n\n%s", item);
@@ -193,11 +202,20 @@ serve(int fd, int port, FILE *log)
 		const char *resp = r->responses[r->next < r->n ? r->next : r->n - 1];
 		r->next++;
 		if (resp[0] == '@') {
-			serve_store(fd, method, path, end + 4);
+			/* "@store:MS": a POST is kept at once but answered MS later. */
+			const char *colon = strchr(resp, ':');
+			serve_store(fd, method, path, end + 4, colon ? atoi(colon + 1) : 0);
 			return;
 		}
 		char *raw = read_file(resp, NULL);
+		/* A slow answer is sent from a child: the server goes on serving others. */
+		if (raw && strncmp(raw, "#delay ", 7) == 0 && fork() != 0) {
+			free(raw);
+			return;
+		}
 		send_response(fd, raw ? raw : "HTTP/1.1 500 Missing fixture\n\n{}", port);
+		if (raw && strncmp(raw, "#delay ", 7) == 0)
+			_exit(0);
 		free(raw);
 		return;
 	}
@@ -226,6 +244,7 @@ httpd_start(const char *fixtures, const char *log)
 
 		load_routes(fixtures);
 		signal(SIGPIPE, SIG_IGN);
+		signal(SIGCHLD, SIG_IGN);	/* slow answers' children reap themselves */
 		for (;;) {
 			int c = accept(fd, NULL, NULL);
 			if (c == -1)

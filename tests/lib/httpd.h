@@ -8,7 +8,7 @@
  * responses are used in turn, the last one again and again.  A response is a
  * file of the folder; "@store" instead keeps what is POSTed to the path and
  * answers a GET of it (with or without a query) with all of it, as GitHub's
- * comment lists do.  In response files {{PORT}} is the server's port, and a
+ * comment lists do; "@store:MS" keeps a POST at once but answers it MS later.  In response files {{PORT}} is the server's port, and a
  * first line "#delay MS" holds the answer back that long.
  */
 #ifndef WAVED_HTTPD_H
