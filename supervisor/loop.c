@@ -179,14 +179,39 @@ github_issues(const struct issue_list *issues, void *arg)
 		log_warnx("some issues could not be recorded in the store");
 }
 
+struct landed {
+	const char *repo;
+	long *numbers;
+	size_t n, cap;
+};
+
+static void
+collect_landed(const struct store_issue_row *row, void *arg)
+{
+	struct landed *l = arg;
+
+	if (strcmp(row->repo, l->repo) == 0 && strcmp(row->state, "done") == 0) {
+		grow_array((void **)&l->numbers, &l->cap, l->n + 1, sizeof(long));
+		l->numbers[l->n++] = row->number;
+	}
+}
+
 static void
 github_reported(const char *repo, long number, const char *outcome, bool ok, void *arg)
 {
 	struct supervisor *sv = arg;
 
 	sv->reports--;
-	if (ok)
-		store_set_reported(sv->store, repo, number, outcome);
+	if (!ok)
+		return;
+	store_set_reported(sv->store, repo, number, outcome);
+	if (strcmp(outcome, "done") == 0 && sv->cfg->source.open_pr) {
+		struct landed l = { .repo = repo };
+
+		store_each_issue(sv->store, collect_landed, &l);
+		source_github_update_pr(sv->gh_source, repo, l.numbers, l.n);
+		free(l.numbers);
+	}
 }
 
 /* done or dead: say so on the issue (once: the source checks for its marker). */
@@ -383,7 +408,8 @@ update_title(struct supervisor *sv)
 static bool
 settled(const struct supervisor *sv)
 {
-	if (sv->gh_source && (!source_github_ready(sv->gh_source) || sv->reports > 0))
+	if (sv->gh_source && (!source_github_ready(sv->gh_source) || sv->reports > 0 ||
+	    github_pending(sv->github) > 0))
 		return false;
 	return sched_settled(sv->sched);
 }

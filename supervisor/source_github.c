@@ -822,3 +822,83 @@ source_github_preflight(const struct config *cfg, struct github *gh, struct strb
 	}
 	return failures ? -1 : 0;
 }
+
+/* ---- one pull request per repo, from the agent branch to the base ---- */
+
+struct pr_update {
+	struct source_github *sg;
+	const struct repo_conf *repo;
+	char *body;
+};
+
+static void
+pr_written(const struct gh_response *res, void *arg)
+{
+	struct pr_update *u = arg;
+
+	if (res->status < 200 || res->status >= 300)
+		log_warnx("repo %s: GitHub refused the pull request (%ld): is %s pushed to %s?",
+		    u->repo->name, res->status, u->sg->cfg->agent_branch, u->repo->github);
+	free(u->body);
+	free(u);
+}
+
+static void
+pr_listed(const struct gh_response *res, void *arg)
+{
+	struct pr_update *u = arg;
+	const struct config *cfg = u->sg->cfg;
+	cJSON *arr = res->status == 200 ? cJSON_Parse(res->body) : NULL, *req = cJSON_CreateObject();
+	long number = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "number"));
+	char *path, *text;
+
+	if (res->status != 200) {
+		log_warnx("repo %s: listing pull requests failed (%ld)", u->repo->name, res->status);
+		cJSON_Delete(req);
+		free(u->body);
+		free(u);
+		return;
+	}
+	cJSON_AddStringToObject(req, "body", u->body);
+	if (number > 0)
+		path = xasprintf("/repos/%s/pulls/%ld", u->repo->github, number);
+	else {
+		char *title = xasprintf("waved: %s", cfg->agent_branch);
+		cJSON_AddStringToObject(req, "title", title);
+		cJSON_AddStringToObject(req, "head", cfg->agent_branch);
+		cJSON_AddStringToObject(req, "base", cfg->base_branch);
+		free(title);
+		path = xasprintf("/repos/%s/pulls", u->repo->github);
+	}
+	text = cJSON_PrintUnformatted(req);
+	github_request(u->sg->gh, number > 0 ? "PATCH" : "POST", path, NULL, text, pr_written, u);
+	cJSON_Delete(req);
+	cJSON_Delete(arr);
+	free(text);
+	free(path);
+}
+
+void
+source_github_update_pr(struct source_github *sg, const char *repo, const long *numbers, size_t n)
+{
+	const struct repo_conf *conf = config_repo(sg->cfg, repo);
+	struct strbuf body = { 0 };
+	struct pr_update *u;
+	char *path, *owner;
+
+	if (conf == NULL || conf->github == NULL)
+		return;
+	strbuf_addf(&body, "The work waved landed on `%s`:\n\n", sg->cfg->agent_branch);
+	for (size_t k = 0; k < n; k++)
+		strbuf_addf(&body, "Issue: #%ld\n", numbers[k]);
+	u = xcalloc(1, sizeof(*u));
+	u->sg = sg;
+	u->repo = conf;
+	u->body = strbuf_take(&body);
+	owner = strndup(conf->github, strcspn(conf->github, "/"));
+	path = xasprintf("/repos/%s/pulls?state=open&head=%s:%s&base=%s", conf->github, owner,
+	    sg->cfg->agent_branch, sg->cfg->base_branch);
+	github_request(sg->gh, "GET", path, NULL, NULL, pr_listed, u);
+	free(path);
+	free(owner);
+}

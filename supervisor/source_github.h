@@ -43,6 +43,11 @@ typedef void sg_reported_fn(const char *repo, long number, const char *outcome, 
 void source_github_report(struct source_github *sg, const char *repo, long number,
     const char *outcome, const char *text, sg_reported_fn *done, void *arg);
 
+/* Open or update the repo's pull request from the agent branch to the base
+ * branch, listing its landed issues as "Issue: #N". */
+void source_github_update_pr(struct source_github *sg, const char *repo, const long *numbers,
+    size_t n);
+
 /* Preflight: every repo readable with the token.  Blocking; 0, or -1 with
  * one line per problem in errors. */
 int source_github_preflight(const struct config *cfg, struct github *gh, struct strbuf *errors);

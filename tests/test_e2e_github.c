@@ -47,7 +47,7 @@ start(bool with_web)
 	char *type = strstr(conf, "type = file\npath = issues.json\n");
 	cr_assert_not_null(type);
 	*type = '\0';
-	full = xasprintf("%stype = github\napi = http://127.0.0.1:%d\nclose_on_done = yes\n%s",
+	full = xasprintf("%stype = github\napi = http://127.0.0.1:%d\nclose_on_done = yes\nopen_pr = yes\n%s",
 	    conf, server->port, type + strlen("type = file\npath = issues.json\n"));
 	char *api = strstr(full, "path = repos/api\n");
 	char *with_gh = xasprintf("%.*spath = repos/api\ngithub = acme/api\n%s", (int)(api - full), full,
@@ -84,6 +84,12 @@ Test(e2e_github, once_runs_in_dependency_order_and_comments_once_per_issue)
 	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/issues/2/comments "), 1);
 	cr_assert_eq(httpd_count(server, "PATCH /repos/acme/api/issues/1 "), 1, "close_on_done");
 	cr_assert_eq(httpd_count(server, "auth=no"), 0, "the token goes with every request");
+	/* One pull request for the repo: opened after the first, updated after the second. */
+	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/pulls "), 1);
+	cr_assert_eq(httpd_count(server, "PATCH /repos/acme/api/pulls/1 "), 1);
+	cr_assert_eq(httpd_count(server, "PATCH /repos/acme/api/pulls/1 if-none-match=- auth=yes "
+	    "body={\"body\":\"The work waved landed on `waved`:\\n\\nIssue: #1\\nIssue: #2\\n\"}"), 1,
+	    "the update lists both issues");
 	/* The token never reaches logs, events or the phases. */
 	struct run_result grep = run_argv(sc->dir, (const char *[]){ "grep", "-r", "test-token-not-secret",
 	    sc->state, NULL });

@@ -140,7 +140,8 @@ serve_store(int fd, const char *method, const char *path, const char *body, int 
 			send_response(fd, "HTTP/1.1 201 Created\nContent-Type: application/json\n\n{}", 0);
 			return;
 		}
-		char *item = xasprintf("{\"id\":%d,%s", ++st->count, body + 1);	/* body is {...} */
+		++st->count;
+		char *item = xasprintf("{\"id\":%d,\"number\":%d,%s", st->count, st->count, body + 1);
 		strbuf_addf(&st->items, "%s%s", st->items.len ? "," : "", item);
 		resp = xasprintf("HTTP/1.1 201 Created\nContent-Type: application/json\n\n%s", item);
 		free(item);
@@ -189,8 +190,8 @@ serve(int fd, int port, FILE *log)
 	buf[len] = '\0';
 	sscanf(buf, "%7s %511s", method, path);
 	char *inm = header_value(buf, "If-None-Match"), *auth = header_value(buf, "Authorization");
-	fprintf(log, "%s %s if-none-match=%s auth=%s\n", method, path, inm ? inm : "-",
-	    auth && strncmp(auth, "Bearer ", 7) == 0 ? "yes" : "no");
+	fprintf(log, "%s %s if-none-match=%s auth=%s body=%.400s\n", method, path, inm ? inm : "-",
+	    auth && strncmp(auth, "Bearer ", 7) == 0 ? "yes" : "no", end + 4);
 	fflush(log);
 	free(inm);
 	free(auth);

@@ -19,7 +19,7 @@
 struct httpd {
 	pid_t pid;
 	int port;
-	char *log;	/* one line per request: METHOD PATH if-none-match=... auth=yes|no */
+	char *log;	/* a line per request: METHOD PATH if-none-match=.. auth=yes|no body=.. */
 };
 
 struct httpd *httpd_start(const char *fixtures, const char *log);
