@@ -485,6 +485,9 @@ open_github(struct supervisor *sv)
 		return -1;
 	}
 	sv->github = github_new(sv->cfg->source.api, token);
+	/* pass_token = yes: the phases get it (a worker removes it otherwise). */
+	if (sv->cfg->source.pass_token)
+		setenv("GITHUB_TOKEN", token, 1);
 	explicit_bzero(token, strlen(token));
 	free(token);
 	if (source_github_preflight(sv->cfg, sv->github, &errors) == -1) {

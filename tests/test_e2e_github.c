@@ -164,3 +164,14 @@ Test(e2e_github, preflight_names_the_repo_github_refuses)
 	free(more);
 	free(ops);
 }
+
+Test(e2e_github, plan_reads_the_github_source)
+{
+	struct run_result r;
+
+	start(false);
+	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "plan", "--json", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\"],[\"api#2\"]],\"blocked\":[]}\n");
+	run_result_free(&r);
+}
