@@ -39,6 +39,7 @@ WAVED    = $(BUILD)/waved
 WAVECTL  = $(BUILD)/wavectl
 TESTS    = $(BUILD)/waved-tests
 BENCH    = $(BUILD)/bench-plan
+BENCHRUN = $(BUILD)/bench-run
 
 .PHONY: all deps test check asan demo bench install clean
 .DEFAULT_GOAL := all
@@ -73,6 +74,9 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 $(BENCH): $(BUILD)/scripts/bench_plan.o $(LIB)
 	$(Q)$(LINK)
 
+$(BENCHRUN): $(BUILD)/scripts/bench_run.o $(LIB)
+	$(Q)$(LINK)
+
 # The whole suite: Criterion unit tests and end-to-end tests that drive the
 # real binaries (found through WAVED_BUILD).
 check: $(WAVED) $(WAVECTL) $(TESTS)
@@ -90,7 +94,7 @@ demo: deps
 	@scripts/demo $(abspath $(BUILD))
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH) $(WAVECTL)
+	@$(MAKE) --no-print-directory $(BENCH) $(BENCHRUN) $(WAVED) $(WAVECTL)
 	@scripts/bench $(abspath $(BUILD))
 
 install: all

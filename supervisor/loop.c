@@ -1,6 +1,7 @@
 #include "supervisor/loop.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -166,6 +167,8 @@ poll_source(struct supervisor *sv)
 	if (rc == 0 && sched_sync(sv->sched, &issues) == -1)
 		log_warnx("some issues could not be recorded in the store");
 	issue_list_clear(&issues);
+	/* Parsing a large issues file leaves free heap behind: give it back. */
+	malloc_trim(0);
 	sv->next_poll = mono_ms() + (int64_t)sv->cfg->poll_interval * 1000;
 }
 

@@ -1,0 +1,294 @@
+/*
+ * Benchmark driver for the supervisor (DESIGN.md section 15), on the real
+ * waved with real git repositories:
+ *   - per-issue overhead: from an issue's done to the next admission, and
+ *     from admission to its first phase (fork, worktree, issue file);
+ *   - makespan of a DAG workload against its lower bound
+ *     max(critical path, busiest repo's serial work, total work / cap);
+ *   - the supervisor's resident memory with 10,000 issues queued.
+ * Each figure is printed with its target and their ratio (below 1 meets it;
+ * for the makespan, 1.05 is the target ratio).
+ *
+ * usage: bench-run BUILD_DIR
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <cJSON.h>
+
+#include "common/log.h"
+#include "common/spawn.h"
+#include "common/util.h"
+
+static const char *build;
+static char *root;
+
+static void
+must(const char *const argv[], const char *cwd)
+{
+	if (spawn_run(argv, cwd, NULL, 0) != 0)
+		fatalx("bench: %s %s failed", argv[0], argv[1]);
+}
+
+static char *
+make_repo(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/repos/%s", dir, name), *readme = xasprintf("%s/README", path);
+	FILE *fp;
+
+	mkdir_p(path, 0755);
+	must((const char *[]){ "git", "init", "-q", "-b", "main", path, NULL }, NULL);
+	fp = fopen(readme, "w");
+	fputs("bench\n", fp);
+	fclose(fp);
+	must((const char *[]){ "git", "add", "README", NULL }, path);
+	must((const char *[]){ "git", "-c", "user.name=bench", "-c", "user.email=b@b", "commit",
+	    "-qm", "seed", NULL }, path);
+	free(readme);
+	return path;
+}
+
+/* A scenario folder with its config; repos named r0..r(n-1). */
+static char *
+scenario(const char *name, int repos, int cap, const char *implement)
+{
+	char *dir = xasprintf("%s/%s", root, name), *conf = xasprintf("%s/waved.conf", dir);
+	FILE *fp;
+
+	mkdir_p(dir, 0755);
+	fp = fopen(conf, "w");
+	fprintf(fp, "[waved]\nstate_dir = state\ncap = %d\nretry_backoff = 0\npoll_interval = 3600\n"
+	    "[source]\npath = issues.json\n[phase \"implement\"]\nrun = %s\n", cap, implement);
+	for (int r = 0; r < repos; r++) {
+		char repo[16];
+
+		snprintf(repo, sizeof(repo), "r%d", r);
+		free(make_repo(dir, repo));
+		fprintf(fp, "[repo \"%s\"]\npath = repos/%s\n", repo, repo);
+	}
+	fclose(fp);
+	free(conf);
+	return dir;
+}
+
+static void
+run_once(const char *dir)
+{
+	char *waved = xasprintf("%s/waved", build), *conf = xasprintf("%s/waved.conf", dir);
+
+	if (spawn_run((const char *[]){ waved, "--once", "-c", conf, NULL }, dir, NULL, 0) != 0)
+		fatalx("bench: waved --once failed in %s", dir);
+	free(waved);
+	free(conf);
+}
+
+static int64_t
+ts_ms(const cJSON *e)
+{
+	const char *ts = cJSON_GetStringValue(cJSON_GetObjectItem(e, "ts"));
+	struct tm tm = { 0 };
+	int ms = 0;
+
+	sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static cJSON *
+events(const char *dir)
+{
+	char *path = xasprintf("%s/state/events.ndjson", dir), *text = read_file(path, NULL);
+	cJSON *arr = cJSON_CreateArray();
+
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		cJSON_AddItemToArray(arr, cJSON_Parse(line));
+	free(text);
+	free(path);
+	return arr;
+}
+
+static const char *
+name_of(const cJSON *e)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItem(e, "event"));
+}
+
+static void
+ratio(const char *what, double value, const char *unit, double target)
+{
+	printf("%-34s %9.2f %-3s target %7.2f %-3s ratio %.3f\n", what, value, unit, target, unit,
+	    value / target);
+}
+
+/* One repo, cap 1, phases that do nothing: what is left is waved's own cost. */
+static void
+bench_overhead(void)
+{
+	int n = 30;
+	char *dir = scenario("overhead", 1, 1, "echo $WAVED_NUMBER > f.txt");
+	char *path = xasprintf("%s/issues.json", dir);
+	FILE *fp = fopen(path, "w");
+	double gap = 0, start = 0;
+	int ngap = 0, nstart = 0;
+	int64_t last_done = 0, admitted = 0;
+	cJSON *evs, *e;
+
+	fputs("[", fp);
+	for (int k = 1; k <= n; k++)
+		fprintf(fp, "%s{\"repo\":\"r0\",\"number\":%d,\"title\":\"t%d\"}", k > 1 ? "," : "", k, k);
+	fputs("]\n", fp);
+	fclose(fp);
+	run_once(dir);
+	evs = events(dir);
+	cJSON_ArrayForEach(e, evs) {
+		if (strcmp(name_of(e), "admitted") == 0) {
+			admitted = ts_ms(e);
+			if (last_done) {
+				gap += (double)(admitted - last_done);
+				ngap++;
+			}
+		} else if (strcmp(name_of(e), "phase_start") == 0 && admitted) {
+			start += (double)(ts_ms(e) - admitted);
+			nstart++;
+			admitted = 0;
+		} else if (strcmp(name_of(e), "done") == 0)
+			last_done = ts_ms(e);
+	}
+	ratio("done -> next admission (mean)", ngap ? gap / ngap : 0, "ms", 5);
+	ratio("admission -> first phase (mean)", nstart ? start / nstart : 0, "ms", 5);
+	printf("%-34s (includes git worktree add and the issue file)\n", "");
+	cJSON_Delete(evs);
+	free(path);
+	free(dir);
+}
+
+/*
+ * 4 repos, 12 issues of 1 s each, cap 4: chains across repos and a busy repo.
+ * Lower bound = max(critical path, busiest repo, total / cap).
+ */
+static void
+bench_makespan(void)
+{
+	static const struct { int repo, number; const char *deps; } dag[] = {
+		{ 0, 1, "" }, { 0, 2, "\"#1\"" }, { 0, 3, "\"#2\"" }, { 0, 4, "" },
+		{ 1, 1, "\"r0#1\"" }, { 1, 2, "\"#1\"" }, { 2, 1, "" }, { 2, 2, "\"r1#1\"" },
+		{ 3, 1, "" }, { 3, 2, "" }, { 1, 3, "" }, { 2, 3, "" },
+	};
+	const double unit_s = 1.0;
+	char *dir = scenario("makespan", 4, 4, "echo $WAVED_NUMBER > f.txt; sleep 1");
+	char *path = xasprintf("%s/issues.json", dir);
+	FILE *fp = fopen(path, "w");
+	int per_repo[4] = { 0 }, busiest = 0;
+	int64_t first = 0, last = 0;
+	cJSON *evs, *e;
+
+	fputs("[", fp);
+	for (size_t k = 0; k < ARRAY_LEN(dag); k++) {
+		fprintf(fp, "%s{\"repo\":\"r%d\",\"number\":%d,\"title\":\"w\",\"depends_on\":[%s]}",
+		    k ? "," : "", dag[k].repo, dag[k].number, dag[k].deps);
+		if (++per_repo[dag[k].repo] > busiest)
+			busiest = per_repo[dag[k].repo];
+	}
+	fputs("]\n", fp);
+	fclose(fp);
+	run_once(dir);
+	evs = events(dir);
+	cJSON_ArrayForEach(e, evs) {
+		if (strcmp(name_of(e), "admitted") == 0 && !first)
+			first = ts_ms(e);
+		if (strcmp(name_of(e), "done") == 0)
+			last = ts_ms(e);
+	}
+	/* Critical path r0#1 -> r0#2 -> r0#3 (3 units; r1/r2 chains are 3 too); busiest repo: r0, 4 units. */
+	double bound = unit_s * busiest;
+	if (unit_s * 3 > bound)
+		bound = unit_s * 3;
+	if (unit_s * ARRAY_LEN(dag) / 4 > bound)
+		bound = unit_s * ARRAY_LEN(dag) / 4;
+	printf("%-34s %9.2f s   lower bound %5.2f s   ratio %.3f (target 1.05)\n",
+	    "makespan of a 12-issue DAG", (double)(last - first) / 1000, bound,
+	    (double)(last - first) / 1000 / bound);
+	cJSON_Delete(evs);
+	free(path);
+	free(dir);
+}
+
+/* 10,000 issues over 10 repos, one slow one in flight: the supervisor's RSS. */
+static void
+bench_memory(void)
+{
+	char *dir = scenario("memory", 10, 1, "sleep 600");
+	char *path = xasprintf("%s/issues.json", dir), *conf = xasprintf("%s/waved.conf", dir);
+	char *waved = xasprintf("%s/waved", build), *events_path = xasprintf("%s/state/events.ndjson", dir);
+	FILE *fp = fopen(path, "w");
+	long rss_kib = -1;
+	pid_t pid;
+
+	fputs("[", fp);
+	for (int k = 0; k < 10000; k++)
+		fprintf(fp, "%s{\"repo\":\"r%d\",\"number\":%d,\"title\":\"issue %d\",\"body\":\"%s\"%s}",
+		    k ? "," : "", k % 10, k / 10 + 1, k, "A body of a typical length for an issue.",
+		    k >= 10 ? ",\"depends_on\":[\"#1\"]" : "");
+	fputs("]\n", fp);
+	fclose(fp);
+	if ((pid = fork()) == 0) {
+		int null = open("/dev/null", 1);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(waved, "waved", "-f", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	/* Wait for the first admission: every issue is loaded, planned and queued by then. */
+	for (int tries = 0; tries < 600; tries++) {
+		char *text = read_file(events_path, NULL);
+		bool admitted = text && strstr(text, "\"event\":\"admitted\"");
+
+		free(text);
+		if (admitted)
+			break;
+		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+	}
+	char *status = xasprintf("/proc/%d/status", (int)pid), *text = read_file(status, NULL);
+	char *line = text ? strstr(text, "VmRSS:") : NULL;
+	if (line)
+		rss_kib = strtol(line + 6, NULL, 10);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	ratio("supervisor RSS, 10,000 queued", rss_kib / 1024.0, "MiB", 16);
+	free(text);
+	free(status);
+	free(events_path);
+	free(waved);
+	free(conf);
+	free(path);
+	free(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	char tmpl[] = "/tmp/waved-bench-run.XXXXXX";
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: bench-run BUILD_DIR\n");
+		return 2;
+	}
+	log_init("bench-run", true, 0);
+	build = argv[1];
+	if ((root = mkdtemp(tmpl)) == NULL)
+		fatal("mkdtemp");
+	bench_overhead();
+	bench_makespan();
+	bench_memory();
+	remove_tree(root);
+	return 0;
+}
