@@ -247,7 +247,8 @@ bench_memory(void)
 		execl(waved, "waved", "-f", "-c", conf, (char *)NULL);
 		_exit(127);
 	}
-	/* Wait for the first admission: every issue is loaded, planned and queued by then. */
+	/* Wait for the first admission: every issue is loaded, planned and queued by then;
+	 * then a moment for the loop to settle into its steady state. */
 	for (int tries = 0; tries < 600; tries++) {
 		char *text = read_file(events_path, NULL);
 		bool admitted = text && strstr(text, "\"event\":\"admitted\"");
@@ -257,13 +258,18 @@ bench_memory(void)
 			break;
 		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
 	}
+	nanosleep(&(struct timespec){ 1, 0 }, NULL);
 	char *status = xasprintf("/proc/%d/status", (int)pid), *text = read_file(status, NULL);
 	char *line = text ? strstr(text, "VmRSS:") : NULL;
 	if (line)
 		rss_kib = strtol(line + 6, NULL, 10);
+	line = text ? strstr(text, "RssAnon:") : NULL;
+	long anon_kib = line ? strtol(line + 8, NULL, 10) : -1;
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	ratio("supervisor RSS, 10,000 queued", rss_kib / 1024.0, "MiB", 16);
+	printf("%-34s (of which its own heap and stacks %.2f MiB; the rest is shared libraries)\n",
+	    "", anon_kib / 1024.0);
 	free(text);
 	free(status);
 	free(events_path);

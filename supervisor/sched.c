@@ -33,7 +33,7 @@ static const char *const state_names[IS_COUNT] = {
 
 struct sched_issue {
 	int64_t id;			/* row in the store */
-	char key[ISSUE_KEY_MAX];
+	char *key;			/* "api#12" */
 	size_t repo;			/* index into repos; SIZE_MAX: repo not configured */
 	long number;
 	char *title, *body;
@@ -55,11 +55,11 @@ struct sched_issue {
 	char trace[TRACE_LEN + 1];
 	int64_t attempt_id;
 	pid_t pid;			/* its worker */
-	char base[PROTO_SHA_MAX + 1];	/* recorded at prepare */
+	char *base;			/* recorded at prepare, or NULL */
 	enum resume_point resume;	/* set by recovery for the next admission */
 	bool holds_slot;
 	bool merged;
-	char final[PROTO_SHA_MAX + 1];
+	char *final;			/* the commit that landed, or NULL */
 };
 
 struct sched_repo {
@@ -100,6 +100,14 @@ struct sched {
 };
 
 #define NO_REPO SIZE_MAX
+
+/* Replace a heap string (NULL or empty clears it). */
+static void
+set_str(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = value && *value ? xstrdup(value) : NULL;
+}
 
 /* ---- ordering ---- */
 
@@ -375,23 +383,21 @@ absorb_row(const struct store_issue_row *row, void *arg)
 		is = &s->v[i];
 		memset(is, 0, sizeof(*is));
 		is->id = row->id;
-		issue_key(is->key, sizeof(is->key), row->repo, row->number);
+		is->key = xasprintf("%s#%ld", row->repo, row->number);
 		is->number = row->number;
 		is->state = state_from_name(row->state);
 		is->attempts = row->attempts;
 		is->reason = row->reason ? xstrdup(row->reason) : NULL;
 		is->retry_at = row->retry_at;
 		is->pos = HEAP_NONE;
-		if (row->final_commit)
-			strlcpy(is->final, row->final_commit, sizeof(is->final));
+		set_str(&is->final, row->final_commit);
 		/* What recovery needs of the attempt a previous run left. */
 		is->attempt = row->attempt;
 		is->attempt_id = row->attempt_id;
 		is->pid = (pid_t)row->pid;
 		if (row->trace)
 			strlcpy(is->trace, row->trace, sizeof(is->trace));
-		if (row->base)
-			strlcpy(is->base, row->base, sizeof(is->base));
+		set_str(&is->base, row->base);
 		keymap_put(s->index, row->repo, row->number, i);
 	}
 	is = &s->v[i];
@@ -724,10 +730,10 @@ admit_one(struct sched *s, size_t r)
 	if (is->resume == RESUME_NONE) {
 		is->attempt = is->attempts + 1;
 		trace_id_new(is->trace);
-		is->base[0] = '\0';
+		set_str(&is->base, NULL);
 	}
 	is->merged = false;
-	is->final[0] = '\0';
+	set_str(&is->final, NULL);
 	txn_begin(s);
 	unlist(s, i);
 	is->state = IS_RUNNING;		/* out of the ready heap before the fork */
@@ -816,7 +822,7 @@ on_merge(struct sched *s, size_t i, const struct proto_msg *m)
 		return 0;
 	case MERGE_MERGED:
 		is->merged = true;
-		strlcpy(is->final, m->sha, sizeof(is->final));
+		set_str(&is->final, m->sha);
 		store_set_final_commit(s->store, is->id, m->sha);
 		txn_event(s, i, "merged", fields_str("sha", m->sha));
 		return 0;
@@ -864,7 +870,7 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 		rc = on_phase(s, i, m);
 		break;
 	case PROTO_PREPARED:
-		strlcpy(is->base, m->sha, sizeof(is->base));
+		set_str(&is->base, m->sha);
 		is->resume = RESUME_NONE;	/* taken up: a later crash decides anew */
 		store_attempt_set_base(s->store, is->attempt_id, m->sha);
 		break;
@@ -899,7 +905,7 @@ evaluate(struct sched *s, size_t i, struct recover_decision *d)
 	bool has_marker = is->attempt_id > 0 && store_last_marker(s->store, is->attempt_id, &marker);
 	struct recover_input in = {
 		.cfg = s->cfg, .repo = s->repos[is->repo].conf, .number = is->number,
-		.base = is->base[0] ? is->base : NULL, .final = is->final,
+		.base = is->base, .final = is->final,
 		.marker = has_marker ? &marker : NULL,
 	};
 
@@ -919,7 +925,7 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 	if (d->action == RECOVER_DONE) {
 		/* Landed before its worker could tidy up: tidy up for it. */
 		recover_reset(s->cfg, s->repos[is->repo].conf, is->number);
-		strlcpy(is->final, d->landed, sizeof(is->final));
+		set_str(&is->final, d->landed);
 		attempt_done(s, i);
 		return;
 	}
@@ -1131,6 +1137,9 @@ sched_free(struct sched *s)
 		free(s->v[i].deps);
 		free(s->v[i].reason);
 		free(s->v[i].dependents);
+		free(s->v[i].key);
+		free(s->v[i].base);
+		free(s->v[i].final);
 	}
 	for (size_t r = 0; r < s->nrepos; r++)
 		heap_free(&s->repos[r].ready);
