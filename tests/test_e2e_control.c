@@ -20,21 +20,7 @@
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
-static struct scenario *sc;
-
-static void
-setup(void)
-{
-	sc = scenario_new();
-}
-
-static void
-teardown(void)
-{
-	scenario_free(sc);
-}
-
-TestSuite(e2e_control, .init = setup, .fini = teardown, .timeout = 180);
+SCENARIO_SUITE(e2e_control, 180);
 
 static struct run_result
 wavectl(const char *cmd, const char *arg)

@@ -13,21 +13,7 @@
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
-static struct scenario *sc;
-
-static void
-setup(void)
-{
-	sc = scenario_new();
-}
-
-static void
-teardown(void)
-{
-	scenario_free(sc);
-}
-
-TestSuite(e2e_ctl, .init = setup, .fini = teardown, .timeout = 180);
+SCENARIO_SUITE(e2e_ctl, 180);
 
 Test(e2e_ctl, watch_prints_plain_lines_when_not_a_terminal_and_ends_with_waved)
 {

@@ -13,21 +13,7 @@
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
-static struct scenario *sc;
-
-static void
-setup(void)
-{
-	sc = scenario_new();
-}
-
-static void
-teardown(void)
-{
-	scenario_free(sc);
-}
-
-TestSuite(e2e_daemon, .init = setup, .fini = teardown, .timeout = 120);
+SCENARIO_SUITE(e2e_daemon, 120);
 
 static char *
 ps_args(long pid)

@@ -13,33 +13,7 @@
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
-static struct scenario *sc;
-
-static void
-setup(void)
-{
-	sc = scenario_new();
-}
-
-static void
-teardown(void)
-{
-	scenario_free(sc);
-}
-
-TestSuite(e2e_merge, .init = setup, .fini = teardown, .timeout = 180);
-
-static int
-count_lines_equal(const char *text, const char *line)
-{
-	int n = 0;
-	size_t len = strlen(line);
-
-	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
-			n++;
-	return n;
-}
+SCENARIO_SUITE(e2e_merge, 180);
 
 /* Every done issue's change is on the agent branch exactly once, and git is sound. */
 static void

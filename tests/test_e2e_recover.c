@@ -14,33 +14,7 @@
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
-static struct scenario *sc;
-
-static void
-setup(void)
-{
-	sc = scenario_new();
-}
-
-static void
-teardown(void)
-{
-	scenario_free(sc);
-}
-
-TestSuite(e2e_recover, .init = setup, .fini = teardown, .timeout = 240);
-
-static int
-count_lines_equal(const char *text, const char *line)
-{
-	int n = 0;
-	size_t len = strlen(line);
-
-	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
-			n++;
-	return n;
-}
+SCENARIO_SUITE(e2e_recover, 240);
 
 /* The pid of the worker of the issue's latest admission. */
 static pid_t
@@ -55,18 +29,6 @@ worker_of(const char *issue)
 	pid = k >= 0 ? (pid_t)ev_number(evs, k, "pid") : -1;
 	cJSON_Delete(evs);
 	return pid;
-}
-
-/* Gone, or a zombie waiting for init: it runs no more. */
-static bool
-process_gone(pid_t pid)
-{
-	char *path = xasprintf("/proc/%d/stat", (int)pid), *stat = read_file(path, NULL);
-	bool gone = stat == NULL || strstr(stat, ") Z ") != NULL;
-
-	free(stat);
-	free(path);
-	return gone;
 }
 
 /* Does any process that is not a zombie belong to process group pgid? */

@@ -13,21 +13,7 @@
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
-static struct scenario *sc;
-
-static void
-setup(void)
-{
-	sc = scenario_new();
-}
-
-static void
-teardown(void)
-{
-	scenario_free(sc);
-}
-
-TestSuite(e2e_sched, .init = setup, .fini = teardown, .timeout = 180);
+SCENARIO_SUITE(e2e_sched, 180);
 
 /* An implement phase that changes a file of its own and takes a moment. */
 #define IMPLEMENT(sleep) \
@@ -290,18 +276,6 @@ Test(e2e_sched, a_busy_repo_does_not_hold_back_the_others)
 	cr_assert_eq(check_cap_respected(evs, 2), 2);
 	cJSON_Delete(evs);
 	run_result_free(&r);
-}
-
-/* Gone, or a zombie waiting for init to reap it: either way it runs no more. */
-static bool
-process_gone(pid_t pid)
-{
-	char *path = xasprintf("/proc/%d/stat", (int)pid), *stat = read_file(path, NULL);
-	bool gone = stat == NULL || strstr(stat, ") Z ") != NULL;
-
-	free(stat);
-	free(path);
-	return gone;
 }
 
 Test(e2e_sched, a_timeout_kills_the_whole_process_group)

@@ -245,3 +245,26 @@ scenario_git(const char *repo, const char *const args[])
 		out[len - 1] = '\0';
 	return out;
 }
+
+int
+count_lines_equal(const char *text, const char *line)
+{
+	int n = 0;
+	size_t len = strlen(line);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
+			n++;
+	return n;
+}
+
+bool
+process_gone(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/stat", (int)pid), *stat = read_file(path, NULL);
+	bool gone = stat == NULL || strstr(stat, ") Z ") != NULL;
+
+	free(stat);
+	free(path);
+	return gone;
+}

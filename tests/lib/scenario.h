@@ -21,6 +21,13 @@ struct scenario {
 	char repos[512];	/* the [repo] sections written so far */
 };
 
+/* A Criterion suite whose every test gets a fresh scenario in sc. */
+#define SCENARIO_SUITE(name, seconds)						\
+	static struct scenario *sc;						\
+	static void name##_setup(void) { sc = scenario_new(); }		\
+	static void name##_teardown(void) { scenario_free(sc); }		\
+	TestSuite(name, .init = name##_setup, .fini = name##_teardown, .timeout = seconds)
+
 struct scenario *scenario_new(void);
 void scenario_free(struct scenario *sc);
 
@@ -51,6 +58,11 @@ int ev_count(const cJSON *evs, const char *name, const char *issue);
 /* A numeric field of event k, or -1. */
 double ev_number(const cJSON *evs, int k, const char *field);
 const char *ev_string(const cJSON *evs, int k, const char *field);
+
+/* How many lines of text are exactly line. */
+int count_lines_equal(const char *text, const char *line);
+/* Gone, or a zombie waiting for init to reap it: it runs no more. */
+bool process_gone(pid_t pid);
 
 /* Sleep between two looks at something that is polled. */
 void nap_ms(int ms);
