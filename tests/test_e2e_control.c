@@ -42,6 +42,20 @@ connect_control(void)
 	return fd;
 }
 
+/* Start the daemon and connect to its control socket once it listens. */
+static pid_t
+start_and_connect(int *fd)
+{
+	pid_t pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	int64_t deadline = mono_ms() + 10000;
+
+	cr_assert(scenario_await(sc, "started", NULL, 1, 30));
+	while ((*fd = connect_control()) == -1 && mono_ms() < deadline)
+		nap_ms(20);
+	cr_assert_geq(*fd, 0);
+	return pid;
+}
+
 /* One request on fd and its reply line (caller frees). */
 static char *
 ask(int fd, const char *line)
@@ -160,12 +174,7 @@ Test(e2e_control, a_client_that_never_reads_does_not_stall_the_daemon)
 	int fd;
 
 	backlog(2, "0.1");
-	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
-	cr_assert(scenario_await(sc, "started", NULL, 1, 30));
-	int64_t deadline = mono_ms() + 10000;
-	while ((fd = connect_control()) == -1 && mono_ms() < deadline)
-		nap_ms(20);
-	cr_assert_geq(fd, 0);
+	pid = start_and_connect(&fd);
 	/* Ask and ask, reading nothing: its replies pile up unread. */
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	for (int k = 0; k < 20000; k++) {
@@ -189,12 +198,7 @@ Test(e2e_control, bad_requests_get_an_error_and_the_connection_survives)
 	int fd;
 
 	backlog(1, "0.1");
-	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
-	cr_assert(scenario_await(sc, "started", NULL, 1, 30));
-	int64_t deadline = mono_ms() + 10000;
-	while ((fd = connect_control()) == -1 && mono_ms() < deadline)
-		nap_ms(20);
-	cr_assert_geq(fd, 0);
+	pid = start_and_connect(&fd);
 	reply = ask(fd, "this is not json\n");
 	cr_assert(strstr(reply, "\"ok\":false") && strstr(reply, "expected a JSON object"), "%s", reply);
 	free(reply);
