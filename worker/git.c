@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/spawn.h"
 
@@ -22,10 +23,37 @@ git_spawn(const char *dir, int timeout_s, struct strbuf *output, const char *con
 	return spawn_run(argv, NULL, output, timeout_s);
 }
 
+/* Another git process of the same repository holds one of its lock files. */
+static bool
+lock_contention(const char *text)
+{
+	/* "cannot lock ref ... but expected ...": a compare-and-swap that lost, not a lock. */
+	if (text == NULL || strstr(text, "but expected"))
+		return false;
+	return strstr(text, ".lock': File exists") || strstr(text, "could not lock") ||
+	    strstr(text, "cannot lock ref");
+}
+
+/*
+ * Workers share a repository: one may delete its branch while another adds a
+ * worktree.  git refuses rather than waits when it meets another's lock
+ * file, so a local command that failed on one is tried again a few times.
+ */
 int
 git_run(const char *dir, struct strbuf *output, const char *const args[])
 {
-	return git_spawn(dir, 0, output, args);
+	for (int attempt = 1; ; attempt++) {
+		struct strbuf out = { 0 };
+		int rc = git_spawn(dir, 0, &out, args);
+		bool retry = rc != 0 && attempt < 8 && lock_contention(out.s);
+
+		if (!retry && output && out.s)
+			strbuf_add(output, out.s);
+		strbuf_free(&out);
+		if (!retry)
+			return rc;
+		nanosleep(&(struct timespec){ 0, 25000000L * attempt }, NULL);
+	}
 }
 
 int
