@@ -1023,11 +1023,26 @@ daemon_row(struct sched *s, bool running)
 	store_daemon_set(s->store, &d);
 }
 
+/* Say that the cap moved: the log, the daemon's row and a cap_changed event. */
+static void
+cap_record(struct sched *s, const char *why)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	log_info("cap: effective cap %d of %d%s (%s)", s->effective_cap, s->cap,
+	    s->effective_cap == 0 ? ", paused" : "", why);
+	txn_begin(s);
+	daemon_row(s, true);
+	cJSON_AddNumberToObject(f, "cap", s->cap);
+	cJSON_AddNumberToObject(f, "effective", s->effective_cap);
+	cJSON_AddStringToObject(f, "why", why);
+	txn_event(s, SIZE_MAX, "cap_changed", f);
+	txn_commit(s);
+}
+
 void
 sched_cap_set(struct sched *s, int effective, const char *why)
 {
-	cJSON *f;
-
 	if (effective < 0)
 		effective = 0;
 	if (effective > s->cap)
@@ -1035,16 +1050,7 @@ sched_cap_set(struct sched *s, int effective, const char *why)
 	if (effective == s->effective_cap)
 		return;
 	s->effective_cap = effective;
-	log_info("cap: effective cap %d of %d%s (%s)", effective, s->cap,
-	    effective == 0 ? ", paused" : "", why);
-	txn_begin(s);
-	daemon_row(s, true);
-	f = cJSON_CreateObject();
-	cJSON_AddNumberToObject(f, "cap", s->cap);
-	cJSON_AddNumberToObject(f, "effective", effective);
-	cJSON_AddStringToObject(f, "why", why);
-	txn_event(s, SIZE_MAX, "cap_changed", f);
-	txn_commit(s);
+	cap_record(s, why);
 }
 
 void
@@ -1056,12 +1062,11 @@ sched_cap_step(struct sched *s, int delta, const char *why)
 void
 sched_cap_limit(struct sched *s, int cap, const char *why)
 {
-	int effective = s->effective_cap == s->cap || s->effective_cap > cap ?
+	/* At the old limit, follow the new one; below it, stay (but never above). */
+	s->effective_cap = s->effective_cap == s->cap || s->effective_cap > cap ?
 	    cap : s->effective_cap;
-
 	s->cap = cap;
-	s->effective_cap = -1;	/* force the record and the event */
-	sched_cap_set(s, effective, why);
+	cap_record(s, why);
 }
 
 int
