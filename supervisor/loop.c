@@ -34,6 +34,7 @@ struct supervisor {
 	struct github *github;		/* with [source] type = github */
 	struct source_github *gh_source;
 	int reports;			/* outcomes being reported to GitHub */
+	bool report_again;		/* a report failed: try the unreported ones again */
 	int paused_from;		/* the effective cap before a pause */
 	int signal_fd;
 	struct pollfd *fds;		/* the signalfd and every worker's pipe */
@@ -172,6 +173,8 @@ poll_source(struct supervisor *sv)
 	sv->next_poll = mono_ms() + (int64_t)sv->cfg->poll_interval * 1000;
 }
 
+static void report_unreported(const struct store_issue_row *row, void *arg);
+
 /* A GitHub poll delivered every repo's latest good issues. */
 static void
 github_issues(const struct issue_list *issues, void *arg)
@@ -180,6 +183,11 @@ github_issues(const struct issue_list *issues, void *arg)
 
 	if (sched_sync(sv->sched, issues) == -1)
 		log_warnx("some issues could not be recorded in the store");
+	/* GitHub answers again: what could not be reported before goes out now. */
+	if (sv->report_again && sv->reports == 0) {
+		sv->report_again = false;
+		store_each_issue(sv->store, report_unreported, sv);
+	}
 }
 
 struct landed {
@@ -205,8 +213,10 @@ github_reported(const char *repo, long number, const char *outcome, bool ok, voi
 	struct supervisor *sv = arg;
 
 	sv->reports--;
-	if (!ok)
+	if (!ok) {
+		sv->report_again = true;	/* after the next successful poll */
 		return;
+	}
 	store_set_reported(sv->store, repo, number, outcome);
 	if (strcmp(outcome, "done") == 0 && sv->cfg->source.open_pr) {
 		struct landed l = { .repo = repo };
