@@ -1,0 +1,195 @@
+/*
+ * The supervisor's intake: the issue source read on its schedule (the file
+ * at every poll_interval; GitHub repo by repo, through the poll loop) and
+ * handed to the scheduler, and outcomes reported back to GitHub.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/preflight.h"
+#include "supervisor/source_file.h"
+#include "supervisor/supervisor.h"
+
+/* Read the source and hand it to the scheduler; a failed read drops nothing. */
+void
+intake_poll(struct supervisor *sv)
+{
+	struct issue_list issues = { 0 };
+	struct strbuf problems = { 0 };
+	int rc;
+
+	if (sv->gh_source) {
+		source_github_poll_all(sv->gh_source);	/* answers arrive through the loop */
+		sv->next_poll = INT64_MAX;
+		return;
+	}
+	rc = source_file_load(sv->cfg->source.path, sv->cfg, &issues, &problems);
+	log_warnx_lines("", problems.s);
+	strbuf_free(&problems);
+	if (rc == 0 && sched_sync(sv->sched, &issues) == -1)
+		log_warnx("some issues could not be recorded in the store");
+	issue_list_clear(&issues);
+	/* Parsing a large issues file leaves free heap behind: give it back. */
+	malloc_trim(0);
+	sv->next_poll = mono_ms() + (int64_t)sv->cfg->poll_interval * 1000;
+}
+
+static void report_unreported(const struct store_issue_row *row, void *arg);
+
+/* A GitHub poll delivered every repo's latest good issues. */
+static void
+github_issues(const struct issue_list *issues, void *arg)
+{
+	struct supervisor *sv = arg;
+
+	if (sched_sync(sv->sched, issues) == -1)
+		log_warnx("some issues could not be recorded in the store");
+	/* GitHub answers again: what could not be reported before goes out now. */
+	if (sv->report_again && sv->reports == 0) {
+		sv->report_again = false;
+		store_each_issue(sv->store, report_unreported, sv);
+	}
+}
+
+struct landed {
+	const char *repo;
+	long *numbers;
+	size_t n, cap;
+};
+
+static void
+collect_landed(const struct store_issue_row *row, void *arg)
+{
+	struct landed *l = arg;
+
+	if (strcmp(row->repo, l->repo) == 0 && strcmp(row->state, "done") == 0) {
+		grow_array((void **)&l->numbers, &l->cap, l->n + 1, sizeof(long));
+		l->numbers[l->n++] = row->number;
+	}
+}
+
+static void
+github_reported(const char *repo, long number, const char *outcome, bool ok, void *arg)
+{
+	struct supervisor *sv = arg;
+
+	sv->reports--;
+	if (!ok) {
+		sv->report_again = true;	/* after the next successful poll */
+		return;
+	}
+	store_set_reported(sv->store, repo, number, outcome);
+	if (strcmp(outcome, "done") == 0 && sv->cfg->source.open_pr) {
+		struct landed l = { .repo = repo };
+
+		store_each_issue(sv->store, collect_landed, &l);
+		source_github_update_pr(sv->gh_source, repo, l.numbers, l.n);
+		free(l.numbers);
+	}
+}
+
+/* done or dead: say so on the issue (once: the source checks for its marker). */
+static void
+report_outcome(const struct sched_outcome *o, void *arg)
+{
+	struct supervisor *sv = arg;
+	char *text;
+
+	if (sv->gh_source == NULL)
+		return;
+	if (strcmp(o->outcome, "done") == 0)
+		text = xasprintf("waved: done. Landed on `%s` in %s after %d attempt%s.",
+		    sv->cfg->agent_branch, o->final && *o->final ? o->final : "(already there)",
+		    o->attempts, o->attempts == 1 ? "" : "s");
+	else
+		text = xasprintf("waved: gave up after %d attempt%s: %s", o->attempts,
+		    o->attempts == 1 ? "" : "s", o->reason ? o->reason : "no reason recorded");
+	sv->reports++;
+	source_github_report(sv->gh_source, o->repo, o->number, o->outcome, text,
+	    github_reported, sv);
+	free(text);
+}
+
+/* Outcomes a previous run reached but did not get to report. */
+static void
+report_unreported(const struct store_issue_row *row, void *arg)
+{
+	struct supervisor *sv = arg;
+	bool done = strcmp(row->state, "done") == 0;
+	struct sched_outcome o = {
+		.repo = row->repo, .number = row->number, .outcome = row->state,
+		.attempts = row->attempts, .final = row->final_commit, .reason = row->reason,
+	};
+
+	if ((done || strcmp(row->state, "dead") == 0) &&
+	    (row->reported == NULL || strcmp(row->reported, row->state) != 0))
+		report_outcome(&o, sv);
+}
+
+/* The GitHub client, its token, and the check that every repo is readable. */
+int
+intake_open(struct supervisor *sv)
+{
+	struct strbuf errors = { 0 };
+	char *err = NULL, *token = github_token_load(&sv->cfg->source, &err);
+
+	if (token == NULL) {
+		log_warnx("preflight: %s", err);
+		free(err);
+		return -1;
+	}
+	sv->github = github_new(sv->cfg->source.api, token);
+	/* pass_token = yes: the phases get it (a worker removes it otherwise). */
+	if (sv->cfg->source.pass_token)
+		setenv("GITHUB_TOKEN", token, 1);
+	explicit_bzero(token, strlen(token));
+	free(token);
+	if (source_github_preflight(sv->cfg, sv->github, &errors) == -1) {
+		log_warnx_lines("preflight: ", errors.s);
+		strbuf_free(&errors);
+		return -1;
+	}
+	return 0;
+}
+
+void
+intake_start(struct supervisor *sv)
+{
+	sched_set_outcome_hook(sv->sched, report_outcome, sv);
+	if (sv->github == NULL)
+		return;
+	sv->gh_source = source_github_new(sv->cfg, sv->github, sv->events, github_issues, sv);
+	sched_set_external(sv->sched, source_github_dep_closed, sv->gh_source);
+	store_each_issue(sv->store, report_unreported, sv);
+}
+
+bool
+intake_settled(const struct supervisor *sv)
+{
+	return sv->gh_source == NULL || (source_github_ready(sv->gh_source) && sv->reports == 0 &&
+	    github_pending(sv->github) == 0);
+}
+
+int64_t
+intake_next_deadline(const struct supervisor *sv)
+{
+	int64_t next = sv->next_poll;
+
+	if (sv->github && github_next_deadline(sv->github) < next)
+		next = github_next_deadline(sv->github);
+	if (sv->gh_source && source_github_next_deadline(sv->gh_source) < next)
+		next = source_github_next_deadline(sv->gh_source);
+	return next;
+}
+
+void
+intake_close(struct supervisor *sv)
+{
+	source_github_free(sv->gh_source);
+	github_free(sv->github);
+	sv->gh_source = NULL;
+	sv->github = NULL;
+}

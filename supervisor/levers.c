@@ -1,0 +1,80 @@
+/*
+ * The control socket's requests: cap N|up|down, pause, resume, retry,
+ * reload.  The same scheduler levers the signals pull.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "supervisor/supervisor.h"
+
+static cJSON *
+cap_reply(struct supervisor *sv, int was)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "cap", sched_cap(sv->sched));
+	cJSON_AddNumberToObject(o, "effective_cap", sched_effective_cap(sv->sched));
+	cJSON_AddNumberToObject(o, "was", was);
+	return o;
+}
+
+static cJSON *
+control_cap(struct supervisor *sv, const char *arg, char **error)
+{
+	int was = sched_effective_cap(sv->sched);
+	long n;
+
+	if (arg && strcmp(arg, "up") == 0)
+		sched_cap_step(sv->sched, +1, "wavectl cap up");
+	else if (arg && strcmp(arg, "down") == 0)
+		sched_cap_step(sv->sched, -1, "wavectl cap down");
+	else if (arg && (strcmp(arg, "0") == 0 || parse_positive_long(arg, &n)))
+		sched_cap_set(sv->sched, strcmp(arg, "0") == 0 ? 0 : (int)(n > 10000 ? 10000 : n),
+		    "wavectl cap");
+	else {
+		*error = xstrdup("cap: expected a number, up or down");
+		return NULL;
+	}
+	return cap_reply(sv, was);
+}
+
+cJSON *
+levers_handle(const char *cmd, const char *arg, char **error, void *ctx)
+{
+	struct supervisor *sv = ctx;
+	int was = sched_effective_cap(sv->sched);
+
+	if (strcmp(cmd, "cap") == 0)
+		return control_cap(sv, arg, error);
+	if (strcmp(cmd, "pause") == 0) {
+		if (was > 0)
+			sv->paused_from = was;
+		sched_cap_set(sv->sched, 0, "wavectl pause");
+		return cap_reply(sv, was);
+	}
+	if (strcmp(cmd, "resume") == 0) {
+		sched_cap_set(sv->sched, sv->paused_from > 0 ? sv->paused_from : sched_cap(sv->sched),
+		    "wavectl resume");
+		return cap_reply(sv, was);
+	}
+	if (strcmp(cmd, "retry") == 0) {
+		if (arg == NULL) {
+			*error = xstrdup("retry: expected an issue, as in api#12");
+			return NULL;
+		}
+		if (sched_retry(sv->sched, arg, error) == -1)
+			return NULL;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "issue", arg);
+		return o;
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		supervisor_reload(sv);
+		return cJSON_CreateObject();
+	}
+	*error = xasprintf("unknown command \"%.32s\": expected cap, pause, resume, retry or reload",
+	    cmd);
+	return NULL;
+}
+

@@ -1,0 +1,64 @@
+/*
+ * The supervisor's own state, shared by the files of its lifecycle: loop.c
+ * (start, the poll loop, signals, stop), intake.c (the issue source and the
+ * outcomes reported back to it) and levers.c (the control socket's requests).
+ * Nothing outside supervisor/ sees it.
+ */
+#ifndef WAVED_SUPERVISOR_H
+#define WAVED_SUPERVISOR_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "common/config.h"
+#include "common/events.h"
+#include "common/github.h"
+#include "common/store.h"
+#include "supervisor/control.h"
+#include "supervisor/loop.h"
+#include "supervisor/sched.h"
+#include "supervisor/source_github.h"
+#include "supervisor/workers.h"
+
+struct supervisor {
+	struct config *cfg;
+	const struct loop_options *opts;
+	struct store *store;
+	struct events *events;
+	struct sched *sched;
+	struct workers *workers;
+	struct control *control;
+	struct github *github;		/* with [source] type = github */
+	struct source_github *gh_source;
+	int reports;			/* outcomes being reported to GitHub */
+	bool report_again;		/* a report failed: try the unreported ones again */
+	int paused_from;		/* the effective cap before a pause */
+	int signal_fd;
+	struct pollfd *fds;		/* the signalfd and every worker's pipe */
+	size_t fds_cap;
+	int64_t next_poll;		/* monotonic ms */
+	bool stopping;
+	int64_t stop_deadline;		/* monotonic ms */
+	bool finished;
+	int exit_status;
+	char title[128];
+};
+
+/* loop.c: SIGHUP and wavectl reload. */
+void supervisor_reload(struct supervisor *sv);
+
+/* intake.c: the issue source, whichever it is. */
+int intake_open(struct supervisor *sv);		/* GitHub client and preflight; -1 logged */
+void intake_start(struct supervisor *sv);	/* hooks, and outcomes left unreported */
+void intake_poll(struct supervisor *sv);	/* read the source now */
+bool intake_settled(const struct supervisor *sv);	/* read once, nothing left to report */
+int64_t intake_next_deadline(const struct supervisor *sv);
+void intake_close(struct supervisor *sv);
+
+/* levers.c: the control socket's requests, the same levers as the signals. */
+cJSON *levers_handle(const char *cmd, const char *arg, char **error, void *sv);
+
+#endif
