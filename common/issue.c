@@ -1,5 +1,7 @@
 #include "common/issue.h"
 
+#include "common/keymap.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +17,7 @@ void
 issue_spec_add_dep(struct issue_spec *s, const char *repo, long number)
 {
 	s->deps = xreallocarray(s->deps, s->ndeps + 1, sizeof(*s->deps));
-	strlcpy(s->deps[s->ndeps].repo, repo, sizeof(s->deps[s->ndeps].repo));
+	s->deps[s->ndeps].repo = repo_intern(repo);
 	s->deps[s->ndeps].number = number;
 	s->ndeps++;
 }
@@ -41,11 +43,34 @@ issue_list_clear(struct issue_list *l)
 int
 issue_ref_parse(const char *text, const char *self_repo, struct issue_ref *out)
 {
+	char repo[REPO_NAME_MAX + 1];
+
 	if (text[0] == '#') {
 		if (!parse_positive_long(text + 1, &out->number))
 			return 0;
-		strlcpy(out->repo, self_repo, sizeof(out->repo));
+		out->repo = repo_intern(self_repo);
 		return 1;
 	}
-	return issue_key_parse(text, out->repo, sizeof(out->repo), &out->number);
+	if (!issue_key_parse(text, repo, sizeof(repo), &out->number))
+		return 0;
+	out->repo = repo_intern(repo);
+	return 1;
+}
+
+const char *
+repo_intern(const char *name)
+{
+	static struct keymap *index;	/* name -> position in names */
+	static char **names;
+	static size_t n, cap;
+	long k;
+
+	if (index == NULL)
+		index = keymap_new(64);
+	if ((k = keymap_get(index, name, 0)) >= 0)
+		return names[k];
+	grow_array((void **)&names, &cap, n + 1, sizeof(*names));
+	names[n] = xstrdup(name);
+	keymap_put(index, name, 0, (long)n);
+	return names[n++];
 }

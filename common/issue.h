@@ -10,11 +10,18 @@
 
 #include "common/util.h"
 
-/* A reference to another issue: same repo ("#3") or another ("web#5"). */
+/*
+ * A reference to another issue: same repo ("#3") or another ("web#5", or
+ * "owner/name" for a GitHub repo waved does not manage).  The repo name is
+ * interned: shared, never freed, so references copy as plain values.
+ */
 struct issue_ref {
-	char repo[REPO_NAME_MAX + 1];
+	const char *repo;
 	long number;
 };
+
+/* The one shared copy of a repo name (process lifetime). */
+const char *repo_intern(const char *name);
 
 struct issue_spec {
 	char repo[REPO_NAME_MAX + 1];
