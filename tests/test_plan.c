@@ -255,3 +255,16 @@ Test(plan, long_chain_does_not_recurse)
 	cr_assert_eq(plan_wave_count(plan), 100000);
 	cr_assert_eq(plan_priority(plan, 0), 100000);
 }
+
+Test(plan, references_keep_long_owner_names_and_share_them)
+{
+	const char *name = "an-organization-with-a-rather-long-name/"
+	    "a-repository-whose-name-is-long-too-0123456789-abcdefghijklmnopqrstuvwxyz";
+	struct issue_spec s = { 0 };
+
+	issue_spec_add_dep(&s, name, 5);
+	issue_spec_add_dep(&s, name, 6);
+	cr_assert_str_eq(s.deps[0].repo, name, "an owner/name longer than a repo name stays whole");
+	cr_assert_eq(s.deps[0].repo, s.deps[1].repo, "one shared copy per name");
+	free(s.deps);
+}
