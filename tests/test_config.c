@@ -7,21 +7,7 @@
 #include "common/config.h"
 #include "tests/lib/testlib.h"
 
-static char *dir;
-
-static void
-setup(void)
-{
-	dir = tmpdir_new();
-}
-
-static void
-teardown(void)
-{
-	tmpdir_remove(dir);
-}
-
-TestSuite(config, .init = setup, .fini = teardown);
+TMPDIR_SUITE(config);
 
 /* Load text as waved.conf; returns the errors (NULL when it loaded). */
 static char *

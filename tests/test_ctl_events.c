@@ -8,21 +8,7 @@
 #include "ctl/state.h"
 #include "tests/lib/testlib.h"
 
-static char *dir;
-
-static void
-setup(void)
-{
-	dir = tmpdir_new();
-}
-
-static void
-teardown(void)
-{
-	tmpdir_remove(dir);
-}
-
-TestSuite(ctl_events, .init = setup, .fini = teardown);
+TMPDIR_SUITE(ctl_events);
 
 static void
 append(const char *name, const char *text)

@@ -9,21 +9,7 @@
 #include "common/util.h"
 #include "tests/lib/testlib.h"
 
-static char *dir;
-
-static void
-setup(void)
-{
-	dir = tmpdir_new();
-}
-
-static void
-teardown(void)
-{
-	tmpdir_remove(dir);
-}
-
-TestSuite(events, .init = setup, .fini = teardown);
+TMPDIR_SUITE(events);
 
 Test(events, one_json_object_per_line_with_context)
 {

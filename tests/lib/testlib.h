@@ -15,6 +15,13 @@ struct run_result {
 	char *err;		/* stderr */
 };
 
+/* A Criterion suite whose every test gets a fresh temporary folder in dir. */
+#define TMPDIR_SUITE(name)							\
+	static char *dir;							\
+	static void name##_setup(void) { dir = tmpdir_new(); }			\
+	static void name##_teardown(void) { tmpdir_remove(dir); }		\
+	TestSuite(name, .init = name##_setup, .fini = name##_teardown)
+
 /* A fresh folder under $TMPDIR, removed by tmpdir_remove. */
 char *tmpdir_new(void);
 void tmpdir_remove(char *dir);
