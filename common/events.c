@@ -16,6 +16,7 @@ struct events {
 	int64_t size;
 	int64_t rotate_bytes;
 	int64_t last_ts;	/* never go backwards: file order is event order */
+	int64_t seq;		/* of the last line written */
 };
 
 static int
@@ -91,6 +92,7 @@ events_line(struct events *ev, const char *name, const struct log_ctx *ctx)
 	ev->last_ts = t;
 	format_timestamp(t, ts, sizeof(ts));
 	cJSON_AddStringToObject(o, "ts", ts);
+	cJSON_AddNumberToObject(o, "seq", (double)++ev->seq);
 	cJSON_AddStringToObject(o, "event", name);
 	if (ctx && ctx->issue)
 		cJSON_AddStringToObject(o, "issue", ctx->issue);
@@ -141,4 +143,67 @@ events_emit(struct events *ev, const char *name, const struct log_ctx *ctx,
 	if (ev->size >= ev->rotate_bytes)
 		events_rotate(ev);
 	return 0;
+}
+
+int64_t
+events_seq(const struct events *ev)
+{
+	return ev->seq;
+}
+
+void
+events_set_seq(struct events *ev, int64_t seq)
+{
+	ev->seq = seq;
+}
+
+/* The seq of one line, or -1 when it has none (a line from before seqs). */
+static int64_t
+line_seq(const char *line)
+{
+	const char *p = strstr(line, "\"seq\":");
+
+	return p ? strtoll(p + 6, NULL, 10) : -1;
+}
+
+int
+events_truncate_uncommitted(const char *state_dir, int64_t committed)
+{
+	char *path = xasprintf("%s/%s", state_dir, EVENTS_FILE);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	off_t size, from, keep;
+	char *tail;
+	ssize_t n;
+	int rc = 0;
+
+	free(path);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	/* Uncommitted lines are the last few: the last megabyte holds them. */
+	size = lseek(fd, 0, SEEK_END);
+	from = size > 1048576 ? size - 1048576 : 0;
+	tail = xmalloc((size_t)(size - from) + 1);
+	n = pread(fd, tail, (size_t)(size - from), from);
+	tail[n > 0 ? n : 0] = '\0';
+	keep = size;
+	/* Walk back line by line while the lines are past the committed seq. */
+	for (char *end = tail + (n > 0 ? n : 0); end > tail; ) {
+		char *start = end - 1;
+
+		while (start > tail && start[-1] != '\n')
+			start--;
+		char saved = *end;
+		*end = '\0';
+		int64_t seq = line_seq(start);
+		*end = saved;
+		if (seq <= committed)
+			break;
+		keep = from + (start - tail);
+		end = start;
+	}
+	if (keep < size && ftruncate(fd, keep) == -1)
+		rc = -1;
+	free(tail);
+	close(fd);
+	return rc;
 }

@@ -32,4 +32,16 @@ void events_set_rotate_bytes(struct events *ev, int64_t bytes);
 int events_emit(struct events *ev, const char *name, const struct log_ctx *ctx,
     cJSON *fields);
 
+/*
+ * Exactly once: every line carries "seq", one more than the last.  The
+ * supervisor appends the lines of a state change before it commits the
+ * change, and commits the last seq with it; on start, lines past the
+ * committed seq (written, then a crash before the commit) are cut off, so
+ * the log says what the store says, no more and no less.
+ */
+int64_t events_seq(const struct events *ev);
+void events_set_seq(struct events *ev, int64_t seq);
+/* Cut STATE/events.ndjson after its last line with seq <= committed; 0 or -1. */
+int events_truncate_uncommitted(const char *state_dir, int64_t committed);
+
 #endif

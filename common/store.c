@@ -77,6 +77,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX markers_by_attempt ON markers (attempt_id, id);",
 	/* 1 -> 2: the outcome was reported back to the issue's source (GitHub). */
 	"ALTER TABLE issues ADD COLUMN reported TEXT;",
+	/* 2 -> 3: the seq of the last event line committed with the state. */
+	"ALTER TABLE daemon ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
@@ -110,6 +112,8 @@ enum stmt_id {
 	ST_DAEMON_GET,
 	ST_LAST_MARKER,
 	ST_SET_REPORTED,
+	ST_SET_EVENT_SEQ,
+	ST_GET_EVENT_SEQ,
 	ST_COUNT
 };
 
@@ -176,6 +180,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SET_REPORTED] =
 	    "UPDATE issues SET reported = ?3 WHERE repo_id = (SELECT id FROM repos WHERE name = ?1)"
 	    " AND number = ?2",
+	[ST_SET_EVENT_SEQ] = "UPDATE daemon SET event_seq = ?1 WHERE id = 1",
+	[ST_GET_EVENT_SEQ] = "SELECT event_seq FROM daemon WHERE id = 1",
 };
 
 struct store {
@@ -737,4 +743,25 @@ store_set_reported(struct store *st, const char *repo, long number, const char *
 	sqlite3_bind_int64(s, 2, number);
 	bind_text_or_null(s, 3, what);
 	return store_exec_stmt(st, s);
+}
+
+int
+store_set_event_seq(struct store *st, int64_t seq)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_EVENT_SEQ);
+
+	sqlite3_bind_int64(s, 1, seq);
+	return store_exec_stmt(st, s);
+}
+
+int64_t
+store_event_seq(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_GET_EVENT_SEQ);
+	int64_t seq = 0;
+
+	if (sqlite3_step(s) == SQLITE_ROW)
+		seq = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return seq;
 }

@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -106,6 +106,10 @@ bool store_last_marker(struct store *st, int64_t attempt_id, struct store_marker
 
 /* The outcome reported back to the issue's source (NULL: none yet). */
 int store_set_reported(struct store *st, const char *repo, long number, const char *what);
+
+/* The seq of the last event line that belongs to committed state (events.h). */
+int store_set_event_seq(struct store *st, int64_t seq);
+int64_t store_event_seq(struct store *st);
 
 /* The daemon's own row, for wavectl status. */
 struct store_daemon {

@@ -278,10 +278,14 @@ open_state(struct supervisor *sv)
 		free(err);
 		return -1;
 	}
+	/* Lines a crash left past the last commit say what never happened: cut them. */
+	if (events_truncate_uncommitted(sv->cfg->state_dir, store_event_seq(sv->store)) == -1)
+		log_warn("%s/%s: cutting uncommitted events", sv->cfg->state_dir, EVENTS_FILE);
 	if ((sv->events = events_open(sv->cfg->state_dir)) == NULL) {
 		log_warn("%s/%s", sv->cfg->state_dir, EVENTS_FILE);
 		return -1;
 	}
+	events_set_seq(sv->events, store_event_seq(sv->store));
 	if (preflight_repos(sv->cfg, true, &errors) == -1) {
 		log_warnx_lines("preflight: ", errors.s);
 		strbuf_free(&errors);
@@ -331,6 +335,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	cJSON_AddNumberToObject(f, "cap", cap);
 	cJSON_AddBoolToObject(f, "once", opts->once);
 	events_emit(sv.events, "started", NULL, f);
+	store_set_event_seq(sv.store, events_seq(sv.events));
 	sched_set_running(sv.sched, true);
 	log_info("started: %zu repo%s, cap %d", cfg->nrepos, cfg->nrepos == 1 ? "" : "s", cap);
 	intake_start(&sv);
@@ -344,6 +349,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "status", sv.exit_status);
 	events_emit(sv.events, "stopped", NULL, f);
+	store_set_event_seq(sv.store, events_seq(sv.events));
 	log_info("stopped");
 	close_state(&sv);
 	return sv.exit_status;

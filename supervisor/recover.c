@@ -1,10 +1,14 @@
 #include "supervisor/recover.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <bsd/unistd.h>
 
 #include "common/log.h"
 #include "worker/git.h"
@@ -90,6 +94,41 @@ recover_reset(const struct config *cfg, const struct repo_conf *repo, long numbe
 	remove_tree(worktree);
 	free(branch);
 	free(worktree);
+}
+
+void
+recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, long number)
+{
+	char *worktree = worker_worktree_path(cfg, repo->name, number);
+
+	git_worktree_drop(repo->path, worktree, NULL);
+	remove_tree(worktree);
+	free(worktree);
+}
+
+void
+recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number)
+{
+	char *branch = worker_branch_name(cfg, number);
+	pid_t pid = fork();
+
+	/* The child is reaped with the workers' SIGCHLD; nobody waits for it. */
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		closefrom(STDERR_FILENO + 1);
+		execlp("git", "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, (char *)NULL);
+		_exit(127);
+	}
+	if (pid == -1)
+		log_warn("%s: cannot delete branch %s", repo->name, branch);
+	free(branch);
 }
 
 /* Is pid a waved worker (by its process title)? */

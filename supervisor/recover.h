@@ -34,8 +34,11 @@ struct recover_decision {
 };
 
 void recover_evaluate(const struct recover_input *in, struct recover_decision *out);
-/* Remove the worktree and branch. */
+/* Remove the worktree and branch; or its worktree alone. */
 void recover_reset(const struct config *cfg, const struct repo_conf *repo, long number);
+void recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, long number);
+/* Delete a landed issue's branch in the background (never blocks the loop). */
+void recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number);
 /* A worker of a dead supervisor may still be winding down: give it a moment, then kill. */
 void recover_reap_orphan(pid_t pid);
 const char *recover_action_name(enum recover_action a);

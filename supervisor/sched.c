@@ -187,14 +187,18 @@ txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 	s->pending[s->npending++] = (struct pending_event){ xstrdup(name), issue, fields };
 }
 
+/*
+ * The events are appended first and their last seq committed with the state:
+ * a crash in between leaves lines past the committed seq, which the next
+ * start cuts off (events.h).  What follows from a committed outcome (the
+ * branch deleted, GitHub told) happens only after the commit.
+ */
 static void
 txn_commit(struct sched *s)
 {
-	if (store_commit(s->store) == -1) {
-		log_warnx("store: commit failed");
-		store_rollback(s->store);
-	}
-	for (size_t k = 0; k < s->npending; k++) {
+	size_t n = s->npending;
+
+	for (size_t k = 0; k < n; k++) {
 		struct pending_event *e = &s->pending[k];
 		struct sched_issue *i = e->issue == SIZE_MAX ? NULL : &s->v[e->issue];
 		struct log_ctx ctx = { 0 };
@@ -205,7 +209,23 @@ txn_commit(struct sched *s)
 			ctx.trace = i->trace[0] ? i->trace : NULL;
 		}
 		events_emit(s->events, e->name, i ? &ctx : NULL, e->fields);
-		if (i && s->outcome_hook && (strcmp(e->name, "done") == 0 || strcmp(e->name, "dead") == 0)) {
+		e->fields = NULL;
+	}
+	if (n > 0)
+		store_set_event_seq(s->store, events_seq(s->events));
+	if (store_commit(s->store) == -1) {
+		log_warnx("store: commit failed");
+		store_rollback(s->store);
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct pending_event *e = &s->pending[k];
+		struct sched_issue *i = e->issue == SIZE_MAX ? NULL : &s->v[e->issue];
+		bool done = strcmp(e->name, "done") == 0;
+
+		/* Committed: the branch has served as proof of the landing and can go. */
+		if (i && done)
+			recover_drop_branch(s->cfg, s->repos[i->repo].conf, i->number);
+		if (i && s->outcome_hook && (done || strcmp(e->name, "dead") == 0)) {
 			struct sched_outcome o = {
 				.repo = s->repos[i->repo].conf->name, .number = i->number,
 				.outcome = e->name, .attempts = i->attempts,
@@ -923,8 +943,9 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
 	txn_event(s, i, "recovered", f);
 	if (d->action == RECOVER_DONE) {
-		/* Landed before its worker could tidy up: tidy up for it. */
-		recover_reset(s->cfg, s->repos[is->repo].conf, is->number);
+		/* Landed before its worker could tidy up: its worktree goes now,
+		 * its branch once the landing is recorded. */
+		recover_drop_worktree(s->cfg, s->repos[is->repo].conf, is->number);
 		set_str(&is->final, d->landed);
 		attempt_done(s, i);
 		return;

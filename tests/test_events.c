@@ -64,3 +64,30 @@ Test(events, rotates_past_the_limit)
 	free(path);
 	free(old);
 }
+
+Test(events, lines_past_the_committed_seq_are_cut_on_start)
+{
+	struct events *ev = events_open(dir);
+	char *path = xasprintf("%s/events.ndjson", dir), *text;
+
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(events_emit(ev, "queued", NULL, NULL), 0);
+	cr_assert_eq(events_seq(ev), 5);
+	events_close(ev);
+	/* The store committed up to 3: lines 4 and 5 belong to a change that never was. */
+	cr_assert_eq(events_truncate_uncommitted(dir, 3), 0);
+	text = read_file(path, NULL);
+	cr_assert(strstr(text, "\"seq\":3,"), "%s", text);
+	cr_assert_null(strstr(text, "\"seq\":4,"), "%s", text);
+	cr_assert_eq(text[strlen(text) - 1], '\n');
+	free(text);
+	/* Numbering goes on from the committed seq. */
+	ev = events_open(dir);
+	events_set_seq(ev, 3);
+	cr_assert_eq(events_emit(ev, "ready", NULL, NULL), 0);
+	events_close(ev);
+	text = read_file(path, NULL);
+	cr_assert(strstr(text, "\"seq\":4,\"event\":\"ready\""), "%s", text);
+	free(text);
+	free(path);
+}

@@ -93,9 +93,13 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	strlcpy(m.reason, reason ? reason : "", sizeof(m.reason));
 	dprintf(w->log_fd, "== waved: %s%s%s\n", proto_outcome_name(outcome),
 	    reason && *reason ? ": " : "", reason ? reason : "");
-	/* Only the worker holding the issue's lock may touch its worktree. */
+	/*
+	 * Only the worker holding the issue's lock may touch its worktree.  The
+	 * branch stays: until the supervisor has recorded the landing, it is the
+	 * proof that recovery looks for; the supervisor deletes it after.
+	 */
 	if (w->owns_issue && (success || !w->cfg->keep_failed_worktrees))
-		git_worktree_drop(w->repo->path, w->worktree, success ? w->branch : NULL);
+		git_worktree_drop(w->repo->path, w->worktree, NULL);
 	send_msg(w, &m);
 	_exit(0);
 }
