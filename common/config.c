@@ -505,18 +505,24 @@ config_repo(const struct config *cfg, const char *name)
 }
 
 int
+config_check_repo(const struct config *cfg, const struct repo_conf *r, struct strbuf *errors)
+{
+	const char *argv[] = { "git", "-C", r->path, "rev-parse", "--git-dir", NULL };
+
+	if (spawn_run(argv, NULL, NULL, 0) == 0)
+		return 0;
+	strbuf_addf(errors, "%s:%d: path: [repo \"%s\"] %s is not a git repository\n",
+	    cfg->file, r->path_line, r->name, r->path);
+	return -1;
+}
+
+int
 config_check_repos(const struct config *cfg, char **errors)
 {
 	struct strbuf b = { 0 };
 
-	for (size_t i = 0; i < cfg->nrepos; i++) {
-		const struct repo_conf *r = &cfg->repos[i];
-		const char *argv[] = { "git", "-C", r->path, "rev-parse", "--git-dir", NULL };
-
-		if (spawn_run(argv, NULL, NULL, 0) != 0)
-			strbuf_addf(&b, "%s:%d: path: [repo \"%s\"] %s is not a git repository\n",
-			    cfg->file, r->path_line, r->name, r->path);
-	}
+	for (size_t i = 0; i < cfg->nrepos; i++)
+		config_check_repo(cfg, &cfg->repos[i], &b);
 	*errors = b.len ? strbuf_take(&b) : NULL;
 	return *errors ? -1 : 0;
 }

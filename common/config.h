@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/util.h"
+
 struct keymap;
 
 #define CONFIG_DEFAULT_PATH "/etc/waved/waved.conf"
@@ -92,6 +94,9 @@ const char *phase_name(enum phase_id id);
  * repository.  Returns 0, or -1 with one line per problem in *errors.
  */
 int config_check_repos(const struct config *cfg, char **errors);
+/* The same for one repo, appending its problem to errors. */
+int config_check_repo(const struct config *cfg, const struct repo_conf *r,
+    struct strbuf *errors);
 
 /* The config path to use: -c, else $WAVED_CONFIG, else the default. */
 const char *config_default_path(const char *from_flag);

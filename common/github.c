@@ -163,6 +163,23 @@ github_new(const char *api, const char *token)
 	return gh;
 }
 
+struct github *
+github_open(const struct source_conf *src, char **err)
+{
+	char *token = github_token_load(src, err);
+	struct github *gh;
+
+	if (token == NULL)
+		return NULL;
+	gh = github_new(src->api, token);
+	/* pass_token = yes: the phases get it (a worker removes it otherwise). */
+	if (src->pass_token)
+		setenv("GITHUB_TOKEN", token, 1);
+	explicit_bzero(token, strlen(token));
+	free(token);
+	return gh;
+}
+
 static void
 transfer_free(struct gh_transfer *t)
 {

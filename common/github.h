@@ -35,6 +35,9 @@ typedef void gh_done_fn(const struct gh_response *res, void *arg);
 char *github_token_load(const struct source_conf *src, char **err);
 
 struct github *github_new(const char *api, const char *token);
+/* github_new with the configured token (and with pass_token = yes, that token
+ * in $GITHUB_TOKEN for the phases); NULL with why in *err. */
+struct github *github_open(const struct source_conf *src, char **err);
 void github_free(struct github *gh);
 
 /* Start a request; path is relative to the API ("/repos/acme/api") or a full

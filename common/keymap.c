@@ -120,9 +120,3 @@ keymap_get(const struct keymap *m, const char *repo, long number)
 
 	return s->name == SIZE_MAX ? -1 : s->value;
 }
-
-size_t
-keymap_count(const struct keymap *m)
-{
-	return m->count;
-}

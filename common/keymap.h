@@ -15,6 +15,5 @@ void keymap_free(struct keymap *m);
 void keymap_put(struct keymap *m, const char *repo, long number, long value);
 /* The value, or -1 when absent. */
 long keymap_get(const struct keymap *m, const char *repo, long number);
-size_t keymap_count(const struct keymap *m);
 
 #endif

@@ -117,15 +117,6 @@ log_issue_warnx(const struct log_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 }
 
-void
-log_issue_info(const struct log_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_emit(LOG_INFO, ctx, 0, fmt, ap);
-	va_end(ap);
-}
 
 void
 log_warnx_lines(const char *prefix, const char *text)

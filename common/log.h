@@ -31,10 +31,8 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 /* log_warnx each line of text (NULL or empty: nothing), after prefix. */
 void log_warnx_lines(const char *prefix, const char *text);
 
-/* The same with an explicit issue context (the supervisor's view of many issues). */
+/* With an explicit issue context (the supervisor's view of many issues). */
 void log_issue_warnx(const struct log_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void log_issue_info(const struct log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 #endif

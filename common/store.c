@@ -375,13 +375,14 @@ deps_equal(struct store *st, sqlite3_int64 id, const struct issue_spec *spec)
 		matched++;
 	}
 	sqlite3_reset(s);
-	/* Duplicates in the spec collapse in the table: compare distinct counts. */
+	/* Duplicates in the spec collapse in the table: compare distinct counts
+	 * (repo names are interned, so equal names are equal pointers). */
 	size_t distinct = 0;
 	for (size_t k = 0; k < spec->ndeps; k++) {
 		bool repeat = false;
 		for (size_t j = 0; j < k && !repeat; j++)
 			repeat = spec->deps[j].number == spec->deps[k].number &&
-			    strcmp(spec->deps[j].repo, spec->deps[k].repo) == 0;
+			    spec->deps[j].repo == spec->deps[k].repo;
 		distinct += !repeat;
 	}
 	return equal && matched == distinct;
@@ -557,18 +558,6 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
-store_issue_deps(struct store *st, int64_t id, struct issue_spec *spec)
-{
-	sqlite3_stmt *s = store_stmt(st, ST_DEPS_LIST);
-	int rc;
-
-	sqlite3_bind_int64(s, 1, id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		issue_spec_add_dep(spec, column_text(s, 0), (long)sqlite3_column_int64(s, 1));
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
 
 int
 store_set_state(struct store *st, int64_t id, const char *state, const char *reason)

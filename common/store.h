@@ -76,8 +76,6 @@ typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 
 /* Every issue, by repo and number; the row's strings live for the call only. */
 int store_each_issue(struct store *st, store_issue_fn *fn, void *arg);
-/* Append the stored dependencies of issue id to spec. */
-int store_issue_deps(struct store *st, int64_t id, struct issue_spec *spec);
 
 /* Single-field writes: wrap related ones in store_begin/store_commit. */
 int store_set_state(struct store *st, int64_t id, const char *state, const char *reason);

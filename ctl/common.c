@@ -64,18 +64,16 @@ copy_issues(const struct issue_list *issues, void *arg)
 static int
 load_github(const struct config *cfg, struct issue_list *out)
 {
-	char *err = NULL, *token = github_token_load(&cfg->source, &err);
+	char *err = NULL;
+	struct github *gh = github_open(&cfg->source, &err);
 	struct source_github *sg;
-	struct github *gh;
 	int rc = 0;
 
-	if (token == NULL) {
+	if (gh == NULL) {
 		fprintf(stderr, "wavectl: %s\n", err);
 		free(err);
 		return -1;
 	}
-	gh = github_new(cfg->source.api, token);
-	free(token);
 	sg = source_github_new(cfg, gh, NULL, copy_issues, out);
 	source_github_poll_all(sg);
 	github_wait(gh, cfg->git_timeout * 1000);

@@ -134,19 +134,13 @@ int
 intake_open(struct supervisor *sv)
 {
 	struct strbuf errors = { 0 };
-	char *err = NULL, *token = github_token_load(&sv->cfg->source, &err);
+	char *err = NULL;
 
-	if (token == NULL) {
+	if ((sv->github = github_open(&sv->cfg->source, &err)) == NULL) {
 		log_warnx("preflight: %s", err);
 		free(err);
 		return -1;
 	}
-	sv->github = github_new(sv->cfg->source.api, token);
-	/* pass_token = yes: the phases get it (a worker removes it otherwise). */
-	if (sv->cfg->source.pass_token)
-		setenv("GITHUB_TOKEN", token, 1);
-	explicit_bzero(token, strlen(token));
-	free(token);
 	if (source_github_preflight(sv->cfg, sv->github, &errors) == -1) {
 		log_warnx_lines("preflight: ", errors.s);
 		strbuf_free(&errors);

@@ -164,17 +164,16 @@ static int
 poll_timeout(const struct supervisor *sv)
 {
 	int64_t now = mono_ms(), wall = now_ms();
-	int64_t until = INT64_MAX;
-	int64_t retry = sched_next_deadline(sv->sched);
+	int64_t retry = sched_next_deadline(sv->sched);	/* wall clock */
+	int64_t until = workers_next_deadline(sv->workers);
+	int64_t intake = intake_next_deadline(sv);
 
 	if (retry != INT64_MAX && now + (retry - wall) < until)
 		until = now + (retry - wall);
 	if (sv->stopping && sv->stop_deadline < until)
 		until = sv->stop_deadline;
-	if (workers_next_deadline(sv->workers) < until)
-		until = workers_next_deadline(sv->workers);
-	if (intake_next_deadline(sv) < until)
-		until = intake_next_deadline(sv);
+	if (intake < until)
+		until = intake;
 	if (until <= now)
 		return 0;
 	return until - now > 60000 ? 60000 : (int)(until - now);

@@ -107,19 +107,16 @@ check_only(const struct config *cfg)
 	int rc = preflight_repos(cfg, false, &errors);
 
 	if (cfg->source.type == SOURCE_GITHUB) {
-		char *err = NULL, *token = github_token_load(&cfg->source, &err);
+		char *err = NULL;
+		struct github *gh = github_open(&cfg->source, &err);
 
-		if (token == NULL) {
+		if (gh == NULL) {
 			strbuf_addf(&errors, "%s\n", err);
 			free(err);
 			rc = -1;
-		} else {
-			struct github *gh = github_new(cfg->source.api, token);
-			if (source_github_preflight(cfg, gh, &errors) == -1)
-				rc = -1;
-			github_free(gh);
-			free(token);
-		}
+		} else if (source_github_preflight(cfg, gh, &errors) == -1)
+			rc = -1;
+		github_free(gh);
 	}
 	if (rc == -1) {
 		fprintf(stderr, "%s", errors.s);

@@ -245,17 +245,16 @@ plan_propagate_blocked(struct plan *p)
 }
 
 /* Order within a wave: critical path first, then oldest, then by key. */
-static const struct plan *sort_plan;
-
 static int
-priority_cmp(const void *a, const void *b)
+priority_cmp(const void *a, const void *b, void *arg)
 {
+	const struct plan *p = arg;
 	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	const struct issue_spec *si = &sort_plan->issues->v[i], *sj = &sort_plan->issues->v[j];
+	const struct issue_spec *si = &p->issues->v[i], *sj = &p->issues->v[j];
 	int c;
 
-	if (sort_plan->priority[i] != sort_plan->priority[j])
-		return sort_plan->priority[i] > sort_plan->priority[j] ? -1 : 1;
+	if (p->priority[i] != p->priority[j])
+		return p->priority[i] > p->priority[j] ? -1 : 1;
 	if (si->created != sj->created)
 		return si->created < sj->created ? -1 : 1;
 	if ((c = strcmp(si->repo, sj->repo)) != 0)
@@ -322,10 +321,8 @@ plan_layer(struct plan *p)
 	for (i = 0; i < p->n; i++)
 		if (p->wave[i] >= 0)
 			p->waves[p->wave[i]][p->wave_len[p->wave[i]]++] = i;
-	sort_plan = p;
 	for (k = 0; k < p->nwaves; k++)
-		qsort(p->waves[k], p->wave_len[k], sizeof(size_t), priority_cmp);
-	sort_plan = NULL;
+		qsort_r(p->waves[k], p->wave_len[k], sizeof(size_t), priority_cmp, p);
 	free(indeg);
 	free(topo);
 }
@@ -417,16 +414,4 @@ plan_priority(const struct plan *p, size_t issue)
 	return p->priority[issue];
 }
 
-const size_t *
-plan_deps(const struct plan *p, size_t issue, size_t *n)
-{
-	*n = p->dep_at[issue + 1] - p->dep_at[issue];
-	return p->dep + p->dep_at[issue];
-}
 
-const size_t *
-plan_dependents(const struct plan *p, size_t issue, size_t *n)
-{
-	*n = p->rdep_at[issue + 1] - p->rdep_at[issue];
-	return p->rdep + p->rdep_at[issue];
-}

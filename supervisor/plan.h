@@ -36,9 +36,5 @@ const char *plan_blocked_reason(const struct plan *p, size_t k);
  * the longest chain of dependents, itself included; 0 when blocked). */
 int plan_wave_of(const struct plan *p, size_t issue);
 long plan_priority(const struct plan *p, size_t issue);
-/* Indexes of the issues that issue depends on, resolved within the list. */
-const size_t *plan_deps(const struct plan *p, size_t issue, size_t *n);
-/* Indexes of the issues that depend on issue. */
-const size_t *plan_dependents(const struct plan *p, size_t issue, size_t *n);
 
 #endif

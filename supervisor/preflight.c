@@ -13,10 +13,9 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 	char *base = xasprintf("refs/heads/%s", cfg->base_branch);
 	int rc = 0;
 
-	if (git_run(r->path, NULL, (const char *[]){ "rev-parse", "--git-dir", NULL }) != 0) {
-		strbuf_addf(errors, "repo %s: %s is not a git repository\n", r->name, r->path);
+	if (config_check_repo(cfg, r, errors) == -1)
 		rc = -1;
-	} else if (git_rev_parse(r->path, agent, sha) == 0) {
+	else if (git_rev_parse(r->path, agent, sha) == 0) {
 		/* The agent branch is there: nothing to create. */
 	} else if (git_rev_parse(r->path, base, sha) == -1) {
 		strbuf_addf(errors, "repo %s: neither agent branch %s nor base branch %s exists\n",

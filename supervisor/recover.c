@@ -1,6 +1,7 @@
 #include "supervisor/recover.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bsd/unistd.h>
 
 #include "common/log.h"
 #include "worker/git.h"
+
+extern char **environ;
 
 #define ORPHAN_GRACE_MS 15000	/* a phase gets 10 s between TERM and KILL */
 
@@ -84,10 +86,11 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 	free(worktree);
 }
 
-void
-recover_reset(const struct config *cfg, const struct repo_conf *repo, long number)
+/* The worktree, and its branch too when with_branch. */
+static void
+drop(const struct config *cfg, const struct repo_conf *repo, long number, bool with_branch)
 {
-	char *branch = worker_branch_name(cfg, number);
+	char *branch = with_branch ? worker_branch_name(cfg, number) : NULL;
 	char *worktree = worker_worktree_path(cfg, repo->name, number);
 
 	git_worktree_drop(repo->path, worktree, branch);
@@ -97,37 +100,44 @@ recover_reset(const struct config *cfg, const struct repo_conf *repo, long numbe
 }
 
 void
+recover_reset(const struct config *cfg, const struct repo_conf *repo, long number)
+{
+	drop(cfg, repo, number, true);
+}
+
+void
 recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, long number)
 {
-	char *worktree = worker_worktree_path(cfg, repo->name, number);
-
-	git_worktree_drop(repo->path, worktree, NULL);
-	remove_tree(worktree);
-	free(worktree);
+	drop(cfg, repo, number, false);
 }
 
 void
 recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number)
 {
 	char *branch = worker_branch_name(cfg, number);
-	pid_t pid = fork();
+	char *const argv[] = { "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none;
+	pid_t pid;
 
-	/* The child is reaped with the workers' SIGCHLD; nobody waits for it. */
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		closefrom(STDERR_FILENO + 1);
-		execlp("git", "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, (char *)NULL);
-		_exit(127);
-	}
-	if (pid == -1)
-		log_warn("%s: cannot delete branch %s", repo->name, branch);
+	/*
+	 * posix_spawn, not fork: the supervisor's address space is not copied on
+	 * every landing.  The child is reaped with the workers' SIGCHLD.
+	 */
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	if (posix_spawnp(&pid, "git", &fa, &attr, argv, environ) != 0)
+		log_warnx("%s: cannot delete branch %s", repo->name, branch);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	free(branch);
 }
 

@@ -505,6 +505,22 @@ block_reasons(struct sched *s, struct plan *p, const size_t *members)
 	return why;
 }
 
+/* Where one waiting issue belongs, given why it must wait blocked (or NULL). */
+static void
+settle_one(struct sched *s, size_t i, const char *why)
+{
+	struct sched_issue *is = &s->v[i];
+
+	if (why) {
+		if (is->state != IS_BLOCKED || !is->reason || strcmp(is->reason, why) != 0)
+			set_state(s, i, IS_BLOCKED, why, "blocked", fields_str("reason", why));
+	} else if (is->pending > 0) {
+		if (is->state != IS_QUEUED)
+			set_state(s, i, IS_QUEUED, NULL, "queued", NULL);
+	} else if (is->state != IS_READY)
+		set_state(s, i, IS_READY, NULL, "ready", NULL);
+}
+
 /* Put each waiting issue where the plan and its dependencies say, noting only changes. */
 static void
 settle_waiting(struct sched *s, struct plan *p, const size_t *members)
@@ -514,18 +530,8 @@ settle_waiting(struct sched *s, struct plan *p, const size_t *members)
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_issue *is = &s->v[i];
 
-		if (!is->in_source || !waiting(is->state) || is->state == IS_RETRY_WAIT)
-			goto next;
-		if (why[i]) {
-			if (is->state != IS_BLOCKED || !is->reason || strcmp(is->reason, why[i]))
-				set_state(s, i, IS_BLOCKED, why[i], "blocked",
-				    fields_str("reason", why[i]));
-		} else if (is->pending > 0) {
-			if (is->state != IS_QUEUED)
-				set_state(s, i, IS_QUEUED, NULL, "queued", NULL);
-		} else if (is->state != IS_READY)
-			set_state(s, i, IS_READY, NULL, "ready", NULL);
-next:
+		if (is->in_source && waiting(is->state) && is->state != IS_RETRY_WAIT)
+			settle_one(s, i, why[i]);
 		free(why[i]);
 	}
 	free(why);
@@ -961,9 +967,11 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 	is->resume = d->action == RECOVER_RESUME ? d->resume : RESUME_NONE;
 	if (d->action == RECOVER_RESET)
 		recover_reset(s->cfg, s->repos[is->repo].conf, is->number);
-	set_state(s, i, IS_QUEUED, NULL, NULL, NULL);	/* sync or release makes it ready */
+	/* On start nothing is in the source yet: queued, and the first sync decides. */
 	if (is->pending == 0 && is->in_source)
 		set_state(s, i, IS_READY, NULL, "ready", NULL);
+	else
+		set_state(s, i, IS_QUEUED, NULL, NULL, NULL);
 }
 
 void

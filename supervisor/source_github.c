@@ -147,14 +147,14 @@ static void
 add_dep(struct sg_repo *r, struct issue_spec *spec, const char *owner_name, long number)
 {
 	const struct repo_conf *target = owner_name ? repo_by_github(r->sg->cfg, owner_name) : r->conf;
+	const char *repo = repo_intern(target ? target->name : owner_name);
 	char key[160];
 
 	if (number <= 0)
 		return;
 	for (size_t k = 0; k < spec->ndeps; k++)
-		if (spec->deps[k].number == number &&
-		    strcmp(spec->deps[k].repo, target ? target->name : owner_name) == 0)
-			return;
+		if (spec->deps[k].number == number && spec->deps[k].repo == repo)
+			return;	/* interned: the same name is the same pointer */
 	if (target) {
 		issue_spec_add_dep(spec, target->name, number);
 		return;
