@@ -103,14 +103,12 @@ events_line(struct events *ev, const char *name, const struct log_ctx *ctx)
 	return o;
 }
 
-int
-events_emit(struct events *ev, const char *name, const struct log_ctx *ctx,
-    cJSON *fields)
+char *
+events_render(struct events *ev, const char *name, const struct log_ctx *ctx, cJSON *fields)
 {
 	cJSON *o = events_line(ev, name, ctx);
 	char *text;
 	size_t len;
-	ssize_t n;
 
 	if (fields) {
 		while (fields->child) {
@@ -128,21 +126,86 @@ events_emit(struct events *ev, const char *name, const struct log_ctx *ctx,
 	if (text == NULL)
 		fatalx("events: out of memory");
 	len = strlen(text);
-	text[len] = '\n';	/* replaces the NUL: one write() per line */
-	if (ev->fd == -1 && events_reopen(ev) == -1) {
-		free(text);
-		return -1;
+	text = xreallocarray(text, len + 2, 1);
+	text[len] = '\n';
+	text[len + 1] = '\0';
+	return text;
+}
+
+/* Write all of it, or cut the file back to from and fail: never half a line. */
+static int
+append_all(struct events *ev, const char *text, size_t len, off_t from)
+{
+	while (len > 0) {
+		ssize_t n = write(ev->fd, text, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int saved = n == 0 ? ENOSPC : errno;
+
+			if (ftruncate(ev->fd, from) == -1)
+				log_warn("events: cutting %s back after a failed append", ev->path);
+			errno = saved;
+			return -1;
+		}
+		text += n;
+		len -= (size_t)n;
+		ev->size += n;
 	}
-	n = write(ev->fd, text, len + 1);
-	free(text);
-	if (n != (ssize_t)(len + 1)) {
-		log_warn("events: append to %s", ev->path);
+	return 0;
+}
+
+int
+events_append(struct events *ev, char *const *lines, size_t n)
+{
+	off_t from = ev->size;
+
+	if (ev->fd == -1 && events_reopen(ev) == -1)
 		return -1;
-	}
-	ev->size += n;
+	for (size_t k = 0; k < n; k++)
+		if (append_all(ev, lines[k], strlen(lines[k]), from) == -1) {
+			ev->size = from;
+			return -1;
+		}
+	return 0;
+}
+
+int64_t
+events_size(const struct events *ev)
+{
+	return ev->size;
+}
+
+void
+events_cut(struct events *ev, int64_t size)
+{
+	if (ev->fd != -1 && ftruncate(ev->fd, size) == -1)
+		log_warn("events: cutting %s back", ev->path);
+	ev->size = size;
+}
+
+void
+events_rotate_if_due(struct events *ev)
+{
 	if (ev->size >= ev->rotate_bytes)
 		events_rotate(ev);
-	return 0;
+}
+
+int
+events_emit(struct events *ev, const char *name, const struct log_ctx *ctx,
+    cJSON *fields)
+{
+	char *line = events_render(ev, name, ctx, fields);
+	int rc = events_append(ev, &line, 1);
+
+	if (rc == -1) {
+		log_warn("events: append to %s", ev->path);
+		ev->seq--;	/* the line is not there: its seq is free again */
+	}
+	free(line);
+	events_rotate_if_due(ev);
+	return rc;
 }
 
 int64_t

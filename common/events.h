@@ -31,6 +31,19 @@ void events_set_rotate_bytes(struct events *ev, int64_t bytes);
  */
 int events_emit(struct events *ev, const char *name, const struct log_ctx *ctx,
     cJSON *fields);
+/* The same line, rendered (with its newline, taking the next seq) but not written. */
+char *events_render(struct events *ev, const char *name, const struct log_ctx *ctx,
+    cJSON *fields);
+/*
+ * Append whole lines, in order.  A short or failed write cuts the file back
+ * to where it was, so the log never holds half a line: 0, or -1 with errno.
+ */
+int events_append(struct events *ev, char *const *lines, size_t n);
+/* The log's size, and cutting it back to one (lines whose commit failed). */
+int64_t events_size(const struct events *ev);
+void events_cut(struct events *ev, int64_t size);
+/* Rotate once the log has passed its size: after the lines are committed. */
+void events_rotate_if_due(struct events *ev);
 
 /*
  * Exactly once: every line carries "seq", one more than the last.  The

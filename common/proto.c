@@ -96,8 +96,16 @@ static int
 parse_hello(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 {
 	const char *issue, *trace;
-	long attempt;
+	long attempt, version;
 
+	/* A worker of another build (an upgrade under a running daemon) speaks
+	 * another protocol: say so, rather than misread it. */
+	if (!get_number(o, "v", 0, 1000000, &version, err, errsize))
+		return -1;
+	if (version != PROTO_VERSION) {
+		snprintf(err, errsize, "protocol version %ld, expected %d", version, PROTO_VERSION);
+		return -1;
+	}
 	if (!get_number(o, "pid", 1, 4194304, &m->pid, err, errsize) ||
 	    !get_number(o, "attempt", 1, 1000000, &attempt, err, errsize))
 		return -1;
@@ -229,6 +237,7 @@ build(const struct proto_msg *m, size_t reason_len)
 	switch (m->type) {
 	case PROTO_HELLO:
 		cJSON_AddStringToObject(o, "t", "hello");
+		cJSON_AddNumberToObject(o, "v", PROTO_VERSION);
 		cJSON_AddNumberToObject(o, "pid", (double)m->pid);
 		cJSON_AddStringToObject(o, "issue", m->issue);
 		cJSON_AddNumberToObject(o, "attempt", m->attempt);

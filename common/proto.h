@@ -5,7 +5,7 @@
  * at most PROTO_MAX_LINE bytes each (newline included), so that every write
  * is atomic (PIPE_BUF).  Field "t" is the type.
  *
- *   {"t":"hello","pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
+ *   {"t":"hello","v":2,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
  *   {"t":"phase","phase":"implement","state":"start","pgid":456}
  *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"head":"<sha>"}
  *   {"t":"prepared","base":"<sha>"}
@@ -13,9 +13,12 @@
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
  *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail","reason":"..."}
  *
- * "pgid" (the phase's process group, so that the supervisor can end it if the
- * worker is killed) and "prepared" (the base commit recorded at prepare, for
- * recovery) extend section 8.  When this changes: bump PROTO_VERSION, update
+ * "v" (PROTO_VERSION: a mismatch is a protocol error), "pgid" (the phase's
+ * process group, so that the supervisor can end it if the worker is killed)
+ * and "prepared" (the base commit recorded at prepare, for recovery) extend
+ * section 8.  The other way, supervisor -> worker, is the gate: a pipe on
+ * which one byte lets the worker past its admission, and past each "merge
+ * wait", once the supervisor has committed them.  When this changes: bump PROTO_VERSION, update
  * proto.c's parser and builder and the tests in tests/test_proto.c.
  */
 #ifndef WAVED_PROTO_H
@@ -27,7 +30,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072

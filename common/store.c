@@ -1,7 +1,9 @@
 #include "common/store.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -114,6 +116,8 @@ enum stmt_id {
 	ST_SET_REPORTED,
 	ST_SET_EVENT_SEQ,
 	ST_GET_EVENT_SEQ,
+	ST_NEXT_ISSUE_ID,
+	ST_NEXT_ATTEMPT_ID,
 	ST_COUNT
 };
 
@@ -128,8 +132,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT i.id, i.state, i.title, i.body, i.created FROM issues i"
 	    " JOIN repos r ON r.id = i.repo_id WHERE r.name = ?1 AND i.number = ?2",
 	[ST_ISSUE_INSERT] =
-	    "INSERT INTO issues (repo_id, number, title, body, created, first_seen, updated_at)"
-	    " SELECT id, ?2, ?3, ?4, ?5, ?6, ?6 FROM repos WHERE name = ?1",
+	    "INSERT INTO issues (id, repo_id, number, title, body, created, first_seen, updated_at)"
+	    " SELECT ?7, id, ?2, ?3, ?4, ?5, ?6, ?6 FROM repos WHERE name = ?1",
 	[ST_ISSUE_UPDATE_TEXT] =
 	    "UPDATE issues SET title = ?2, body = ?3, created = ?4, updated_at = ?5 WHERE id = ?1",
 	[ST_DEPS_LIST] =
@@ -159,7 +163,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SET_RETRY_AT] = "UPDATE issues SET retry_at = ?2 WHERE id = ?1",
 	[ST_SET_FINAL] = "UPDATE issues SET final_commit = ?2 WHERE id = ?1",
 	[ST_ATTEMPT_BEGIN] =
-	    "INSERT INTO attempts (issue_id, number, trace, pid, started_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    "INSERT INTO attempts (id, issue_id, number, trace, pid, started_at)"
+	    " VALUES (?6, ?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT (issue_id, number) DO UPDATE SET trace = ?3, pid = ?4, started_at = ?5,"
 	    " ended_at = NULL, outcome = NULL, reason = NULL",
 	[ST_ATTEMPT_ID] = "SELECT id FROM attempts WHERE issue_id = ?1 AND number = ?2",
@@ -182,13 +187,30 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " AND number = ?2",
 	[ST_SET_EVENT_SEQ] = "UPDATE daemon SET event_seq = ?1 WHERE id = 1",
 	[ST_GET_EVENT_SEQ] = "SELECT event_seq FROM daemon WHERE id = 1",
+	[ST_NEXT_ISSUE_ID] = "SELECT coalesce(max(id), 0) + 1 FROM issues",
+	[ST_NEXT_ATTEMPT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM attempts",
 };
 
+/*
+ * A transaction that could not commit is kept as its write statements, with
+ * their values inlined (sqlite3_expanded_sql), and replayed by the next
+ * store_begin: the caller's memory has moved on, and the store catches up
+ * with it exactly.  Replay gives the same rows because nothing else writes
+ * in between (the supervisor stops the world while the store is down) and
+ * because new rows take ids the store hands out, never ones SQLite picks.
+ */
 struct store {
 	sqlite3 *db;
 	char *path;
 	enum store_mode mode;
 	sqlite3_stmt *stmt[ST_COUNT];
+	bool in_txn;
+	bool txn_failed;	/* a write failed: the rest are only recorded */
+	char **redo;		/* the write statements of the uncommitted transaction */
+	size_t nredo, redo_cap;
+	int64_t next_issue_id, next_attempt_id;
+	bool replay_impossible;	/* the kept transaction contradicts the database */
+	char *error;		/* why the last begin or commit failed */
 };
 
 /* A prepared statement, reset and ready for binding. */
@@ -208,18 +230,76 @@ store_stmt(struct store *st, enum stmt_id id)
 	return s;
 }
 
-/* Step a statement that returns no rows; 0 or -1 (logged). */
+static void
+set_error(struct store *st, char *why)
+{
+	free(st->error);
+	st->error = why;
+}
+
+static void
+redo_add(struct store *st, sqlite3_stmt *s)
+{
+	char *sql = sqlite3_expanded_sql(s);
+
+	if (sql == NULL)
+		fatalx("store: out of memory");
+	grow_array((void **)&st->redo, &st->redo_cap, st->nredo + 1, sizeof(char *));
+	st->redo[st->nredo++] = xstrdup(sql);
+	sqlite3_free(sql);
+}
+
+static void
+redo_clear(struct store *st)
+{
+	for (size_t k = 0; k < st->nredo; k++)
+		free(st->redo[k]);
+	st->nredo = 0;
+}
+
+/*
+ * Step a statement that returns no rows; 0 or -1 (logged).  Inside a
+ * transaction the write is recorded for a replay; once one write of it has
+ * failed (or SQLite has rolled it back), the others are recorded only: run
+ * on their own they would commit one by one.
+ */
 static int
 store_exec_stmt(struct store *st, sqlite3_stmt *s)
 {
-	int rc = sqlite3_step(s);
+	int rc;
 
+	if (st->in_txn) {
+		redo_add(st, s);
+		if (st->txn_failed || sqlite3_get_autocommit(st->db)) {
+			st->txn_failed = true;
+			sqlite3_reset(s);
+			return 0;
+		}
+	}
+	rc = sqlite3_step(s);
 	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && st->in_txn) {
+		set_error(st, xasprintf("%s", sqlite3_errmsg(st->db)));
+		st->txn_failed = true;
+		return 0;	/* recorded: the commit fails and the replay writes it */
+	}
 	if (rc != SQLITE_DONE) {
 		log_warnx("store: %s: %s", sqlite3_sql(s), sqlite3_errmsg(st->db));
 		return -1;
 	}
 	return 0;
+}
+
+static int64_t
+query_int64(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = store_stmt(st, id);
+	int64_t v = 0;
+
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return v;
 }
 
 static int
@@ -288,6 +368,10 @@ store_open(const char *path, enum store_mode mode, char **err)
 		store_close(st);
 		return NULL;
 	}
+	if (mode == STORE_READWRITE) {
+		st->next_issue_id = query_int64(st, ST_NEXT_ISSUE_ID);
+		st->next_attempt_id = query_int64(st, ST_NEXT_ATTEMPT_ID);
+	}
 	return st;
 }
 
@@ -299,6 +383,9 @@ store_close(struct store *st)
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	redo_clear(st);
+	free(st->redo);
+	free(st->error);
 	free(st->path);
 	free(st);
 }
@@ -317,23 +404,133 @@ store_schema_version(struct store *st)
 	return version;
 }
 
+/*
+ * Can the files be written?  A file made immutable or a file system
+ * remounted read-only is seen here, before SQLite touches them: a write
+ * through the mapped -shm of such a file is a SIGBUS, not an error code.
+ */
+static bool
+store_files_writable(struct store *st)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+
+	for (size_t k = 0; k < ARRAY_LEN(suffixes); k++) {
+		char *path = xasprintf("%s%s", st->path, suffixes[k]);
+		int rc = access(path, W_OK), saved = errno;
+
+		if (rc == -1 && saved != ENOENT) {
+			set_error(st, xasprintf("%s: %s", path, strerror(saved)));
+			free(path);
+			return false;
+		}
+		free(path);
+	}
+	return true;
+}
+
+bool
+store_writable(struct store *st)
+{
+	return store_files_writable(st);
+}
+
+static int
+step_plain(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = store_stmt(st, id);
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		set_error(st, xasprintf("%s", sqlite3_errmsg(st->db)));
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* An error that goes away with the cause (space, permissions, a lock), not a contradiction. */
+static bool
+transient(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_IOERR: case SQLITE_READONLY: case SQLITE_FULL: case SQLITE_BUSY:
+	case SQLITE_LOCKED: case SQLITE_CANTOPEN: case SQLITE_NOMEM: case SQLITE_PERM:
+		return true;
+	}
+	return false;
+}
+
+/* Replay what a failed commit left, inside the transaction just begun. */
+static void
+redo_replay(struct store *st)
+{
+	for (size_t k = 0; k < st->nredo && !st->txn_failed; k++) {
+		char *msg = NULL;
+
+		if (sqlite3_exec(st->db, st->redo[k], NULL, NULL, &msg) != SQLITE_OK) {
+			set_error(st, xasprintf("replay: %s", msg ? msg : "?"));
+			st->txn_failed = true;
+			st->replay_impossible = !transient(sqlite3_errcode(st->db));
+		}
+		sqlite3_free(msg);
+	}
+}
+
 int
 store_begin(struct store *st)
 {
-	return store_exec_stmt(st, store_stmt(st, ST_BEGIN));
+	st->in_txn = true;
+	st->txn_failed = !store_files_writable(st) || step_plain(st, ST_BEGIN) == -1;
+	if (!st->txn_failed)
+		redo_replay(st);
+	return st->txn_failed ? -1 : 0;
 }
 
 int
 store_commit(struct store *st)
 {
-	return store_exec_stmt(st, store_stmt(st, ST_COMMIT));
+	bool ok = !st->txn_failed && step_plain(st, ST_COMMIT) == 0;
+
+	if (!ok && !sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_txn = false;
+	st->txn_failed = false;
+	if (ok)
+		redo_clear(st);
+	return ok ? 0 : -1;
+}
+
+void
+store_commit_abort(struct store *st)
+{
+	st->txn_failed = true;
+	store_commit(st);
 }
 
 void
 store_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
-		store_exec_stmt(st, store_stmt(st, ST_ROLLBACK));
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_txn = false;
+	st->txn_failed = false;
+	redo_clear(st);
+}
+
+bool
+store_pending(const struct store *st)
+{
+	return st->nredo > 0;
+}
+
+bool
+store_replay_impossible(const struct store *st)
+{
+	return st->replay_impossible;
+}
+
+const char *
+store_error(const struct store *st)
+{
+	return st->error ? st->error : "unknown error";
 }
 
 int
@@ -411,6 +608,7 @@ static enum store_upsert
 issue_insert(struct store *st, const struct issue_spec *spec)
 {
 	sqlite3_stmt *s = store_stmt(st, ST_ISSUE_INSERT);
+	int64_t id = st->next_issue_id;
 
 	sqlite3_bind_text(s, 1, spec->repo, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, spec->number);
@@ -418,13 +616,15 @@ issue_insert(struct store *st, const struct issue_spec *spec)
 	sqlite3_bind_text(s, 4, spec->body ? spec->body : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, spec->created);
 	sqlite3_bind_int64(s, 6, now_ms());
+	sqlite3_bind_int64(s, 7, id);
 	if (store_exec_stmt(st, s) == -1)
 		return STORE_ERROR;
-	if (sqlite3_changes(st->db) != 1) {
+	if (!st->txn_failed && sqlite3_changes(st->db) != 1) {
 		log_warnx("store: %s#%ld: repo is not recorded", spec->repo, spec->number);
 		return STORE_ERROR;
 	}
-	if (deps_replace(st, sqlite3_last_insert_rowid(st->db), spec) == -1)
+	st->next_issue_id++;
+	if (deps_replace(st, id, spec) == -1)
 		return STORE_ERROR;
 	return STORE_ADDED;
 }
@@ -616,22 +816,26 @@ int64_t
 store_attempt_begin(struct store *st, int64_t issue_id, int number, const char *trace,
     long pid)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_ATTEMPT_BEGIN);
-	int64_t id = -1;
+	sqlite3_stmt *s = store_stmt(st, ST_ATTEMPT_ID);
+	int64_t id = 0;
 
-	sqlite3_bind_int64(s, 1, issue_id);
-	sqlite3_bind_int(s, 2, number);
-	sqlite3_bind_text(s, 3, trace, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, pid);
-	sqlite3_bind_int64(s, 5, now_ms());
-	if (store_exec_stmt(st, s) == -1)
-		return -1;
-	s = store_stmt(st, ST_ATTEMPT_ID);
+	/* A restarted attempt keeps its row; a new one takes the next id. */
 	sqlite3_bind_int64(s, 1, issue_id);
 	sqlite3_bind_int(s, 2, number);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		id = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
+	if (id == 0)
+		id = st->next_attempt_id++;
+	s = store_stmt(st, ST_ATTEMPT_BEGIN);
+	sqlite3_bind_int64(s, 1, issue_id);
+	sqlite3_bind_int(s, 2, number);
+	sqlite3_bind_text(s, 3, trace, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, pid);
+	sqlite3_bind_int64(s, 5, now_ms());
+	sqlite3_bind_int64(s, 6, id);
+	if (store_exec_stmt(st, s) == -1)
+		return -1;
 	return id;
 }
 
@@ -738,9 +942,19 @@ int
 store_set_event_seq(struct store *st, int64_t seq)
 {
 	sqlite3_stmt *s = store_stmt(st, ST_SET_EVENT_SEQ);
+	int rc;
 
+	/* Not recorded for a replay: the journal sets it anew on every try. */
+	if (st->in_txn && st->txn_failed)
+		return 0;
 	sqlite3_bind_int64(s, 1, seq);
-	return store_exec_stmt(st, s);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && st->in_txn) {
+		set_error(st, xasprintf("%s", sqlite3_errmsg(st->db)));
+		st->txn_failed = true;
+	}
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int64_t

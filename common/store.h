@@ -27,10 +27,27 @@ struct store *store_open(const char *path, enum store_mode mode, char **err);
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 
-/* One transaction around several writes; 0 or -1. */
+/*
+ * One transaction around several writes.  store_begin fails (-1) when the
+ * files cannot be written or SQLite will not begin; the writes that follow
+ * are then recorded, not run.  A transaction whose commit fails is rolled
+ * back but kept: the next store_begin replays it first, so that a caller
+ * whose memory has moved on can retry until the store has caught up.
+ * store_rollback abandons it.
+ */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
+/* Roll back, keeping the transaction for its replay (what store_commit does when it fails). */
+void store_commit_abort(struct store *st);
 void store_rollback(struct store *st);
+/* A failed transaction waits for its replay. */
+bool store_pending(const struct store *st);
+/* Its replay failed on something other than the disk (a constraint): it never will commit. */
+bool store_replay_impossible(const struct store *st);
+/* The files can be written (checked before SQLite maps them: see store.c). */
+bool store_writable(struct store *st);
+/* Why the last begin, write or commit failed. */
+const char *store_error(const struct store *st);
 
 /* Record the configured repos (name, path, agent branch); 0 or -1. */
 int store_sync_repos(struct store *st, const struct config *cfg);

@@ -45,6 +45,11 @@ levers_handle(const char *cmd, const char *arg, char **error, void *ctx)
 	struct supervisor *sv = ctx;
 	int was = sched_effective_cap(sv->sched);
 
+	if (!sched_can_act(sv->sched)) {
+		*error = xstrdup("the state database cannot be written: waved acts on nothing until "
+		    "it can (see its log)");
+		return NULL;
+	}
 	if (strcmp(cmd, "cap") == 0)
 		return control_cap(sv, arg, error);
 	if (strcmp(cmd, "pause") == 0) {

@@ -78,16 +78,18 @@ on_interrupt(struct supervisor *sv)
 	sv->exit_status = EXIT_INTERRUPTED;
 }
 
+/* needs_store: acts on state, so waits while the store cannot be written. */
 static const struct {
 	int signo;
 	void (*action)(struct supervisor *);
+	bool needs_store;
 } signal_table[] = {
-	{ SIGCHLD, on_child },
-	{ SIGUSR1, on_cap_down },
-	{ SIGUSR2, on_cap_up },
-	{ SIGHUP, on_hangup },
-	{ SIGTERM, on_terminate },
-	{ SIGINT, on_interrupt },
+	{ SIGCHLD, on_child, true },
+	{ SIGUSR1, on_cap_down, true },
+	{ SIGUSR2, on_cap_up, true },
+	{ SIGHUP, on_hangup, true },
+	{ SIGTERM, on_terminate, false },
+	{ SIGINT, on_interrupt, false },
 };
 
 /* Handlers do no work: every signal is read from a signalfd by the loop. */
@@ -102,6 +104,7 @@ signals_open(void)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* past a file size limit, a write fails: no death */
 	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
@@ -111,9 +114,27 @@ signals_dispatch(struct supervisor *sv)
 	struct signalfd_siginfo si;
 
 	while (read(sv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		for (size_t k = 0; k < ARRAY_LEN(signal_table); k++)
-			if ((int)si.ssi_signo == signal_table[k].signo)
+		for (size_t k = 0; k < ARRAY_LEN(signal_table); k++) {
+			if ((int)si.ssi_signo != signal_table[k].signo)
+				continue;
+			if (signal_table[k].needs_store && journal_down(sv->journal))
+				sv->deferred |= 1u << k;
+			else
 				signal_table[k].action(sv);
+		}
+}
+
+/* The store is back: what waited for it, in the order it came. */
+static void
+catch_up(struct supervisor *sv)
+{
+	unsigned deferred = sv->deferred;
+
+	sv->deferred = 0;
+	workers_resume(sv->workers);
+	for (size_t k = 0; k < ARRAY_LEN(signal_table); k++)
+		if (deferred & (1u << k))
+			signal_table[k].action(sv);
 }
 
 /* SIGHUP: a new configuration (if it is valid) and a fresh look at the source. */
@@ -200,12 +221,49 @@ settled(const struct supervisor *sv)
 	return intake_settled(sv) && sched_settled(sv->sched);
 }
 
+/*
+ * While the store cannot be written the supervisor acts on nothing: it
+ * admits nothing, reads no worker (each waits at its gate), talks to no
+ * source, and only a stop is heard.  The journal retries its commit.
+ */
+static void
+iterate_down(struct supervisor *sv)
+{
+	int64_t until = journal_next_retry(sv->journal), now = mono_ms();
+	size_t ncontrol;
+	int n;
+
+	if (sv->stopping && sv->stop_deadline < until)
+		until = sv->stop_deadline;
+	update_title(sv);
+	grow_array((void **)&sv->fds, &sv->fds_cap, 1 + control_nfds(sv->control), sizeof(*sv->fds));
+	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
+	ncontrol = control_pollfds(sv->control, sv->fds + 1);
+	n = poll(sv->fds, 1 + ncontrol, until <= now ? 0 : until - now > 1000 ? 1000 :
+	    (int)(until - now));
+	if (n == -1 && errno != EINTR)
+		fatal("poll");
+	if (n > 0 && sv->fds[0].revents)
+		signals_dispatch(sv);
+	if (n > 0)
+		control_dispatch(sv->control, sv->fds + 1, ncontrol);
+}
+
 static void
 loop_iterate(struct supervisor *sv)
 {
 	size_t nfds, ncontrol, ngithub;
 	int n;
 
+	if (!journal_ready(sv->journal)) {
+		sv->was_down = true;
+		iterate_down(sv);
+		return;
+	}
+	if (sv->was_down) {
+		sv->was_down = false;
+		catch_up(sv);
+	}
 	if (!sv->stopping)
 		sched_admit(sv->sched);
 	update_title(sv);
@@ -221,20 +279,25 @@ loop_iterate(struct supervisor *sv)
 	n = poll(sv->fds, nfds, poll_timeout(sv));
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
+	/* Each step may find the store gone: the rest waits for the next turn. */
 	for (size_t k = 1 + ncontrol + ngithub; n > 0 && k < nfds; k++)
-		if (sv->fds[k].revents)
+		if (sv->fds[k].revents && sched_can_act(sv->sched))
 			workers_readable(sv->workers, sv->fds[k].fd);
 	if (n > 0 && sv->fds[0].revents)
 		signals_dispatch(sv);
 	if (n > 0)
 		control_dispatch(sv->control, sv->fds + 1, ncontrol);
+	if (!sched_can_act(sv->sched))
+		return;
 	if (sv->github)
 		github_dispatch(sv->github, sv->fds + 1 + ncontrol, ngithub);
-	if (sv->gh_source && !sv->stopping)
+	if (sv->gh_source && !sv->stopping && sched_can_act(sv->sched))
 		source_github_tick(sv->gh_source);
-	workers_watchdog(sv->workers, mono_ms());
-	sched_tick(sv->sched, now_ms());
-	if (!sv->stopping && mono_ms() >= sv->next_poll)
+	if (sched_can_act(sv->sched))
+		workers_watchdog(sv->workers, mono_ms());
+	if (sched_can_act(sv->sched))
+		sched_tick(sv->sched, now_ms());
+	if (!sv->stopping && mono_ms() >= sv->next_poll && sched_can_act(sv->sched))
 		intake_poll(sv);
 }
 
@@ -242,6 +305,18 @@ loop_iterate(struct supervisor *sv)
 static void
 check_finished(struct supervisor *sv)
 {
+	if (sv->stopping && journal_down(sv->journal)) {
+		/* Nothing can be recorded: wait for the workers, tell nothing, and
+		 * leave the rest to the next start's recovery. */
+		if (workers_forget_exited(sv->workers) == 0 || mono_ms() >= sv->stop_deadline) {
+			log_warnx("stopped while the store cannot be written: the next start "
+			    "recovers from its last commit and git");
+			workers_kill(sv->workers);
+			sv->finished = true;
+			sv->exit_status = EXIT_SOME_FAILED;
+		}
+		return;
+	}
 	if (sv->stopping) {
 		if (workers_count(sv->workers) == 0) {
 			sv->finished = true;
@@ -285,6 +360,7 @@ open_state(struct supervisor *sv)
 		return -1;
 	}
 	events_set_seq(sv->events, store_event_seq(sv->store));
+	sv->journal = journal_new(sv->store, sv->events);
 	if (preflight_repos(sv->cfg, true, &errors) == -1) {
 		log_warnx_lines("preflight: ", errors.s);
 		strbuf_free(&errors);
@@ -302,6 +378,7 @@ close_state(struct supervisor *sv)
 	intake_close(sv);
 	sched_free(sv->sched);
 	workers_free(sv->workers);
+	journal_free(sv->journal);
 	events_close(sv->events);
 	store_close(sv->store);
 	if (sv->signal_fd != -1)
@@ -322,7 +399,8 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		return EXIT_BAD_CONFIG;
 	}
 	sv.workers = workers_new();
-	sv.sched = sched_new(cfg, sv.store, sv.events, cap, workers_start, sv.workers);
+	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
+	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	workers_attach(sv.workers, sv.sched, cfg);
 	if ((sv.control = control_open(cfg->state_dir, levers_handle, &sv)) == NULL) {
 		log_warn("control socket %s/%s", cfg->state_dir, CONTROL_SOCKET);
@@ -333,8 +411,9 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	cJSON_AddNumberToObject(f, "pid", getpid());
 	cJSON_AddNumberToObject(f, "cap", cap);
 	cJSON_AddBoolToObject(f, "once", opts->once);
-	events_emit(sv.events, "started", NULL, f);
-	store_set_event_seq(sv.store, events_seq(sv.events));
+	journal_begin(sv.journal);
+	journal_event(sv.journal, JOURNAL_DAEMON, "started", f);
+	journal_commit(sv.journal);
 	sched_set_running(sv.sched, true);
 	log_info("started: %zu repo%s, cap %d", cfg->nrepos, cfg->nrepos == 1 ? "" : "s", cap);
 	intake_start(&sv);
@@ -344,11 +423,14 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		loop_iterate(&sv);
 		check_finished(&sv);
 	}
-	sched_set_running(sv.sched, false);
-	f = cJSON_CreateObject();
-	cJSON_AddNumberToObject(f, "status", sv.exit_status);
-	events_emit(sv.events, "stopped", NULL, f);
-	store_set_event_seq(sv.store, events_seq(sv.events));
+	if (!journal_down(sv.journal)) {
+		sched_set_running(sv.sched, false);
+		f = cJSON_CreateObject();
+		cJSON_AddNumberToObject(f, "status", sv.exit_status);
+		journal_begin(sv.journal);
+		journal_event(sv.journal, JOURNAL_DAEMON, "stopped", f);
+		journal_commit(sv.journal);
+	}
 	log_info("stopped");
 	close_state(&sv);
 	return sv.exit_status;

@@ -9,6 +9,7 @@
 #include "common/keymap.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/journal.h"
 #include "supervisor/plan.h"
 #include "supervisor/recover.h"
 #include "worker/worker.h"
@@ -69,17 +70,10 @@ struct sched_repo {
 	size_t pos;			/* in the admit heap */
 };
 
-/* Events wait for the store's commit, so the log never runs ahead of the state. */
-struct pending_event {
-	char *name;
-	size_t issue;			/* SIZE_MAX: daemon-wide */
-	cJSON *fields;
-};
-
 struct sched {
 	const struct config *cfg;
 	struct store *store;
-	struct events *events;
+	struct journal *journal;
 	sched_start_fn *start;
 	void *start_arg;
 	struct sched_issue *v;
@@ -91,8 +85,8 @@ struct sched {
 	struct heap retry;		/* issues in retry_wait, by retry_at */
 	int cap, effective_cap;
 	int inflight;
-	struct pending_event *pending;
-	size_t npending, pending_cap;
+	sched_gate_fn *gate;
+	void *gate_arg;
 	sched_outcome_fn *outcome_hook;
 	void *outcome_arg;
 	bool (*external)(const struct issue_ref *, void *);
@@ -171,71 +165,82 @@ repo_refresh(struct sched *s, size_t r)
 		heap_remove(&s->admit, repo->pos);
 }
 
-/* ---- the journal: store writes in one transaction, then their events ---- */
+static bool
+in_flight(enum istate st)
+{
+	return st == IS_RUNNING || st == IS_REVIEW || st == IS_MERGING;
+}
+
+/* ---- the journal: a transition commits before anything follows from it ---- */
 
 static void
 txn_begin(struct sched *s)
 {
-	if (store_begin(s->store) == -1)
-		log_warnx("store: cannot begin a transaction; state may lag the events");
+	journal_begin(s->journal);
 }
 
 static void
 txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 {
-	grow_array((void **)&s->pending, &s->pending_cap, s->npending + 1, sizeof(*s->pending));
-	s->pending[s->npending++] = (struct pending_event){ xstrdup(name), issue, fields };
+	journal_event(s->journal, issue, name, fields);
 }
 
-/*
- * The events are appended first and their last seq committed with the state:
- * a crash in between leaves lines past the committed seq, which the next
- * start cuts off (events.h).  What follows from a committed outcome (the
- * branch deleted, GitHub told) happens only after the commit.
- */
 static void
 txn_commit(struct sched *s)
 {
-	size_t n = s->npending;
+	journal_commit(s->journal);
+}
 
-	for (size_t k = 0; k < n; k++) {
-		struct pending_event *e = &s->pending[k];
-		struct sched_issue *i = e->issue == SIZE_MAX ? NULL : &s->v[e->issue];
-		struct log_ctx ctx = { 0 };
+static void
+issue_ctx(size_t issue, struct log_ctx *ctx, void *arg)
+{
+	const struct sched_issue *i = &((struct sched *)arg)->v[issue];
 
-		if (i) {
-			ctx.issue = i->key;
-			ctx.attempt = i->attempt;
-			ctx.trace = i->trace[0] ? i->trace : NULL;
-		}
-		events_emit(s->events, e->name, i ? &ctx : NULL, e->fields);
-		e->fields = NULL;
-	}
-	if (n > 0)
-		store_set_event_seq(s->store, events_seq(s->events));
-	if (store_commit(s->store) == -1) {
-		log_warnx("store: commit failed");
-		store_rollback(s->store);
-	}
-	for (size_t k = 0; k < n; k++) {
-		struct pending_event *e = &s->pending[k];
-		struct sched_issue *i = e->issue == SIZE_MAX ? NULL : &s->v[e->issue];
-		bool done = strcmp(e->name, "done") == 0;
+	ctx->issue = i->key;
+	ctx->attempt = i->attempt;
+	ctx->trace = i->trace[0] ? i->trace : NULL;
+}
 
-		/* Committed: the branch has served as proof of the landing and can go. */
-		if (i && done)
-			recover_drop_branch(s->cfg, s->repos[i->repo].conf, i->number);
-		if (i && s->outcome_hook && (done || strcmp(e->name, "dead") == 0)) {
-			struct sched_outcome o = {
-				.repo = s->repos[i->repo].conf->name, .number = i->number,
-				.outcome = e->name, .attempts = i->attempts,
-				.final = i->final, .reason = i->reason,
-			};
-			s->outcome_hook(&o, s->outcome_arg);
-		}
-		free(e->name);
+/*
+ * What follows from a committed event: a landed issue's branch, its proof
+ * until now, can go; the source hears of outcomes; a worker waiting at its
+ * gate (admitted, or queued to merge) may go on.
+ */
+static void
+committed(const char *event, size_t issue, void *arg)
+{
+	struct sched *s = arg;
+	struct sched_issue *i = issue == JOURNAL_DAEMON ? NULL : &s->v[issue];
+	bool done = strcmp(event, "done") == 0;
+
+	if (i == NULL)
+		return;
+	if (done && i->repo != NO_REPO)
+		recover_drop_branch(s->cfg, s->repos[i->repo].conf, i->number);
+	if (s->outcome_hook && i->repo != NO_REPO && (done || strcmp(event, "dead") == 0)) {
+		struct sched_outcome o = {
+			.repo = s->repos[i->repo].conf->name, .number = i->number,
+			.outcome = event, .attempts = i->attempts,
+			.final = i->final, .reason = i->reason,
+		};
+		s->outcome_hook(&o, s->outcome_arg);
 	}
-	s->npending = 0;
+	if (s->gate && in_flight(i->state) && i->pid > 0 &&
+	    (strcmp(event, "admitted") == 0 || strcmp(event, "merge_wait") == 0))
+		s->gate(i->pid, s->gate_arg);
+}
+
+void
+sched_set_gate(struct sched *s, sched_gate_fn *fn, void *arg)
+{
+	s->gate = fn;
+	s->gate_arg = arg;
+}
+
+bool
+sched_can_act(const struct sched *s)
+{
+	return !journal_down(s->journal);
 }
 
 void
@@ -261,11 +266,6 @@ fields_str(const char *key, const char *value)
 	return o;
 }
 
-static bool
-in_flight(enum istate st)
-{
-	return st == IS_RUNNING || st == IS_REVIEW || st == IS_MERGING;
-}
 
 static bool
 waiting(enum istate st)
@@ -1065,7 +1065,7 @@ cap_record(struct sched *s, const char *why)
 	cJSON_AddNumberToObject(f, "cap", s->cap);
 	cJSON_AddNumberToObject(f, "effective", s->effective_cap);
 	cJSON_AddStringToObject(f, "why", why);
-	txn_event(s, SIZE_MAX, "cap_changed", f);
+	txn_event(s, JOURNAL_DAEMON, "cap_changed", f);
 	txn_commit(s);
 }
 
@@ -1139,14 +1139,15 @@ repos_build(struct sched *s, const struct config *cfg)
 }
 
 struct sched *
-sched_new(const struct config *cfg, struct store *store, struct events *events, int cap,
+sched_new(const struct config *cfg, struct store *store, struct journal *journal, int cap,
     sched_start_fn *start, void *arg)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 
 	s->cfg = cfg;
 	s->store = store;
-	s->events = events;
+	s->journal = journal;
+	journal_set_hooks(journal, issue_ctx, committed, s);
 	s->start = start;
 	s->start_arg = arg;
 	s->index = keymap_new(64);
@@ -1181,7 +1182,6 @@ sched_free(struct sched *s)
 	heap_free(&s->retry);
 	free(s->repos);
 	free(s->v);
-	free(s->pending);
 	keymap_free(s->index);
 	free(s);
 }

@@ -50,8 +50,16 @@ struct sched_outcome {
 };
 typedef void sched_outcome_fn(const struct sched_outcome *o, void *arg);
 
+struct journal;
 struct sched *sched_new(const struct config *cfg, struct store *store,
-    struct events *events, int cap, sched_start_fn *start, void *arg);
+    struct journal *journal, int cap, sched_start_fn *start, void *arg);
+
+/* Let the worker pid past its gate: its admission, or its place in the merge
+ * queue, is committed (DESIGN.md section 5: commit or stop). */
+typedef void sched_gate_fn(pid_t pid, void *arg);
+void sched_set_gate(struct sched *s, sched_gate_fn *fn, void *arg);
+/* The store can be written: the scheduler may act on what it is told. */
+bool sched_can_act(const struct sched *s);
 void sched_free(struct sched *s);
 
 /* Who hears of outcomes (the GitHub source reports them back). */

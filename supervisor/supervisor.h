@@ -18,6 +18,7 @@
 #include "common/github.h"
 #include "common/store.h"
 #include "supervisor/control.h"
+#include "supervisor/journal.h"
 #include "supervisor/loop.h"
 #include "supervisor/sched.h"
 #include "supervisor/source_github.h"
@@ -28,6 +29,7 @@ struct supervisor {
 	const struct loop_options *opts;
 	struct store *store;
 	struct events *events;
+	struct journal *journal;	/* every state change: store, events, then what follows */
 	struct sched *sched;
 	struct workers *workers;
 	struct control *control;
@@ -37,6 +39,8 @@ struct supervisor {
 	bool report_again;		/* a report failed: try the unreported ones again */
 	int paused_from;		/* the effective cap before a pause */
 	int signal_fd;
+	unsigned deferred;		/* signals that wait for the store (bits of signal_table) */
+	bool was_down;			/* the journal was down on the last turn of the loop */
 	struct pollfd *fds;		/* the signalfd and every worker's pipe */
 	size_t fds_cap;
 	int64_t next_poll;		/* monotonic ms */

@@ -16,11 +16,15 @@
 #include "worker/worker.h"
 
 #define WORKER_PIPE_FD 3	/* where the child finds its pipe */
+#define WORKER_GATE_FD 4	/* and the read end of its gate */
 
 struct worker_proc {
 	pid_t pid;
 	size_t issue;
 	int fd;			/* read end; -1 once at EOF */
+	int gate;		/* write end of the worker's gate: one byte lets it on */
+	bool exited;		/* reaped; its exit waits to be told (the store was down) */
+	int status;
 	char buf[2 * PROTO_MAX_LINE];
 	size_t len;
 	bool hello;		/* the first message was seen */
@@ -56,9 +60,11 @@ workers_free(struct workers *w)
 {
 	if (w == NULL)
 		return;
-	for (size_t k = 0; k < w->n; k++)
+	for (size_t k = 0; k < w->n; k++) {
 		if (w->v[k].fd != -1)
 			close(w->v[k].fd);
+		close(w->v[k].gate);
+	}
 	free(w->v);
 	free(w);
 }
@@ -70,25 +76,36 @@ workers_attach(struct workers *w, struct sched *s, const struct config *cfg)
 	w->cfg = cfg;
 }
 
-/* In the child: keep only stdio and the pipe, then become the worker. */
+/* Put fd at want (both close-on-exec: never into a phase). */
+static void
+place_fd(int fd, int want)
+{
+	if (fd != want) {
+		dup3(fd, want, O_CLOEXEC);
+		close(fd);
+	} else
+		fcntl(want, F_SETFD, FD_CLOEXEC);
+}
+
+/* In the child: keep only stdio, the pipe and the gate, then become the worker. */
 static void __attribute__((noreturn))
-become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
+become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd, int gate_fd,
     pid_t supervisor)
 {
 	struct worker_job wj = {
 		.cfg = w->cfg, .repo = job->repo, .number = job->number,
 		.title = job->title, .body = job->body, .attempt = job->attempt,
-		.pipe_fd = WORKER_PIPE_FD, .supervisor = supervisor,
+		.pipe_fd = WORKER_PIPE_FD, .gate_fd = WORKER_GATE_FD, .supervisor = supervisor,
 		.resume = (enum resume_point)job->resume,
 	};
 
-	if (pipe_fd != WORKER_PIPE_FD) {
-		dup2(pipe_fd, WORKER_PIPE_FD);
-		close(pipe_fd);
-	}
-	fcntl(WORKER_PIPE_FD, F_SETFD, FD_CLOEXEC);	/* never into a phase */
+	/* Neither may land on the other's number while being moved. */
+	pipe_fd = fcntl(pipe_fd, F_DUPFD_CLOEXEC, WORKER_GATE_FD + 1);
+	gate_fd = fcntl(gate_fd, F_DUPFD_CLOEXEC, WORKER_GATE_FD + 1);
+	place_fd(pipe_fd, WORKER_PIPE_FD);
+	place_fd(gate_fd, WORKER_GATE_FD);
 	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
-	closefrom(WORKER_PIPE_FD + 1);
+	closefrom(WORKER_GATE_FD + 1);
 	strlcpy(wj.issue, job->key, sizeof(wj.issue));
 	strlcpy(wj.trace, job->trace, sizeof(wj.trace));
 	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
@@ -100,28 +117,51 @@ workers_start(const struct sched_job *job, void *arg)
 {
 	struct workers *w = arg;
 	pid_t parent = getpid(), pid;
-	int fds[2];
+	int fds[2], gate[2];
 
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		log_warn("%s: pipe", job->key);
+		return -1;
+	}
+	if (pipe2(gate, O_CLOEXEC) == -1) {
+		log_warn("%s: pipe", job->key);
+		close(fds[0]);
+		close(fds[1]);
 		return -1;
 	}
 	if ((pid = fork()) == -1) {
 		log_warn("%s: fork", job->key);
 		close(fds[0]);
 		close(fds[1]);
+		close(gate[0]);
+		close(gate[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		become_worker(w, job, fds[1], parent);
+		close(gate[1]);
+		become_worker(w, job, fds[1], gate[0], parent);
 	}
 	close(fds[1]);
+	close(gate[0]);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	fcntl(gate[1], F_SETFL, O_NONBLOCK);
 	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
-	w->v[w->n] = (struct worker_proc){ .pid = pid, .issue = job->issue, .fd = fds[0] };
+	w->v[w->n] = (struct worker_proc){
+		.pid = pid, .issue = job->issue, .fd = fds[0], .gate = gate[1],
+	};
 	w->n++;
 	return pid;
+}
+
+void
+workers_open_gate(pid_t pid, void *arg)
+{
+	struct workers *w = arg;
+
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].pid == pid && write(w->v[k].gate, "g", 1) != 1)
+			log_warn("worker %d: gate", (int)pid);
 }
 
 size_t
@@ -130,7 +170,7 @@ workers_pollfds(const struct workers *w, struct pollfd *fds)
 	size_t n = 0;
 
 	for (size_t k = 0; k < w->n; k++)
-		if (w->v[k].fd != -1)
+		if (w->v[k].fd != -1 && !w->v[k].exited)
 			fds[n++] = (struct pollfd){ .fd = w->v[k].fd, .events = POLLIN };
 	return n;
 }
@@ -204,13 +244,31 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 		protocol_error(w, p, "a message out of sequence");
 }
 
-/* Read what is there; split into lines; at EOF close the pipe. */
+/* Handle the complete lines read so far, while the scheduler can act on them. */
+static void
+handle_lines(struct workers *w, struct worker_proc *p)
+{
+	char *nl;
+
+	while (sched_can_act(w->sched) && (nl = memchr(p->buf, '\n', p->len)) != NULL) {
+		*nl = '\0';
+		handle_line(w, p, p->buf);
+		p->len -= (size_t)(nl + 1 - p->buf);
+		memmove(p->buf, nl + 1, p->len);
+	}
+}
+
+/*
+ * Read what is there; split into lines; at EOF close the pipe.  While the
+ * store is down nothing is read: what the worker says waits in the pipe and
+ * in the buffer until it can be recorded.
+ */
 static void
 drain(struct workers *w, struct worker_proc *p)
 {
-	for (;;) {
+	handle_lines(w, p);
+	while (p->fd != -1 && sched_can_act(w->sched)) {
 		ssize_t n = read(p->fd, p->buf + p->len, sizeof(p->buf) - p->len);
-		char *nl;
 
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -222,16 +280,12 @@ drain(struct workers *w, struct worker_proc *p)
 			if (p->len > 0 && !p->broken)
 				protocol_error(w, p, "a message without its newline");
 			/* A worker without its pipe can report nothing more: end it. */
-			kill_worker(p);
+			if (!p->exited)
+				kill_worker(p);
 			return;
 		}
 		p->len += (size_t)n;
-		while ((nl = memchr(p->buf, '\n', p->len)) != NULL) {
-			*nl = '\0';
-			handle_line(w, p, p->buf);
-			p->len -= (size_t)(nl + 1 - p->buf);
-			memmove(p->buf, nl + 1, p->len);
-		}
+		handle_lines(w, p);
 		if (p->len >= PROTO_MAX_LINE && !p->broken) {
 			protocol_error(w, p, "a message longer than the limit");
 			p->len = 0;
@@ -249,31 +303,71 @@ workers_readable(struct workers *w, int fd)
 		}
 }
 
+/* Tell the scheduler of each reaped worker, its last words first. */
+static void
+settle_exits(struct workers *w)
+{
+	for (size_t k = 0; k < w->n && sched_can_act(w->sched); ) {
+		struct worker_proc *p = &w->v[k];
+
+		if (!p->exited) {
+			k++;
+			continue;
+		}
+		drain(w, p);	/* its last words may still be in the pipe */
+		if (!sched_can_act(w->sched))
+			return;
+		if (p->fd != -1)
+			close(p->fd);
+		close(p->gate);
+		/* A worker killed in a phase cannot end that phase's group: we do. */
+		if (p->phase_pgid > 0)
+			kill(-p->phase_pgid, SIGKILL);
+		if (!p->broken)
+			sched_on_worker_exit(w->sched, p->issue, p->pid, p->status, w->stopping);
+		w->v[k] = w->v[--w->n];
+	}
+}
+
 void
 workers_reap(struct workers *w)
 {
 	pid_t pid;
 	int status;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		size_t k;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (size_t k = 0; k < w->n; k++)
+			if (w->v[k].pid == pid) {
+				w->v[k].exited = true;
+				w->v[k].status = status;
+			}
+	settle_exits(w);
+}
 
-		for (k = 0; k < w->n && w->v[k].pid != pid; k++)
-			;
-		if (k == w->n)
-			continue;	/* not a worker: nothing to report */
-		struct worker_proc *p = &w->v[k];
-		if (p->fd != -1)
-			drain(w, p);	/* its last words may still be in the pipe */
-		if (p->fd != -1)
-			close(p->fd);
-		/* A worker killed in a phase cannot end that phase's group: we do. */
-		if (p->phase_pgid > 0)
-			kill(-p->phase_pgid, SIGKILL);
-		if (!p->broken)
-			sched_on_worker_exit(w->sched, p->issue, p->pid, status, w->stopping);
-		w->v[k] = w->v[--w->n];
-	}
+void
+workers_resume(struct workers *w)
+{
+	for (size_t k = 0; k < w->n && sched_can_act(w->sched); k++)
+		handle_lines(w, &w->v[k]);
+	workers_reap(w);
+}
+
+size_t
+workers_forget_exited(struct workers *w)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (size_t k = 0; k < w->n; k++)
+			if (w->v[k].pid == pid) {
+				if (w->v[k].fd != -1)
+					close(w->v[k].fd);
+				close(w->v[k].gate);
+				w->v[k] = w->v[--w->n];
+				break;
+			}
+	return w->n;
 }
 
 void

@@ -29,6 +29,12 @@ size_t workers_pollfds(const struct workers *w, struct pollfd *fds);
 void workers_readable(struct workers *w, int fd);
 /* Reap every child that has exited (on SIGCHLD). */
 void workers_reap(struct workers *w);
+/* The store is back: what workers said and did while it was down, in order. */
+void workers_resume(struct workers *w);
+/* Stopping while the store is down: reap without telling; how many are left. */
+size_t workers_forget_exited(struct workers *w);
+/* A sched_gate_fn: let the worker pid past its gate. */
+void workers_open_gate(pid_t pid, void *arg);
 
 /* The phase watchdog: its next deadline (monotonic ms, or INT64_MAX), and
  * the check that kills a worker stuck past its phase's timeout. */

@@ -98,13 +98,27 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("[1]", "not a JSON object");
 	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
 	assert_rejected("{\"x\":1}", "\"t\"");
-	assert_rejected("{\"t\":\"hello\",\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	assert_rejected("{\"t\":\"hello\",\"v\":2,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,"
 	    "\"head\":\"$(rm -rf /)\"}", "git object name");
 	assert_rejected("{\"t\":\"merge\",\"state\":\"sideways\"}", "expected wait, locked or merged");
 	assert_rejected("{\"t\":\"done\",\"outcome\":\"great\",\"reason\":\"\"}", "unknown outcome");
 	assert_rejected("{\"t\":\"done\",\"outcome\":\"failed\"}", "\"reason\"");
+}
+
+Test(proto, a_hello_of_another_protocol_version_is_a_clear_error)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "{\"t\":\"hello\",\"v\":%d,\"pid\":5,\"issue\":\"a#1\","
+	    "\"attempt\":1,\"trace\":\"x\"}", PROTO_VERSION + 1);
+	char want[64];
+	snprintf(want, sizeof(want), "protocol version %d, expected %d", PROTO_VERSION + 1,
+	    PROTO_VERSION);
+	assert_rejected(line, want);
+	assert_rejected("{\"t\":\"hello\",\"pid\":5,\"issue\":\"a#1\",\"attempt\":1,"
+	    "\"trace\":\"x\"}", "\"v\"");
 }
 
 Test(proto, an_oversized_line_is_rejected)

@@ -58,10 +58,6 @@ lock_acquire(const struct merge_request *req, struct strbuf *reason)
 		return -1;
 	}
 	free(path);
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return fd;
-	if (req->waiting)
-		req->waiting(req->arg);
 	/* Wait without blocking signals out: a stop must not hang behind another merge. */
 	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {

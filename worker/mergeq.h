@@ -28,7 +28,6 @@ struct merge_request {
 	int signal_fd;
 	char *const *envp;
 	/* Progress, for the pipe protocol and the process title. */
-	void (*waiting)(void *arg);
 	void (*locked)(void *arg);
 	void *arg;
 };

@@ -421,13 +421,47 @@ report_merge(struct worker *w, enum proto_merge_state state, const char *sha)
 	send_msg(w, &m);
 }
 
+/*
+ * A point of no return: wait until the supervisor has committed what led
+ * here (the admission, every phase's marker, the merge request) and lets us
+ * on.  The gate stays shut while its store cannot be written; if the
+ * supervisor dies, it closes, and so do we.
+ */
 static void
-merge_waiting(void *arg)
+await_gate(struct worker *w)
 {
-	struct worker *w = arg;
+	struct pollfd fds[2] = {
+		{ .fd = w->job->gate_fd, .events = POLLIN },
+		{ .fd = w->signal_fd, .events = POLLIN },
+	};
 
+	for (;;) {
+		struct signalfd_siginfo si;
+		char c;
+
+		if (poll(fds, 2, -1) == -1 && errno != EINTR)
+			_exit(1);
+		if (fds[1].revents && read(w->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+		    si.ssi_signo != SIGCHLD)
+			stopped(w);
+		if (fds[0].revents) {
+			ssize_t n = read(w->job->gate_fd, &c, 1);
+
+			if (n == 1)
+				return;
+			if (n == 0 || errno != EINTR)
+				_exit(1);	/* the supervisor is gone */
+		}
+	}
+}
+
+/* Ask for the merge queue, and wait to be let in. */
+static void
+queue_for_merge(struct worker *w)
+{
 	setproctitle("worker %s merge-wait", w->job->issue);
 	report_merge(w, MERGE_WAIT, NULL);
+	await_gate(w);
 }
 
 static void
@@ -466,13 +500,16 @@ merge(struct worker *w)
 	struct merge_request req = {
 		.cfg = w->cfg, .repo = w->repo, .branch = w->branch, .message = message,
 		.scratch = w->scratch, .log_fd = w->log_fd, .signal_fd = w->signal_fd,
-		.envp = env, .waiting = merge_waiting, .locked = merge_locked, .arg = w,
+		.envp = env, .locked = merge_locked, .arg = w,
 	};
 	char sha[GIT_SHA_MAX + 1] = "";
 
 	for (int tries = 0; ; tries++) {
 		struct strbuf reason = { 0 };
-		enum merge_result r = mergeq_land(&req, sha, &reason);
+		enum merge_result r;
+
+		queue_for_merge(w);
+		r = mergeq_land(&req, sha, &reason);
 		char *why = strbuf_take(&reason);
 
 		switch (r) {
@@ -578,6 +615,7 @@ worker_main(const struct worker_job *job)
 	strlcpy(hello.issue, job->issue, sizeof(hello.issue));
 	strlcpy(hello.trace, job->trace, sizeof(hello.trace));
 	send_msg(&w, &hello);
+	await_gate(&w);		/* until the admission is committed */
 	take_issue_lock(&w);
 	dprintf(w.log_fd, "== waved: %s attempt %d trace %s\n", job->issue, job->attempt,
 	    job->trace);

@@ -36,6 +36,8 @@ struct worker_job {
 	int attempt;
 	char trace[TRACE_LEN + 1];
 	int pipe_fd;			/* write end, to the supervisor */
+	int gate_fd;			/* read end: a byte from the supervisor, once it has
+					 * committed what the worker waits on */
 	pid_t supervisor;		/* to notice a supervisor that died before PDEATHSIG was set */
 	enum resume_point resume;
 	char base[65];			/* with resume: the base commit recorded at prepare */
