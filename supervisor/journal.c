@@ -1,5 +1,7 @@
 #include "supervisor/journal.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,12 +25,12 @@ struct journal {
 	void *arg;
 	struct entry *v;	/* of the open transaction and any failed one before it */
 	size_t n, cap;
-	size_t rendered;	/* v[0..rendered) hold their lines */
-	int64_t seq_before;	/* the event seq before v[0] */
+	size_t rendered;	/* v[0..rendered) hold their lines, seqs taken for good */
 	cJSON **fields;		/* of the entries not rendered yet */
 	size_t nfields, fields_cap;
 	bool down;
 	int64_t down_since, next_retry, backoff;
+	char why[256];		/* of the last failure */
 };
 
 struct journal *
@@ -93,8 +95,6 @@ journal_event(struct journal *j, size_t issue, const char *name, cJSON *fields)
 static void
 render_new(struct journal *j)
 {
-	if (j->rendered == 0)
-		j->seq_before = events_seq(j->events);
 	for (size_t k = j->rendered; k < j->n; k++) {
 		struct log_ctx ctx = { 0 };
 
@@ -120,13 +120,14 @@ write_through(struct journal *j)
 	rc = events_append(j->events, lines, j->n);
 	free(lines);
 	if (rc == -1) {
-		log_warn("events: cannot append to the event log");
+		snprintf(j->why, sizeof(j->why), "the event log: %s", strerror(errno));
 		store_commit_abort(j->store);
 		return -1;
 	}
 	if (j->n > 0)
 		store_set_event_seq(j->store, events_seq(j->events));
 	if (store_commit(j->store) == -1) {
+		snprintf(j->why, sizeof(j->why), "%s", store_error(j->store));
 		events_cut(j->events, size);
 		return -1;
 	}
@@ -138,12 +139,9 @@ go_down(struct journal *j)
 {
 	int64_t now = mono_ms();
 
-	if (j->rendered > 0)
-		events_set_seq(j->events, j->seq_before);	/* the lines are not in the log */
 	if (!j->down) {
 		log_warnx("store: cannot commit (%s): admitting nothing and holding every worker "
-		    "at its next gate until the state database can be written again",
-		    store_error(j->store));
+		    "at its next gate until the state can be written again", j->why);
 		j->down = true;
 		j->down_since = now;
 		j->backoff = RETRY_FIRST_MS;
@@ -201,6 +199,7 @@ journal_ready(struct journal *j)
 	if (!j->down && store_writable(j->store))
 		return true;
 	if (!j->down) {
+		snprintf(j->why, sizeof(j->why), "%s", store_error(j->store));
 		go_down(j);
 		return false;
 	}

@@ -791,7 +791,7 @@ admit_one(struct sched *s, size_t r)
 void
 sched_admit(struct sched *s)
 {
-	while (s->inflight < s->effective_cap && s->admit.n > 0)
+	while (s->inflight < s->effective_cap && s->admit.n > 0 && sched_can_act(s))
 		admit_one(s, heap_top(&s->admit));
 }
 

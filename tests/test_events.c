@@ -1,6 +1,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
@@ -88,6 +90,43 @@ Test(events, lines_past_the_committed_seq_are_cut_on_start)
 	events_close(ev);
 	text = read_file(path, NULL);
 	cr_assert(strstr(text, "\"seq\":4,\"event\":\"ready\""), "%s", text);
+	free(text);
+	free(path);
+}
+
+/* A write cut short by a file size limit leaves no half line, and its seq is not lost. */
+Test(events, a_short_write_leaves_whole_lines_only)
+{
+	struct events *ev = events_open(dir);
+	char *path = xasprintf("%s/events.ndjson", dir), *text;
+	struct rlimit limit = { 300, RLIM_INFINITY };
+	int failed = -1;
+
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+	for (int k = 0; k < 10 && failed < 0; k++) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "pad", "..................................................");
+		if (events_emit(ev, "queued", NULL, f) == -1)
+			failed = k;
+	}
+	cr_assert_gt(failed, 0, "the limit cuts a line short");
+	limit.rlim_cur = RLIM_INFINITY;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+	cr_assert_eq(events_emit(ev, "done", NULL, NULL), 0);
+	events_close(ev);
+
+	text = read_file(path, NULL);
+	cr_assert_eq(text[strlen(text) - 1], '\n');
+	long seq = 1;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), seq++) {
+		cJSON *o = json_parse_or_fail(line);
+
+		cr_assert_eq((long)cJSON_GetObjectItem(o, "seq")->valuedouble, seq, "%s", line);
+		cJSON_Delete(o);
+	}
+	cr_assert_eq(seq - 1, failed + 1, "every line that fitted, then the one after the limit");
 	free(text);
 	free(path);
 }

@@ -1,0 +1,232 @@
+/*
+ * End to end: commit or stop (DESIGN.md sections 7 and 12).  The state
+ * database, or the event log, cannot be written for a while under a running
+ * daemon: it acts on nothing meanwhile, says so once, and when the store is
+ * back every issue lands exactly once, the event log holds whole lines with
+ * seqs in order, and the database is sound.  Real files made immutable
+ * (chattr +i, CI is root) and a real file size limit (prlimit).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "common/util.h"
+#include "tests/lib/scenario.h"
+
+static struct scenario *sc;
+
+static void
+chattr(const char *flag, const char *file)
+{
+	char *path = xasprintf("%s/%s", sc->state, file);
+	struct run_result r = run_argv(NULL, (const char *[]){ "chattr", flag, path, NULL });
+
+	cr_assert_eq(r.status, 0, "chattr %s %s: %s (the state dir must be on a file system "
+	    "with immutable files, as ext4)", flag, path, r.err);
+	run_result_free(&r);
+	free(path);
+}
+
+static const char *const db_files[] = { "waved.db", "waved.db-wal", "waved.db-shm", NULL };
+
+static void
+setup(void)
+{
+	sc = scenario_new();
+}
+
+/* Never leave an immutable file behind, whatever the test did. */
+static void
+teardown(void)
+{
+	for (size_t k = 0; db_files[k]; k++) {
+		char *path = xasprintf("%s/%s", sc->state, db_files[k]);
+		struct run_result r = run_argv(NULL, (const char *[]){ "chattr", "-i", path, NULL });
+
+		run_result_free(&r);
+		free(path);
+	}
+	scenario_free(sc);
+}
+
+TestSuite(e2e_store, .init = setup, .fini = teardown, .timeout = 240);
+
+static char *repos[2];
+
+/* Two repos, three issues each in a chain; the daemon runs --once. */
+static pid_t
+start_six_issues(void)
+{
+	repos[0] = scenario_repo(sc, "api");
+	repos[1] = scenario_repo(sc, "web");
+	scenario_config(sc, "max_attempts = 1",
+	    "[phase \"implement\"]\nrun = echo \"$WAVED_ISSUE\" > f-$WAVED_NUMBER.txt; sleep 0.3\n"
+	    "[phase \"verify\"]\nrun = true\n");
+	scenario_issues(sc, "["
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"api-1\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"api-2\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"api\",\"number\":3,\"title\":\"api-3\",\"depends_on\":[\"#2\"]},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"web-1\"},"
+	    "{\"repo\":\"web\",\"number\":2,\"title\":\"web-2\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"web\",\"number\":3,\"title\":\"web-3\",\"depends_on\":[\"#2\"]}]");
+	return scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+}
+
+static int
+count_substr(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+static char *
+daemon_output(void)
+{
+	char *path = xasprintf("%s/waved.out", sc->dir), *text = read_file(path, NULL);
+
+	free(path);
+	return text ? text : xstrdup("");
+}
+
+/* Wait until the daemon's output holds needle. */
+static bool
+await_output(const char *needle, int timeout_s)
+{
+	for (int waited = 0; waited < timeout_s * 1000; waited += 50) {
+		char *out = daemon_output();
+		bool found = strstr(out, needle) != NULL;
+
+		free(out);
+		if (found)
+			return true;
+		nap_ms(50);
+	}
+	return false;
+}
+
+/* Every line whole JSON, seqs one after another; the store's seq is the last. */
+static void
+assert_event_log_sound(void)
+{
+	char *path = xasprintf("%s/events.ndjson", sc->state), *text = read_file(path, NULL);
+	long expect = 1;
+
+	cr_assert(text && *text);
+	cr_assert_eq(text[strlen(text) - 1], '\n', "the log ends with a whole line");
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		cJSON *o = cJSON_Parse(line);
+
+		cr_assert(o, "not JSON: %s", line);
+		cr_assert_eq((long)cJSON_GetObjectItem(o, "seq")->valuedouble, expect,
+		    "seq out of order (expected %ld) at: %s", expect, line);
+		expect++;
+		cJSON_Delete(o);
+	}
+	free(text);
+	free(path);
+
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	char *dbpath = xasprintf("%s/waved.db", sc->state);
+
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
+	sqlite3_finalize(s);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT event_seq FROM daemon", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int64(s, 0), expect - 1, "the store's seq is the log's last");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	free(dbpath);
+}
+
+/* Each issue done once, each landed once on the agent branch, nothing dead. */
+static void
+assert_six_landed_once(void)
+{
+	cJSON *evs = scenario_events(sc);
+
+	cr_assert_eq(ev_count(evs, "done", NULL), 6);
+	cr_assert_eq(ev_count(evs, "dead", NULL), 0);
+	cr_assert_eq(ev_count(evs, "failed", NULL), 0, "the outage cost no attempt");
+	cJSON_Delete(evs);
+	for (int r = 0; r < 2; r++) {
+		char *log = scenario_git(repos[r], (const char *[]){ "log", "--no-merges",
+		    "--format=%s", "waved", NULL });
+
+		for (int n = 1; n <= 3; n++) {
+			char subject[32];
+
+			snprintf(subject, sizeof(subject), "%s-%d", r ? "web" : "api", n);
+			cr_assert_eq(count_lines_equal(log, subject), 1, "\"%s\" once in:\n%s",
+			    subject, log);
+		}
+		free(log);
+		free(repos[r]);
+	}
+	assert_event_log_sound();
+}
+
+/* files made immutable once the first issue is done, for a while, then restored. */
+static void
+outage_of(const char *const files[])
+{
+	pid_t pid = start_six_issues();
+
+	cr_assert(scenario_await(sc, "done", NULL, 1, 60));
+	for (size_t k = 0; files[k]; k++)
+		chattr("+i", files[k]);
+	cr_assert(await_output("store: cannot commit", 30), "one line when the outage starts");
+	nap_ms(1500);		/* workers reach their gates meanwhile */
+	for (size_t k = 0; files[k]; k++)
+		chattr("-i", files[k]);
+	cr_assert_eq(scenario_wait(pid, 120), 0, "every issue lands once the store is back");
+	char *out = daemon_output();
+	cr_assert_eq(count_substr(out, "store: cannot commit"), 1, "%s", out);
+	cr_assert_eq(count_substr(out, "store: writable again"), 1, "%s", out);
+	free(out);
+	assert_six_landed_once();
+}
+
+Test(e2e_store, the_database_made_immutable_mid_run_then_restored)
+{
+	outage_of(db_files);
+}
+
+Test(e2e_store, a_shm_file_that_cannot_be_written_is_no_sigbus)
+{
+	outage_of((const char *const[]){ "waved.db-shm", NULL });
+}
+
+/*
+ * A file size limit set on the running daemon: its next append to the event
+ * log is cut short (and its next commit fails) until the limit is lifted.
+ */
+Test(e2e_store, a_short_write_to_the_event_log)
+{
+	pid_t pid = start_six_issues();
+	char *events = xasprintf("%s/events.ndjson", sc->state);
+	struct stat st;
+
+	cr_assert(scenario_await(sc, "done", NULL, 1, 60));
+	cr_assert_eq(stat(events, &st), 0);
+	struct rlimit low = { st.st_size + 40, RLIM_INFINITY }, none = { RLIM_INFINITY, RLIM_INFINITY };
+	cr_assert_eq(prlimit(pid, RLIMIT_FSIZE, &low, NULL), 0);
+	cr_assert(await_output("store: cannot commit", 30), "one line when the outage starts");
+	nap_ms(1500);
+	cr_assert_eq(prlimit(pid, RLIMIT_FSIZE, &none, NULL), 0);
+	cr_assert_eq(scenario_wait(pid, 120), 0, "every issue lands once the limit is lifted");
+	free(events);
+	assert_six_landed_once();
+}
