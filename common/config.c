@@ -428,6 +428,8 @@ config_load(const char *path, char **errors)
 {
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	struct parse_state st = { .cfg = cfg, .at_line_start = true };
+
+	cfg->refs = 1;
 	int rc;
 
 	*errors = NULL;
@@ -461,10 +463,25 @@ config_load(const char *path, char **errors)
 	return cfg;
 }
 
+const struct config *
+config_hold(const struct config *cfg)
+{
+	/* The count is bookkeeping, not configuration: holders see it const. */
+	if (cfg)
+		((struct config *)cfg)->refs++;
+	return cfg;
+}
+
+void
+config_release(const struct config *cfg)
+{
+	config_free((struct config *)cfg);
+}
+
 void
 config_free(struct config *cfg)
 {
-	if (cfg == NULL)
+	if (cfg == NULL || --cfg->refs > 0)
 		return;
 	free(cfg->file);
 	free(cfg->state_dir);

@@ -54,7 +54,14 @@ struct source_conf {
 	bool open_pr;
 };
 
+/*
+ * A generation of the configuration.  The supervisor's holders (scheduler,
+ * workers, the GitHub source and its requests in flight) each take a
+ * reference, so that a reload never frees what one of them still points
+ * into; each moves to the new generation when it can.
+ */
 struct config {
+	int refs;		/* config_load returns one; config_free drops one */
 	char *file;		/* the path it was read from */
 	char *state_dir;
 	int cap;		/* as configured; 0 = number of repos */
@@ -82,7 +89,11 @@ struct config {
  * one "FILE:LINE: key: what was expected" line per problem (caller frees).
  */
 struct config *config_load(const char *path, char **errors);
+/* Drops a reference; the last one frees. */
 void config_free(struct config *cfg);
+/* One more holder (NULL passes through), and its release. */
+const struct config *config_hold(const struct config *cfg);
+void config_release(const struct config *cfg);
 
 /* The configured cap, or the number of repos when it is 0. */
 int config_effective_cap(const struct config *cfg);

@@ -410,9 +410,12 @@ void
 github_wait(struct github *gh, int timeout_ms)
 {
 	int64_t until = mono_ms() + timeout_ms;
+	struct pollfd *fds = NULL;
+	size_t cap = 0;
 
 	while (gh->pending > 0 && mono_ms() < until) {
-		struct pollfd fds[64];
+		/* As many sockets as curl has open: one a repo, in a preflight. */
+		grow_array((void **)&fds, &cap, github_nfds(gh) + 1, sizeof(*fds));
 		size_t n = github_pollfds(gh, fds);
 		int64_t next = gh->deadline < until ? gh->deadline : until;
 		int wait = (int)(next - mono_ms());
@@ -420,4 +423,5 @@ github_wait(struct github *gh, int timeout_ms)
 		poll(fds, n, wait < 0 ? 0 : wait > 1000 ? 1000 : wait);
 		github_dispatch(gh, fds, n);
 	}
+	free(fds);
 }

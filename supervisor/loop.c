@@ -151,6 +151,12 @@ supervisor_reload(struct supervisor *sv)
 		free(errors);
 		return;
 	}
+	if (cfg->source.type != sv->cfg->source.type) {
+		log_warnx("reload: [source] type changed: restart waved to change sources; "
+		    "keeping the running configuration");
+		config_free(cfg);
+		return;
+	}
 	if (strcmp(cfg->state_dir, sv->cfg->state_dir) != 0) {
 		log_warnx("reload: state_dir changed: it takes effect at the next start");
 		free(cfg->state_dir);
@@ -171,6 +177,8 @@ supervisor_reload(struct supervisor *sv)
 		return;
 	}
 	workers_attach(sv->workers, sv->sched, cfg);
+	if (sv->gh_source)
+		source_github_reconfigure(sv->gh_source, cfg);
 	config_free(sv->cfg);
 	sv->cfg = cfg;
 	if (sv->opts->cap == 0 && config_effective_cap(cfg) != old_cap)

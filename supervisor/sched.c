@@ -640,8 +640,16 @@ sched_retry(struct sched *s, const char *key, char **why)
 
 	*why = NULL;
 	if (!issue_key_parse(key, repo, sizeof(repo), &number) ||
-	    (i = lookup(s, repo, number)) < 0 || !s->v[i].in_source) {
+	    (i = lookup(s, repo, number)) < 0) {
 		*why = xasprintf("no issue %s", key);
+		return -1;
+	}
+	if (s->v[i].repo == NO_REPO) {
+		*why = xasprintf("%s: repo \"%s\" is not configured", key, repo);
+		return -1;
+	}
+	if (!s->v[i].in_source) {
+		*why = xasprintf("%s is no longer in the issue source", key);
 		return -1;
 	}
 	is = &s->v[i];
@@ -1144,7 +1152,7 @@ sched_new(const struct config *cfg, struct store *store, struct journal *journal
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 
-	s->cfg = cfg;
+	s->cfg = config_hold(cfg);
 	s->store = store;
 	s->journal = journal;
 	journal_set_hooks(journal, issue_ctx, committed, s);
@@ -1183,6 +1191,7 @@ sched_free(struct sched *s)
 	free(s->repos);
 	free(s->v);
 	keymap_free(s->index);
+	config_release(s->cfg);
 	free(s);
 }
 
@@ -1216,8 +1225,10 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 		struct sched_issue *is = &s->v[i];
 
 		is->repo = names[i] == NO_REPO ? NO_REPO : repo_index(s, old[names[i]].conf->name);
-		if (is->repo == NO_REPO)
+		if (is->repo == NO_REPO) {
+			is->in_source = false;	/* out of the plan until its repo is back */
 			continue;
+		}
 		if (is->holds_slot)
 			s->repos[is->repo].busy = true;
 	}
@@ -1237,7 +1248,8 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 	}
 	for (size_t r = 0; r < s->nrepos; r++)
 		repo_refresh(s, r);
-	s->cfg = cfg;
+	config_release(s->cfg);
+	s->cfg = config_hold(cfg);
 	store_sync_repos(s->store, cfg);
 	return true;
 }

@@ -44,7 +44,8 @@ struct external {
 };
 
 struct source_github {
-	const struct config *cfg;
+	const struct config *cfg;	/* held: its repos are what sg_repo.conf points into */
+	const struct config *next_cfg;	/* a reload, taken up once no request is in flight */
 	struct github *gh;
 	struct events *events;
 	sg_issues_fn *on_issues;
@@ -59,7 +60,7 @@ struct sg_request {
 	struct sg_repo *r;
 	char *url;
 	size_t issue;			/* index into r->building, for dependencies */
-	struct external *ext;
+	size_t ext;			/* index into sg->ext: the array grows under requests */
 };
 
 /* ---- small helpers ---- */
@@ -174,7 +175,7 @@ add_dep(struct sg_repo *r, struct issue_spec *spec, const char *owner_name, long
 		char *url = xasprintf("/repos/%s/issues/%ld", owner_name, number);
 		struct sg_request *q = request_new(r, url);
 
-		q->ext = e;
+		q->ext = (size_t)(e - r->sg->ext);
 		e->asked = true;
 		get(r, q, external_done);
 		free(url);
@@ -327,13 +328,14 @@ external_done(const struct gh_response *res, void *arg)
 		body = page_body(r, q, res, NULL, "an issue lookup");
 	else
 		log_warnx("repo %s: dependency %s: GitHub answered %ld; it stays unsatisfied",
-		    r->conf->name, q->ext->key, res->status);
+		    r->conf->name, r->sg->ext[q->ext].key, res->status);
 	o = body ? cJSON_Parse(body) : NULL;
 	const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(o, "state"));
+	struct external *e = &r->sg->ext[q->ext];
 
-	q->ext->asked = false;
+	e->asked = false;
 	if (state && strcmp(state, "closed") == 0)
-		q->ext->closed = true;
+		e->closed = true;
 	cJSON_Delete(o);
 	request_free(q);
 	if (--r->inflight == 0)
@@ -534,30 +536,94 @@ poll_finished(struct sg_repo *r)
 
 /* ---- the source ---- */
 
+static void
+repo_clear(struct sg_repo *r)
+{
+	issue_list_clear(&r->issues);
+	issue_list_clear(&r->building);
+	for (size_t c = 0; c < r->ncache; c++) {
+		free(r->cache[c].url);
+		free(r->cache[c].etag);
+		free(r->cache[c].body);
+		free(r->cache[c].next);
+	}
+	free(r->cache);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * The repo table of a configuration: a repo the previous table had (same
+ * owner/name) keeps its issues, caches and clocks.  Rebuilt only while no
+ * request is in flight, since requests point into the table.
+ */
+static void
+repos_build(struct source_github *sg, const struct config *cfg)
+{
+	struct sg_repo *old = sg->repos;
+	size_t nold = sg->nrepos;
+	bool same_milestone = sg->cfg && !!sg->cfg->source.milestone == !!cfg->source.milestone &&
+	    (!cfg->source.milestone || strcmp(sg->cfg->source.milestone, cfg->source.milestone) == 0);
+
+	sg->repos = xcalloc(cfg->nrepos, sizeof(*sg->repos));
+	sg->nrepos = 0;
+	for (size_t k = 0; k < cfg->nrepos; k++) {
+		struct sg_repo *r = &sg->repos[sg->nrepos];
+
+		if (cfg->repos[k].github == NULL)
+			continue;
+		for (size_t o = 0; o < nold; o++)
+			if (old[o].conf && strcasecmp(old[o].conf->github, cfg->repos[k].github) == 0) {
+				*r = old[o];
+				memset(&old[o], 0, sizeof(old[o]));
+				break;
+			}
+		if (r->sg == NULL) {
+			r->interval_s = cfg->poll_interval;
+			r->backoff_s = BACKOFF_FIRST_S;
+		}
+		if (!same_milestone)
+			r->milestone = 0;
+		r->sg = sg;
+		r->conf = &cfg->repos[k];
+		sg->nrepos++;
+	}
+	for (size_t o = 0; o < nold; o++)
+		repo_clear(&old[o]);
+	free(old);
+	config_release(sg->cfg);
+	sg->cfg = config_hold(cfg);
+}
+
 struct source_github *
 source_github_new(const struct config *cfg, struct github *gh, struct events *events,
     sg_issues_fn *issues, void *arg)
 {
 	struct source_github *sg = xcalloc(1, sizeof(*sg));
 
-	sg->cfg = cfg;
 	sg->gh = gh;
 	sg->events = events;
 	sg->on_issues = issues;
 	sg->arg = arg;
-	sg->repos = xcalloc(cfg->nrepos, sizeof(*sg->repos));
-	for (size_t k = 0; k < cfg->nrepos; k++) {
-		struct sg_repo *r = &sg->repos[sg->nrepos];
-
-		if (cfg->repos[k].github == NULL)
-			continue;
-		r->sg = sg;
-		r->conf = &cfg->repos[k];
-		r->interval_s = cfg->poll_interval;
-		r->backoff_s = BACKOFF_FIRST_S;
-		sg->nrepos++;
-	}
+	repos_build(sg, cfg);
 	return sg;
+}
+
+void
+source_github_reconfigure(struct source_github *sg, const struct config *cfg)
+{
+	config_release(sg->next_cfg);
+	sg->next_cfg = config_hold(cfg);
+}
+
+/* Take up a reload once nothing in flight points into the repo table. */
+static void
+take_up_reload(struct source_github *sg)
+{
+	if (sg->next_cfg == NULL || github_pending(sg->gh) > 0)
+		return;
+	repos_build(sg, sg->next_cfg);
+	config_release(sg->next_cfg);
+	sg->next_cfg = NULL;
 }
 
 void
@@ -565,21 +631,12 @@ source_github_free(struct source_github *sg)
 {
 	if (sg == NULL)
 		return;
-	for (size_t k = 0; k < sg->nrepos; k++) {
-		struct sg_repo *r = &sg->repos[k];
-
-		issue_list_clear(&r->issues);
-		issue_list_clear(&r->building);
-		for (size_t c = 0; c < r->ncache; c++) {
-			free(r->cache[c].url);
-			free(r->cache[c].etag);
-			free(r->cache[c].body);
-			free(r->cache[c].next);
-		}
-		free(r->cache);
-	}
+	for (size_t k = 0; k < sg->nrepos; k++)
+		repo_clear(&sg->repos[k]);
 	free(sg->repos);
 	free(sg->ext);
+	config_release(sg->cfg);
+	config_release(sg->next_cfg);
 	free(sg);
 }
 
@@ -588,6 +645,7 @@ source_github_tick(struct source_github *sg)
 {
 	int64_t now = mono_ms();
 
+	take_up_reload(sg);
 	for (size_t k = 0; k < sg->nrepos; k++)
 		if (sg->repos[k].inflight == 0 && now >= sg->repos[k].next_poll)
 			poll_repo(&sg->repos[k]);

@@ -23,6 +23,9 @@ typedef void sg_issues_fn(const struct issue_list *issues, void *arg);
 struct source_github *source_github_new(const struct config *cfg, struct github *gh,
     struct events *events, sg_issues_fn *issues, void *arg);
 void source_github_free(struct source_github *sg);
+/* A reloaded configuration: taken up (repos added, kept or dropped) at the
+ * next tick with no request in flight; the old one is held until then. */
+void source_github_reconfigure(struct source_github *sg, const struct config *cfg);
 
 /* Poll the repos that are due (each on its own clock: poll_interval,
  * x-poll-interval, rate limits, backoff). */

@@ -66,6 +66,7 @@ workers_free(struct workers *w)
 		close(w->v[k].gate);
 	}
 	free(w->v);
+	config_release(w->cfg);
 	free(w);
 }
 
@@ -73,7 +74,8 @@ void
 workers_attach(struct workers *w, struct sched *s, const struct config *cfg)
 {
 	w->sched = s;
-	w->cfg = cfg;
+	config_release(w->cfg);
+	w->cfg = config_hold(cfg);
 }
 
 /* Put fd at want (both close-on-exec: never into a phase). */

@@ -279,3 +279,43 @@ Test(e2e_control, requests_without_a_daemon_say_so)
 	cr_assert(strstr(r.err, "waved is not running"), "%s", r.err);
 	run_result_free(&r);
 }
+
+/*
+ * A repo removed by a reload (while the source cannot be read, so that its
+ * issues are still listed), then a retry of one of its issues: refused by
+ * name, and the daemon carries on.
+ */
+Test(e2e_control, retry_of_an_issue_whose_repo_a_reload_removed)
+{
+	struct run_result r;
+	pid_t pid;
+
+	free(scenario_repo(sc, "api"));
+	free(scenario_repo(sc, "web"));
+	scenario_config(sc, "max_attempts = 1",
+	    "[phase \"implement\"]\nrun = [ \"$WAVED_REPO\" = api ] || exit 1; echo x > f.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"a\"},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"w\"}]");
+	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "dead", "web#1", 1, 30));
+	cr_assert(scenario_await(sc, "done", "api#1", 1, 30));
+
+	char *conf = read_file(sc->conf, NULL), *web = strstr(conf, "[repo \"web\"]");
+	cr_assert_not_null(web);
+	*web = '\0';
+	free(write_text(sc->dir, "waved.conf", conf));
+	free(conf);
+	scenario_issues(sc, "this is not json");
+	r = wavectl("reload", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	r = wavectl("retry", "web#1");
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "web#1: repo \"web\" is not configured"), "%s", r.err);
+	run_result_free(&r);
+	r = wavectl("status", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+}

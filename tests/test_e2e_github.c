@@ -28,15 +28,17 @@ teardown(void)
 
 TestSuite(e2e_github, .fini = teardown, .timeout = 120);
 
-/* Real repos api (and web), the "once" fixtures, a config pointed at the server. */
+/* Real repos api (and web), a fixture folder, a config pointed at the server. */
 static void
-start(bool with_web)
+start_with(const char *fixtures, bool with_web)
 {
-	char *log, *source, *conf, *full;
+	char *log, *source, *conf, *full, *folder;
 
 	sc = scenario_new();
 	log = xasprintf("%s/requests.log", sc->dir);
-	server = httpd_start("tests/fixtures/github/once", log);
+	folder = xasprintf("tests/fixtures/github/%s", fixtures);
+	server = httpd_start(folder, log);
+	free(folder);
 	free(scenario_repo(sc, "api"));
 	if (with_web)
 		free(scenario_repo(sc, "web"));
@@ -66,6 +68,12 @@ start(bool with_web)
 	free(conf);
 	free(source);
 	free(log);
+}
+
+static void
+start(bool with_web)
+{
+	start_with("once", with_web);
 }
 
 Test(e2e_github, once_runs_in_dependency_order_and_comments_once_per_issue)
@@ -174,4 +182,108 @@ Test(e2e_github, plan_reads_the_github_source)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\"],[\"api#2\"]],\"blocked\":[]}\n");
 	run_result_free(&r);
+}
+
+/* More repos than a fixed table of sockets would hold: every one is checked. */
+Test(e2e_github, preflight_of_eighty_repos)
+{
+	struct strbuf routes = { 0 }, conf = { 0 };
+	char *fixtures, *repo, *response, *log;
+	struct run_result r;
+
+	sc = scenario_new();
+	fixtures = xasprintf("%s/fixtures", sc->dir);
+	response = read_file("tests/fixtures/github/once/repo-api.http", NULL);
+	cr_assert_not_null(response);
+	free(write_text(fixtures, "repo.http", response));
+	repo = xasprintf("%s/repos/one", sc->dir);
+	git_repo_new(repo);
+	strbuf_addf(&conf, "[waved]\nstate_dir = state\n[source]\ntype = github\n"
+	    "[phase \"implement\"]\nrun = true\n");
+	for (int k = 1; k <= 80; k++) {
+		strbuf_addf(&routes, "GET /repos/acme/r%d repo.http\n", k);
+		strbuf_addf(&conf, "[repo \"r%d\"]\npath = repos/one\ngithub = acme/r%d\n", k, k);
+	}
+	free(write_text(fixtures, "routes", routes.s));
+	log = xasprintf("%s/requests.log", sc->dir);
+	server = httpd_start(fixtures, log);
+	strbuf_addf(&conf, "[source]\napi = http://127.0.0.1:%d\n", server->port);
+	free(write_text(sc->dir, "waved.conf", conf.s));
+	setenv("GITHUB_TOKEN", "test-token-not-secret", 1);
+	r = run_argv(sc->dir, (const char *[]){ sc->waved, "-n", "-c", sc->conf, NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(httpd_count(server, "GET /repos/acme/r"), 80);
+	run_result_free(&r);
+	strbuf_free(&routes);
+	strbuf_free(&conf);
+	free(fixtures);
+	free(response);
+	free(repo);
+	free(log);
+}
+
+/* More dependencies on unmanaged issues than the first table of them holds. */
+Test(e2e_github, twelve_external_dependencies)
+{
+	struct run_result r;
+
+	start_with("externals", false);
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	for (int n = 1; n <= 12; n++) {
+		char *path = xasprintf("GET /repos/other/lib/issues/%d ", n);
+
+		cr_assert_geq(httpd_count(server, path), 1, "other/lib#%d asked about", n);
+		free(path);
+	}
+	cJSON *evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cJSON_Delete(evs);
+}
+
+/* Wait until the daemon has said "reloaded" n times. */
+static bool
+await_reloads(int n)
+{
+	char *path = xasprintf("%s/waved.out", sc->dir);
+	int seen = 0;
+
+	for (int waited = 0; seen < n && waited < 30000; waited += 50) {
+		char *text = read_file(path, NULL);
+
+		seen = 0;
+		for (const char *p = text; p && (p = strstr(p, "reloaded ")) != NULL; p++)
+			seen++;
+		free(text);
+		if (seen < n)
+			nap_ms(50);
+	}
+	free(path);
+	return seen >= n;
+}
+
+/* A reload hands the new configuration to the source; the old one is not used after. */
+Test(e2e_github, sighup_twice_with_the_github_source)
+{
+	pid_t pid;
+
+	start(true);
+	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "done", "api#1", 1, 60));
+	kill(pid, SIGHUP);
+	cr_assert(await_reloads(1));
+	kill(pid, SIGHUP);
+	cr_assert(await_reloads(2));
+	cr_assert(scenario_await(sc, "done", "api#2", 1, 60));
+	cr_assert(scenario_await(sc, "done", "web#1", 1, 60));
+	kill(pid, SIGHUP);
+	/* Polled again after the reloads: the source still lists its repos. */
+	int before = httpd_count(server, "GET /repos/acme/web/issues?");
+	for (int waited = 0; httpd_count(server, "GET /repos/acme/web/issues?") == before &&
+	    waited < 10000; waited += 50)
+		nap_ms(50);
+	cr_assert_gt(httpd_count(server, "GET /repos/acme/web/issues?"), before);
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
 }
