@@ -44,6 +44,7 @@ struct gh_transfer {
 	int64_t rate_reset;
 	char *request_body;
 	gh_done_fn *done;
+	gh_drop_fn *drop;
 	void *arg;
 	char error[CURL_ERROR_SIZE];
 	struct gh_transfer *prev, *next_transfer;
@@ -200,6 +201,8 @@ github_free(struct github *gh)
 	while (gh->transfers) {
 		struct gh_transfer *t = gh->transfers;
 
+		if (t->drop)
+			t->drop(t->arg);
 		transfer_unlink(gh, t);
 		curl_multi_remove_handle(gh->multi, t->easy);
 		curl_easy_cleanup(t->easy);
@@ -283,13 +286,14 @@ on_header(char *data, size_t size, size_t n, void *userp)
 
 void
 github_request(struct github *gh, const char *method, const char *path, const char *etag,
-    const char *body, gh_done_fn *done, void *arg)
+    const char *body, gh_done_fn *done, gh_drop_fn *drop, void *arg)
 {
 	struct gh_transfer *t = xcalloc(1, sizeof(*t));
 	char *url = strncmp(path, "http", 4) == 0 ? xstrdup(path) : xasprintf("%s%s", gh->api, path);
 
 	t->easy = curl_easy_init();
 	t->done = done;
+	t->drop = drop;
 	t->arg = arg;
 	t->retry_after = t->rate_remaining = t->poll_interval = t->rate_reset = -1;
 	t->headers = curl_slist_append(t->headers, "Accept: application/vnd.github+json");

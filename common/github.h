@@ -30,6 +30,8 @@ struct gh_response {
 };
 
 typedef void gh_done_fn(const struct gh_response *res, void *arg);
+/* Frees arg of a request that never finished (the client was freed first). */
+typedef void gh_drop_fn(void *arg);
 
 /* The token from token_file (refused if group or others may read it) or $GITHUB_TOKEN. */
 char *github_token_load(const struct source_conf *src, char **err);
@@ -43,7 +45,7 @@ void github_free(struct github *gh);
 /* Start a request; path is relative to the API ("/repos/acme/api") or a full
  * URL (a Link header's).  etag: sent as If-None-Match; body: JSON or NULL. */
 void github_request(struct github *gh, const char *method, const char *path,
-    const char *etag, const char *body, gh_done_fn *done, void *arg);
+    const char *etag, const char *body, gh_done_fn *done, gh_drop_fn *drop, void *arg);
 /* Requests started and not yet answered. */
 int github_pending(const struct github *gh);
 

@@ -82,6 +82,12 @@ request_free(struct sg_request *q)
 	free(q);
 }
 
+static void
+request_drop(void *q)
+{
+	request_free(q);
+}
+
 static struct cached_page *
 cache_find(struct sg_repo *r, const char *url)
 {
@@ -117,7 +123,7 @@ get(struct sg_repo *r, struct sg_request *q, gh_done_fn *done)
 	struct cached_page *c = cache_find(r, q->url);
 
 	r->inflight++;
-	github_request(r->sg->gh, "GET", q->url, c ? c->etag : NULL, NULL, done, q);
+	github_request(r->sg->gh, "GET", q->url, c ? c->etag : NULL, NULL, done, request_drop, q);
 }
 
 /* The configured repo for owner/name, or NULL. */
@@ -711,13 +717,21 @@ struct report {
 };
 
 static void
-report_end(struct report *rp)
+report_drop(void *arg)
 {
-	rp->done(rp->repo->name, rp->number, rp->outcome, rp->ok, rp->arg);
+	struct report *rp = arg;
+
 	free(rp->outcome);
 	free(rp->text);
 	free(rp->marker);
 	free(rp);
+}
+
+static void
+report_end(struct report *rp)
+{
+	rp->done(rp->repo->name, rp->number, rp->outcome, rp->ok, rp->arg);
+	report_drop(rp);
 }
 
 static bool
@@ -755,7 +769,7 @@ report_close(struct report *rp)
 		return;
 	}
 	path = xasprintf("/repos/%s/issues/%ld", rp->repo->github, rp->number);
-	github_request(rp->sg->gh, "PATCH", path, NULL, "{\"state\":\"closed\"}", report_closed, rp);
+	github_request(rp->sg->gh, "PATCH", path, NULL, "{\"state\":\"closed\"}", report_closed, report_drop, rp);
 	free(path);
 }
 
@@ -800,7 +814,7 @@ report_comments_listed(const struct gh_response *res, void *arg)
 	text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
 	path = xasprintf("/repos/%s/issues/%ld/comments", rp->repo->github, rp->number);
-	github_request(rp->sg->gh, "POST", path, NULL, text, report_commented, rp);
+	github_request(rp->sg->gh, "POST", path, NULL, text, report_commented, report_drop, rp);
 	free(path);
 	free(text);
 }
@@ -827,7 +841,7 @@ source_github_report(struct source_github *sg, const char *repo, long number,
 	rp->done = done;
 	rp->arg = arg;
 	path = xasprintf("/repos/%s/issues/%ld/comments?per_page=100", conf->github, number);
-	github_request(sg->gh, "GET", path, NULL, NULL, report_comments_listed, rp);
+	github_request(sg->gh, "GET", path, NULL, NULL, report_comments_listed, report_drop, rp);
 	free(path);
 }
 
@@ -869,7 +883,7 @@ source_github_preflight(const struct config *cfg, struct github *gh, struct strb
 		p->errors = errors;
 		p->failures = &failures;
 		path = xasprintf("/repos/%s", cfg->repos[k].github);
-		github_request(gh, "GET", path, NULL, NULL, preflight_done, p);
+		github_request(gh, "GET", path, NULL, NULL, preflight_done, free, p);
 		free(path);
 		asked++;
 	}
@@ -890,6 +904,15 @@ struct pr_update {
 };
 
 static void
+pr_update_drop(void *arg)
+{
+	struct pr_update *u = arg;
+
+	free(u->body);
+	free(u);
+}
+
+static void
 pr_written(const struct gh_response *res, void *arg)
 {
 	struct pr_update *u = arg;
@@ -897,8 +920,7 @@ pr_written(const struct gh_response *res, void *arg)
 	if (res->status < 200 || res->status >= 300)
 		log_warnx("repo %s: GitHub refused the pull request (%ld): is %s pushed to %s?",
 		    u->repo->name, res->status, u->sg->cfg->agent_branch, u->repo->github);
-	free(u->body);
-	free(u);
+	pr_update_drop(u);
 }
 
 static void
@@ -913,8 +935,7 @@ pr_listed(const struct gh_response *res, void *arg)
 	if (res->status != 200) {
 		log_warnx("repo %s: listing pull requests failed (%ld)", u->repo->name, res->status);
 		cJSON_Delete(req);
-		free(u->body);
-		free(u);
+		pr_update_drop(u);
 		return;
 	}
 	cJSON_AddStringToObject(req, "body", u->body);
@@ -929,7 +950,7 @@ pr_listed(const struct gh_response *res, void *arg)
 		path = xasprintf("/repos/%s/pulls", u->repo->github);
 	}
 	text = cJSON_PrintUnformatted(req);
-	github_request(u->sg->gh, number > 0 ? "PATCH" : "POST", path, NULL, text, pr_written, u);
+	github_request(u->sg->gh, number > 0 ? "PATCH" : "POST", path, NULL, text, pr_written, pr_update_drop, u);
 	cJSON_Delete(req);
 	cJSON_Delete(arr);
 	free(text);
@@ -956,7 +977,7 @@ source_github_update_pr(struct source_github *sg, const char *repo, const long *
 	owner = strndup(conf->github, strcspn(conf->github, "/"));
 	path = xasprintf("/repos/%s/pulls?state=open&head=%s:%s&base=%s", conf->github, owner,
 	    sg->cfg->agent_branch, sg->cfg->base_branch);
-	github_request(sg->gh, "GET", path, NULL, NULL, pr_listed, u);
+	github_request(sg->gh, "GET", path, NULL, NULL, pr_listed, pr_update_drop, u);
 	free(path);
 	free(owner);
 }
