@@ -26,12 +26,12 @@ control_cap(struct supervisor *sv, const char *arg, char **error)
 	long n;
 
 	if (arg && strcmp(arg, "up") == 0)
-		sched_cap_step(sv->sched, +1, "wavectl cap up");
+		sched_cap_step(sv->sched, +1, "control", "wavectl cap up");
 	else if (arg && strcmp(arg, "down") == 0)
-		sched_cap_step(sv->sched, -1, "wavectl cap down");
+		sched_cap_step(sv->sched, -1, "control", "wavectl cap down");
 	else if (arg && (strcmp(arg, "0") == 0 || parse_positive_long(arg, &n)))
 		sched_cap_set(sv->sched, strcmp(arg, "0") == 0 ? 0 : (int)(n > 10000 ? 10000 : n),
-		    "wavectl cap");
+		    "control", "wavectl cap");
 	else {
 		*error = xstrdup("cap: expected a number, up or down");
 		return NULL;
@@ -55,12 +55,12 @@ levers_handle(const char *cmd, const char *arg, char **error, void *ctx)
 	if (strcmp(cmd, "pause") == 0) {
 		if (was > 0)
 			sv->paused_from = was;
-		sched_cap_set(sv->sched, 0, "wavectl pause");
+		sched_cap_set(sv->sched, 0, "control", "wavectl pause");
 		return cap_reply(sv, was);
 	}
 	if (strcmp(cmd, "resume") == 0) {
 		sched_cap_set(sv->sched, sv->paused_from > 0 ? sv->paused_from : sched_cap(sv->sched),
-		    "wavectl resume");
+		    "control", "wavectl resume");
 		return cap_reply(sv, was);
 	}
 	if (strcmp(cmd, "retry") == 0) {

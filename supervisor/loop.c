@@ -29,13 +29,13 @@ on_child(struct supervisor *sv)
 static void
 on_cap_down(struct supervisor *sv)
 {
-	sched_cap_step(sv->sched, -1, "SIGUSR1");
+	sched_cap_step(sv->sched, -1, "signal", "SIGUSR1");
 }
 
 static void
 on_cap_up(struct supervisor *sv)
 {
-	sched_cap_step(sv->sched, +1, "SIGUSR2");
+	sched_cap_step(sv->sched, +1, "signal", "SIGUSR2");
 }
 
 
@@ -182,7 +182,7 @@ supervisor_reload(struct supervisor *sv)
 	config_free(sv->cfg);
 	sv->cfg = cfg;
 	if (sv->opts->cap == 0 && config_effective_cap(cfg) != old_cap)
-		sched_cap_limit(sv->sched, config_effective_cap(cfg), "SIGHUP");
+		sched_cap_limit(sv->sched, config_effective_cap(cfg), "config", "reload");
 	log_info("reloaded %s", sv->opts->config_path);
 	intake_poll(sv);
 }

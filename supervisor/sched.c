@@ -9,6 +9,7 @@
 #include "common/keymap.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/cap.h"
 #include "supervisor/journal.h"
 #include "supervisor/plan.h"
 #include "supervisor/recover.h"
@@ -83,7 +84,8 @@ struct sched {
 	size_t nrepos;
 	struct heap admit;		/* free repos with ready issues */
 	struct heap retry;		/* issues in retry_wait, by retry_at */
-	int cap, effective_cap;
+	struct cap cap;			/* the lever's hands; admission follows cap_effective */
+	int effective_cap;		/* as last recorded */
 	int inflight;
 	sched_gate_fn *gate;
 	void *gate_arg;
@@ -1053,63 +1055,63 @@ static void
 daemon_row(struct sched *s, bool running)
 {
 	struct store_daemon d = {
-		.pid = getpid(), .running = running, .cap = s->cap,
+		.pid = getpid(), .running = running, .cap = s->cap.configured,
 		.effective_cap = s->effective_cap, .paused = s->effective_cap == 0,
 	};
 
 	store_daemon_set(s->store, &d);
 }
 
-/* Say that the cap moved: the log, the daemon's row and a cap_changed event. */
+/*
+ * The effective cap after a pull of the lever: recorded (the log, the
+ * daemon's row and a cap_changed event saying who pulled) when it moved.
+ */
 static void
-cap_record(struct sched *s, const char *why)
+cap_pulled(struct sched *s, const char *why, const char *by, bool always)
 {
-	cJSON *f = cJSON_CreateObject();
+	int effective = cap_effective(&s->cap);
+	cJSON *f;
 
-	log_info("cap: effective cap %d of %d%s (%s)", s->effective_cap, s->cap,
-	    s->effective_cap == 0 ? ", paused" : "", why);
+	if (effective == s->effective_cap && !always)
+		return;
+	s->effective_cap = effective;
+	log_info("cap: effective cap %d of %d%s (%s: %s)", effective, s->cap.configured,
+	    effective == 0 ? ", paused" : "", why, by);
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "cap", s->cap.configured);
+	cJSON_AddNumberToObject(f, "effective", effective);
+	cJSON_AddStringToObject(f, "why", why);
 	txn_begin(s);
 	daemon_row(s, true);
-	cJSON_AddNumberToObject(f, "cap", s->cap);
-	cJSON_AddNumberToObject(f, "effective", s->effective_cap);
-	cJSON_AddStringToObject(f, "why", why);
 	txn_event(s, JOURNAL_DAEMON, "cap_changed", f);
 	txn_commit(s);
 }
 
 void
-sched_cap_set(struct sched *s, int effective, const char *why)
+sched_cap_set(struct sched *s, int operator, const char *why, const char *by)
 {
-	if (effective < 0)
-		effective = 0;
-	if (effective > s->cap)
-		effective = s->cap;
-	if (effective == s->effective_cap)
-		return;
-	s->effective_cap = effective;
-	cap_record(s, why);
+	cap_operator_set(&s->cap, operator);
+	cap_pulled(s, why, by, false);
 }
 
 void
-sched_cap_step(struct sched *s, int delta, const char *why)
+sched_cap_step(struct sched *s, int delta, const char *why, const char *by)
 {
-	sched_cap_set(s, s->effective_cap + delta, why);
+	cap_operator_step(&s->cap, delta);
+	cap_pulled(s, why, by, false);
 }
 
 void
-sched_cap_limit(struct sched *s, int cap, const char *why)
+sched_cap_limit(struct sched *s, int cap, const char *why, const char *by)
 {
-	/* At the old limit, follow the new one; below it, stay (but never above). */
-	s->effective_cap = s->effective_cap == s->cap || s->effective_cap > cap ?
-	    cap : s->effective_cap;
-	s->cap = cap;
-	cap_record(s, why);
+	cap_configure(&s->cap, cap);
+	cap_pulled(s, why, by, true);
 }
 
 int
 sched_cap(const struct sched *s)
 {
-	return s->cap;
+	return s->cap.configured;
 }
 
 int
@@ -1159,7 +1161,8 @@ sched_new(const struct config *cfg, struct store *store, struct journal *journal
 	s->start = start;
 	s->start_arg = arg;
 	s->index = keymap_new(64);
-	s->cap = s->effective_cap = cap;
+	cap_init(&s->cap, cap);
+	s->effective_cap = cap;
 	repos_build(s, cfg);
 	heap_init(&s->admit, repo_before, repo_moved, s);
 	heap_init(&s->retry, retry_before, issue_moved, s);

@@ -87,11 +87,14 @@ int64_t sched_next_deadline(const struct sched *s);
 /* Move issues whose backoff is over back to ready. */
 void sched_tick(struct sched *s, int64_t now);
 
-/* The cap lever: step the effective cap by delta (clamped to 0..cap), or set it. */
-void sched_cap_step(struct sched *s, int delta, const char *why);
-void sched_cap_set(struct sched *s, int effective, const char *why);
-/* A new configured cap (SIGHUP): an effective cap at the old limit follows it. */
-void sched_cap_limit(struct sched *s, int cap, const char *why);
+/*
+ * The operator's hand on the cap lever (supervisor/cap.h): a step from the
+ * effective cap, a value, or a new configured cap (SIGHUP).  why is the
+ * cap_changed event's (signal, control, config); by says what, for the log.
+ */
+void sched_cap_step(struct sched *s, int delta, const char *why, const char *by);
+void sched_cap_set(struct sched *s, int operator, const char *why, const char *by);
+void sched_cap_limit(struct sched *s, int cap, const char *why, const char *by);
 int sched_cap(const struct sched *s);
 int sched_effective_cap(const struct sched *s);
 int sched_inflight(const struct sched *s);

@@ -125,6 +125,7 @@ Test(e2e_control, cap_pause_and_resume_move_admission_as_the_signals_do)
 	evs = scenario_events(sc);
 	int paused = ev_find(evs, "cap_changed", NULL, 0);
 	cr_assert_eq(ev_number(evs, paused, "effective"), 0);
+	cr_assert_str_eq(ev_string(evs, paused, "why"), "control");
 	cr_assert_eq(ev_find(evs, "admitted", NULL, paused), -1, "admitted while paused");
 	cr_assert_lt(ev_count(evs, "done", NULL), 6);
 	cJSON_Delete(evs);
