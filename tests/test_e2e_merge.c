@@ -147,14 +147,16 @@ greeting_repo(void)
 }
 
 /*
- * api#1 sets the greeting to "b".  api#2, started from the same tip while
- * api#1 is in review, waits in its own review until api#1 has landed, so
+ * api#1 sets the greeting to "b".  api#2 starts from the same tip: api#1's
+ * review waits until api#2's implement has begun (a gate, not a guess at
+ * timing), and api#2 waits in its own review until api#1 has landed, so
  * that its merge meets a moved tip.
  */
 #define RACE_PHASES(issue2_implement) \
 	"[phase \"implement\"]\nrun = if [ $WAVED_NUMBER = 1 ]; then echo b > greeting.txt; " \
-	"else " issue2_implement "; fi\n" \
-	"[phase \"review\"]\nrun = if [ $WAVED_NUMBER = 1 ]; then sleep 0.5; else " \
+	"else touch ../../../api-2-started; " issue2_implement "; fi\n" \
+	"[phase \"review\"]\nrun = if [ $WAVED_NUMBER = 1 ]; then " \
+	"until [ -e ../../../api-2-started ]; do sleep 0.05; done; else " \
 	"until git log --format=%s refs/heads/waved | grep -q first; do sleep 0.05; done; fi\n"
 
 Test(e2e_merge, a_conflict_that_rebases_cleanly_lands)
