@@ -25,16 +25,17 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(SANI
 LDFLAGS += -Wl,--as-needed $(SANITIZE)
 LDLIBS  += $(PKG_LIBS) -lm
 
-COMMON_SRC     = $(wildcard common/*.c)
-SUPERVISOR_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c))
-WORKER_SRC     = $(wildcard worker/*.c)
-CTL_SRC        = $(filter-out ctl/wavectl.c,$(wildcard ctl/*.c))
-LIB_SRC        = $(COMMON_SRC) $(SUPERVISOR_SRC) $(WORKER_SRC) $(CTL_SRC)
-TEST_SRC       = $(wildcard tests/test_*.c) $(wildcard tests/lib/*.c)
+# One library per layer, so that the link says who may use what: wavectl
+# gets common/ and ctl/ only, the daemon common/, supervisor/ and worker/.
+COMMON_SRC = $(wildcard common/*.c)
+DAEMON_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) $(wildcard worker/*.c)
+CTL_SRC    = $(filter-out ctl/wavectl.c,$(wildcard ctl/*.c))
+TEST_SRC   = $(wildcard tests/test_*.c) $(wildcard tests/lib/*.c)
 
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
-LIB      = $(BUILD)/libwaved.a
+TEST_OBJ   = $(TEST_SRC:%.c=$(BUILD)/%.o)
+LIBCOMMON  = $(BUILD)/libwaved-common.a
+LIBDAEMON  = $(BUILD)/libwaved-daemon.a
+LIBCTL     = $(BUILD)/libwaved-ctl.a
 WAVED    = $(BUILD)/waved
 WAVECTL  = $(BUILD)/wavectl
 TESTS    = $(BUILD)/waved-tests
@@ -56,25 +57,28 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/tests/%.o: CFLAGS += $(CRIT_CFLAGS)
 
-$(LIB): $(LIB_OBJ)
+$(LIBCOMMON): $(COMMON_SRC:%.c=$(BUILD)/%.o)
+$(LIBDAEMON): $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+$(LIBCTL): $(CTL_SRC:%.c=$(BUILD)/%.o)
+$(LIBCOMMON) $(LIBDAEMON) $(LIBCTL):
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
 LINK = $(if $(Q),@echo "  LD      $@";) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(WAVED): $(BUILD)/supervisor/main.o $(LIB)
+$(WAVED): $(BUILD)/supervisor/main.o $(LIBDAEMON) $(LIBCOMMON)
 	$(Q)$(LINK)
 
-$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIB)
+$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBCOMMON)
 	$(Q)$(LINK)
 
-$(TESTS): $(TEST_OBJ) $(LIB)
+$(TESTS): $(TEST_OBJ) $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
 	$(Q)$(LINK) $(CRIT_LIBS)
 
-$(BENCH): $(BUILD)/scripts/bench_plan.o $(LIB)
+$(BENCH): $(BUILD)/scripts/bench_plan.o $(LIBCOMMON)
 	$(Q)$(LINK)
 
-$(BENCHRUN): $(BUILD)/scripts/bench_run.o $(LIB)
+$(BENCHRUN): $(BUILD)/scripts/bench_run.o $(LIBCOMMON)
 	$(Q)$(LINK)
 
 # The whole suite: Criterion unit tests and end-to-end tests that drive the

@@ -29,8 +29,10 @@ enum source_type {
 
 struct phase_conf {
 	char *run;		/* NULL: the phase is skipped (implement is required) */
-	int timeout;		/* seconds */
+	int timeout;		/* seconds; then SIGTERM, and SIGKILL after the grace */
 };
+
+#define PHASE_KILL_GRACE_MS 10000
 
 struct repo_conf {
 	char *name;		/* [A-Za-z0-9._-]+ */

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "common/github.h"
-#include "supervisor/source_file.h"
-#include "supervisor/source_github.h"
+#include "common/source_file.h"
+#include "common/source_github.h"
 
 int
 ctl_json_flag(int argc, char **argv, const char *command, bool *json)

@@ -18,7 +18,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/state.h"
-#include "worker/worker.h"
+#include "common/paths.h"
 
 #define FOLLOW_INTERVAL_MS 100
 
@@ -163,7 +163,7 @@ cmd_log(const char *config_path, int argc, char **argv)
 		config_free(cfg);
 		return CTL_ATTENTION;
 	}
-	path = worker_log_path(cfg, repo, number, (int)attempt);
+	path = path_attempt_log(cfg, repo, number, (int)attempt);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		fprintf(stderr, "wavectl: %s attempt %ld: no log at %s\n", argv[optind], attempt, path);
 		free(path);

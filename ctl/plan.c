@@ -7,7 +7,7 @@
 #include <cJSON.h>
 
 #include "ctl/ctl.h"
-#include "supervisor/plan.h"
+#include "common/plan.h"
 
 static void
 key_of(const struct issue_spec *s, char *buf, size_t size)

@@ -14,7 +14,7 @@
 #include <cJSON.h>
 
 #include "ctl/ctl.h"
-#include "supervisor/control.h"
+#include "common/paths.h"
 
 #define REPLY_TIMEOUT_MS 10000
 

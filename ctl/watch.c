@@ -18,7 +18,7 @@
 #include "common/keymap.h"
 #include "ctl/ctl.h"
 #include "ctl/state.h"
-#include "worker/worker.h"
+#include "common/paths.h"
 
 #define REFRESH_MS 250
 
@@ -109,7 +109,7 @@ note_start(struct watch *w, const char *key, int64_t ms)
 static void
 last_log_line(const struct watch *w, const struct ctl_issue *r, char *out, size_t size)
 {
-	char *path = worker_log_path(w->cfg, r->repo, r->number, r->attempt > 0 ? r->attempt : 1);
+	char *path = path_attempt_log(w->cfg, r->repo, r->number, r->attempt > 0 ? r->attempt : 1);
 	char buf[1024];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	off_t end;

@@ -17,7 +17,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "supervisor/plan.h"
+#include "common/plan.h"
 
 /* xorshift: the same graph every run. */
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;

@@ -16,7 +16,8 @@
 
 #include <cJSON.h>
 
-#define CONTROL_SOCKET "waved.sock"
+#include "common/paths.h"
+
 #define CONTROL_MAX_LINE 4096
 
 struct control;

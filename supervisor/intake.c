@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/preflight.h"
-#include "supervisor/source_file.h"
+#include "common/source_file.h"
 #include "supervisor/supervisor.h"
 
 /* Read the source and hand it to the scheduler; a failed read drops nothing. */

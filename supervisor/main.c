@@ -20,7 +20,7 @@
 #include "supervisor/loop.h"
 #include "common/github.h"
 #include "supervisor/preflight.h"
-#include "supervisor/source_github.h"
+#include "common/source_github.h"
 
 #define PIDFILE_NAME "waved.pid"
 

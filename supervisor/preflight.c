@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "worker/git.h"
+#include "common/git.h"
 
 static int
 preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare,

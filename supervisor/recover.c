@@ -11,7 +11,8 @@
 
 
 #include "common/log.h"
-#include "worker/git.h"
+#include "common/paths.h"
+#include "common/git.h"
 
 extern char **environ;
 
@@ -50,9 +51,9 @@ next_phase(const struct config *cfg, const struct store_marker *m)
 void
 recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 {
-	char *branch = worker_branch_name(in->cfg, in->number);
+	char *branch = issue_branch_name(in->cfg, in->number);
 	char *agent = xasprintf("refs/heads/%s", in->cfg->agent_branch);
-	char *worktree = worker_worktree_path(in->cfg, in->repo->name, in->number);
+	char *worktree = path_worktree(in->cfg, in->repo->name, in->number);
 	char head[GIT_SHA_MAX + 1] = "", wt_head[GIT_SHA_MAX + 1] = "";
 	const char *path = in->repo->path;
 	bool has_head = git_rev_parse(path, branch, head) == 0;
@@ -90,8 +91,8 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 static void
 drop(const struct config *cfg, const struct repo_conf *repo, long number, bool with_branch)
 {
-	char *branch = with_branch ? worker_branch_name(cfg, number) : NULL;
-	char *worktree = worker_worktree_path(cfg, repo->name, number);
+	char *branch = with_branch ? issue_branch_name(cfg, number) : NULL;
+	char *worktree = path_worktree(cfg, repo->name, number);
 
 	git_worktree_drop(repo->path, worktree, branch);
 	remove_tree(worktree);
@@ -114,7 +115,7 @@ recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, lo
 void
 recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number)
 {
-	char *branch = worker_branch_name(cfg, number);
+	char *branch = issue_branch_name(cfg, number);
 	char *const argv[] = { "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;

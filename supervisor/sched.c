@@ -11,7 +11,7 @@
 #include "common/util.h"
 #include "supervisor/cap.h"
 #include "supervisor/journal.h"
-#include "supervisor/plan.h"
+#include "common/plan.h"
 #include "supervisor/recover.h"
 #include "worker/worker.h"
 

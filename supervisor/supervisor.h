@@ -21,7 +21,7 @@
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
 #include "supervisor/sched.h"
-#include "supervisor/source_github.h"
+#include "common/source_github.h"
 #include "supervisor/workers.h"
 
 struct supervisor {

@@ -12,7 +12,6 @@
 
 #include "common/log.h"
 #include "common/proto.h"
-#include "worker/phase.h"
 #include "worker/worker.h"
 
 #define WORKER_PIPE_FD 3	/* where the child finds its pipe */

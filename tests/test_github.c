@@ -13,7 +13,7 @@
 #include "common/events.h"
 #include "common/github.h"
 #include "common/util.h"
-#include "supervisor/source_github.h"
+#include "common/source_github.h"
 #include "tests/lib/httpd.h"
 #include "tests/lib/testlib.h"
 

@@ -5,7 +5,7 @@
 
 #include <criterion/criterion.h>
 
-#include "supervisor/plan.h"
+#include "common/plan.h"
 
 static struct issue_list issues;
 static struct plan *plan;

@@ -4,7 +4,7 @@
 
 #include <criterion/criterion.h>
 
-#include "supervisor/source_file.h"
+#include "common/source_file.h"
 #include "tests/lib/testlib.h"
 
 static char *dir;

@@ -8,7 +8,7 @@
 
 #include "common/config.h"
 #include "common/util.h"
-#include "worker/git.h"
+#include "common/git.h"
 
 enum merge_result {
 	MERGE_LANDED,		/* sha: the new agent tip (or the issue head, if already there) */

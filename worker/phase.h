@@ -8,7 +8,8 @@
 
 #include <sys/types.h>
 
-#define PHASE_KILL_GRACE_MS 10000
+#include "common/config.h"
+
 #define PHASE_EXIT_TEMPFAIL 75	/* EX_TEMPFAIL: requeue, do not count the attempt */
 
 enum phase_result {

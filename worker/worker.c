@@ -16,8 +16,9 @@
 #include <bsd/unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/proto.h"
-#include "worker/git.h"
+#include "common/git.h"
 #include "worker/mergeq.h"
 #include "worker/phase.h"
 
@@ -44,30 +45,6 @@ resume_point_name(enum resume_point r)
 	static const char *const names[] = { "prepare", "implement", "verify", "review", "merge" };
 
 	return r <= RESUME_MERGE ? names[r] : "?";
-}
-
-char *
-worker_worktree_path(const struct config *cfg, const char *repo, long number)
-{
-	return xasprintf("%s/worktrees/%s/%ld", cfg->state_dir, repo, number);
-}
-
-char *
-worker_issue_dir(const struct config *cfg, const char *repo, long number)
-{
-	return xasprintf("%s/issues/%s/%ld", cfg->state_dir, repo, number);
-}
-
-char *
-worker_log_path(const struct config *cfg, const char *repo, long number, int attempt)
-{
-	return xasprintf("%s/logs/%s/%ld/attempt-%d.log", cfg->state_dir, repo, number, attempt);
-}
-
-char *
-worker_branch_name(const struct config *cfg, long number)
-{
-	return xasprintf("%s-issue/%ld", cfg->agent_branch, number);
 }
 
 static void
@@ -306,7 +283,7 @@ phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out
 static void
 write_issue_file(struct worker *w)
 {
-	char *dir = worker_issue_dir(w->cfg, w->repo->name, w->job->number);
+	char *dir = path_issue_dir(w->cfg, w->repo->name, w->job->number);
 	FILE *fp;
 
 	mkdir_p(dir, 0755);
@@ -562,9 +539,9 @@ worker_init(struct worker *w, const struct worker_job *job)
 	if ((w->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
 		_exit(1);
 	log_set_context(&(struct log_ctx){ job->issue, job->attempt, job->trace });
-	w->worktree = worker_worktree_path(w->cfg, w->repo->name, job->number);
-	w->branch = worker_branch_name(w->cfg, job->number);
-	char *dir = worker_issue_dir(w->cfg, w->repo->name, job->number);
+	w->worktree = path_worktree(w->cfg, w->repo->name, job->number);
+	w->branch = issue_branch_name(w->cfg, job->number);
+	char *dir = path_issue_dir(w->cfg, w->repo->name, job->number);
 	mkdir_p(dir, 0755);
 	w->lock_path = xasprintf("%s/worker.lock", dir);
 	w->issue_file = xasprintf("%s/issue.md", dir);
@@ -572,7 +549,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->scratch = xasprintf("%s/scratch", dir);
 	free(dir);
 	w->feedback = job->attempt > 1 && access(w->feedback_file, R_OK) == 0;
-	w->log_path = worker_log_path(w->cfg, w->repo->name, job->number, job->attempt);
+	w->log_path = path_attempt_log(w->cfg, w->repo->name, job->number, job->attempt);
 	log_dir = xstrdup(w->log_path);
 	*strrchr(log_dir, '/') = '\0';
 	mkdir_p(log_dir, 0755);

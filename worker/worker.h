@@ -46,11 +46,4 @@ struct worker_job {
 /* Run the attempt in the forked child; never returns. */
 void worker_main(const struct worker_job *job) __attribute__((noreturn));
 
-/* Paths under state_dir, shared with the supervisor (callers free). */
-char *worker_worktree_path(const struct config *cfg, const char *repo, long number);
-char *worker_issue_dir(const struct config *cfg, const char *repo, long number);
-char *worker_log_path(const struct config *cfg, const char *repo, long number, int attempt);
-/* agent_branch-issue/NUMBER: git cannot hold both "waved" and "waved/12". */
-char *worker_branch_name(const struct config *cfg, long number);
-
 #endif

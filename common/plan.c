@@ -1,4 +1,4 @@
-#include "supervisor/plan.h"
+#include "common/plan.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "supervisor/source_file.h"
+#include "common/source_file.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-#include "supervisor/source_github.h"
+#include "common/source_github.h"
 
 #include <ctype.h>
 #include <stdio.h>

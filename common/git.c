@@ -1,4 +1,4 @@
-#include "worker/git.h"
+#include "common/git.h"
 
 #include <stdlib.h>
 #include <string.h>

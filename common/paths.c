@@ -1,0 +1,27 @@
+#include "common/paths.h"
+
+#include "common/util.h"
+
+char *
+path_worktree(const struct config *cfg, const char *repo, long number)
+{
+	return xasprintf("%s/worktrees/%s/%ld", cfg->state_dir, repo, number);
+}
+
+char *
+path_issue_dir(const struct config *cfg, const char *repo, long number)
+{
+	return xasprintf("%s/issues/%s/%ld", cfg->state_dir, repo, number);
+}
+
+char *
+path_attempt_log(const struct config *cfg, const char *repo, long number, int attempt)
+{
+	return xasprintf("%s/logs/%s/%ld/attempt-%d.log", cfg->state_dir, repo, number, attempt);
+}
+
+char *
+issue_branch_name(const struct config *cfg, long number)
+{
+	return xasprintf("%s-issue/%ld", cfg->agent_branch, number);
+}

@@ -1,0 +1,20 @@
+/*
+ * Where things are under state_dir and what the issue branches are called
+ * (DESIGN.md sections 5 and 14: paths and branch names come from the repo
+ * name and the issue number, never from issue text).  Shared by the
+ * supervisor, its workers and wavectl; callers free what is returned.
+ */
+#ifndef WAVED_PATHS_H
+#define WAVED_PATHS_H
+
+#include "common/config.h"
+
+#define CONTROL_SOCKET "waved.sock"	/* in state_dir */
+
+char *path_worktree(const struct config *cfg, const char *repo, long number);
+char *path_issue_dir(const struct config *cfg, const char *repo, long number);
+char *path_attempt_log(const struct config *cfg, const char *repo, long number, int attempt);
+/* AGENT-issue/NUMBER: git cannot hold both "waved" and "waved/12". */
+char *issue_branch_name(const struct config *cfg, long number);
+
+#endif
