@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "common/states.h"
 #include "common/util.h"
 
 /*
@@ -633,8 +634,10 @@ issue_insert(struct store *st, const struct issue_spec *spec)
 static bool
 state_is_waiting(const char *state)
 {
-	return strcmp(state, "queued") == 0 || strcmp(state, "ready") == 0 ||
-	    strcmp(state, "blocked") == 0;
+	enum issue_state st;
+
+	/* queued, ready or blocked: never under a worker, nor between attempts */
+	return state_from_name(state, &st) && state_waiting(st) && st != STATE_RETRY_WAIT;
 }
 
 enum store_upsert

@@ -11,10 +11,6 @@
 #include "common/events.h"
 #include "common/util.h"
 
-const char *const ctl_states[CTL_NSTATES] = {
-	"queued", "ready", "running", "review", "merging", "retry_wait", "done", "dead", "blocked"
-};
-
 static char *
 dup_or_null(const char *s)
 {
@@ -24,8 +20,9 @@ dup_or_null(const char *s)
 bool
 ctl_in_flight(const char *state)
 {
-	return strcmp(state, "running") == 0 || strcmp(state, "review") == 0 ||
-	    strcmp(state, "merging") == 0;
+	enum issue_state st;
+
+	return state_from_name(state, &st) && state_in_flight(st);
 }
 
 static void
@@ -49,9 +46,10 @@ collect_row(const struct store_issue_row *row, void *arg)
 	r->attempt = row->attempt;
 	r->pid = row->pid;
 	r->since = row->since;
-	for (size_t k = 0; k < CTL_NSTATES; k++)
-		if (strcmp(ctl_states[k], row->state) == 0)
-			st->counts[k]++;
+	enum issue_state state;
+
+	if (state_from_name(row->state, &state))
+		st->counts[state]++;
 }
 
 void

@@ -12,10 +12,9 @@
 #include <cJSON.h>
 
 #include "common/config.h"
+#include "common/states.h"
 #include "common/store.h"
 
-#define CTL_NSTATES 9
-extern const char *const ctl_states[CTL_NSTATES];
 
 struct ctl_issue {
 	char key[ISSUE_KEY_MAX];
@@ -32,7 +31,7 @@ struct ctl_state {
 	bool running;		/* the store says so and the pid is alive */
 	struct ctl_issue *issues;
 	size_t n, cap;
-	int counts[CTL_NSTATES];
+	int counts[STATE_COUNT];	/* by enum issue_state */
 };
 
 /* Read the store of cfg's state_dir (none yet is an empty state); 0 or -1 (printed). */

@@ -25,8 +25,8 @@ print_json(const struct ctl_state *st)
 	inflight = cJSON_AddArrayToObject(root, "inflight");
 	counts = cJSON_AddObjectToObject(root, "counts");
 	issues = cJSON_AddArrayToObject(root, "issues");
-	for (size_t k = 0; k < CTL_NSTATES; k++)
-		cJSON_AddNumberToObject(counts, ctl_states[k], st->counts[k]);
+	for (int k = 0; k < STATE_COUNT; k++)
+		cJSON_AddNumberToObject(counts, state_name(k), st->counts[k]);
 	for (size_t k = 0; k < st->n; k++) {
 		const struct ctl_issue *r = &st->issues[k];
 		cJSON *o = cJSON_CreateObject();
@@ -60,8 +60,10 @@ print_json(const struct ctl_state *st)
 static bool
 needs_attention(const char *state)
 {
-	return strcmp(state, "retry_wait") == 0 || strcmp(state, "dead") == 0 ||
-	    strcmp(state, "blocked") == 0;
+	enum issue_state st;
+
+	return state_from_name(state, &st) &&
+	    (st == STATE_RETRY_WAIT || st == STATE_DEAD || st == STATE_BLOCKED);
 }
 
 /* In flight, then what needs attention grouped by repo, then the counts. */
@@ -105,8 +107,8 @@ print_human(const struct ctl_state *st)
 		putchar('\n');
 	}
 	putchar('\n');
-	for (size_t k = 0; k < CTL_NSTATES; k++)
-		printf("%s%s %d", k ? ", " : "", ctl_states[k], st->counts[k]);
+	for (int k = 0; k < STATE_COUNT; k++)
+		printf("%s%s %d", k ? ", " : "", state_name(k), st->counts[k]);
 	putchar('\n');
 }
 

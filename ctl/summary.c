@@ -99,8 +99,8 @@ print_human(const struct summary *s)
 		putchar('\n');
 	}
 	ctl_format_age(s->last - s->first, age, sizeof(age));
-	printf("\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[6],
-	    s->st.counts[7], s->st.counts[8], s->st.n, s->first && s->last ? age : "-");
+	printf("\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[STATE_DONE],
+	    s->st.counts[STATE_DEAD], s->st.counts[STATE_BLOCKED], s->st.n, s->first && s->last ? age : "-");
 	printf("merges per repo:");
 	for (size_t k = 0; k < s->nrepos; k++)
 		printf(" %s %d%s", s->merge_repos[k], s->merges[k], k + 1 < s->nrepos ? "," : "");

@@ -172,15 +172,16 @@ print_event_line(struct watch *w, const cJSON *e)
 static int
 draw_live(struct watch *w, const struct ctl_state *st)
 {
-	int lines = 1, running = st->counts[2] + st->counts[3] + st->counts[4];
+	int lines = 1, running = st->counts[STATE_RUNNING] +
+	    st->counts[STATE_REVIEW] + st->counts[STATE_MERGING];
 	char age[16], last[512];
 
 	printf("\033[1mwaved\033[0m %s  cap %d, effective %d%s  in flight %d  queued %d  "
 	    "ready %d  retry %d  done %d  dead %d  blocked %d\033[K\n",
 	    st->running ? "running" : "not running", st->daemon.cap, st->daemon.effective_cap,
 	    st->running && st->daemon.paused ? " (paused)" : "", running,
-	    st->counts[0], st->counts[1], st->counts[5], st->counts[6], st->counts[7],
-	    st->counts[8]);
+	    st->counts[STATE_QUEUED], st->counts[STATE_READY], st->counts[STATE_RETRY_WAIT],
+	    st->counts[STATE_DONE], st->counts[STATE_DEAD], st->counts[STATE_BLOCKED]);
 	for (size_t k = 0; k < st->n; k++) {
 		const struct ctl_issue *r = &st->issues[k];
 		int used;

@@ -1,0 +1,139 @@
+/*
+ * The scheduler's own state, shared by its files and no one else:
+ * sched.c (the transition table, admission, timers, setup), sched_deps.c
+ * (dependencies, the source, planning) and sched_worker.c (what workers
+ * report, an attempt's end, recovery).
+ */
+#ifndef WAVED_SCHED_INTERNAL_H
+#define WAVED_SCHED_INTERNAL_H
+
+#include <cJSON.h>
+
+#include "common/heap.h"
+#include "common/keymap.h"
+#include "common/states.h"
+#include "supervisor/cap.h"
+#include "supervisor/recover.h"
+#include "supervisor/sched.h"
+#include "worker/worker.h"
+
+struct sched_issue {
+	int64_t id;			/* row in the store */
+	char *key;			/* "api#12" */
+	size_t repo;			/* index into repos; SIZE_MAX: repo not configured */
+	long number;
+	char *title, *body;
+	struct issue_ref *deps;
+	size_t ndeps;
+	enum issue_state state;
+	int attempts;			/* attempts that counted, the last one included */
+	char *reason;
+	int64_t created;
+	int64_t retry_at;
+	long priority;
+	bool in_source;
+	size_t pending;			/* dependencies not done yet */
+	size_t *dependents;
+	size_t ndependents, dependents_cap;
+	size_t pos;			/* in its repo's ready heap, or in the retry heap */
+	/* The attempt in flight. */
+	int attempt;
+	char trace[TRACE_LEN + 1];
+	int64_t attempt_id;
+	pid_t pid;			/* its worker */
+	char *base;			/* recorded at prepare, or NULL */
+	enum resume_point resume;	/* set by recovery for the next admission */
+	bool holds_slot;
+	bool merged;
+	char *final;			/* the commit that landed, or NULL */
+};
+
+struct sched_repo {
+	const struct repo_conf *conf;
+	bool busy;			/* an issue holds the repo slot */
+	struct heap ready;		/* issue indexes, by priority */
+	size_t pos;			/* in the admit heap */
+};
+
+struct sched {
+	const struct config *cfg;
+	struct store *store;
+	struct journal *journal;
+	sched_start_fn *start;
+	void *start_arg;
+	struct sched_issue *v;
+	size_t n, cap_v;
+	struct keymap *index;		/* (repo, number) -> index into v */
+	struct sched_repo *repos;
+	size_t nrepos;
+	struct heap admit;		/* free repos with ready issues */
+	struct heap retry;		/* issues in retry_wait, by retry_at */
+	struct cap cap;			/* the lever's hands; admission follows cap_effective */
+	int effective_cap;		/* as last recorded */
+	int inflight;
+	sched_gate_fn *gate;
+	void *gate_arg;
+	sched_outcome_fn *outcome_hook;
+	void *outcome_arg;
+	bool (*external)(const struct issue_ref *, void *);
+	void *external_arg;
+};
+
+#define NO_REPO SIZE_MAX
+
+#define NO_REPO SIZE_MAX
+
+/*
+ * What moves an issue from one state to another (DESIGN.md section 3).  The
+ * table in sched.c says, for each input, from which states to which, and
+ * the event that records it; sched_fire refuses anything else.
+ */
+enum sched_input {
+	IN_SETTLE,		/* the plan says where a waiting issue belongs */
+	IN_DEPS_DONE,		/* its last dependency is done */
+	IN_DEP_FAILED,		/* a dependency is dead or blocked */
+	IN_ADMIT,		/* a worker was started for it */
+	IN_START_FAILED,	/* no worker could be started */
+	IN_SLOT,		/* its worker entered review */
+	IN_MERGE,		/* its worker queued to merge */
+	IN_LANDED,		/* its work is on the agent branch */
+	IN_FAILED,		/* the attempt failed; another comes after a backoff */
+	IN_GAVE_UP,		/* the attempt failed and attempts are used up */
+	IN_REQUEUE,		/* back in line: the daemon stopped, or recovery */
+	IN_ORPHANED,		/* in flight in a repo no longer configured */
+	IN_RESTART,		/* ready when the daemon stopped: the first sync decides */
+	IN_BACKOFF_OVER,	/* its retry time came */
+	IN_RETRY,		/* wavectl retry */
+	IN_COUNT
+};
+
+const char *sched_input_name(enum sched_input in);
+/* Move issue i by input to state to (memory, heaps, store row, event);
+ * false, logged and changing nothing, when the table does not allow it. */
+bool sched_fire(struct sched *s, size_t i, enum sched_input in, enum issue_state to,
+    const char *reason, cJSON *fields);
+
+/* sched.c */
+void set_str(char **slot, const char *value);
+cJSON *fields_str(const char *key, const char *value);
+void repo_refresh(struct sched *s, size_t r);
+void txn_begin(struct sched *s);
+void txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields);
+void txn_commit(struct sched *s);
+void unlist(struct sched *s, size_t i);
+
+/* sched_deps.c */
+long sched_lookup(const struct sched *s, const char *repo, long number);
+size_t sched_repo_index(const struct sched *s, const char *name);
+void sched_absorb_row(const struct store_issue_row *row, void *arg);
+void block_dependents(struct sched *s, size_t i);
+void release_dependents(struct sched *s, size_t i);
+
+/* sched_worker.c */
+void release_slot(struct sched *s, size_t i);
+void attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason,
+    bool counts);
+void evaluate(struct sched *s, size_t i, struct recover_decision *d);
+void apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted);
+
+#endif

@@ -1,0 +1,301 @@
+#include "supervisor/sched_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/plan.h"
+#include "common/util.h"
+#include "supervisor/journal.h"
+#include "supervisor/recover.h"
+
+/* ---- lifecycle of an attempt ---- */
+
+void
+release_slot(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+
+	if (!is->holds_slot)
+		return;
+	is->holds_slot = false;
+	s->repos[is->repo].busy = false;
+	repo_refresh(s, is->repo);
+}
+
+/* The attempt is over, whatever its outcome: free its slots. */
+static void
+end_flight(struct sched *s, size_t i, const char *outcome, const char *reason)
+{
+	release_slot(s, i);
+	s->inflight--;
+	store_attempt_end(s->store, s->v[i].attempt_id, outcome, reason);
+}
+
+/* A failed attempt: retry after a backoff, or give up once attempts are spent. */
+void
+attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason,
+    bool counts)
+{
+	struct sched_issue *is = &s->v[i];
+	cJSON *f = fields_str("reason", reason);
+
+	cJSON_AddStringToObject(f, "outcome", outcome);
+	end_flight(s, i, outcome, reason);
+	txn_event(s, i, "failed", f);
+	if (counts)
+		store_set_attempts(s->store, is->id, ++is->attempts);
+	if (counts && is->attempts >= s->cfg->max_attempts) {
+		sched_fire(s, i, IN_GAVE_UP, STATE_DEAD, reason, fields_str("reason", reason));
+		block_dependents(s, i);
+		return;
+	}
+	/* retry_backoff * 2^(k-1) after the k-th counted failure; a tempfail waits the base. */
+	int64_t delay = (int64_t)s->cfg->retry_backoff * 1000;
+	for (int k = 1; k < is->attempts && delay < 86400000; k++)
+		delay *= 2;
+	is->retry_at = now_ms() + delay;
+	store_set_retry_at(s->store, is->id, is->retry_at);
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddNumberToObject(r, "backoff_ms", (double)delay);
+	cJSON_AddBoolToObject(r, "counted", counts);
+	sched_fire(s, i, IN_FAILED, STATE_RETRY_WAIT, reason, r);
+}
+
+static void
+attempt_done(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+
+	is->attempts = is->attempt;	/* the successful attempt counts too */
+	store_set_attempts(s->store, is->id, is->attempts);
+	store_set_final_commit(s->store, is->id, is->final);
+	sched_fire(s, i, IN_LANDED, STATE_DONE, NULL, fields_str("outcome", "merged"));
+	release_dependents(s, i);
+}
+
+/* ---- worker reports ---- */
+
+static int
+on_phase(struct sched *s, size_t i, const struct proto_msg *m)
+{
+	struct sched_issue *is = &s->v[i];
+	cJSON *f = fields_str("phase", m->phase);
+
+	if (!m->end) {
+		cJSON_AddNumberToObject(f, "pgid", (double)m->pgid);
+		store_set_phase(s->store, is->id, m->phase);
+		txn_event(s, i, "phase_start", f);
+		return 0;
+	}
+	cJSON_AddNumberToObject(f, "exit", m->exit);
+	cJSON_AddNumberToObject(f, "ms", (double)m->ms);
+	cJSON_AddStringToObject(f, "head", m->sha);
+	store_marker_add(s->store, is->attempt_id, m->phase, m->exit, m->sha, m->ms);
+	txn_event(s, i, "phase_end", f);
+	return 0;
+}
+
+static int
+on_slot(struct sched *s, size_t i)
+{
+	if (!sched_fire(s, i, IN_SLOT, STATE_REVIEW, NULL, NULL))
+		return -1;
+	if (!s->cfg->hold_repo_during_review) {
+		release_slot(s, i);
+		txn_event(s, i, "slot_released", NULL);
+	}
+	return 0;
+}
+
+static int
+on_merge(struct sched *s, size_t i, const struct proto_msg *m)
+{
+	struct sched_issue *is = &s->v[i];
+
+	switch (m->merge) {
+	case MERGE_WAIT:
+		if (is->state != STATE_MERGING &&
+		    !sched_fire(s, i, IN_MERGE, STATE_MERGING, NULL, NULL))
+			return -1;
+		txn_event(s, i, "merge_wait", NULL);
+		return 0;
+	case MERGE_LOCKED:
+		if (is->state != STATE_MERGING)
+			return -1;	/* the lock without asking for the queue */
+		txn_event(s, i, "merge_locked", NULL);
+		return 0;
+	case MERGE_MERGED:
+		if (is->state != STATE_MERGING)
+			return -1;
+		is->merged = true;
+		set_str(&is->final, m->sha);
+		store_set_final_commit(s->store, is->id, m->sha);
+		txn_event(s, i, "merged", fields_str("sha", m->sha));
+		return 0;
+	}
+	return -1;
+}
+
+static int
+on_done(struct sched *s, size_t i, const struct proto_msg *m)
+{
+	const char *outcome = proto_outcome_name(m->outcome);
+
+	if (m->outcome == OUTCOME_MERGED) {
+		if (!s->v[i].merged)
+			return -1;	/* "merged" without the merge that proves it */
+		end_flight(s, i, "merged", NULL);
+		attempt_done(s, i);
+	} else
+		attempt_failed(s, i, outcome, m->reason, m->outcome != OUTCOME_TEMPFAIL);
+	return 0;
+}
+
+/* Is pid the worker of the issue's attempt in flight? */
+static bool
+current_worker(const struct sched_issue *is, pid_t pid)
+{
+	return state_in_flight(is->state) && is->pid == pid;
+}
+
+int
+sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m)
+{
+	struct sched_issue *is = &s->v[i];
+	int rc = 0;
+
+	if (!current_worker(is, pid))
+		return -1;
+	txn_begin(s);
+	switch (m->type) {
+	case PROTO_HELLO:
+		rc = strcmp(m->issue, is->key) == 0 && m->attempt == is->attempt &&
+		    strcmp(m->trace, is->trace) == 0 ? 0 : -1;
+		break;
+	case PROTO_PHASE:
+		rc = on_phase(s, i, m);
+		break;
+	case PROTO_PREPARED:
+		set_str(&is->base, m->sha);
+		is->resume = RESUME_NONE;	/* taken up: a later crash decides anew */
+		store_attempt_set_base(s->store, is->attempt_id, m->sha);
+		break;
+	case PROTO_SLOT:
+		rc = on_slot(s, i);
+		break;
+	case PROTO_MERGE:
+		rc = on_merge(s, i, m);
+		break;
+	case PROTO_DONE:
+		rc = on_done(s, i, m);
+		break;
+	}
+	txn_commit(s);
+	return rc;
+}
+
+static char *
+describe_exit(int status)
+{
+	if (WIFSIGNALED(status))
+		return xasprintf("worker crashed: killed by signal %d", WTERMSIG(status));
+	return xasprintf("worker crashed: exit status %d without a result", WEXITSTATUS(status));
+}
+
+/* Ask git what became of the issue's attempt. */
+void
+evaluate(struct sched *s, size_t i, struct recover_decision *d)
+{
+	struct sched_issue *is = &s->v[i];
+	struct store_marker marker;
+	bool has_marker = is->attempt_id > 0 && store_last_marker(s->store, is->attempt_id, &marker);
+	struct recover_input in = {
+		.cfg = s->cfg, .repo = s->repos[is->repo].conf, .number = is->number,
+		.base = is->base, .final = is->final,
+		.marker = has_marker ? &marker : NULL,
+	};
+
+	recover_evaluate(&in, d);
+}
+
+/* Act on a recovery decision; counted: a worker crash uses up the attempt. */
+void
+apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
+{
+	struct sched_issue *is = &s->v[i];
+	cJSON *f = fields_str("action", recover_action_name(d->action));
+
+	if (d->action == RECOVER_RESUME)
+		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
+	txn_event(s, i, "recovered", f);
+	if (d->action == RECOVER_DONE) {
+		/* Landed before its worker could tidy up: its worktree goes now,
+		 * its branch once the landing is recorded. */
+		recover_drop_worktree(s->cfg, s->repos[is->repo].conf, is->number);
+		set_str(&is->final, d->landed);
+		attempt_done(s, i);
+		return;
+	}
+	if (counted)
+		store_set_attempts(s->store, is->id, ++is->attempts);
+	if (counted && is->attempts >= s->cfg->max_attempts) {
+		const char *why = "worker crashed and its attempts are used up";
+		sched_fire(s, i, IN_GAVE_UP, STATE_DEAD, why, fields_str("reason", why));
+		block_dependents(s, i);
+		return;
+	}
+	is->resume = d->action == RECOVER_RESUME ? d->resume : RESUME_NONE;
+	if (d->action == RECOVER_RESET)
+		recover_reset(s->cfg, s->repos[is->repo].conf, is->number);
+	/* On start nothing is in the source yet: queued, and the first sync decides. */
+	if (is->pending == 0 && is->in_source)
+		sched_fire(s, i, IN_REQUEUE, STATE_READY, NULL, NULL);
+	else
+		sched_fire(s, i, IN_REQUEUE, STATE_QUEUED, NULL, NULL);
+}
+
+void
+sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
+{
+	struct sched_issue *is = &s->v[i];
+	struct recover_decision d;
+	cJSON *f;
+
+	if (!current_worker(is, pid))
+		return;		/* it had reported its result */
+	txn_begin(s);
+	if (stopping) {
+		/* Asked to stop: the attempt does not count, the next start takes it up. */
+		end_flight(s, i, "stopped", "daemon stopped");
+		sched_fire(s, i, IN_REQUEUE, STATE_READY, NULL, fields_str("why", "daemon stopped"));
+		txn_commit(s);
+		return;
+	}
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "pid", pid);
+	if (WIFSIGNALED(status))
+		cJSON_AddNumberToObject(f, "signal", WTERMSIG(status));
+	else
+		cJSON_AddNumberToObject(f, "status", WEXITSTATUS(status));
+	txn_event(s, i, "worker_crashed", f);
+	char *why = describe_exit(status);
+	end_flight(s, i, "crashed", why);
+	free(why);
+	evaluate(s, i, &d);
+	apply_recovery(s, i, &d, true);
+	txn_commit(s);
+}
+
+void
+sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
+{
+	if (!current_worker(&s->v[i], pid))
+		return;
+	txn_begin(s);
+	attempt_failed(s, i, "failed", why, true);
+	txn_commit(s);
+}
+
