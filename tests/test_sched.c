@@ -1,0 +1,351 @@
+/*
+ * The scheduler alone (supervisor/sched*.c): a fake start function stands in
+ * for fork, and the tests play the worker's messages.  Every transition of
+ * the table is walked, and every message out of turn is refused.  The store,
+ * the event log and the repos are real files in a temporary folder.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+
+#include "common/events.h"
+#include "common/store.h"
+#include "common/util.h"
+#include "supervisor/journal.h"
+#include "supervisor/sched_internal.h"
+#include "tests/lib/testlib.h"
+
+static char *dir;
+static struct config *cfg;
+static struct store *store;
+static struct events *events;
+static struct journal *journal;
+static struct sched *s;
+
+/* What the fake start function was asked to start, and the gates opened. */
+static struct sched_job jobs[32];
+static size_t issues_of[32];
+static int njobs;
+static pid_t gates[32];
+static int ngates;
+static bool fail_start;
+
+static pid_t
+fake_start(const struct sched_job *job, void *arg)
+{
+	(void)arg;
+	if (fail_start)
+		return -1;
+	cr_assert_lt(njobs, 32);
+	jobs[njobs] = *job;
+	issues_of[njobs] = job->issue;
+	return 100000 + njobs++;
+}
+
+static void
+fake_gate(pid_t pid, void *arg)
+{
+	(void)arg;
+	gates[ngates++] = pid;
+}
+
+static void
+setup(void)
+{
+	char *errors = NULL, *path, *state;
+
+	dir = tmpdir_new();
+	path = xasprintf("%s/repos/api", dir);
+	git_repo_new(path);
+	free(path);
+	path = xasprintf("%s/repos/web", dir);
+	git_repo_new(path);
+	free(path);
+	free(write_text(dir, "waved.conf", "[waved]\nstate_dir = state\nmax_attempts = 2\n"
+	    "retry_backoff = 0\n[source]\ntype = file\npath = issues.json\n"
+	    "[phase \"implement\"]\nrun = true\n"
+	    "[repo \"api\"]\npath = repos/api\n[repo \"web\"]\npath = repos/web\n"));
+	path = xasprintf("%s/waved.conf", dir);
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	free(path);
+	state = xasprintf("%s/state", dir);
+	cr_assert_eq(mkdir_p(state, 0755), 0);
+	path = xasprintf("%s/waved.db", state);
+	store = store_open(path, STORE_READWRITE, &errors);
+	cr_assert_not_null(store, "%s", errors);
+	free(path);
+	events = events_open(state);
+	free(state);
+	journal = journal_new(store, events);
+	njobs = ngates = 0;
+	fail_start = false;
+	s = sched_new(cfg, store, journal, 2, fake_start, NULL);
+	sched_set_gate(s, fake_gate, NULL);
+}
+
+static void
+teardown(void)
+{
+	sched_free(s);
+	journal_free(journal);
+	events_close(events);
+	store_close(store);
+	config_free(cfg);
+	tmpdir_remove(dir);
+	/* recovery and landings run git: leave no zombie behind */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+TestSuite(sched, .init = setup, .fini = teardown, .timeout = 60);
+
+/* api#1, api#2 (depends on api#1), web#1. */
+static void
+sync_three(void)
+{
+	struct issue_list l = { 0 };
+	struct issue_spec *sp;
+
+	sp = issue_list_add(&l);
+	strcpy(sp->repo, "api");
+	sp->number = 1;
+	sp->title = xstrdup("one");
+	sp->body = xstrdup("");
+	sp->created = 1;
+	sp = issue_list_add(&l);
+	strcpy(sp->repo, "api");
+	sp->number = 2;
+	sp->title = xstrdup("two");
+	sp->body = xstrdup("");
+	sp->created = 2;
+	issue_spec_add_dep(sp, "api", 1);
+	sp = issue_list_add(&l);
+	strcpy(sp->repo, "web");
+	sp->number = 1;
+	sp->title = xstrdup("w");
+	sp->body = xstrdup("");
+	sp->created = 3;
+	cr_assert_eq(sched_sync(s, &l), 0);
+	issue_list_clear(&l);
+}
+
+static const char *
+state_of(const char *repo, long number)
+{
+	static char buf[32];
+
+	cr_assert(store_issue_state(store, repo, number, buf, sizeof(buf)), "%s#%ld", repo, number);
+	return buf;
+}
+
+/* The job started for issue key, or fail. */
+static int
+job_of(const char *key)
+{
+	for (int k = njobs - 1; k >= 0; k--)
+		if (strcmp(jobs[k].key, key) == 0)
+			return k;
+	cr_assert_fail("no worker was started for %s", key);
+	return -1;
+}
+
+static int
+say(int job, struct proto_msg m)
+{
+	return sched_on_message(s, issues_of[job], 100000 + job, &m);
+}
+
+static struct proto_msg
+hello(int job)
+{
+	struct proto_msg m = { .type = PROTO_HELLO, .pid = 100000 + job, .attempt = jobs[job].attempt };
+
+	strlcpy(m.issue, jobs[job].key, sizeof(m.issue));
+	strlcpy(m.trace, jobs[job].trace, sizeof(m.trace));
+	return m;
+}
+
+static struct proto_msg
+merge_msg(enum proto_merge_state st, const char *sha)
+{
+	struct proto_msg m = { .type = PROTO_MERGE, .merge = st };
+
+	if (sha)
+		strlcpy(m.sha, sha, sizeof(m.sha));
+	return m;
+}
+
+static struct proto_msg
+done_msg(enum proto_outcome o, const char *reason)
+{
+	struct proto_msg m = { .type = PROTO_DONE, .outcome = o };
+
+	strlcpy(m.reason, reason, sizeof(m.reason));
+	return m;
+}
+
+static bool
+gate_opened(int job)
+{
+	for (int k = 0; k < ngates; k++)
+		if (gates[k] == 100000 + job)
+			return true;
+	return false;
+}
+
+static char *
+head_of(const char *repo)
+{
+	char *path = xasprintf("%s/repos/%s", dir, repo);
+	struct run_result r = run_argv(path, (const char *[]){ "git", "rev-parse", "main", NULL });
+	char *sha = xstrdup(r.out);
+
+	sha[strcspn(sha, "\n")] = '\0';
+	run_result_free(&r);
+	free(path);
+	return sha;
+}
+
+Test(sched, an_issue_walks_from_queued_to_done_and_releases_its_dependent)
+{
+	char *sha = head_of("api");
+	int a;
+
+	sync_three();
+	cr_assert_str_eq(state_of("api", 1), "ready");
+	cr_assert_str_eq(state_of("api", 2), "queued");
+	cr_assert_str_eq(state_of("web", 1), "ready");
+	sched_admit(s);
+	cr_assert_eq(njobs, 2, "one per repo, up to the cap");
+	a = job_of("api#1");
+	cr_assert_str_eq(state_of("api", 1), "running");
+	cr_assert(gate_opened(a), "the admission is committed: the worker may go");
+	cr_assert_eq(say(a, hello(a)), 0);
+	cr_assert_eq(say(a, (struct proto_msg){ .type = PROTO_SLOT }), 0);
+	cr_assert_str_eq(state_of("api", 1), "review");
+	ngates = 0;
+	cr_assert_eq(say(a, merge_msg(MERGE_WAIT, NULL)), 0);
+	cr_assert_str_eq(state_of("api", 1), "merging");
+	cr_assert(gate_opened(a), "the merge request is committed: the worker may merge");
+	cr_assert_eq(say(a, merge_msg(MERGE_LOCKED, NULL)), 0);
+	cr_assert_eq(say(a, merge_msg(MERGE_MERGED, sha)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_MERGED, "")), 0);
+	cr_assert_str_eq(state_of("api", 1), "done");
+	cr_assert_str_eq(state_of("api", 2), "ready", "its dependency is done");
+	sched_admit(s);
+	job_of("api#2");
+	free(sha);
+}
+
+Test(sched, a_failed_attempt_waits_then_dies_and_blocks_its_dependent_until_retried)
+{
+	char *why = NULL;
+	int a;
+
+	sync_three();
+	sched_admit(s);
+	a = job_of("api#1");
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	cr_assert_str_eq(state_of("api", 1), "retry_wait");
+	sched_tick(s, now_ms() + 1);
+	cr_assert_str_eq(state_of("api", 1), "ready", "the backoff is over");
+	sched_admit(s);
+	a = job_of("api#1");
+	cr_assert_eq(jobs[a].attempt, 2);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed again")), 0);
+	cr_assert_str_eq(state_of("api", 1), "dead", "max_attempts = 2");
+	cr_assert_str_eq(state_of("api", 2), "blocked");
+	cr_assert_eq(sched_retry(s, "api#2", &why), -1, "its dependency is still dead");
+	free(why);
+	cr_assert_eq(sched_retry(s, "api#1", &why), 0);
+	cr_assert_str_eq(state_of("api", 1), "ready");
+	cr_assert_str_eq(state_of("api", 2), "queued", "unblocked with its dependency");
+	cr_assert_eq(sched_retry(s, "api#1", &why), -1, "only a dead or blocked issue");
+	cr_assert(strstr(why, "api#1 is ready"), "%s", why);
+	free(why);
+}
+
+Test(sched, a_tempfail_and_a_failed_start_use_no_attempt)
+{
+	int a;
+
+	sync_three();
+	fail_start = true;
+	sched_admit(s);
+	cr_assert_str_eq(state_of("api", 1), "retry_wait");
+	cr_assert_eq(sched_inflight(s), 0);
+	fail_start = false;
+	sched_tick(s, now_ms() + 1);
+	sched_admit(s);
+	a = job_of("api#1");
+	cr_assert_eq(jobs[a].attempt, 1, "a failed start is no attempt");
+	cr_assert_eq(say(a, done_msg(OUTCOME_TEMPFAIL, "usage limit")), 0);
+	sched_tick(s, now_ms() + 1);
+	sched_admit(s);
+	cr_assert_eq(jobs[job_of("api#1")].attempt, 1, "nor is a tempfail");
+}
+
+Test(sched, a_stopping_daemon_puts_its_issue_back_without_counting)
+{
+	int a;
+
+	sync_three();
+	sched_admit(s);
+	a = job_of("api#1");
+	sched_on_worker_exit(s, issues_of[a], 100000 + a, 3 << 8, true);
+	cr_assert_str_eq(state_of("api", 1), "ready");
+	cr_assert_eq(sched_inflight(s), 1, "web#1 is still in flight");
+}
+
+Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
+{
+	struct proto_msg m;
+	int a;
+
+	sync_three();
+	sched_admit(s);
+	a = job_of("api#1");
+	m = hello(a);
+	strcpy(m.trace, "0000000000000000");
+	cr_assert_eq(say(a, m), -1, "a hello of another attempt");
+	cr_assert_eq(sched_on_message(s, issues_of[a], 4242, &(struct proto_msg){ .type = PROTO_SLOT }),
+	    -1, "a pid that is not the issue's worker");
+	cr_assert_eq(say(a, merge_msg(MERGE_LOCKED, NULL)), -1, "the lock before the queue");
+	cr_assert_eq(say(a, merge_msg(MERGE_MERGED, "0123456789abcdef0123456789abcdef01234567")),
+	    -1, "merged without the queue");
+	cr_assert_eq(say(a, done_msg(OUTCOME_MERGED, "")), -1, "done merged without a merge");
+	cr_assert_str_eq(state_of("api", 1), "running");
+	cr_assert_eq(say(a, (struct proto_msg){ .type = PROTO_SLOT }), 0);
+	cr_assert_eq(say(a, (struct proto_msg){ .type = PROTO_SLOT }), -1, "the slot twice");
+	cr_assert_str_eq(state_of("api", 1), "review");
+}
+
+Test(sched, the_cap_bounds_admission_and_a_pause_admits_nothing)
+{
+	sync_three();
+	sched_cap_set(s, 0, "control", "test");
+	sched_admit(s);
+	cr_assert_eq(njobs, 0);
+	sched_cap_step(s, +1, "signal", "SIGUSR2");
+	sched_admit(s);
+	cr_assert_eq(njobs, 1);
+	cr_assert_eq(sched_effective_cap(s), 1);
+}
+
+Test(sched, the_table_refuses_what_it_does_not_list)
+{
+	sync_three();
+	/* api#2 waits for api#1: queued.  Nothing admits, lands or retries it from there. */
+	long i = sched_lookup(s, "api", 2);
+	cr_assert_geq(i, 0);
+	cr_assert_not(sched_fire(s, (size_t)i, IN_ADMIT, STATE_RUNNING, NULL, NULL));
+	cr_assert_not(sched_fire(s, (size_t)i, IN_LANDED, STATE_DONE, NULL, NULL));
+	cr_assert_not(sched_fire(s, (size_t)i, IN_RETRY, STATE_QUEUED, NULL, NULL));
+	cr_assert_not(sched_fire(s, (size_t)i, IN_SETTLE, STATE_DONE, NULL, NULL));
+	cr_assert_str_eq(state_of("api", 2), "queued");
+}
