@@ -216,32 +216,61 @@ plan_find_cycles(struct plan *p)
 	free(on_stack);
 }
 
+void
+plan_spread_blocked(size_t n, const size_t *seeds, size_t nseeds,
+    plan_dependents_fn *dependents, plan_block_fn *block, void *arg)
+{
+	size_t *queue = xcalloc(n + nseeds, sizeof(size_t)), head = 0, tail = 0;
+
+	for (size_t k = 0; k < nseeds; k++)
+		queue[tail++] = seeds[k];
+	while (head < tail) {
+		size_t v = queue[head++];
+		const size_t *ws;
+		size_t nws = dependents(v, &ws, arg);
+
+		for (size_t k = 0; k < nws; k++)
+			if (block(ws[k], v, arg))
+				queue[tail++] = ws[k];
+	}
+	free(queue);
+}
+
+static size_t
+plan_dependents(size_t v, const size_t **dependents, void *arg)
+{
+	const struct plan *p = arg;
+
+	*dependents = p->rdep + p->rdep_at[v];
+	return p->rdep_at[v + 1] - p->rdep_at[v];
+}
+
+static bool
+plan_block(size_t w, size_t by, void *arg)
+{
+	struct plan *p = arg;
+	struct strbuf b = { 0 };
+
+	if (p->reason[w])
+		return false;
+	strbuf_add(&b, "dependency ");
+	append_key(&b, &p->issues->v[by]);
+	strbuf_add(&b, " is blocked");
+	p->reason[w] = plan_own(p, strbuf_take(&b));
+	return true;
+}
+
 /* Dependents of a blocked issue are blocked too, naming the dependency. */
 static void
 plan_propagate_blocked(struct plan *p)
 {
-	size_t *queue = xcalloc(p->n, sizeof(size_t)), head = 0, tail = 0;
+	size_t *seeds = xcalloc(p->n, sizeof(size_t)), nseeds = 0;
 
 	for (size_t i = 0; i < p->n; i++)
 		if (p->reason[i])
-			queue[tail++] = i;
-	while (head < tail) {
-		size_t v = queue[head++];
-
-		for (size_t k = p->rdep_at[v]; k < p->rdep_at[v + 1]; k++) {
-			size_t w = p->rdep[k];
-			struct strbuf b = { 0 };
-
-			if (p->reason[w])
-				continue;
-			strbuf_add(&b, "dependency ");
-			append_key(&b, &p->issues->v[v]);
-			strbuf_add(&b, " is blocked");
-			p->reason[w] = plan_own(p, strbuf_take(&b));
-			queue[tail++] = w;
-		}
-	}
-	free(queue);
+			seeds[nseeds++] = i;
+	plan_spread_blocked(p->n, seeds, nseeds, plan_dependents, plan_block, p);
+	free(seeds);
 }
 
 /* Order within a wave: critical path first, then oldest, then by key. */

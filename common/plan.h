@@ -32,6 +32,17 @@ size_t plan_blocked_count(const struct plan *p);
 size_t plan_blocked_issue(const struct plan *p, size_t k);
 const char *plan_blocked_reason(const struct plan *p, size_t k);
 
+/*
+ * Blocking spreads to dependents: breadth-first from the seeds, block(w, by)
+ * is asked once for each dependent w of an issue reached (by), and says
+ * whether w is now blocked (recording why); a blocked issue is reached in
+ * turn.  One walk for the plan, the scheduler's settling and its runtime.
+ */
+typedef size_t plan_dependents_fn(size_t v, const size_t **dependents, void *arg);
+typedef bool plan_block_fn(size_t w, size_t by, void *arg);
+void plan_spread_blocked(size_t n, const size_t *seeds, size_t nseeds,
+    plan_dependents_fn *dependents, plan_block_fn *block, void *arg);
+
 /* Per issue: its wave (-1 when blocked) and critical-path priority (issues on
  * the longest chain of dependents, itself included; 0 when blocked). */
 int plan_wave_of(const struct plan *p, size_t issue);

@@ -27,29 +27,34 @@ add_dependent(struct sched_issue *dep, size_t i)
 	dep->dependents[dep->ndependents++] = i;
 }
 
+static size_t
+issue_dependents(size_t v, const size_t **dependents, void *arg)
+{
+	const struct sched *s = arg;
+
+	*dependents = s->v[v].dependents;
+	return s->v[v].ndependents;
+}
+
+static bool
+block_now(size_t w, size_t by, void *arg)
+{
+	struct sched *s = arg;
+	char *why;
+
+	if (!state_waiting(s->v[w].state) || s->v[w].state == STATE_BLOCKED)
+		return false;
+	why = xasprintf("dependency %s is %s", s->v[by].key, state_name(s->v[by].state));
+	sched_fire(s, w, IN_DEP_FAILED, STATE_BLOCKED, why, fields_str("reason", why));
+	free(why);
+	return true;
+}
+
 /* Block every waiting dependent of i, and theirs, naming the dependency. */
 void
 block_dependents(struct sched *s, size_t i)
 {
-	size_t *queue = xcalloc(s->n, sizeof(size_t)), head = 0, tail = 0;
-
-	queue[tail++] = i;
-	while (head < tail) {
-		size_t d = queue[head++];
-
-		for (size_t k = 0; k < s->v[d].ndependents; k++) {
-			size_t w = s->v[d].dependents[k];
-			char *why;
-
-			if (!state_waiting(s->v[w].state) || s->v[w].state == STATE_BLOCKED)
-				continue;
-			why = xasprintf("dependency %s is %s", s->v[d].key, state_name(s->v[d].state));
-			sched_fire(s, w, IN_DEP_FAILED, STATE_BLOCKED, why, fields_str("reason", why));
-			free(why);
-			queue[tail++] = w;
-		}
-	}
-	free(queue);
+	plan_spread_blocked(s->n, &i, 1, issue_dependents, block_now, s);
 }
 
 /* A dependency is done: dependents with nothing else to wait for become ready. */
@@ -162,36 +167,48 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
  * Why each issue must wait blocked: the plan's reasons (cycles, unknown
  * dependencies), then whatever depends on a dead or blocked issue.
  */
+struct reasons {
+	struct sched *s;
+	char **why;
+};
+
+static size_t
+reasons_dependents(size_t v, const size_t **dependents, void *arg)
+{
+	return issue_dependents(v, dependents, ((struct reasons *)arg)->s);
+}
+
+static bool
+reason_blocked(size_t w, size_t by, void *arg)
+{
+	struct reasons *r = arg;
+	const struct sched_issue *d = &r->s->v[by];
+
+	if (r->why[w] || !state_waiting(r->s->v[w].state))
+		return false;
+	r->why[w] = xasprintf("dependency %s is %s", d->key,
+	    d->state == STATE_DEAD ? "dead" : "blocked");
+	return true;
+}
+
 static char **
 block_reasons(struct sched *s, struct plan *p, const size_t *members)
 {
-	char **why = xcalloc(s->n, sizeof(char *));
-	size_t *queue = xcalloc(s->n, sizeof(size_t)), head = 0, tail = 0;
+	struct reasons r = { s, xcalloc(s->n, sizeof(char *)) };
+	size_t *seeds = xcalloc(s->n + plan_blocked_count(p), sizeof(size_t)), nseeds = 0;
 
 	for (size_t k = 0; k < plan_blocked_count(p); k++) {
 		size_t i = members[plan_blocked_issue(p, k)];
 
-		why[i] = xstrdup(plan_blocked_reason(p, k));
-		queue[tail++] = i;
+		r.why[i] = xstrdup(plan_blocked_reason(p, k));
+		seeds[nseeds++] = i;
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].state == STATE_DEAD)
-			queue[tail++] = i;
-	while (head < tail) {
-		size_t d = queue[head++];
-
-		for (size_t k = 0; k < s->v[d].ndependents; k++) {
-			size_t w = s->v[d].dependents[k];
-
-			if (why[w] || !state_waiting(s->v[w].state))
-				continue;
-			why[w] = xasprintf("dependency %s is %s", s->v[d].key,
-			    s->v[d].state == STATE_DEAD ? "dead" : "blocked");
-			queue[tail++] = w;
-		}
-	}
-	free(queue);
-	return why;
+			seeds[nseeds++] = i;
+	plan_spread_blocked(s->n, seeds, nseeds, reasons_dependents, reason_blocked, &r);
+	free(seeds);
+	return r.why;
 }
 
 /* Where one waiting issue belongs, given why it must wait blocked (or NULL). */
