@@ -4,34 +4,66 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void __attribute__((noreturn))
-spawn_child(const char *const argv[], const char *cwd, int out_fd)
-{
-	int devnull = open("/dev/null", O_RDWR);
-	sigset_t none;
+extern char **environ;
 
-	/* The caller may block signals for its signalfd: the child must not inherit that. */
+/* envp with GIT_TERMINAL_PROMPT=0 in front: the first of a name wins in getenv. */
+static char **
+child_env(char *const *envp)
+{
+	size_t n = 0;
+	char **env;
+
+	while (envp[n])
+		n++;
+	env = xcalloc(n + 2, sizeof(char *));
+	env[0] = "GIT_TERMINAL_PROMPT=0";
+	memcpy(env + 1, envp, n * sizeof(char *));
+	return env;
+}
+
+pid_t
+spawn_start(const char *const argv[], const struct spawn_opts *opts)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	char **env = child_env(opts->envp ? opts->envp : environ);
+	pid_t pid;
+	int rc;
+
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	setpgid(0, 0);		/* a timeout kills the whole group */
-	if (devnull != -1)
-		dup2(devnull, STDIN_FILENO);
-	if (out_fd == -1)
-		out_fd = devnull;
-	if (out_fd != -1) {
-		dup2(out_fd, STDOUT_FILENO);
-		dup2(out_fd, STDERR_FILENO);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	    POSIX_SPAWN_SETPGROUP);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (opts->out_fd == -1)
+		posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	else
+		posix_spawn_file_actions_adddup2(&fa, opts->out_fd, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	if (opts->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
+	rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	free(env);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
 	}
-	if (cwd && chdir(cwd) == -1)
-		_exit(127);
-	setenv("GIT_TERMINAL_PROMPT", "0", 1);
-	execvp(argv[0], (char *const *)argv);
-	_exit(127);
+	return pid;
 }
 
 /* Read the child's output until EOF or the deadline; false on timeout. */
@@ -69,22 +101,19 @@ spawn_collect(int fd, struct strbuf *out, int64_t deadline)
 int
 spawn_run(const char *const argv[], const char *cwd, struct strbuf *out, int timeout_s)
 {
-	int pipefd[2];
-	pid_t pid;
-	int status;
-	bool finished;
+	int pipefd[2], status;
 	int64_t deadline = timeout_s > 0 ? mono_ms() + (int64_t)timeout_s * 1000 : 0;
+	bool finished;
+	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC) == -1)
 		return -1;
-	if ((pid = fork()) == -1) {
+	pid = spawn_start(argv, &(struct spawn_opts){ .cwd = cwd, .out_fd = pipefd[1] });
+	close(pipefd[1]);
+	if (pid == -1) {
 		close(pipefd[0]);
-		close(pipefd[1]);
 		return -1;
 	}
-	if (pid == 0)
-		spawn_child(argv, cwd, pipefd[1]);
-	close(pipefd[1]);
 	finished = spawn_collect(pipefd[0], out, deadline);
 	close(pipefd[0]);
 	if (!finished)

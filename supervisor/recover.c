@@ -1,7 +1,6 @@
 #include "supervisor/recover.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/paths.h"
 #include "common/git.h"
 
@@ -116,29 +116,11 @@ void
 recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number)
 {
 	char *branch = issue_branch_name(cfg, number);
-	char *const argv[] = { "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none;
-	pid_t pid;
+	const char *argv[] = { "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, NULL };
 
-	/*
-	 * posix_spawn, not fork: the supervisor's address space is not copied on
-	 * every landing.  The child is reaped with the workers' SIGCHLD.
-	 */
-	sigemptyset(&none);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	if (posix_spawnp(&pid, "git", &fa, &attr, argv, environ) != 0)
-		log_warnx("%s: cannot delete branch %s", repo->name, branch);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	/* Not waited for here: the child is reaped with the workers' SIGCHLD. */
+	if (spawn_start(argv, &(struct spawn_opts){ .out_fd = -1 }) == -1)
+		log_warn("%s: cannot delete branch %s", repo->name, branch);
 	free(branch);
 }
 

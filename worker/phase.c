@@ -12,34 +12,8 @@
 
 #include <bsd/unistd.h>
 
+#include "common/spawn.h"
 #include "common/util.h"
-
-/* In the child: a clean process for the shell, in a group of its own. */
-static void __attribute__((noreturn))
-phase_exec(const struct phase_spec *spec)
-{
-	int devnull = open("/dev/null", O_RDONLY);
-	sigset_t none;
-
-	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (devnull != -1)
-		dup2(devnull, STDIN_FILENO);
-	dup2(spec->log_fd, STDOUT_FILENO);
-	dup2(spec->log_fd, STDERR_FILENO);
-	closefrom(3);
-	if (chdir(spec->cwd) == -1) {
-		dprintf(STDERR_FILENO, "waved: %s: chdir %s: %s\n", spec->name, spec->cwd,
-		    strerror(errno));
-		_exit(127);
-	}
-	execve("/bin/sh", (char *const[]){ "sh", "-c", (char *)spec->command, NULL },
-	    spec->envp);
-	dprintf(STDERR_FILENO, "waved: %s: exec /bin/sh: %s\n", spec->name, strerror(errno));
-	_exit(127);
-}
 
 /* Wait for the shell, or for the deadline, or for a stop request. */
 void
@@ -52,13 +26,16 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 
 	memset(out, 0, sizeof(*out));
 	out->result = PHASE_EXITED;
-	if ((pid = fork()) == -1) {
+	/* The command string is the operator's configuration; issue text reaches
+	 * it only through the environment and files. */
+	pid = spawn_start((const char *[]){ "/bin/sh", "-c", spec->command, NULL },
+	    &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = spec->log_fd, .envp = spec->envp });
+	if (pid == -1) {
+		dprintf(spec->log_fd, "waved: %s: cannot start /bin/sh in %s: %s\n", spec->name,
+		    spec->cwd, strerror(errno));
 		out->result = PHASE_NOT_STARTED;
 		return;
 	}
-	if (pid == 0)
-		phase_exec(spec);
-	setpgid(pid, pid);	/* both sides set it: no race with the first kill */
 	if (spec->started)
 		spec->started(pid, spec->arg);
 	for (;;) {
