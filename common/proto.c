@@ -184,6 +184,50 @@ parse_done(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 	return 0;
 }
 
+static const char *const resume_names[] = { "prepare", "implement", "verify", "review", "merge" };
+static const char *const action_names[] = { "done", "resume", "reset" };
+
+const char *
+resume_point_name(enum resume_point r)
+{
+	return r <= RESUME_MERGE ? resume_names[r] : "?";
+}
+
+const char *
+recover_action_name(enum recover_action a)
+{
+	return a <= RECOVER_RESET ? action_names[a] : "?";
+}
+
+static int
+parse_recovered(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
+{
+	const char *action = get_string(o, "action", 8, err, errsize);
+	int i;
+
+	if (action == NULL)
+		return -1;
+	if ((i = lookup(action, action_names, ARRAY_LEN(action_names))) < 0) {
+		snprintf(err, errsize, "\"action\": expected done, resume or reset");
+		return -1;
+	}
+	m->action = (enum recover_action)i;
+	if (m->action == RECOVER_DONE)
+		return copy_sha(o, "sha", m->sha, err, errsize);
+	if (m->action == RECOVER_RESUME) {
+		const char *resume = get_string(o, "resume", 16, err, errsize);
+
+		if (resume == NULL)
+			return -1;
+		if ((i = lookup(resume, resume_names, ARRAY_LEN(resume_names))) <= 0) {
+			snprintf(err, errsize, "\"resume\": expected implement, verify, review or merge");
+			return -1;
+		}
+		m->resume = (enum resume_point)i;
+	}
+	return 0;
+}
+
 int
 proto_parse(const char *line, struct proto_msg *m, char *err, size_t errsize)
 {
@@ -209,6 +253,9 @@ proto_parse(const char *line, struct proto_msg *m, char *err, size_t errsize)
 	} else if (strcmp(t, "phase") == 0) {
 		m->type = PROTO_PHASE;
 		rc = parse_phase(o, m, err, errsize);
+	} else if (strcmp(t, "recovered") == 0) {
+		m->type = PROTO_RECOVERED;
+		rc = parse_recovered(o, m, err, errsize);
 	} else if (strcmp(t, "prepared") == 0) {
 		m->type = PROTO_PREPARED;
 		rc = copy_sha(o, "base", m->sha, err, errsize);
@@ -274,6 +321,14 @@ build(const struct proto_msg *m, size_t reason_len)
 		reason = strndup(m->reason, utf8_cut(m->reason, reason_len));
 		cJSON_AddStringToObject(o, "reason", reason);
 		free(reason);
+		break;
+	case PROTO_RECOVERED:
+		cJSON_AddStringToObject(o, "t", "recovered");
+		cJSON_AddStringToObject(o, "action", recover_action_name(m->action));
+		if (m->action == RECOVER_RESUME)
+			cJSON_AddStringToObject(o, "resume", resume_point_name(m->resume));
+		if (m->action == RECOVER_DONE)
+			cJSON_AddStringToObject(o, "sha", m->sha);
 		break;
 	}
 	return o;

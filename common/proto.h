@@ -12,11 +12,14 @@
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
  *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail","reason":"..."}
+ *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
  *
  * "v" (PROTO_VERSION: a mismatch is a protocol error), "pgid" (the phase's
  * process group, so that the supervisor can end it if the worker is killed)
  * and "prepared" (the base commit recorded at prepare, for recovery) extend
- * section 8.  The other way, supervisor -> worker, is the gate: a pipe on
+ * section 8, as does "recovered": a child the supervisor forks to ask git
+ * what became of a crashed worker's attempt (so that the loop never waits
+ * on git) answers with it, and with nothing else.  The other way, supervisor -> worker, is the gate: a pipe on
  * which one byte lets the worker past its admission, and past each "merge
  * wait", once the supervisor has committed them.  When this changes: bump PROTO_VERSION, update
  * proto.c's parser and builder and the tests in tests/test_proto.c.
@@ -41,7 +44,24 @@ enum proto_type {
 	PROTO_PREPARED,
 	PROTO_SLOT,
 	PROTO_MERGE,
-	PROTO_DONE
+	PROTO_DONE,
+	PROTO_RECOVERED		/* from a recovery child, not a worker */
+};
+
+/* Where a resumed attempt picks up: the phase after its last state marker. */
+enum resume_point {
+	RESUME_NONE,		/* a fresh attempt: prepare a new worktree */
+	RESUME_IMPLEMENT,
+	RESUME_VERIFY,
+	RESUME_REVIEW,
+	RESUME_MERGE
+};
+
+/* What recovery decided for an attempt whose worker is gone (DESIGN.md section 7). */
+enum recover_action {
+	RECOVER_DONE,		/* its work had landed */
+	RECOVER_RESUME,		/* the branch is where the last marker says: go on from there */
+	RECOVER_RESET		/* anything else: a new start, worktree and branch removed */
 };
 
 enum proto_merge_state {
@@ -79,6 +99,9 @@ struct proto_msg {
 	/* done */
 	enum proto_outcome outcome;
 	char reason[PROTO_REASON_MAX + 1];
+	/* recovered (sha: with RECOVER_DONE, the commit that landed) */
+	enum recover_action action;
+	enum resume_point resume;
 };
 
 /* Parse one line (without its newline); on error return -1 with why in err. */
@@ -87,6 +110,8 @@ int proto_parse(const char *line, struct proto_msg *msg, char *err, size_t errsi
 int proto_send(int fd, const struct proto_msg *msg);
 
 const char *proto_outcome_name(enum proto_outcome o);
+const char *resume_point_name(enum resume_point r);
+const char *recover_action_name(enum recover_action a);
 const char *proto_merge_state_name(enum proto_merge_state s);
 
 #endif

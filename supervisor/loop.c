@@ -409,6 +409,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	sv.workers = workers_new();
 	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
+	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);
 	workers_attach(sv.workers, sv.sched, cfg);
 	if ((sv.control = control_open(cfg->state_dir, levers_handle, &sv)) == NULL) {
 		log_warn("control socket %s/%s", cfg->state_dir, CONTROL_SOCKET);

@@ -18,11 +18,6 @@ extern char **environ;
 
 #define ORPHAN_GRACE_MS 15000	/* a phase gets 10 s between TERM and KILL */
 
-const char *
-recover_action_name(enum recover_action a)
-{
-	return a == RECOVER_DONE ? "done" : a == RECOVER_RESUME ? "resume" : "reset";
-}
 
 /* The first configured phase from r on (merge needs no configuration). */
 static enum resume_point
@@ -98,6 +93,15 @@ drop(const struct config *cfg, const struct repo_conf *repo, long number, bool w
 	remove_tree(worktree);
 	free(branch);
 	free(worktree);
+}
+
+void
+recover_carry_out(const struct recover_input *in, const struct recover_decision *d)
+{
+	if (d->action == RECOVER_RESET)
+		recover_reset(in->cfg, in->repo, in->number);
+	else if (d->action == RECOVER_DONE)
+		recover_drop_worktree(in->cfg, in->repo, in->number);
 }
 
 void

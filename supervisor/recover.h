@@ -12,12 +12,6 @@
 #include "common/store.h"
 #include "worker/worker.h"
 
-enum recover_action {
-	RECOVER_DONE,		/* its work had landed */
-	RECOVER_RESUME,		/* the branch is where the last marker says: go on from there */
-	RECOVER_RESET		/* anything else: a new start, worktree and branch removed */
-};
-
 struct recover_input {
 	const struct config *cfg;
 	const struct repo_conf *repo;
@@ -34,6 +28,9 @@ struct recover_decision {
 };
 
 void recover_evaluate(const struct recover_input *in, struct recover_decision *out);
+/* What the decision asks of git: a reset removes the worktree and branch, a
+ * landing its worktree (the branch goes once the landing is committed). */
+void recover_carry_out(const struct recover_input *in, const struct recover_decision *d);
 /* Remove the worktree and branch; or its worktree alone. */
 void recover_reset(const struct config *cfg, const struct repo_conf *repo, long number);
 void recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, long number);
@@ -41,6 +38,5 @@ void recover_drop_worktree(const struct config *cfg, const struct repo_conf *rep
 void recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number);
 /* A worker of a dead supervisor may still be winding down: give it a moment, then kill. */
 void recover_reap_orphan(pid_t pid);
-const char *recover_action_name(enum recover_action a);
 
 #endif

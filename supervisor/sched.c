@@ -148,6 +148,13 @@ sched_set_gate(struct sched *s, sched_gate_fn *fn, void *arg)
 	s->gate_arg = arg;
 }
 
+void
+sched_set_evaluator(struct sched *s, sched_evaluate_fn *fn, void *arg)
+{
+	s->evaluator = fn;
+	s->evaluator_arg = arg;
+}
+
 bool
 sched_can_act(const struct sched *s)
 {
@@ -591,10 +598,13 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 	return true;
 }
 
+/* Before the loop starts: git is asked here, each in-flight issue in turn. */
 void
 sched_recover(struct sched *s)
 {
 	struct recover_decision d;
+	struct recover_input in;
+	struct store_marker marker;
 
 	txn_begin(s);
 	for (size_t i = 0; i < s->n; i++) {
@@ -603,7 +613,9 @@ sched_recover(struct sched *s)
 		if (state_in_flight(is->state) && is->repo != NO_REPO) {
 			/* Its worker belonged to the dead supervisor: let it end first. */
 			recover_reap_orphan(is->pid);
-			evaluate(s, i, &d);
+			recovery_input(s, i, &in, &marker);
+			recover_evaluate(&in, &d);
+			recover_carry_out(&in, &d);
 			apply_recovery(s, i, &d, false);
 		} else if (state_in_flight(is->state)) {
 			sched_fire(s, i, IN_ORPHANED, STATE_QUEUED, NULL, fields_str("action", "reset"));

@@ -19,6 +19,7 @@
 #include "common/issue.h"
 #include "common/proto.h"
 #include "common/store.h"
+#include "supervisor/recover.h"
 
 struct sched;
 
@@ -58,6 +59,14 @@ struct sched *sched_new(const struct config *cfg, struct store *store,
  * queue, is committed (DESIGN.md section 5: commit or stop). */
 typedef void sched_gate_fn(pid_t pid, void *arg);
 void sched_set_gate(struct sched *s, sched_gate_fn *fn, void *arg);
+/* Start a child that asks git what became of a crashed worker's attempt,
+ * carries out the decision and answers "recovered"; its pid, or -1. */
+typedef pid_t sched_evaluate_fn(const struct recover_input *in, size_t issue, void *arg);
+void sched_set_evaluator(struct sched *s, sched_evaluate_fn *fn, void *arg);
+/* The recovery child's answer; -1 when pid is not the issue's recovery child. */
+int sched_on_recovered(struct sched *s, size_t issue, pid_t pid,
+    const struct recover_decision *d);
+
 /* The store can be written: the scheduler may act on what it is told. */
 bool sched_can_act(const struct sched *s);
 void sched_free(struct sched *s);

@@ -44,6 +44,7 @@ struct sched_issue {
 	char *base;			/* recorded at prepare, or NULL */
 	enum resume_point resume;	/* set by recovery for the next admission */
 	bool holds_slot;
+	bool evaluating;		/* its worker crashed; pid is the recovery child's */
 	bool merged;
 	char *final;			/* the commit that landed, or NULL */
 };
@@ -73,6 +74,8 @@ struct sched {
 	int inflight;
 	sched_gate_fn *gate;
 	void *gate_arg;
+	sched_evaluate_fn *evaluator;
+	void *evaluator_arg;
 	sched_outcome_fn *outcome_hook;
 	void *outcome_arg;
 	bool (*external)(const struct issue_ref *, void *);
@@ -133,7 +136,8 @@ void release_dependents(struct sched *s, size_t i);
 void release_slot(struct sched *s, size_t i);
 void attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason,
     bool counts);
-void evaluate(struct sched *s, size_t i, struct recover_decision *d);
+void recovery_input(struct sched *s, size_t i, struct recover_input *in,
+    struct store_marker *marker);
 void apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted);
 
 #endif

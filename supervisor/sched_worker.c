@@ -25,12 +25,19 @@ release_slot(struct sched *s, size_t i)
 	repo_refresh(s, is->repo);
 }
 
+/* The attempt no longer holds a cap slot or its repo's. */
+static void
+release_flight(struct sched *s, size_t i)
+{
+	release_slot(s, i);
+	s->inflight--;
+}
+
 /* The attempt is over, whatever its outcome: free its slots. */
 static void
 end_flight(struct sched *s, size_t i, const char *outcome, const char *reason)
 {
-	release_slot(s, i);
-	s->inflight--;
+	release_flight(s, i);
 	store_attempt_end(s->store, s->v[i].attempt_id, outcome, reason);
 }
 
@@ -192,36 +199,42 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 	case PROTO_DONE:
 		rc = on_done(s, i, m);
 		break;
+	case PROTO_RECOVERED:
+		rc = -1;	/* a recovery child's answer, never a worker's */
+		break;
 	}
 	txn_commit(s);
 	return rc;
 }
 
-static char *
-describe_exit(int status)
-{
-	if (WIFSIGNALED(status))
-		return xasprintf("worker crashed: killed by signal %d", WTERMSIG(status));
-	return xasprintf("worker crashed: exit status %d without a result", WEXITSTATUS(status));
-}
-
-/* Ask git what became of the issue's attempt. */
+/* What recovery needs to know of the issue's attempt; marker is its storage. */
 void
-evaluate(struct sched *s, size_t i, struct recover_decision *d)
+recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store_marker *marker)
 {
 	struct sched_issue *is = &s->v[i];
-	struct store_marker marker;
-	bool has_marker = is->attempt_id > 0 && store_last_marker(s->store, is->attempt_id, &marker);
-	struct recover_input in = {
+	bool has_marker = is->attempt_id > 0 && store_last_marker(s->store, is->attempt_id, marker);
+
+	*in = (struct recover_input){
 		.cfg = s->cfg, .repo = s->repos[is->repo].conf, .number = is->number,
 		.base = is->base, .final = is->final,
-		.marker = has_marker ? &marker : NULL,
+		.marker = has_marker ? marker : NULL,
 	};
-
-	recover_evaluate(&in, d);
 }
 
-/* Act on a recovery decision; counted: a worker crash uses up the attempt. */
+/* Ask git here, in the loop: only when no child could be started to ask it. */
+static void
+recover_here(struct sched *s, size_t i, struct recover_decision *d)
+{
+	struct recover_input in;
+	struct store_marker marker;
+
+	recovery_input(s, i, &in, &marker);
+	recover_evaluate(&in, d);
+	recover_carry_out(&in, d);
+}
+
+/* Act on a recovery decision (git has done its part); counted: a worker crash
+ * uses up the attempt. */
 void
 apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
 {
@@ -232,9 +245,6 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
 	txn_event(s, i, "recovered", f);
 	if (d->action == RECOVER_DONE) {
-		/* Landed before its worker could tidy up: its worktree goes now,
-		 * its branch once the landing is recorded. */
-		recover_drop_worktree(s->cfg, s->repos[is->repo].conf, is->number);
 		set_str(&is->final, d->landed);
 		attempt_done(s, i);
 		return;
@@ -248,8 +258,6 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		return;
 	}
 	is->resume = d->action == RECOVER_RESUME ? d->resume : RESUME_NONE;
-	if (d->action == RECOVER_RESET)
-		recover_reset(s->cfg, s->repos[is->repo].conf, is->number);
 	/* On start nothing is in the source yet: queued, and the first sync decides. */
 	if (is->pending == 0 && is->in_source)
 		sched_fire(s, i, IN_REQUEUE, STATE_READY, NULL, NULL);
@@ -257,36 +265,92 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		sched_fire(s, i, IN_REQUEUE, STATE_QUEUED, NULL, NULL);
 }
 
-void
-sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
+/* The flight of a crashed worker ends with recovery's decision. */
+static void
+settle_crash(struct sched *s, size_t i, const struct recover_decision *d)
+{
+	s->v[i].evaluating = false;
+	release_flight(s, i);
+	apply_recovery(s, i, d, true);
+}
+
+static char *
+describe_exit(int status)
+{
+	if (WIFSIGNALED(status))
+		return xasprintf("worker crashed: killed by signal %d", WTERMSIG(status));
+	return xasprintf("worker crashed: exit status %d without a result", WEXITSTATUS(status));
+}
+
+/*
+ * A worker died without its result.  A child asks git what became of the
+ * attempt (the loop never waits on git); meanwhile the issue keeps its
+ * slots, and its pid is the child's.
+ */
+static void
+on_crash(struct sched *s, size_t i, pid_t pid, int status)
 {
 	struct sched_issue *is = &s->v[i];
 	struct recover_decision d;
-	cJSON *f;
+	struct recover_input in;
+	struct store_marker marker;
+	cJSON *f = cJSON_CreateObject();
+	char *why = describe_exit(status);
+	pid_t child;
 
-	if (!current_worker(is, pid))
-		return;		/* it had reported its result */
-	txn_begin(s);
-	if (stopping) {
-		/* Asked to stop: the attempt does not count, the next start takes it up. */
-		end_flight(s, i, "stopped", "daemon stopped");
-		sched_fire(s, i, IN_REQUEUE, STATE_READY, NULL, fields_str("why", "daemon stopped"));
-		txn_commit(s);
-		return;
-	}
-	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "pid", pid);
 	if (WIFSIGNALED(status))
 		cJSON_AddNumberToObject(f, "signal", WTERMSIG(status));
 	else
 		cJSON_AddNumberToObject(f, "status", WEXITSTATUS(status));
 	txn_event(s, i, "worker_crashed", f);
-	char *why = describe_exit(status);
-	end_flight(s, i, "crashed", why);
+	store_attempt_end(s->store, is->attempt_id, "crashed", why);
 	free(why);
-	evaluate(s, i, &d);
-	apply_recovery(s, i, &d, true);
+	recovery_input(s, i, &in, &marker);
+	child = s->evaluator ? s->evaluator(&in, i, s->evaluator_arg) : -1;
+	if (child > 0) {
+		is->pid = child;
+		is->evaluating = true;
+		return;
+	}
+	recover_here(s, i, &d);
+	settle_crash(s, i, &d);
+}
+
+void
+sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
+{
+	struct sched_issue *is = &s->v[i];
+	struct recover_decision d;
+
+	if (!current_worker(is, pid))
+		return;		/* it had reported its result */
+	txn_begin(s);
+	if (stopping) {
+		/* Asked to stop: the attempt does not count, the next start takes it up. */
+		is->evaluating = false;
+		end_flight(s, i, "stopped", "daemon stopped");
+		sched_fire(s, i, IN_REQUEUE, STATE_READY, NULL, fields_str("why", "daemon stopped"));
+	} else if (is->evaluating) {
+		/* The recovery child died without an answer: ask git here. */
+		recover_here(s, i, &d);
+		settle_crash(s, i, &d);
+	} else
+		on_crash(s, i, pid, status);
 	txn_commit(s);
+}
+
+int
+sched_on_recovered(struct sched *s, size_t i, pid_t pid, const struct recover_decision *d)
+{
+	struct sched_issue *is = &s->v[i];
+
+	if (!current_worker(is, pid) || !is->evaluating)
+		return -1;
+	txn_begin(s);
+	settle_crash(s, i, d);
+	txn_commit(s);
+	return 0;
 }
 
 void
@@ -295,7 +359,12 @@ sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 	if (!current_worker(&s->v[i], pid))
 		return;
 	txn_begin(s);
-	attempt_failed(s, i, "failed", why, true);
+	if (s->v[i].evaluating) {
+		struct recover_decision d;
+
+		recover_here(s, i, &d);
+		settle_crash(s, i, &d);
+	} else
+		attempt_failed(s, i, "failed", why, true);
 	txn_commit(s);
 }
-

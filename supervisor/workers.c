@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +22,8 @@ struct worker_proc {
 	pid_t pid;
 	size_t issue;
 	int fd;			/* read end; -1 once at EOF */
-	int gate;		/* write end of the worker's gate: one byte lets it on */
+	int gate;		/* write end of the worker's gate: one byte lets it on; -1: none */
+	bool evaluator;		/* a recovery child, not a worker: one "recovered", then gone */
 	bool exited;		/* reaped; its exit waits to be told (the store was down) */
 	int status;
 	char buf[2 * PROTO_MAX_LINE];
@@ -62,7 +64,8 @@ workers_free(struct workers *w)
 	for (size_t k = 0; k < w->n; k++) {
 		if (w->v[k].fd != -1)
 			close(w->v[k].fd);
-		close(w->v[k].gate);
+		if (w->v[k].gate != -1)
+			close(w->v[k].gate);
 	}
 	free(w->v);
 	config_release(w->cfg);
@@ -155,6 +158,60 @@ workers_start(const struct sched_job *job, void *arg)
 	return pid;
 }
 
+/* In the recovery child: ask git, do what it says, answer, and go. */
+static void __attribute__((noreturn))
+become_evaluator(const struct recover_input *in, const char *key, int pipe_fd)
+{
+	struct recover_decision d;
+	struct proto_msg m = { .type = PROTO_RECOVERED };
+	sigset_t none;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);	/* the supervisor's mask is for its signalfd */
+	place_fd(fcntl(pipe_fd, F_DUPFD_CLOEXEC, WORKER_PIPE_FD + 1), WORKER_PIPE_FD);
+	closefrom(WORKER_PIPE_FD + 1);
+	setproctitle("recover %s", key);
+	recover_evaluate(in, &d);
+	recover_carry_out(in, &d);
+	m.action = d.action;
+	m.resume = d.resume;
+	strlcpy(m.sha, d.landed, sizeof(m.sha));
+	_exit(proto_send(WORKER_PIPE_FD, &m) == 0 ? 0 : 1);
+}
+
+pid_t
+workers_evaluate(const struct recover_input *in, size_t issue, void *arg)
+{
+	struct workers *w = arg;
+	const char *key = sched_issue_key(w->sched, issue);
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		log_warn("%s: pipe", key);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("%s: fork", key);
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		become_evaluator(in, key, fds[1]);
+	}
+	close(fds[1]);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
+	w->v[w->n++] = (struct worker_proc){
+		.pid = pid, .issue = issue, .fd = fds[0], .gate = -1, .evaluator = true,
+		.hello = true,
+	};
+	return pid;
+}
+
 void
 workers_open_gate(pid_t pid, void *arg)
 {
@@ -228,6 +285,15 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 		return;
 	if (proto_parse(line, &m, err, sizeof(err)) == -1) {
 		protocol_error(w, p, err);
+		return;
+	}
+	if (p->evaluator || m.type == PROTO_RECOVERED) {
+		struct recover_decision d = { .action = m.action, .resume = m.resume };
+
+		strlcpy(d.landed, m.sha, sizeof(d.landed));
+		if (!p->evaluator || m.type != PROTO_RECOVERED ||
+		    sched_on_recovered(w->sched, p->issue, p->pid, &d) == -1)
+			protocol_error(w, p, "a message out of sequence");
 		return;
 	}
 	if (p->hello == (m.type == PROTO_HELLO)) {
@@ -320,7 +386,8 @@ settle_exits(struct workers *w)
 			return;
 		if (p->fd != -1)
 			close(p->fd);
-		close(p->gate);
+		if (p->gate != -1)
+			close(p->gate);
 		/* A worker killed in a phase cannot end that phase's group: we do. */
 		if (p->phase_pgid > 0)
 			kill(-p->phase_pgid, SIGKILL);
@@ -364,7 +431,8 @@ workers_forget_exited(struct workers *w)
 			if (w->v[k].pid == pid) {
 				if (w->v[k].fd != -1)
 					close(w->v[k].fd);
-				close(w->v[k].gate);
+				if (w->v[k].gate != -1)
+					close(w->v[k].gate);
 				w->v[k] = w->v[--w->n];
 				break;
 			}

@@ -33,6 +33,8 @@ void workers_reap(struct workers *w);
 void workers_resume(struct workers *w);
 /* Stopping while the store is down: reap without telling; how many are left. */
 size_t workers_forget_exited(struct workers *w);
+/* A sched_evaluate_fn: fork the recovery child of a crashed worker's issue. */
+pid_t workers_evaluate(const struct recover_input *in, size_t issue, void *arg);
 /* A sched_gate_fn: let the worker pid past its gate. */
 void workers_open_gate(pid_t pid, void *arg);
 

@@ -121,6 +121,27 @@ Test(proto, a_hello_of_another_protocol_version_is_a_clear_error)
 	    "\"trace\":\"x\"}", "\"v\"");
 }
 
+Test(proto, a_recovery_answer_round_trips_and_is_checked)
+{
+	struct proto_msg m = { .type = PROTO_RECOVERED, .action = RECOVER_RESUME,
+	    .resume = RESUME_VERIFY }, out;
+	size_t len;
+
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.type, PROTO_RECOVERED);
+	cr_assert_eq(out.action, RECOVER_RESUME);
+	cr_assert_eq(out.resume, RESUME_VERIFY);
+	m = (struct proto_msg){ .type = PROTO_RECOVERED, .action = RECOVER_DONE };
+	strcpy(m.sha, sha);
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.action, RECOVER_DONE);
+	cr_assert_str_eq(out.sha, sha);
+	assert_rejected("{\"t\":\"recovered\",\"action\":\"maybe\"}", "expected done, resume or reset");
+	assert_rejected("{\"t\":\"recovered\",\"action\":\"resume\",\"resume\":\"prepare\"}",
+	    "expected implement, verify, review or merge");
+	assert_rejected("{\"t\":\"recovered\",\"action\":\"done\"}", "\"sha\"");
+}
+
 Test(proto, an_oversized_line_is_rejected)
 {
 	char *line = malloc(PROTO_MAX_LINE + 10);

@@ -39,14 +39,6 @@ struct worker {
 	bool owns_issue;	/* holds the issue's worker lock */
 };
 
-const char *
-resume_point_name(enum resume_point r)
-{
-	static const char *const names[] = { "prepare", "implement", "verify", "review", "merge" };
-
-	return r <= RESUME_MERGE ? names[r] : "?";
-}
-
 static void
 send_msg(struct worker *w, const struct proto_msg *m)
 {

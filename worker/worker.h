@@ -10,21 +10,11 @@
 #include <sys/types.h>
 
 #include "common/config.h"
+#include "common/proto.h"
 #include "common/util.h"
 
 /* Exit status of a worker that stopped on request before it finished. */
 #define WORKER_EXIT_STOPPED 3
-
-/* Where a resumed attempt picks up: the phase after its last state marker. */
-enum resume_point {
-	RESUME_NONE,		/* a fresh attempt: prepare a new worktree */
-	RESUME_IMPLEMENT,
-	RESUME_VERIFY,
-	RESUME_REVIEW,
-	RESUME_MERGE
-};
-
-const char *resume_point_name(enum resume_point r);
 
 struct worker_job {
 	const struct config *cfg;
