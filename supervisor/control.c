@@ -22,7 +22,10 @@ struct client {
 	struct strbuf out;
 	size_t sent;
 	bool closing;		/* drop once the output is written */
+	uint64_t ticket;	/* of its request being answered later, or 0 */
 };
+
+const char control_later;
 
 struct control {
 	char *path;
@@ -31,6 +34,7 @@ struct control {
 	size_t n;
 	control_handler_fn *handler;
 	void *ctx;
+	uint64_t tickets;	/* the last one given */
 };
 
 struct control *
@@ -135,8 +139,10 @@ serve_line(struct control *c, struct client *cl, const char *line)
 		cJSON_Delete(req);
 		return;
 	}
-	res = c->handler(cmd, arg, &error, c->ctx);
-	if (res == NULL) {
+	res = c->handler(cmd, arg, &error, ++c->tickets, c->ctx);
+	if (res == CONTROL_LATER)
+		cl->ticket = c->tickets;
+	else if (res == NULL) {
 		reply_error(cl, error ? error : "failed");
 		free(error);
 	} else {
@@ -146,10 +152,45 @@ serve_line(struct control *c, struct client *cl, const char *line)
 	cJSON_Delete(req);
 }
 
+/* Serve the complete lines read, in order: none while one waits for its answer. */
+static void
+serve_lines(struct control *c, struct client *cl)
+{
+	char *nl;
+
+	while (cl->ticket == 0 && (nl = memchr(cl->in, '\n', cl->inlen)) != NULL) {
+		*nl = '\0';
+		serve_line(c, cl, cl->in);
+		cl->inlen -= (size_t)(nl + 1 - cl->in);
+		memmove(cl->in, nl + 1, cl->inlen);
+	}
+}
+
+void
+control_answer(struct control *c, uint64_t ticket, cJSON *res, const char *error)
+{
+	for (size_t k = 0; k < c->n; k++) {
+		struct client *cl = &c->clients[k];
+
+		if (cl->ticket != ticket)
+			continue;
+		cl->ticket = 0;
+		if (error)
+			reply_error(cl, error);
+		else {
+			cJSON_AddBoolToObject(res, "ok", true);
+			reply(cl, res);
+			res = NULL;
+		}
+		serve_lines(c, cl);
+		break;
+	}
+	cJSON_Delete(res);
+}
+
 static void
 client_read(struct control *c, struct client *cl)
 {
-	char *nl;
 	ssize_t n = read(cl->fd, cl->in + cl->inlen, sizeof(cl->in) - cl->inlen);
 
 	if (n == 0) {
@@ -164,12 +205,7 @@ client_read(struct control *c, struct client *cl)
 	if (n < 0)
 		return;
 	cl->inlen += (size_t)n;
-	while ((nl = memchr(cl->in, '\n', cl->inlen)) != NULL) {
-		*nl = '\0';
-		serve_line(c, cl, cl->in);
-		cl->inlen -= (size_t)(nl + 1 - cl->in);
-		memmove(cl->in, nl + 1, cl->inlen);
-	}
+	serve_lines(c, cl);
 	if (cl->inlen == sizeof(cl->in)) {
 		reply_error(cl, "request longer than 4096 bytes");
 		cl->inlen = 0;
@@ -242,7 +278,8 @@ control_pollfds(const struct control *c, struct pollfd *fds)
 		const struct client *cl = &c->clients[k];
 
 		fds[k + 1] = (struct pollfd){ .fd = cl->fd,
-		    .events = (cl->closing ? 0 : POLLIN) | (cl->out.len > cl->sent ? POLLOUT : 0) };
+		    .events = (cl->closing || cl->ticket ? 0 : POLLIN) |
+		    (cl->out.len > cl->sent ? POLLOUT : 0) };
 	}
 	return 1 + c->n;
 }
@@ -266,7 +303,7 @@ control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 	for (size_t j = c->n; j-- > 0;) {
 		struct client *cl = &c->clients[j];
 
-		if (cl->closing && cl->out.len <= cl->sent)
+		if (cl->closing && cl->out.len <= cl->sent && cl->ticket == 0)
 			client_drop(c, j);
 	}
 	if (n > 0 && (fds[0].revents & POLLIN))

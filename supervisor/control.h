@@ -13,6 +13,7 @@
 
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cJSON.h>
 
@@ -22,8 +23,17 @@
 
 struct control;
 
-/* Carries out one request and returns the reply (ok and error are added by control). */
-typedef cJSON *control_handler_fn(const char *cmd, const char *arg, char **error, void *ctx);
+/*
+ * Carries out one request and returns the reply (ok and error are added by
+ * control); or CONTROL_LATER, and answers with control_answer(ticket) when
+ * the work is done.  The client's next request waits for that answer.
+ */
+typedef cJSON *control_handler_fn(const char *cmd, const char *arg, char **error,
+    uint64_t ticket, void *ctx);
+extern const char control_later;
+#define CONTROL_LATER ((cJSON *)&control_later)
+/* The deferred reply (res) or error of a request; a client gone meanwhile is skipped. */
+void control_answer(struct control *c, uint64_t ticket, cJSON *res, const char *error);
 
 /* Listen on STATE/waved.sock; NULL with errno on failure. */
 struct control *control_open(const char *state_dir, control_handler_fn *handler, void *ctx);

@@ -40,7 +40,7 @@ control_cap(struct supervisor *sv, const char *arg, char **error)
 }
 
 cJSON *
-levers_handle(const char *cmd, const char *arg, char **error, void *ctx)
+levers_handle(const char *cmd, const char *arg, char **error, uint64_t ticket, void *ctx)
 {
 	struct supervisor *sv = ctx;
 	int was = sched_effective_cap(sv->sched);
@@ -75,8 +75,11 @@ levers_handle(const char *cmd, const char *arg, char **error, void *ctx)
 		return o;
 	}
 	if (strcmp(cmd, "reload") == 0) {
-		supervisor_reload(sv);
-		return cJSON_CreateObject();
+		if (reload_request(sv, ticket) == -1) {
+			*error = xstrdup("reload refused: keeping the running configuration (see the log)");
+			return NULL;
+		}
+		return CONTROL_LATER;	/* answered once the preflight is through */
 	}
 	*error = xasprintf("unknown command \"%.32s\": expected cap, pause, resume, retry or reload",
 	    cmd);

@@ -42,7 +42,7 @@ on_cap_up(struct supervisor *sv)
 static void
 on_hangup(struct supervisor *sv)
 {
-	supervisor_reload(sv);
+	reload_request(sv, 0);
 }
 
 static void
@@ -137,56 +137,6 @@ catch_up(struct supervisor *sv)
 			signal_table[k].action(sv);
 }
 
-/* SIGHUP: a new configuration (if it is valid) and a fresh look at the source. */
-void
-supervisor_reload(struct supervisor *sv)
-{
-	char *errors = NULL, *why = NULL;
-	struct config *cfg = config_load(sv->opts->config_path, &errors);
-	int old_cap = sched_cap(sv->sched);
-
-	if (cfg == NULL) {
-		log_warnx_lines("reload: ", errors);
-		log_warnx("reload: keeping the running configuration");
-		free(errors);
-		return;
-	}
-	if (cfg->source.type != sv->cfg->source.type) {
-		log_warnx("reload: [source] type changed: restart waved to change sources; "
-		    "keeping the running configuration");
-		config_free(cfg);
-		return;
-	}
-	if (strcmp(cfg->state_dir, sv->cfg->state_dir) != 0) {
-		log_warnx("reload: state_dir changed: it takes effect at the next start");
-		free(cfg->state_dir);
-		cfg->state_dir = xstrdup(sv->cfg->state_dir);
-	}
-	struct strbuf errors_pf = { 0 };
-	if (preflight_repos(cfg, true, &errors_pf) == -1) {
-		log_warnx_lines("reload: preflight: ", errors_pf.s);
-		log_warnx("reload: keeping the running configuration");
-		strbuf_free(&errors_pf);
-		config_free(cfg);
-		return;
-	}
-	if (!sched_reconfigure(sv->sched, cfg, &why)) {
-		log_warnx("reload: %s; keeping the running configuration", why);
-		free(why);
-		config_free(cfg);
-		return;
-	}
-	workers_attach(sv->workers, sv->sched, cfg);
-	if (sv->gh_source)
-		source_github_reconfigure(sv->gh_source, cfg);
-	config_free(sv->cfg);
-	sv->cfg = cfg;
-	if (sv->opts->cap == 0 && config_effective_cap(cfg) != old_cap)
-		sched_cap_limit(sv->sched, config_effective_cap(cfg), "config", "reload");
-	log_info("reloaded %s", sv->opts->config_path);
-	intake_poll(sv);
-}
-
 /* ---- the loop ---- */
 
 static int
@@ -260,7 +210,7 @@ iterate_down(struct supervisor *sv)
 static void
 loop_iterate(struct supervisor *sv)
 {
-	size_t nfds, ncontrol, ngithub;
+	size_t nfds, ncontrol, ngithub, nreload;
 	int n;
 
 	if (!journal_ready(sv->journal)) {
@@ -278,17 +228,21 @@ loop_iterate(struct supervisor *sv)
 	if (sv->opts->once && !sv->stopping && settled(sv))
 		return;		/* nothing left to wait for */
 	/* One poll: the signalfd, the control socket and its clients, every worker's pipe. */
-	grow_array((void **)&sv->fds, &sv->fds_cap, 1 + control_nfds(sv->control) +
+	/* One poll: the signalfd, the control socket and its clients, GitHub's
+	 * sockets, a reload's preflight, every worker's pipe. */
+	grow_array((void **)&sv->fds, &sv->fds_cap, 2 + control_nfds(sv->control) +
 	    (sv->github ? github_nfds(sv->github) : 0) + workers_count(sv->workers), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
 	ncontrol = control_pollfds(sv->control, sv->fds + 1);
 	ngithub = sv->github ? github_pollfds(sv->github, sv->fds + 1 + ncontrol) : 0;
-	nfds = 1 + ncontrol + ngithub + workers_pollfds(sv->workers, sv->fds + 1 + ncontrol + ngithub);
+	nreload = reload_pollfds(sv->reload, sv->fds + 1 + ncontrol + ngithub);
+	nfds = 1 + ncontrol + ngithub + nreload;
+	nfds += workers_pollfds(sv->workers, sv->fds + nfds);
 	n = poll(sv->fds, nfds, poll_timeout(sv));
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
 	/* Each step may find the store gone: the rest waits for the next turn. */
-	for (size_t k = 1 + ncontrol + ngithub; n > 0 && k < nfds; k++)
+	for (size_t k = 1 + ncontrol + ngithub + nreload; n > 0 && k < nfds; k++)
 		if (sv->fds[k].revents && sched_can_act(sv->sched))
 			workers_readable(sv->workers, sv->fds[k].fd);
 	if (n > 0 && sv->fds[0].revents)
@@ -299,6 +253,8 @@ loop_iterate(struct supervisor *sv)
 		return;
 	if (sv->github)
 		github_dispatch(sv->github, sv->fds + 1 + ncontrol, ngithub);
+	if (sched_can_act(sv->sched))
+		reload_dispatch(sv, sv->fds + 1 + ncontrol + ngithub, nreload);
 	if (sv->gh_source && !sv->stopping && sched_can_act(sv->sched))
 		source_github_tick(sv->gh_source);
 	if (sched_can_act(sv->sched))
@@ -383,6 +339,7 @@ static void
 close_state(struct supervisor *sv)
 {
 	control_close(sv->control);
+	reload_free(sv->reload);
 	intake_close(sv);
 	sched_free(sv->sched);
 	workers_free(sv->workers);
@@ -407,6 +364,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		return EXIT_BAD_CONFIG;
 	}
 	sv.workers = workers_new();
+	sv.reload = reload_new();
 	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);

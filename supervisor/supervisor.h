@@ -20,6 +20,7 @@
 #include "supervisor/control.h"
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
+#include "supervisor/reload.h"
 #include "supervisor/sched.h"
 #include "common/source_github.h"
 #include "supervisor/workers.h"
@@ -33,6 +34,7 @@ struct supervisor {
 	struct sched *sched;
 	struct workers *workers;
 	struct control *control;
+	struct reload *reload;		/* SIGHUP and wavectl reload, preflight in a child */
 	struct github *github;		/* with [source] type = github */
 	struct source_github *gh_source;
 	int reports;			/* outcomes being reported to GitHub */
@@ -51,9 +53,6 @@ struct supervisor {
 	char title[128];
 };
 
-/* loop.c: SIGHUP and wavectl reload. */
-void supervisor_reload(struct supervisor *sv);
-
 /* intake.c: the issue source, whichever it is. */
 int intake_open(struct supervisor *sv);		/* GitHub client and preflight; -1 logged */
 void intake_start(struct supervisor *sv);	/* hooks, and outcomes left unreported */
@@ -63,6 +62,7 @@ int64_t intake_next_deadline(const struct supervisor *sv);
 void intake_close(struct supervisor *sv);
 
 /* levers.c: the control socket's requests, the same levers as the signals. */
-cJSON *levers_handle(const char *cmd, const char *arg, char **error, void *sv);
+cJSON *levers_handle(const char *cmd, const char *arg, char **error, uint64_t ticket,
+    void *sv);
 
 #endif

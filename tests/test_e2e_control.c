@@ -320,3 +320,38 @@ Test(e2e_control, retry_of_an_issue_whose_repo_a_reload_removed)
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
 }
+
+/*
+ * wavectl reload answers once the new configuration is in force, or with why
+ * it was refused (its preflight runs in a child): a repo that is no git
+ * repository is refused, and the running configuration stays.
+ */
+Test(e2e_control, reload_answers_when_applied_or_refused)
+{
+	struct run_result r;
+	pid_t pid;
+	int fd;
+
+	backlog(1, "0");
+	pid = start_and_connect(&fd);
+	close(fd);
+	cr_assert(scenario_await(sc, "done", NULL, 2, 30));
+	char *conf = read_file(sc->conf, NULL);
+	char *bad = xasprintf("%s[repo \"ops\"]\npath = %s\n", conf, sc->dir);
+	free(write_text(sc->dir, "waved.conf", bad));
+	r = wavectl("reload", NULL);
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "reload refused"), "%s", r.err);
+	run_result_free(&r);
+	free(write_text(sc->dir, "waved.conf", conf));
+	r = wavectl("reload", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	r = wavectl("cap", "up");
+	cr_assert_eq(r.status, 0, "the daemon answers after both: %s", r.err);
+	run_result_free(&r);
+	free(bad);
+	free(conf);
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+}

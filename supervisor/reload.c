@@ -1,0 +1,236 @@
+#include "supervisor/reload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <bsd/unistd.h>
+
+#include "common/log.h"
+#include "supervisor/preflight.h"
+#include "supervisor/supervisor.h"
+
+#define PREFLIGHT_OK "ok\n"
+
+struct reload {
+	struct config *cfg;	/* the candidate, while its preflight runs */
+	pid_t pid;
+	int fd;			/* the preflight child's answer; -1: none running */
+	struct strbuf answer;
+	uint64_t *tickets;	/* requests to answer when this one is over */
+	size_t ntickets, tickets_cap;
+	bool again;		/* asked for during the preflight: once more after it */
+};
+
+struct reload *
+reload_new(void)
+{
+	struct reload *r = xcalloc(1, sizeof(*r));
+
+	r->fd = -1;
+	return r;
+}
+
+void
+reload_free(struct reload *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd != -1) {
+		kill(r->pid, SIGTERM);
+		close(r->fd);
+	}
+	config_free(r->cfg);
+	strbuf_free(&r->answer);
+	free(r->tickets);
+	free(r);
+}
+
+/* Tell every request of this round how it went (error NULL: reloaded). */
+static void
+answer_all(struct supervisor *sv, const char *error)
+{
+	struct reload *r = sv->reload;
+
+	for (size_t k = 0; k < r->ntickets; k++)
+		control_answer(sv->control, r->tickets[k], error ? NULL : cJSON_CreateObject(), error);
+	r->ntickets = 0;
+}
+
+static void
+refuse(struct supervisor *sv, const char *why)
+{
+	char *text = xasprintf("reload refused: %s; keeping the running configuration", why);
+
+	log_warnx("%s", text);
+	answer_all(sv, text);
+	free(text);
+}
+
+/* The candidate passed: hand it to every holder, then read the source. */
+static void
+apply(struct supervisor *sv, struct config *cfg)
+{
+	int old_cap = sched_cap(sv->sched);
+	char *why = NULL;
+
+	if (!sched_reconfigure(sv->sched, cfg, &why)) {
+		refuse(sv, why);
+		free(why);
+		config_free(cfg);
+		return;
+	}
+	workers_attach(sv->workers, sv->sched, cfg);
+	if (sv->gh_source)
+		source_github_reconfigure(sv->gh_source, cfg);
+	config_free(sv->cfg);
+	sv->cfg = cfg;
+	if (sv->opts->cap == 0 && config_effective_cap(cfg) != old_cap)
+		sched_cap_limit(sv->sched, config_effective_cap(cfg), "config", "reload");
+	log_info("reloaded %s", sv->opts->config_path);
+	answer_all(sv, NULL);
+	intake_poll(sv);
+}
+
+/* In the child: the preflight, its answer on the pipe, and nothing else. */
+static void __attribute__((noreturn))
+preflight_child(const struct config *cfg, int fd)
+{
+	struct strbuf errors = { 0 };
+	sigset_t none;
+	int rc;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (fd != 3) {
+		dup2(fd, 3);
+		close(fd);
+	}
+	closefrom(4);
+	setproctitle("reload preflight");
+	rc = preflight_repos(cfg, true, &errors);
+	if (rc == 0)
+		strbuf_add(&errors, PREFLIGHT_OK);
+	for (size_t off = 0; off < errors.len; ) {
+		ssize_t n = write(3, errors.s + off, errors.len - off);
+
+		if (n <= 0 && errno != EINTR)
+			_exit(1);
+		off += n > 0 ? (size_t)n : 0;
+	}
+	_exit(0);
+}
+
+/* Load and check the file, then start its preflight; false (logged, and
+ * every waiting request answered) when refused at once. */
+static bool
+start(struct supervisor *sv)
+{
+	struct reload *r = sv->reload;
+	char *errors = NULL;
+	struct config *cfg = config_load(sv->opts->config_path, &errors);
+	int fds[2];
+
+	if (cfg == NULL) {
+		log_warnx_lines("reload: ", errors);
+		refuse(sv, "the configuration has errors (see the log)");
+		free(errors);
+		return false;
+	}
+	if (cfg->source.type != sv->cfg->source.type) {
+		refuse(sv, "[source] type changed: restart waved to change sources");
+		config_free(cfg);
+		return false;
+	}
+	if (strcmp(cfg->state_dir, sv->cfg->state_dir) != 0) {
+		log_warnx("reload: state_dir changed: it takes effect at the next start");
+		free(cfg->state_dir);
+		cfg->state_dir = xstrdup(sv->cfg->state_dir);
+	}
+	if (pipe2(fds, O_CLOEXEC) == -1 || (r->pid = fork()) == -1) {
+		refuse(sv, "cannot start the preflight");
+		config_free(cfg);
+		return false;
+	}
+	if (r->pid == 0) {
+		close(fds[0]);
+		preflight_child(cfg, fds[1]);
+	}
+	close(fds[1]);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	r->fd = fds[0];
+	r->cfg = cfg;
+	return true;
+}
+
+int
+reload_request(struct supervisor *sv, uint64_t ticket)
+{
+	struct reload *r = sv->reload;
+
+	if (r->fd != -1)
+		r->again = true;	/* the file may have changed since this one began */
+	else if (!start(sv))
+		return -1;
+	if (ticket) {
+		grow_array((void **)&r->tickets, &r->tickets_cap, r->ntickets + 1, sizeof(uint64_t));
+		r->tickets[r->ntickets++] = ticket;
+	}
+	return 0;
+}
+
+size_t
+reload_pollfds(const struct reload *r, struct pollfd *fds)
+{
+	if (r->fd == -1)
+		return 0;
+	fds[0] = (struct pollfd){ .fd = r->fd, .events = POLLIN };
+	return 1;
+}
+
+/* The preflight's answer is in: apply the candidate or refuse it. */
+static void
+finish(struct supervisor *sv)
+{
+	struct reload *r = sv->reload;
+	struct config *cfg = r->cfg;
+	bool ok = r->answer.s && strcmp(r->answer.s, PREFLIGHT_OK) == 0;
+
+	close(r->fd);
+	r->fd = -1;
+	r->cfg = NULL;
+	if (ok)
+		apply(sv, cfg);
+	else {
+		log_warnx_lines("reload: preflight: ", r->answer.s);
+		refuse(sv, "the preflight failed (see the log)");
+		config_free(cfg);
+	}
+	strbuf_free(&r->answer);
+	if (r->again) {
+		r->again = false;
+		start(sv);
+	}
+}
+
+void
+reload_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n)
+{
+	struct reload *r = sv->reload;
+	char buf[4096];
+	ssize_t got;
+
+	if (n == 0 || fds[0].revents == 0)
+		return;
+	while ((got = read(r->fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[got] = '\0';
+		strbuf_add(&r->answer, buf);
+	}
+	if (got == 0 || (got == -1 && errno != EAGAIN && errno != EINTR))
+		finish(sv);
+}
