@@ -211,6 +211,7 @@ struct store {
 	size_t nredo, redo_cap;
 	int64_t next_issue_id, next_attempt_id;
 	bool replay_impossible;	/* the kept transaction contradicts the database */
+	char *files[3];		/* the database, its -wal and -shm, checked before each use */
 	char *error;		/* why the last begin or commit failed */
 };
 
@@ -340,6 +341,9 @@ store_open(const char *path, enum store_mode mode, char **err)
 
 	*err = NULL;
 	st->path = xstrdup(path);
+	st->files[0] = xstrdup(path);
+	st->files[1] = xasprintf("%s-wal", path);
+	st->files[2] = xasprintf("%s-shm", path);
 	st->mode = mode;
 	if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		*err = xasprintf("%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
@@ -387,6 +391,8 @@ store_close(struct store *st)
 	redo_clear(st);
 	free(st->redo);
 	free(st->error);
+	for (size_t k = 0; k < ARRAY_LEN(st->files); k++)
+		free(st->files[k]);
 	free(st->path);
 	free(st);
 }
@@ -413,19 +419,11 @@ store_schema_version(struct store *st)
 static bool
 store_files_writable(struct store *st)
 {
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
-
-	for (size_t k = 0; k < ARRAY_LEN(suffixes); k++) {
-		char *path = xasprintf("%s%s", st->path, suffixes[k]);
-		int rc = access(path, W_OK), saved = errno;
-
-		if (rc == -1 && saved != ENOENT) {
-			set_error(st, xasprintf("%s: %s", path, strerror(saved)));
-			free(path);
+	for (size_t k = 0; k < ARRAY_LEN(st->files); k++)
+		if (access(st->files[k], W_OK) == -1 && errno != ENOENT) {
+			set_error(st, xasprintf("%s: %s", st->files[k], strerror(errno)));
 			return false;
 		}
-		free(path);
-	}
 	return true;
 }
 
@@ -963,11 +961,5 @@ store_set_event_seq(struct store *st, int64_t seq)
 int64_t
 store_event_seq(struct store *st)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_GET_EVENT_SEQ);
-	int64_t seq = 0;
-
-	if (sqlite3_step(s) == SQLITE_ROW)
-		seq = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return seq;
+	return query_int64(st, ST_GET_EVENT_SEQ);
 }

@@ -157,7 +157,7 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 		strlcpy(spec->repo, s->repos[is->repo].conf->name, sizeof(spec->repo));
 		spec->number = is->number;
 		spec->created = is->created;
-		spec->deps = is->deps;	/* borrowed: cleared before the list is freed */
+		spec->deps = is->deps;	/* a view of the table: the list owns no spec's parts */
 		spec->ndeps = is->ndeps;
 	}
 	return plan_build(list, dep_settled, s);
@@ -291,9 +291,7 @@ replan(struct sched *s)
 		}
 	}
 	settle_waiting(s, p, members);
-	for (size_t k = 0; k < list.n; k++)
-		list.v[k].deps = NULL;	/* borrowed from the table */
-	issue_list_clear(&list);
+	free(list.v);		/* the array only: its specs' parts are the table's */
 	plan_free(p);
 	free(members);
 }

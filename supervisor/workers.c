@@ -56,17 +56,24 @@ workers_new(void)
 	return xcalloc(1, sizeof(struct workers));
 }
 
+/* Its pipe and gate, closed. */
+static void
+proc_close(struct worker_proc *p)
+{
+	if (p->fd != -1)
+		close(p->fd);
+	if (p->gate != -1)
+		close(p->gate);
+	p->fd = p->gate = -1;
+}
+
 void
 workers_free(struct workers *w)
 {
 	if (w == NULL)
 		return;
-	for (size_t k = 0; k < w->n; k++) {
-		if (w->v[k].fd != -1)
-			close(w->v[k].fd);
-		if (w->v[k].gate != -1)
-			close(w->v[k].gate);
-	}
+	for (size_t k = 0; k < w->n; k++)
+		proc_close(&w->v[k]);
 	free(w->v);
 	config_release(w->cfg);
 	free(w);
@@ -384,10 +391,7 @@ settle_exits(struct workers *w)
 		drain(w, p);	/* its last words may still be in the pipe */
 		if (!sched_can_act(w->sched))
 			return;
-		if (p->fd != -1)
-			close(p->fd);
-		if (p->gate != -1)
-			close(p->gate);
+		proc_close(p);
 		/* A worker killed in a phase cannot end that phase's group: we do. */
 		if (p->phase_pgid > 0)
 			kill(-p->phase_pgid, SIGKILL);
@@ -397,8 +401,9 @@ settle_exits(struct workers *w)
 	}
 }
 
-void
-workers_reap(struct workers *w)
+/* Mark the children that have exited; those that are not ours are only reaped. */
+static void
+mark_exited(struct workers *w)
 {
 	pid_t pid;
 	int status;
@@ -409,6 +414,12 @@ workers_reap(struct workers *w)
 				w->v[k].exited = true;
 				w->v[k].status = status;
 			}
+}
+
+void
+workers_reap(struct workers *w)
+{
+	mark_exited(w);
 	settle_exits(w);
 }
 
@@ -423,19 +434,12 @@ workers_resume(struct workers *w)
 size_t
 workers_forget_exited(struct workers *w)
 {
-	pid_t pid;
-	int status;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		for (size_t k = 0; k < w->n; k++)
-			if (w->v[k].pid == pid) {
-				if (w->v[k].fd != -1)
-					close(w->v[k].fd);
-				if (w->v[k].gate != -1)
-					close(w->v[k].gate);
-				w->v[k] = w->v[--w->n];
-				break;
-			}
+	mark_exited(w);
+	for (size_t k = w->n; k-- > 0;)
+		if (w->v[k].exited) {
+			proc_close(&w->v[k]);
+			w->v[k] = w->v[--w->n];
+		}
 	return w->n;
 }
 

@@ -104,32 +104,28 @@ teardown(void)
 
 TestSuite(sched, .init = setup, .fini = teardown, .timeout = 60);
 
+static struct issue_spec *
+add_issue(struct issue_list *l, const char *repo, long number, const char *title)
+{
+	struct issue_spec *sp = issue_list_add(l);
+
+	strcpy(sp->repo, repo);
+	sp->number = number;
+	sp->title = xstrdup(title);
+	sp->body = xstrdup("");
+	sp->created = (int64_t)l->n;
+	return sp;
+}
+
 /* api#1, api#2 (depends on api#1), web#1. */
 static void
 sync_three(void)
 {
 	struct issue_list l = { 0 };
-	struct issue_spec *sp;
 
-	sp = issue_list_add(&l);
-	strcpy(sp->repo, "api");
-	sp->number = 1;
-	sp->title = xstrdup("one");
-	sp->body = xstrdup("");
-	sp->created = 1;
-	sp = issue_list_add(&l);
-	strcpy(sp->repo, "api");
-	sp->number = 2;
-	sp->title = xstrdup("two");
-	sp->body = xstrdup("");
-	sp->created = 2;
-	issue_spec_add_dep(sp, "api", 1);
-	sp = issue_list_add(&l);
-	strcpy(sp->repo, "web");
-	sp->number = 1;
-	sp->title = xstrdup("w");
-	sp->body = xstrdup("");
-	sp->created = 3;
+	add_issue(&l, "api", 1, "one");
+	issue_spec_add_dep(add_issue(&l, "api", 2, "two"), "api", 1);
+	add_issue(&l, "web", 1, "w");
 	cr_assert_eq(sched_sync(s, &l), 0);
 	issue_list_clear(&l);
 }
