@@ -16,7 +16,7 @@
 #include "common/util.h"
 
 static const char *const phase_names[PHASE_COUNT] = {
-	"setup", "implement", "verify", "review"
+	"setup", "implement", "verify", "review", "resolve"
 };
 
 enum section_kind {
@@ -60,6 +60,7 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "hold_repo_during_review", V_BOOL, CFG(hold_repo_during_review), 0, 0 },
 	{ SECT_WAVED, "fix_rounds", V_INT, CFG(fix_rounds), 0, 100 },
 	{ SECT_WAVED, "review_rounds", V_INT, CFG(review_rounds), 0, 100 },
+	{ SECT_WAVED, "conflict_rounds", V_INT, CFG(conflict_rounds), 0, 100 },
 	{ SECT_WAVED, "stop_timeout", V_INT, CFG(stop_timeout), 0, 86400 },
 	{ SECT_WAVED, "git_timeout", V_INT, CFG(git_timeout), 1, 86400 },
 	{ SECT_SOURCE, "type", V_SOURCE_TYPE, SRC(type), 0, 0 },
@@ -135,6 +136,7 @@ config_set_defaults(struct config *cfg)
 	cfg->hold_repo_during_review = false;
 	cfg->fix_rounds = 2;
 	cfg->review_rounds = 2;
+	cfg->conflict_rounds = 3;
 	cfg->stop_timeout = 30;
 	cfg->git_timeout = 300;
 	cfg->source.type = SOURCE_FILE;
@@ -215,7 +217,8 @@ begin_section(struct parse_state *st, const char *header)
 			}
 		if (st->section == SECT_NONE)
 			config_error(st, st->lineno, "phase",
-			    "unknown phase \"%s\": expected setup, implement, verify or review", arg);
+			    "unknown phase \"%s\": expected setup, implement, verify, review or resolve",
+			    arg);
 		free(arg);
 	} else if ((arg = section_argument(header, "repo")) != NULL)
 		begin_repo_section(st, arg);

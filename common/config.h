@@ -19,6 +19,7 @@ enum phase_id {
 	PHASE_IMPLEMENT,
 	PHASE_VERIFY,
 	PHASE_REVIEW,
+	PHASE_RESOLVE,		/* merge conflicts; default: implement's command */
 	PHASE_COUNT
 };
 
@@ -75,6 +76,7 @@ struct config {
 	bool keep_failed_worktrees;
 	bool hold_repo_during_review;
 	int fix_rounds;
+	int conflict_rounds;	/* agent-resolved merge conflicts per attempt */
 	int review_rounds;
 	int stop_timeout;
 	int git_timeout;

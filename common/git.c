@@ -142,3 +142,64 @@ git_has_work(const char *worktree, const char *base)
 	return git_rev_parse(worktree, "HEAD", head) == 0 && strcmp(head, base) != 0 &&
 	    !git_is_ancestor(worktree, "HEAD", base);
 }
+
+int
+git_merge_no_commit(const char *worktree, const char *rev, struct strbuf *out)
+{
+	int rc = git_run(worktree, out, (const char *[]){ GIT_IDENTITY, "merge", "--no-commit",
+	    "--no-ff", "-q", rev, NULL });
+
+	if (rc == 0)
+		return 0;
+	return git_merging(worktree) ? 1 : -1;
+}
+
+char *
+git_unmerged_paths(const char *worktree)
+{
+	struct strbuf out = { 0 };
+
+	if (git_run(worktree, &out, (const char *[]){ "diff", "--name-only", "--diff-filter=U",
+	    NULL }) != 0) {
+		strbuf_free(&out);
+		return xstrdup("");
+	}
+	return out.s ? strbuf_take(&out) : xstrdup("");
+}
+
+/* A line git writes around a conflict: <<<<<<< and >>>>>>> followed by a space or the end. */
+static bool
+marker_line(const char *line)
+{
+	return (strncmp(line, "<<<<<<<", 7) == 0 || strncmp(line, ">>>>>>>", 7) == 0) &&
+	    (line[7] == ' ' || line[7] == '\n' || line[7] == '\0');
+}
+
+char *
+git_first_with_markers(const char *worktree, const char *files)
+{
+	char *copy = xstrdup(files), *save = NULL, *found = NULL;
+
+	for (char *f = strtok_r(copy, "\n", &save); f && !found; f = strtok_r(NULL, "\n", &save)) {
+		char *path = xasprintf("%s/%s", worktree, f), *text = read_file(path, NULL);
+
+		for (const char *line = text; line && *line && !found; ) {
+			if (marker_line(line))
+				found = xstrdup(f);
+			line = strchr(line, '\n');
+			line = line ? line + 1 : NULL;
+		}
+		free(text);
+		free(path);
+	}
+	free(copy);
+	return found;
+}
+
+bool
+git_merging(const char *worktree)
+{
+	char sha[GIT_SHA_MAX + 1];
+
+	return git_rev_parse(worktree, "MERGE_HEAD", sha) == 0;
+}

@@ -33,6 +33,16 @@ int git_commit_all(const char *worktree, const char *message, struct strbuf *err
 /* Does the worktree's HEAD have commits that base does not? */
 bool git_has_work(const char *worktree, const char *base);
 
+/* Merge rev into the worktree's branch, committing nothing: 0 clean, 1 conflicted
+ * (markers in place), -1 when git could not (out says why). */
+int git_merge_no_commit(const char *worktree, const char *rev, struct strbuf *out);
+/* The paths with unmerged index entries, one a line (caller frees; "" when none). */
+char *git_unmerged_paths(const char *worktree);
+/* The first of files (one a line) that still holds a conflict marker line, or NULL. */
+char *git_first_with_markers(const char *worktree, const char *files);
+/* A merge is in progress (MERGE_HEAD exists). */
+bool git_merging(const char *worktree);
+
 /* The identity of the commits waved itself makes. */
 #define GIT_IDENTITY "-c", "user.name=waved", "-c", "user.email=waved@localhost", \
 	"-c", "commit.gpgsign=false"

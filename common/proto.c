@@ -12,7 +12,7 @@ static const char *const outcome_names[] = {
 	"merged", "no_change", "conflict", "failed", "timeout", "tempfail"
 };
 static const char *const merge_names[] = { "wait", "locked", "merged" };
-static const char *const phase_names[] = { "setup", "implement", "verify", "review" };
+static const char *const phase_names[] = { "setup", "implement", "verify", "review", "resolve" };
 
 const char *
 proto_outcome_name(enum proto_outcome o)
@@ -199,6 +199,35 @@ recover_action_name(enum recover_action a)
 	return a <= RECOVER_RESET ? action_names[a] : "?";
 }
 
+/* The files as one string, a line each (they cannot hold a newline that git printed whole). */
+static int
+parse_resolved(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
+{
+	const cJSON *files = cJSON_GetObjectItem(o, "files"), *f;
+	long round;
+	size_t len = 0;
+
+	if (!get_number(o, "round", 1, 1000, &round, err, errsize))
+		return -1;
+	m->round = (int)round;
+	if (!cJSON_IsArray(files)) {
+		snprintf(err, errsize, "\"files\": expected an array of paths");
+		return -1;
+	}
+	cJSON_ArrayForEach(f, files) {
+		const char *path = cJSON_GetStringValue(f);
+
+		if (path == NULL || *path == '\0' || strchr(path, '\n') ||
+		    len + strlen(path) + 2 > sizeof(m->reason)) {
+			snprintf(err, errsize, "\"files\": expected paths");
+			return -1;
+		}
+		len += (size_t)snprintf(m->reason + len, sizeof(m->reason) - len, "%s%s",
+		    len ? "\n" : "", path);
+	}
+	return 0;
+}
+
 static int
 parse_recovered(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 {
@@ -253,6 +282,9 @@ proto_parse(const char *line, struct proto_msg *m, char *err, size_t errsize)
 	} else if (strcmp(t, "phase") == 0) {
 		m->type = PROTO_PHASE;
 		rc = parse_phase(o, m, err, errsize);
+	} else if (strcmp(t, "resolved") == 0) {
+		m->type = PROTO_RESOLVED;
+		rc = parse_resolved(o, m, err, errsize);
 	} else if (strcmp(t, "recovered") == 0) {
 		m->type = PROTO_RECOVERED;
 		rc = parse_recovered(o, m, err, errsize);
@@ -322,6 +354,17 @@ build(const struct proto_msg *m, size_t reason_len)
 		cJSON_AddStringToObject(o, "reason", reason);
 		free(reason);
 		break;
+	case PROTO_RESOLVED: {
+		cJSON *files = cJSON_AddArrayToObject(o, "files");
+		char *copy = xstrdup(m->reason), *save = NULL;
+
+		cJSON_AddStringToObject(o, "t", "resolved");
+		cJSON_AddNumberToObject(o, "round", m->round);
+		for (char *f = strtok_r(copy, "\n", &save); f; f = strtok_r(NULL, "\n", &save))
+			cJSON_AddItemToArray(files, cJSON_CreateString(f));
+		free(copy);
+		break;
+	}
 	case PROTO_RECOVERED:
 		cJSON_AddStringToObject(o, "t", "recovered");
 		cJSON_AddStringToObject(o, "action", recover_action_name(m->action));

@@ -12,6 +12,7 @@
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
  *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail","reason":"..."}
+ *   {"t":"resolved","round":1,"files":["a.c","b.c"]}
  *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
  *
  * "v" (PROTO_VERSION: a mismatch is a protocol error), "pgid" (the phase's
@@ -45,6 +46,7 @@ enum proto_type {
 	PROTO_SLOT,
 	PROTO_MERGE,
 	PROTO_DONE,
+	PROTO_RESOLVED,		/* a merge conflict resolved and committed */
 	PROTO_RECOVERED		/* from a recovery child, not a worker */
 };
 
@@ -96,9 +98,10 @@ struct proto_msg {
 	char sha[PROTO_SHA_MAX + 1];
 	/* merge */
 	enum proto_merge_state merge;
-	/* done */
+	/* done; resolved: the files, one a line */
 	enum proto_outcome outcome;
 	char reason[PROTO_REASON_MAX + 1];
+	int round;		/* resolved */
 	/* recovered (sha: with RECOVER_DONE, the commit that landed) */
 	enum recover_action action;
 	enum resume_point resume;

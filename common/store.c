@@ -82,6 +82,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE issues ADD COLUMN reported TEXT;",
 	/* 2 -> 3: the seq of the last event line committed with the state. */
 	"ALTER TABLE daemon ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;",
+	/* 3 -> 4: agent time: per attempt, per issue, and the part that did not land. */
+	"ALTER TABLE attempts ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN wasted_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
@@ -117,6 +121,9 @@ enum stmt_id {
 	ST_SET_REPORTED,
 	ST_SET_EVENT_SEQ,
 	ST_GET_EVENT_SEQ,
+	ST_ADD_AGENT_MS,
+	ST_ADD_ATTEMPT_MS,
+	ST_ADD_WASTED_MS,
 	ST_NEXT_ISSUE_ID,
 	ST_NEXT_ATTEMPT_ID,
 	ST_COUNT
@@ -150,7 +157,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EACH_ISSUE] =
 	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
-	    " a.started_at, a.base_commit, a.id, i.reported"
+	    " a.started_at, a.base_commit, a.id, i.reported, a.agent_ms, i.agent_ms, i.wasted_ms"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
 	    "   ORDER BY number DESC LIMIT 1)"
@@ -167,7 +174,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "INSERT INTO attempts (id, issue_id, number, trace, pid, started_at)"
 	    " VALUES (?6, ?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT (issue_id, number) DO UPDATE SET trace = ?3, pid = ?4, started_at = ?5,"
-	    " ended_at = NULL, outcome = NULL, reason = NULL",
+	    " ended_at = NULL, outcome = NULL, reason = NULL, agent_ms = 0",
 	[ST_ATTEMPT_ID] = "SELECT id FROM attempts WHERE issue_id = ?1 AND number = ?2",
 	[ST_ATTEMPT_BASE] = "UPDATE attempts SET base_commit = ?2 WHERE id = ?1",
 	[ST_ATTEMPT_END] =
@@ -188,6 +195,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " AND number = ?2",
 	[ST_SET_EVENT_SEQ] = "UPDATE daemon SET event_seq = ?1 WHERE id = 1",
 	[ST_GET_EVENT_SEQ] = "SELECT event_seq FROM daemon WHERE id = 1",
+	[ST_ADD_AGENT_MS] = "UPDATE issues SET agent_ms = agent_ms + ?2 WHERE id = ?1",
+	[ST_ADD_ATTEMPT_MS] = "UPDATE attempts SET agent_ms = agent_ms + ?2 WHERE id = ?1",
+	[ST_ADD_WASTED_MS] = "UPDATE issues SET wasted_ms = wasted_ms + ?2 WHERE id = ?1",
 	[ST_NEXT_ISSUE_ID] = "SELECT coalesce(max(id), 0) + 1 FROM issues",
 	[ST_NEXT_ATTEMPT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM attempts",
 };
@@ -752,6 +762,9 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 			.base = column_text(s, 16),
 			.attempt_id = sqlite3_column_int64(s, 17),
 			.reported = column_text(s, 18),
+			.attempt_ms = sqlite3_column_int64(s, 19),
+			.agent_ms = sqlite3_column_int64(s, 20),
+			.wasted_ms = sqlite3_column_int64(s, 21),
 		};
 		fn(&row, arg);
 	}
@@ -876,6 +889,29 @@ store_marker_add(struct store *st, int64_t attempt_id, const char *phase, int re
 	sqlite3_bind_int64(s, 5, ms);
 	sqlite3_bind_int64(s, 6, now_ms());
 	return store_exec_stmt(st, s);
+}
+
+static int
+add_ms(struct store *st, enum stmt_id id, int64_t row, int64_t ms)
+{
+	sqlite3_stmt *s = store_stmt(st, id);
+
+	sqlite3_bind_int64(s, 1, row);
+	sqlite3_bind_int64(s, 2, ms);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_add_agent_time(struct store *st, int64_t issue_id, int64_t attempt_id, int64_t ms)
+{
+	return add_ms(st, ST_ADD_AGENT_MS, issue_id, ms) == 0 &&
+	    add_ms(st, ST_ADD_ATTEMPT_MS, attempt_id, ms) == 0 ? 0 : -1;
+}
+
+int
+store_add_wasted_time(struct store *st, int64_t issue_id, int64_t ms)
+{
+	return add_ms(st, ST_ADD_WASTED_MS, issue_id, ms);
 }
 
 int

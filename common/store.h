@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -88,6 +88,9 @@ struct store_issue_row {
 	const char *base;	/* latest attempt's base commit */
 	int64_t attempt_id;	/* 0 when none */
 	const char *reported;	/* the outcome reported to the source ("done", "dead"), or NULL */
+	int64_t attempt_ms;	/* the latest attempt's agent time */
+	int64_t agent_ms;	/* agent time of every attempt: the sum of their phases */
+	int64_t wasted_ms;	/* of attempts that did not land */
 };
 typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 
@@ -110,6 +113,11 @@ int store_attempt_end(struct store *st, int64_t attempt_id, const char *outcome,
 /* The state marker of a completed phase: its result and the branch head after it. */
 int store_marker_add(struct store *st, int64_t attempt_id, const char *phase, int result,
     const char *head, long ms);
+
+/* Agent time (DESIGN.md section 5): a phase's ms on its attempt and its issue;
+ * an attempt's that did not land, as wasted on its issue. */
+int store_add_agent_time(struct store *st, int64_t issue_id, int64_t attempt_id, int64_t ms);
+int store_add_wasted_time(struct store *st, int64_t issue_id, int64_t ms);
 
 /* The attempt's last state marker; false when it has none. */
 struct store_marker {

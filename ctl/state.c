@@ -46,6 +46,8 @@ collect_row(const struct store_issue_row *row, void *arg)
 	r->attempt = row->attempt;
 	r->pid = row->pid;
 	r->since = row->since;
+	r->agent_ms = row->agent_ms;
+	r->wasted_ms = row->wasted_ms;
 	enum issue_state state;
 
 	if (state_from_name(row->state, &state))

@@ -24,6 +24,8 @@ struct ctl_issue {
 	int attempts, attempt;
 	long pid;
 	int64_t since;		/* the latest attempt's start, ms */
+	int64_t agent_ms;	/* agent time of all its attempts */
+	int64_t wasted_ms;	/* of those that did not land */
 };
 
 struct ctl_state {

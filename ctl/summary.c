@@ -1,7 +1,8 @@
 /*
  * wavectl summary: how the work went, from the event log and the store: per
- * issue its outcome, attempts and time (first admission to its end), the
- * makespan, and the merges per repo.
+ * issue its outcome, attempts, time (first admission to its end), agent time
+ * and the part of it wasted on attempts that did not land; the makespan, the
+ * totals, and the merges per repo.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,11 +83,23 @@ read_events(struct summary *s, const struct config *cfg)
 }
 
 static void
+totals(const struct summary *s, int64_t *agent, int64_t *wasted)
+{
+	*agent = *wasted = 0;
+	for (size_t k = 0; k < s->st.n; k++) {
+		*agent += s->st.issues[k].agent_ms;
+		*wasted += s->st.issues[k].wasted_ms;
+	}
+}
+
+static void
 print_human(const struct summary *s)
 {
-	char age[16];
+	char age[16], agent[16], wasted[16];
+	int64_t agent_ms, wasted_ms;
 
-	printf("%-20s %-10s %8s %10s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME", "TITLE");
+	printf("%-20s %-10s %8s %10s %10s %10s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME",
+	    "AGENT", "WASTED", "TITLE");
 	for (size_t k = 0; k < s->st.n; k++) {
 		const struct ctl_issue *r = &s->st.issues[k];
 
@@ -94,13 +107,21 @@ print_human(const struct summary *s)
 			ctl_format_age(s->spans[k].last - s->spans[k].first, age, sizeof(age));
 		else
 			strcpy(age, "-");
-		printf("%-20s %-10s %8d %10s  ", r->key, r->state, r->attempts, age);
+		ctl_format_age(r->agent_ms, agent, sizeof(agent));
+		ctl_format_age(r->wasted_ms, wasted, sizeof(wasted));
+		printf("%-20s %-10s %8d %10s %10s %10s  ", r->key, r->state, r->attempts, age, agent,
+		    r->wasted_ms ? wasted : "-");
 		ctl_print_text(stdout, r->title, 50);
 		putchar('\n');
 	}
 	ctl_format_age(s->last - s->first, age, sizeof(age));
 	printf("\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[STATE_DONE],
 	    s->st.counts[STATE_DEAD], s->st.counts[STATE_BLOCKED], s->st.n, s->first && s->last ? age : "-");
+	totals(s, &agent_ms, &wasted_ms);
+	ctl_format_age(agent_ms, agent, sizeof(agent));
+	ctl_format_age(wasted_ms, wasted, sizeof(wasted));
+	printf("agent time %s, of which wasted on attempts that did not land %s (%.1f%%)\n", agent,
+	    wasted, agent_ms ? 100.0 * (double)wasted_ms / (double)agent_ms : 0.0);
 	printf("merges per repo:");
 	for (size_t k = 0; k < s->nrepos; k++)
 		printf(" %s %d%s", s->merge_repos[k], s->merges[k], k + 1 < s->nrepos ? "," : "");
@@ -125,12 +146,19 @@ print_json(const struct summary *s)
 			cJSON_AddNumberToObject(o, "ms", (double)(s->spans[k].last - s->spans[k].first));
 		else
 			cJSON_AddNullToObject(o, "ms");
+		cJSON_AddNumberToObject(o, "agent_ms", (double)r->agent_ms);
+		cJSON_AddNumberToObject(o, "wasted_ms", (double)r->wasted_ms);
+		cJSON_AddStringToObject(o, "title", r->title);
 		cJSON_AddItemToArray(issues, o);
 	}
 	if (s->first && s->last)
 		cJSON_AddNumberToObject(root, "makespan_ms", (double)(s->last - s->first));
 	else
 		cJSON_AddNullToObject(root, "makespan_ms");
+	int64_t agent_ms, wasted_ms;
+	totals(s, &agent_ms, &wasted_ms);
+	cJSON_AddNumberToObject(root, "agent_ms", (double)agent_ms);
+	cJSON_AddNumberToObject(root, "wasted_ms", (double)wasted_ms);
 	for (size_t k = 0; k < s->nrepos; k++)
 		cJSON_AddNumberToObject(merges, s->merge_repos[k], s->merges[k]);
 	text = cJSON_PrintUnformatted(root);

@@ -73,6 +73,15 @@ repo_refresh(struct sched *s, size_t r)
 	struct sched_repo *repo = &s->repos[r];
 	bool admissible = !repo->busy && repo->ready.n > 0;
 
+	if (repo->conflicted != SIZE_MAX) {
+		enum issue_state st = s->v[repo->conflicted].state;
+
+		if (st != STATE_READY && st != STATE_RETRY_WAIT && st != STATE_QUEUED)
+			repo->conflicted = SIZE_MAX;	/* dead, or retried by hand: no claim */
+		else
+			admissible = admissible && repo->inflight == 0 && st == STATE_READY;
+	}
+
 	if (admissible && repo->pos == HEAP_NONE)
 		heap_push(&s->admit, r);
 	else if (admissible)
@@ -321,16 +330,19 @@ start_failed(struct sched *s, size_t i)
 static void
 admit_one(struct sched *s, size_t r)
 {
-	size_t i = heap_top(&s->repos[r].ready);
+	struct sched_repo *repo = &s->repos[r];
+	size_t i = repo->conflicted != SIZE_MAX ? repo->conflicted : heap_top(&repo->ready);
 	struct sched_issue *is = &s->v[i];
 	cJSON *f;
 	pid_t pid;
 
+	repo->conflicted = SIZE_MAX;
 	/* A resumed attempt goes on under its number and trace; else a new one. */
 	if (is->resume == RESUME_NONE) {
 		is->attempt = is->attempts + 1;
 		trace_id_new(is->trace);
 		set_str(&is->base, NULL);
+		is->attempt_ms = 0;
 	}
 	is->merged = false;
 	set_str(&is->final, NULL);
@@ -345,6 +357,7 @@ admit_one(struct sched *s, size_t r)
 		return;
 	}
 	s->inflight++;
+	repo->inflight++;
 	is->pid = pid;
 	is->holds_slot = true;
 	s->repos[r].busy = true;
@@ -485,6 +498,7 @@ repos_build(struct sched *s, const struct config *cfg)
 	for (size_t r = 0; r < s->nrepos; r++) {
 		s->repos[r].conf = &cfg->repos[r];
 		s->repos[r].pos = HEAP_NONE;
+		s->repos[r].conflicted = SIZE_MAX;
 		heap_init(&s->repos[r].ready, issue_before, issue_moved, s);
 	}
 }
@@ -575,6 +589,8 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 		}
 		if (is->holds_slot)
 			s->repos[is->repo].busy = true;
+		if (state_in_flight(is->state))
+			s->repos[is->repo].inflight++;
 	}
 	for (size_t r = 0; r < nold; r++)
 		heap_free(&old[r].ready);

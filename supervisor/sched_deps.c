@@ -108,6 +108,7 @@ sched_absorb_row(const struct store_issue_row *row, void *arg)
 		/* What recovery needs of the attempt a previous run left. */
 		is->attempt = row->attempt;
 		is->attempt_id = row->attempt_id;
+		is->attempt_ms = row->attempt_ms;
 		is->pid = (pid_t)row->pid;
 		if (row->trace)
 			strlcpy(is->trace, row->trace, sizeof(is->trace));

@@ -40,6 +40,7 @@ struct sched_issue {
 	int attempt;
 	char trace[TRACE_LEN + 1];
 	int64_t attempt_id;
+	int64_t attempt_ms;		/* its agent time: the sum of its phases */
 	pid_t pid;			/* its worker */
 	char *base;			/* recorded at prepare, or NULL */
 	enum resume_point resume;	/* set by recovery for the next admission */
@@ -54,6 +55,9 @@ struct sched_repo {
 	bool busy;			/* an issue holds the repo slot */
 	struct heap ready;		/* issue indexes, by priority */
 	size_t pos;			/* in the admit heap */
+	int inflight;			/* its issues between admission and landing */
+	size_t conflicted;		/* an issue whose attempt failed on a conflict: the repo's
+					 * next admission, once none is in flight; SIZE_MAX: none */
 };
 
 struct sched {

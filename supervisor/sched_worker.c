@@ -29,8 +29,12 @@ release_slot(struct sched *s, size_t i)
 static void
 release_flight(struct sched *s, size_t i)
 {
+	size_t r = s->v[i].repo;
+
 	release_slot(s, i);
 	s->inflight--;
+	s->repos[r].inflight--;
+	repo_refresh(s, r);
 }
 
 /* The attempt is over, whatever its outcome: free its slots. */
@@ -39,6 +43,17 @@ end_flight(struct sched *s, size_t i, const char *outcome, const char *reason)
 {
 	release_flight(s, i);
 	store_attempt_end(s->store, s->v[i].attempt_id, outcome, reason);
+}
+
+/* The attempt's agent time did not land: it is wasted (DESIGN.md section 5). */
+static void
+waste_attempt(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+
+	if (is->attempt_ms > 0)
+		store_add_wasted_time(s->store, is->id, is->attempt_ms);
+	is->attempt_ms = 0;
 }
 
 /* A failed attempt: retry after a backoff, or give up once attempts are spent. */
@@ -50,8 +65,10 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	cJSON *f = fields_str("reason", reason);
 
 	cJSON_AddStringToObject(f, "outcome", outcome);
+	cJSON_AddNumberToObject(f, "agent_ms", (double)is->attempt_ms);
 	end_flight(s, i, outcome, reason);
 	txn_event(s, i, "failed", f);
+	waste_attempt(s, i);
 	if (counts)
 		store_set_attempts(s->store, is->id, ++is->attempts);
 	if (counts && is->attempts >= s->cfg->max_attempts) {
@@ -69,17 +86,27 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	cJSON_AddNumberToObject(r, "backoff_ms", (double)delay);
 	cJSON_AddBoolToObject(r, "counted", counts);
 	sched_fire(s, i, IN_FAILED, STATE_RETRY_WAIT, reason, r);
+	/* Its next attempt is the repo's next admission, made once nothing else of
+	 * the repo is in flight: it starts from a tip that holds them all, and no
+	 * two issues can keep knocking each other out (DESIGN.md section 6). */
+	if (strcmp(outcome, "conflict") == 0 && s->repos[is->repo].conflicted == SIZE_MAX) {
+		s->repos[is->repo].conflicted = i;
+		repo_refresh(s, is->repo);
+	}
 }
 
 static void
 attempt_done(struct sched *s, size_t i)
 {
 	struct sched_issue *is = &s->v[i];
+	cJSON *f;
 
 	is->attempts = is->attempt;	/* the successful attempt counts too */
 	store_set_attempts(s->store, is->id, is->attempts);
+	f = fields_str("outcome", "merged");
+	cJSON_AddNumberToObject(f, "agent_ms", (double)is->attempt_ms);
 	store_set_final_commit(s->store, is->id, is->final);
-	sched_fire(s, i, IN_LANDED, STATE_DONE, NULL, fields_str("outcome", "merged"));
+	sched_fire(s, i, IN_LANDED, STATE_DONE, NULL, f);
 	release_dependents(s, i);
 }
 
@@ -101,6 +128,8 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 	cJSON_AddNumberToObject(f, "ms", (double)m->ms);
 	cJSON_AddStringToObject(f, "head", m->sha);
 	store_marker_add(s->store, is->attempt_id, m->phase, m->exit, m->sha, m->ms);
+	store_add_agent_time(s->store, is->id, is->attempt_id, m->ms);
+	is->attempt_ms += m->ms;
 	txn_event(s, i, "phase_end", f);
 	return 0;
 }
@@ -144,6 +173,26 @@ on_merge(struct sched *s, size_t i, const struct proto_msg *m)
 		return 0;
 	}
 	return -1;
+}
+
+/* A merge conflict the agent resolved: the files, and which round of the attempt. */
+static int
+on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
+{
+	cJSON *f = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(f, "files");
+	char *copy = xstrdup(m->reason), *save = NULL;
+
+	if (s->v[i].state != STATE_MERGING) {
+		cJSON_Delete(f);
+		free(copy);
+		return -1;
+	}
+	for (char *p = strtok_r(copy, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
+		cJSON_AddItemToArray(files, cJSON_CreateString(p));
+	free(copy);
+	cJSON_AddNumberToObject(f, "round", m->round);
+	txn_event(s, i, "conflict_resolved", f);
+	return 0;
 }
 
 static int
@@ -199,6 +248,9 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 	case PROTO_DONE:
 		rc = on_done(s, i, m);
 		break;
+	case PROTO_RESOLVED:
+		rc = on_resolved(s, i, m);
+		break;
 	case PROTO_RECOVERED:
 		rc = -1;	/* a recovery child's answer, never a worker's */
 		break;
@@ -249,6 +301,8 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		attempt_done(s, i);
 		return;
 	}
+	if (d->action == RECOVER_RESET)
+		waste_attempt(s, i);
 	if (counted)
 		store_set_attempts(s->store, is->id, ++is->attempts);
 	if (counted && is->attempts >= s->cfg->max_attempts) {
@@ -330,6 +384,7 @@ sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stop
 		/* Asked to stop: the attempt does not count, the next start takes it up. */
 		is->evaluating = false;
 		end_flight(s, i, "stopped", "daemon stopped");
+		waste_attempt(s, i);	/* the next start begins it anew */
 		sched_fire(s, i, IN_REQUEUE, STATE_READY, NULL, fields_str("why", "daemon stopped"));
 	} else if (is->evaluating) {
 		/* The recovery child died without an answer: ask git here. */
