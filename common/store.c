@@ -217,8 +217,8 @@ struct store {
 	sqlite3_stmt *stmt[ST_COUNT];
 	bool in_txn;
 	bool txn_failed;	/* a write failed: the rest are only recorded */
-	char **redo;		/* the write statements of the uncommitted transaction */
-	size_t nredo, redo_cap;
+	struct strbuf redo;	/* the write statements of the uncommitted transaction, as one
+				 * SQL script (one block: freed whole, it leaves no fragments) */
 	int64_t next_issue_id, next_attempt_id;
 	bool replay_impossible;	/* the kept transaction contradicts the database */
 	char *files[3];		/* the database, its -wal and -shm, checked before each use */
@@ -256,17 +256,15 @@ redo_add(struct store *st, sqlite3_stmt *s)
 
 	if (sql == NULL)
 		fatalx("store: out of memory");
-	grow_array((void **)&st->redo, &st->redo_cap, st->nredo + 1, sizeof(char *));
-	st->redo[st->nredo++] = xstrdup(sql);
+	strbuf_add(&st->redo, sql);
+	strbuf_add(&st->redo, ";\n");
 	sqlite3_free(sql);
 }
 
 static void
 redo_clear(struct store *st)
 {
-	for (size_t k = 0; k < st->nredo; k++)
-		free(st->redo[k]);
-	st->nredo = 0;
+	strbuf_free(&st->redo);
 }
 
 /*
@@ -399,7 +397,6 @@ store_close(struct store *st)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	redo_clear(st);
-	free(st->redo);
 	free(st->error);
 	for (size_t k = 0; k < ARRAY_LEN(st->files); k++)
 		free(st->files[k]);
@@ -471,16 +468,16 @@ transient(int code)
 static void
 redo_replay(struct store *st)
 {
-	for (size_t k = 0; k < st->nredo && !st->txn_failed; k++) {
-		char *msg = NULL;
+	char *msg = NULL;
 
-		if (sqlite3_exec(st->db, st->redo[k], NULL, NULL, &msg) != SQLITE_OK) {
-			set_error(st, xasprintf("replay: %s", msg ? msg : "?"));
-			st->txn_failed = true;
-			st->replay_impossible = !transient(sqlite3_errcode(st->db));
-		}
-		sqlite3_free(msg);
+	if (st->redo.len == 0)
+		return;
+	if (sqlite3_exec(st->db, st->redo.s, NULL, NULL, &msg) != SQLITE_OK) {
+		set_error(st, xasprintf("replay: %s", msg ? msg : "?"));
+		st->txn_failed = true;
+		st->replay_impossible = !transient(sqlite3_errcode(st->db));
 	}
+	sqlite3_free(msg);
 }
 
 int
@@ -527,7 +524,7 @@ store_rollback(struct store *st)
 bool
 store_pending(const struct store *st)
 {
-	return st->nredo > 0;
+	return st->redo.len > 0;
 }
 
 bool

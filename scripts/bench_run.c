@@ -5,6 +5,7 @@
  *     from admission to its first phase (fork, worktree, issue file);
  *   - makespan of a DAG workload against its lower bound
  *     max(critical path, busiest repo's serial work, total work / cap);
+ *   - agent work lost to merge conflicts that an agent can resolve (target 0);
  *   - the supervisor's resident memory with 10,000 issues queued.
  * Each figure is printed with its target and their ratio (below 1 meets it;
  * for the makespan, 1.05 is the target ratio).
@@ -55,9 +56,9 @@ make_repo(const char *dir, const char *name)
 	return path;
 }
 
-/* A scenario folder with its config; repos named r0..r(n-1). */
+/* A scenario folder with its config (more: further keys and sections); repos named r0..r(n-1). */
 static char *
-scenario(const char *name, int repos, int cap, const char *implement)
+scenario(const char *name, int repos, int cap, const char *implement, const char *more)
 {
 	char *dir = xasprintf("%s/%s", root, name), *conf = xasprintf("%s/waved.conf", dir);
 	FILE *fp;
@@ -65,7 +66,8 @@ scenario(const char *name, int repos, int cap, const char *implement)
 	mkdir_p(dir, 0755);
 	fp = fopen(conf, "w");
 	fprintf(fp, "[waved]\nstate_dir = state\ncap = %d\nretry_backoff = 0\npoll_interval = 3600\n"
-	    "[source]\npath = issues.json\n[phase \"implement\"]\nrun = %s\n", cap, implement);
+	    "[source]\npath = issues.json\n[phase \"implement\"]\nrun = %s\n%s", cap, implement,
+	    more ? more : "");
 	for (int r = 0; r < repos; r++) {
 		char repo[16];
 
@@ -134,7 +136,7 @@ static void
 bench_overhead(void)
 {
 	int n = 30;
-	char *dir = scenario("overhead", 1, 1, "echo $WAVED_NUMBER > f.txt");
+	char *dir = scenario("overhead", 1, 1, "echo $WAVED_NUMBER > f.txt", NULL);
 	char *path = xasprintf("%s/issues.json", dir);
 	FILE *fp = fopen(path, "w");
 	double gap = 0, start = 0;
@@ -184,7 +186,9 @@ bench_makespan(void)
 		{ 3, 1, "" }, { 3, 2, "" }, { 1, 3, "" }, { 2, 3, "" },
 	};
 	const double unit_s = 1.0;
-	char *dir = scenario("makespan", 4, 4, "echo $WAVED_NUMBER > f.txt; sleep 1");
+	/* Each issue its own file: this figure is about scheduling, not conflicts. */
+	char *dir = scenario("makespan", 4, 4, "echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt; sleep 1",
+	    NULL);
 	char *path = xasprintf("%s/issues.json", dir);
 	FILE *fp = fopen(path, "w");
 	int per_repo[4] = { 0 }, busiest = 0;
@@ -222,11 +226,65 @@ bench_makespan(void)
 	free(dir);
 }
 
+/*
+ * 8 issues of one repo that all append to one file, pipelined (cap 2, the
+ * repo slot released at review), with a resolver that keeps both sides: no
+ * agent time may be lost to a sibling.  The figure does not depend on how
+ * many conflicts the timing brings: each is resolved, and conflict_rounds
+ * is as large as the number of siblings, so no attempt can run out.
+ */
+static void
+bench_conflicts(void)
+{
+	int n = 8;
+	char *more = xasprintf("[waved]\nconflict_rounds = %d\n[phase \"review\"]\nrun = sleep 0.2\n"
+	    "[phase \"resolve\"]\nrun = sed -i -e '/^<<<<<<< /d' -e '/^=======$/d' "
+	    "-e '/^>>>>>>> /d' f.txt\n", n);
+	char *dir = scenario("conflicts", 1, 2, "echo $WAVED_ISSUE >> f.txt", more);
+	char *path = xasprintf("%s/issues.json", dir), *wavectl = xasprintf("%s/wavectl", build);
+	char *conf = xasprintf("%s/waved.conf", dir);
+	FILE *fp = fopen(path, "w");
+	struct strbuf out = { 0 };
+	cJSON *sum, *evs, *e;
+	int resolved = 0, attempts = 0;
+
+	fputs("[", fp);
+	for (int k = 1; k <= n; k++)
+		fprintf(fp, "%s{\"repo\":\"r0\",\"number\":%d,\"title\":\"c%d\"}", k > 1 ? "," : "", k, k);
+	fputs("]\n", fp);
+	fclose(fp);
+	run_once(dir);
+	if (spawn_run((const char *[]){ wavectl, "-c", conf, "summary", "--json", NULL }, dir, &out,
+	    0) != 0 || (sum = cJSON_Parse(out.s)) == NULL)
+		fatalx("bench: wavectl summary failed in %s", dir);
+	evs = events(dir);
+	cJSON_ArrayForEach(e, evs)
+		resolved += strcmp(name_of(e), "conflict_resolved") == 0;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(sum, "issues"))
+		attempts += (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "attempts"));
+	double agent = cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "agent_ms"));
+	double wasted = cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "wasted_ms"));
+	printf("%-34s %9.3f     target   0.000     (%d conflicts resolved by the agent)\n",
+	    "conflicts: wasted / agent time", agent > 0 ? wasted / agent : 0, resolved);
+	printf("%-34s %9.2f     target   1.00      ratio %.3f\n", "conflicts: attempts per issue",
+	    (double)attempts / n, (double)attempts / n);
+	if (wasted > 0 || attempts != n)
+		fatalx("bench: agent work was lost to a conflict");
+	cJSON_Delete(evs);
+	cJSON_Delete(sum);
+	strbuf_free(&out);
+	free(conf);
+	free(wavectl);
+	free(path);
+	free(dir);
+	free(more);
+}
+
 /* 10,000 issues over 10 repos, one slow one in flight: the supervisor's RSS. */
 static void
 bench_memory(void)
 {
-	char *dir = scenario("memory", 10, 1, "sleep 600");
+	char *dir = scenario("memory", 10, 1, "sleep 600", NULL);
 	char *path = xasprintf("%s/issues.json", dir), *conf = xasprintf("%s/waved.conf", dir);
 	char *waved = xasprintf("%s/waved", build), *events_path = xasprintf("%s/state/events.ndjson", dir);
 	FILE *fp = fopen(path, "w");
@@ -294,6 +352,7 @@ main(int argc, char **argv)
 		fatal("mkdtemp");
 	bench_overhead();
 	bench_makespan();
+	bench_conflicts();
 	bench_memory();
 	remove_tree(root);
 	return 0;
