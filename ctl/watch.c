@@ -159,6 +159,16 @@ print_event_line(struct watch *w, const cJSON *e)
 		    strcmp(name, "dead") == 0 ? "Dead" : "Blocked", key, why ? ": " : "");
 		ctl_print_text(stdout, why ? why : "", (size_t)(w->width > 40 ? w->width - 30 : 10));
 		putchar('\n');
+	} else if (strcmp(name, "conflict_resolved") == 0) {
+		const cJSON *files = cJSON_GetObjectItem(e, "files"), *f;
+
+		printf("%12s %s round %d:", "Resolved", key,
+		    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "round")));
+		cJSON_ArrayForEach(f, files) {
+			putchar(' ');
+			ctl_print_text(stdout, cJSON_GetStringValue(f) ? f->valuestring : "", 60);
+		}
+		printf(" (a merge conflict the agent resolved)\n");
 	} else if (strcmp(name, "cap_changed") == 0) {
 		printf("%12s effective cap %d of %d (%s)\n", "Cap",
 		    cJSON_GetObjectItem(e, "effective")->valueint,

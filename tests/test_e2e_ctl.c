@@ -81,6 +81,9 @@ Test(e2e_ctl, the_demo_lands_every_issue, .timeout = 240)
 	cr_assert(strstr(r.out, "10 done, 0 dead, 0 blocked of 10"), "%s", r.out);
 	cr_assert(strstr(r.out, "merges per repo:"), "%s", r.out);
 	cr_assert(strstr(r.out, "Friendlier greeting"), "%s", r.out);
+	cr_assert(strstr(r.out, "Resolved web#3 round 1: greeting.txt"),
+	    "the live view shows the conflict the agent resolved: %s", r.out);
+	cr_assert(strstr(r.out, "agent time "), "the summary shows agent time: %s", r.out);
 	run_result_free(&r);
 	free(build);
 }
