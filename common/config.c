@@ -1,6 +1,8 @@
 #include "common/config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,7 +27,9 @@ enum section_kind {
 	SECT_SOURCE,
 	SECT_MERGE,
 	SECT_PHASE,
-	SECT_REPO
+	SECT_REPO,
+	SECT_USAGE,
+	SECT_POOL
 };
 
 enum value_type {
@@ -33,7 +37,9 @@ enum value_type {
 	V_BOOL,
 	V_STR,
 	V_PATH,			/* a string made absolute against the config's folder */
-	V_SOURCE_TYPE
+	V_SOURCE_TYPE,
+	V_STEPS,		/* usage steps: "PERCENT:LIMIT ..." */
+	V_SIZE			/* bytes, with K M G T */
 };
 
 /* One configuration key: where it lives, its type and its bounds. */
@@ -47,6 +53,7 @@ struct key_def {
 
 #define CFG(f) offsetof(struct config, f)
 #define SRC(f) (offsetof(struct config, source) + offsetof(struct source_conf, f))
+#define USAGE(f) (offsetof(struct config, usage) + offsetof(struct usage_conf, f))
 
 static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "state_dir", V_PATH, CFG(state_dir), 0, 0 },
@@ -79,6 +86,15 @@ static const struct key_def key_defs[] = {
 	{ SECT_REPO, "github", V_STR, offsetof(struct repo_conf, github), 0, 0 },
 	{ SECT_REPO, "push", V_STR, offsetof(struct repo_conf, push), 0, 0 },
 	{ SECT_REPO, "setup", V_STR, offsetof(struct repo_conf, setup), 0, 0 },
+	{ SECT_REPO, "pool", V_STR, offsetof(struct repo_conf, pool), 0, 0 },
+	{ SECT_USAGE, "command", V_STR, USAGE(command), 0, 0 },
+	{ SECT_USAGE, "interval", V_INT, USAGE(interval), 1, 86400 },
+	{ SECT_USAGE, "steps", V_STEPS, USAGE(steps), 0, 0 },
+	{ SECT_USAGE, "tempfail_streak", V_INT, USAGE(tempfail_streak), 0, 1000 },
+	{ SECT_USAGE, "cooldown", V_INT, USAGE(cooldown), 1, 86400 },
+	{ SECT_USAGE, "min_free_mem", V_SIZE, USAGE(min_free_mem), 0, 0 },
+	{ SECT_POOL, "cap", V_INT, offsetof(struct pool_conf, cap), 0, 10000 },
+	{ SECT_POOL, "runner_args", V_STR, offsetof(struct pool_conf, runner_args), 0, 0 },
 };
 
 /* Parser state shared by the line reader and the key handler. */
@@ -92,6 +108,7 @@ struct parse_state {
 	int section_serial;	/* counts section headers, to spot repeated sections */
 	int phase;		/* current [phase "..."] */
 	size_t repo;		/* current [repo "..."] */
+	size_t pool;		/* current [pool "..."] */
 	unsigned long seen[64];	/* keys set in this section instance: bit per key_def */
 	struct strbuf errors;
 };
@@ -136,6 +153,10 @@ config_set_defaults(struct config *cfg)
 	cfg->hold_repo_during_review = false;
 	cfg->fix_rounds = 2;
 	cfg->review_rounds = 2;
+	cfg->usage.interval = 300;
+	cfg->usage.tempfail_streak = 3;
+	cfg->usage.cooldown = 600;
+	config_parse_steps("50:3 65:2 75:1 80:0", cfg->usage.steps, &cfg->usage.nsteps, NULL, 0);
 	cfg->conflict_rounds = 3;
 	cfg->stop_timeout = 30;
 	cfg->git_timeout = 300;
@@ -145,6 +166,77 @@ config_set_defaults(struct config *cfg)
 	cfg->source.label = xstrdup("waved");
 	for (int i = 0; i < PHASE_COUNT; i++)
 		cfg->phases[i].timeout = 3600;
+}
+
+bool
+config_parse_steps(const char *text, struct usage_step *steps, size_t *n, char *why,
+    size_t whysize)
+{
+	const char *p = text;
+
+	*n = 0;
+	for (;;) {
+		int percent, limit, used = 0;
+
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			break;
+		if (sscanf(p, "%d:%d%n", &percent, &limit, &used) != 2 ||
+		    (p[used] != '\0' && p[used] != ' ' && p[used] != '\t')) {
+			if (why)
+				snprintf(why, whysize, "expected PERCENT:LIMIT pairs, as in "
+				    "\"50:3 65:2 75:1 80:0\", got \"%s\"", text);
+			return false;
+		}
+		if (percent < 0 || percent > 100 || limit < 0 || limit > 10000 ||
+		    (*n > 0 && percent <= steps[*n - 1].percent) || *n == USAGE_STEPS_MAX) {
+			if (why)
+				snprintf(why, whysize, "percents must rise from 0 to 100, limits be "
+				    "0 to 10000, at most %d steps: \"%s\"", USAGE_STEPS_MAX, text);
+			return false;
+		}
+		steps[(*n)++] = (struct usage_step){ percent, limit };
+		p += used;
+	}
+	if (*n == 0 && why)
+		snprintf(why, whysize, "expected at least one PERCENT:LIMIT pair");
+	return *n > 0;
+}
+
+bool
+config_parse_size(const char *text, long long *bytes)
+{
+	static const char units[] = "KMGT";
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (end == text || errno != 0 || v < 0)
+		return false;
+	if (*end != '\0') {
+		const char *u = strchr(units, toupper((unsigned char)*end));
+
+		if (u == NULL || *u == '\0' || (end[1] != '\0' && !(toupper((unsigned char)end[1]) == 'B' &&
+		    end[2] == '\0')))
+			return false;
+		for (long k = 0; k <= u - units; k++) {
+			if (v > LLONG_MAX / 1024)
+				return false;
+			v *= 1024;
+		}
+	}
+	*bytes = v;
+	return true;
+}
+
+long
+config_pool(const struct config *cfg, const char *name)
+{
+	for (size_t k = 0; k < cfg->npools; k++)
+		if (strcmp(cfg->pools[k].name, name) == 0)
+			return (long)k;
+	return -1;
 }
 
 /* "name" inside [kind "name"]: the quoted part, or NULL when malformed. */
@@ -196,6 +288,25 @@ begin_repo_section(struct parse_state *st, char *name)
 }
 
 static void
+begin_pool_section(struct parse_state *st, char *name)
+{
+	struct config *cfg = st->cfg;
+
+	if (!repo_name_valid(name) || config_pool(cfg, name) >= 0) {
+		config_error(st, st->lineno, "pool", "%s \"%s\": a pool name is 1-%d characters of "
+		    "A-Z a-z 0-9 . _ -, once", config_pool(cfg, name) >= 0 ? "duplicate pool" :
+		    "bad name", name, REPO_NAME_MAX);
+		free(name);
+		st->section = SECT_NONE;
+		return;
+	}
+	cfg->pools = xreallocarray(cfg->pools, cfg->npools + 1, sizeof(*cfg->pools));
+	cfg->pools[cfg->npools] = (struct pool_conf){ .name = name, .cap = 1, .line = st->lineno };
+	st->pool = cfg->npools++;
+	st->section = SECT_POOL;
+}
+
+static void
 begin_section(struct parse_state *st, const char *header)
 {
 	char *arg;
@@ -209,6 +320,10 @@ begin_section(struct parse_state *st, const char *header)
 		st->section = SECT_SOURCE;
 	else if (strcmp(header, "merge") == 0)
 		st->section = SECT_MERGE;
+	else if (strcmp(header, "usage") == 0)
+		st->section = SECT_USAGE;
+	else if ((arg = section_argument(header, "pool")) != NULL)
+		begin_pool_section(st, arg);
 	else if ((arg = section_argument(header, "phase")) != NULL) {
 		for (int i = 0; i < PHASE_COUNT; i++)
 			if (strcmp(arg, phase_names[i]) == 0) {
@@ -224,8 +339,8 @@ begin_section(struct parse_state *st, const char *header)
 		begin_repo_section(st, arg);
 	else
 		config_error(st, st->lineno, NULL,
-		    "unknown section [%s]: expected [waved], [source], [merge], "
-		    "[phase \"NAME\"] or [repo \"NAME\"]", header);
+		    "unknown section [%s]: expected [waved], [source], [merge], [usage], "
+		    "[phase \"NAME\"], [pool \"NAME\"] or [repo \"NAME\"]", header);
 }
 
 /* Look at each line as inih reads it, to track line numbers and section headers. */
@@ -319,6 +434,19 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 			config_error(st, st->lineno, def->name,
 			    "expected file or github, got \"%s\"", v);
 		return;
+	case V_STEPS: {
+		struct usage_conf *u = &st->cfg->usage;
+		char why[256];
+
+		if (!config_parse_steps(v, u->steps, &u->nsteps, why, sizeof(why)))
+			config_error(st, st->lineno, def->name, "%s", why);
+		return;
+	}
+	case V_SIZE:
+		if (!config_parse_size(v, (long long *)((char *)base + def->offset)))
+			config_error(st, st->lineno, def->name,
+			    "expected a size such as 512M or 2G, got \"%s\"", v);
+		return;
 	case V_STR:
 	case V_PATH:
 		if (*v == '\0') {
@@ -340,6 +468,8 @@ section_base(struct parse_state *st)
 		return &st->cfg->phases[st->phase];
 	case SECT_REPO:
 		return &st->cfg->repos[st->repo];
+	case SECT_POOL:
+		return &st->cfg->pools[st->pool];
 	default:
 		return st->cfg;
 	}
@@ -397,6 +527,10 @@ config_validate(struct parse_state *st)
 			config_error(st, r->line, "github",
 			    "required in [repo \"%s\"] with [source] type = github: owner/name",
 			    r->name);
+		if (r->pool && config_pool(cfg, r->pool) < 0)
+			config_error(st, r->line, "pool",
+			    "[repo \"%s\"] names pool \"%s\", which no [pool \"NAME\"] defines",
+			    r->name, r->pool);
 		if (r->github && (strchr(r->github, '/') == NULL ||
 		    strchr(r->github, '/') != strrchr(r->github, '/')))
 			config_error(st, r->line, "github",
@@ -504,7 +638,14 @@ config_free(struct config *cfg)
 		free(cfg->repos[i].github);
 		free(cfg->repos[i].push);
 		free(cfg->repos[i].setup);
+		free(cfg->repos[i].pool);
 	}
+	for (size_t i = 0; i < cfg->npools; i++) {
+		free(cfg->pools[i].name);
+		free(cfg->pools[i].runner_args);
+	}
+	free(cfg->pools);
+	free(cfg->usage.command);
 	free(cfg->repos);
 	keymap_free(cfg->repo_index);
 	free(cfg);

@@ -41,8 +41,35 @@ struct repo_conf {
 	char *github;		/* owner/name, or NULL */
 	char *push;		/* remote name, or NULL */
 	char *setup;		/* overrides [phase "setup"] run, or NULL */
+	char *pool;		/* its issues take a slot of this [pool], or NULL */
 	int line;		/* where its section starts, for later messages */
 	int path_line;		/* where path is set */
+};
+
+/* The usage lever (DESIGN.md section 16): at percent used, at most limit in flight. */
+struct usage_step {
+	int percent;
+	int limit;
+};
+
+#define USAGE_STEPS_MAX 16
+
+struct usage_conf {
+	char *command;		/* prints the percent of the quota used [and its reset]; NULL: none */
+	int interval;		/* seconds between runs */
+	struct usage_step steps[USAGE_STEPS_MAX];	/* by rising percent */
+	size_t nsteps;
+	int tempfail_streak;	/* exits of 75 in a row that step the cap down; 0: never */
+	int cooldown;		/* seconds without a 75 that step it up again */
+	long long min_free_mem;	/* bytes of MemAvailable below which nothing is admitted; 0: none */
+};
+
+/* [pool "NAME"]: a class of issues with a cap of its own. */
+struct pool_conf {
+	char *name;
+	int cap;
+	char *runner_args;	/* for the cluster runner (section 17) */
+	int line;
 };
 
 struct source_conf {
@@ -83,6 +110,9 @@ struct config {
 	struct source_conf source;
 	struct phase_conf phases[PHASE_COUNT];
 	char *merge_check;
+	struct usage_conf usage;
+	struct pool_conf *pools;
+	size_t npools;
 	struct repo_conf *repos;
 	size_t nrepos;
 	struct keymap *repo_index;	/* name -> index into repos */
@@ -98,6 +128,14 @@ void config_free(struct config *cfg);
 /* One more holder (NULL passes through), and its release. */
 const struct config *config_hold(const struct config *cfg);
 void config_release(const struct config *cfg);
+
+/* "50:3 65:2" into steps (rising percents, limits 0..10000); false with why. */
+bool config_parse_steps(const char *text, struct usage_step *steps, size_t *n, char *why,
+    size_t whysize);
+/* "512M", "2G", "1048576" (K, M, G, T: powers of 1024) into bytes; false when not a size. */
+bool config_parse_size(const char *text, long long *bytes);
+/* The pool's index, or -1. */
+long config_pool(const struct config *cfg, const char *name);
 
 /* The configured cap, or the number of repos when it is 0. */
 int config_effective_cap(const struct config *cfg);

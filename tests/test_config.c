@@ -317,3 +317,55 @@ Test(config, the_shipped_example_is_valid)
 	cr_assert_eq(cfg->nrepos, 1);
 	config_free(cfg);
 }
+
+Test(config, usage_steps_parse_and_check)
+{
+	struct usage_step steps[USAGE_STEPS_MAX];
+	char why[256];
+	size_t n;
+
+	cr_assert(config_parse_steps("50:3 65:2  75:1 80:0", steps, &n, why, sizeof(why)));
+	cr_assert_eq(n, 4);
+	cr_assert_eq(steps[1].percent, 65);
+	cr_assert_eq(steps[1].limit, 2);
+	cr_assert_eq(steps[3].limit, 0);
+	cr_assert_not(config_parse_steps("50:3 40:2", steps, &n, why, sizeof(why)), "falling");
+	cr_assert(strstr(why, "must rise"), "%s", why);
+	cr_assert_not(config_parse_steps("50-3", steps, &n, why, sizeof(why)));
+	cr_assert(strstr(why, "PERCENT:LIMIT"), "%s", why);
+	cr_assert_not(config_parse_steps("101:1", steps, &n, why, sizeof(why)));
+	cr_assert_not(config_parse_steps("", steps, &n, why, sizeof(why)));
+	cr_assert_not(config_parse_steps("50:3x", steps, &n, why, sizeof(why)));
+}
+
+Test(config, sizes_parse_with_binary_units)
+{
+	long long b;
+
+	cr_assert(config_parse_size("512M", &b));
+	cr_assert_eq(b, 512LL << 20);
+	cr_assert(config_parse_size("2G", &b));
+	cr_assert_eq(b, 2LL << 30);
+	cr_assert(config_parse_size("2gb", &b));
+	cr_assert_eq(b, 2LL << 30);
+	cr_assert(config_parse_size("1048576", &b));
+	cr_assert_eq(b, 1048576);
+	cr_assert(config_parse_size("1T", &b));
+	cr_assert_eq(b, 1LL << 40);
+	cr_assert_not(config_parse_size("2X", &b));
+	cr_assert_not(config_parse_size("-1G", &b));
+	cr_assert_not(config_parse_size("G", &b));
+	cr_assert_not(config_parse_size("9999999999999T", &b));
+}
+
+Test(config, usage_and_pools_are_checked_with_their_place)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[usage]\nsteps = 80:0 50:3\n"
+	    "[repo \"a\"]\npath = /a\n", 4, "steps: percents must rise");
+	assert_error("[phase \"implement\"]\nrun = x\n[usage]\nmin_free_mem = lots\n"
+	    "[repo \"a\"]\npath = /a\n", 4, "min_free_mem: expected a size");
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\npool = heavy\n",
+	    3, "pool: [repo \"a\"] names pool \"heavy\", which no [pool \"NAME\"] defines");
+	assert_error("[phase \"implement\"]\nrun = x\n[pool \"gpu\"]\ncap = 1\n[pool \"gpu\"]\n"
+	    "[repo \"a\"]\npath = /a\n", 5, "pool: duplicate pool \"gpu\"");
+}
