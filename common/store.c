@@ -86,6 +86,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE attempts ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE issues ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE issues ADD COLUMN wasted_ms INTEGER NOT NULL DEFAULT 0;",
+	/* 4 -> 5: the cap's limits, by hand (JSON), for wavectl status. */
+	"ALTER TABLE daemon ADD COLUMN limits TEXT;",
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
@@ -185,9 +187,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DAEMON_SET] =
 	    "UPDATE daemon SET pid = ?1, running = ?2, cap = ?3, effective_cap = ?4, paused = ?5,"
 	    " started_at = CASE WHEN ?2 AND NOT running THEN ?6 ELSE started_at END,"
-	    " updated_at = ?6 WHERE id = 1",
+	    " updated_at = ?6, limits = ?7 WHERE id = 1",
 	[ST_DAEMON_GET] =
-	    "SELECT pid, running, cap, effective_cap, paused, started_at FROM daemon WHERE id = 1",
+	    "SELECT pid, running, cap, effective_cap, paused, started_at, limits FROM daemon"
+	    " WHERE id = 1",
 	[ST_LAST_MARKER] =
 	    "SELECT phase, result, head FROM markers WHERE attempt_id = ?1 ORDER BY id DESC LIMIT 1",
 	[ST_SET_REPORTED] =
@@ -922,6 +925,7 @@ store_daemon_set(struct store *st, const struct store_daemon *d)
 	sqlite3_bind_int(s, 4, d->effective_cap);
 	sqlite3_bind_int(s, 5, d->paused);
 	sqlite3_bind_int64(s, 6, now_ms());
+	bind_text_or_null(s, 7, d->limits[0] ? d->limits : NULL);
 	return store_exec_stmt(st, s);
 }
 
@@ -938,6 +942,7 @@ store_daemon_get(struct store *st, struct store_daemon *d)
 		d->effective_cap = sqlite3_column_int(s, 3);
 		d->paused = sqlite3_column_int(s, 4);
 		d->started_at = sqlite3_column_int64(s, 5);
+		strlcpy(d->limits, column_text(s, 6) ? column_text(s, 6) : "", sizeof(d->limits));
 		rc = 0;
 	}
 	sqlite3_reset(s);

@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -142,6 +142,7 @@ struct store_daemon {
 	int effective_cap;
 	int paused;
 	int64_t started_at;
+	char limits[256];	/* {"operator":3,"usage":2,"tempfail":null,"memory":false}, or "" */
 };
 int store_daemon_set(struct store *st, const struct store_daemon *d);
 int store_daemon_get(struct store *st, struct store_daemon *d);

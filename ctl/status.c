@@ -11,6 +11,44 @@
 #include "ctl/ctl.h"
 #include "ctl/state.h"
 
+/* Each hand's limit on the cap, as the daemon last recorded them. */
+static cJSON *
+limits_of(const struct ctl_state *st)
+{
+	cJSON *l = cJSON_Parse(st->daemon.limits);
+
+	if (!cJSON_IsObject(l)) {
+		cJSON_Delete(l);
+		l = cJSON_CreateObject();
+		cJSON_AddNumberToObject(l, "operator", st->daemon.effective_cap);
+		cJSON_AddNullToObject(l, "usage");
+		cJSON_AddNullToObject(l, "tempfail");
+		cJSON_AddFalseToObject(l, "memory");
+	}
+	return l;
+}
+
+/* Which hand holds the cap where it is: the smallest limit; memory above all. */
+static const char *
+binding(const struct ctl_state *st, const cJSON *l)
+{
+	static const char *const hands[] = { "operator", "usage", "tempfail" };
+	const char *who = "the configured cap";
+	double least = st->daemon.cap;
+
+	if (cJSON_IsTrue(cJSON_GetObjectItem(l, "memory")))
+		return "memory";
+	for (size_t k = 0; k < ARRAY_LEN(hands); k++) {
+		const cJSON *v = cJSON_GetObjectItem(l, hands[k]);
+
+		if (cJSON_IsNumber(v) && v->valuedouble < least) {
+			least = v->valuedouble;
+			who = hands[k];
+		}
+	}
+	return who;
+}
+
 static void
 print_json(const struct ctl_state *st)
 {
@@ -22,6 +60,9 @@ print_json(const struct ctl_state *st)
 	cJSON_AddNumberToObject(root, "cap", st->daemon.cap);
 	cJSON_AddNumberToObject(root, "effective_cap", st->daemon.effective_cap);
 	cJSON_AddBoolToObject(root, "paused", st->running && st->daemon.paused);
+	cJSON *limits = limits_of(st);
+	cJSON_AddStringToObject(root, "binding", binding(st, limits));
+	cJSON_AddItemToObject(root, "limits", limits);
 	inflight = cJSON_AddArrayToObject(root, "inflight");
 	counts = cJSON_AddObjectToObject(root, "counts");
 	issues = cJSON_AddArrayToObject(root, "issues");
@@ -74,10 +115,25 @@ print_human(const struct ctl_state *st)
 	bool header = false;
 	char age[16];
 
-	if (st->running)
+	if (st->running) {
+		cJSON *l = limits_of(st);
+		static const char *const hands[] = { "operator", "usage", "tempfail" };
+
 		printf("waved: running, pid %ld; cap %d, effective %d%s\n", st->daemon.pid,
 		    st->daemon.cap, st->daemon.effective_cap, st->daemon.paused ? " (paused)" : "");
-	else
+		printf("limits:");
+		for (size_t k = 0; k < ARRAY_LEN(hands); k++) {
+			const cJSON *v = cJSON_GetObjectItem(l, hands[k]);
+
+			if (cJSON_IsNumber(v))
+				printf(" %s %d,", hands[k], v->valueint);
+			else
+				printf(" %s -,", hands[k]);
+		}
+		printf(" memory %s; binding: %s\n",
+		    cJSON_IsTrue(cJSON_GetObjectItem(l, "memory")) ? "low" : "ok", binding(st, l));
+		cJSON_Delete(l);
+	} else
 		printf("waved: not running\n");
 	for (size_t k = 0; k < st->n; k++) {
 		const struct ctl_issue *r = &st->issues[k];

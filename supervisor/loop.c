@@ -137,6 +137,15 @@ catch_up(struct supervisor *sv)
 			signal_table[k].action(sv);
 }
 
+/* A child that is no worker ended: the usage command's status counts. */
+static void
+other_child_exited(pid_t pid, int status, void *arg)
+{
+	struct supervisor *sv = arg;
+
+	usage_child_exited(sv->usage, pid, status);
+}
+
 /* ---- the loop ---- */
 
 static int
@@ -146,6 +155,7 @@ poll_timeout(const struct supervisor *sv)
 	int64_t retry = sched_next_deadline(sv->sched);	/* wall clock */
 	int64_t until = workers_next_deadline(sv->workers);
 	int64_t intake = intake_next_deadline(sv);
+	int64_t hands = hands_next_deadline(sv);
 
 	if (retry != INT64_MAX && now + (retry - wall) < until)
 		until = now + (retry - wall);
@@ -153,6 +163,8 @@ poll_timeout(const struct supervisor *sv)
 		until = sv->stop_deadline;
 	if (intake < until)
 		until = intake;
+	if (hands < until)
+		until = hands;
 	if (until <= now)
 		return 0;
 	return until - now > 60000 ? 60000 : (int)(until - now);
@@ -210,7 +222,7 @@ iterate_down(struct supervisor *sv)
 static void
 loop_iterate(struct supervisor *sv)
 {
-	size_t nfds, ncontrol, ngithub, nreload;
+	size_t nfds, ncontrol, ngithub, nreload, nusage;
 	int n;
 
 	if (!journal_ready(sv->journal)) {
@@ -222,27 +234,31 @@ loop_iterate(struct supervisor *sv)
 		sv->was_down = false;
 		catch_up(sv);
 	}
-	if (!sv->stopping)
+	if (!sv->stopping) {
+		hands_check_memory(sv, mono_ms());
+		usage_tick(sv->usage, &sv->cfg->usage, mono_ms());
 		sched_admit(sv->sched);
+	}
 	update_title(sv);
 	if (sv->opts->once && !sv->stopping && settled(sv))
 		return;		/* nothing left to wait for */
 	/* One poll: the signalfd, the control socket and its clients, every worker's pipe. */
 	/* One poll: the signalfd, the control socket and its clients, GitHub's
 	 * sockets, a reload's preflight, every worker's pipe. */
-	grow_array((void **)&sv->fds, &sv->fds_cap, 2 + control_nfds(sv->control) +
+	grow_array((void **)&sv->fds, &sv->fds_cap, 3 + control_nfds(sv->control) +
 	    (sv->github ? github_nfds(sv->github) : 0) + workers_count(sv->workers), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
 	ncontrol = control_pollfds(sv->control, sv->fds + 1);
 	ngithub = sv->github ? github_pollfds(sv->github, sv->fds + 1 + ncontrol) : 0;
 	nreload = reload_pollfds(sv->reload, sv->fds + 1 + ncontrol + ngithub);
-	nfds = 1 + ncontrol + ngithub + nreload;
+	nusage = usage_pollfds(sv->usage, sv->fds + 1 + ncontrol + ngithub + nreload);
+	nfds = 1 + ncontrol + ngithub + nreload + nusage;
 	nfds += workers_pollfds(sv->workers, sv->fds + nfds);
 	n = poll(sv->fds, nfds, poll_timeout(sv));
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
 	/* Each step may find the store gone: the rest waits for the next turn. */
-	for (size_t k = 1 + ncontrol + ngithub + nreload; n > 0 && k < nfds; k++)
+	for (size_t k = 1 + ncontrol + ngithub + nreload + nusage; n > 0 && k < nfds; k++)
 		if (sv->fds[k].revents && sched_can_act(sv->sched))
 			workers_readable(sv->workers, sv->fds[k].fd);
 	if (n > 0 && sv->fds[0].revents)
@@ -255,6 +271,8 @@ loop_iterate(struct supervisor *sv)
 		github_dispatch(sv->github, sv->fds + 1 + ncontrol, ngithub);
 	if (sched_can_act(sv->sched))
 		reload_dispatch(sv, sv->fds + 1 + ncontrol + ngithub, nreload);
+	if (sched_can_act(sv->sched))
+		usage_dispatch(sv->usage, sv->fds + 1 + ncontrol + ngithub + nreload, nusage);
 	if (sv->gh_source && !sv->stopping && sched_can_act(sv->sched))
 		source_github_tick(sv->gh_source);
 	if (sched_can_act(sv->sched))
@@ -340,6 +358,7 @@ close_state(struct supervisor *sv)
 {
 	control_close(sv->control);
 	reload_free(sv->reload);
+	usage_free(sv->usage);
 	intake_close(sv);
 	sched_free(sv->sched);
 	workers_free(sv->workers);
@@ -365,6 +384,8 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	}
 	sv.workers = workers_new();
 	sv.reload = reload_new();
+	sv.usage = hands_usage_new(&sv);
+	workers_set_others(sv.workers, other_child_exited, &sv);
 	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);

@@ -1,5 +1,6 @@
 #include "supervisor/sched_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -381,12 +382,22 @@ sched_admit(struct sched *s)
 
 /* ---- timers ---- */
 
+static void cooldown_tick(struct sched *s, int64_t now);
+
+static int64_t
+cooldown_due(const struct sched *s)
+{
+	return s->cap.limit[CAP_TEMPFAIL] == CAP_NO_LIMIT ? INT64_MAX :
+	    s->last_tempfail + (int64_t)s->cfg->usage.cooldown * 1000;
+}
+
 int64_t
 sched_next_deadline(const struct sched *s)
 {
 	size_t top = heap_top(&s->retry);
+	int64_t next = top == HEAP_NONE ? INT64_MAX : s->v[top].retry_at;
 
-	return top == HEAP_NONE ? INT64_MAX : s->v[top].retry_at;
+	return cooldown_due(s) < next ? cooldown_due(s) : next;
 }
 
 void
@@ -394,6 +405,7 @@ sched_tick(struct sched *s, int64_t now)
 {
 	size_t top;
 
+	cooldown_tick(s, now);
 	if ((top = heap_top(&s->retry)) == HEAP_NONE || s->v[top].retry_at > now)
 		return;
 	txn_begin(s);
@@ -412,7 +424,18 @@ daemon_row(struct sched *s, bool running)
 		.pid = getpid(), .running = running, .cap = s->cap.configured,
 		.effective_cap = s->effective_cap, .paused = s->effective_cap == 0,
 	};
+	static const char *const hands[CAP_HANDS] = { "operator", "usage", "tempfail" };
+	size_t len = 0;
 
+	for (int h = 0; h < CAP_HANDS; h++) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", s->cap.limit[h]);
+		len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len, "%s\"%s\":%s",
+		    h ? "," : "{", hands[h], s->cap.limit[h] == CAP_NO_LIMIT ? "null" : v);
+	}
+	snprintf(d.limits + len, sizeof(d.limits) - len, ",\"memory\":%s}",
+	    s->cap.memory_low ? "true" : "false");
 	store_daemon_set(s->store, &d);
 }
 
@@ -424,20 +447,21 @@ static void
 cap_pulled(struct sched *s, const char *why, const char *by, bool always)
 {
 	int effective = cap_effective(&s->cap);
+	bool moved = effective != s->effective_cap || always;
 	cJSON *f;
 
-	if (effective == s->effective_cap && !always)
-		return;
 	s->effective_cap = effective;
-	log_info("cap: effective cap %d of %d%s (%s: %s)", effective, s->cap.configured,
-	    effective == 0 ? ", paused" : "", why, by);
-	f = cJSON_CreateObject();
-	cJSON_AddNumberToObject(f, "cap", s->cap.configured);
-	cJSON_AddNumberToObject(f, "effective", effective);
-	cJSON_AddStringToObject(f, "why", why);
 	txn_begin(s);
-	daemon_row(s, true);
-	txn_event(s, JOURNAL_DAEMON, "cap_changed", f);
+	daemon_row(s, true);	/* the limits, even when the effective cap stays */
+	if (moved) {
+		log_info("cap: effective cap %d of %d%s (%s: %s)", effective, s->cap.configured,
+		    effective == 0 ? ", paused" : "", why, by);
+		f = cJSON_CreateObject();
+		cJSON_AddNumberToObject(f, "cap", s->cap.configured);
+		cJSON_AddNumberToObject(f, "effective", effective);
+		cJSON_AddStringToObject(f, "why", why);
+		txn_event(s, JOURNAL_DAEMON, "cap_changed", f);
+	}
 	txn_commit(s);
 }
 
@@ -460,6 +484,79 @@ sched_cap_limit(struct sched *s, int cap, const char *why, const char *by)
 {
 	cap_configure(&s->cap, cap);
 	cap_pulled(s, why, by, true);
+}
+
+void
+sched_cap_hand(struct sched *s, int hand, int limit, const char *why, const char *by)
+{
+	if (s->cap.limit[hand] == limit)
+		return;
+	s->cap.limit[hand] = limit;
+	cap_pulled(s, why, by, false);
+}
+
+void
+sched_memory_low(struct sched *s, bool low)
+{
+	if (s->cap.memory_low == low)
+		return;
+	s->cap.memory_low = low;
+	cap_pulled(s, "memory", low ? "MemAvailable below min_free_mem" :
+	    "MemAvailable above min_free_mem", true);
+}
+
+int
+sched_cap_hand_limit(const struct sched *s, int hand)
+{
+	return s->cap.limit[hand];
+}
+
+bool
+sched_memory_is_low(const struct sched *s)
+{
+	return s->cap.memory_low;
+}
+
+bool
+sched_waiting_for_slots(const struct sched *s)
+{
+	return s->admit.n > 0 || s->retry.n > 0;
+}
+
+/*
+ * Exits of 75 (the agent hit a usage or rate limit): tempfail_streak of
+ * them in a row, across issues, step the tempfail limit down one; any other
+ * end of an attempt breaks the row.
+ */
+void
+tempfail_seen(struct sched *s, bool tempfail)
+{
+	int streak = s->cfg->usage.tempfail_streak;
+
+	if (!tempfail) {
+		s->tempfail_row = 0;
+		return;
+	}
+	s->last_tempfail = now_ms();
+	if (streak == 0 || ++s->tempfail_row < streak)
+		return;
+	s->tempfail_row = 0;
+	int limit = cap_effective(&s->cap) - 1;
+	s->cap.limit[CAP_TEMPFAIL] = limit < 0 ? 0 : limit;
+	cap_pulled(s, "tempfail", "exits of 75 in a row", false);
+}
+
+/* Every cooldown without a 75, the tempfail limit steps up one, then goes. */
+static void
+cooldown_tick(struct sched *s, int64_t now)
+{
+	int limit = s->cap.limit[CAP_TEMPFAIL];
+
+	if (limit == CAP_NO_LIMIT || now < cooldown_due(s))
+		return;
+	s->last_tempfail = now;
+	s->cap.limit[CAP_TEMPFAIL] = limit + 1 >= s->cap.configured ? CAP_NO_LIMIT : limit + 1;
+	cap_pulled(s, "cooldown", "no exit of 75 for a cooldown", false);
 }
 
 int

@@ -104,6 +104,14 @@ void sched_tick(struct sched *s, int64_t now);
 void sched_cap_step(struct sched *s, int delta, const char *why, const char *by);
 void sched_cap_set(struct sched *s, int operator, const char *why, const char *by);
 void sched_cap_limit(struct sched *s, int cap, const char *why, const char *by);
+/* Another hand's limit (enum cap_hand; CAP_NO_LIMIT lifts it), or the memory floor. */
+void sched_cap_hand(struct sched *s, int hand, int limit, const char *why, const char *by);
+void sched_memory_low(struct sched *s, bool low);
+/* Each hand's limit (CAP_NO_LIMIT: none), and whether memory holds admission. */
+int sched_cap_hand_limit(const struct sched *s, int hand);
+bool sched_memory_is_low(const struct sched *s);
+/* Work is waiting for a slot: the memory floor is worth watching. */
+bool sched_waiting_for_slots(const struct sched *s);
 int sched_cap(const struct sched *s);
 int sched_effective_cap(const struct sched *s);
 int sched_inflight(const struct sched *s);

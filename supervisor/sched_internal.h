@@ -75,6 +75,8 @@ struct sched {
 	struct heap retry;		/* issues in retry_wait, by retry_at */
 	struct cap cap;			/* the lever's hands; admission follows cap_effective */
 	int effective_cap;		/* as last recorded */
+	int tempfail_row;		/* exits of 75 in a row, across issues */
+	int64_t last_tempfail;		/* wall ms of the last, or of the last cooldown step */
 	int inflight;
 	sched_gate_fn *gate;
 	void *gate_arg;
@@ -128,6 +130,8 @@ void txn_begin(struct sched *s);
 void txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields);
 void txn_commit(struct sched *s);
 void unlist(struct sched *s, size_t i);
+
+void tempfail_seen(struct sched *s, bool tempfail);
 
 /* sched_deps.c */
 long sched_lookup(const struct sched *s, const char *repo, long number);

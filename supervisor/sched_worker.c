@@ -69,6 +69,7 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	end_flight(s, i, outcome, reason);
 	txn_event(s, i, "failed", f);
 	waste_attempt(s, i);
+	tempfail_seen(s, strcmp(outcome, "tempfail") == 0);
 	if (counts)
 		store_set_attempts(s->store, is->id, ++is->attempts);
 	if (counts && is->attempts >= s->cfg->max_attempts) {
@@ -101,6 +102,7 @@ attempt_done(struct sched *s, size_t i)
 	struct sched_issue *is = &s->v[i];
 	cJSON *f;
 
+	tempfail_seen(s, false);
 	is->attempts = is->attempt;	/* the successful attempt counts too */
 	store_set_attempts(s->store, is->id, is->attempts);
 	f = fields_str("outcome", "merged");

@@ -21,6 +21,7 @@
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
 #include "supervisor/reload.h"
+#include "supervisor/usage.h"
 #include "supervisor/sched.h"
 #include "common/source_github.h"
 #include "supervisor/workers.h"
@@ -35,6 +36,8 @@ struct supervisor {
 	struct workers *workers;
 	struct control *control;
 	struct reload *reload;		/* SIGHUP and wavectl reload, preflight in a child */
+	struct usage *usage;		/* the usage monitor's command */
+	int64_t next_memory_check;	/* monotonic ms */
 	struct github *github;		/* with [source] type = github */
 	struct source_github *gh_source;
 	int reports;			/* outcomes being reported to GitHub */
@@ -60,6 +63,11 @@ void intake_poll(struct supervisor *sv);	/* read the source now */
 bool intake_settled(const struct supervisor *sv);	/* read once, nothing left to report */
 int64_t intake_next_deadline(const struct supervisor *sv);
 void intake_close(struct supervisor *sv);
+
+/* hands.c: the usage monitor and the memory floor pull the cap. */
+struct usage *hands_usage_new(struct supervisor *sv);
+void hands_check_memory(struct supervisor *sv, int64_t now);
+int64_t hands_next_deadline(const struct supervisor *sv);
 
 /* levers.c: the control socket's requests, the same levers as the signals. */
 cJSON *levers_handle(const char *cmd, const char *arg, char **error, uint64_t ticket,

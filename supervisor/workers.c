@@ -48,7 +48,16 @@ struct workers {
 	struct worker_proc *v;
 	size_t n, cap;
 	bool stopping;
+	void (*others)(pid_t pid, int status, void *arg);
+	void *others_arg;
 };
+
+void
+workers_set_others(struct workers *w, void (*fn)(pid_t pid, int status, void *arg), void *arg)
+{
+	w->others = fn;
+	w->others_arg = arg;
+}
 
 struct workers *
 workers_new(void)
@@ -408,12 +417,17 @@ mark_exited(struct workers *w)
 	pid_t pid;
 	int status;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		for (size_t k = 0; k < w->n; k++)
-			if (w->v[k].pid == pid) {
-				w->v[k].exited = true;
-				w->v[k].status = status;
-			}
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		size_t k;
+
+		for (k = 0; k < w->n && w->v[k].pid != pid; k++)
+			;
+		if (k < w->n) {
+			w->v[k].exited = true;
+			w->v[k].status = status;
+		} else if (w->others)
+			w->others(pid, status, w->others_arg);
+	}
 }
 
 void

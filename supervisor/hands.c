@@ -1,0 +1,98 @@
+/*
+ * The hands that pull the cap lever by themselves (DESIGN.md section 16):
+ * the usage monitor's readings mapped by its steps, and the memory floor.
+ * The tempfail streaks are the scheduler's own (it sees the exits of 75).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/cap.h"
+#include "supervisor/supervisor.h"
+
+#define MEMORY_CHECK_MS 1000
+
+static void
+record(struct supervisor *sv, const char *name, cJSON *fields)
+{
+	journal_begin(sv->journal);
+	journal_event(sv->journal, JOURNAL_DAEMON, name, fields);
+	journal_commit(sv->journal);
+}
+
+/* A reading of the usage command: the usage hand moves to its step. */
+static void
+usage_read(const struct usage_reading *r, void *arg)
+{
+	struct supervisor *sv = arg;
+	cJSON *f = cJSON_CreateObject();
+	int limit;
+
+	if (!r->ok) {
+		/* Never pause on a broken monitor, never lift a pause on one. */
+		log_warnx("usage: %s; the cap stays as it is", r->why);
+		cJSON_AddStringToObject(f, "reason", r->why);
+		record(sv, "usage_failed", f);
+		return;
+	}
+	cJSON_AddNumberToObject(f, "percent", r->percent);
+	if (r->resets_at > 0)
+		cJSON_AddNumberToObject(f, "resets_at", (double)r->resets_at);
+	else
+		cJSON_AddNullToObject(f, "resets_at");
+	record(sv, "usage", f);
+	limit = usage_limit(&sv->cfg->usage, r->percent);
+	sched_cap_hand(sv->sched, CAP_USAGE, limit, "usage", "the usage monitor");
+	/* Paused until a known reset: ask again then, not before. */
+	if (limit == 0 && r->resets_at * 1000 > now_ms())
+		usage_hold_until(sv->usage, mono_ms() + (r->resets_at * 1000 - now_ms()));
+}
+
+struct usage *
+hands_usage_new(struct supervisor *sv)
+{
+	return usage_new(usage_read, sv);
+}
+
+/* MemAvailable in bytes, or -1. */
+static long long
+mem_available(void)
+{
+	char *text = read_file("/proc/meminfo", NULL), *line;
+	long long kib = -1;
+
+	if (text && (line = strstr(text, "MemAvailable:")) != NULL)
+		kib = strtoll(line + 13, NULL, 10);
+	free(text);
+	return kib < 0 ? -1 : kib * 1024;
+}
+
+void
+hands_check_memory(struct supervisor *sv, int64_t now)
+{
+	long long floor = sv->cfg->usage.min_free_mem, avail;
+
+	if (floor == 0) {
+		sched_memory_low(sv->sched, false);	/* a reload took the floor away */
+		return;
+	}
+	if (now < sv->next_memory_check ||
+	    (!sched_waiting_for_slots(sv->sched) && !sched_memory_is_low(sv->sched)))
+		return;
+	sv->next_memory_check = now + MEMORY_CHECK_MS;
+	if ((avail = mem_available()) >= 0)
+		sched_memory_low(sv->sched, avail < floor);
+}
+
+int64_t
+hands_next_deadline(const struct supervisor *sv)
+{
+	int64_t next = usage_next_deadline(sv->usage);
+
+	if (sv->cfg->usage.min_free_mem > 0 && sched_waiting_for_slots(sv->sched) &&
+	    sv->next_memory_check < next)
+		next = sv->next_memory_check;
+	return next;
+}
