@@ -31,6 +31,7 @@ struct issue_spec {
 	struct issue_ref *deps;
 	size_t ndeps;
 	int64_t created;	/* for "oldest first": seconds, or the source's order */
+	char pool[REPO_NAME_MAX + 1];	/* its own [pool], "" for its repo's */
 };
 
 struct issue_list {

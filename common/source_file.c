@@ -29,7 +29,7 @@ json_issue_number(const cJSON *item, long *out)
 static char *
 parse_entry(const cJSON *entry, const struct config *cfg, struct issue_spec *spec)
 {
-	const cJSON *repo, *number, *title, *body, *deps, *dep;
+	const cJSON *repo, *number, *title, *body, *deps, *dep, *pool;
 	int k = 0;
 
 	if (!cJSON_IsObject(entry))
@@ -50,6 +50,13 @@ parse_entry(const cJSON *entry, const struct config *cfg, struct issue_spec *spe
 	body = cJSON_GetObjectItemCaseSensitive(entry, "body");
 	if (body && !cJSON_IsString(body) && !cJSON_IsNull(body))
 		return xstrdup("body: expected a string");
+	pool = cJSON_GetObjectItemCaseSensitive(entry, "pool");
+	if (pool && !cJSON_IsNull(pool)) {
+		if (!cJSON_IsString(pool) || config_pool(cfg, pool->valuestring) < 0)
+			return xasprintf("pool: \"%.*s\" is not a configured [pool]", REPO_NAME_MAX,
+			    cJSON_IsString(pool) ? pool->valuestring : "?");
+		strlcpy(spec->pool, pool->valuestring, sizeof(spec->pool));
+	}
 	deps = cJSON_GetObjectItemCaseSensitive(entry, "depends_on");
 	if (deps && !cJSON_IsArray(deps) && !cJSON_IsNull(deps))
 		return xstrdup("depends_on: expected an array of \"#N\" or \"repo#N\"");

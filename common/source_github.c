@@ -389,6 +389,26 @@ parse_created(const char *ts)
 	return (int64_t)timegm(&tm);
 }
 
+/* A "pool:NAME" label puts the issue in that [pool]; an unknown one is reported. */
+static void
+pool_label(struct sg_repo *r, const cJSON *item, struct issue_spec *spec)
+{
+	const cJSON *label;
+
+	cJSON_ArrayForEach(label, cJSON_GetObjectItem(item, "labels")) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(label, "name"));
+
+		if (name == NULL || strncmp(name, "pool:", 5) != 0)
+			continue;
+		if (config_pool(r->sg->cfg, name + 5) < 0) {
+			log_warnx("repo %s: issue #%ld: label \"%.64s\" names no configured [pool]; "
+			    "its repo's pool applies", r->conf->name, spec->number, name);
+			continue;
+		}
+		strlcpy(spec->pool, name + 5, sizeof(spec->pool));
+	}
+}
+
 /* One issue of a listing page: checked field by field; pull requests skipped. */
 static void
 add_listed_issue(struct sg_repo *r, const cJSON *item)
@@ -413,6 +433,7 @@ add_listed_issue(struct sg_repo *r, const cJSON *item)
 	spec->title = xstrdup(title);
 	spec->body = xstrdup(body ? body : "");
 	spec->created = parse_created(cJSON_GetStringValue(cJSON_GetObjectItem(item, "created_at")));
+	pool_label(r, item, spec);
 	parse_body_deps(r, &r->building.v[index], spec->body);
 	char *url = xasprintf("/repos/%s/issues/%ld/dependencies/blocked_by", r->conf->github,
 	    spec->number);

@@ -142,7 +142,9 @@ struct store_daemon {
 	int effective_cap;
 	int paused;
 	int64_t started_at;
-	char limits[256];	/* {"operator":3,"usage":2,"tempfail":null,"memory":false}, or "" */
+	/* {"operator":3,"usage":2,"tempfail":null,"memory":false,"pools":{"gpu":{"cap":1,
+	 * "inflight":0}}}, or "" */
+	char limits[2048];
 };
 int store_daemon_set(struct store *st, const struct store_daemon *d);
 int store_daemon_get(struct store *st, struct store_daemon *d);

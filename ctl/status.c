@@ -60,9 +60,10 @@ print_json(const struct ctl_state *st)
 	cJSON_AddNumberToObject(root, "cap", st->daemon.cap);
 	cJSON_AddNumberToObject(root, "effective_cap", st->daemon.effective_cap);
 	cJSON_AddBoolToObject(root, "paused", st->running && st->daemon.paused);
-	cJSON *limits = limits_of(st);
+	cJSON *limits = limits_of(st), *pools = cJSON_DetachItemFromObject(limits, "pools");
 	cJSON_AddStringToObject(root, "binding", binding(st, limits));
 	cJSON_AddItemToObject(root, "limits", limits);
+	cJSON_AddItemToObject(root, "pools", pools ? pools : cJSON_CreateObject());
 	inflight = cJSON_AddArrayToObject(root, "inflight");
 	counts = cJSON_AddObjectToObject(root, "counts");
 	issues = cJSON_AddArrayToObject(root, "issues");
@@ -132,6 +133,11 @@ print_human(const struct ctl_state *st)
 		}
 		printf(" memory %s; binding: %s\n",
 		    cJSON_IsTrue(cJSON_GetObjectItem(l, "memory")) ? "low" : "ok", binding(st, l));
+		const cJSON *pool;
+		cJSON_ArrayForEach(pool, cJSON_GetObjectItem(l, "pools"))
+			printf("pool %s: %d of %d in flight\n", pool->string,
+			    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(pool, "inflight")),
+			    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(pool, "cap")));
 		cJSON_Delete(l);
 	} else
 		printf("waved: not running\n");

@@ -237,7 +237,9 @@ loop_iterate(struct supervisor *sv)
 	if (!sv->stopping) {
 		hands_check_memory(sv, mono_ms());
 		usage_tick(sv->usage, &sv->cfg->usage, mono_ms());
-		sched_admit(sv->sched);
+		/* With a usage monitor, its first answer comes before the first admission. */
+		if (sv->cfg->usage.command == NULL || usage_heard(sv->usage))
+			sched_admit(sv->sched);
 	}
 	update_title(sv);
 	if (sv->opts->once && !sv->stopping && settled(sv))

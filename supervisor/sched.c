@@ -68,6 +68,41 @@ retry_before(size_t a, size_t b, void *ctx)
 }
 
 /* Keep the repo's place in the admit heap true to its slot and its ready issues. */
+long
+issue_pool(const struct sched *s, size_t i)
+{
+	const struct sched_issue *is = &s->v[i];
+	const char *name = is->pool ? is->pool :
+	    is->repo != NO_REPO ? s->repos[is->repo].conf->pool : NULL;
+
+	return name ? config_pool(s->cfg, name) : -1;
+}
+
+/* Is there a slot in the pool of the issue that would be its repo's next admission? */
+static bool
+pool_has_room(const struct sched *s, size_t i)
+{
+	long p = issue_pool(s, i);
+
+	return p < 0 || s->pool_inflight[p] < s->cfg->pools[p].cap;
+}
+
+void
+pool_release(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+	long p = is->flight_pool ? config_pool(s->cfg, is->flight_pool) : -1;
+
+	is->flight_pool = NULL;
+	if (p < 0)
+		return;
+	s->pool_inflight[p]--;
+	/* Any repo may have its next issue waiting for this pool. */
+	for (size_t r = 0; r < s->nrepos; r++)
+		repo_refresh(s, r);
+	daemon_row(s, true);
+}
+
 void
 repo_refresh(struct sched *s, size_t r)
 {
@@ -82,6 +117,10 @@ repo_refresh(struct sched *s, size_t r)
 		else
 			admissible = admissible && repo->inflight == 0 && st == STATE_READY;
 	}
+	/* The repo slot first, then the pool's: waiting for its pool, it holds no cap slot. */
+	if (admissible)
+		admissible = pool_has_room(s, repo->conflicted != SIZE_MAX ? repo->conflicted :
+		    heap_top(&repo->ready));
 
 	if (admissible && repo->pos == HEAP_NONE)
 		heap_push(&s->admit, r);
@@ -359,6 +398,14 @@ admit_one(struct sched *s, size_t r)
 	}
 	s->inflight++;
 	repo->inflight++;
+	long pool = issue_pool(s, i);
+	if (pool >= 0) {
+		s->pool_inflight[pool]++;
+		is->flight_pool = repo_intern(s->cfg->pools[pool].name);
+		for (size_t k = 0; k < s->nrepos; k++)
+			repo_refresh(s, k);
+		daemon_row(s, true);
+	}
 	is->pid = pid;
 	is->holds_slot = true;
 	s->repos[r].busy = true;
@@ -417,7 +464,7 @@ sched_tick(struct sched *s, int64_t now)
 
 /* ---- the cap lever ---- */
 
-static void
+void
 daemon_row(struct sched *s, bool running)
 {
 	struct store_daemon d = {
@@ -434,8 +481,13 @@ daemon_row(struct sched *s, bool running)
 		len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len, "%s\"%s\":%s",
 		    h ? "," : "{", hands[h], s->cap.limit[h] == CAP_NO_LIMIT ? "null" : v);
 	}
-	snprintf(d.limits + len, sizeof(d.limits) - len, ",\"memory\":%s}",
+	len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len, ",\"memory\":%s,\"pools\":{",
 	    s->cap.memory_low ? "true" : "false");
+	for (size_t p = 0; p < s->cfg->npools && len + 128 < sizeof(d.limits); p++)
+		len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len,
+		    "%s\"%s\":{\"cap\":%d,\"inflight\":%d}", p ? "," : "", s->cfg->pools[p].name,
+		    s->cfg->pools[p].cap, s->pool_inflight[p]);
+	snprintf(d.limits + len, sizeof(d.limits) - len, "}}");
 	store_daemon_set(s->store, &d);
 }
 
@@ -609,6 +661,7 @@ sched_new(const struct config *cfg, struct store *store, struct journal *journal
 	s->cfg = config_hold(cfg);
 	s->store = store;
 	s->journal = journal;
+	s->pool_inflight = xcalloc(cfg->npools + 1, sizeof(int));
 	journal_set_hooks(journal, issue_ctx, committed, s);
 	s->start = start;
 	s->start_arg = arg;
@@ -647,6 +700,7 @@ sched_free(struct sched *s)
 	free(s->v);
 	keymap_free(s->index);
 	config_release(s->cfg);
+	free(s->pool_inflight);
 	free(s);
 }
 
@@ -703,10 +757,21 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 		else if (is->state == STATE_RETRY_WAIT)
 			heap_push(&s->retry, i);
 	}
-	for (size_t r = 0; r < s->nrepos; r++)
-		repo_refresh(s, r);
 	config_release(s->cfg);
 	s->cfg = config_hold(cfg);
+	/* The pools of the new configuration, counted again from the flights. */
+	free(s->pool_inflight);
+	s->pool_inflight = xcalloc(cfg->npools + 1, sizeof(int));
+	for (size_t i = 0; i < s->n; i++) {
+		long p = s->v[i].flight_pool ? config_pool(cfg, s->v[i].flight_pool) : -1;
+
+		if (p >= 0)
+			s->pool_inflight[p]++;
+		else
+			s->v[i].flight_pool = NULL;
+	}
+	for (size_t r = 0; r < s->nrepos; r++)
+		repo_refresh(s, r);
 	store_sync_repos(s->store, cfg);
 	return true;
 }

@@ -324,6 +324,7 @@ sched_sync(struct sched *s, const struct issue_list *source)
 		if (added[k])
 			txn_event(s, (size_t)i, "queued", fields_str("title", is->title));
 		is->in_source = is->repo != NO_REPO;
+		is->pool = source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL;
 		free(is->deps);
 		is->ndeps = source->v[k].ndeps;
 		is->deps = xcalloc(is->ndeps, sizeof(*is->deps));

@@ -32,6 +32,8 @@ struct sched_issue {
 	int64_t retry_at;
 	long priority;
 	bool in_source;
+	const char *pool;		/* its own [pool] (interned), or NULL for its repo's */
+	const char *flight_pool;	/* the pool whose slot its flight holds (interned), or NULL */
 	size_t pending;			/* dependencies not done yet */
 	size_t *dependents;
 	size_t ndependents, dependents_cap;
@@ -75,6 +77,7 @@ struct sched {
 	struct heap retry;		/* issues in retry_wait, by retry_at */
 	struct cap cap;			/* the lever's hands; admission follows cap_effective */
 	int effective_cap;		/* as last recorded */
+	int *pool_inflight;		/* by [pool] index */
 	int tempfail_row;		/* exits of 75 in a row, across issues */
 	int64_t last_tempfail;		/* wall ms of the last, or of the last cooldown step */
 	int inflight;
@@ -124,6 +127,11 @@ bool sched_fire(struct sched *s, size_t i, enum sched_input in, enum issue_state
 
 /* sched.c */
 void set_str(char **slot, const char *value);
+/* The [pool] an issue takes a slot of (its own, else its repo's); -1: none. */
+long issue_pool(const struct sched *s, size_t i);
+/* Release the pool slot an issue's flight holds. */
+void pool_release(struct sched *s, size_t i);
+void daemon_row(struct sched *s, bool running);
 cJSON *fields_str(const char *key, const char *value);
 void repo_refresh(struct sched *s, size_t r);
 void txn_begin(struct sched *s);

@@ -35,6 +35,7 @@ release_flight(struct sched *s, size_t i)
 	s->inflight--;
 	s->repos[r].inflight--;
 	repo_refresh(s, r);
+	pool_release(s, i);
 }
 
 /* The attempt is over, whatever its outcome: free its slots. */

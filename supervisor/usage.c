@@ -25,6 +25,7 @@ struct usage {
 	int64_t deadline;	/* the running command's timeout */
 	int64_t next;		/* the next run (monotonic ms) */
 	bool killed;
+	bool heard;		/* a first answer (or failure) came */
 };
 
 struct usage *
@@ -110,6 +111,7 @@ start(struct usage *u, const struct usage_conf *c, int64_t now)
 		close(fds[0]);
 		u->pid = 0;
 		snprintf(r.why, sizeof(r.why), "cannot start /bin/sh: %s", strerror(errno));
+		u->heard = true;
 		u->fn(&r, u->arg);
 		return;
 	}
@@ -137,7 +139,14 @@ finish(struct usage *u)
 		usage_parse(u->out.s ? u->out.s : "", &r);
 	strbuf_free(&u->out);
 	u->pid = 0;
+	u->heard = true;
 	u->fn(&r, u->arg);
+}
+
+bool
+usage_heard(const struct usage *u)
+{
+	return u->heard;
 }
 
 void

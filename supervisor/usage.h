@@ -47,6 +47,8 @@ void usage_hold_until(struct usage *u, int64_t mono);
 
 size_t usage_pollfds(const struct usage *u, struct pollfd *fds);
 void usage_dispatch(struct usage *u, const struct pollfd *fds, size_t n);
+/* The command has answered (or failed) at least once since the start. */
+bool usage_heard(const struct usage *u);
 /* A child exited: true when it was the command (its status counts). */
 bool usage_child_exited(struct usage *u, pid_t pid, int status);
 
