@@ -21,6 +21,7 @@ int cmd_plan(const char *config_path, int argc, char **argv);
 int cmd_status(const char *config_path, int argc, char **argv);
 int cmd_watch(const char *config_path, int argc, char **argv);
 int cmd_summary(const char *config_path, int argc, char **argv);
+int cmd_metrics(const char *config_path, int argc, char **argv);
 int cmd_events(const char *config_path, int argc, char **argv);
 int cmd_log(const char *config_path, int argc, char **argv);
 int cmd_cap(const char *config_path, int argc, char **argv);

@@ -16,6 +16,7 @@ static const struct {
 	{ "plan", cmd_plan },
 	{ "status", cmd_status },
 	{ "summary", cmd_summary },
+	{ "metrics", cmd_metrics },
 	{ "watch", cmd_watch },
 	{ "events", cmd_events },
 	{ "log", cmd_log },
@@ -38,7 +39,8 @@ usage(FILE *fp)
 	    "  plan [--json]     the dependency waves, from the config and source alone\n"
 	    "  status [--json]   cap, issues in flight with phase and age, counts, problems\n"
 	    "  watch             live view: one row per issue in flight; q or Ctrl-C ends it\n"
-	    "  summary [--json]  per issue outcome, attempts and time; makespan; merges\n"
+	    "  summary [--json]  per issue outcome, attempts, time, agent and wasted time\n"
+	    "  metrics           the state as OpenMetrics text (node_exporter textfile)\n"
 	    "  events [-f] [--issue ISSUE]   the event stream; -f follows it\n"
 	    "  log ISSUE [--attempt K] [-f]  an issue's phase output (latest attempt)\n"
 	    "  cap N|up|down     set or step the effective cap (as SIGUSR1/SIGUSR2 do)\n"
@@ -46,7 +48,8 @@ usage(FILE *fp)
 	    "  retry ISSUE       a dead or blocked issue back in line, with its dependents\n"
 	    "  reload            reload the configuration and the issues (as SIGHUP)\n"
 	    "\n"
-	    "plan, status, watch, summary, events and log read the state: no waved needed;\n"
+	    "plan, status, watch, summary, metrics, events and log read the state: no waved\n"
+	    "needed; "
 	    "the others ask the running waved over its control socket.\n"
 	    "\n"
 	    "exit status: 0 ok; 1 something needs attention (plan: an issue is blocked;\n"

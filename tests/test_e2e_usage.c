@@ -280,3 +280,23 @@ Test(e2e_usage, a_memory_floor_above_the_machine_holds_admission_until_lowered)
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
 }
+
+Test(e2e_usage, metrics_in_openmetrics_text)
+{
+	struct run_result r;
+
+	setup_repos(2, 2, NULL);
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+	run_result_free(&r);
+	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "metrics", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "waved_issues{state=\"done\"} 4\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "waved_merges_total{repo=\"r1\"} 2\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "# TYPE waved_agent_seconds counter\n"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "waved_agent_seconds_total 0.000"), "agent time counted");
+	cr_assert(strstr(r.out, "waved_cap_limit{hand=\"operator\"} 2\n"), "%s", r.out);
+	size_t n = strlen(r.out);
+	cr_assert(n > 6 && strcmp(r.out + n - 6, "# EOF\n") == 0, "ends with # EOF");
+	run_result_free(&r);
+}
