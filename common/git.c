@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "common/spawn.h"
@@ -103,9 +104,11 @@ git_common_dir(const char *dir)
 void
 git_worktree_drop(const char *repo, const char *path, const char *branch)
 {
-	git_run(repo, NULL, (const char *[]){ "worktree", "remove", "--force", "--force",
-	    path, NULL });
-	git_run(repo, NULL, (const char *[]){ "worktree", "prune", NULL });
+	/* Prune only when remove could not: a prune meets other workers' worktrees
+	 * being added in the same repo, and may take one that is half made. */
+	if (git_run(repo, NULL, (const char *[]){ "worktree", "remove", "--force", "--force",
+	    path, NULL }) != 0)
+		git_run(repo, NULL, (const char *[]){ "worktree", "prune", NULL });
 	if (branch)
 		git_run(repo, NULL, (const char *[]){ "branch", "-D", "--", branch, NULL });
 }
@@ -114,10 +117,18 @@ int
 git_worktree_fresh(const char *repo, const char *path, const char *branch,
     const char *base, struct strbuf *err)
 {
-	git_worktree_drop(repo, path, NULL);
-	remove_tree(path);	/* what a crash may have left behind */
-	return git_run(repo, err, (const char *[]){ "worktree", "add", "-q", "-B", branch,
-	    path, base, NULL }) == 0 ? 0 : -1;
+	const char *const add[] = { "worktree", "add", "-q", "-B", branch, path, base, NULL };
+
+	if (access(path, F_OK) == 0) {
+		git_worktree_drop(repo, path, NULL);
+		remove_tree(path);	/* what a crash may have left behind */
+	}
+	if (git_run(repo, NULL, add) == 0)
+		return 0;
+	/* A stale entry for this path (a crash): prune it, then once more. */
+	git_run(repo, NULL, (const char *[]){ "worktree", "prune", NULL });
+	remove_tree(path);
+	return git_run(repo, err, add) == 0 ? 0 : -1;
 }
 
 int

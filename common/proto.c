@@ -142,7 +142,8 @@ parse_phase(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 	}
 	m->end = true;
 	if (!get_number(o, "exit", 0, 255, &exit_status, err, errsize) ||
-	    !get_number(o, "ms", 0, 1e12, &m->ms, err, errsize))
+	    !get_number(o, "ms", 0, 1e12, &m->ms, err, errsize) ||
+	    !get_number(o, "maxrss_kb", 0, 1e12, &m->maxrss_kb, err, errsize))
 		return -1;
 	m->exit = (int)exit_status;
 	return copy_sha(o, "head", m->sha, err, errsize);
@@ -331,6 +332,7 @@ build(const struct proto_msg *m, size_t reason_len)
 		else {
 			cJSON_AddNumberToObject(o, "exit", m->exit);
 			cJSON_AddNumberToObject(o, "ms", (double)m->ms);
+			cJSON_AddNumberToObject(o, "maxrss_kb", (double)m->maxrss_kb);
 			cJSON_AddStringToObject(o, "head", m->sha);
 		}
 		break;

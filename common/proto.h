@@ -5,9 +5,9 @@
  * at most PROTO_MAX_LINE bytes each (newline included), so that every write
  * is atomic (PIPE_BUF).  Field "t" is the type.
  *
- *   {"t":"hello","v":2,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
+ *   {"t":"hello","v":3,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
  *   {"t":"phase","phase":"implement","state":"start","pgid":456}
- *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"head":"<sha>"}
+ *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"maxrss_kb":812000,"head":"<sha>"}
  *   {"t":"prepared","base":"<sha>"}
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
@@ -34,7 +34,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072
@@ -94,6 +94,7 @@ struct proto_msg {
 	long pgid;		/* start */
 	int exit;		/* end */
 	long ms;		/* end */
+	long maxrss_kb;		/* end: the phase's peak resident size (wait4) */
 	/* phase end head, prepared base, merge sha */
 	char sha[PROTO_SHA_MAX + 1];
 	/* merge */

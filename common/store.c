@@ -86,8 +86,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE attempts ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE issues ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE issues ADD COLUMN wasted_ms INTEGER NOT NULL DEFAULT 0;",
-	/* 4 -> 5: the cap's limits, by hand (JSON), for wavectl status. */
-	"ALTER TABLE daemon ADD COLUMN limits TEXT;",
+	/* 4 -> 5: the cap's limits, by hand (JSON), for wavectl status; an issue's
+	 * largest phase, in resident memory. */
+	"ALTER TABLE daemon ADD COLUMN limits TEXT;"
+	"ALTER TABLE issues ADD COLUMN maxrss_kb INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
@@ -126,6 +128,7 @@ enum stmt_id {
 	ST_ADD_AGENT_MS,
 	ST_ADD_ATTEMPT_MS,
 	ST_ADD_WASTED_MS,
+	ST_NOTE_RSS,
 	ST_NEXT_ISSUE_ID,
 	ST_NEXT_ATTEMPT_ID,
 	ST_COUNT
@@ -159,7 +162,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EACH_ISSUE] =
 	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
-	    " a.started_at, a.base_commit, a.id, i.reported, a.agent_ms, i.agent_ms, i.wasted_ms"
+	    " a.started_at, a.base_commit, a.id, i.reported, a.agent_ms, i.agent_ms, i.wasted_ms,"
+	    " i.maxrss_kb"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
 	    "   ORDER BY number DESC LIMIT 1)"
@@ -201,6 +205,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ADD_AGENT_MS] = "UPDATE issues SET agent_ms = agent_ms + ?2 WHERE id = ?1",
 	[ST_ADD_ATTEMPT_MS] = "UPDATE attempts SET agent_ms = agent_ms + ?2 WHERE id = ?1",
 	[ST_ADD_WASTED_MS] = "UPDATE issues SET wasted_ms = wasted_ms + ?2 WHERE id = ?1",
+	[ST_NOTE_RSS] = "UPDATE issues SET maxrss_kb = max(maxrss_kb, ?2) WHERE id = ?1",
 	[ST_NEXT_ISSUE_ID] = "SELECT coalesce(max(id), 0) + 1 FROM issues",
 	[ST_NEXT_ATTEMPT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM attempts",
 };
@@ -765,6 +770,7 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 			.attempt_ms = sqlite3_column_int64(s, 19),
 			.agent_ms = sqlite3_column_int64(s, 20),
 			.wasted_ms = sqlite3_column_int64(s, 21),
+			.maxrss_kb = sqlite3_column_int64(s, 22),
 		};
 		fn(&row, arg);
 	}
@@ -912,6 +918,12 @@ int
 store_add_wasted_time(struct store *st, int64_t issue_id, int64_t ms)
 {
 	return add_ms(st, ST_ADD_WASTED_MS, issue_id, ms);
+}
+
+int
+store_note_rss(struct store *st, int64_t issue_id, int64_t kb)
+{
+	return add_ms(st, ST_NOTE_RSS, issue_id, kb);
 }
 
 int

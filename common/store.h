@@ -91,6 +91,7 @@ struct store_issue_row {
 	int64_t attempt_ms;	/* the latest attempt's agent time */
 	int64_t agent_ms;	/* agent time of every attempt: the sum of their phases */
 	int64_t wasted_ms;	/* of attempts that did not land */
+	int64_t maxrss_kb;	/* the largest peak resident size of any of its phases */
 };
 typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 
@@ -118,6 +119,8 @@ int store_marker_add(struct store *st, int64_t attempt_id, const char *phase, in
  * an attempt's that did not land, as wasted on its issue. */
 int store_add_agent_time(struct store *st, int64_t issue_id, int64_t attempt_id, int64_t ms);
 int store_add_wasted_time(struct store *st, int64_t issue_id, int64_t ms);
+/* A phase's peak resident size: the issue keeps the largest. */
+int store_note_rss(struct store *st, int64_t issue_id, int64_t kb);
 
 /* The attempt's last state marker; false when it has none. */
 struct store_marker {

@@ -48,6 +48,7 @@ collect_row(const struct store_issue_row *row, void *arg)
 	r->since = row->since;
 	r->agent_ms = row->agent_ms;
 	r->wasted_ms = row->wasted_ms;
+	r->maxrss_kb = row->maxrss_kb;
 	enum issue_state state;
 
 	if (state_from_name(row->state, &state))

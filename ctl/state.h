@@ -26,6 +26,7 @@ struct ctl_issue {
 	int64_t since;		/* the latest attempt's start, ms */
 	int64_t agent_ms;	/* agent time of all its attempts */
 	int64_t wasted_ms;	/* of those that did not land */
+	int64_t maxrss_kb;	/* its largest phase's peak resident size */
 };
 
 struct ctl_state {

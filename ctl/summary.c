@@ -98,8 +98,8 @@ print_human(const struct summary *s)
 	char age[16], agent[16], wasted[16];
 	int64_t agent_ms, wasted_ms;
 
-	printf("%-20s %-10s %8s %10s %10s %10s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME",
-	    "AGENT", "WASTED", "TITLE");
+	printf("%-20s %-10s %8s %10s %10s %10s %9s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME",
+	    "AGENT", "WASTED", "PEAK RSS", "TITLE");
 	for (size_t k = 0; k < s->st.n; k++) {
 		const struct ctl_issue *r = &s->st.issues[k];
 
@@ -109,8 +109,10 @@ print_human(const struct summary *s)
 			strcpy(age, "-");
 		ctl_format_age(r->agent_ms, agent, sizeof(agent));
 		ctl_format_age(r->wasted_ms, wasted, sizeof(wasted));
-		printf("%-20s %-10s %8d %10s %10s %10s  ", r->key, r->state, r->attempts, age, agent,
-		    r->wasted_ms ? wasted : "-");
+		char rss[16];
+		snprintf(rss, sizeof(rss), "%.0fM", (double)r->maxrss_kb / 1024);
+		printf("%-20s %-10s %8d %10s %10s %10s %9s  ", r->key, r->state, r->attempts, age,
+		    agent, r->wasted_ms ? wasted : "-", r->maxrss_kb ? rss : "-");
 		ctl_print_text(stdout, r->title, 50);
 		putchar('\n');
 	}
@@ -148,6 +150,7 @@ print_json(const struct summary *s)
 			cJSON_AddNullToObject(o, "ms");
 		cJSON_AddNumberToObject(o, "agent_ms", (double)r->agent_ms);
 		cJSON_AddNumberToObject(o, "wasted_ms", (double)r->wasted_ms);
+		cJSON_AddNumberToObject(o, "maxrss_kb", (double)r->maxrss_kb);
 		cJSON_AddStringToObject(o, "title", r->title);
 		cJSON_AddItemToArray(issues, o);
 	}

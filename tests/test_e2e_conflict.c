@@ -218,6 +218,10 @@ Test(e2e_conflict, summary_agent_and_wasted_times_add_up)
 	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "wasted_ms")), all_wasted);
 	int d = ev_find(evs, "done", NULL, 0);
 	cr_assert_geq(ev_number(evs, d, "agent_ms"), 0, "done carries agent_ms");
+	cr_assert_gt(ev_number(evs, ev_find(evs, "phase_end", NULL, 0), "maxrss_kb"), 0,
+	    "phase_end carries the phase's peak RSS");
+	cr_assert_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(
+	    cJSON_GetObjectItem(sum, "issues"), 0), "maxrss_kb")), 0, "summary keeps the largest");
 	cJSON_Delete(sum);
 	cJSON_Delete(evs);
 	run_result_free(&r);

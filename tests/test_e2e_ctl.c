@@ -60,7 +60,7 @@ Test(e2e_ctl, summary_reports_outcomes_and_merges)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	j = json_parse_or_fail(r.out);
 	merges = cJSON_GetObjectItem(j, "merges");
-	cr_assert_eq(cJSON_GetObjectItem(merges, "api")->valueint, 2);
+	cr_assert_eq(cJSON_GetObjectItem(merges, "api")->valueint, 2, "%s", r.out);
 	cr_assert_null(cJSON_GetObjectItem(merges, "web"));
 	cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(j, "makespan_ms")));
 	cJSON *issues = cJSON_GetObjectItem(j, "issues");

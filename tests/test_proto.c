@@ -98,9 +98,9 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("[1]", "not a JSON object");
 	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
 	assert_rejected("{\"x\":1}", "\"t\"");
-	assert_rejected("{\"t\":\"hello\",\"v\":2,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	assert_rejected("{\"t\":\"hello\",\"v\":3,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
-	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,"
+	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,\"maxrss_kb\":5,"
 	    "\"head\":\"$(rm -rf /)\"}", "git object name");
 	assert_rejected("{\"t\":\"merge\",\"state\":\"sideways\"}", "expected wait, locked or merged");
 	assert_rejected("{\"t\":\"done\",\"outcome\":\"great\",\"reason\":\"\"}", "unknown outcome");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,8 +44,12 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 		int64_t now = mono_ms(), until = kill_at ? kill_at : deadline;
 		struct signalfd_siginfo si;
 
-		if (waitpid(pid, &status, WNOHANG) == pid)
+		struct rusage ru;
+
+		if (wait4(pid, &status, WNOHANG, &ru) == pid) {
+			out->maxrss_kb = ru.ru_maxrss;
 			break;
+		}
 		if (now >= until) {
 			if (kill_at) {
 				kill(-pid, SIGKILL);

@@ -36,6 +36,7 @@ struct phase_outcome {
 	enum phase_result result;
 	int status;
 	long ms;
+	long maxrss_kb;		/* the largest resident size of the phase's processes */
 };
 
 void phase_run(const struct phase_spec *spec, struct phase_outcome *out);

@@ -232,6 +232,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	strlcpy(end.phase, name, sizeof(end.phase));
 	end.exit = out.status > 255 ? 255 : out.status;
 	end.ms = out.ms;
+	end.maxrss_kb = out.maxrss_kb;
 	if (git_rev_parse(w->worktree, "HEAD", end.sha) == -1)
 		strlcpy(end.sha, w->base, sizeof(end.sha));
 	send_msg(w, &end);
