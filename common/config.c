@@ -13,6 +13,7 @@
 
 #include <ini.h>
 
+#include "common/github.h"
 #include "common/keymap.h"
 #include "common/spawn.h"
 #include "common/util.h"
@@ -531,10 +532,9 @@ config_validate(struct parse_state *st)
 			config_error(st, r->line, "pool",
 			    "[repo \"%s\"] names pool \"%s\", which no [pool \"NAME\"] defines",
 			    r->name, r->pool);
-		if (r->github && (strchr(r->github, '/') == NULL ||
-		    strchr(r->github, '/') != strrchr(r->github, '/')))
+		if (r->github && !github_owner_name_valid(r->github))
 			config_error(st, r->line, "github",
-			    "expected owner/name, got \"%s\"", r->github);
+			    "expected owner/name as GitHub allows them, got \"%s\"", r->github);
 	}
 	if (strcmp(cfg->agent_branch, cfg->base_branch) == 0)
 		config_error(st, st->lineno, "agent_branch",

@@ -43,6 +43,7 @@ struct gh_transfer {
 	long retry_after, rate_remaining, poll_interval;
 	int64_t rate_reset;
 	char *request_body;
+	const char *api;	/* the client's: where a Link may lead */
 	gh_done_fn *done;
 	gh_drop_fn *drop;
 	void *arg;
@@ -229,6 +230,36 @@ on_body(char *data, size_t size, size_t n, void *userp)
 	return size * n;
 }
 
+bool
+github_owner_name_valid(const char *owner_name)
+{
+	const char *slash = strchr(owner_name, '/');
+	size_t owner, name;
+
+	if (slash == NULL || strchr(slash + 1, '/'))
+		return false;
+	owner = (size_t)(slash - owner_name);
+	name = strlen(slash + 1);
+	/* Owners: letters, digits and inner hyphens; names also '.' and '_', never . or .. */
+	return owner >= 1 && owner <= 39 && owner_name[0] != '-' &&
+	    strspn(owner_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") ==
+	    owner && name >= 1 && name <= 100 && strcmp(slash + 1, ".") != 0 &&
+	    strcmp(slash + 1, "..") != 0 &&
+	    strspn(slash + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._") ==
+	    name;
+}
+
+long
+github_number(const cJSON *item, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(item, key);
+
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= 2147483647.0) ||
+	    v->valuedouble != (double)(long)v->valuedouble)
+		return 0;
+	return (long)v->valuedouble;
+}
+
 /* The URL of rel="next" in a Link header: <https://...page=2>; rel="next", <...>; rel="last" */
 static char *
 link_next(const char *value)
@@ -245,6 +276,15 @@ link_next(const char *value)
 		p = end;
 	}
 	return NULL;
+}
+
+/* url starts with api and then a path: the same scheme, host and port. */
+static bool
+same_origin(const char *api, const char *url)
+{
+	size_t n = strlen(api);
+
+	return strncmp(url, api, n) == 0 && (url[n] == '/' || url[n] == '?' || url[n] == '\0');
 }
 
 static size_t
@@ -271,6 +311,13 @@ on_header(char *data, size_t size, size_t n, void *userp)
 		} else if (strcasecmp(line, "link") == 0) {
 			free(t->next);
 			t->next = link_next(value);
+			/* Followed with the token: only on the API's own scheme, host and port. */
+			if (t->next && !same_origin(t->api, t->next)) {
+				log_warnx("github: a Link to %.80s is not on %s: not followed", t->next,
+				    t->api);
+				free(t->next);
+				t->next = NULL;
+			}
 		} else if (strcasecmp(line, "retry-after") == 0)
 			t->retry_after = strtol(value, NULL, 10);
 		else if (strcasecmp(line, "x-ratelimit-remaining") == 0)
@@ -292,6 +339,7 @@ github_request(struct github *gh, const char *method, const char *path, const ch
 	char *url = strncmp(path, "http", 4) == 0 ? xstrdup(path) : xasprintf("%s%s", gh->api, path);
 
 	t->easy = curl_easy_init();
+	t->api = gh->api;
 	t->done = done;
 	t->drop = drop;
 	t->arg = arg;

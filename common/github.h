@@ -11,6 +11,8 @@
 
 #include <poll.h>
 #include <stdbool.h>
+
+#include <cJSON.h>
 #include <stdint.h>
 
 #include "common/config.h"
@@ -30,6 +32,12 @@ struct gh_response {
 };
 
 typedef void gh_done_fn(const struct gh_response *res, void *arg);
+
+/* Text from outside, checked before it becomes part of a URL: owner/name as
+ * GitHub allows them, and an issue number (a whole number from 1). */
+bool github_owner_name_valid(const char *owner_name);
+/* item's key as an issue number, or 0 when it is missing or not one. */
+long github_number(const cJSON *item, const char *key);
 /* Frees arg of a request that never finished (the client was freed first). */
 typedef void gh_drop_fn(void *arg);
 

@@ -30,6 +30,7 @@ struct sg_repo {
 	bool polled;			/* polled once, successfully or not */
 	int64_t next_poll;		/* monotonic ms */
 	int interval_s;			/* poll_interval, or more if GitHub asks */
+	int64_t paused_until;		/* a rate limit: no request before (monotonic ms) */
 	int backoff_s;
 	long milestone;			/* its number; 0: not looked up yet */
 	struct cached_page *cache;
@@ -153,12 +154,19 @@ static void external_done(const struct gh_response *res, void *arg);
 static void
 add_dep(struct sg_repo *r, struct issue_spec *spec, const char *owner_name, long number)
 {
-	const struct repo_conf *target = owner_name ? repo_by_github(r->sg->cfg, owner_name) : r->conf;
-	const char *repo = repo_intern(target ? target->name : owner_name);
+	const struct repo_conf *target;
+	const char *repo;
 	char key[160];
 
-	if (number <= 0)
+	/* What an issue body or an answer names reaches a URL only once checked. */
+	if (number <= 0 || number > 2147483647L ||
+	    (owner_name && !github_owner_name_valid(owner_name))) {
+		log_warnx("repo %s: a dependency on \"%.80s#%ld\" is not an issue of owner/name: "
+		    "ignored", r->conf->name, owner_name ? owner_name : "", number);
 		return;
+	}
+	target = owner_name ? repo_by_github(r->sg->cfg, owner_name) : r->conf;
+	repo = repo_intern(target ? target->name : owner_name);
 	for (size_t k = 0; k < spec->ndeps; k++)
 		if (spec->deps[k].number == number && spec->deps[k].repo == repo)
 			return;	/* interned: the same name is the same pointer */
@@ -273,7 +281,7 @@ poll_failed(struct sg_repo *r, const struct gh_response *res, const char *what)
 			char ts[32];
 			cJSON *f = cJSON_CreateObject();
 
-			r->next_poll = now + (until_wall - now_ms());
+			r->next_poll = r->paused_until = now + (until_wall - now_ms());
 			format_timestamp(until_wall, ts, sizeof(ts));
 			cJSON_AddStringToObject(f, "repo", r->conf->name);
 			cJSON_AddStringToObject(f, "until", ts);
@@ -361,7 +369,7 @@ deps_done(const struct gh_response *res, void *arg)
 	if (res->status != 404 && (body = page_body(r, q, res, NULL, "a dependency list")) != NULL)
 		arr = cJSON_Parse(body);
 	cJSON_ArrayForEach(item, arr) {
-		long number = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(item, "number"));
+		long number = github_number(item, "number");
 		const char *repo_url = cJSON_GetStringValue(cJSON_GetObjectItem(item, "repository_url"));
 		const char *slash = repo_url ? strstr(repo_url, "/repos/") : NULL;
 
@@ -413,7 +421,6 @@ pool_label(struct sg_repo *r, const cJSON *item, struct issue_spec *spec)
 static void
 add_listed_issue(struct sg_repo *r, const cJSON *item)
 {
-	const cJSON *number = cJSON_GetObjectItem(item, "number");
 	const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(item, "title"));
 	const char *body = cJSON_GetStringValue(cJSON_GetObjectItem(item, "body"));
 	struct issue_spec *spec;
@@ -421,7 +428,7 @@ add_listed_issue(struct sg_repo *r, const cJSON *item)
 
 	if (cJSON_GetObjectItem(item, "pull_request"))
 		return;
-	if (!cJSON_IsNumber(number) || number->valuedouble < 1 || title == NULL || *title == '\0') {
+	if (github_number(item, "number") == 0 || title == NULL || *title == '\0') {
 		log_warnx("repo %s: an issue without a number or title in GitHub's answer; skipped",
 		    r->conf->name);
 		return;
@@ -429,7 +436,7 @@ add_listed_issue(struct sg_repo *r, const cJSON *item)
 	index = r->building.n;
 	spec = issue_list_add(&r->building);
 	strlcpy(spec->repo, r->conf->name, sizeof(spec->repo));
-	spec->number = (long)number->valuedouble;
+	spec->number = github_number(item, "number");
 	spec->title = xstrdup(title);
 	spec->body = xstrdup(body ? body : "");
 	spec->created = parse_created(cJSON_GetStringValue(cJSON_GetObjectItem(item, "created_at")));
@@ -504,7 +511,7 @@ milestones_done(const struct gh_response *res, void *arg)
 	cJSON_ArrayForEach(item, arr) {
 		const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(item, "title"));
 		if (title && strcmp(title, r->sg->cfg->source.milestone) == 0)
-			r->milestone = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(item, "number"));
+			r->milestone = github_number(item, "number");
 	}
 	cJSON_Delete(arr);
 	if (body && r->milestone <= 0) {
@@ -697,8 +704,9 @@ source_github_poll_all(struct source_github *sg)
 	for (size_t k = 0; k < sg->nrepos; k++) {
 		struct sg_repo *r = &sg->repos[k];
 
-		/* A rate-limited repo keeps its pause. */
-		if (r->inflight == 0 && (r->next_poll <= now + (int64_t)r->interval_s * 1000))
+		/* A rate-limited repo keeps its pause, whatever asks for a poll. */
+		if (r->inflight == 0 && now >= r->paused_until &&
+		    r->next_poll <= now + (int64_t)r->interval_s * 1000)
 			r->next_poll = now;
 	}
 	source_github_tick(sg);
@@ -950,7 +958,7 @@ pr_listed(const struct gh_response *res, void *arg)
 	struct pr_update *u = arg;
 	const struct config *cfg = u->sg->cfg;
 	cJSON *arr = res->status == 200 ? cJSON_Parse(res->body) : NULL, *req = cJSON_CreateObject();
-	long number = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "number"));
+	long number = github_number(cJSON_GetArrayItem(arr, 0), "number");
 	char *path, *text;
 
 	if (res->status != 200) {

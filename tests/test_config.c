@@ -232,7 +232,9 @@ Test(config, github_source_needs_github_key)
 Test(config, github_key_must_be_owner_slash_name)
 {
 	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\ngithub = acme\n",
-	    3, "github: expected owner/name, got \"acme\"");
+	    3, "github: expected owner/name as GitHub allows them, got \"acme\"");
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\ngithub = ../keys\n",
+	    3, "github: expected owner/name as GitHub allows them, got \"../keys\"");
 }
 
 Test(config, agent_branch_must_differ_from_base)

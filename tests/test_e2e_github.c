@@ -287,3 +287,51 @@ Test(e2e_github, sighup_twice_with_the_github_source)
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
 }
+
+/*
+ * What comes from outside is checked before it becomes a URL: a body naming
+ * paths instead of issues reaches no API, and a Link to another origin is
+ * not followed with the token.
+ */
+Test(e2e_github, hostile_input_never_reaches_the_api)
+{
+	struct run_result r;
+
+	start_with("hostile", true);
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.err, "is not an issue of owner/name: ignored"), "%s", r.err);
+	cr_assert(strstr(r.err, "not followed"), "%s", r.err);
+	run_result_free(&r);
+	cr_assert_eq(httpd_count(server, "/user"), 0, "a path from an issue body reached the API");
+	cJSON *evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cJSON_Delete(evs);
+}
+
+/* A rate-limited repo keeps its pause when a reload asks every repo for a fresh look. */
+Test(e2e_github, a_rate_limit_pause_holds_across_a_reload)
+{
+	struct run_result r;
+	pid_t pid;
+
+	start_with("hostile", true);
+	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "rate_limited", NULL, 1, 30));
+	cr_assert(scenario_await(sc, "done", "api#1", 1, 30));
+	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "reload", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	/* The reload polls api again at once; web must wait for its Retry-After (6 s). */
+	for (int waited = 0; httpd_count(server, "GET /repos/acme/api/issues?") < 2; waited += 20) {
+		cr_assert_lt(waited, 10000, "api was not polled again after the reload");
+		nap_ms(20);
+	}
+	for (int waited = 0; waited < 1000; waited += 50) {
+		cr_assert_eq(httpd_count(server, "GET /repos/acme/web/issues?"), 1,
+		    "web was polled again before its Retry-After");
+		nap_ms(50);
+	}
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+}

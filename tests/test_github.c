@@ -225,3 +225,24 @@ Test(github, token_file_readable_by_others_is_refused)
 	free(token);
 	free(src.token_file);
 }
+
+Test(github_names, owner_name_and_numbers_from_outside_are_checked)
+{
+	cr_assert(github_owner_name_valid("acme/api"));
+	cr_assert(github_owner_name_valid("a-b/c.d_e-f"));
+	cr_assert_not(github_owner_name_valid("../../user/keys"));
+	cr_assert_not(github_owner_name_valid("user/.."));
+	cr_assert_not(github_owner_name_valid("acme"));
+	cr_assert_not(github_owner_name_valid("acme/api/issues"));
+	cr_assert_not(github_owner_name_valid("-acme/api"));
+	cr_assert_not(github_owner_name_valid("ac me/api"));
+	cr_assert_not(github_owner_name_valid("acme/a?b"));
+	cJSON *o = cJSON_Parse("{\"a\":12,\"b\":-1,\"c\":1.5,\"d\":\"7\",\"e\":1e300}");
+	cr_assert_eq(github_number(o, "a"), 12);
+	cr_assert_eq(github_number(o, "b"), 0);
+	cr_assert_eq(github_number(o, "c"), 0);
+	cr_assert_eq(github_number(o, "d"), 0);
+	cr_assert_eq(github_number(o, "e"), 0);
+	cr_assert_eq(github_number(o, "missing"), 0, "no NaN cast to long");
+	cJSON_Delete(o);
+}
