@@ -16,7 +16,7 @@
 #include "ctl/ctl.h"
 #include "common/paths.h"
 
-#define REPLY_TIMEOUT_MS 10000
+#define REPLY_TIMEOUT_MS 60000	/* a reload answers after its preflight */
 
 /* Send one request and wait for its reply; NULL (printed why) on failure. */
 static cJSON *
@@ -42,8 +42,11 @@ request(const struct config *cfg, const char *cmd, const char *arg)
 	strbuf_add(&in, text);
 	strbuf_add(&in, "\n");
 	free(text);
-	if (write(fd, in.s, in.len) != (ssize_t)in.len) {
-		fprintf(stderr, "wavectl: %s: %s\n", path, strerror(errno));
+	/* MSG_NOSIGNAL: a daemon that refused us is an error to report, not a SIGPIPE. */
+	if (send(fd, in.s, in.len, MSG_NOSIGNAL) != (ssize_t)in.len) {
+		fprintf(stderr, "wavectl: waved refused the request (%s): %s\n", path,
+		    errno == EPIPE || errno == ECONNRESET ? "the connection was closed, "
+		    "perhaps too many clients" : strerror(errno));
 		goto out;
 	}
 	strbuf_free(&in);
@@ -57,7 +60,8 @@ request(const struct config *cfg, const char *cmd, const char *arg)
 			goto out;
 		}
 		if ((n = read(fd, buf, sizeof(buf) - 1)) <= 0) {
-			fprintf(stderr, "wavectl: waved closed the connection without a reply\n");
+			fprintf(stderr, "wavectl: waved closed the connection without a reply "
+			    "(too many clients, or it is stopping)\n");
 			goto out;
 		}
 		buf[n] = '\0';

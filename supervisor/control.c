@@ -14,6 +14,8 @@
 
 #define MAX_CLIENTS 64
 #define MAX_PENDING_OUTPUT (64 * 1024)	/* a client that reads nothing is dropped */
+#define IDLE_MS 30000			/* a client that says nothing for this long goes */
+#define REFUSAL_LOG_MS 60000		/* refusals are logged at most this often */
 
 struct client {
 	int fd;
@@ -23,6 +25,7 @@ struct client {
 	size_t sent;
 	bool closing;		/* drop once the output is written */
 	uint64_t ticket;	/* of its request being answered later, or 0 */
+	int64_t active;		/* when it last sent something (monotonic ms) */
 };
 
 const char control_later;
@@ -35,6 +38,8 @@ struct control {
 	control_handler_fn *handler;
 	void *ctx;
 	uint64_t tickets;	/* the last one given */
+	long refused;		/* connections refused since the last log line */
+	int64_t refusal_logged;
 };
 
 struct control *
@@ -204,6 +209,7 @@ client_read(struct control *c, struct client *cl)
 	}
 	if (n < 0)
 		return;
+	cl->active = mono_ms();
 	cl->inlen += (size_t)n;
 	serve_lines(c, cl);
 	if (cl->inlen == sizeof(cl->in)) {
@@ -241,6 +247,44 @@ peer_allowed(int fd)
 	    (cred.uid == 0 || cred.uid == geteuid());
 }
 
+/* Idle: nothing asked and nothing owed.  Such clients make room for a new one. */
+static bool
+idle(const struct client *cl)
+{
+	return cl->ticket == 0 && cl->out.len <= cl->sent && cl->inlen == 0;
+}
+
+/* Full: the client idle the longest goes, so that a real request is served. */
+static bool
+evict_idlest(struct control *c)
+{
+	size_t victim = SIZE_MAX;
+
+	for (size_t k = 0; k < c->n; k++)
+		if (idle(&c->clients[k]) && (victim == SIZE_MAX ||
+		    c->clients[k].active < c->clients[victim].active))
+			victim = k;
+	if (victim == SIZE_MAX)
+		return false;
+	client_drop(c, victim);
+	return true;
+}
+
+/* Refused connections: one log line a minute at most, with how many. */
+static void
+refused(struct control *c)
+{
+	int64_t now = mono_ms();
+
+	c->refused++;
+	if (c->refusal_logged && now - c->refusal_logged < REFUSAL_LOG_MS)
+		return;
+	log_warnx("control: %ld connection%s refused: %d clients busy", c->refused,
+	    c->refused == 1 ? "" : "s", MAX_CLIENTS);
+	c->refused = 0;
+	c->refusal_logged = now;
+}
+
 static void
 accept_clients(struct control *c)
 {
@@ -249,14 +293,15 @@ accept_clients(struct control *c)
 	while ((fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
 		struct client *cl;
 
-		if (c->n == MAX_CLIENTS) {
+		if (c->n == MAX_CLIENTS && !evict_idlest(c)) {
 			close(fd);
-			log_warnx("control: too many clients; refusing one");
+			refused(c);
 			continue;
 		}
 		cl = &c->clients[c->n++];
 		memset(cl, 0, sizeof(*cl));
 		cl->fd = fd;
+		cl->active = mono_ms();
 		if (!peer_allowed(fd)) {
 			reply_error(cl, "permission denied: only root or the daemon's user");
 			cl->closing = true;
@@ -299,11 +344,13 @@ control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 				client_write(cl);
 		}
 	}
-	/* Drop the clients that are done: replied and closing, or gone. */
+	/* Drop the clients that are done (replied and closing, or gone) or idle too long. */
+	int64_t now = mono_ms();
 	for (size_t j = c->n; j-- > 0;) {
 		struct client *cl = &c->clients[j];
 
-		if (cl->closing && cl->out.len <= cl->sent && cl->ticket == 0)
+		if ((cl->closing && cl->out.len <= cl->sent && cl->ticket == 0) ||
+		    (idle(cl) && now - cl->active >= IDLE_MS))
 			client_drop(c, j);
 	}
 	if (n > 0 && (fds[0].revents & POLLIN))

@@ -355,3 +355,24 @@ Test(e2e_control, reload_answers_when_applied_or_refused)
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
 }
+
+/* 64 clients that connect and say nothing lock nobody out, and wavectl never dies of SIGPIPE. */
+Test(e2e_control, idle_clients_lock_nobody_out)
+{
+	struct run_result r;
+	int fds[70], fd;
+	pid_t pid;
+
+	backlog(1, "0.1");
+	pid = start_and_connect(&fd);
+	for (int k = 0; k < 70; k++)
+		cr_assert_geq(fds[k] = connect_control(), 0);
+	r = wavectl("cap", "down");
+	cr_assert_eq(r.status, 0, "answered beside 70 idle clients: %s", r.err);
+	run_result_free(&r);
+	for (int k = 0; k < 70; k++)
+		close(fds[k]);
+	close(fd);
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+}
