@@ -4,6 +4,7 @@
  * handed to the scheduler, and outcomes reported back to GitHub.
  */
 #include <malloc.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +137,8 @@ intake_open(struct supervisor *sv)
 	struct strbuf errors = { 0 };
 	char *err = NULL;
 
+	/* It holds the token from here on: no core dump, no ptrace by others of our uid. */
+	prctl(PR_SET_DUMPABLE, 0);
 	if ((sv->github = github_open(&sv->cfg->source, &err)) == NULL) {
 		log_warnx("preflight: %s", err);
 		free(err);
@@ -156,6 +159,7 @@ intake_start(struct supervisor *sv)
 	if (sv->github == NULL)
 		return;
 	sv->gh_source = source_github_new(sv->cfg, sv->github, sv->events, github_issues, sv);
+	workers_set_github(sv->workers, sv->github);
 	sched_set_external(sv->sched, source_github_dep_closed, sv->gh_source);
 	store_each_issue(sv->store, report_unreported, sv);
 }

@@ -12,6 +12,7 @@
 #include <bsd/unistd.h>
 
 #include "common/log.h"
+#include "common/github.h"
 #include "common/proto.h"
 #include "worker/worker.h"
 
@@ -50,7 +51,27 @@ struct workers {
 	bool stopping;
 	void (*others)(pid_t pid, int status, void *arg);
 	void *others_arg;
+	struct github *github;
 };
+
+void
+workers_set_github(struct workers *w, struct github *gh)
+{
+	w->github = gh;
+}
+
+/*
+ * In a forked child: no core dump, and no token it does not need (the
+ * supervisor holds it for the GitHub source; phases get it only with
+ * pass_token = yes).
+ */
+static void
+drop_secrets(const struct workers *w)
+{
+	prctl(PR_SET_DUMPABLE, 0);
+	if (!w->cfg->source.pass_token)
+		github_wipe_in_child(w->github);
+}
 
 void
 workers_set_others(struct workers *w, void (*fn)(pid_t pid, int status, void *arg), void *arg)
@@ -126,6 +147,7 @@ become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
 	place_fd(gate_fd, WORKER_GATE_FD);
 	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
 	closefrom(WORKER_GATE_FD + 1);
+	drop_secrets(w);
 	strlcpy(wj.issue, job->key, sizeof(wj.issue));
 	strlcpy(wj.trace, job->trace, sizeof(wj.trace));
 	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
@@ -176,7 +198,8 @@ workers_start(const struct sched_job *job, void *arg)
 
 /* In the recovery child: ask git, do what it says, answer, and go. */
 static void __attribute__((noreturn))
-become_evaluator(const struct recover_input *in, const char *key, int pipe_fd)
+become_evaluator(const struct workers *w, const struct recover_input *in, const char *key,
+    int pipe_fd)
 {
 	struct recover_decision d;
 	struct proto_msg m = { .type = PROTO_RECOVERED };
@@ -187,6 +210,7 @@ become_evaluator(const struct recover_input *in, const char *key, int pipe_fd)
 	sigprocmask(SIG_SETMASK, &none, NULL);	/* the supervisor's mask is for its signalfd */
 	place_fd(fcntl(pipe_fd, F_DUPFD_CLOEXEC, WORKER_PIPE_FD + 1), WORKER_PIPE_FD);
 	closefrom(WORKER_PIPE_FD + 1);
+	drop_secrets(w);
 	setproctitle("recover %s", key);
 	recover_evaluate(in, &d);
 	recover_carry_out(in, &d);
@@ -216,7 +240,7 @@ workers_evaluate(const struct recover_input *in, size_t issue, void *arg)
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		become_evaluator(in, key, fds[1]);
+		become_evaluator(w, in, key, fds[1]);
 	}
 	close(fds[1]);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);

@@ -335,3 +335,61 @@ Test(e2e_github, a_rate_limit_pause_holds_across_a_reload)
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
 }
+
+/* Does the memory of pid hold needle?  (Root reads any process's memory.) */
+static bool
+memory_holds(pid_t pid, const char *needle)
+{
+	char *maps_path = xasprintf("/proc/%d/maps", (int)pid), *mem_path = xasprintf("/proc/%d/mem", (int)pid);
+	FILE *maps = fopen(maps_path, "r");
+	FILE *mem = fopen(mem_path, "r");
+	char line[512];
+	bool found = false;
+
+	cr_assert(maps && mem, "cannot read the memory of %d (needs root)", (int)pid);
+	while (!found && fgets(line, sizeof(line), maps)) {
+		unsigned long from, to;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &from, &to, perms) != 3 || perms[0] != 'r' ||
+		    to - from > 64UL << 20 || strstr(line, "[vvar]") || strstr(line, "[vsyscall]"))
+			continue;
+		char *buf = malloc(to - from);
+		if (fseek(mem, (long)from, SEEK_SET) == 0 && fread(buf, 1, to - from, mem) == to - from)
+			found = memmem(buf, to - from, needle, strlen(needle)) != NULL;
+		clearerr(mem);
+		free(buf);
+	}
+	fclose(maps);
+	fclose(mem);
+	free(maps_path);
+	free(mem_path);
+	return found;
+}
+
+/* With pass_token = no, a worker keeps no copy of the token in its memory. */
+Test(e2e_github, a_worker_holds_no_token)
+{
+	char *conf, *slow;
+	pid_t pid, worker;
+
+	start(false);
+	conf = read_file(sc->conf, NULL);
+	slow = strstr(conf, "run = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt\n");
+	cr_assert_not_null(slow);
+	char *patched = xasprintf("%.*srun = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt; sleep 3\n%s",
+	    (int)(slow - conf), conf, slow + strlen("run = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt\n"));
+	free(write_text(sc->dir, "waved.conf", patched));
+	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "phase_start", "api#1", 1, 30));
+	cJSON *evs = scenario_events(sc);
+	worker = (pid_t)ev_number(evs, ev_find(evs, "admitted", "api#1", 0), "pid");
+	cJSON_Delete(evs);
+	cr_assert(memory_holds(pid, "test-token-not-secret"), "the supervisor holds it (the check works)");
+	cr_assert_not(memory_holds(worker, "test-token-not-secret"), "worker %d holds the token",
+	    (int)worker);
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+	free(patched);
+	free(conf);
+}
