@@ -98,7 +98,48 @@ parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* -n: the configuration, the repositories and their branches. */
+/*
+ * Can the real run keep its state there?  The folder exists or can be made,
+ * and we can write in it (a read-only mount, a folder of another user, a
+ * file in its place all fail here, not at the first start).
+ */
+static int
+check_state_dir(const struct config *cfg, struct strbuf *errors)
+{
+	struct stat st;
+
+	if (stat(cfg->state_dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			strbuf_addf(errors, "state_dir %s: not a folder\n", cfg->state_dir);
+			return -1;
+		}
+		if (access(cfg->state_dir, W_OK | X_OK) == -1) {
+			strbuf_addf(errors, "state_dir %s: %s\n", cfg->state_dir, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	/* Not there yet: its nearest existing parent must let us make it. */
+	char *parent = xstrdup(cfg->state_dir);
+	int rc = 0;
+
+	for (char *slash; (slash = strrchr(parent, '/')) != NULL; ) {
+		*slash = '\0';
+		if (stat(*parent ? parent : "/", &st) == 0) {
+			if (!S_ISDIR(st.st_mode) || access(*parent ? parent : "/", W_OK | X_OK) == -1) {
+				strbuf_addf(errors, "state_dir %s: cannot be made in %s: %s\n",
+				    cfg->state_dir, *parent ? parent : "/",
+				    S_ISDIR(st.st_mode) ? strerror(errno) : "not a folder");
+				rc = -1;
+			}
+			break;
+		}
+	}
+	free(parent);
+	return rc;
+}
+
+/* -n: the configuration, the state folder, the repositories and their branches. */
 static int
 check_only(const struct config *cfg)
 {
@@ -106,6 +147,8 @@ check_only(const struct config *cfg)
 
 	int rc = preflight_repos(cfg, false, &errors);
 
+	if (check_state_dir(cfg, &errors) == -1)
+		rc = -1;
 	if (cfg->source.type == SOURCE_GITHUB) {
 		char *err = NULL;
 		struct github *gh = github_open(&cfg->source, &err);

@@ -217,3 +217,40 @@ Test(e2e_daemon, sighup_reloads_the_config_and_the_issues)
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
 }
+
+/* waved -n refuses a state_dir the real run could not use. */
+Test(e2e_daemon, check_refuses_a_state_dir_it_cannot_use)
+{
+	struct run_result r;
+
+	free(scenario_repo(sc, "api"));
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = true\n");
+	scenario_issues(sc, "[]");
+	char *conf = read_file(sc->conf, NULL), *bad;
+
+	bad = xasprintf("%s", conf);
+	char *at = strstr(bad, "state_dir = state\n");
+	cr_assert_not_null(at);
+	char *file_dir = xasprintf("%.*sstate_dir = issues.json/state\n%s", (int)(at - bad), bad,
+	    at + strlen("state_dir = state\n"));
+	free(write_text(sc->dir, "waved.conf", file_dir));
+	r = run_argv(sc->dir, (const char *[]){ sc->waved, "-n", "-c", sc->conf, NULL });
+	cr_assert_eq(r.status, 2, "%s", r.out);
+	cr_assert(strstr(r.err, "cannot be made in") && strstr(r.err, "not a folder"), "%s", r.err);
+	run_result_free(&r);
+	char *is_file = xasprintf("%.*sstate_dir = issues.json\n%s", (int)(at - bad), bad,
+	    at + strlen("state_dir = state\n"));
+	free(write_text(sc->dir, "waved.conf", is_file));
+	r = run_argv(sc->dir, (const char *[]){ sc->waved, "-n", "-c", sc->conf, NULL });
+	cr_assert_eq(r.status, 2, "%s", r.out);
+	cr_assert(strstr(r.err, "issues.json: not a folder"), "%s", r.err);
+	run_result_free(&r);
+	free(write_text(sc->dir, "waved.conf", conf));
+	r = run_argv(sc->dir, (const char *[]){ sc->waved, "-n", "-c", sc->conf, NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	free(is_file);
+	free(file_dir);
+	free(bad);
+	free(conf);
+}
