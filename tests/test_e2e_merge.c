@@ -68,8 +68,8 @@ Test(e2e_merge, one_merge_at_a_time_per_repo_while_repos_merge_together)
 	cr_assert(!merges_overlap(evs, "api#1", "api#3"));
 	cr_assert(merges_overlap(evs, "api#1", "web#1") || merges_overlap(evs, "api#2", "web#1") ||
 	    merges_overlap(evs, "api#3", "web#1"), "two repos should merge at the same time");
-	assert_landed_once(api, (const char *[]){ "a1", "a2", "a3", NULL });
-	assert_landed_once(web, (const char *[]){ "w1", NULL });
+	assert_landed_once(api, (const char *[]){ "a1 (api#1)", "a2 (api#2)", "a3 (api#3)", NULL });
+	assert_landed_once(web, (const char *[]){ "w1 (web#1)", NULL });
 	cJSON_Delete(evs);
 	run_result_free(&r);
 	free(api);
@@ -159,8 +159,8 @@ Test(e2e_merge, push_takes_in_the_remote_and_never_forces)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	log = scenario_git(remote, (const char *[]){ "log", "--no-merges", "--format=%s", "waved", NULL });
 	cr_assert_eq(count_lines_equal(log, "elsewhere"), 1, "%s", log);
-	cr_assert_eq(count_lines_equal(log, "one"), 1, "%s", log);
-	cr_assert_eq(count_lines_equal(log, "two"), 1, "%s", log);
+	cr_assert_eq(count_lines_equal(log, "one (api#1)"), 1, "%s", log);
+	cr_assert_eq(count_lines_equal(log, "two (api#2)"), 1, "%s", log);
 	char *local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
 	char *pushed = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
 	cr_assert_str_eq(local, pushed);

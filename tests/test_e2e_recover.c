@@ -148,7 +148,7 @@ kill_worker_at(const char *event, const char *phase_filter, const char *phases,
 		cr_assert_str_eq(ev_string(evs, rec, "phase"), expect_resume);
 	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
 	cJSON_Delete(evs);
-	assert_once_on(api, "crashy");
+	assert_once_on(api, "crashy (api#1)");
 	assert_no_worktrees("api");
 	assert_nothing_left_running();
 	free(api);
@@ -297,8 +297,8 @@ Test(e2e_recover, chaos_kill_the_daemon_at_random_moments, .timeout = 400)
 	cJSON_Delete(evs);
 	for (int k = 0; k < 4; k++) {
 		for (int n = 1; n <= 5; n++) {
-			char subject[32];
-			snprintf(subject, sizeof(subject), "%s-%d", repos[k], n);
+			char subject[64];
+			snprintf(subject, sizeof(subject), "%s-%d (%s#%d)", repos[k], n, repos[k], n);
 			assert_once_on(paths[k], subject);
 		}
 		assert_no_worktrees(repos[k]);

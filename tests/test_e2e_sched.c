@@ -88,7 +88,8 @@ Test(e2e_sched, repos_run_in_parallel_and_each_repo_in_sequence)
 	/* Each change landed on the agent branch, exactly once. */
 	char *api = xasprintf("%s/repos/api", sc->dir);
 	log = scenario_git(api, (const char *[]){ "log", "--no-merges", "--format=%s", "waved", NULL });
-	cr_assert(strcmp(log, "a2\na1\nseed") == 0 || strcmp(log, "a1\na2\nseed") == 0,
+	cr_assert(strcmp(log, "a2 (api#2)\na1 (api#1)\nseed") == 0 ||
+	    strcmp(log, "a1 (api#1)\na2 (api#2)\nseed") == 0,
 	    "each change once on the agent branch: %s", log);
 	free(log);
 	free(api);

@@ -166,9 +166,10 @@ assert_six_landed_once(void)
 		    "--format=%s", "waved", NULL });
 
 		for (int n = 1; n <= 3; n++) {
-			char subject[32];
+			char subject[64];
 
-			snprintf(subject, sizeof(subject), "%s-%d", r ? "web" : "api", n);
+			snprintf(subject, sizeof(subject), "%s-%d (%s#%d)", r ? "web" : "api", n,
+			    r ? "web" : "api", n);
 			cr_assert_eq(count_lines_equal(log, subject), 1, "\"%s\" once in:\n%s",
 			    subject, log);
 		}

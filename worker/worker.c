@@ -33,6 +33,7 @@ struct worker {
 	const struct config *cfg;
 	const struct repo_conf *repo;
 	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
+	char *commit_message;	/* for what an agent leaves uncommitted: "<title> (REPO#N)" */
 	int log_fd, signal_fd;
 	char base[GIT_SHA_MAX + 1];
 	bool feedback;		/* feedback_file holds something for the next implement */
@@ -225,7 +226,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
 	    out.result == PHASE_TIMED_OUT ? "timed out, status" : "exit", out.status, out.ms);
 	if ((id == PHASE_IMPLEMENT || id == PHASE_VERIFY) &&
-	    git_commit_all(w->worktree, w->job->title, &err) == -1)
+	    git_commit_all(w->worktree, w->commit_message, &err) == -1)
 		dprintf(w->log_fd, "== waved: committing leftover changes failed: %s\n",
 		    err.s ? err.s : "");
 	strbuf_free(&err);
@@ -653,6 +654,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	log_set_context(&(struct log_ctx){ job->issue, job->attempt, job->trace });
 	w->worktree = path_worktree(w->cfg, w->repo->name, job->number);
 	w->branch = issue_branch_name(w->cfg, job->number);
+	w->commit_message = xasprintf("%s (%s)", job->title, job->issue);
 	char *dir = path_issue_dir(w->cfg, w->repo->name, job->number);
 	mkdir_p(dir, 0755);
 	w->lock_path = xasprintf("%s/worker.lock", dir);
