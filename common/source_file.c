@@ -68,8 +68,9 @@ parse_entry(const cJSON *entry, const struct config *cfg, struct issue_spec *spe
 		issue_spec_add_dep(spec, ref.repo, ref.number);
 		k++;
 	}
-	spec->title = xstrdup(title->valuestring);
-	spec->body = xstrdup(cJSON_IsString(body) ? body->valuestring : "");
+	/* Text from outside: kept and shown as valid UTF-8 only. */
+	spec->title = utf8_valid_dup(title->valuestring);
+	spec->body = utf8_valid_dup(cJSON_IsString(body) ? body->valuestring : "");
 	return NULL;
 }
 

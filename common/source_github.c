@@ -437,8 +437,8 @@ add_listed_issue(struct sg_repo *r, const cJSON *item)
 	spec = issue_list_add(&r->building);
 	strlcpy(spec->repo, r->conf->name, sizeof(spec->repo));
 	spec->number = github_number(item, "number");
-	spec->title = xstrdup(title);
-	spec->body = xstrdup(body ? body : "");
+	spec->title = utf8_valid_dup(title);	/* outside text: valid UTF-8 only */
+	spec->body = utf8_valid_dup(body ? body : "");
 	spec->created = parse_created(cJSON_GetStringValue(cJSON_GetObjectItem(item, "created_at")));
 	pool_label(r, item, spec);
 	parse_body_deps(r, &r->building.v[index], spec->body);

@@ -51,6 +51,9 @@ void issue_key(char *buf, size_t size, const char *repo, long number);
 bool issue_key_parse(const char *key, char *repo, size_t repo_size, long *number);
 /* The longest prefix of s of at most max bytes that does not cut a UTF-8 sequence. */
 size_t utf8_cut(const char *s, size_t max);
+/* A copy of text from outside as valid UTF-8: each byte that starts no valid
+ * sequence (overlong, surrogate, past U+10FFFF, cut short) becomes U+FFFD. */
+char *utf8_valid_dup(const char *s);
 /* Parse a positive decimal integer that fits in a long; false otherwise. */
 bool parse_positive_long(const char *s, long *out);
 

@@ -122,3 +122,17 @@ Test(source_file, missing_file_is_unusable)
 	cr_assert_eq(source_file_load("/nonexistent/issues.json", cfg, &issues, &problems), -1);
 	cr_assert(strstr(problems.s, "/nonexistent/issues.json: cannot read"), "%s", problems.s);
 }
+
+/* Invalid UTF-8 from outside is stored and shown as valid UTF-8. */
+Test(source_file, invalid_utf8_becomes_replacement_characters)
+{
+	/* A bare continuation byte, an overlong '/', a surrogate, a cut-short sequence. */
+	load("[{\"repo\":\"api\",\"number\":1,\"title\":\"a\x80" "b\",\"body\":\"\xc0\xaf|\xed\xa0\x80|\xe2\x82\"}]");
+	cr_assert_eq(issues.n, 1);
+	cr_assert_str_eq(issues.v[0].title, "a\xef\xbf\xbd" "b");
+	cr_assert_str_eq(issues.v[0].body, "\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
+	    "\xef\xbf\xbd\xef\xbf\xbd");
+	char *s = utf8_valid_dup("h\xc3\xa9llo \xf0\x9f\x99\x82");
+	cr_assert_str_eq(s, "h\xc3\xa9llo \xf0\x9f\x99\x82", "valid text is kept as it is");
+	free(s);
+}
