@@ -69,6 +69,7 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "fix_rounds", V_INT, CFG(fix_rounds), 0, 100 },
 	{ SECT_WAVED, "review_rounds", V_INT, CFG(review_rounds), 0, 100 },
 	{ SECT_WAVED, "conflict_rounds", V_INT, CFG(conflict_rounds), 0, 100 },
+	{ SECT_WAVED, "log_max", V_SIZE, CFG(log_max), 0, 0 },
 	{ SECT_WAVED, "stop_timeout", V_INT, CFG(stop_timeout), 0, 86400 },
 	{ SECT_WAVED, "git_timeout", V_INT, CFG(git_timeout), 1, 86400 },
 	{ SECT_SOURCE, "type", V_SOURCE_TYPE, SRC(type), 0, 0 },
@@ -159,6 +160,7 @@ config_set_defaults(struct config *cfg)
 	cfg->usage.cooldown = 600;
 	config_parse_steps("50:3 65:2 75:1 80:0", cfg->usage.steps, &cfg->usage.nsteps, NULL, 0);
 	cfg->conflict_rounds = 3;
+	cfg->log_max = 16LL << 20;
 	cfg->stop_timeout = 30;
 	cfg->git_timeout = 300;
 	cfg->source.type = SOURCE_FILE;

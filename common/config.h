@@ -104,6 +104,7 @@ struct config {
 	bool hold_repo_during_review;
 	int fix_rounds;
 	int conflict_rounds;	/* agent-resolved merge conflicts per attempt */
+	long long log_max;	/* bytes an attempt's log may hold; past it the middle is cut */
 	int review_rounds;
 	int stop_timeout;
 	int git_timeout;

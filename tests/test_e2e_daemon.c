@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <criterion/criterion.h>
@@ -253,4 +254,27 @@ Test(e2e_daemon, check_refuses_a_state_dir_it_cannot_use)
 	free(file_dir);
 	free(bad);
 	free(conf);
+}
+
+/* An agent that prints without end fills no disk: past log_max the middle of its log goes. */
+Test(e2e_daemon, a_log_past_log_max_keeps_its_head_and_tail)
+{
+	struct run_result r;
+	struct stat st;
+
+	free(scenario_repo(sc, "api"));
+	scenario_config(sc, "log_max = 1M", "[phase \"implement\"]\nrun = echo FIRST-LINE; "
+	    "yes xxxxxxxxxxxxxxxxxxx | head -c 5000000; echo LAST-LINE; echo done > f.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"loud\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	char *path = xasprintf("%s/logs/api/1/attempt-1.log", sc->state), *text = read_file(path, NULL);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_leq(st.st_size, (1 << 20) + 4096, "the log holds %lld bytes", (long long)st.st_size);
+	cr_assert(strstr(text, "FIRST-LINE"), "the head stays");
+	cr_assert(strstr(text, "LAST-LINE"), "the tail stays");
+	cr_assert(strstr(text, "bytes cut from the middle of this log (log_max)"), "a line says so");
+	free(text);
+	free(path);
 }

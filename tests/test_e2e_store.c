@@ -65,8 +65,11 @@ start_six_issues(void)
 {
 	repos[0] = scenario_repo(sc, "api");
 	repos[1] = scenario_repo(sc, "web");
+	/* Beyond the first issue of each repo, work waits for the go the test gives
+	 * once the outage has begun: the daemon has things to record during it. */
 	scenario_config(sc, "max_attempts = 1",
-	    "[phase \"implement\"]\nrun = echo \"$WAVED_ISSUE\" > f-$WAVED_NUMBER.txt; sleep 0.3\n"
+	    "[phase \"implement\"]\nrun = [ $WAVED_NUMBER = 1 ] || until [ -e ../../../go ]; "
+	    "do sleep 0.05; done; echo \"$WAVED_ISSUE\" > f-$WAVED_NUMBER.txt; sleep 0.3\n"
 	    "[phase \"verify\"]\nrun = true\n");
 	scenario_issues(sc, "["
 	    "{\"repo\":\"api\",\"number\":1,\"title\":\"api-1\"},"
@@ -188,6 +191,7 @@ outage_of(const char *const files[])
 	cr_assert(scenario_await(sc, "done", NULL, 1, 60));
 	for (size_t k = 0; files[k]; k++)
 		chattr("+i", files[k]);
+	free(write_text(sc->state, "go", ""));
 	cr_assert(await_output("store: cannot commit", 30), "one line when the outage starts");
 	nap_ms(1500);		/* workers reach their gates meanwhile */
 	for (size_t k = 0; files[k]; k++)
@@ -224,6 +228,7 @@ Test(e2e_store, a_short_write_to_the_event_log)
 	cr_assert_eq(stat(events, &st), 0);
 	struct rlimit low = { st.st_size + 40, RLIM_INFINITY }, none = { RLIM_INFINITY, RLIM_INFINITY };
 	cr_assert_eq(prlimit(pid, RLIMIT_FSIZE, &low, NULL), 0);
+	free(write_text(sc->state, "go", ""));
 	cr_assert(await_output("store: cannot commit", 30), "one line when the outage starts");
 	nap_ms(1500);
 	cr_assert_eq(prlimit(pid, RLIMIT_FSIZE, &none, NULL), 0);

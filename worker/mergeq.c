@@ -141,7 +141,8 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 	struct phase_spec spec = {
 		.name = "check", .command = req->cfg->merge_check,
 		.timeout_s = req->cfg->phases[PHASE_VERIFY].timeout, .cwd = req->scratch,
-		.envp = req->envp, .log_fd = req->log_fd, .signal_fd = req->signal_fd,
+		.envp = req->envp, .log_fd = req->log_fd, .log_max = req->cfg->log_max,
+		.signal_fd = req->signal_fd,
 	};
 
 	git_worktree_drop(req->repo->path, req->scratch, NULL);

@@ -5,8 +5,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,43 @@
 
 #include "common/spawn.h"
 #include "common/util.h"
+
+/*
+ * Keep the log within log_max: past it, the middle goes.  The first half
+ * stays (how the attempt began), then a line saying how much was cut, then
+ * the newest output; the phase goes on appending after it (O_APPEND).
+ */
+static void
+bound_log(int fd, long long log_max, long long *cut)
+{
+	struct stat st;
+	long long head = log_max / 2, tail;
+	char *buf, note[128];
+	ssize_t got;
+	int n;
+
+	if (log_max <= 0 || fstat(fd, &st) == -1 || st.st_size <= log_max)
+		return;
+	n = snprintf(note, sizeof(note), "\n== waved: %lld bytes cut from the middle of this log "
+	    "(log_max)\n", *cut + (long long)st.st_size - log_max);
+	tail = log_max - head - n;
+	if (tail <= 0)
+		return;
+	/* pwrite on an O_APPEND descriptor appends: write through one of our own. */
+	char *self = xasprintf("/proc/self/fd/%d", fd);
+	int out = open(self, O_WRONLY | O_CLOEXEC);
+
+	free(self);
+	if (out == -1)
+		return;
+	buf = xmalloc((size_t)tail);
+	got = pread(fd, buf, (size_t)tail, st.st_size - tail);
+	if (got == tail && pwrite(out, note, (size_t)n, head) == n &&
+	    pwrite(out, buf, (size_t)tail, head + n) == tail && ftruncate(out, log_max) == 0)
+		*cut += (long long)st.st_size - log_max;
+	free(buf);
+	close(out);
+}
 
 /* Wait for the shell, or for the deadline, or for a stop request. */
 void
@@ -39,6 +78,8 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	}
 	if (spec->started)
 		spec->started(pid, spec->arg);
+	long long cut = 0;
+
 	for (;;) {
 		struct pollfd pfd = { .fd = spec->signal_fd, .events = POLLIN };
 		int64_t now = mono_ms(), until = kill_at ? kill_at : deadline;
@@ -46,8 +87,10 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 
 		struct rusage ru;
 
+		bound_log(spec->log_fd, spec->log_max, &cut);
 		if (wait4(pid, &status, WNOHANG, &ru) == pid) {
 			out->maxrss_kb = ru.ru_maxrss;
+			bound_log(spec->log_fd, spec->log_max, &cut);
 			break;
 		}
 		if (now >= until) {
@@ -61,7 +104,8 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			}
 			continue;
 		}
-		if (poll(&pfd, 1, (int)(until - now > 1000 ? 1000 : until - now)) <= 0)
+		/* A tenth of a second at most: the log is looked at as often. */
+		if (poll(&pfd, 1, (int)(until - now > 100 ? 100 : until - now)) <= 0)
 			continue;
 		if (read(spec->signal_fd, &si, sizeof(si)) != sizeof(si))
 			continue;

@@ -26,6 +26,7 @@ struct phase_spec {
 	const char *cwd;
 	char *const *envp;
 	int log_fd;
+	long long log_max;	/* bytes; past it the middle of the log is cut; 0: no bound */
 	int signal_fd;		/* the worker's signalfd: SIGCHLD, SIGTERM, SIGINT */
 	/* Told the process group as soon as it exists (for the pipe protocol). */
 	void (*started)(pid_t pgid, void *arg);

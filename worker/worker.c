@@ -94,6 +94,8 @@ log_tail(struct worker *w, const struct log_span *span)
 	char *buf;
 	ssize_t n;
 
+	if (from > end)
+		from = 0;	/* the middle was cut (log_max): the tail is what counts */
 	if (end - from > FEEDBACK_TAIL_BYTES)
 		from = end - FEEDBACK_TAIL_BYTES;
 	buf = xmalloc((size_t)(end - from) + 1);
@@ -206,7 +208,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	char **env = build_env(w, name);
 	struct phase_spec spec = {
 		.name = name, .command = command, .timeout_s = w->cfg->phases[id].timeout,
-		.cwd = w->worktree, .envp = env, .log_fd = w->log_fd,
+		.cwd = w->worktree, .envp = env, .log_fd = w->log_fd, .log_max = w->cfg->log_max,
 		.signal_fd = w->signal_fd, .started = report_phase_start, .arg = &report,
 	};
 	struct proto_msg end = { .type = PROTO_PHASE, .end = true };
