@@ -501,7 +501,9 @@ store_begin(struct store *st)
 int
 store_commit(struct store *st)
 {
-	bool ok = !st->txn_failed && step_plain(st, ST_COMMIT) == 0;
+	/* Once more before COMMIT writes the mapped -shm: the files may have
+	 * changed since the transaction began. */
+	bool ok = !st->txn_failed && store_files_writable(st) && step_plain(st, ST_COMMIT) == 0;
 
 	if (!ok && !sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);

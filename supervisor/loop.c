@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <bsd/unistd.h>
@@ -92,6 +93,27 @@ static const struct {
 	{ SIGINT, on_interrupt, false },
 };
 
+/*
+ * A write through the mapped -shm of a state database made unwritable in
+ * the instant between the store's check and SQLite's write is a SIGBUS:
+ * say so before dying (nothing is lost: the next start recovers from the
+ * last commit and git).  syslog is not async-signal-safe, but this process
+ * is ending either way.
+ */
+static void
+on_bus_error(int signo)
+{
+	static const char msg[] = "waved: SIGBUS: the state database's shared memory "
+	    "(waved.db-shm) stopped being writable during a write; exiting, the next start "
+	    "recovers from the last commit\n";
+
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		(void)0;
+	syslog(LOG_ERR, "%s", msg);
+	signal(signo, SIG_DFL);
+	raise(signo);
+}
+
 /* Handlers do no work: every signal is read from a signalfd by the loop. */
 static int
 signals_open(void)
@@ -105,6 +127,7 @@ signals_open(void)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* past a file size limit, a write fails: no death */
+	signal(SIGBUS, on_bus_error);
 	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 

@@ -68,6 +68,7 @@ workers_set_github(struct workers *w, struct github *gh)
 static void
 drop_secrets(const struct workers *w)
 {
+	signal(SIGBUS, SIG_DFL);	/* the supervisor's handler speaks of its database */
 	prctl(PR_SET_DUMPABLE, 0);
 	if (!w->cfg->source.pass_token)
 		github_wipe_in_child(w->github);
