@@ -66,14 +66,10 @@ agent_file(void)
 
 Test(e2e_conflict, eight_issues_rewriting_one_file_all_land_in_one_attempt)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	setup_api(8, "cap = 2\nmax_attempts = 3", APPENDING UNION_RESOLVE);
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	cr_assert_eq(ev_count(evs, "done", NULL), 8);
 	cr_assert_eq(ev_count(evs, "failed", NULL), 0, "no attempt lost to a sibling");
 	for (int k = ev_find(evs, "done", NULL, 0); k >= 0; k = ev_find(evs, "done", NULL, k + 1))
@@ -102,14 +98,10 @@ Test(e2e_conflict, eight_issues_rewriting_one_file_all_land_in_one_attempt)
  */
 Test(e2e_conflict, a_failed_resolve_retries_first_and_alone)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	setup_api(4, "cap = 2\nmax_attempts = 3", APPENDING "[phase \"resolve\"]\nrun = exit 1\n");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	int f = ev_find(evs, "failed", NULL, 0);
 	cr_assert_geq(f, 0, "some issue met a conflict its resolver could not mend");
 	cr_assert_str_eq(ev_string(evs, f, "outcome"), "conflict");
@@ -140,14 +132,10 @@ Test(e2e_conflict, a_failed_resolve_retries_first_and_alone)
 
 Test(e2e_conflict, markers_left_by_a_resolver_that_says_yes_never_land)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	setup_api(3, "cap = 2\nmax_attempts = 3", APPENDING "[phase \"resolve\"]\nrun = true\n");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	int f = ev_find(evs, "failed", NULL, 0);
 	cr_assert_geq(f, 0);
 	cr_assert(strstr(ev_string(evs, f, "reason"), "conflict: markers left in f.txt"), "%s",
@@ -164,17 +152,13 @@ Test(e2e_conflict, markers_left_by_a_resolver_that_says_yes_never_land)
 /* Pipelined issues that touch different files merge with no resolve at all. */
 Test(e2e_conflict, a_clean_tip_merge_needs_no_resolve_phase)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	setup_api(4, "cap = 2", "[phase \"implement\"]\nrun = touch ../../../started-$WAVED_NUMBER; "
 	    "echo x > f-$WAVED_NUMBER.txt\n[phase \"review\"]\nrun = n=0; "
 	    "until [ -e ../../../started-$((WAVED_NUMBER + 1)) ] || [ $n -ge 100 ]; do sleep 0.05; "
 	    "n=$((n + 1)); done\n[phase \"resolve\"]\nrun = exit 1\n");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	cr_assert_eq(ev_count(evs, "done", NULL), 4);
 	cr_assert_eq(ev_count(evs, "failed", NULL), 0);
 	for (int k = ev_find(evs, "phase_start", NULL, 0); k >= 0;
@@ -190,10 +174,7 @@ Test(e2e_conflict, summary_agent_and_wasted_times_add_up)
 	cJSON *evs, *sum;
 
 	setup_api(4, "cap = 2\nmax_attempts = 3", APPENDING "[phase \"resolve\"]\nrun = exit 1\n");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "summary", "--json",
 	    NULL });
 	cr_assert_eq(r.status, 0, "%s", r.err);

@@ -86,15 +86,11 @@ find_why(const cJSON *evs, const char *why, int from)
 
 Test(e2e_usage, sixty_six_percent_allows_two_in_flight)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	setup_repos(4, 2, USAGE_CMD);
 	write_usage("66\n");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	int u = ev_find(evs, "usage", NULL, 0);
 	cr_assert_geq(u, 0);
 	cr_assert_eq(ev_number(evs, u, "percent"), 66);
@@ -109,15 +105,11 @@ Test(e2e_usage, sixty_six_percent_allows_two_in_flight)
 
 Test(e2e_usage, a_monitor_that_prints_nonsense_changes_nothing)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	setup_repos(2, 2, USAGE_CMD);
 	write_usage("banana\n");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	int f = ev_find(evs, "usage_failed", NULL, 0);
 	cr_assert_geq(f, 0);
 	cr_assert(strstr(ev_string(evs, f, "reason"), "expected a percent"), "%s",
@@ -167,7 +159,6 @@ Test(e2e_usage, a_pause_with_a_reset_time_lifts_at_the_reset)
 /* Three exits of 75 in a row step the cap down; a quiet cooldown lifts it. */
 Test(e2e_usage, tempfail_streaks_step_down_and_a_cooldown_steps_up)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	free(scenario_repo(sc, "r1"));
@@ -175,10 +166,7 @@ Test(e2e_usage, tempfail_streaks_step_down_and_a_cooldown_steps_up)
 	    "|| echo 0); n=$((n + 1)); echo $n > ../../../count; [ $n -gt 3 ] || exit 75; "
 	    "echo x > f.txt\n[usage]\ntempfail_streak = 3\ncooldown = 1\n");
 	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t\"}]");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	int down = find_why(evs, "tempfail", 0);
 	cr_assert_geq(down, 0);
 	cr_assert_eq(ev_number(evs, down, "effective"), 0, "one step down from a cap of 1");
@@ -195,7 +183,6 @@ Test(e2e_usage, tempfail_streaks_step_down_and_a_cooldown_steps_up)
 /* A pool of cap 1 over two repos and one issue of a third never runs two at once. */
 Test(e2e_usage, a_pool_of_one_runs_one_while_the_others_run_beside_it)
 {
-	struct run_result r;
 	cJSON *evs;
 
 	for (int k = 1; k <= 4; k++) {
@@ -224,10 +211,7 @@ Test(e2e_usage, a_pool_of_one_runs_one_while_the_others_run_beside_it)
 	    "{\"repo\":\"r3\",\"number\":1,\"title\":\"t\",\"pool\":\"heavy\"},"
 	    "{\"repo\":\"r3\",\"number\":2,\"title\":\"t\"},"
 	    "{\"repo\":\"r4\",\"number\":1,\"title\":\"t\"}]");
-	r = scenario_once(sc, NULL);
-	cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
-	run_result_free(&r);
-	evs = scenario_events(sc);
+	evs = scenario_once_ok(sc);
 	const char *heavy[] = { "r1#1", "r2#1", "r3#1" };
 	int now = 0, k = 0, beside = 0;
 	const cJSON *e;

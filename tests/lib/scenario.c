@@ -82,6 +82,16 @@ scenario_once(struct scenario *sc, const char *const extra[])
 	return run_argv(sc->dir, argv);
 }
 
+cJSON *
+scenario_once_ok(struct scenario *sc)
+{
+	struct run_result r = scenario_once(sc, NULL);
+
+	cr_assert_eq(r.status, 0, "waved --once: status %d: %s", r.status, r.err);
+	run_result_free(&r);
+	return scenario_events(sc);
+}
+
 pid_t
 scenario_start(struct scenario *sc, const char *const args[])
 {

@@ -40,6 +40,8 @@ void scenario_issues(struct scenario *sc, const char *json);
 
 /* waved --once (plus extra args), to completion. */
 struct run_result scenario_once(struct scenario *sc, const char *const extra[]);
+/* waved --once, which must exit 0; its events (caller frees). */
+cJSON *scenario_once_ok(struct scenario *sc);
 /* waved in the background with args; output goes to dir/waved.out. */
 pid_t scenario_start(struct scenario *sc, const char *const args[]);
 /* Wait for pid up to timeout_s; its exit status (128+N for signal N), or -1. */
