@@ -135,7 +135,7 @@ Test(e2e_github, a_slow_server_does_not_hold_up_the_daemon)
 	struct run_result r;
 	cJSON *evs;
 
-	start(true);	/* acme/web's listing takes 3 s */
+	start(true);	/* acme/web's listing takes 8 s */
 	r = scenario_once(sc, NULL);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	evs = scenario_events(sc);
@@ -322,7 +322,7 @@ Test(e2e_github, a_rate_limit_pause_holds_across_a_reload)
 	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "reload", NULL });
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_free(&r);
-	/* The reload polls api again at once; web must wait for its Retry-After (6 s). */
+	/* The reload polls api again at once; web must wait for its Retry-After (60 s). */
 	for (int waited = 0; httpd_count(server, "GET /repos/acme/api/issues?") < 2; waited += 20) {
 		cr_assert_lt(waited, 10000, "api was not polled again after the reload");
 		nap_ms(20);
