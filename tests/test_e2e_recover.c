@@ -260,7 +260,8 @@ Test(e2e_recover, chaos_kill_the_daemon_at_random_moments, .timeout = 400)
 
 	while (kills < 12) {
 		pid_t pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
-		/* A moment from 0.2 to 1.2 s into this run. */
+		/* Started (slow under the sanitizers), then a moment from 0.2 to 1.2 s into the run. */
+		cr_assert(scenario_await(sc, "started", NULL, kills + 1, 60));
 		rng ^= rng << 13;
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
