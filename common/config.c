@@ -30,7 +30,8 @@ enum section_kind {
 	SECT_PHASE,
 	SECT_REPO,
 	SECT_USAGE,
-	SECT_POOL
+	SECT_POOL,
+	SECT_RUNNER
 };
 
 enum value_type {
@@ -39,6 +40,7 @@ enum value_type {
 	V_STR,
 	V_PATH,			/* a string made absolute against the config's folder */
 	V_SOURCE_TYPE,
+	V_RUNNER_TYPE,
 	V_STEPS,		/* usage steps: "PERCENT:LIMIT ..." */
 	V_SIZE			/* bytes, with K M G T */
 };
@@ -55,6 +57,7 @@ struct key_def {
 #define CFG(f) offsetof(struct config, f)
 #define SRC(f) (offsetof(struct config, source) + offsetof(struct source_conf, f))
 #define USAGE(f) (offsetof(struct config, usage) + offsetof(struct usage_conf, f))
+#define RUNNER(f) (offsetof(struct config, runner) + offsetof(struct runner_conf, f))
 
 static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "state_dir", V_PATH, CFG(state_dir), 0, 0 },
@@ -97,6 +100,9 @@ static const struct key_def key_defs[] = {
 	{ SECT_USAGE, "min_free_mem", V_SIZE, USAGE(min_free_mem), 0, 0 },
 	{ SECT_POOL, "cap", V_INT, offsetof(struct pool_conf, cap), 0, 10000 },
 	{ SECT_POOL, "runner_args", V_STR, offsetof(struct pool_conf, runner_args), 0, 0 },
+	{ SECT_RUNNER, "type", V_RUNNER_TYPE, RUNNER(type), 0, 0 },
+	{ SECT_RUNNER, "srun", V_STR, RUNNER(srun), 0, 0 },
+	{ SECT_RUNNER, "args", V_STR, RUNNER(args), 0, 0 },
 };
 
 /* Parser state shared by the line reader and the key handler. */
@@ -163,6 +169,8 @@ config_set_defaults(struct config *cfg)
 	cfg->log_max = 16LL << 20;
 	cfg->stop_timeout = 30;
 	cfg->git_timeout = 300;
+	cfg->runner.type = RUNNER_LOCAL;
+	cfg->runner.srun = xstrdup("srun");
 	cfg->source.type = SOURCE_FILE;
 	cfg->source.path = xstrdup("/etc/waved/issues.json");
 	cfg->source.api = xstrdup("https://api.github.com");
@@ -325,6 +333,8 @@ begin_section(struct parse_state *st, const char *header)
 		st->section = SECT_MERGE;
 	else if (strcmp(header, "usage") == 0)
 		st->section = SECT_USAGE;
+	else if (strcmp(header, "runner") == 0)
+		st->section = SECT_RUNNER;
 	else if ((arg = section_argument(header, "pool")) != NULL)
 		begin_pool_section(st, arg);
 	else if ((arg = section_argument(header, "phase")) != NULL) {
@@ -343,7 +353,7 @@ begin_section(struct parse_state *st, const char *header)
 	else
 		config_error(st, st->lineno, NULL,
 		    "unknown section [%s]: expected [waved], [source], [merge], [usage], "
-		    "[phase \"NAME\"], [pool \"NAME\"] or [repo \"NAME\"]", header);
+		    "[runner], [phase \"NAME\"], [pool \"NAME\"] or [repo \"NAME\"]", header);
 }
 
 /* Look at each line as inih reads it, to track line numbers and section headers. */
@@ -436,6 +446,15 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 		else
 			config_error(st, st->lineno, def->name,
 			    "expected file or github, got \"%s\"", v);
+		return;
+	case V_RUNNER_TYPE:
+		if (strcmp(v, "local") == 0)
+			st->cfg->runner.type = RUNNER_LOCAL;
+		else if (strcmp(v, "slurm") == 0)
+			st->cfg->runner.type = RUNNER_SLURM;
+		else
+			config_error(st, st->lineno, def->name,
+			    "expected local or slurm, got \"%s\"", v);
 		return;
 	case V_STEPS: {
 		struct usage_conf *u = &st->cfg->usage;
@@ -634,6 +653,8 @@ config_free(struct config *cfg)
 	for (int i = 0; i < PHASE_COUNT; i++)
 		free(cfg->phases[i].run);
 	free(cfg->merge_check);
+	free(cfg->runner.srun);
+	free(cfg->runner.args);
 	for (size_t i = 0; i < cfg->nrepos; i++) {
 		free(cfg->repos[i].name);
 		free(cfg->repos[i].path);

@@ -72,6 +72,18 @@ struct pool_conf {
 	int line;
 };
 
+/* [runner] (section 17): where phases run. */
+enum runner_type {
+	RUNNER_LOCAL,
+	RUNNER_SLURM
+};
+
+struct runner_conf {
+	enum runner_type type;
+	char *srun;		/* the srun client; scancel and squeue are looked up beside it */
+	char *args;		/* srun options for every job, split at blanks; or NULL */
+};
+
 struct source_conf {
 	enum source_type type;
 	char *path;		/* type = file */
@@ -112,6 +124,7 @@ struct config {
 	struct phase_conf phases[PHASE_COUNT];
 	char *merge_check;
 	struct usage_conf usage;
+	struct runner_conf runner;
 	struct pool_conf *pools;
 	size_t npools;
 	struct repo_conf *repos;

@@ -145,6 +145,10 @@ parse_phase(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 	    !get_number(o, "ms", 0, 1e12, &m->ms, err, errsize) ||
 	    !get_number(o, "maxrss_kb", 0, 1e12, &m->maxrss_kb, err, errsize))
 		return -1;
+	m->job = 0;
+	if (cJSON_GetObjectItemCaseSensitive(o, "job") &&
+	    !get_number(o, "job", 1, 1e15, &m->job, err, errsize))
+		return -1;
 	m->exit = (int)exit_status;
 	return copy_sha(o, "head", m->sha, err, errsize);
 }
@@ -334,6 +338,8 @@ build(const struct proto_msg *m, size_t reason_len)
 			cJSON_AddNumberToObject(o, "ms", (double)m->ms);
 			cJSON_AddNumberToObject(o, "maxrss_kb", (double)m->maxrss_kb);
 			cJSON_AddStringToObject(o, "head", m->sha);
+			if (m->job > 0)
+				cJSON_AddNumberToObject(o, "job", (double)m->job);
 		}
 		break;
 	case PROTO_PREPARED:

@@ -5,9 +5,9 @@
  * at most PROTO_MAX_LINE bytes each (newline included), so that every write
  * is atomic (PIPE_BUF).  Field "t" is the type.
  *
- *   {"t":"hello","v":3,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
+ *   {"t":"hello","v":4,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
  *   {"t":"phase","phase":"implement","state":"start","pgid":456}
- *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"maxrss_kb":812000,"head":"<sha>"}
+ *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"maxrss_kb":812000,"head":"<sha>","job":4711}
  *   {"t":"prepared","base":"<sha>"}
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
@@ -15,7 +15,8 @@
  *   {"t":"resolved","round":1,"files":["a.c","b.c"]}
  *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
  *
- * "v" (PROTO_VERSION: a mismatch is a protocol error), "pgid" (the phase's
+ * "v" (PROTO_VERSION: a mismatch is a protocol error), "job" (the Slurm job
+ * a phase ran as, with the cluster runner; absent otherwise), "pgid" (the phase's
  * process group, so that the supervisor can end it if the worker is killed)
  * and "prepared" (the base commit recorded at prepare, for recovery) extend
  * section 8, as does "recovered": a child the supervisor forks to ask git
@@ -34,7 +35,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 3
+#define PROTO_VERSION 4
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072
@@ -95,6 +96,7 @@ struct proto_msg {
 	int exit;		/* end */
 	long ms;		/* end */
 	long maxrss_kb;		/* end: the phase's peak resident size (wait4) */
+	long job;		/* end: the Slurm job id, 0: none */
 	/* phase end head, prepared base, merge sha */
 	char sha[PROTO_SHA_MAX + 1];
 	/* merge */

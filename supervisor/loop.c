@@ -368,7 +368,8 @@ open_state(struct supervisor *sv)
 	}
 	events_set_seq(sv->events, store_event_seq(sv->store));
 	sv->journal = journal_new(sv->store, sv->events);
-	if (preflight_repos(sv->cfg, true, &errors) == -1) {
+	if (preflight_repos(sv->cfg, true, &errors) == -1 ||
+	    preflight_runner(sv->cfg, &errors) == -1) {
 		log_warnx_lines("preflight: ", errors.s);
 		strbuf_free(&errors);
 		return -1;

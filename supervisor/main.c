@@ -149,6 +149,8 @@ check_only(const struct config *cfg)
 
 	if (check_state_dir(cfg, &errors) == -1)
 		rc = -1;
+	if (preflight_runner(cfg, &errors) == -1)
+		rc = -1;
 	if (cfg->source.type == SOURCE_GITHUB) {
 		char *err = NULL;
 		struct github *gh = github_open(&cfg->source, &err);

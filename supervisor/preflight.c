@@ -1,8 +1,17 @@
 #include "supervisor/preflight.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/git.h"
+#include "common/slurm.h"
+#include "common/spawn.h"
+
+#define RUNNER_CHECK_TIMEOUT_S 120	/* a busy cluster may queue the check for a while */
+#define RUNNER_CHECK_NOT_SEEN 42	/* the job ran but the marker was not there */
 
 static int
 preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare,
@@ -42,5 +51,111 @@ preflight_repos(const struct config *cfg, bool prepare, struct strbuf *errors)
 	for (size_t i = 0; i < cfg->nrepos; i++)
 		if (preflight_repo(cfg, &cfg->repos[i], prepare, errors) == -1)
 			rc = -1;
+	return rc;
+}
+
+/* state_dir, or while it does not exist yet, its nearest existing parent. */
+static char *
+nearest_folder(const char *path)
+{
+	char *dir = xstrdup(path);
+	struct stat st;
+
+	while (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		char *slash = strrchr(dir, '/');
+
+		if (slash == NULL || slash == dir) {
+			free(dir);
+			return xstrdup("/");
+		}
+		*slash = '\0';
+	}
+	return dir;
+}
+
+/* The last non-empty line of srun's output, for the message. */
+static const char *
+last_words(struct strbuf *out)
+{
+	char *end;
+
+	if (out->s == NULL)
+		return "";
+	end = out->s + strlen(out->s);
+	while (end > out->s && (end[-1] == '\n' || end[-1] == ' '))
+		*--end = '\0';
+	while (end > out->s && end[-1] != '\n')
+		end--;
+	return end;
+}
+
+/* One check job with these pool arguments (NULL: the runner's alone). */
+static int
+check_job(const struct config *cfg, const char *marker, const char *pool,
+    const char *pool_args, struct strbuf *errors)
+{
+	struct slurm_job_spec spec = { .runner = &cfg->runner, .pool_args = pool_args,
+	    .cwd = "/", .timeout_s = 1 };
+	char trace[TRACE_LEN + 1], *where = pool ? xasprintf(" (pool %s)", pool) : xstrdup("");
+	struct strbuf out = { 0 };
+	char **argv;
+	int rc;
+
+	trace_id_new(trace);
+	slurm_job_name(&spec, "preflight", "check", trace);
+	argv = slurm_srun_argv(&spec, (const char *[]){ "/bin/sh", "-c",
+	    "test -f \"$1\" || exit 42", "waved-preflight", marker, NULL });
+	rc = spawn_run((const char *const *)argv, NULL, &out, RUNNER_CHECK_TIMEOUT_S);
+	slurm_argv_free(argv);
+	if (rc == SPAWN_TIMEOUT) {
+		slurm_cancel(&cfg->runner, 0, spec.name);
+		strbuf_addf(errors, "runner%s: partition: no one-second job ran within %d s "
+		    "(args \"%s%s%s\")\n", where, RUNNER_CHECK_TIMEOUT_S,
+		    cfg->runner.args ? cfg->runner.args : "", pool_args ? " " : "",
+		    pool_args ? pool_args : "");
+	} else if (rc == RUNNER_CHECK_NOT_SEEN)
+		strbuf_addf(errors, "runner%s: shared path: a job on the cluster does not see %s "
+		    "(state_dir must be on storage the nodes mount at the same path)\n", where,
+		    cfg->state_dir);
+	else if (rc != 0)
+		strbuf_addf(errors, "runner%s: partition: a one-second job did not run (args "
+		    "\"%s%s%s\", srun exit %d): %s\n", where, cfg->runner.args ? cfg->runner.args : "",
+		    pool_args ? " " : "", pool_args ? pool_args : "", rc, last_words(&out));
+	strbuf_free(&out);
+	free(where);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+preflight_runner(const struct config *cfg, struct strbuf *errors)
+{
+	char *srun, *dir, *marker;
+	int fd, rc = 0;
+
+	if (cfg->runner.type != RUNNER_SLURM)
+		return 0;
+	if ((srun = slurm_srun_path(&cfg->runner)) == NULL) {
+		strbuf_addf(errors, "runner: srun: \"%s\" not found%s\n", cfg->runner.srun,
+		    strchr(cfg->runner.srun, '/') ? "" : " in PATH");
+		return -1;
+	}
+	free(srun);
+	dir = nearest_folder(cfg->state_dir);
+	marker = xasprintf("%s/.waved-runner-check.XXXXXX", dir);
+	free(dir);
+	if ((fd = mkstemp(marker)) == -1) {
+		strbuf_addf(errors, "runner: shared path: cannot write %s: %s\n", marker,
+		    strerror(errno));
+		free(marker);
+		return -1;
+	}
+	close(fd);
+	rc = check_job(cfg, marker, NULL, NULL, errors);
+	for (size_t i = 0; rc == 0 && i < cfg->npools; i++)
+		if (cfg->pools[i].runner_args)
+			rc = check_job(cfg, marker, cfg->pools[i].name, cfg->pools[i].runner_args,
+			    errors);
+	unlink(marker);
+	free(marker);
 	return rc;
 }

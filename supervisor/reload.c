@@ -114,6 +114,8 @@ preflight_child(const struct config *cfg, int fd)
 	closefrom(4);
 	setproctitle("reload preflight");
 	rc = preflight_repos(cfg, true, &errors);
+	if (preflight_runner(cfg, &errors) == -1)
+		rc = -1;
 	if (rc == 0)
 		strbuf_add(&errors, PREFLIGHT_OK);
 	for (size_t off = 0; off < errors.len; ) {

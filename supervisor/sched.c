@@ -338,11 +338,12 @@ static pid_t
 launch(struct sched *s, size_t i)
 {
 	struct sched_issue *is = &s->v[i];
+	long pool = issue_pool(s, i);
 	struct sched_job job = {
 		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
 		.number = is->number, .title = is->title, .body = is->body,
 		.attempt = is->attempt, .trace = is->trace, .resume = is->resume,
-		.base = is->base,
+		.base = is->base, .pool = pool >= 0 ? s->cfg->pools[pool].name : NULL,
 	};
 
 	return s->start(&job, s->start_arg);

@@ -35,6 +35,7 @@ struct sched_job {
 	const char *trace;
 	int resume;		/* enum resume_point: RESUME_NONE for a fresh attempt */
 	const char *base;	/* with resume: the attempt's base commit */
+	const char *pool;	/* the [pool] whose slot it takes, or NULL */
 };
 
 /* Forks the worker; returns its pid or -1. */

@@ -131,6 +131,8 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 	cJSON_AddNumberToObject(f, "ms", (double)m->ms);
 	cJSON_AddNumberToObject(f, "maxrss_kb", (double)m->maxrss_kb);
 	cJSON_AddStringToObject(f, "head", m->sha);
+	if (m->job > 0)
+		cJSON_AddNumberToObject(f, "job", (double)m->job);
 	store_marker_add(s->store, is->attempt_id, m->phase, m->exit, m->sha, m->ms);
 	store_add_agent_time(s->store, is->id, is->attempt_id, m->ms);
 	store_note_rss(s->store, is->id, m->maxrss_kb);

@@ -140,6 +140,9 @@ become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
 		.pipe_fd = WORKER_PIPE_FD, .gate_fd = WORKER_GATE_FD, .supervisor = supervisor,
 		.resume = (enum resume_point)job->resume,
 	};
+	long pool = job->pool ? config_pool(w->cfg, job->pool) : -1;
+
+	wj.pool = pool >= 0 ? &w->cfg->pools[pool] : NULL;
 
 	/* Neither may land on the other's number while being moved. */
 	pipe_fd = fcntl(pipe_fd, F_DUPFD_CLOEXEC, WORKER_GATE_FD + 1);

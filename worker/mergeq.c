@@ -142,7 +142,7 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 		.name = "check", .command = req->cfg->merge_check,
 		.timeout_s = req->cfg->phases[PHASE_VERIFY].timeout, .cwd = req->scratch,
 		.envp = req->envp, .log_fd = req->log_fd, .log_max = req->cfg->log_max,
-		.signal_fd = req->signal_fd,
+		.signal_fd = req->signal_fd, .slurm = req->slurm,
 	};
 
 	git_worktree_drop(req->repo->path, req->scratch, NULL);
@@ -158,6 +158,11 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 		return MERGE_STOPPED;
 	if (out.result == PHASE_EXITED && out.status == 0)
 		return MERGE_LANDED;
+	if (out.result == PHASE_LOST) {
+		strbuf_addf(reason, "merge check: the cluster ended Slurm job %ld (%s); back in line",
+		    out.job, out.job_state);
+		return MERGE_TEMPFAIL;
+	}
 	strbuf_addf(reason, "merge check failed (%s %d): ", out.result == PHASE_TIMED_OUT ?
 	    "timeout, status" : "exit", out.status);
 	append_output(reason, req->log_fd, since);

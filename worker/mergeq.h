@@ -9,13 +9,15 @@
 #include "common/config.h"
 #include "common/util.h"
 #include "common/git.h"
+#include "common/slurm.h"
 
 enum merge_result {
 	MERGE_LANDED,		/* sha: the new agent tip (or the issue head, if already there) */
 	MERGE_CONFLICT,		/* reason: the conflicting paths */
 	MERGE_CHECK_FAILED,	/* the [merge] check gate failed; reason says why */
 	MERGE_ERROR,		/* git failed; reason says how */
-	MERGE_STOPPED		/* the worker was asked to stop while waiting */
+	MERGE_STOPPED,		/* the worker was asked to stop while waiting */
+	MERGE_TEMPFAIL		/* the cluster ended the gate's job: try again later */
 };
 
 struct merge_request {
@@ -27,6 +29,7 @@ struct merge_request {
 	int log_fd;
 	int signal_fd;
 	char *const *envp;
+	const struct slurm_job_spec *slurm;	/* the gate's job with the cluster runner */
 	/* Progress, for the pipe protocol and the process title. */
 	void (*locked)(void *arg);
 	void *arg;

@@ -55,6 +55,52 @@ bound_log(int fd, long long log_max, long long *cut)
 	close(out);
 }
 
+/* A timeout or a stop: the job goes first (by id once it has one), then srun. */
+static void
+cancel_job(const struct phase_spec *spec)
+{
+	struct slurm_job job;
+
+	slurm_job_find(spec->slurm->runner, spec->slurm->name, &job);
+	slurm_cancel(spec->slurm->runner, job.id > spec->slurm->newer_than ? job.id : 0,
+	    spec->slurm->name);
+}
+
+/* Ask the phase to end: TERM now, KILL at the returned time. */
+static int64_t
+terminate(const struct phase_spec *spec, pid_t pid, int64_t now)
+{
+	if (spec->slurm)
+		cancel_job(spec);
+	kill(-pid, SIGTERM);
+	return now + PHASE_KILL_GRACE_MS;
+}
+
+/*
+ * srun has ended: which job was it, and did the command run to its end?  A
+ * job the cluster ended on its own makes the phase PHASE_LOST.
+ */
+static void
+job_outcome(const struct phase_spec *spec, struct phase_outcome *out)
+{
+	const struct slurm_job_spec *js = spec->slurm;
+	struct slurm_job job;
+
+	if (out->result != PHASE_EXITED)
+		slurm_cancel(js->runner, 0, js->name);	/* one submitted while we cancelled */
+	slurm_job_settle(js->runner, js->name, &job, PHASE_KILL_GRACE_MS);
+	out->maxrss_kb = 0;	/* srun's own size says nothing of the job's */
+	if (job.id <= js->newer_than) {
+		dprintf(spec->log_fd, "\n== waved: no Slurm job %s was found\n", js->name);
+		return;
+	}
+	out->job = job.id;
+	strlcpy(out->job_state, job.state, sizeof(out->job_state));
+	dprintf(spec->log_fd, "\n== waved: Slurm job %ld %s\n", job.id, job.state);
+	if (out->result == PHASE_EXITED && job.fate == SLURM_LOST)
+		out->result = PHASE_LOST;
+}
+
 /* Wait for the shell, or for the deadline, or for a stop request. */
 void
 phase_run(const struct phase_spec *spec, struct phase_outcome *out)
@@ -68,11 +114,17 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	out->result = PHASE_EXITED;
 	/* The command string is the operator's configuration; issue text reaches
 	 * it only through the environment and files. */
-	pid = spawn_start((const char *[]){ "/bin/sh", "-c", spec->command, NULL },
-	    &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = spec->log_fd, .envp = spec->envp });
+	const char *shell[] = { "/bin/sh", "-c", spec->command, NULL };
+	char **srun = spec->slurm ? slurm_srun_argv(spec->slurm, shell) : NULL;
+	const char *const *argv = srun ? (const char *const *)srun : shell;
+
+	pid = spawn_start(argv, &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = spec->log_fd,
+	    .envp = spec->envp });
+	if (pid == -1)
+		dprintf(spec->log_fd, "waved: %s: cannot start %s in %s: %s\n", spec->name,
+		    argv[0], spec->cwd, strerror(errno));
+	slurm_argv_free(srun);
 	if (pid == -1) {
-		dprintf(spec->log_fd, "waved: %s: cannot start /bin/sh in %s: %s\n", spec->name,
-		    spec->cwd, strerror(errno));
 		out->result = PHASE_NOT_STARTED;
 		return;
 	}
@@ -99,8 +151,7 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 				kill_at = INT64_MAX / 2;	/* wait for the reap */
 			} else {
 				out->result = PHASE_TIMED_OUT;
-				kill(-pid, SIGTERM);
-				kill_at = now + PHASE_KILL_GRACE_MS;
+				kill_at = terminate(spec, pid, now);
 			}
 			continue;
 		}
@@ -111,12 +162,13 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			continue;
 		if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !kill_at) {
 			out->result = PHASE_STOPPED;
-			kill(-pid, SIGTERM);
-			kill_at = now + PHASE_KILL_GRACE_MS;
+			kill_at = terminate(spec, pid, now);
 		}
 	}
 	/* Nothing the phase started may outlive it: sweep the group. */
 	kill(-pid, SIGKILL);
 	out->ms = (long)(mono_ms() - start);
 	out->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (spec->slurm)
+		job_outcome(spec, out);
 }

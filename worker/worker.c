@@ -38,6 +38,8 @@ struct worker {
 	char base[GIT_SHA_MAX + 1];
 	bool feedback;		/* feedback_file holds something for the next implement */
 	bool owns_issue;	/* holds the issue's worker lock */
+	struct slurm_job_spec slurm;	/* with the cluster runner: the current phase's job */
+	long last_job;		/* the newest job id this worker has seen */
 };
 
 static void
@@ -195,6 +197,21 @@ report_phase_start(pid_t pgid, void *arg)
 	send_msg(r->w, &m);
 }
 
+/* With the cluster runner, the job a phase (or the merge gate) runs as; else NULL. */
+static struct slurm_job_spec *
+job_for(struct worker *w, const char *phase, const char *cwd, int timeout_s)
+{
+	if (w->cfg->runner.type != RUNNER_SLURM)
+		return NULL;
+	w->slurm = (struct slurm_job_spec){
+		.runner = &w->cfg->runner, .cwd = cwd, .timeout_s = timeout_s,
+		.pool_args = w->job->pool ? w->job->pool->runner_args : NULL,
+		.newer_than = w->last_job,
+	};
+	slurm_job_name(&w->slurm, w->job->issue, phase, w->job->trace);
+	return &w->slurm;
+}
+
 /*
  * Run one phase and report its start and end; after implement and verify the
  * worker commits what the agent left uncommitted, so that the reported head
@@ -210,6 +227,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 		.name = name, .command = command, .timeout_s = w->cfg->phases[id].timeout,
 		.cwd = w->worktree, .envp = env, .log_fd = w->log_fd, .log_max = w->cfg->log_max,
 		.signal_fd = w->signal_fd, .started = report_phase_start, .arg = &report,
+		.slurm = job_for(w, name, w->worktree, w->cfg->phases[id].timeout),
 	};
 	struct proto_msg end = { .type = PROTO_PHASE, .end = true };
 	struct phase_outcome out;
@@ -220,6 +238,8 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	span->since = lseek(w->log_fd, 0, SEEK_END);
 	phase_run(&spec, &out);
 	span->until = lseek(w->log_fd, 0, SEEK_END);
+	if (out.job > w->last_job)
+		w->last_job = out.job;
 	free_env(env);
 	if (out.result == PHASE_STOPPED)
 		stopped(w);
@@ -236,6 +256,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	end.exit = out.status > 255 ? 255 : out.status;
 	end.ms = out.ms;
 	end.maxrss_kb = out.maxrss_kb;
+	end.job = out.job;
 	if (git_rev_parse(w->worktree, "HEAD", end.sha) == -1)
 		strlcpy(end.sha, w->base, sizeof(end.sha));
 	send_msg(w, &end);
@@ -261,6 +282,11 @@ phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out
 	}
 	if (out->status == PHASE_EXIT_TEMPFAIL) {
 		reason = xasprintf("%s asked to be retried later (exit 75): %s", phase_name(id), line);
+		finish(w, OUTCOME_TEMPFAIL, reason);
+	}
+	if (out->result == PHASE_LOST) {
+		reason = xasprintf("%s: the cluster ended Slurm job %ld (%s); back in line",
+		    phase_name(id), out->job, out->job_state);
 		finish(w, OUTCOME_TEMPFAIL, reason);
 	}
 	reason = xasprintf("%s failed (exit %d): %s", phase_name(id), out->status, line);
@@ -534,7 +560,8 @@ resolve(struct worker *w, int round, const char *agent)
 
 	write_conflict_feedback(w, round, files, agent);
 	out = run_phase(w, PHASE_RESOLVE, command, &span);
-	if (out.result == PHASE_TIMED_OUT || out.status == PHASE_EXIT_TEMPFAIL) {
+	if (out.result == PHASE_TIMED_OUT || out.result == PHASE_LOST ||
+	    out.status == PHASE_EXIT_TEMPFAIL) {
 		git_run(w->worktree, NULL, (const char *[]){ "merge", "--abort", NULL });
 		phase_passed(w, PHASE_RESOLVE, &out, &span, NULL);
 	}
@@ -598,6 +625,7 @@ merge(struct worker *w)
 		.cfg = w->cfg, .repo = w->repo, .branch = w->branch, .message = message,
 		.scratch = w->scratch, .log_fd = w->log_fd, .signal_fd = w->signal_fd,
 		.envp = env, .locked = merge_locked, .arg = w,
+		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
 	};
 	char sha[GIT_SHA_MAX + 1] = "";
 
@@ -615,6 +643,8 @@ merge(struct worker *w)
 			finish(w, OUTCOME_MERGED, "");
 		case MERGE_STOPPED:
 			stopped(w);
+		case MERGE_TEMPFAIL:
+			finish(w, OUTCOME_TEMPFAIL, why);
 		case MERGE_CHECK_FAILED:
 		case MERGE_ERROR:
 			write_feedback(w, why, "");

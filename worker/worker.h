@@ -31,6 +31,7 @@ struct worker_job {
 	pid_t supervisor;		/* to notice a supervisor that died before PDEATHSIG was set */
 	enum resume_point resume;
 	char base[65];			/* with resume: the base commit recorded at prepare */
+	const struct pool_conf *pool;	/* its [pool], for runner_args; or NULL */
 };
 
 /* Run the attempt in the forked child; never returns. */
