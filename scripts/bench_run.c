@@ -6,7 +6,8 @@
  *   - makespan of a DAG workload against its lower bound
  *     max(critical path, busiest repo's serial work, total work / cap);
  *   - agent work lost to merge conflicts that an agent can resolve (target 0);
- *   - the supervisor's resident memory with 10,000 issues queued.
+ *   - the supervisor's resident memory with 10,000 issues queued;
+ *   - with the cluster runner, the supervisor and 64 workers waiting on srun.
  * Each figure is printed with its target and their ratio (below 1 meets it;
  * for the makespan, 1.05 is the target ratio).
  *
@@ -280,15 +281,93 @@ bench_conflicts(void)
 	free(more);
 }
 
+static pid_t
+start_daemon(const char *dir)
+{
+	char *waved = xasprintf("%s/waved", build), *conf = xasprintf("%s/waved.conf", dir);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		if (chdir(dir) == -1)
+			_exit(127);
+		execl(waved, "waved", "-f", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	free(waved);
+	free(conf);
+	return pid;
+}
+
+/* Poll the events until count of name (60 s at most, then the bench fails). */
+static void
+await_events(const char *dir, const char *name, int count)
+{
+	char *path = xasprintf("%s/state/events.ndjson", dir);
+	char *needle = xasprintf("\"event\":\"%s\"", name);
+
+	for (int tries = 0; tries < 600; tries++) {
+		char *text = read_file(path, NULL);
+		int seen = 0;
+
+		for (char *p = text; p && (p = strstr(p, needle)) != NULL; p++)
+			seen++;
+		free(text);
+		if (seen >= count) {
+			free(needle);
+			free(path);
+			return;
+		}
+		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+	}
+	fatalx("bench: %d %s events did not come within 60 s in %s", count, name, dir);
+}
+
+/* A field of /proc/PID/FILE in KiB ("Pss:", "VmRSS:"), or 0. */
+static long
+proc_kib(pid_t pid, const char *file, const char *field)
+{
+	char *path = xasprintf("/proc/%d/%s", (int)pid, file), *text = read_file(path, NULL);
+	char *at = text ? strstr(text, field) : NULL;
+	long kib = at ? strtol(at + strlen(field), NULL, 10) : 0;
+
+	free(text);
+	free(path);
+	return kib;
+}
+
+/* The children of parent, into pids (at most max); how many. */
+static size_t
+children_of(pid_t parent, pid_t *pids, size_t max)
+{
+	char *path = xasprintf("/proc/%d/task/%d/children", (int)parent, (int)parent);
+	char *text = read_file(path, NULL);
+	size_t n = 0;
+
+	for (char *p = text; p && *p && n < max; ) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		pids[n++] = (pid_t)pid;
+		p = end;
+	}
+	free(text);
+	free(path);
+	return n;
+}
+
 /* 10,000 issues over 10 repos, one slow one in flight: the supervisor's RSS. */
 static void
 bench_memory(void)
 {
 	char *dir = scenario("memory", 10, 1, "sleep 600", NULL);
 	char *path = xasprintf("%s/issues.json", dir), *conf = xasprintf("%s/waved.conf", dir);
-	char *waved = xasprintf("%s/waved", build), *events_path = xasprintf("%s/state/events.ndjson", dir);
 	FILE *fp = fopen(path, "w");
-	long rss_kib = -1;
 	pid_t pid;
 
 	fputs("[", fp);
@@ -298,43 +377,78 @@ bench_memory(void)
 		    k >= 10 ? ",\"depends_on\":[\"#1\"]" : "");
 	fputs("]\n", fp);
 	fclose(fp);
-	if ((pid = fork()) == 0) {
-		int null = open("/dev/null", 1);
-		dup2(null, 1);
-		dup2(null, 2);
-		execl(waved, "waved", "-f", "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	/* Wait for the first admission: every issue is loaded, planned and queued by then;
+	pid = start_daemon(dir);
+	/* The first admission: every issue is loaded, planned and queued by then;
 	 * then a moment for the loop to settle into its steady state. */
-	for (int tries = 0; tries < 600; tries++) {
-		char *text = read_file(events_path, NULL);
-		bool admitted = text && strstr(text, "\"event\":\"admitted\"");
-
-		free(text);
-		if (admitted)
-			break;
-		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
-	}
+	await_events(dir, "admitted", 1);
 	nanosleep(&(struct timespec){ 1, 0 }, NULL);
-	char *status = xasprintf("/proc/%d/status", (int)pid), *text = read_file(status, NULL);
-	char *line = text ? strstr(text, "VmRSS:") : NULL;
-	if (line)
-		rss_kib = strtol(line + 6, NULL, 10);
-	line = text ? strstr(text, "RssAnon:") : NULL;
-	long anon_kib = line ? strtol(line + 8, NULL, 10) : -1;
+	long rss_kib = proc_kib(pid, "status", "VmRSS:");
+	long anon_kib = proc_kib(pid, "status", "RssAnon:");
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	ratio("supervisor RSS, 10,000 queued", rss_kib / 1024.0, "MiB", 16);
 	printf("%-34s (of which its own heap and stacks %.2f MiB; the rest is shared libraries)\n",
 	    "", anon_kib / 1024.0);
-	free(text);
-	free(status);
-	free(events_path);
-	free(waved);
 	free(conf);
 	free(path);
 	free(dir);
+}
+
+/*
+ * The cluster runner: cap 64, 64 issues whose phases wait on srun (on the
+ * private cluster scripts/bench starts as root, else on a stand-in), and the
+ * memory of the supervisor and its 64 workers together.  Workers are forked
+ * from the supervisor and share its pages, so the total is their PSS (each
+ * shared page counted once), the memory they take from the machine.
+ */
+static void
+bench_cluster_workers(void)
+{
+	const int n = 64;
+	const char *cluster = getenv("WAVED_SLURM_CONF");
+	char *more = xasprintf("[runner]\ntype = slurm\n%s%s%s", cluster ? "" : "srun = ",
+	    cluster ? "" : getenv("WAVED_BENCH_SRUN"), cluster ? "" : "\n");
+	char *dir = scenario("cluster", n, n, "sleep 600", more);
+	char *path = xasprintf("%s/issues.json", dir);
+	FILE *fp = fopen(path, "w");
+	pid_t pid, kids[256];
+	long total = 0, srun = 0;
+	size_t nkids, workers = 0;
+
+	if (cluster)
+		setenv("SLURM_CONF", cluster, 1);
+	fputs("[", fp);
+	for (int k = 0; k < n; k++)
+		fprintf(fp, "%s{\"repo\":\"r%d\",\"number\":1,\"title\":\"t\"}", k ? "," : "", k);
+	fputs("]\n", fp);
+	fclose(fp);
+	pid = start_daemon(dir);
+	await_events(dir, "phase_start", n);
+	nanosleep(&(struct timespec){ 1, 0 }, NULL);
+	total = proc_kib(pid, "smaps_rollup", "Pss:");
+	nkids = children_of(pid, kids, ARRAY_LEN(kids));
+	for (size_t k = 0; k < nkids; k++) {
+		pid_t grandkids[4];
+		size_t ng = children_of(kids[k], grandkids, ARRAY_LEN(grandkids));
+
+		/* A worker is a child with a phase (srun) of its own. */
+		if (ng == 0)
+			continue;
+		workers++;
+		total += proc_kib(kids[k], "smaps_rollup", "Pss:");
+		for (size_t g = 0; g < ng; g++)
+			srun += proc_kib(grandkids[g], "smaps_rollup", "Pss:");
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	if (workers != (size_t)n)
+		fatalx("bench: %zu workers waiting on srun, expected %d", workers, n);
+	ratio("supervisor + 64 workers on srun", total / 1024.0, "MiB", 64);
+	printf("%-34s (PSS; srun itself, Slurm's client, %.1f MiB more; %s)\n", "", srun / 1024.0,
+	    cluster ? "a private Slurm cluster" : "a stand-in for srun: not root");
+	free(path);
+	free(dir);
+	free(more);
 }
 
 int
@@ -354,6 +468,7 @@ main(int argc, char **argv)
 	bench_makespan();
 	bench_conflicts();
 	bench_memory();
+	bench_cluster_workers();
 	remove_tree(root);
 	return 0;
 }

@@ -371,3 +371,33 @@ Test(config, usage_and_pools_are_checked_with_their_place)
 	assert_error("[phase \"implement\"]\nrun = x\n[pool \"gpu\"]\ncap = 1\n[pool \"gpu\"]\n"
 	    "[repo \"a\"]\npath = /a\n", 5, "pool: duplicate pool \"gpu\"");
 }
+
+Test(config, runner_section)
+{
+	char *path = write_text(dir, "waved.conf", "[runner]\ntype = slurm\nsrun = /opt/slurm/bin/srun\n"
+	    "args = --partition=agents  --mem=2G\n[pool \"gpu\"]\nrunner_args = --gres=gpu:1\n"
+	    "[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\npool = gpu\n");
+	char *errors = NULL;
+	struct config *cfg = config_load(path, &errors);
+
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(cfg->runner.type, RUNNER_SLURM);
+	cr_assert_str_eq(cfg->runner.srun, "/opt/slurm/bin/srun");
+	cr_assert_str_eq(cfg->runner.args, "--partition=agents  --mem=2G");
+	cr_assert_str_eq(cfg->pools[0].runner_args, "--gres=gpu:1");
+	config_free(cfg);
+	free(path);
+	/* Unset, phases run here; srun is looked up in PATH. */
+	path = write_text(dir, "waved.conf", "[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n");
+	cfg = config_load(path, &errors);
+	cr_assert_eq(cfg->runner.type, RUNNER_LOCAL);
+	cr_assert_str_eq(cfg->runner.srun, "srun");
+	config_free(cfg);
+	free(path);
+}
+
+Test(config, bad_runner_type)
+{
+	assert_error("[runner]\ntype = kubernetes\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "type: expected local or slurm, got \"kubernetes\"");
+}

@@ -73,16 +73,23 @@ active_jobs(const char *name)
 	return out;
 }
 
-/* The state Slurm gives a job now (it remembers ended jobs for MinJobAge). */
+/* What squeue says of a job (it remembers ended jobs for MinJobAge). */
+static char *
+job_field(long id, const char *format)
+{
+	char *opt = xasprintf("--jobs=%ld", id), *fmt = xasprintf("--format=%s", format);
+	char *out = slurm_cmd((const char *[]){ "squeue", "--noheader", "--states=all", opt, fmt,
+	    NULL });
+
+	free(fmt);
+	free(opt);
+	return out;
+}
+
 static char *
 job_state(long id)
 {
-	char *opt = xasprintf("--jobs=%ld", id);
-	char *out = slurm_cmd((const char *[]){ "squeue", "--noheader", "--states=all", opt,
-	    "--format=%T", NULL });
-
-	free(opt);
-	return out;
+	return job_field(id, "%T");
 }
 
 static char *
@@ -124,7 +131,10 @@ Test(e2e_slurm, phases_run_as_jobs_named_after_their_issue)
 {
 	free(scenario_repo(sc, "jobs1"));
 	free(scenario_repo(sc, "jobs2"));
-	scenario_config(sc, NULL, RUNNER
+	/* jobs2's issues are of a resource class: its pool's srun options. */
+	strlcat(sc->repos, "pool = heavy\n", sizeof(sc->repos));
+	scenario_config(sc, NULL, RUNNER "[pool \"heavy\"]\ncap = 2\n"
+	    "runner_args = --comment=heavy-class\n"
 	    "[phase \"implement\"]\n"
 	    "run = printf '%s %s\\n' \"$SLURM_JOB_ID\" \"$SLURM_JOB_NAME\" > job-$WAVED_NUMBER.txt\n"
 	    "[phase \"verify\"]\nrun = test -n \"$SLURM_JOB_ID\"\n");
@@ -159,7 +169,14 @@ Test(e2e_slurm, phases_run_as_jobs_named_after_their_issue)
 		char *want = xasprintf("%.0f %s", ev_number(evs, k, "job"), name);
 
 		cr_assert_str_eq(seen, want);
-		cr_assert_str_eq(job_state((long)ev_number(evs, k, "job")), "COMPLETED");
+		char *state = job_state((long)ev_number(evs, k, "job"));
+
+		cr_assert_str_eq(state, "COMPLETED");
+		free(state);
+		char *comment = job_field((long)ev_number(evs, k, "job"), "%k");
+
+		cr_assert_str_eq(comment, strcmp(repo, "jobs2") == 0 ? "heavy-class" : "(null)");
+		free(comment);
 		char *left = active_jobs(name);
 
 		cr_assert_str_empty(left, "jobs left on the cluster: %s", left);
@@ -204,7 +221,10 @@ Test(e2e_slurm, a_job_cancelled_from_outside_costs_no_attempt)
 	cr_assert(strstr(ev_string(evs, failed, "reason"), target), "reason: %s",
 	    ev_string(evs, failed, "reason"));
 	cr_assert_eq(ev_count(evs, "done", "cancel1#1"), 1);
-	cr_assert_str_eq(job_state(id), "CANCELLED");
+	char *state = job_state(id);
+
+	cr_assert_str_eq(state, "CANCELLED");
+	free(state);
 	free(target);
 	free(name);
 	cJSON_Delete(evs);
@@ -226,8 +246,11 @@ Test(e2e_slurm, a_phase_past_its_timeout_is_cancelled_on_the_cluster)
 	cr_assert_geq(end, 0);
 	cr_assert_geq(failed, 0);
 	cr_assert_str_eq(ev_string(evs, failed, "outcome"), "timeout");
-	cr_assert_str_eq(job_state((long)ev_number(evs, end, "job")), "CANCELLED");
+	char *state = job_state((long)ev_number(evs, end, "job"));
+
+	cr_assert_str_eq(state, "CANCELLED");
 	cr_assert_str_empty(left, "left running: %s", left);
+	free(state);
 	free(left);
 	free(name);
 	cJSON_Delete(evs);

@@ -98,7 +98,7 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("[1]", "not a JSON object");
 	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
 	assert_rejected("{\"x\":1}", "\"t\"");
-	assert_rejected("{\"t\":\"hello\",\"v\":3,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	assert_rejected("{\"t\":\"hello\",\"v\":4,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,\"maxrss_kb\":5,"
 	    "\"head\":\"$(rm -rf /)\"}", "git object name");
@@ -150,4 +150,24 @@ Test(proto, an_oversized_line_is_rejected)
 	line[PROTO_MAX_LINE + 9] = '\0';
 	assert_rejected(line, "longer than");
 	free(line);
+}
+
+Test(proto, phase_end_carries_the_slurm_job)
+{
+	struct proto_msg m = { .type = PROTO_PHASE, .end = true, .ms = 5, .job = 4711 }, out;
+	char err[256];
+	size_t len;
+
+	strlcpy(m.phase, "verify", sizeof(m.phase));
+	strlcpy(m.sha, sha, sizeof(m.sha));
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.job, 4711);
+	/* Local phases have no job: the field is left out and reads back as 0. */
+	m.job = 0;
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.job, 0);
+	cr_assert_eq(proto_parse("{\"t\":\"phase\",\"phase\":\"verify\",\"state\":\"end\","
+	    "\"exit\":0,\"ms\":1,\"maxrss_kb\":0,\"head\":\"0123456789abcdef0123456789abcdef01234567\","
+	    "\"job\":-3}", &out, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "\"job\""), "%s", err);
 }
