@@ -123,9 +123,10 @@ await_running_job(const char *name, int timeout_s)
 }
 
 /*
- * Two repos, a dependency across them: every phase runs as a job named
- * waved:REPO#N:PHASE:TRACE, the agent sees SLURM_JOB_ID and SLURM_JOB_NAME,
- * phase_end carries the job, and nothing is left on the cluster.
+ * Two repos, a dependency across them: every phase and the merge gate run as
+ * jobs named waved:REPO#N:PHASE:TRACE, the agent sees SLURM_JOB_ID and
+ * SLURM_JOB_NAME, a pool's runner_args reach its jobs, phase_end carries the
+ * job, and nothing is left on the cluster.
  */
 Test(e2e_slurm, phases_run_as_jobs_named_after_their_issue)
 {
@@ -137,7 +138,8 @@ Test(e2e_slurm, phases_run_as_jobs_named_after_their_issue)
 	    "runner_args = --comment=heavy-class\n"
 	    "[phase \"implement\"]\n"
 	    "run = printf '%s %s\\n' \"$SLURM_JOB_ID\" \"$SLURM_JOB_NAME\" > job-$WAVED_NUMBER.txt\n"
-	    "[phase \"verify\"]\nrun = test -n \"$SLURM_JOB_ID\"\n");
+	    "[phase \"verify\"]\nrun = test -n \"$SLURM_JOB_ID\"\n"
+	    "[merge]\ncheck = test -n \"$SLURM_JOB_ID\"\n");
 	scenario_issues(sc, "["
 	    "{\"repo\":\"jobs1\",\"number\":1,\"title\":\"first\"},"
 	    "{\"repo\":\"jobs2\",\"number\":2,\"title\":\"second\",\"depends_on\":[\"jobs1#1\"]},"
@@ -181,6 +183,15 @@ Test(e2e_slurm, phases_run_as_jobs_named_after_their_issue)
 
 		cr_assert_str_empty(left, "jobs left on the cluster: %s", left);
 		free(left);
+		/* The merge gate ran as a job of its own. */
+		char *check = job_name(issues[i], "check", evs), *opt = xasprintf("--name=%s", check);
+		char *gate = slurm_cmd((const char *[]){ "squeue", "--noheader", "--states=all", opt,
+		    "--format=%T", NULL });
+
+		cr_assert_str_eq(gate, "COMPLETED", "merge gate job %s: %s", check, gate);
+		free(gate);
+		free(opt);
+		free(check);
 		free(want);
 		free(seen);
 		free(file);
@@ -208,7 +219,12 @@ Test(e2e_slurm, a_job_cancelled_from_outside_costs_no_attempt)
 	cJSON *evs = scenario_events(sc);
 	char *name = job_name("cancel1#1", "implement", evs);
 	long id = await_running_job(name, 60);
-	char *target = xasprintf("%ld", id);
+	char *target = xasprintf("%ld", id), *marker = xasprintf("%s/ran-once", sc->state);
+
+	/* Cancelled before its touch, the next attempt would wait too. */
+	for (int64_t deadline = mono_ms() + 60000; access(marker, F_OK) == -1; nap_ms(50))
+		cr_assert_lt(mono_ms(), deadline, "the job never made %s", marker);
+	free(marker);
 
 	free(slurm_cmd((const char *[]){ "scancel", target, NULL }));
 	cr_assert_eq(scenario_wait(pid, 120), 0);

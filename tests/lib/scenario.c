@@ -34,7 +34,11 @@ scenario_free(struct scenario *sc)
 	free(sc->state);
 	free(sc->waved);
 	free(sc->wavectl);
-	tmpdir_remove(sc->dir);
+	/* WAVED_KEEP_TMP=1 keeps the folder of a failing test for a look. */
+	if (getenv("WAVED_KEEP_TMP"))
+		fprintf(stderr, "scenario kept in %s\n", sc->dir);
+	else
+		tmpdir_remove(sc->dir);
 	free(sc);
 }
 
