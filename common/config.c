@@ -68,6 +68,8 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "retry_backoff", V_INT, CFG(retry_backoff), 0, 86400 },
 	{ SECT_WAVED, "poll_interval", V_INT, CFG(poll_interval), 1, 86400 },
 	{ SECT_WAVED, "keep_failed_worktrees", V_BOOL, CFG(keep_failed_worktrees), 0, 0 },
+	{ SECT_WAVED, "reuse_worktrees", V_BOOL, CFG(reuse_worktrees), 0, 0 },
+	{ SECT_WAVED, "spare_worktrees", V_INT, CFG(spare_worktrees), 0, 64 },
 	{ SECT_WAVED, "hold_repo_during_review", V_BOOL, CFG(hold_repo_during_review), 0, 0 },
 	{ SECT_WAVED, "fix_rounds", V_INT, CFG(fix_rounds), 0, 100 },
 	{ SECT_WAVED, "review_rounds", V_INT, CFG(review_rounds), 0, 100 },
@@ -158,6 +160,8 @@ config_set_defaults(struct config *cfg)
 	cfg->retry_backoff = 30;
 	cfg->poll_interval = 60;
 	cfg->keep_failed_worktrees = true;
+	cfg->reuse_worktrees = true;
+	cfg->spare_worktrees = 2;
 	cfg->hold_repo_during_review = false;
 	cfg->fix_rounds = 2;
 	cfg->review_rounds = 2;

@@ -113,6 +113,8 @@ struct config {
 	int retry_backoff;
 	int poll_interval;
 	bool keep_failed_worktrees;
+	bool reuse_worktrees;	/* park landed worktrees as spares (section 5) */
+	int spare_worktrees;	/* at most this many spares per repo */
 	bool hold_repo_during_review;
 	int fix_rounds;
 	int conflict_rounds;	/* agent-resolved merge conflicts per attempt */

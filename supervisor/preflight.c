@@ -8,6 +8,7 @@
 
 #include "common/git.h"
 #include "common/slurm.h"
+#include "common/spares.h"
 #include "common/spawn.h"
 
 #define RUNNER_CHECK_TIMEOUT_S 120	/* a busy cluster may queue the check for a while */
@@ -36,8 +37,10 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 		    r->name, cfg->agent_branch, cfg->base_branch);
 		rc = -1;
 	}
-	if (rc == 0 && prepare)
+	if (rc == 0 && prepare) {
+		spares_tidy(cfg, r);	/* before the prune, which would take a half-moved one */
 		git_run(r->path, NULL, (const char *[]){ "worktree", "prune", NULL });
+	}
 	free(agent);
 	free(base);
 	return rc;

@@ -19,6 +19,7 @@
 #include "common/paths.h"
 #include "common/proto.h"
 #include "common/git.h"
+#include "common/spares.h"
 #include "worker/mergeq.h"
 #include "worker/phase.h"
 
@@ -38,6 +39,7 @@ struct worker {
 	char base[GIT_SHA_MAX + 1];
 	bool feedback;		/* feedback_file holds something for the next implement */
 	bool owns_issue;	/* holds the issue's worker lock */
+	bool warm;		/* the worktree is a reused spare (WAVED_WARM=1) */
 	struct slurm_job_spec slurm;	/* with the cluster runner: the current phase's job */
 	long last_job;		/* the newest job id this worker has seen */
 };
@@ -55,6 +57,22 @@ set_title(struct worker *w, const char *what)
 	setproctitle("worker %s %s (attempt %d)", w->job->issue, what, w->job->attempt);
 }
 
+/* A landed issue's worktree stays warm for the next of its repo, if there is room. */
+static void
+park_or_drop(struct worker *w)
+{
+	struct strbuf log = { 0 };
+
+	if (spares_park(w->cfg, w->repo, w->worktree, &log))
+		dprintf(w->log_fd, "== waved: worktree parked as a spare\n");
+	else {
+		if (log.s)
+			dprintf(w->log_fd, "== waved: parking the worktree failed: %s", log.s);
+		git_worktree_drop(w->repo->path, w->worktree, NULL);
+	}
+	strbuf_free(&log);
+}
+
 /* Report the outcome, tidy up and end the process. */
 static void __attribute__((noreturn))
 finish(struct worker *w, enum proto_outcome outcome, const char *reason)
@@ -70,7 +88,9 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	 * branch stays: until the supervisor has recorded the landing, it is the
 	 * proof that recovery looks for; the supervisor deletes it after.
 	 */
-	if (w->owns_issue && (success || !w->cfg->keep_failed_worktrees))
+	if (w->owns_issue && success)
+		park_or_drop(w);
+	else if (w->owns_issue && !w->cfg->keep_failed_worktrees)
 		git_worktree_drop(w->repo->path, w->worktree, NULL);
 	send_msg(w, &m);
 	_exit(0);
@@ -157,6 +177,8 @@ build_env(struct worker *w, const char *phase)
 	mine[nmine++] = xasprintf("WAVED_ATTEMPT=%d", j->attempt);
 	mine[nmine++] = xasprintf("WAVED_TRACE=%s", j->trace);
 	mine[nmine++] = xstrdup("GIT_TERMINAL_PROMPT=0");
+	if (w->warm)
+		mine[nmine++] = xstrdup("WAVED_WARM=1");
 	if (w->feedback)
 		mine[nmine++] = xasprintf("WAVED_FEEDBACK_FILE=%s", w->feedback_file);
 	for (char **e = environ; *e; e++) {
@@ -333,6 +355,20 @@ prepare_fresh(struct worker *w)
 	*strrchr(parent, '/') = '\0';
 	mkdir_p(parent, 0755);
 	free(parent);
+	if (access(w->worktree, F_OK) == 0) {	/* what a crashed attempt left */
+		git_worktree_drop(w->repo->path, w->worktree, NULL);
+		remove_tree(w->worktree);
+	}
+	if (spares_take(w->cfg, w->repo, w->worktree, w->branch, w->base, &err)) {
+		w->warm = true;
+		dprintf(w->log_fd, "== waved: prepare: a warm worktree (a spare of %s)\n",
+		    w->repo->name);
+		strbuf_free(&err);
+		return;
+	}
+	if (err.s)
+		dprintf(w->log_fd, "== waved: prepare: a spare could not be used: %s", err.s);
+	strbuf_free(&err);
 	if (git_worktree_fresh(w->repo->path, w->worktree, w->branch, w->base, &err) == -1) {
 		char *why = xasprintf("prepare: git worktree add failed: %s", err.s ? err.s : "");
 		finish(w, OUTCOME_FAILED, why);

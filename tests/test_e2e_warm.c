@@ -1,0 +1,285 @@
+/*
+ * End to end: warm worktrees (DESIGN.md section 5, prepare).  A landed
+ * issue's worktree is parked as a spare and the next issue of the repo takes
+ * it: its setup sees WAVED_WARM=1 and the ignored cache it left, while
+ * tracked and untracked files are exactly the new base.  A failed attempt's
+ * worktree is never reused, spares never exceed spare_worktrees, and a
+ * kill -9 in the middle of a park or a take loses nothing and lands nothing
+ * twice.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common/util.h"
+#include "tests/lib/scenario.h"
+
+SCENARIO_SUITE(e2e_warm, 180);
+
+/* A repo whose .gitignore keeps cache/ out of git, as node_modules/ would be. */
+static char *
+repo_with_cache(const char *name)
+{
+	char *path = scenario_repo(sc, name);
+
+	free(write_text(path, ".gitignore", "cache/\n"));
+	free(scenario_git(path, (const char *[]){ "add", ".gitignore", NULL }));
+	free(scenario_git(path, (const char *[]){ "-c", "user.name=t", "-c", "user.email=t@t",
+	    "commit", "-qm", "ignore cache", NULL }));
+	return path;
+}
+
+/* setup records "NUMBER WARM" in STATE/warm.log and fills the cache. */
+#define SETUP "[phase \"setup\"]\nrun = echo \"$WAVED_NUMBER ${WAVED_WARM:-0}\" >> ../../../warm.log; " \
+	"mkdir -p cache; touch cache/from-$WAVED_NUMBER\n"
+
+static char *
+warm_log(void)
+{
+	char *path = xasprintf("%s/warm.log", sc->state), *text = read_file(path, NULL);
+
+	free(path);
+	return text ? text : xstrdup("");
+}
+
+static int
+spare_count(const char *repo)
+{
+	int n = 0;
+
+	for (int k = 0; k < 64; k++) {
+		char *slot = xasprintf("%s/worktrees/%s/.spare/%d", sc->state, repo, k);
+
+		n += access(slot, F_OK) == 0;
+		free(slot);
+	}
+	return n;
+}
+
+/* Every issue's commit is on the agent branch exactly once. */
+static void
+assert_landed_once(const char *repo, int issues)
+{
+	char *log = scenario_git(repo, (const char *[]){ "log", "--format=%s", "waved", NULL });
+
+	for (int n = 1; n <= issues; n++) {
+		char *line = xasprintf("t%d (r1#%d)", n, n);
+
+		cr_assert_eq(count_lines_equal(log, line), 1, "%s in:\n%s", line, log);
+		free(line);
+	}
+	free(log);
+	/* git and the folders agree: nothing for a prune to take. */
+	char *list = scenario_git(repo, (const char *[]){ "worktree", "list", "--porcelain", NULL });
+
+	cr_assert_null(strstr(list, "prunable"), "%s", list);
+	free(list);
+}
+
+static char *
+issues_json(int n)
+{
+	struct strbuf b = { 0 };
+
+	strbuf_add(&b, "[");
+	for (int k = 1; k <= n; k++)
+		strbuf_addf(&b, "%s{\"repo\":\"r1\",\"number\":%d,\"title\":\"t%d\"}", k > 1 ? "," : "",
+		    k, k);
+	strbuf_add(&b, "]");
+	return strbuf_take(&b);
+}
+
+/*
+ * Three issues in turn: the second and third take the spare.  The review of
+ * each leaves a tracked file changed and an untracked file behind (after the
+ * last commit, so they are not part of the work); the next implement checks
+ * that both are gone and that the ignored cache is still there.
+ */
+Test(e2e_warm, sequential_issues_after_the_first_reuse_a_spare)
+{
+	char *repo = repo_with_cache("r1");
+	char *issues = issues_json(3);
+
+	scenario_config(sc, "cap = 1\n", SETUP
+	    "[phase \"implement\"]\nrun = if [ \"$WAVED_WARM\" = 1 ]; then "
+	    "test -f cache/from-1 && test ! -e untracked.txt && git diff --quiet HEAD || exit 7; fi; "
+	    "echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n"
+	    "[phase \"review\"]\nrun = echo scribble >> README; echo junk > untracked.txt\n");
+	scenario_issues(sc, issues);
+	cJSON *evs = scenario_once_ok(sc);
+	char *log = warm_log();
+
+	cr_assert_eq(ev_count(evs, "done", NULL), 3, "failed: %s",
+	    ev_find(evs, "failed", NULL, 0) >= 0 ? ev_string(evs, ev_find(evs, "failed", NULL, 0),
+	    "reason") : "");
+	cr_assert_str_eq(log, "1 0\n2 1\n3 1\n");
+	cr_assert_eq(spare_count("r1"), 1);
+	assert_landed_once(repo, 3);
+	/* A prune leaves the spare alone; so does the next start's tidy. */
+	free(scenario_git(repo, (const char *[]){ "worktree", "prune", NULL }));
+	char *list = scenario_git(repo, (const char *[]){ "worktree", "list", NULL });
+
+	cr_assert(strstr(list, "/.spare/0"), "%s", list);
+	free(list);
+	free(log);
+	free(issues);
+	free(repo);
+	cJSON_Delete(evs);
+}
+
+/*
+ * r1#1 lands (its worktree becomes the spare), r1#2 fails leaving cache/from-2;
+ * on the next run r1#3 is warm in r1#1's worktree, never in r1#2's.
+ */
+Test(e2e_warm, a_failed_attempts_worktree_is_never_reused)
+{
+	char *repo = repo_with_cache("r1");
+
+	scenario_config(sc, "cap = 1\nmax_attempts = 1\n", SETUP
+	    "[phase \"implement\"]\nrun = test \"$WAVED_NUMBER\" != 2 || exit 1; "
+	    "test ! -e cache/from-2 || exit 8; echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\",\"depends_on\":[\"#1\"]}]");
+	struct run_result r = scenario_once(sc, NULL);
+
+	run_result_free(&r);
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"r1\",\"number\":3,\"title\":\"t3\"}]");
+	r = scenario_once(sc, NULL);
+	run_result_free(&r);
+	cJSON *evs = scenario_events(sc);
+	char *log = warm_log();
+
+	cr_assert_eq(ev_count(evs, "done", "r1#1"), 1);
+	cr_assert_eq(ev_count(evs, "done", "r1#3"), 1);
+	cr_assert_eq(ev_count(evs, "dead", "r1#2"), 1);
+	/* #2 took #1's spare; #3 found none (#2's failed worktree was not parked). */
+	cr_assert_str_eq(log, "1 0\n2 1\n3 0\n");
+	free(log);
+	free(repo);
+	cJSON_Delete(evs);
+}
+
+/* Issues of one repo overlap (the repo slot is free during review): the repo
+ * never holds more spares than allowed, and with reuse off it holds none. */
+Test(e2e_warm, spares_never_exceed_spare_worktrees)
+{
+	char *repo = repo_with_cache("r1");
+	char *issues = issues_json(6);
+
+	scenario_config(sc, "cap = 3\nspare_worktrees = 1\n",
+	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n"
+	    "[phase \"review\"]\nrun = sleep 0.3; test \"$(ls ../.spare 2>/dev/null | wc -l)\" -le 1\n");
+	scenario_issues(sc, issues);
+	cJSON *evs = scenario_once_ok(sc);
+
+	cr_assert_eq(ev_count(evs, "done", NULL), 6);
+	cr_assert_eq(spare_count("r1"), 1);
+	assert_landed_once(repo, 6);
+	/* Turned off: the next start removes the spares, and none is made. */
+	scenario_config(sc, "reuse_worktrees = no\n", "[phase \"implement\"]\nrun = true\n");
+	scenario_issues(sc, "[]");
+	cJSON_Delete(evs);
+	evs = scenario_once_ok(sc);
+	cr_assert_eq(spare_count("r1"), 0);
+	free(issues);
+	free(repo);
+	cJSON_Delete(evs);
+}
+
+/*
+ * A git on PATH that holds a "worktree move" of the given kind (park: into
+ * .spare/, take: out of it) once it is done, for the test to kill everything
+ * right there.
+ */
+static void
+hold_moves(const char *kind)
+{
+	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
+	    NULL });
+	char *bin = xasprintf("%s/bin", sc->dir), *path;
+
+	which.out[strcspn(which.out, "\n")] = '\0';
+	char *script = xasprintf("#!/bin/sh\n"
+	    "if [ \"$3 $4\" = \"worktree move\" ]; then\n"
+	    "  case $6 in */.spare/*) kind=park ;; *) kind=take ;; esac\n"
+	    "  if [ $kind = %s ] && mkdir %s/held 2>/dev/null; then\n"
+	    "    %s \"$@\"; echo $$ $PPID > %s/held/pids.tmp; mv %s/held/pids.tmp %s/held/pids\n"
+	    "    sleep 120\n"
+	    "  fi\n"
+	    "fi\n"
+	    "exec %s \"$@\"\n", kind, sc->dir, which.out, sc->dir, sc->dir, sc->dir, which.out);
+
+	free(write_text(bin, "git", script));
+	path = xasprintf("%s/git", bin);
+	cr_assert_eq(chmod(path, 0755), 0);
+	free(path);
+	path = xasprintf("%s:%s", bin, getenv("PATH"));
+	setenv("PATH", path, 1);
+	free(path);
+	free(script);
+	free(bin);
+	run_result_free(&which);
+}
+
+/* Run until the held move, kill -9 the daemon, the worker and git, then finish. */
+static void
+kill_during_move(const char *kind)
+{
+	char *repo = repo_with_cache("r1");
+	char *pids_path = xasprintf("%s/held/pids", sc->dir), *pids = NULL;
+	long git_pid = 0, worker_pid = 0;
+
+	hold_moves(kind);
+	scenario_config(sc, "cap = 1\n", SETUP
+	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"r1\",\"number\":3,\"title\":\"t3\",\"depends_on\":[\"#2\"]}]");
+	pid_t pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+
+	for (int64_t deadline = mono_ms() + 60000; (pids = read_file(pids_path, NULL)) == NULL;
+	    nap_ms(50))
+		cr_assert_lt(mono_ms(), deadline, "no %s was held", kind);
+	cr_assert_eq(sscanf(pids, "%ld %ld", &git_pid, &worker_pid), 2);
+	kill(pid, SIGKILL);
+	kill((pid_t)worker_pid, SIGKILL);
+	kill((pid_t)git_pid, SIGKILL);
+	cr_assert_eq(scenario_wait(pid, 30), 128 + SIGKILL);
+	while (!process_gone((pid_t)worker_pid))
+		nap_ms(20);
+
+	struct run_result r = scenario_once(sc, NULL);
+	cJSON *evs = scenario_events(sc);
+
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	for (int n = 1; n <= 3; n++) {
+		char key[8];
+
+		snprintf(key, sizeof(key), "r1#%d", n);
+		cr_assert_eq(ev_count(evs, "done", key), 1, "%s", key);
+	}
+	assert_landed_once(repo, 3);
+	cr_assert_leq(spare_count("r1"), 2);
+	run_result_free(&r);
+	cJSON_Delete(evs);
+	free(pids);
+	free(pids_path);
+	free(repo);
+}
+
+Test(e2e_warm, kill_9_during_a_park_loses_nothing)
+{
+	kill_during_move("park");
+}
+
+Test(e2e_warm, kill_9_during_a_take_loses_nothing)
+{
+	kill_during_move("take");
+}
