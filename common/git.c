@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -78,6 +79,43 @@ git_rev_parse(const char *dir, const char *rev, char sha[GIT_SHA_MAX + 1])
 	return rc == 0 && sha[0] ? 0 : -1;
 }
 
+int
+git_rev_parse_two(const char *dir, const char *a, const char *b, char sha_a[GIT_SHA_MAX + 1],
+    char sha_b[GIT_SHA_MAX + 1])
+{
+	struct strbuf out = { 0 };
+	/* No --end-of-options here: rev-parse would print it back; a and b are
+	 * full ref names or object names, never options. */
+	int rc = git_run(dir, &out, (const char *[]){ "rev-parse", a, b, NULL });
+	char *nl = out.s ? strchr(out.s, '\n') : NULL;
+
+	if (rc != 0 || nl == NULL || strchr(nl + 1, '\n') == NULL) {
+		strbuf_free(&out);
+		return -1;
+	}
+	*nl = '\0';
+	nl[1 + strcspn(nl + 1, "\n")] = '\0';
+	strlcpy(sha_a, out.s, GIT_SHA_MAX + 1);
+	strlcpy(sha_b, nl + 1, GIT_SHA_MAX + 1);
+	strbuf_free(&out);
+	return 0;
+}
+
+int
+git_merge_base(const char *dir, const char *a, const char *b, char sha[GIT_SHA_MAX + 1])
+{
+	struct strbuf out = { 0 };
+	int rc = git_run(dir, &out, (const char *[]){ "merge-base", a, b, NULL });
+
+	sha[0] = '\0';
+	if (rc == 0 && out.s) {
+		out.s[strcspn(out.s, "\n")] = '\0';
+		strlcpy(sha, out.s, GIT_SHA_MAX + 1);
+	}
+	strbuf_free(&out);
+	return rc == 0 ? 0 : rc == 1 ? 1 : -1;
+}
+
 bool
 git_is_ancestor(const char *dir, const char *a, const char *b)
 {
@@ -89,7 +127,13 @@ char *
 git_common_dir(const char *dir)
 {
 	struct strbuf out = { 0 };
-	char *path;
+	char *path = xasprintf("%s/.git", dir);
+	struct stat st;
+
+	/* A repository's own folder: its .git folder is the common dir, no git needed. */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return path;
+	free(path);
 
 	if (git_run(dir, &out, (const char *[]){ "rev-parse", "--path-format=absolute",
 	    "--git-common-dir", NULL }) != 0 || out.s == NULL) {
@@ -139,19 +183,17 @@ git_commit_all(const char *worktree, const char *message, struct strbuf *err)
 	if (git_run(worktree, NULL, (const char *[]){ "diff", "--cached", "--quiet",
 	    NULL }) == 0)
 		return 0;
-	if (git_run(worktree, err, (const char *[]){ GIT_IDENTITY, "commit", "-q",
-	    "--no-verify", "-m", message, NULL }) != 0)
+	/* No auto maintenance: one process less per commit, and no gc in a worktree. */
+	if (git_run(worktree, err, (const char *[]){ GIT_IDENTITY, "-c", "maintenance.auto=false",
+	    "commit", "-q", "--no-verify", "-m", message, NULL }) != 0)
 		return -1;
 	return 1;
 }
 
 bool
-git_has_work(const char *worktree, const char *base)
+git_has_work(const char *worktree, const char *head, const char *base)
 {
-	char head[GIT_SHA_MAX + 1] = "";
-
-	return git_rev_parse(worktree, "HEAD", head) == 0 && strcmp(head, base) != 0 &&
-	    !git_is_ancestor(worktree, "HEAD", base);
+	return strcmp(head, base) != 0 && !git_is_ancestor(worktree, head, base);
 }
 
 int

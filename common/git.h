@@ -17,6 +17,12 @@ int git_run(const char *dir, struct strbuf *output, const char *const args[]);
 int git_run_remote(const char *dir, int timeout_s, struct strbuf *output, const char *const args[]);
 /* Resolve rev to a full object name; 0 or -1. */
 int git_rev_parse(const char *dir, const char *rev, char sha[GIT_SHA_MAX + 1]);
+/* Two revs (full ref names or object names) in one process; 0, or -1 when
+ * either does not resolve. */
+int git_rev_parse_two(const char *dir, const char *a, const char *b, char sha_a[GIT_SHA_MAX + 1],
+    char sha_b[GIT_SHA_MAX + 1]);
+/* The best common ancestor of a and b: 0 (sha set), 1 none, -1 error. */
+int git_merge_base(const char *dir, const char *a, const char *b, char sha[GIT_SHA_MAX + 1]);
 /* Is a an ancestor of (or equal to) b? */
 bool git_is_ancestor(const char *dir, const char *a, const char *b);
 /* The repository's common git dir, absolute (shared by all its worktrees). */
@@ -30,8 +36,8 @@ void git_worktree_drop(const char *repo, const char *path, const char *branch);
 
 /* Commit everything left uncommitted in the worktree; 1 committed, 0 nothing, -1 error. */
 int git_commit_all(const char *worktree, const char *message, struct strbuf *err);
-/* Does the worktree's HEAD have commits that base does not? */
-bool git_has_work(const char *worktree, const char *base);
+/* Does head (the worktree's HEAD) have commits that base does not? */
+bool git_has_work(const char *worktree, const char *head, const char *base);
 
 /* Merge rev into the worktree's branch, committing nothing: 0 clean, 1 conflicted
  * (markers in place), -1 when git could not (out says why). */

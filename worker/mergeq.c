@@ -169,21 +169,24 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 	return MERGE_CHECK_FAILED;
 }
 
-/* The commit joining tip and head: head itself when it contains tip, else a merge. */
+/*
+ * The commit joining tip and head (base: their merge base): head itself when
+ * it contains tip, else a merge.
+ */
 static enum merge_result
-join(const struct merge_request *req, const char *tip, const char *head, const char *message,
+join(const struct merge_request *req, const char *tip, const char *head, const char *base,
     char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
 {
 	char tree[GIT_SHA_MAX + 1] = "";
 	enum merge_result r;
 
-	if (git_is_ancestor(req->repo->path, tip, head)) {
+	if (strcmp(base, tip) == 0) {
 		strlcpy(sha, head, GIT_SHA_MAX + 1);	/* fast-forward */
 		return MERGE_LANDED;
 	}
 	if ((r = merge_tree(req, tip, head, tree, reason)) != MERGE_LANDED)
 		return r;
-	return commit_tree(req, tree, tip, head, message, sha, reason) == 0 ?
+	return commit_tree(req, tree, tip, head, req->message, sha, reason) == 0 ?
 	    MERGE_LANDED : MERGE_ERROR;
 }
 
@@ -255,24 +258,25 @@ static enum merge_result
 land_locked(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
 {
 	char *ref = xasprintf("refs/heads/%s", req->cfg->agent_branch);
-	char tip[GIT_SHA_MAX + 1], head[GIT_SHA_MAX + 1];
+	char *branch_ref = xasprintf("refs/heads/%s", req->branch);
+	char tip[GIT_SHA_MAX + 1], head[GIT_SHA_MAX + 1], base[GIT_SHA_MAX + 1];
 	enum merge_result r = MERGE_ERROR;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
 		tip[0] = head[0] = '\0';
 		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGE_LANDED)
 			break;
-		if (git_rev_parse(req->repo->path, ref, tip) == -1 ||
-		    git_rev_parse(req->repo->path, req->branch, head) == -1) {
+		if (git_rev_parse_two(req->repo->path, ref, branch_ref, tip, head) == -1 ||
+		    git_merge_base(req->repo->path, tip, head, base) == -1) {
 			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
 			r = MERGE_ERROR;
 			break;
 		}
 		/* Idempotent: a retried or recovered merge never lands twice. */
-		if (git_is_ancestor(req->repo->path, head, tip))
+		if (strcmp(base, head) == 0)
 			strlcpy(sha, head, GIT_SHA_MAX + 1);
 		else {
-			if ((r = join(req, tip, head, req->message, sha, reason)) != MERGE_LANDED)
+			if ((r = join(req, tip, head, base, sha, reason)) != MERGE_LANDED)
 				break;
 			if (req->cfg->merge_check && (r = run_check(req, sha, reason)) != MERGE_LANDED)
 				break;
@@ -287,6 +291,7 @@ land_locked(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct s
 			break;
 		r = MERGE_ERROR;	/* refused: fetch, take in, push again */
 	}
+	free(branch_ref);
 	free(ref);
 	return r;
 }

@@ -37,6 +37,7 @@ struct worker {
 	char *commit_message;	/* for what an agent leaves uncommitted: "<title> (REPO#N)" */
 	int log_fd, signal_fd;
 	char base[GIT_SHA_MAX + 1];
+	char head[GIT_SHA_MAX + 1];	/* the worktree's HEAD after the last phase */
 	bool feedback;		/* feedback_file holds something for the next implement */
 	bool owns_issue;	/* holds the issue's worker lock */
 	bool warm;		/* the worktree is a reused spare (WAVED_WARM=1) */
@@ -281,6 +282,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	end.job = out.job;
 	if (git_rev_parse(w->worktree, "HEAD", end.sha) == -1)
 		strlcpy(end.sha, w->base, sizeof(end.sha));
+	strlcpy(w->head, end.sha, sizeof(w->head));
 	send_msg(w, &end);
 	return out;
 }
@@ -431,7 +433,7 @@ run_pipeline(struct worker *w)
 			if (!phase_passed(w, PHASE_VERIFY, &out, &span, &fix_left))
 				continue;
 		}
-		if (!git_has_work(w->worktree, w->base))
+		if (!git_has_work(w->worktree, w->head, w->base))
 			finish(w, OUTCOME_NO_CHANGE, "no_change: no commit beyond the agent branch");
 		if (!slot_released) {
 			struct proto_msg m = { .type = PROTO_SLOT };
