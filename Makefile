@@ -78,7 +78,8 @@ $(TESTS): $(TEST_OBJ) $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
 $(BENCH): $(BUILD)/scripts/bench_plan.o $(LIBCOMMON)
 	$(Q)$(LINK)
 
-$(BENCHRUN): $(BUILD)/scripts/bench_run.o $(LIBCOMMON)
+$(BENCHRUN): $(BUILD)/scripts/bench_run.o $(BUILD)/scripts/bench_lib.o $(BUILD)/scripts/bench_memory.o \
+    $(BUILD)/scripts/bench_makespan.o $(LIBCOMMON)
 	$(Q)$(LINK)
 
 # The whole suite: Criterion unit tests and end-to-end tests that drive the

@@ -1,0 +1,219 @@
+/*
+ * make bench: the makespan of a DAG.  96 issues over 12 repos, cap 4, agent
+ * phases of 0.2 to 2 s (a fixed seed: the same DAG every run), about a third
+ * of them depending on an issue of another repo.  waved's makespan is set
+ * against the lower bound max(critical path, busiest repo's serial work,
+ * total work / cap), against the same rule (critical-path priority, one at a
+ * time per repo) simulated with no overhead at all, and against make -j4
+ * running the same DAG with a flock per repo.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/spawn.h"
+#include "scripts/bench.h"
+
+#define REPOS 12
+#define PER_REPO 8
+#define ISSUES (REPOS * PER_REPO)
+#define CAP 4
+#define DAG_SEED (0x9E3779B97F4A7C15ULL + 8)
+
+struct dag_issue {
+	int repo, number;
+	double seconds;
+	int dep;		/* index of the issue it depends on, or -1 */
+};
+
+static uint64_t
+next_random(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Layer by layer (one issue of each repo a layer), a dependency on the layer before. */
+static void
+make_dag(struct dag_issue *v)
+{
+	uint64_t x = DAG_SEED;
+
+	for (int i = 0; i < ISSUES; i++) {
+		v[i] = (struct dag_issue){ .repo = i % REPOS, .number = i / REPOS + 1, .dep = -1 };
+		v[i].seconds = (double)(2 + next_random(&x) % 19) / 10;
+		if (i >= REPOS && next_random(&x) % 100 < 35) {
+			int j = i - REPOS - (int)(next_random(&x) % REPOS);
+
+			if (j >= 0 && v[j].repo != v[i].repo)
+				v[i].dep = j;
+		}
+	}
+}
+
+static double
+lower_bound(const struct dag_issue *v)
+{
+	double finish[ISSUES], repo[REPOS] = { 0 }, total = 0, bound = 0;
+
+	for (int i = 0; i < ISSUES; i++) {
+		finish[i] = v[i].seconds + (v[i].dep >= 0 ? finish[v[i].dep] : 0);
+		repo[v[i].repo] += v[i].seconds;
+		total += v[i].seconds;
+		bound = finish[i] > bound ? finish[i] : bound;
+	}
+	for (int r = 0; r < REPOS; r++)
+		bound = repo[r] > bound ? repo[r] : bound;
+	return total / CAP > bound ? total / CAP : bound;
+}
+
+/* waved's rule with no overhead: ready issues by critical-path length (in
+ * issues), then by order; one at a time per repo; at most CAP. */
+static double
+simulate(const struct dag_issue *v)
+{
+	int prio[ISSUES], running = 0;
+	double done[ISSUES], end[ISSUES], now = 0;
+	bool started[ISSUES] = { false }, busy[REPOS] = { false };
+
+	for (int i = ISSUES - 1; i >= 0; i--) {
+		prio[i] = 1;
+		for (int c = i + 1; c < ISSUES; c++)
+			if (v[c].dep == i && prio[c] + 1 > prio[i])
+				prio[i] = prio[c] + 1;
+	}
+	for (int i = 0; i < ISSUES; i++)
+		done[i] = -1;
+	for (int finished = 0; finished < ISSUES; ) {
+		for (;;) {
+			int best = -1;
+
+			for (int i = 0; i < ISSUES && running < CAP; i++)
+				if (!started[i] && !busy[v[i].repo] &&
+				    (v[i].dep < 0 || (done[v[i].dep] >= 0 && done[v[i].dep] <= now)) &&
+				    (best < 0 || prio[i] > prio[best]))
+					best = i;
+			if (best < 0)
+				break;
+			started[best] = busy[v[best].repo] = true;
+			end[best] = now + v[best].seconds;
+			running++;
+		}
+		int next = -1;
+
+		for (int i = 0; i < ISSUES; i++)
+			if (started[i] && done[i] < 0 && (next < 0 || end[i] < end[next]))
+				next = i;
+		now = end[next];
+		done[next] = now;
+		busy[v[next].repo] = false;
+		running--;
+		finished++;
+	}
+	return now;
+}
+
+static void
+write_durations(const char *dir, const struct dag_issue *v)
+{
+	char *folder = xasprintf("%s/durations", dir);
+
+	mkdir_p(folder, 0755);
+	for (int i = 0; i < ISSUES; i++) {
+		char *name = xasprintf("%s/r%d-%d", folder, v[i].repo, v[i].number);
+		FILE *fp = fopen(name, "w");
+
+		if (fp == NULL)
+			fatal("bench: %s", name);
+		fprintf(fp, "%.1f\n", v[i].seconds);
+		fclose(fp);
+		free(name);
+	}
+	free(folder);
+}
+
+static double
+waved_makespan(const struct dag_issue *v)
+{
+	char *implement = xasprintf("sleep $(cat %s/makespan/durations/$WAVED_REPO-$WAVED_NUMBER); "
+	    "echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt", bench_root);
+	char *dir = scenario("makespan", REPOS, CAP, implement, NULL);
+	char *path = xasprintf("%s/issues.json", dir);
+	FILE *fp = fopen(path, "w");
+	int64_t first = 0, last = 0;
+	cJSON *evs, *e;
+
+	write_durations(dir, v);
+	fputs("[", fp);
+	for (int i = 0; i < ISSUES; i++) {
+		fprintf(fp, "%s{\"repo\":\"r%d\",\"number\":%d,\"title\":\"w\"", i ? "," : "", v[i].repo,
+		    v[i].number);
+		if (v[i].dep >= 0)
+			fprintf(fp, ",\"depends_on\":[\"r%d#%d\"]", v[v[i].dep].repo, v[v[i].dep].number);
+		fputs("}", fp);
+	}
+	fputs("]\n", fp);
+	fclose(fp);
+	run_once(dir);
+	evs = events(dir);
+	cJSON_ArrayForEach(e, evs) {
+		if (strcmp(name_of(e), "admitted") == 0 && !first)
+			first = ts_ms(e);
+		if (strcmp(name_of(e), "done") == 0)
+			last = ts_ms(e);
+	}
+	cJSON_Delete(evs);
+	free(path);
+	free(dir);
+	free(implement);
+	return (double)(last - first) / 1000;
+}
+
+/* The same DAG as a Makefile: a target per issue, a flock per repo. */
+static double
+make_makespan(const struct dag_issue *v)
+{
+	char *dir = xasprintf("%s/make", bench_root), *path = xasprintf("%s/Makefile", dir);
+	FILE *fp;
+	int64_t start;
+
+	mkdir_p(dir, 0755);
+	if ((fp = fopen(path, "w")) == NULL)
+		fatal("bench: %s", path);
+	fputs("all:", fp);
+	for (int i = 0; i < ISSUES; i++)
+		fprintf(fp, " r%d-%d", v[i].repo, v[i].number);
+	fputs("\n", fp);
+	for (int i = 0; i < ISSUES; i++) {
+		fprintf(fp, "r%d-%d:", v[i].repo, v[i].number);
+		if (v[i].dep >= 0)
+			fprintf(fp, " r%d-%d", v[v[i].dep].repo, v[v[i].dep].number);
+		fprintf(fp, "\n\tflock lock-r%d sleep %.1f\n\ttouch $@\n", v[i].repo, v[i].seconds);
+	}
+	fclose(fp);
+	start = mono_ms();
+	if (spawn_run((const char *[]){ "make", "-s", "-j4", NULL }, dir, NULL, 0) != 0)
+		fatalx("bench: make -j4 failed in %s", dir);
+	free(path);
+	free(dir);
+	return (double)(mono_ms() - start) / 1000;
+}
+
+void
+bench_makespan(void)
+{
+	struct dag_issue v[ISSUES];
+
+	make_dag(v);
+	double bound = lower_bound(v), ideal = simulate(v);
+	double waved = waved_makespan(v), make = make_makespan(v);
+
+	printf("%-34s %9.2f s   lower bound %5.2f s   ratio %.3f (target 1.05)\n",
+	    "makespan, 96 issues, 12 repos, cap 4", waved, bound, waved / bound);
+	printf("%-34s (the same rule with no overhead %.3f; make -j4 with a flock per repo "
+	    "%.2f s, %.3f: waved %s)\n", "", ideal / bound, make, make / bound,
+	    waved < make ? "ahead" : "BEHIND");
+}
