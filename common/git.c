@@ -178,16 +178,25 @@ git_worktree_fresh(const char *repo, const char *path, const char *branch,
 int
 git_commit_all(const char *worktree, const char *message, struct strbuf *err)
 {
+	struct strbuf out = { 0 };
+	int rc;
+
 	if (git_run(worktree, err, (const char *[]){ "add", "-A", NULL }) != 0)
 		return -1;
-	if (git_run(worktree, NULL, (const char *[]){ "diff", "--cached", "--quiet",
-	    NULL }) == 0)
-		return 0;
 	/* No auto maintenance: one process less per commit, and no gc in a worktree. */
-	if (git_run(worktree, err, (const char *[]){ GIT_IDENTITY, "-c", "maintenance.auto=false",
-	    "commit", "-q", "--no-verify", "-m", message, NULL }) != 0)
-		return -1;
-	return 1;
+	if (git_run(worktree, &out, (const char *[]){ GIT_IDENTITY, "-c", "maintenance.auto=false",
+	    "commit", "-q", "--no-verify", "-m", message, NULL }) == 0)
+		rc = 1;
+	/* Refused: there was nothing to commit (asked only now, the rare case), or an error. */
+	else if (git_run(worktree, NULL, (const char *[]){ "diff", "--cached", "--quiet",
+	    NULL }) == 0)
+		rc = 0;
+	else {
+		strbuf_add(err, out.s ? out.s : "git commit failed");
+		rc = -1;
+	}
+	strbuf_free(&out);
+	return rc;
 }
 
 bool

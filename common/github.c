@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "common/curl_dl.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -148,9 +149,11 @@ on_timer(CURLM *multi, long timeout_ms, void *userp)
 struct github *
 github_new(const char *api, const char *token)
 {
-	struct github *gh = xcalloc(1, sizeof(*gh));
+	struct github *gh;
 	size_t n;
 
+	curl_dl_require();
+	gh = xcalloc(1, sizeof(*gh));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	gh->multi = curl_multi_init();
 	gh->api = xstrdup(api);
@@ -169,9 +172,12 @@ github_new(const char *api, const char *token)
 struct github *
 github_open(const struct source_conf *src, char **err)
 {
-	char *token = github_token_load(src, err);
+	char *token;
 	struct github *gh;
 
+	if (!curl_dl_load(err))
+		return NULL;
+	token = github_token_load(src, err);
 	if (token == NULL)
 		return NULL;
 	gh = github_new(src->api, token);

@@ -54,6 +54,13 @@ make_dag(struct dag_issue *v)
 	}
 }
 
+/* The n-th issue as a backlog lists them: repo by repo, by number. */
+static int
+backlog_order(int n)
+{
+	return (n % PER_REPO) * REPOS + n / PER_REPO;
+}
+
 static double
 lower_bound(const struct dag_issue *v)
 {
@@ -148,8 +155,10 @@ waved_makespan(const struct dag_issue *v)
 
 	write_durations(dir, v);
 	fputs("[", fp);
-	for (int i = 0; i < ISSUES; i++) {
-		fprintf(fp, "%s{\"repo\":\"r%d\",\"number\":%d,\"title\":\"w\"", i ? "," : "", v[i].repo,
+	for (int n = 0; n < ISSUES; n++) {
+		int i = backlog_order(n);
+
+		fprintf(fp, "%s{\"repo\":\"r%d\",\"number\":%d,\"title\":\"w\"", n ? "," : "", v[i].repo,
 		    v[i].number);
 		if (v[i].dep >= 0)
 			fprintf(fp, ",\"depends_on\":[\"r%d#%d\"]", v[v[i].dep].repo, v[v[i].dep].number);
@@ -184,8 +193,8 @@ make_makespan(const struct dag_issue *v)
 	if ((fp = fopen(path, "w")) == NULL)
 		fatal("bench: %s", path);
 	fputs("all:", fp);
-	for (int i = 0; i < ISSUES; i++)
-		fprintf(fp, " r%d-%d", v[i].repo, v[i].number);
+	for (int n = 0; n < ISSUES; n++)
+		fprintf(fp, " r%d-%d", v[backlog_order(n)].repo, v[backlog_order(n)].number);
 	fputs("\n", fp);
 	for (int i = 0; i < ISSUES; i++) {
 		fprintf(fp, "r%d-%d:", v[i].repo, v[i].number);

@@ -38,6 +38,7 @@ struct worker {
 	int log_fd, signal_fd;
 	char base[GIT_SHA_MAX + 1];
 	char head[GIT_SHA_MAX + 1];	/* the worktree's HEAD after the last phase */
+	bool committed;		/* the last phase's leftovers were committed by us */
 	bool feedback;		/* feedback_file holds something for the next implement */
 	bool owns_issue;	/* holds the issue's worker lock */
 	bool warm;		/* the worktree is a reused spare (WAVED_WARM=1) */
@@ -270,10 +271,15 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 		finish(w, OUTCOME_FAILED, "could not fork the phase process");
 	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
 	    out.result == PHASE_TIMED_OUT ? "timed out, status" : "exit", out.status, out.ms);
-	if ((id == PHASE_IMPLEMENT || id == PHASE_VERIFY) &&
-	    git_commit_all(w->worktree, w->commit_message, &err) == -1)
-		dprintf(w->log_fd, "== waved: committing leftover changes failed: %s\n",
-		    err.s ? err.s : "");
+	w->committed = false;
+	if (id == PHASE_IMPLEMENT || id == PHASE_VERIFY) {
+		int rc = git_commit_all(w->worktree, w->commit_message, &err);
+
+		if (rc == -1)
+			dprintf(w->log_fd, "== waved: committing leftover changes failed: %s\n",
+			    err.s ? err.s : "");
+		w->committed = rc == 1;
+	}
 	strbuf_free(&err);
 	strlcpy(end.phase, name, sizeof(end.phase));
 	end.exit = out.status > 255 ? 255 : out.status;
@@ -433,7 +439,8 @@ run_pipeline(struct worker *w)
 			if (!phase_passed(w, PHASE_VERIFY, &out, &span, &fix_left))
 				continue;
 		}
-		if (!git_has_work(w->worktree, w->head, w->base))
+		/* A commit just made is new: never the base nor one of its ancestors. */
+		if (!w->committed && !git_has_work(w->worktree, w->head, w->base))
 			finish(w, OUTCOME_NO_CHANGE, "no_change: no commit beyond the agent branch");
 		if (!slot_released) {
 			struct proto_msg m = { .type = PROTO_SLOT };
