@@ -77,8 +77,16 @@ lower_bound(const struct dag_issue *v)
 	return total / CAP > bound ? total / CAP : bound;
 }
 
+/* A ready issue: its dependency is done by now, it has not started. */
+static bool
+is_ready(const struct dag_issue *v, const double *done, const bool *started, int i, double now)
+{
+	return !started[i] && (v[i].dep < 0 || (done[v[i].dep] >= 0 && done[v[i].dep] <= now));
+}
+
 /* waved's rule with no overhead: ready issues by critical-path length (in
- * issues), then by order; one at a time per repo; at most CAP. */
+ * issues), then the repo with more ready, then backlog order; one at a time
+ * per repo; at most CAP. */
 static double
 simulate(const struct dag_issue *v)
 {
@@ -96,13 +104,19 @@ simulate(const struct dag_issue *v)
 		done[i] = -1;
 	for (int finished = 0; finished < ISSUES; ) {
 		for (;;) {
-			int best = -1;
+			int ready[REPOS] = { 0 }, best = -1;
 
-			for (int i = 0; i < ISSUES && running < CAP; i++)
-				if (!started[i] && !busy[v[i].repo] &&
-				    (v[i].dep < 0 || (done[v[i].dep] >= 0 && done[v[i].dep] <= now)) &&
-				    (best < 0 || prio[i] > prio[best]))
+			for (int i = 0; i < ISSUES; i++)
+				ready[v[i].repo] += is_ready(v, done, started, i, now);
+			for (int n = 0; n < ISSUES && running < CAP; n++) {
+				int i = backlog_order(n);
+
+				if (!is_ready(v, done, started, i, now) || busy[v[i].repo])
+					continue;
+				if (best < 0 || prio[i] > prio[best] || (prio[i] == prio[best] &&
+				    ready[v[i].repo] > ready[v[best].repo]))
 					best = i;
+			}
 			if (best < 0)
 				break;
 			started[best] = busy[v[best].repo] = true;

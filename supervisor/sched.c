@@ -45,12 +45,20 @@ issue_moved(size_t item, size_t pos, void *ctx)
 	((struct sched *)ctx)->v[item].pos = pos;
 }
 
+/*
+ * Across repos: the higher critical path first; of two equal ones, the repo
+ * with more issues ready, for a repo is a chain of its own (one at a time),
+ * and the longest such chain left to the end would run alone.
+ */
 static bool
 repo_before(size_t a, size_t b, void *ctx)
 {
 	struct sched *s = ctx;
+	size_t x = heap_top(&s->repos[a].ready), y = heap_top(&s->repos[b].ready);
 
-	return issue_before(heap_top(&s->repos[a].ready), heap_top(&s->repos[b].ready), ctx);
+	if (s->v[x].priority == s->v[y].priority && s->repos[a].ready.n != s->repos[b].ready.n)
+		return s->repos[a].ready.n > s->repos[b].ready.n;
+	return issue_before(x, y, ctx);
 }
 
 static void

@@ -345,3 +345,20 @@ Test(sched, the_table_refuses_what_it_does_not_list)
 	cr_assert_not(sched_fire(s, (size_t)i, IN_SETTLE, STATE_DONE, NULL, NULL));
 	cr_assert_str_eq(state_of("api", 2), "queued");
 }
+
+/* api#1 is the oldest, but web has three ready: a repo's queue is a chain, web goes first. */
+Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
+{
+	struct issue_list l = { 0 };
+
+	add_issue(&l, "api", 1, "oldest");
+	add_issue(&l, "web", 1, "w1");
+	add_issue(&l, "web", 2, "w2");
+	add_issue(&l, "web", 3, "w3");
+	cr_assert_eq(sched_sync(s, &l), 0);
+	issue_list_clear(&l);
+	sched_cap_set(s, 1, "control", "test");
+	sched_admit(s);
+	cr_assert_eq(njobs, 1);
+	cr_assert_str_eq(jobs[0].key, "web#1");
+}
