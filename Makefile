@@ -43,7 +43,7 @@ TESTS    = $(BUILD)/waved-tests
 BENCH    = $(BUILD)/bench-plan
 BENCHRUN = $(BUILD)/bench-run
 
-.PHONY: all deps test check asan demo bench install clean
+.PHONY: all deps test check asan demo bench fuzz fuzz-binaries install clean
 .DEFAULT_GOAL := all
 
 all: $(WAVED) $(WAVECTL)
@@ -98,6 +98,26 @@ asan: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo $(abspath $(BUILD))
+
+# make fuzz: libFuzzer harnesses (tests/fuzz/) built with clang, ASan and
+# UBSan in build/fuzz, each run FUZZ_S seconds from its seed corpus.
+FUZZ_S  ?= 60
+FUZZERS  = proto config issues github control
+FUZZBIN  = $(FUZZERS:%=$(BUILD)/fuzz-%)
+
+fuzz:
+	@scripts/install-deps fuzz
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	    SANITIZE="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    fuzz-binaries
+	@scripts/run-fuzz build/fuzz $(FUZZ_S) $(FUZZERS)
+
+fuzz-binaries: $(FUZZBIN)
+.PRECIOUS: $(BUILD)/tests/fuzz/%.o
+
+$(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz_lib.o $(LIBDAEMON) $(LIBCOMMON)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCHRUN) $(WAVED) $(WAVECTL)

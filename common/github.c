@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "common/curl_dl.h"
+#include "common/github_parse.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -396,33 +397,6 @@ github_number(const cJSON *item, const char *key)
 	return (long)v->valuedouble;
 }
 
-/* The URL of rel="next" in a Link header: <https://...page=2>; rel="next", <...>; rel="last" */
-static char *
-link_next(const char *value)
-{
-	const char *p = value;
-
-	while ((p = strchr(p, '<')) != NULL) {
-		const char *end = strchr(p, '>');
-
-		if (end == NULL)
-			return NULL;
-		if (strncmp(end, ">; rel=\"next\"", 13) == 0)
-			return strndup(p + 1, (size_t)(end - p - 1));
-		p = end;
-	}
-	return NULL;
-}
-
-/* url starts with api and then a path: the same scheme, host and port. */
-static bool
-same_origin(const char *api, const char *url)
-{
-	size_t n = strlen(api);
-
-	return strncmp(url, api, n) == 0 && (url[n] == '/' || url[n] == '?' || url[n] == '\0');
-}
-
 static size_t
 on_header(char *data, size_t size, size_t n, void *userp)
 {
@@ -445,15 +419,13 @@ on_header(char *data, size_t size, size_t n, void *userp)
 			free(t->etag);
 			t->etag = xstrdup(value);
 		} else if (strcasecmp(line, "link") == 0) {
+			bool foreign = false;
+
 			free(t->next);
-			t->next = link_next(value);
 			/* Followed with the token: only on the API's own scheme, host and port. */
-			if (t->next && !same_origin(t->api, t->next)) {
-				log_warnx("github: a Link to %.80s is not on %s: not followed", t->next,
-				    t->api);
-				free(t->next);
-				t->next = NULL;
-			}
+			t->next = gh_link_next(value, t->api, &foreign);
+			if (foreign)
+				log_warnx("github: a Link not on %s: not followed", t->api);
 		} else if (strcasecmp(line, "retry-after") == 0)
 			t->retry_after = strtol(value, NULL, 10);
 		else if (strcasecmp(line, "x-ratelimit-remaining") == 0)

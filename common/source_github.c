@@ -10,6 +10,7 @@
 #include <cJSON.h>
 #include <curl/curl.h>
 
+#include "common/github_parse.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -196,69 +197,6 @@ add_dep(struct sg_repo *r, struct issue_spec *spec, const char *owner_name, long
 	}
 }
 
-/* One reference: #N, owner/name#N, or an issue URL .../owner/name/issues/N. */
-static const char *
-parse_ref(struct sg_repo *r, struct issue_spec *spec, const char *p)
-{
-	char owner_name[128];
-	long number;
-	int used = 0;
-
-	if (*p == '#' && sscanf(p, "#%ld%n", &number, &used) == 1) {
-		add_dep(r, spec, NULL, number);
-		return p + used;
-	}
-	if (strncmp(p, "http://", 7) == 0 || strncmp(p, "https://", 8) == 0) {
-		const char *path = strchr(strstr(p, "://") + 3, '/');
-		char owner[64], name[64];
-
-		if (path && sscanf(path, "/%63[^/]/%63[^/]/issues/%ld%n", owner, name, &number,
-		    &used) == 3) {
-			snprintf(owner_name, sizeof(owner_name), "%s/%s", owner, name);
-			add_dep(r, spec, owner_name, number);
-			return path + used;
-		}
-		return p + 1;
-	}
-	if (sscanf(p, "%127[A-Za-z0-9._/-]#%ld%n", owner_name, &number, &used) == 2 &&
-	    strchr(owner_name, '/')) {
-		add_dep(r, spec, owner_name, number);
-		return p + used;
-	}
-	return p + 1;
-}
-
-/*
- * Dependencies written in the body: lines that start with "Depends on",
- * "Blocked by" or "Requires" (any case), outside code fences.
- */
-static void
-parse_body_deps(struct sg_repo *r, struct issue_spec *spec, const char *body)
-{
-	static const char *const lead[] = { "depends on", "blocked by", "requires" };
-	bool fenced = false;
-
-	for (const char *line = body; line && *line; ) {
-		const char *end = strchr(line, '\n'), *p = line + strspn(line, " \t>");
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		char *text = strndup(line, len);
-
-		if (strncmp(p, "```", 3) == 0 || strncmp(p, "~~~", 3) == 0)
-			fenced = !fenced;
-		else if (!fenced) {
-			for (size_t k = 0; k < ARRAY_LEN(lead); k++) {
-				size_t n = strlen(lead[k]);
-				if (strncasecmp(p, lead[k], n) != 0)
-					continue;
-				for (const char *q = text + (p - line) + n; *q; )
-					q = parse_ref(r, spec, q);
-			}
-		}
-		free(text);
-		line = end ? end + 1 : NULL;
-	}
-}
-
 /* ---- the poll of one repo ---- */
 
 static void poll_finished(struct sg_repo *r);
@@ -384,19 +322,6 @@ deps_done(const struct gh_response *res, void *arg)
 		poll_finished(r);
 }
 
-static int64_t
-parse_created(const char *ts)
-{
-	struct tm tm = { 0 };
-
-	if (ts == NULL || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm);
-}
-
 /* A "pool:NAME" label puts the issue in that [pool]; an unknown one is reported. */
 static void
 pool_label(struct sg_repo *r, const cJSON *item, struct issue_spec *spec)
@@ -417,31 +342,36 @@ pool_label(struct sg_repo *r, const cJSON *item, struct issue_spec *spec)
 	}
 }
 
+/* A dependency named in a body, for add_dep. */
+struct body_dep {
+	struct sg_repo *r;
+	size_t index;		/* the issue's place in r->building */
+};
+
+static void
+body_dep(const char *owner_name, long number, void *arg)
+{
+	struct body_dep *d = arg;
+
+	add_dep(d->r, &d->r->building.v[d->index], owner_name, number);
+}
+
 /* One issue of a listing page: checked field by field; pull requests skipped. */
 static void
 add_listed_issue(struct sg_repo *r, const cJSON *item)
 {
-	const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(item, "title"));
-	const char *body = cJSON_GetStringValue(cJSON_GetObjectItem(item, "body"));
+	size_t index = r->building.n;
 	struct issue_spec *spec;
-	size_t index;
+	int rc = gh_listed_issue(item, r->conf->name, &r->building);
 
-	if (cJSON_GetObjectItem(item, "pull_request"))
-		return;
-	if (github_number(item, "number") == 0 || title == NULL || *title == '\0') {
+	if (rc == -1)
 		log_warnx("repo %s: an issue without a number or title in GitHub's answer; skipped",
 		    r->conf->name);
+	if (rc != 1)
 		return;
-	}
-	index = r->building.n;
-	spec = issue_list_add(&r->building);
-	strlcpy(spec->repo, r->conf->name, sizeof(spec->repo));
-	spec->number = github_number(item, "number");
-	spec->title = utf8_valid_dup(title);	/* outside text: valid UTF-8 only */
-	spec->body = utf8_valid_dup(body ? body : "");
-	spec->created = parse_created(cJSON_GetStringValue(cJSON_GetObjectItem(item, "created_at")));
+	spec = &r->building.v[index];
 	pool_label(r, item, spec);
-	parse_body_deps(r, &r->building.v[index], spec->body);
+	gh_body_deps(spec->body, body_dep, &(struct body_dep){ r, index });
 	char *url = xasprintf("/repos/%s/issues/%ld/dependencies/blocked_by", r->conf->github,
 	    spec->number);
 	struct sg_request *q = request_new(r, url);
@@ -819,20 +749,12 @@ static void
 report_comments_listed(const struct gh_response *res, void *arg)
 {
 	struct report *rp = arg;
-	cJSON *arr, *body;
-	const cJSON *item;
-	bool found = false;
+	cJSON *body;
 	char *path, *text;
 
 	if (report_failed(rp, res, "listing the comments"))
 		return;
-	arr = cJSON_Parse(res->body);
-	cJSON_ArrayForEach(item, arr) {
-		const char *b = cJSON_GetStringValue(cJSON_GetObjectItem(item, "body"));
-		found = found || (b && strstr(b, rp->marker));
-	}
-	cJSON_Delete(arr);
-	if (found) {
+	if (gh_comments_have(res->body, rp->marker)) {
 		report_close(rp);
 		return;
 	}

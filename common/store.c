@@ -83,13 +83,13 @@ static const char *const migrations[] = {
 	/* 2 -> 3: the seq of the last event line committed with the state. */
 	"ALTER TABLE daemon ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;",
 	/* 3 -> 4: agent time: per attempt, per issue, and the part that did not land. */
-	"ALTER TABLE attempts ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
+	("ALTER TABLE attempts ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE issues ADD COLUMN agent_ms INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE issues ADD COLUMN wasted_ms INTEGER NOT NULL DEFAULT 0;",
+	"ALTER TABLE issues ADD COLUMN wasted_ms INTEGER NOT NULL DEFAULT 0;"),
 	/* 4 -> 5: the cap's limits, by hand (JSON), for wavectl status; an issue's
 	 * largest phase, in resident memory. */
-	"ALTER TABLE daemon ADD COLUMN limits TEXT;"
-	"ALTER TABLE issues ADD COLUMN maxrss_kb INTEGER NOT NULL DEFAULT 0;",
+	("ALTER TABLE daemon ADD COLUMN limits TEXT;"
+	"ALTER TABLE issues ADD COLUMN maxrss_kb INTEGER NOT NULL DEFAULT 0;"),
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,

@@ -1,0 +1,41 @@
+/*
+ * make fuzz: what GitHub answers (common/github_parse.c): the input is at
+ * once a Link header, an issue body, a page of issues (each one's body read
+ * for dependencies in turn) and a page of comments.
+ */
+#include <stdlib.h>
+
+#include "common/github.h"
+#include "common/github_parse.h"
+#include "tests/fuzz/fuzz.h"
+
+/* What waved does first with a dependency: check it before any URL. */
+static void
+check_dep(const char *owner_name, long number, void *arg)
+{
+	(void)number;
+	(void)arg;
+	if (owner_name)
+		github_owner_name_valid(owner_name);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text = fuzz_string(data, size);
+	struct issue_list issues = { 0 };
+	cJSON *page = cJSON_Parse(text);
+	const cJSON *items = cJSON_IsArray(page) ? page : NULL, *item;
+	bool foreign;
+
+	free(gh_link_next(text, "https://api.github.com", &foreign));
+	gh_body_deps(text, check_dep, NULL);
+	cJSON_ArrayForEach(item, items)
+		if (gh_listed_issue(item, "api", &issues) == 1)
+			gh_body_deps(issues.v[issues.n - 1].body, check_dep, NULL);
+	gh_comments_have(text, "<!-- waved:api#1 -->");
+	cJSON_Delete(page);
+	issue_list_clear(&issues);
+	free(text);
+	return 0;
+}
