@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -378,4 +379,24 @@ utf8_valid_dup(const char *s)
 	}
 	*o = '\0';
 	return xreallocarray(out, (size_t)(o - out) + 1, 1);
+}
+
+bool
+disk_low(const char *path, long long *free_bytes)
+{
+	struct statvfs st;
+	long long size, avail, floor;
+
+	if (statvfs(path, &st) == -1)
+		return false;
+	size = (long long)st.f_blocks * (long long)st.f_frsize;
+	avail = (long long)st.f_bavail * (long long)st.f_frsize;
+	floor = size / 100;
+	if (floor < 1LL << 20)
+		floor = 1LL << 20;
+	if (floor > 256LL << 20)
+		floor = 256LL << 20;
+	if (free_bytes)
+		*free_bytes = avail;
+	return avail < floor;
 }

@@ -67,4 +67,14 @@ int remove_tree(const char *path);
 /* Read a whole file into a NUL-terminated buffer; NULL with errno set on failure. */
 char *read_file(const char *path, size_t *len_out);
 
+/*
+ * Is the filesystem of path nearly full: less free than 1% of its size (at
+ * least 1 MiB, at most 256 MiB)?  A failure then is the disk's, not the
+ * issue's (DESIGN.md section 15: a full disk).  free_bytes gets what is free.
+ */
+bool disk_low(const char *path, long long *free_bytes);
+/* How a worker's reason starts when the disk, not the work, failed the attempt. */
+#define DISK_FULL_REASON "disk full"
+
+
 #endif

@@ -72,6 +72,8 @@ print_limits(const struct ctl_state *st)
 	}
 	metric("waved_memory_low", "gauge", "1 while MemAvailable is below min_free_mem.");
 	printf("waved_memory_low %d\n", cJSON_IsTrue(cJSON_GetObjectItem(l, "memory")) ? 1 : 0);
+	metric("waved_disk_full", "gauge", "1 while state_dir's disk is nearly full.");
+	printf("waved_disk_full %d\n", cJSON_IsTrue(cJSON_GetObjectItem(l, "disk")) ? 1 : 0);
 	metric("waved_pool_inflight", "gauge", "Issues in flight per pool.");
 	cJSON_ArrayForEach(pool, cJSON_GetObjectItem(l, "pools"))
 		printf("waved_pool_inflight{pool=\"%s\"} %d\n", pool->string,

@@ -24,11 +24,13 @@ limits_of(const struct ctl_state *st)
 		cJSON_AddNullToObject(l, "usage");
 		cJSON_AddNullToObject(l, "tempfail");
 		cJSON_AddFalseToObject(l, "memory");
+		cJSON_AddFalseToObject(l, "disk");
 	}
 	return l;
 }
 
-/* Which hand holds the cap where it is: the smallest limit; memory above all. */
+/* Which hand holds the cap where it is: the smallest limit; the disk and
+ * memory above all. */
 static const char *
 binding(const struct ctl_state *st, const cJSON *l)
 {
@@ -36,6 +38,8 @@ binding(const struct ctl_state *st, const cJSON *l)
 	const char *who = "the configured cap";
 	double least = st->daemon.cap;
 
+	if (cJSON_IsTrue(cJSON_GetObjectItem(l, "disk")))
+		return "disk";
 	if (cJSON_IsTrue(cJSON_GetObjectItem(l, "memory")))
 		return "memory";
 	for (size_t k = 0; k < ARRAY_LEN(hands); k++) {
@@ -131,8 +135,9 @@ print_human(const struct ctl_state *st)
 			else
 				printf(" %s -,", hands[k]);
 		}
-		printf(" memory %s; binding: %s\n",
-		    cJSON_IsTrue(cJSON_GetObjectItem(l, "memory")) ? "low" : "ok", binding(st, l));
+		printf(" memory %s, disk %s; binding: %s\n",
+		    cJSON_IsTrue(cJSON_GetObjectItem(l, "memory")) ? "low" : "ok",
+		    cJSON_IsTrue(cJSON_GetObjectItem(l, "disk")) ? "full" : "ok", binding(st, l));
 		const cJSON *pool;
 		cJSON_ArrayForEach(pool, cJSON_GetObjectItem(l, "pools"))
 			printf("pool %s: %d of %d in flight\n", pool->string,

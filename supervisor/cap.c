@@ -14,6 +14,7 @@ cap_init(struct cap *c, int configured)
 	for (int h = CAP_OPERATOR + 1; h < CAP_HANDS; h++)
 		c->limit[h] = CAP_NO_LIMIT;
 	c->memory_low = false;
+	c->disk_full = false;
 }
 
 int
@@ -24,7 +25,7 @@ cap_effective(const struct cap *c)
 	for (int h = 0; h < CAP_HANDS; h++)
 		if (c->limit[h] != CAP_NO_LIMIT && c->limit[h] < eff)
 			eff = c->limit[h];
-	return c->memory_low ? 0 : eff;
+	return c->memory_low || c->disk_full ? 0 : eff;
 }
 
 void

@@ -23,6 +23,7 @@ struct cap {
 	int configured;			/* cap, or --cap, or the number of repos */
 	int limit[CAP_HANDS];		/* CAP_NO_LIMIT: this hand holds nothing back */
 	bool memory_low;		/* below min_free_mem: admit nothing */
+	bool disk_full;			/* state_dir's disk nearly full: admit nothing */
 };
 
 void cap_init(struct cap *c, int configured);

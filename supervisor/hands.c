@@ -13,6 +13,7 @@
 #include "supervisor/supervisor.h"
 
 #define MEMORY_CHECK_MS 1000
+#define DISK_CHECK_MS 1000
 
 static void
 record(struct supervisor *sv, const char *name, cJSON *fields)
@@ -86,6 +87,26 @@ hands_check_memory(struct supervisor *sv, int64_t now)
 		sched_memory_low(sv->sched, avail < floor);
 }
 
+/* A nearly full state_dir holds admissions until there is room again. */
+void
+hands_check_disk(struct supervisor *sv, int64_t now)
+{
+	long long avail = 0;
+	bool low;
+
+	if (now < sv->next_disk_check ||
+	    (!sched_waiting_for_slots(sv->sched) && !sched_disk_is_full(sv->sched)))
+		return;
+	sv->next_disk_check = now + DISK_CHECK_MS;
+	low = disk_low(sv->cfg->state_dir, &avail);
+	if (low != sched_disk_is_full(sv->sched)) {
+		char *detail = xasprintf("%lld KiB free on %s", avail / 1024, sv->cfg->state_dir);
+
+		sched_disk_full(sv->sched, low, detail);
+		free(detail);
+	}
+}
+
 int64_t
 hands_next_deadline(const struct supervisor *sv)
 {
@@ -94,5 +115,8 @@ hands_next_deadline(const struct supervisor *sv)
 	if (sv->cfg->usage.min_free_mem > 0 && sched_waiting_for_slots(sv->sched) &&
 	    sv->next_memory_check < next)
 		next = sv->next_memory_check;
+	if ((sched_waiting_for_slots(sv->sched) || sched_disk_is_full(sv->sched)) &&
+	    sv->next_disk_check < next)
+		next = sv->next_disk_check;
 	return next;
 }

@@ -154,6 +154,14 @@ catch_up(struct supervisor *sv)
 	unsigned deferred = sv->deferred;
 
 	sv->deferred = 0;
+	/* A full disk took the store down: nothing was admitted meanwhile, and
+	 * now the events say so; the disk check that follows lifts it if there
+	 * is room again. */
+	if (sv->disk_was_low) {
+		sv->disk_was_low = false;
+		sched_disk_full(sv->sched, true, "state_dir's disk filled up while the store was down");
+		sv->next_disk_check = 0;
+	}
 	workers_resume(sv->workers);
 	for (size_t k = 0; k < ARRAY_LEN(signal_table); k++)
 		if (deferred & (1u << k))
@@ -228,6 +236,7 @@ iterate_down(struct supervisor *sv)
 
 	if (sv->stopping && sv->stop_deadline < until)
 		until = sv->stop_deadline;
+	sv->disk_was_low = sv->disk_was_low || disk_low(sv->cfg->state_dir, NULL);
 	update_title(sv);
 	grow_array((void **)&sv->fds, &sv->fds_cap, 1 + control_nfds(sv->control), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
@@ -259,6 +268,7 @@ loop_iterate(struct supervisor *sv)
 	}
 	if (!sv->stopping) {
 		hands_check_memory(sv, mono_ms());
+		hands_check_disk(sv, mono_ms());
 		usage_tick(sv->usage, &sv->cfg->usage, mono_ms());
 		/* With a usage monitor, its first answer comes before the first admission. */
 		if (sv->cfg->usage.command == NULL || usage_heard(sv->usage))

@@ -490,8 +490,9 @@ daemon_row(struct sched *s, bool running)
 		len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len, "%s\"%s\":%s",
 		    h ? "," : "{", hands[h], s->cap.limit[h] == CAP_NO_LIMIT ? "null" : v);
 	}
-	len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len, ",\"memory\":%s,\"pools\":{",
-	    s->cap.memory_low ? "true" : "false");
+	len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len,
+	    ",\"memory\":%s,\"disk\":%s,\"pools\":{", s->cap.memory_low ? "true" : "false",
+	    s->cap.disk_full ? "true" : "false");
 	for (size_t p = 0; p < s->cfg->npools && len + 128 < sizeof(d.limits); p++)
 		len += (size_t)snprintf(d.limits + len, sizeof(d.limits) - len,
 		    "%s\"%s\":{\"cap\":%d,\"inflight\":%d}", p ? "," : "", s->cfg->pools[p].name,
@@ -564,6 +565,21 @@ sched_memory_low(struct sched *s, bool low)
 	s->cap.memory_low = low;
 	cap_pulled(s, "memory", low ? "MemAvailable below min_free_mem" :
 	    "MemAvailable above min_free_mem", true);
+}
+
+void
+sched_disk_full(struct sched *s, bool full, const char *detail)
+{
+	if (s->cap.disk_full == full)
+		return;
+	s->cap.disk_full = full;
+	cap_pulled(s, "disk", detail, true);
+}
+
+bool
+sched_disk_is_full(const struct sched *s)
+{
+	return s->cap.disk_full;
 }
 
 int

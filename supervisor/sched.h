@@ -108,6 +108,9 @@ void sched_cap_limit(struct sched *s, int cap, const char *why, const char *by);
 /* Another hand's limit (enum cap_hand; CAP_NO_LIMIT lifts it), or the memory floor. */
 void sched_cap_hand(struct sched *s, int hand, int limit, const char *why, const char *by);
 void sched_memory_low(struct sched *s, bool low);
+/* state_dir's disk is nearly full (admit nothing), or has room again. */
+void sched_disk_full(struct sched *s, bool full, const char *detail);
+bool sched_disk_is_full(const struct sched *s);
 /* Each hand's limit (CAP_NO_LIMIT: none), and whether memory holds admission. */
 int sched_cap_hand_limit(const struct sched *s, int hand);
 bool sched_memory_is_low(const struct sched *s);

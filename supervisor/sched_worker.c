@@ -70,7 +70,11 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	end_flight(s, i, outcome, reason);
 	txn_event(s, i, "failed", f);
 	waste_attempt(s, i);
-	tempfail_seen(s, strcmp(outcome, "tempfail") == 0);
+	/* The disk failed it, not the agent: hold admissions, leave the streak be. */
+	if (strncmp(reason, DISK_FULL_REASON, strlen(DISK_FULL_REASON)) == 0)
+		sched_disk_full(s, true, reason);
+	else
+		tempfail_seen(s, strcmp(outcome, "tempfail") == 0);
 	if (counts)
 		store_set_attempts(s->store, is->id, ++is->attempts);
 	if (counts && is->attempts >= s->cfg->max_attempts) {

@@ -38,6 +38,8 @@ struct supervisor {
 	struct reload *reload;		/* SIGHUP and wavectl reload, preflight in a child */
 	struct usage *usage;		/* the usage monitor's command */
 	int64_t next_memory_check;	/* monotonic ms */
+	int64_t next_disk_check;	/* monotonic ms */
+	bool disk_was_low;		/* seen while the store was down */
 	struct github *github;		/* with [source] type = github */
 	struct source_github *gh_source;
 	int reports;			/* outcomes being reported to GitHub */
@@ -67,6 +69,7 @@ void intake_close(struct supervisor *sv);
 /* hands.c: the usage monitor and the memory floor pull the cap. */
 struct usage *hands_usage_new(struct supervisor *sv);
 void hands_check_memory(struct supervisor *sv, int64_t now);
+void hands_check_disk(struct supervisor *sv, int64_t now);
 int64_t hands_next_deadline(const struct supervisor *sv);
 
 /* levers.c: the control socket's requests, the same levers as the signals. */

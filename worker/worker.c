@@ -81,8 +81,17 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 {
 	struct proto_msg m = { .type = PROTO_DONE, .outcome = outcome };
 	bool success = outcome == OUTCOME_MERGED;
+	long long avail;
 
-	strlcpy(m.reason, reason ? reason : "", sizeof(m.reason));
+	/* Failing on a nearly full disk, the attempt is the disk's: back in line,
+	 * no attempt used, and the supervisor admits nothing until there is room. */
+	if ((outcome == OUTCOME_FAILED || outcome == OUTCOME_NO_CHANGE) &&
+	    disk_low(w->cfg->state_dir, &avail)) {
+		m.outcome = outcome = OUTCOME_TEMPFAIL;
+		snprintf(m.reason, sizeof(m.reason), "%s (%lld KiB free): %s", DISK_FULL_REASON,
+		    avail / 1024, reason ? reason : "");
+	} else
+		strlcpy(m.reason, reason ? reason : "", sizeof(m.reason));
 	dprintf(w->log_fd, "== waved: %s%s%s\n", proto_outcome_name(outcome),
 	    reason && *reason ? ": " : "", reason ? reason : "");
 	/*
@@ -92,8 +101,8 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	 */
 	if (w->owns_issue && success)
 		park_or_drop(w);
-	else if (w->owns_issue && !w->cfg->keep_failed_worktrees)
-		git_worktree_drop(w->repo->path, w->worktree, NULL);
+	else if (w->owns_issue && (!w->cfg->keep_failed_worktrees || m.outcome == OUTCOME_TEMPFAIL))
+		git_worktree_drop(w->repo->path, w->worktree, NULL);	/* nothing to look at */
 	send_msg(w, &m);
 	_exit(0);
 }
