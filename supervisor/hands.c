@@ -110,7 +110,9 @@ hands_check_disk(struct supervisor *sv, int64_t now)
 int64_t
 hands_next_deadline(const struct supervisor *sv)
 {
-	int64_t next = usage_next_deadline(sv->usage);
+	/* Without a usage command the monitor never runs: no deadline of its own
+	 * (its clock stays at 0, which would make every poll return at once). */
+	int64_t next = sv->cfg->usage.command ? usage_next_deadline(sv->usage) : INT64_MAX;
 
 	if (sv->cfg->usage.min_free_mem > 0 && sched_waiting_for_slots(sv->sched) &&
 	    sv->next_memory_check < next)

@@ -278,3 +278,44 @@ Test(e2e_daemon, a_log_past_log_max_keeps_its_head_and_tail)
 	free(text);
 	free(path);
 }
+
+/* CPU time (user + system) of pid so far, in clock ticks. */
+static long
+cpu_ticks(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/stat", (int)pid), *text = read_file(path, NULL);
+	const char *p = text ? strrchr(text, ')') : NULL;
+	long utime = 0, stime = 0;
+
+	/* After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime. */
+	cr_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
+	    &utime, &stime) == 2, "%s", path);
+	free(text);
+	free(path);
+	return utime + stime;
+}
+
+/*
+ * A daemon with nothing to do but wait (a phase sleeping, an issue queued
+ * behind it, no usage command) sleeps in poll: over two seconds it uses a
+ * small part of one, not a whole core.
+ */
+Test(e2e_daemon, an_idle_daemon_sleeps)
+{
+	free(scenario_repo(sc, "api"));
+	scenario_config(sc, "cap = 1\n", "[phase \"implement\"]\nrun = sleep 60\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"t\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"t\"}]");
+	pid_t pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+
+	cr_assert(scenario_await(sc, "phase_start", "api#1", 1, 30));
+	long before = cpu_ticks(pid);
+
+	nap_ms(2000);
+	long used = cpu_ticks(pid) - before, hz = sysconf(_SC_CLK_TCK);
+
+	cr_assert_lt(used, hz / 2, "the daemon used %ld of %ld ticks a second while idle", used, hz);
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+}
