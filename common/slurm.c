@@ -84,21 +84,11 @@ slurm_tool(const struct runner_conf *r, const char *tool)
 char *
 slurm_srun_path(const struct runner_conf *r)
 {
-	const char *path = getenv("PATH");
+	const char *path;
 
 	if (strchr(r->srun, '/'))
 		return access(r->srun, X_OK) == 0 ? xstrdup(r->srun) : NULL;
-	for (const char *p = path ? path : "/usr/bin:/bin"; ; ) {
-		size_t len = strcspn(p, ":");
-		char *candidate = xasprintf("%.*s/%s", (int)len, len ? p : ".", r->srun);
-
-		if (access(candidate, X_OK) == 0)
-			return candidate;
-		free(candidate);
-		if (p[len] == '\0')
-			return NULL;
-		p += len + 1;
-	}
+	return (path = spawn_which(r->srun)) != NULL ? xstrdup(path) : NULL;
 }
 
 /* What a final state says about the command (squeue's long state names). */

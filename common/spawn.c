@@ -27,6 +27,74 @@ child_env(char *const *envp)
 	return env;
 }
 
+/*
+ * Where PATH finds a command, looked up once per process (workers inherit
+ * it): posix_spawnp tries each folder of PATH in the child while the parent
+ * waits, and waved starts git a dozen times per issue.
+ */
+static struct {
+	char *name, *path;
+} found[8];
+
+static const char *
+command_path(const char *name, bool again)
+{
+	const char *path = getenv("PATH");
+	size_t k;
+
+	for (k = 0; k < ARRAY_LEN(found) && found[k].name; k++)
+		if (strcmp(found[k].name, name) == 0)
+			break;
+	if (k == ARRAY_LEN(found))
+		return NULL;	/* no room: posix_spawnp searches */
+	if (found[k].name && !again)
+		return found[k].path;
+	free(found[k].path);
+	found[k].path = NULL;
+	for (const char *p = path ? path : "/usr/bin:/bin"; found[k].path == NULL; ) {
+		size_t len = strcspn(p, ":");
+		char *candidate = xasprintf("%.*s/%s", (int)len, len ? p : ".", name);
+
+		if (access(candidate, X_OK) == 0)
+			found[k].path = candidate;
+		else
+			free(candidate);
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	if (found[k].path == NULL)
+		return NULL;
+	if (found[k].name == NULL)
+		found[k].name = xstrdup(name);
+	return found[k].path;
+}
+
+const char *
+spawn_which(const char *name)
+{
+	return command_path(name, false);
+}
+
+/* posix_spawn the command: a name through the PATH cache, a path as it is. */
+static int
+spawn_command(pid_t *pid, const char *const argv[], const posix_spawn_file_actions_t *fa,
+    const posix_spawnattr_t *attr, char **env)
+{
+	const char *path;
+	int rc;
+
+	if (strchr(argv[0], '/'))
+		return posix_spawn(pid, argv[0], fa, attr, (char *const *)argv, env);
+	if ((path = command_path(argv[0], false)) == NULL)
+		return posix_spawnp(pid, argv[0], fa, attr, (char *const *)argv, env);
+	rc = posix_spawn(pid, path, fa, attr, (char *const *)argv, env);
+	/* Moved or removed since: look again, once. */
+	if (rc == ENOENT && (path = command_path(argv[0], true)) != NULL)
+		rc = posix_spawn(pid, path, fa, attr, (char *const *)argv, env);
+	return rc;
+}
+
 pid_t
 spawn_start(const char *const argv[], const struct spawn_opts *opts)
 {
@@ -55,7 +123,7 @@ spawn_start(const char *const argv[], const struct spawn_opts *opts)
 	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	if (opts->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
-	rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, env);
+	rc = spawn_command(&pid, argv, &fa, &attr, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(env);

@@ -20,6 +20,9 @@ struct spawn_opts {
 	char *const *envp;	/* NULL: the caller's environment */
 };
 
+/* Where PATH finds name (looked up once per process), or NULL; do not free. */
+const char *spawn_which(const char *name);
+
 /* Start argv[0] (searched in PATH when it has no slash); its pid, or -1. */
 pid_t spawn_start(const char *const argv[], const struct spawn_opts *opts);
 
