@@ -1,0 +1,58 @@
+/*
+ * What the worker's files share (worker.c the lifecycle, conflict.c merge
+ * conflicts): the worker's state and the steps both take.  Not for the
+ * supervisor: it talks to a worker through the pipe protocol only.
+ */
+#ifndef WAVED_WORKER_INTERNAL_H
+#define WAVED_WORKER_INTERNAL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/git.h"
+#include "common/proto.h"
+#include "common/slurm.h"
+#include "worker/phase.h"
+#include "worker/worker.h"
+
+struct worker {
+	const struct worker_job *job;
+	const struct config *cfg;
+	const struct repo_conf *repo;
+	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
+	char *commit_message;	/* for what an agent leaves uncommitted: "<title> (REPO#N)" */
+	int log_fd, signal_fd;
+	char base[GIT_SHA_MAX + 1];
+	char head[GIT_SHA_MAX + 1];	/* the worktree's HEAD after the last phase */
+	bool committed;		/* the last phase's leftovers were committed by us */
+	bool feedback;		/* feedback_file holds something for the next implement */
+	bool owns_issue;	/* holds the issue's worker lock */
+	bool warm;		/* the worktree is a reused spare (WAVED_WARM=1) */
+	struct slurm_job_spec slurm;	/* with the cluster runner: the current phase's job */
+	long last_job;		/* the newest job id this worker has seen */
+};
+
+/* Where a phase's output sits in the log. */
+struct log_span {
+	off_t since, until;
+};
+
+/* Report to the supervisor; a supervisor gone ends the worker. */
+void send_msg(struct worker *w, const struct proto_msg *m);
+/* Report the outcome, tidy up and end the process. */
+void finish(struct worker *w, enum proto_outcome outcome, const char *reason)
+    __attribute__((noreturn));
+/* The reason and output a next round or attempt reads in $WAVED_FEEDBACK_FILE. */
+void write_feedback(struct worker *w, const char *reason, const char *tail);
+/* Run one phase and report its start and end; span gets its output's place. */
+struct phase_outcome run_phase(struct worker *w, enum phase_id id, const char *command,
+    struct log_span *span);
+/* A phase that did not pass ends the attempt, unless a round is left (then false). */
+bool phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
+    const struct log_span *span, int *rounds_left);
+
+/* After a conflict: bring the agent branch's tip into the issue branch (the
+ * agent resolving what collides), commit, and verify again (conflict.c). */
+void conflict_bring_in_tip(struct worker *w, int round);
+
+#endif
