@@ -131,7 +131,6 @@ void set_str(char **slot, const char *value);
 long issue_pool(const struct sched *s, size_t i);
 /* Release the pool slot an issue's flight holds. */
 void pool_release(struct sched *s, size_t i);
-void daemon_row(struct sched *s, bool running);
 cJSON *fields_str(const char *key, const char *value);
 void repo_refresh(struct sched *s, size_t r);
 void txn_begin(struct sched *s);
@@ -139,7 +138,14 @@ void txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields);
 void txn_commit(struct sched *s);
 void unlist(struct sched *s, size_t i);
 
+/* sched_cap.c */
+/* The daemon row: pid, running, the cap and every hand's limit, for status. */
+void daemon_row(struct sched *s, bool running);
+/* An attempt ended: a tempfail counts toward the streak, anything else breaks it. */
 void tempfail_seen(struct sched *s, bool tempfail);
+/* When the tempfail limit steps up next (INT64_MAX: none held), and the step. */
+int64_t cooldown_due(const struct sched *s);
+void cooldown_tick(struct sched *s, int64_t now);
 
 /* sched_deps.c */
 long sched_lookup(const struct sched *s, const char *repo, long number);
