@@ -112,8 +112,9 @@ fuzz:
 	    fuzz-binaries
 	@scripts/run-fuzz build/fuzz $(FUZZ_S) $(FUZZERS)
 
-fuzz-binaries: $(FUZZBIN)
-.PRECIOUS: $(BUILD)/tests/fuzz/%.o
+# The objects are named too: made only as a step to a harness, make would
+# delete them after each build.
+fuzz-binaries: $(FUZZBIN) $(FUZZERS:%=$(BUILD)/tests/fuzz/fuzz_%.o) $(BUILD)/tests/fuzz/fuzz_lib.o
 
 $(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz_lib.o $(LIBDAEMON) $(LIBCOMMON)
 	$(if $(Q),@echo "  LD      $@")

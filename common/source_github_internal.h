@@ -1,0 +1,29 @@
+/*
+ * What the GitHub source's two files share: source_github.c polls (issues,
+ * dependencies, milestones), source_github_report.c writes back (outcome
+ * comments, closing, the pull request) and checks the repos at start.
+ */
+#ifndef WAVED_SOURCE_GITHUB_INTERNAL_H
+#define WAVED_SOURCE_GITHUB_INTERNAL_H
+
+#include "common/events.h"
+#include "common/github.h"
+#include "common/source_github.h"
+
+struct sg_repo;
+struct external;
+
+struct source_github {
+	const struct config *cfg;	/* held: its repos are what sg_repo.conf points into */
+	const struct config *next_cfg;	/* a reload, taken up once no request is in flight */
+	struct github *gh;
+	struct events *events;
+	sg_issues_fn *on_issues;
+	void *arg;
+	struct sg_repo *repos;
+	size_t nrepos;
+	struct external *ext;
+	size_t next, ext_cap;
+};
+
+#endif
