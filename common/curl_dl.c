@@ -99,10 +99,18 @@ curl_easy_init(void)
 }
 
 /*
- * The option's number says the type of its one argument (curl.h's
+ * An option's number says the type of its one argument (curl.h's
  * CURLOPTTYPE_ ranges): long, object pointer, function pointer, curl_off_t
- * or blob pointer; it is passed on as that type.
+ * or blob pointer; it is passed on as that type.  Only the branch taken
+ * reads the argument.
  */
+#define PASS_ON(fn, handle, option, ap)						\
+	((option) < CURLOPTTYPE_OBJECTPOINT ? fn(handle, option, va_arg(ap, long)) :	\
+	 (option) < CURLOPTTYPE_FUNCTIONPOINT ? fn(handle, option, va_arg(ap, void *)) :	\
+	 (option) < CURLOPTTYPE_OFF_T ? fn(handle, option, va_arg(ap, void (*)(void))) :	\
+	 (option) < CURLOPTTYPE_BLOB ? fn(handle, option, va_arg(ap, curl_off_t)) :	\
+	 fn(handle, option, va_arg(ap, void *)))
+
 CURLcode
 curl_easy_setopt(CURL *curl, CURLoption option, ...)
 {
@@ -110,16 +118,7 @@ curl_easy_setopt(CURL *curl, CURLoption option, ...)
 	CURLcode rc;
 
 	va_start(ap, option);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		rc = fn.easy_setopt(curl, option, va_arg(ap, long));
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = fn.easy_setopt(curl, option, va_arg(ap, void *));
-	else if (option < CURLOPTTYPE_OFF_T)
-		rc = fn.easy_setopt(curl, option, va_arg(ap, void (*)(void)));
-	else if (option < CURLOPTTYPE_BLOB)
-		rc = fn.easy_setopt(curl, option, va_arg(ap, curl_off_t));
-	else
-		rc = fn.easy_setopt(curl, option, va_arg(ap, void *));
+	rc = PASS_ON(fn.easy_setopt, curl, option, ap);
 	va_end(ap);
 	return rc;
 }
@@ -188,14 +187,7 @@ curl_multi_setopt(CURLM *multi, CURLMoption option, ...)
 	CURLMcode rc;
 
 	va_start(ap, option);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		rc = fn.multi_setopt(multi, option, va_arg(ap, long));
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = fn.multi_setopt(multi, option, va_arg(ap, void *));
-	else if (option < CURLOPTTYPE_OFF_T)
-		rc = fn.multi_setopt(multi, option, va_arg(ap, void (*)(void)));
-	else
-		rc = fn.multi_setopt(multi, option, va_arg(ap, curl_off_t));
+	rc = PASS_ON(fn.multi_setopt, multi, option, ap);
 	va_end(ap);
 	return rc;
 }
