@@ -1,5 +1,9 @@
 #include "common/paths.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "common/util.h"
 
 char *
@@ -24,4 +28,22 @@ char *
 issue_branch_name(const struct config *cfg, long number)
 {
 	return xasprintf("%s-issue/%ld", cfg->agent_branch, number);
+}
+
+char *
+path_existing_ancestor(const char *path)
+{
+	char *dir = xstrdup(path);
+	struct stat st;
+
+	while (stat(dir, &st) == -1) {
+		char *slash = strrchr(dir, '/');
+
+		if (slash == NULL || slash == dir) {
+			free(dir);
+			return xstrdup("/");
+		}
+		*slash = '\0';
+	}
+	return dir;
 }

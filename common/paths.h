@@ -11,6 +11,9 @@
 
 #define CONTROL_SOCKET "waved.sock"	/* in state_dir */
 
+/* path itself when it exists, else its nearest existing parent ("/" at
+ * worst): where something not made yet would be made.  Caller frees. */
+char *path_existing_ancestor(const char *path);
 char *path_worktree(const struct config *cfg, const char *repo, long number);
 char *path_issue_dir(const struct config *cfg, const char *repo, long number);
 char *path_attempt_log(const struct config *cfg, const char *repo, long number, int attempt);

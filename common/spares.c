@@ -151,20 +151,6 @@ spares_take(const struct config *cfg, const struct repo_conf *r, const char *wor
 	return false;
 }
 
-int
-spares_count(const struct config *cfg, const struct repo_conf *r)
-{
-	int n = 0;
-
-	for (int k = 0; k < SPARE_SLOTS_MAX; k++) {
-		char *slot = spare_slot(cfg, r, k);
-
-		n += exists(slot);
-		free(slot);
-	}
-	return n;
-}
-
 void
 spares_tidy(const struct config *cfg, const struct repo_conf *r)
 {

@@ -35,7 +35,4 @@ bool spares_take(const struct config *cfg, const struct repo_conf *r, const char
  */
 void spares_tidy(const struct config *cfg, const struct repo_conf *r);
 
-/* How many spares the repo has now. */
-int spares_count(const struct config *cfg, const struct repo_conf *r);
-
 #endif

@@ -400,3 +400,16 @@ disk_low(const char *path, long long *free_bytes)
 		*free_bytes = avail;
 	return avail < floor;
 }
+
+void
+last_line(const char *text, char *out, size_t size)
+{
+	const char *end = text + strlen(text), *start;
+
+	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	snprintf(out, size, "%.*s", (int)(end - start), start);
+}

@@ -66,6 +66,8 @@ int mkdir_p(const char *path, unsigned mode);
 int remove_tree(const char *path);
 /* Read a whole file into a NUL-terminated buffer; NULL with errno set on failure. */
 char *read_file(const char *path, size_t *len_out);
+/* The last non-empty line of text into out (cut to size), for a one-line reason. */
+void last_line(const char *text, char *out, size_t size);
 
 /*
  * Is the filesystem of path nearly full: less free than 1% of its size (at

@@ -17,6 +17,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "supervisor/loop.h"
 #include "common/github.h"
 #include "supervisor/preflight.h"
@@ -120,20 +121,13 @@ check_state_dir(const struct config *cfg, struct strbuf *errors)
 		return 0;
 	}
 	/* Not there yet: its nearest existing parent must let us make it. */
-	char *parent = xstrdup(cfg->state_dir);
+	char *parent = path_existing_ancestor(cfg->state_dir);
 	int rc = 0;
 
-	for (char *slash; (slash = strrchr(parent, '/')) != NULL; ) {
-		*slash = '\0';
-		if (stat(*parent ? parent : "/", &st) == 0) {
-			if (!S_ISDIR(st.st_mode) || access(*parent ? parent : "/", W_OK | X_OK) == -1) {
-				strbuf_addf(errors, "state_dir %s: cannot be made in %s: %s\n",
-				    cfg->state_dir, *parent ? parent : "/",
-				    S_ISDIR(st.st_mode) ? strerror(errno) : "not a folder");
-				rc = -1;
-			}
-			break;
-		}
+	if (stat(parent, &st) == 0 && (!S_ISDIR(st.st_mode) || access(parent, W_OK | X_OK) == -1)) {
+		strbuf_addf(errors, "state_dir %s: cannot be made in %s: %s\n", cfg->state_dir,
+		    parent, S_ISDIR(st.st_mode) ? strerror(errno) : "not a folder");
+		rc = -1;
 	}
 	free(parent);
 	return rc;

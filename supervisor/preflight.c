@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/git.h"
+#include "common/paths.h"
 #include "common/slurm.h"
 #include "common/spares.h"
 #include "common/spawn.h"
@@ -57,41 +58,6 @@ preflight_repos(const struct config *cfg, bool prepare, struct strbuf *errors)
 	return rc;
 }
 
-/* state_dir, or while it does not exist yet, its nearest existing parent. */
-static char *
-nearest_folder(const char *path)
-{
-	char *dir = xstrdup(path);
-	struct stat st;
-
-	while (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		char *slash = strrchr(dir, '/');
-
-		if (slash == NULL || slash == dir) {
-			free(dir);
-			return xstrdup("/");
-		}
-		*slash = '\0';
-	}
-	return dir;
-}
-
-/* The last non-empty line of srun's output, for the message. */
-static const char *
-last_words(struct strbuf *out)
-{
-	char *end;
-
-	if (out->s == NULL)
-		return "";
-	end = out->s + strlen(out->s);
-	while (end > out->s && (end[-1] == '\n' || end[-1] == ' '))
-		*--end = '\0';
-	while (end > out->s && end[-1] != '\n')
-		end--;
-	return end;
-}
-
 /* One check job with these pool arguments (NULL: the runner's alone). */
 static int
 check_job(const struct config *cfg, const char *marker, const char *pool,
@@ -101,7 +67,7 @@ check_job(const struct config *cfg, const char *marker, const char *pool,
 	    .cwd = "/", .timeout_s = 1 };
 	char trace[TRACE_LEN + 1], *where = pool ? xasprintf(" (pool %s)", pool) : xstrdup("");
 	struct strbuf out = { 0 };
-	char **argv;
+	char **argv, said[256];
 	int rc;
 
 	trace_id_new(trace);
@@ -120,10 +86,12 @@ check_job(const struct config *cfg, const char *marker, const char *pool,
 		strbuf_addf(errors, "runner%s: shared path: a job on the cluster does not see %s "
 		    "(state_dir must be on storage the nodes mount at the same path)\n", where,
 		    cfg->state_dir);
-	else if (rc != 0)
+	else if (rc != 0) {
+		last_line(out.s ? out.s : "", said, sizeof(said));	/* what srun said */
 		strbuf_addf(errors, "runner%s: partition: a one-second job did not run (args "
 		    "\"%s%s%s\", srun exit %d): %s\n", where, cfg->runner.args ? cfg->runner.args : "",
-		    pool_args ? " " : "", pool_args ? pool_args : "", rc, last_words(&out));
+		    pool_args ? " " : "", pool_args ? pool_args : "", rc, said);
+	}
 	strbuf_free(&out);
 	free(where);
 	return rc == 0 ? 0 : -1;
@@ -143,7 +111,7 @@ preflight_runner(const struct config *cfg, struct strbuf *errors)
 		return -1;
 	}
 	free(srun);
-	dir = nearest_folder(cfg->state_dir);
+	dir = path_existing_ancestor(cfg->state_dir);	/* -n: state_dir may not exist yet */
 	marker = xasprintf("%s/.waved-runner-check.XXXXXX", dir);
 	free(dir);
 	if ((fd = mkstemp(marker)) == -1) {

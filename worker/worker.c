@@ -117,20 +117,6 @@ log_tail(struct worker *w, const struct log_span *span)
 	return buf;
 }
 
-/* The last non-empty line of text, for a one-line reason. */
-static void
-last_line(const char *text, char *out, size_t size)
-{
-	const char *end = text + strlen(text), *start;
-
-	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	start = end;
-	while (start > text && start[-1] != '\n')
-		start--;
-	snprintf(out, size, "%.*s", (int)(end - start), start);
-}
-
 void
 write_feedback(struct worker *w, const char *reason, const char *tail)
 {
