@@ -41,6 +41,7 @@ enum value_type {
 	V_PATH,			/* a string made absolute against the config's folder */
 	V_SOURCE_TYPE,
 	V_RUNNER_TYPE,
+	V_LAND,
 	V_STEPS,		/* usage steps: "PERCENT:LIMIT ..." */
 	V_SIZE			/* bytes, with K M G T */
 };
@@ -74,6 +75,7 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "fix_rounds", V_INT, CFG(fix_rounds), 0, 100 },
 	{ SECT_WAVED, "review_rounds", V_INT, CFG(review_rounds), 0, 100 },
 	{ SECT_WAVED, "conflict_rounds", V_INT, CFG(conflict_rounds), 0, 100 },
+	{ SECT_WAVED, "pr_rounds", V_INT, CFG(pr_rounds), 0, 100 },
 	{ SECT_WAVED, "log_max", V_SIZE, CFG(log_max), 0, 0 },
 	{ SECT_WAVED, "stop_timeout", V_INT, CFG(stop_timeout), 0, 86400 },
 	{ SECT_WAVED, "git_timeout", V_INT, CFG(git_timeout), 1, 86400 },
@@ -94,6 +96,7 @@ static const struct key_def key_defs[] = {
 	{ SECT_REPO, "push", V_STR, offsetof(struct repo_conf, push), 0, 0 },
 	{ SECT_REPO, "setup", V_STR, offsetof(struct repo_conf, setup), 0, 0 },
 	{ SECT_REPO, "pool", V_STR, offsetof(struct repo_conf, pool), 0, 0 },
+	{ SECT_REPO, "land", V_LAND, offsetof(struct repo_conf, land), 0, 0 },
 	{ SECT_USAGE, "command", V_STR, USAGE(command), 0, 0 },
 	{ SECT_USAGE, "interval", V_INT, USAGE(interval), 1, 86400 },
 	{ SECT_USAGE, "steps", V_STEPS, USAGE(steps), 0, 0 },
@@ -170,6 +173,7 @@ config_set_defaults(struct config *cfg)
 	cfg->usage.cooldown = 600;
 	config_parse_steps("50:3 65:2 75:1 80:0", cfg->usage.steps, &cfg->usage.nsteps, NULL, 0);
 	cfg->conflict_rounds = 3;
+	cfg->pr_rounds = 5;
 	cfg->log_max = 16LL << 20;
 	cfg->stop_timeout = 30;
 	cfg->git_timeout = 300;
@@ -460,6 +464,14 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 			config_error(st, st->lineno, def->name,
 			    "expected local or slurm, got \"%s\"", v);
 		return;
+	case V_LAND:
+		if (strcmp(v, "branch") == 0 || strcmp(v, "pr") == 0)
+			*(enum land_mode *)((char *)base + def->offset) =
+			    strcmp(v, "pr") == 0 ? LAND_PR : LAND_BRANCH;
+		else
+			config_error(st, st->lineno, def->name,
+			    "expected branch or pr, got \"%s\"", v);
+		return;
 	case V_STEPS: {
 		struct usage_conf *u = &st->cfg->usage;
 		char why[256];
@@ -557,6 +569,14 @@ config_validate(struct parse_state *st)
 			config_error(st, r->line, "pool",
 			    "[repo \"%s\"] names pool \"%s\", which no [pool \"NAME\"] defines",
 			    r->name, r->pool);
+		if (r->land == LAND_PR && r->github == NULL)
+			config_error(st, r->line, "land",
+			    "pr in [repo \"%s\"] needs a github key (owner/name): the pull "
+			    "requests are opened there", r->name);
+		if (r->land == LAND_PR && r->push == NULL)
+			config_error(st, r->line, "land",
+			    "pr in [repo \"%s\"] needs a push key (a remote): the issue branch "
+			    "is pushed there", r->name);
 		if (r->github && !github_owner_name_valid(r->github))
 			config_error(st, r->line, "github",
 			    "expected owner/name as GitHub allows them, got \"%s\"", r->github);
@@ -676,6 +696,17 @@ config_free(struct config *cfg)
 	free(cfg->repos);
 	keymap_free(cfg->repo_index);
 	free(cfg);
+}
+
+bool
+config_wants_github(const struct config *cfg)
+{
+	if (cfg->source.type == SOURCE_GITHUB)
+		return true;
+	for (size_t i = 0; i < cfg->nrepos; i++)
+		if (cfg->repos[i].land == LAND_PR)
+			return true;
+	return false;
 }
 
 int

@@ -35,6 +35,12 @@ struct phase_conf {
 
 #define PHASE_KILL_GRACE_MS 10000
 
+/* How an issue's work lands (DESIGN.md sections 6 and 18). */
+enum land_mode {
+	LAND_BRANCH,		/* waved merges it onto the agent branch */
+	LAND_PR,		/* a pull request per issue; a person merges it */
+};
+
 struct repo_conf {
 	char *name;		/* [A-Za-z0-9._-]+ */
 	char *path;		/* absolute */
@@ -42,6 +48,7 @@ struct repo_conf {
 	char *push;		/* remote name, or NULL */
 	char *setup;		/* overrides [phase "setup"] run, or NULL */
 	char *pool;		/* its issues take a slot of this [pool], or NULL */
+	enum land_mode land;
 	int line;		/* where its section starts, for later messages */
 	int path_line;		/* where path is set */
 };
@@ -120,6 +127,7 @@ struct config {
 	int conflict_rounds;	/* agent-resolved merge conflicts per attempt */
 	long long log_max;	/* bytes an attempt's log may hold; past it the middle is cut */
 	int review_rounds;
+	int pr_rounds;		/* land = pr: feedback rounds per issue */
 	int stop_timeout;
 	int git_timeout;
 	struct source_conf source;
@@ -153,6 +161,8 @@ bool config_parse_size(const char *text, long long *bytes);
 /* The pool's index, or -1. */
 long config_pool(const struct config *cfg, const char *name);
 
+/* Some repo lands by pull request: waved needs a GitHub client. */
+bool config_wants_github(const struct config *cfg);
 /* The configured cap, or the number of repos when it is 0. */
 int config_effective_cap(const struct config *cfg);
 const struct repo_conf *config_repo(const struct config *cfg, const char *name);

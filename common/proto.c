@@ -9,7 +9,7 @@
 #include <cJSON.h>
 
 static const char *const outcome_names[] = {
-	"merged", "no_change", "conflict", "failed", "timeout", "tempfail"
+	"merged", "no_change", "conflict", "failed", "timeout", "tempfail", "pushed"
 };
 static const char *const merge_names[] = { "wait", "locked", "merged" };
 static const char *const phase_names[] = { "setup", "implement", "verify", "review", "resolve" };
@@ -186,7 +186,7 @@ parse_done(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 	if ((reason = get_string(o, "reason", PROTO_REASON_MAX, err, errsize)) == NULL)
 		return -1;
 	strlcpy(m->reason, reason, sizeof(m->reason));
-	return 0;
+	return m->outcome == OUTCOME_PUSHED ? copy_sha(o, "sha", m->sha, err, errsize) : 0;
 }
 
 static const char *const resume_names[] = { "prepare", "implement", "verify", "review", "merge" };
@@ -358,6 +358,8 @@ build(const struct proto_msg *m, size_t reason_len)
 	case PROTO_DONE:
 		cJSON_AddStringToObject(o, "t", "done");
 		cJSON_AddStringToObject(o, "outcome", proto_outcome_name(m->outcome));
+		if (m->outcome == OUTCOME_PUSHED)
+			cJSON_AddStringToObject(o, "sha", m->sha);
 		reason = strndup(m->reason, utf8_cut(m->reason, reason_len));
 		cJSON_AddStringToObject(o, "reason", reason);
 		free(reason);

@@ -11,10 +11,12 @@
  *   {"t":"prepared","base":"<sha>"}
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
- *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail","reason":"..."}
+ *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail"|"pushed","reason":"...","sha":"<sha>"}
  *   {"t":"resolved","round":1,"files":["a.c","b.c"]}
  *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
  *
+ * "pushed" (with land = pr: the issue branch's head, pushed for its pull
+ * request; "sha" is that head),
  * "v" (PROTO_VERSION: a mismatch is a protocol error), "job" (the Slurm job
  * a phase ran as, with the cluster runner; absent otherwise), "pgid" (the phase's
  * process group, so that the supervisor can end it if the worker is killed)
@@ -35,7 +37,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 4
+#define PROTO_VERSION 5
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072
@@ -79,7 +81,8 @@ enum proto_outcome {
 	OUTCOME_CONFLICT,
 	OUTCOME_FAILED,
 	OUTCOME_TIMEOUT,
-	OUTCOME_TEMPFAIL
+	OUTCOME_TEMPFAIL,
+	OUTCOME_PUSHED		/* land = pr: the branch is on the remote (sha: its head) */
 };
 
 struct proto_msg {

@@ -4,7 +4,7 @@
 
 static const char *const names[STATE_COUNT] = {
 	"queued", "ready", "running", "review", "merging", "retry_wait", "done", "dead",
-	"blocked"
+	"blocked", "awaiting_merge"
 };
 
 const char *

@@ -17,6 +17,7 @@ enum issue_state {
 	STATE_DONE,
 	STATE_DEAD,
 	STATE_BLOCKED,
+	STATE_AWAITING_MERGE,	/* land = pr: its pull request waits for a person (section 18) */
 	STATE_COUNT
 };
 

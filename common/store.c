@@ -90,6 +90,15 @@ static const char *const migrations[] = {
 	 * largest phase, in resident memory. */
 	("ALTER TABLE daemon ADD COLUMN limits TEXT;"
 	"ALTER TABLE issues ADD COLUMN maxrss_kb INTEGER NOT NULL DEFAULT 0;"),
+	/* 5 -> 6: land = pr, an issue's pull request. */
+	"CREATE TABLE pulls ("
+	" issue_id INTEGER PRIMARY KEY REFERENCES issues (id),"
+	" number INTEGER NOT NULL DEFAULT 0,"
+	" url TEXT,"
+	" head TEXT,"
+	" round INTEGER NOT NULL DEFAULT 0,"
+	" pushes INTEGER NOT NULL DEFAULT 0,"
+	" since INTEGER NOT NULL DEFAULT 0);",
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
@@ -131,6 +140,8 @@ enum stmt_id {
 	ST_NOTE_RSS,
 	ST_NEXT_ISSUE_ID,
 	ST_NEXT_ATTEMPT_ID,
+	ST_SET_PULL,
+	ST_CLEAR_PULL,
 	ST_COUNT
 };
 
@@ -163,8 +174,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
 	    " a.started_at, a.base_commit, a.id, i.reported, a.agent_ms, i.agent_ms, i.wasted_ms,"
-	    " i.maxrss_kb"
+	    " i.maxrss_kb, p.number, p.url, p.head, p.round, p.pushes, p.since"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
+	    " LEFT JOIN pulls p ON p.issue_id = i.id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
 	    "   ORDER BY number DESC LIMIT 1)"
 	    " ORDER BY r.name, i.number",
@@ -208,6 +220,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_NOTE_RSS] = "UPDATE issues SET maxrss_kb = max(maxrss_kb, ?2) WHERE id = ?1",
 	[ST_NEXT_ISSUE_ID] = "SELECT coalesce(max(id), 0) + 1 FROM issues",
 	[ST_NEXT_ATTEMPT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM attempts",
+	[ST_SET_PULL] =
+	    "INSERT OR REPLACE INTO pulls (issue_id, number, url, head, round, pushes, since)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_CLEAR_PULL] = "DELETE FROM pulls WHERE issue_id = ?1",
 };
 
 /*
@@ -773,6 +789,14 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 			.agent_ms = sqlite3_column_int64(s, 20),
 			.wasted_ms = sqlite3_column_int64(s, 21),
 			.maxrss_kb = sqlite3_column_int64(s, 22),
+			.pull = {
+				.number = (long)sqlite3_column_int64(s, 23),
+				.url = column_text(s, 24),
+				.head = column_text(s, 25),
+				.round = sqlite3_column_int(s, 26),
+				.pushes = sqlite3_column_int(s, 27),
+				.since = sqlite3_column_int64(s, 28),
+			},
 		};
 		fn(&row, arg);
 	}
@@ -831,6 +855,30 @@ store_set_final_commit(struct store *st, int64_t id, const char *sha)
 
 	sqlite3_bind_int64(s, 1, id);
 	bind_text_or_null(s, 2, sha);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_set_pull(struct store *st, int64_t id, const struct store_pull *p)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_SET_PULL);
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, p->number);
+	bind_text_or_null(s, 3, p->url);
+	bind_text_or_null(s, 4, p->head);
+	sqlite3_bind_int(s, 5, p->round);
+	sqlite3_bind_int(s, 6, p->pushes);
+	sqlite3_bind_int64(s, 7, p->since);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_clear_pull(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_CLEAR_PULL);
+
+	sqlite3_bind_int64(s, 1, id);
 	return store_exec_stmt(st, s);
 }
 

@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -68,6 +68,16 @@ bool store_issue_state(struct store *st, const char *repo, long number,
 /* Number of issues in a state. */
 long store_count_state(struct store *st, const char *state);
 
+/* land = pr (DESIGN.md section 18): an issue's pull request. */
+struct store_pull {
+	long number;		/* 0: not opened yet (or no pull request at all) */
+	const char *url;	/* NULL until opened */
+	const char *head;	/* the head waved pushed last, or NULL */
+	int round;		/* feedback rounds taken */
+	int pushes;		/* attempts that ended pushed */
+	int64_t since;		/* ms since the epoch: when it began to await its merge */
+};
+
 /* One issue with its latest attempt (attempt 0 and NULLs when it has none). */
 struct store_issue_row {
 	int64_t id;
@@ -92,6 +102,7 @@ struct store_issue_row {
 	int64_t agent_ms;	/* agent time of every attempt: the sum of their phases */
 	int64_t wasted_ms;	/* of attempts that did not land */
 	int64_t maxrss_kb;	/* the largest peak resident size of any of its phases */
+	struct store_pull pull;	/* all 0 and NULL when it has none */
 };
 typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 
@@ -104,6 +115,10 @@ int store_set_phase(struct store *st, int64_t id, const char *phase);
 int store_set_attempts(struct store *st, int64_t id, int attempts);
 int store_set_retry_at(struct store *st, int64_t id, int64_t at_ms);
 int store_set_final_commit(struct store *st, int64_t id, const char *sha);
+
+/* The issue's pull request, whole (an upsert); or none. */
+int store_set_pull(struct store *st, int64_t id, const struct store_pull *p);
+int store_clear_pull(struct store *st, int64_t id);
 
 /* Start (or restart, for a requeued tempfail) attempt number; returns its row id or -1. */
 int64_t store_attempt_begin(struct store *st, int64_t issue_id, int number,

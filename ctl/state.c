@@ -49,6 +49,10 @@ collect_row(const struct store_issue_row *row, void *arg)
 	r->agent_ms = row->agent_ms;
 	r->wasted_ms = row->wasted_ms;
 	r->maxrss_kb = row->maxrss_kb;
+	r->pr = row->pull.number;
+	r->pr_url = dup_or_null(row->pull.url);
+	r->pr_round = row->pull.round;
+	r->pr_since = row->pull.since;
 	enum issue_state state;
 
 	if (state_from_name(row->state, &state))
@@ -64,6 +68,7 @@ ctl_state_free(struct ctl_state *st)
 		free(st->issues[k].reason);
 		free(st->issues[k].trace);
 		free(st->issues[k].title);
+		free(st->issues[k].pr_url);
 	}
 	free(st->issues);
 	memset(st, 0, sizeof(*st));

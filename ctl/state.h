@@ -27,6 +27,11 @@ struct ctl_issue {
 	int64_t agent_ms;	/* agent time of all its attempts */
 	int64_t wasted_ms;	/* of those that did not land */
 	int64_t maxrss_kb;	/* its largest phase's peak resident size */
+	/* land = pr: its pull request (pr 0: none) */
+	long pr;
+	char *pr_url;
+	int pr_round;		/* feedback rounds taken */
+	int64_t pr_since;	/* awaiting its merge since, ms */
 };
 
 struct ctl_state {

@@ -56,7 +56,7 @@ binding(const struct ctl_state *st, const cJSON *l)
 static void
 print_json(const struct ctl_state *st)
 {
-	cJSON *root = cJSON_CreateObject(), *inflight, *counts, *issues;
+	cJSON *root = cJSON_CreateObject(), *inflight, *awaiting, *counts, *issues;
 	char ts[32], *text;
 
 	cJSON_AddNumberToObject(root, "pid", (double)st->daemon.pid);
@@ -69,6 +69,7 @@ print_json(const struct ctl_state *st)
 	cJSON_AddItemToObject(root, "limits", limits);
 	cJSON_AddItemToObject(root, "pools", pools ? pools : cJSON_CreateObject());
 	inflight = cJSON_AddArrayToObject(root, "inflight");
+	awaiting = cJSON_AddArrayToObject(root, "awaiting_merge");
 	counts = cJSON_AddObjectToObject(root, "counts");
 	issues = cJSON_AddArrayToObject(root, "issues");
 	for (int k = 0; k < STATE_COUNT; k++)
@@ -84,7 +85,24 @@ print_json(const struct ctl_state *st)
 			cJSON_AddStringToObject(o, "reason", r->reason);
 		else
 			cJSON_AddNullToObject(o, "reason");
+		if (r->pr > 0) {
+			cJSON_AddNumberToObject(o, "pr", (double)r->pr);
+			cJSON_AddStringToObject(o, "pr_url", r->pr_url ? r->pr_url : "");
+			cJSON_AddNumberToObject(o, "pr_round", r->pr_round);
+		}
 		cJSON_AddItemToArray(issues, o);
+		if (strcmp(r->state, "awaiting_merge") == 0) {
+			o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "issue", r->key);
+			if (r->pr_url)
+				cJSON_AddStringToObject(o, "url", r->pr_url);
+			else
+				cJSON_AddNullToObject(o, "url");	/* pushed, not opened yet */
+			cJSON_AddNumberToObject(o, "round", r->pr_round);
+			format_timestamp(r->pr_since, ts, sizeof(ts));
+			cJSON_AddStringToObject(o, "since", ts);
+			cJSON_AddItemToArray(awaiting, o);
+		}
 		if (!ctl_in_flight(r->state))
 			continue;
 		o = cJSON_CreateObject();
@@ -156,6 +174,20 @@ print_human(const struct ctl_state *st)
 		header = true;
 		ctl_format_age(now_ms() - r->since, age, sizeof(age));
 		printf("%-20s %-10s %-7d %-8ld %s\n", r->key, r->phase, r->attempt, r->pid, age);
+	}
+	header = false;
+	for (size_t k = 0; k < st->n; k++) {
+		const struct ctl_issue *r = &st->issues[k];
+
+		if (strcmp(r->state, "awaiting_merge") != 0)
+			continue;
+		if (!header)
+			printf("\n%-20s %-6s %-8s %s\n", "AWAITING MERGE", "ROUND", "AGE", "PULL REQUEST");
+		header = true;
+		ctl_format_age(now_ms() - r->pr_since, age, sizeof(age));
+		printf("%-20s %-6d %-8s ", r->key, r->pr_round, age);
+		ctl_print_text(stdout, r->pr_url ? r->pr_url : "(pushed; opening it)", 200);
+		putchar('\n');
 	}
 	header = false;
 	for (size_t k = 0; k < st->n; k++) {

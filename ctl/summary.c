@@ -92,6 +92,18 @@ totals(const struct summary *s, int64_t *agent, int64_t *wasted)
 	}
 }
 
+/* land = pr: pull requests opened, and the feedback rounds they took. */
+static void
+pr_totals(const struct summary *s, int *pulls, int *rounds)
+{
+	*pulls = *rounds = 0;
+	for (size_t k = 0; k < s->st.n; k++)
+		if (s->st.issues[k].pr > 0) {
+			(*pulls)++;
+			*rounds += s->st.issues[k].pr_round;
+		}
+}
+
 static void
 print_human(const struct summary *s)
 {
@@ -124,6 +136,11 @@ print_human(const struct summary *s)
 	ctl_format_age(wasted_ms, wasted, sizeof(wasted));
 	printf("agent time %s, of which wasted on attempts that did not land %s (%.1f%%)\n", agent,
 	    wasted, agent_ms ? 100.0 * (double)wasted_ms / (double)agent_ms : 0.0);
+	int pulls, rounds;
+	pr_totals(s, &pulls, &rounds);
+	if (pulls > 0)
+		printf("pull requests %d, feedback rounds %d (%.1f per pull request)\n", pulls, rounds,
+		    (double)rounds / pulls);
 	printf("merges per repo:");
 	for (size_t k = 0; k < s->nrepos; k++)
 		printf(" %s %d%s", s->merge_repos[k], s->merges[k], k + 1 < s->nrepos ? "," : "");
@@ -151,6 +168,10 @@ print_json(const struct summary *s)
 		cJSON_AddNumberToObject(o, "agent_ms", (double)r->agent_ms);
 		cJSON_AddNumberToObject(o, "wasted_ms", (double)r->wasted_ms);
 		cJSON_AddNumberToObject(o, "maxrss_kb", (double)r->maxrss_kb);
+		if (r->pr > 0) {
+			cJSON_AddNumberToObject(o, "pr", (double)r->pr);
+			cJSON_AddNumberToObject(o, "pr_rounds", r->pr_round);
+		}
 		cJSON_AddStringToObject(o, "title", r->title);
 		cJSON_AddItemToArray(issues, o);
 	}
@@ -162,6 +183,10 @@ print_json(const struct summary *s)
 	totals(s, &agent_ms, &wasted_ms);
 	cJSON_AddNumberToObject(root, "agent_ms", (double)agent_ms);
 	cJSON_AddNumberToObject(root, "wasted_ms", (double)wasted_ms);
+	int pulls, rounds;
+	pr_totals(s, &pulls, &rounds);
+	cJSON_AddNumberToObject(root, "pull_requests", pulls);
+	cJSON_AddNumberToObject(root, "pr_rounds", rounds);
 	for (size_t k = 0; k < s->nrepos; k++)
 		cJSON_AddNumberToObject(merges, s->merge_repos[k], s->merges[k]);
 	text = cJSON_PrintUnformatted(root);

@@ -101,7 +101,11 @@ report_outcome(const struct sched_outcome *o, void *arg)
 
 	if (sv->gh_source == NULL)
 		return;
-	if (strcmp(o->outcome, "done") == 0)
+	if (strcmp(o->outcome, "done") == 0 && o->pr_url)
+		text = xasprintf("waved: done. Pull request %s was merged (%s) after %d attempt%s.",
+		    o->pr_url, o->final && *o->final ? o->final : "?", o->attempts,
+		    o->attempts == 1 ? "" : "s");
+	else if (strcmp(o->outcome, "done") == 0)
 		text = xasprintf("waved: done. Landed on `%s` in %s after %d attempt%s.",
 		    sv->cfg->agent_branch, o->final && *o->final ? o->final : "(already there)",
 		    o->attempts, o->attempts == 1 ? "" : "s");
@@ -158,8 +162,12 @@ intake_start(struct supervisor *sv)
 	sched_set_outcome_hook(sv->sched, report_outcome, sv);
 	if (sv->github == NULL)
 		return;
-	sv->gh_source = source_github_new(sv->cfg, sv->github, sv->events, github_issues, sv);
 	workers_set_github(sv->workers, sv->github);
+	sv->pulls = pulls_new(sv->cfg, sv->github, sv->sched);
+	sched_set_pushed_hook(sv->sched, pulls_pushed, sv->pulls);
+	if (sv->cfg->source.type != SOURCE_GITHUB)
+		return;		/* GitHub for pull requests only */
+	sv->gh_source = source_github_new(sv->cfg, sv->github, sv->events, github_issues, sv);
 	sched_set_external(sv->sched, source_github_dep_closed, sv->gh_source);
 	store_each_issue(sv->store, report_unreported, sv);
 }
@@ -167,6 +175,8 @@ intake_start(struct supervisor *sv)
 bool
 intake_settled(const struct supervisor *sv)
 {
+	if (sv->pulls && !pulls_idle(sv->pulls))
+		return false;
 	return sv->gh_source == NULL || (source_github_ready(sv->gh_source) && sv->reports == 0 &&
 	    github_pending(sv->github) == 0);
 }
@@ -180,14 +190,19 @@ intake_next_deadline(const struct supervisor *sv)
 		next = github_next_deadline(sv->github);
 	if (sv->gh_source && source_github_next_deadline(sv->gh_source) < next)
 		next = source_github_next_deadline(sv->gh_source);
+	if (sv->pulls && pulls_next_deadline(sv->pulls) < next)
+		next = pulls_next_deadline(sv->pulls);
 	return next;
 }
 
 void
 intake_close(struct supervisor *sv)
 {
+	sched_set_pushed_hook(sv->sched, NULL, NULL);
+	pulls_free(sv->pulls);
 	source_github_free(sv->gh_source);
 	github_free(sv->github);
+	sv->pulls = NULL;
 	sv->gh_source = NULL;
 	sv->github = NULL;
 }

@@ -310,6 +310,8 @@ loop_iterate(struct supervisor *sv)
 		usage_dispatch(sv->usage, sv->fds + 1 + ncontrol + ngithub + nreload, nusage);
 	if (sv->gh_source && !sv->stopping && sched_can_act(sv->sched))
 		source_github_tick(sv->gh_source);
+	if (sv->pulls && !sv->stopping && sched_can_act(sv->sched))
+		pulls_tick(sv->pulls);
 	if (sched_can_act(sv->sched))
 		workers_watchdog(sv->workers, mono_ms());
 	if (sched_can_act(sv->sched))
@@ -384,7 +386,7 @@ open_state(struct supervisor *sv)
 		strbuf_free(&errors);
 		return -1;
 	}
-	if (sv->cfg->source.type == SOURCE_GITHUB && intake_open(sv) == -1)
+	if (config_wants_github(sv->cfg) && intake_open(sv) == -1)
 		return -1;
 	return 0;
 }

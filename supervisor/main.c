@@ -145,7 +145,7 @@ check_only(const struct config *cfg)
 		rc = -1;
 	if (preflight_runner(cfg, &errors) == -1)
 		rc = -1;
-	if (cfg->source.type == SOURCE_GITHUB) {
+	if (config_wants_github(cfg)) {
 		char *err = NULL;
 		struct github *gh = github_open(&cfg->source, &err);
 

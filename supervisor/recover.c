@@ -52,18 +52,21 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 	char head[GIT_SHA_MAX + 1] = "", wt_head[GIT_SHA_MAX + 1] = "";
 	const char *path = in->repo->path;
 	bool has_head = git_rev_parse(path, branch, head) == 0;
+	bool may_land = in->repo->land == LAND_BRANCH;
 
 	memset(out, 0, sizeof(*out));
 	out->action = RECOVER_RESET;
 	/*
 	 * Landed?  A branch with no commit of its own (head == base) is an
-	 * ancestor of the agent branch too, and proves nothing.
+	 * ancestor of the agent branch too, and proves nothing.  With land =
+	 * pr, waved never lands: a person merges, and GitHub says so.
 	 */
-	if (has_head && in->base && strcmp(head, in->base) != 0 &&
+	if (may_land && has_head && in->base && strcmp(head, in->base) != 0 &&
 	    git_is_ancestor(path, head, agent)) {
 		out->action = RECOVER_DONE;
 		strlcpy(out->landed, head, sizeof(out->landed));
-	} else if (in->final && *in->final && git_is_ancestor(path, in->final, agent)) {
+	} else if (may_land && in->final && *in->final &&
+	    git_is_ancestor(path, in->final, agent)) {
 		out->action = RECOVER_DONE;
 		strlcpy(out->landed, in->final, sizeof(out->landed));
 	} else if (has_head && git_rev_parse(worktree, "HEAD", wt_head) == 0 &&

@@ -87,6 +87,8 @@ apply(struct supervisor *sv, struct config *cfg)
 	workers_attach(sv->workers, sv->sched, cfg);
 	if (sv->gh_source)
 		source_github_reconfigure(sv->gh_source, cfg);
+	if (sv->pulls)
+		pulls_reconfigure(sv->pulls, cfg);
 	config_free(sv->cfg);
 	sv->cfg = cfg;
 	if (sv->opts->cap == 0 && config_effective_cap(cfg) != old_cap)
@@ -146,6 +148,11 @@ start(struct supervisor *sv)
 	}
 	if (cfg->source.type != sv->cfg->source.type) {
 		refuse(sv, "[source] type changed: restart waved to change sources");
+		config_free(cfg);
+		return false;
+	}
+	if (config_wants_github(cfg) && sv->github == NULL) {
+		refuse(sv, "land = pr needs the GitHub client, which opens at start: restart waved");
 		config_free(cfg);
 		return false;
 	}

@@ -171,8 +171,9 @@ issue_ctx(size_t issue, struct log_ctx *ctx, void *arg)
 
 /*
  * What follows from a committed event: a landed issue's branch, its proof
- * until now, can go; the source hears of outcomes; a worker waiting at its
- * gate (admitted, or queued to merge) may go on.
+ * until now, can go; the source hears of outcomes; a pushed issue's pull
+ * request is opened; a worker waiting at its gate (admitted, or queued to
+ * merge) may go on.
  */
 static void
 committed(const char *event, size_t issue, void *arg)
@@ -189,10 +190,12 @@ committed(const char *event, size_t issue, void *arg)
 		struct sched_outcome o = {
 			.repo = s->repos[i->repo].conf->name, .number = i->number,
 			.outcome = event, .attempts = i->attempts,
-			.final = i->final, .reason = i->reason,
+			.final = i->final, .reason = i->reason, .pr_url = i->pr_url,
 		};
 		s->outcome_hook(&o, s->outcome_arg);
 	}
+	if (s->pushed && strcmp(event, "pushed") == 0)
+		s->pushed(issue, s->pushed_arg);
 	if (s->gate && state_in_flight(i->state) && i->pid > 0 &&
 	    (strcmp(event, "admitted") == 0 || strcmp(event, "merge_wait") == 0))
 		s->gate(i->pid, s->gate_arg);
@@ -282,7 +285,7 @@ static const struct transition {
 	{ IN_MERGE, FROM(STATE_RUNNING) | FROM(STATE_REVIEW), STATE_MERGING, NULL },
 	{ IN_LANDED, IN_FLIGHT, STATE_DONE, "done" },
 	{ IN_FAILED, IN_FLIGHT, STATE_RETRY_WAIT, "retry_scheduled" },
-	{ IN_GAVE_UP, IN_FLIGHT, STATE_DEAD, "dead" },
+	{ IN_GAVE_UP, IN_FLIGHT | FROM(STATE_AWAITING_MERGE), STATE_DEAD, "dead" },
 	{ IN_REQUEUE, IN_FLIGHT, STATE_READY, "ready" },
 	{ IN_REQUEUE, IN_FLIGHT, STATE_QUEUED, NULL },
 	{ IN_ORPHANED, IN_FLIGHT, STATE_QUEUED, "recovered" },
@@ -290,6 +293,11 @@ static const struct transition {
 	{ IN_BACKOFF_OVER, FROM(STATE_RETRY_WAIT), STATE_READY, "ready" },
 	{ IN_BACKOFF_OVER, FROM(STATE_RETRY_WAIT), STATE_QUEUED, "queued" },
 	{ IN_RETRY, FROM(STATE_DEAD) | FROM(STATE_BLOCKED), STATE_QUEUED, "queued" },
+	{ IN_PUSHED, IN_FLIGHT, STATE_AWAITING_MERGE, "pushed" },
+	{ IN_PR_MERGED, FROM(STATE_AWAITING_MERGE), STATE_DONE, "done" },
+	{ IN_PR_CLOSED, FROM(STATE_AWAITING_MERGE), STATE_DEAD, "dead" },
+	{ IN_PR_FEEDBACK, FROM(STATE_AWAITING_MERGE), STATE_READY, "ready" },
+	{ IN_PR_FEEDBACK, FROM(STATE_AWAITING_MERGE), STATE_QUEUED, "queued" },
 };
 
 const char *
@@ -298,7 +306,7 @@ sched_input_name(enum sched_input in)
 	static const char *const names[IN_COUNT] = {
 		"settle", "deps_done", "dep_failed", "admit", "start_failed", "slot", "merge",
 		"landed", "failed", "gave_up", "requeue", "orphaned", "restart", "backoff_over",
-		"retry",
+		"retry", "pushed", "pr_merged", "pr_closed", "pr_feedback",
 	};
 
 	return in < IN_COUNT ? names[in] : "?";
@@ -326,6 +334,7 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, enum issue_state to,
 		return false;
 	}
 	unlist(s, i);
+	s->awaiting += (to == STATE_AWAITING_MERGE) - (is->state == STATE_AWAITING_MERGE);
 	is->state = to;
 	free(is->reason);
 	is->reason = reason ? xstrdup(reason) : NULL;
@@ -352,6 +361,7 @@ launch(struct sched *s, size_t i)
 		.number = is->number, .title = is->title, .body = is->body,
 		.attempt = is->attempt, .trace = is->trace, .resume = is->resume,
 		.base = is->base, .pool = pool >= 0 ? s->cfg->pools[pool].name : NULL,
+		.pr_head = is->pr_head, .pr_base = is->pr_pushes > 0 ? is->pr_head : NULL,
 	};
 
 	return s->start(&job, s->start_arg);
@@ -542,6 +552,8 @@ sched_free(struct sched *s)
 		free(s->v[i].key);
 		free(s->v[i].base);
 		free(s->v[i].final);
+		free(s->v[i].pr_url);
+		free(s->v[i].pr_head);
 	}
 	for (size_t r = 0; r < s->nrepos; r++)
 		heap_free(&s->repos[r].ready);
@@ -659,8 +671,9 @@ sched_recover(struct sched *s)
 bool
 sched_settled(const struct sched *s)
 {
-	/* Paused with work waiting is not settled: the operator may resume. */
-	return s->inflight == 0 && s->retry.n == 0 && s->admit.n == 0;
+	/* Paused with work waiting is not settled: the operator may resume; nor
+	 * is a pull request awaiting its merge: a person may merge it. */
+	return s->inflight == 0 && s->retry.n == 0 && s->admit.n == 0 && s->awaiting == 0;
 }
 
 bool

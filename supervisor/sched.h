@@ -36,6 +36,8 @@ struct sched_job {
 	int resume;		/* enum resume_point: RESUME_NONE for a fresh attempt */
 	const char *base;	/* with resume: the attempt's base commit */
 	const char *pool;	/* the [pool] whose slot it takes, or NULL */
+	const char *pr_head;	/* land = pr: the head waved pushed last (the lease), or NULL */
+	const char *pr_base;	/* land = pr: the head of its open pull request, to build on */
 };
 
 /* Forks the worker; returns its pid or -1. */
@@ -49,6 +51,7 @@ struct sched_outcome {
 	int attempts;
 	const char *final;	/* done: the commit that landed */
 	const char *reason;	/* dead: why */
+	const char *pr_url;	/* land = pr: its pull request, or NULL */
 };
 typedef void sched_outcome_fn(const struct sched_outcome *o, void *arg);
 
@@ -134,6 +137,40 @@ void sched_on_worker_exit(struct sched *s, size_t issue, pid_t pid, int status,
     bool stopping);
 /* The supervisor killed the worker (a protocol error, the watchdog): why says so. */
 void sched_on_worker_failed(struct sched *s, size_t issue, pid_t pid, const char *why);
+
+/*
+ * land = pr (DESIGN.md section 18): issues awaiting the merge of their pull
+ * request, watched by supervisor/pulls.c through the GitHub client.
+ */
+struct sched_pull {
+	size_t issue;
+	const char *key;
+	const struct repo_conf *repo;
+	long number;		/* the issue's */
+	const char *title;
+	const char *trace;
+	int attempts;
+	long pr;		/* its pull request's number, 0: none yet */
+	const char *url;	/* NULL until opened */
+	const char *head;	/* the head waved pushed */
+	int round;
+	bool synced;		/* the pull request shows the last push */
+	int64_t since, agent_ms, wasted_ms;
+};
+/* How many issues await their merge. */
+int sched_awaiting(const struct sched *s);
+/* The first issue awaiting its merge at index from or after; false: none. */
+bool sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out);
+/* Told after the store has an issue's push: its pull request wants opening. */
+typedef void sched_pushed_fn(size_t issue, void *arg);
+void sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg);
+/* What GitHub said of issue's pull request; each changes nothing unless the
+ * issue still awaits its merge. */
+void sched_pr_opened(struct sched *s, size_t issue, long number, const char *url);
+void sched_pr_merged(struct sched *s, size_t issue, const char *merge_sha);
+void sched_pr_closed(struct sched *s, size_t issue);
+/* kind: "review" or "checks"; text: the feedback file's body. */
+void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const char *text);
 
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */
 bool sched_settled(const struct sched *s);

@@ -1,8 +1,9 @@
 /*
  * The scheduler's own state, shared by its files and no one else:
  * sched.c (the transition table, admission, timers, setup), sched_deps.c
- * (dependencies, the source, planning) and sched_worker.c (what workers
- * report, an attempt's end, recovery).
+ * (dependencies, the source, planning), sched_worker.c (what workers
+ * report, an attempt's end, recovery) and sched_pr.c (land = pr: pushed
+ * issues awaiting their merge).
  */
 #ifndef WAVED_SCHED_INTERNAL_H
 #define WAVED_SCHED_INTERNAL_H
@@ -50,6 +51,15 @@ struct sched_issue {
 	bool evaluating;		/* its worker crashed; pid is the recovery child's */
 	bool merged;
 	char *final;			/* the commit that landed, or NULL */
+	int64_t agent_ms, wasted_ms;	/* of every attempt, as the store has them */
+	/* land = pr (DESIGN.md section 18): its pull request. */
+	long pr_number;			/* 0: not opened yet */
+	char *pr_url;
+	char *pr_head;			/* the head waved pushed last: the push's lease */
+	int pr_round;			/* feedback rounds taken */
+	int pr_pushes;			/* attempts that ended pushed (not failures) */
+	int64_t pr_since;		/* ms since the epoch: awaiting its merge since */
+	bool pr_synced;			/* the pull request shows the last push (memory only) */
 };
 
 struct sched_repo {
@@ -81,6 +91,9 @@ struct sched {
 	int tempfail_row;		/* exits of 75 in a row, across issues */
 	int64_t last_tempfail;		/* wall ms of the last, or of the last cooldown step */
 	int inflight;
+	int awaiting;			/* issues awaiting their merge (land = pr) */
+	sched_pushed_fn *pushed;
+	void *pushed_arg;
 	sched_gate_fn *gate;
 	void *gate_arg;
 	sched_evaluate_fn *evaluator;
@@ -90,8 +103,6 @@ struct sched {
 	bool (*external)(const struct issue_ref *, void *);
 	void *external_arg;
 };
-
-#define NO_REPO SIZE_MAX
 
 #define NO_REPO SIZE_MAX
 
@@ -116,6 +127,10 @@ enum sched_input {
 	IN_RESTART,		/* ready when the daemon stopped: the first sync decides */
 	IN_BACKOFF_OVER,	/* its retry time came */
 	IN_RETRY,		/* wavectl retry */
+	IN_PUSHED,		/* land = pr: its branch is pushed for its pull request */
+	IN_PR_MERGED,		/* a person merged its pull request */
+	IN_PR_CLOSED,		/* a person closed it unmerged */
+	IN_PR_FEEDBACK,		/* changes requested, or a check failed: a fix round */
 	IN_COUNT
 };
 
@@ -161,5 +176,17 @@ void attempt_failed(struct sched *s, size_t i, const char *outcome, const char *
 void recovery_input(struct sched *s, size_t i, struct recover_input *in,
     struct store_marker *marker);
 void apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted);
+/* The attempt is over, whatever its outcome: free its slots, record how it ended. */
+void end_flight(struct sched *s, size_t i, const char *outcome, const char *reason);
+/* Attempts that failed: the numbered ones less those that ended pushed. */
+int attempts_spent(const struct sched_issue *is);
+
+/* sched_pr.c */
+/* The worker pushed the issue's branch: it awaits its merge. */
+void pr_pushed(struct sched *s, size_t i, const char *sha);
+/* The pull request's row, as memory has it. */
+void pr_save(struct sched *s, size_t i);
+/* wavectl retry of a dead issue: its next pull request is a new one. */
+void pr_forget(struct sched *s, size_t i);
 
 #endif

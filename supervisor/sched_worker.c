@@ -39,7 +39,7 @@ release_flight(struct sched *s, size_t i)
 }
 
 /* The attempt is over, whatever its outcome: free its slots. */
-static void
+void
 end_flight(struct sched *s, size_t i, const char *outcome, const char *reason)
 {
 	release_flight(s, i);
@@ -54,7 +54,14 @@ waste_attempt(struct sched *s, size_t i)
 
 	if (is->attempt_ms > 0)
 		store_add_wasted_time(s->store, is->id, is->attempt_ms);
+	is->wasted_ms += is->attempt_ms;
 	is->attempt_ms = 0;
+}
+
+int
+attempts_spent(const struct sched_issue *is)
+{
+	return is->attempts - is->pr_pushes;
 }
 
 /* A failed attempt: retry after a backoff, or give up once attempts are spent. */
@@ -77,7 +84,7 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 		tempfail_seen(s, strcmp(outcome, "tempfail") == 0);
 	if (counts)
 		store_set_attempts(s->store, is->id, ++is->attempts);
-	if (counts && is->attempts >= s->cfg->max_attempts) {
+	if (counts && attempts_spent(is) >= s->cfg->max_attempts) {
 		sched_fire(s, i, IN_GAVE_UP, STATE_DEAD, reason, fields_str("reason", reason));
 		block_dependents(s, i);
 		return;
@@ -141,6 +148,7 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 	store_add_agent_time(s->store, is->id, is->attempt_id, m->ms);
 	store_note_rss(s->store, is->id, m->maxrss_kb);
 	is->attempt_ms += m->ms;
+	is->agent_ms += m->ms;
 	txn_event(s, i, "phase_end", f);
 	return 0;
 }
@@ -216,6 +224,10 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 			return -1;	/* "merged" without the merge that proves it */
 		end_flight(s, i, "merged", NULL);
 		attempt_done(s, i);
+	} else if (m->outcome == OUTCOME_PUSHED) {
+		if (s->repos[s->v[i].repo].conf->land != LAND_PR)
+			return -1;	/* a pull request the repo does not land by */
+		pr_pushed(s, i, m->sha);
 	} else
 		attempt_failed(s, i, outcome, m->reason, m->outcome != OUTCOME_TEMPFAIL);
 	return 0;
@@ -316,7 +328,7 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		waste_attempt(s, i);
 	if (counted)
 		store_set_attempts(s->store, is->id, ++is->attempts);
-	if (counted && is->attempts >= s->cfg->max_attempts) {
+	if (counted && attempts_spent(is) >= s->cfg->max_attempts) {
 		const char *why = "worker crashed and its attempts are used up";
 		sched_fire(s, i, IN_GAVE_UP, STATE_DEAD, why, fields_str("reason", why));
 		block_dependents(s, i);

@@ -20,6 +20,7 @@
 #include "supervisor/control.h"
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
+#include "supervisor/pulls.h"
 #include "supervisor/reload.h"
 #include "supervisor/usage.h"
 #include "supervisor/sched.h"
@@ -42,6 +43,7 @@ struct supervisor {
 	bool disk_was_low;		/* seen while the store was down */
 	struct github *github;		/* with [source] type = github */
 	struct source_github *gh_source;
+	struct pulls *pulls;		/* land = pr: the pull requests awaiting a merge */
 	int reports;			/* outcomes being reported to GitHub */
 	bool report_again;		/* a report failed: try the unreported ones again */
 	int paused_from;		/* the effective cap before a pause */
@@ -58,7 +60,7 @@ struct supervisor {
 	char title[128];
 };
 
-/* intake.c: the issue source, whichever it is. */
+/* intake.c: the issue source, whichever it is, and the pull requests of land = pr. */
 int intake_open(struct supervisor *sv);		/* GitHub client and preflight; -1 logged */
 void intake_start(struct supervisor *sv);	/* hooks, and outcomes left unreported */
 void intake_poll(struct supervisor *sv);	/* read the source now */

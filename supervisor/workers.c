@@ -155,6 +155,8 @@ become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
 	strlcpy(wj.issue, job->key, sizeof(wj.issue));
 	strlcpy(wj.trace, job->trace, sizeof(wj.trace));
 	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
+	strlcpy(wj.pr_head, job->pr_head ? job->pr_head : "", sizeof(wj.pr_head));
+	strlcpy(wj.pr_base, job->pr_base ? job->pr_base : "", sizeof(wj.pr_base));
 	worker_main(&wj);
 }
 

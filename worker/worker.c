@@ -64,7 +64,7 @@ void
 finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 {
 	struct proto_msg m = { .type = PROTO_DONE, .outcome = outcome };
-	bool success = outcome == OUTCOME_MERGED;
+	bool success = outcome == OUTCOME_MERGED || outcome == OUTCOME_PUSHED;
 	long long avail;
 
 	/* Failing on a nearly full disk, the attempt is the disk's: back in line,
@@ -76,6 +76,8 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 		    avail / 1024, reason ? reason : "");
 	} else
 		strlcpy(m.reason, reason ? reason : "", sizeof(m.reason));
+	if (outcome == OUTCOME_PUSHED)
+		strlcpy(m.sha, w->head, sizeof(m.sha));
 	dprintf(w->log_fd, "== waved: %s%s%s\n", proto_outcome_name(outcome),
 	    reason && *reason ? ": " : "", reason ? reason : "");
 	/*
@@ -321,7 +323,7 @@ write_issue_file(struct worker *w)
 	fclose(fp);
 }
 
-/* A fresh worktree on a branch from the agent branch's tip. */
+/* A fresh worktree on a branch from the agent branch's tip (land = pr: see publish.c). */
 static void
 prepare_fresh(struct worker *w)
 {
@@ -329,7 +331,9 @@ prepare_fresh(struct worker *w)
 	char *parent = xstrdup(w->worktree);
 	struct strbuf err = { 0 };
 
-	if (git_rev_parse(w->repo->path, agent, w->base) == -1) {
+	if (w->repo->land == LAND_PR)
+		publish_base(w, w->base);
+	else if (git_rev_parse(w->repo->path, agent, w->base) == -1) {
 		char *why = xasprintf("prepare: agent branch %s is missing in %s",
 		    w->cfg->agent_branch, w->repo->path);
 		finish(w, OUTCOME_FAILED, why);
@@ -367,6 +371,8 @@ prepare_resume(struct worker *w)
 	if (git_run(w->worktree, NULL, (const char *[]){ "reset", "-q", "--hard", NULL }) != 0 ||
 	    git_run(w->worktree, NULL, (const char *[]){ "clean", "-q", "-fd", NULL }) != 0)
 		finish(w, OUTCOME_FAILED, "prepare: cannot clean the worktree to resume");
+	if (git_rev_parse(w->worktree, "HEAD", w->head) == -1)
+		strlcpy(w->head, w->base, sizeof(w->head));
 	dprintf(w->log_fd, "== waved: resuming at %s\n", resume_point_name(w->job->resume));
 }
 
@@ -620,5 +626,7 @@ worker_main(const struct worker_job *job)
 	    job->trace);
 	prepare(&w);
 	run_pipeline(&w);
+	if (w.repo->land == LAND_PR)
+		publish(&w);
 	merge(&w);
 }

@@ -32,6 +32,8 @@ struct worker_job {
 	enum resume_point resume;
 	char base[65];			/* with resume: the base commit recorded at prepare */
 	const struct pool_conf *pool;	/* its [pool], for runner_args; or NULL */
+	char pr_head[65];		/* land = pr: the head waved pushed last (the lease), or "" */
+	char pr_base[65];		/* land = pr: its open pull request's head, to build on, or "" */
 };
 
 /* Run the attempt in the forked child; never returns. */

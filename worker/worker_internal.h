@@ -1,6 +1,6 @@
 /*
  * What the worker's files share (worker.c the lifecycle, conflict.c merge
- * conflicts): the worker's state and the steps both take.  Not for the
+ * conflicts, publish.c landing by pull request): the worker's state and the steps both take.  Not for the
  * supervisor: it talks to a worker through the pipe protocol only.
  */
 #ifndef WAVED_WORKER_INTERNAL_H
@@ -50,6 +50,11 @@ struct phase_outcome run_phase(struct worker *w, enum phase_id id, const char *c
 /* A phase that did not pass ends the attempt, unless a round is left (then false). */
 bool phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
     const struct log_span *span, int *rounds_left);
+
+/* land = pr (publish.c): the base of a round (the pull request's head, else
+ * the remote's base branch, fetched), and the push that ends the attempt. */
+void publish_base(struct worker *w, char base[GIT_SHA_MAX + 1]);
+void publish(struct worker *w) __attribute__((noreturn));
 
 /* After a conflict: bring the agent branch's tip into the issue branch (the
  * agent resolving what collides), commit, and verify again (conflict.c). */

@@ -1,0 +1,488 @@
+#include "supervisor/pulls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "common/github_pulls.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/util.h"
+
+#define REVIEWS_MAX 32
+
+/* The requests of one issue's pull request, one at a time, in this order. */
+enum step {
+	STEP_FIND,		/* the open pull request of the head branch */
+	STEP_WRITE,		/* open it, or update its title and body */
+	STEP_PULL,		/* merged, closed, or open on which head */
+	STEP_REVIEWS,		/* changes requested on that head */
+	STEP_COMMENTS,		/* the inline comments of those reviews */
+	STEP_CHECKS,		/* check runs on the head */
+	STEP_STATUS,		/* commit statuses on the head */
+	STEP_COUNT
+};
+
+/* A GET's last answer: sent again as If-None-Match, used again on a 304. */
+struct etag_cache {
+	char *url, *etag, *body;
+};
+
+struct watch {
+	struct pulls *p;
+	size_t issue;
+	char *key;
+	bool busy;
+	int64_t next;			/* monotonic ms: when it is due */
+	enum step step;
+	char *path;			/* of the request in flight */
+	char github[256];		/* its repo's owner/name (a reload may free the conf) */
+	char branch[128];
+	struct gh_pull pull;		/* found (STEP_FIND) or read (STEP_PULL) */
+	long ids[REVIEWS_MAX];		/* reviews that requested changes on the head */
+	int nids;
+	struct strbuf reviews, checks;	/* the feedback being gathered */
+	struct etag_cache cache[STEP_COUNT];
+};
+
+struct pulls {
+	const struct config *cfg;	/* held */
+	struct github *gh;
+	struct sched *sched;
+	struct watch **w;
+	size_t n, cap;
+	int pending;
+};
+
+
+/* ---- the watches ---- */
+
+static struct watch *
+watch_of(struct pulls *p, size_t issue, const char *key)
+{
+	struct watch *w;
+
+	for (size_t k = 0; k < p->n; k++)
+		if (p->w[k]->issue == issue)
+			return p->w[k];
+	w = xcalloc(1, sizeof(*w));
+	w->p = p;
+	w->issue = issue;
+	w->key = xstrdup(key);
+	grow_array((void **)&p->w, &p->cap, p->n + 1, sizeof(*p->w));
+	p->w[p->n++] = w;
+	return w;
+}
+
+static void
+watch_free(struct watch *w)
+{
+	for (int k = 0; k < STEP_COUNT; k++) {
+		free(w->cache[k].url);
+		free(w->cache[k].etag);
+		free(w->cache[k].body);
+	}
+	strbuf_free(&w->reviews);
+	strbuf_free(&w->checks);
+	free(w->path);
+	free(w->key);
+	free(w);
+}
+
+/* The client freed with a request in flight: the watch is the watcher's to free. */
+static void
+request_dropped(void *arg)
+{
+	(void)arg;
+}
+
+static void
+request(struct watch *w, enum step step, const char *method, char *path, const char *body,
+    gh_done_fn *done)
+{
+	const struct etag_cache *c = &w->cache[step];
+	bool get = strcmp(method, "GET") == 0;
+
+	free(w->path);
+	w->path = path;
+	w->step = step;
+	w->busy = true;
+	w->p->pending++;
+	github_request(w->p->gh, method, path, get && c->url && strcmp(c->url, path) == 0 ?
+	    c->etag : NULL, body, done, request_dropped, w);
+}
+
+/* Not now: again at the next interval, or when a rate limit says. */
+static void
+give_up_for_now(struct watch *w, const struct gh_response *res)
+{
+	int64_t wait_ms = (int64_t)w->p->cfg->poll_interval * 1000;
+
+	if (res->retry_after >= 0)
+		wait_ms = res->retry_after * 1000;
+	else if ((res->status == 403 || res->status == 429) && res->rate_remaining == 0 &&
+	    res->rate_reset > 0)
+		wait_ms = res->rate_reset * 1000 - now_ms();
+	log_warnx("%s: its pull request: GitHub answered %ld%s%s for %s; again in %lld s", w->key,
+	    res->status, res->error ? ": " : "", res->error ? res->error : "", w->path,
+	    (long long)(wait_ms / 1000));
+	w->busy = false;
+	w->next = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+}
+
+static void
+rest(struct watch *w)
+{
+	w->busy = false;
+	w->next = mono_ms() + (int64_t)w->p->cfg->poll_interval * 1000;
+}
+
+/*
+ * The body of an answer: fresh (and kept, with its ETag, for a GET), the
+ * kept one on a 304, "{}" for a missing resource when missing_ok; NULL
+ * after a failure (the watch rests).
+ */
+static const char *
+answer(struct watch *w, const struct gh_response *res, bool missing_ok)
+{
+	struct etag_cache *c = &w->cache[w->step];
+
+	w->p->pending--;
+	if (res->status == 304 && c->body && c->url && strcmp(c->url, w->path) == 0)
+		return c->body;
+	if (missing_ok && res->status == 404)
+		return "{}";
+	if (res->status < 200 || res->status >= 300) {
+		give_up_for_now(w, res);
+		return NULL;
+	}
+	free(c->url);
+	free(c->etag);
+	free(c->body);
+	c->url = xstrdup(w->path);
+	c->etag = res->etag ? xstrdup(res->etag) : NULL;
+	c->body = xstrdup(res->body ? res->body : "");
+	return c->body;
+}
+
+/* ---- after a push: open the pull request, or update the one opened before ---- */
+
+static char *
+pull_body(const struct pulls *p, const struct sched_pull *v)
+{
+	return xasprintf("Closes #%ld\n\n"
+	    "Opened by waved for %s: attempt %d, trace `%s`, feedback round %d of %d.\n"
+	    "Agent time so far: %lld s, of which wasted: %lld s.\n",
+	    v->number, v->key, v->attempts, v->trace, v->round, p->cfg->pr_rounds,
+	    (long long)(v->agent_ms / 1000), (long long)(v->wasted_ms / 1000));
+}
+
+static void
+written(const struct gh_response *res, void *arg)
+{
+	struct watch *w = arg;
+	struct gh_pull made;
+
+	if (answer(w, res, false) == NULL)
+		return;
+	if (w->step == STEP_WRITE && gh_pull_parse(res->body, &made) && made.url[0])
+		w->pull = made;
+	if (w->pull.number <= 0) {
+		log_warnx("%s: GitHub opened a pull request without a number: again later", w->key);
+		rest(w);
+		return;
+	}
+	sched_pr_opened(w->p->sched, w->issue, w->pull.number, w->pull.url);
+	rest(w);
+}
+
+static void
+found(const struct gh_response *res, void *arg)
+{
+	struct watch *w = arg;
+	const char *page = answer(w, res, false);
+	struct sched_pull v;
+	cJSON *req;
+	char *body, *text;
+	bool update;
+
+	if (page == NULL)
+		return;
+	if (!sched_next_awaiting(w->p->sched, w->issue, &v) || v.issue != w->issue) {
+		rest(w);	/* no longer awaiting: nothing to open */
+		return;
+	}
+	update = gh_pull_find(page, w->branch, &w->pull);
+	req = cJSON_CreateObject();
+	body = pull_body(w->p, &v);
+	cJSON_AddStringToObject(req, "title", v.title);
+	cJSON_AddStringToObject(req, "body", body);
+	if (!update) {
+		cJSON_AddStringToObject(req, "head", w->branch);
+		cJSON_AddStringToObject(req, "base", w->p->cfg->base_branch);
+		memset(&w->pull, 0, sizeof(w->pull));
+	}
+	text = cJSON_PrintUnformatted(req);
+	request(w, STEP_WRITE, update ? "PATCH" : "POST", update ?
+	    xasprintf("/repos/%s/pulls/%ld", w->github, w->pull.number) :
+	    xasprintf("/repos/%s/pulls", w->github), text, written);
+	free(text);
+	free(body);
+	cJSON_Delete(req);
+}
+
+/* Never two pull requests: the one of this head branch is looked for first. */
+static void
+publish(struct watch *w, const struct sched_pull *v)
+{
+	char *owner = strndup(v->repo->github, strcspn(v->repo->github, "/"));
+	char *branch = issue_branch_name(w->p->cfg, v->number);
+
+	strlcpy(w->github, v->repo->github, sizeof(w->github));
+	strlcpy(w->branch, branch, sizeof(w->branch));
+	request(w, STEP_FIND, "GET", xasprintf("/repos/%s/pulls?state=open&head=%s:%s&per_page=100",
+	    v->repo->github, owner, branch), NULL, found);
+	free(branch);
+	free(owner);
+}
+
+/* ---- watching: merged, closed, or come back with feedback ---- */
+
+static bool
+sha_valid(const char *sha)
+{
+	size_t n = strspn(sha, "0123456789abcdef");
+
+	return n >= 7 && sha[n] == '\0';
+}
+
+static void
+decide(struct watch *w)
+{
+	struct strbuf text = { 0 };
+
+	if (w->nids > 0 || w->checks.len > 0) {
+		if (w->nids > 0)
+			strbuf_addf(&text, "## Reviews\n\n%s", w->reviews.s ? w->reviews.s : "");
+		if (w->checks.len > 0)
+			strbuf_addf(&text, "## Checks\n\n%s", w->checks.s);
+		sched_pr_feedback(w->p->sched, w->issue, w->nids > 0 ? "review" : "checks", text.s);
+	}
+	strbuf_free(&text);
+	rest(w);
+}
+
+static void
+statuses_read(const struct gh_response *res, void *arg)
+{
+	struct watch *w = arg;
+	const char *body = answer(w, res, true);
+
+	if (body == NULL)
+		return;
+	gh_status_failures(body, &w->checks);
+	decide(w);
+}
+
+static void
+checks_read(const struct gh_response *res, void *arg)
+{
+	struct watch *w = arg;
+	const char *body = answer(w, res, true);
+
+	if (body == NULL)
+		return;
+	gh_check_failures(body, w->pull.head, &w->checks);
+	request(w, STEP_STATUS, "GET", xasprintf("/repos/%s/commits/%s/status", w->github,
+	    w->pull.head), NULL, statuses_read);
+}
+
+static void
+read_checks(struct watch *w)
+{
+	request(w, STEP_CHECKS, "GET", xasprintf("/repos/%s/commits/%s/check-runs?per_page=100",
+	    w->github, w->pull.head), NULL, checks_read);
+}
+
+static void
+comments_read(const struct gh_response *res, void *arg)
+{
+	struct watch *w = arg;
+	const char *body = answer(w, res, false);
+
+	if (body == NULL)
+		return;
+	if (gh_review_comments(body, w->ids, w->nids, &w->reviews) > 0)
+		strbuf_add(&w->reviews, "\n");
+	read_checks(w);
+}
+
+static void
+reviews_read(const struct gh_response *res, void *arg)
+{
+	struct watch *w = arg;
+	const char *body = answer(w, res, false);
+
+	if (body == NULL)
+		return;
+	strbuf_free(&w->reviews);
+	strbuf_free(&w->checks);
+	w->nids = gh_reviews_changes(body, w->pull.head, &w->reviews, w->ids, REVIEWS_MAX);
+	if (w->nids > 0)
+		request(w, STEP_COMMENTS, "GET", xasprintf("/repos/%s/pulls/%ld/comments?per_page=100",
+		    w->github, w->pull.number), NULL, comments_read);
+	else
+		read_checks(w);
+}
+
+static void
+pull_read(const struct gh_response *res, void *arg)
+{
+	struct watch *w = arg;
+	const char *body = answer(w, res, false);
+	struct sched_pull v;
+
+	if (body == NULL)
+		return;
+	if (!gh_pull_parse(body, &w->pull) ||
+	    !sched_next_awaiting(w->p->sched, w->issue, &v) || v.issue != w->issue) {
+		rest(w);
+		return;
+	}
+	if (w->pull.merged) {
+		sched_pr_merged(w->p->sched, w->issue, sha_valid(w->pull.merge_sha) ?
+		    w->pull.merge_sha : NULL);
+		rest(w);
+		return;
+	}
+	if (strcmp(w->pull.state, "closed") == 0) {
+		sched_pr_closed(w->p->sched, w->issue);
+		rest(w);
+		return;
+	}
+	/* Feedback is on what the pull request shows: its head, as GitHub has it. */
+	if (!sha_valid(w->pull.head))
+		strlcpy(w->pull.head, v.head ? v.head : "", sizeof(w->pull.head));
+	if (!sha_valid(w->pull.head)) {
+		rest(w);
+		return;
+	}
+	request(w, STEP_REVIEWS, "GET", xasprintf("/repos/%s/pulls/%ld/reviews?per_page=100",
+	    w->github, w->pull.number), NULL, reviews_read);
+}
+
+static void
+check_pull(struct watch *w)
+{
+	struct sched_pull v;
+
+	if (!sched_next_awaiting(w->p->sched, w->issue, &v) || v.issue != w->issue)
+		return;
+	strlcpy(w->github, v.repo->github, sizeof(w->github));
+	request(w, STEP_PULL, "GET", xasprintf("/repos/%s/pulls/%ld", v.repo->github, v.pr),
+	    NULL, pull_read);
+}
+
+/* ---- the watcher ---- */
+
+struct pulls *
+pulls_new(const struct config *cfg, struct github *gh, struct sched *s)
+{
+	struct pulls *p = xcalloc(1, sizeof(*p));
+
+	p->cfg = config_hold(cfg);
+	p->gh = gh;
+	p->sched = s;
+	return p;
+}
+
+void
+pulls_free(struct pulls *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t k = 0; k < p->n; k++)
+		watch_free(p->w[k]);
+	free(p->w);
+	config_release(p->cfg);
+	free(p);
+}
+
+void
+pulls_reconfigure(struct pulls *p, const struct config *cfg)
+{
+	const struct config *old = p->cfg;
+
+	/* The watches copy what they need of a repo at each start: nothing points in. */
+	p->cfg = config_hold(cfg);
+	config_release(old);
+}
+
+void
+pulls_pushed(size_t issue, void *arg)
+{
+	struct pulls *p = arg;
+	struct sched_pull v;
+
+	if (sched_next_awaiting(p->sched, issue, &v) && v.issue == issue)
+		watch_of(p, issue, v.key)->next = 0;	/* due now */
+}
+
+void
+pulls_tick(struct pulls *p)
+{
+	int64_t now = mono_ms();
+	struct sched_pull v;
+	size_t k = 0;
+
+	if (sched_awaiting(p->sched) == 0 && p->n == 0)
+		return;
+	for (size_t from = 0; sched_next_awaiting(p->sched, from, &v); from = v.issue + 1) {
+		struct watch *w = watch_of(p, v.issue, v.key);
+
+		if (w->busy || w->next > now || v.repo->github == NULL)
+			continue;
+		if (!v.synced || v.pr <= 0)
+			publish(w, &v);
+		else
+			check_pull(w);
+	}
+	/* Watches of issues that no longer await their merge go, once idle. */
+	while (k < p->n) {
+		struct watch *w = p->w[k];
+
+		if (!w->busy && !(sched_next_awaiting(p->sched, w->issue, &v) && v.issue == w->issue)) {
+			watch_free(w);
+			p->w[k] = p->w[--p->n];
+		} else
+			k++;
+	}
+}
+
+int64_t
+pulls_next_deadline(const struct pulls *p)
+{
+	struct sched_pull v;
+	int64_t next = INT64_MAX;
+
+	if (sched_awaiting(p->sched) == 0)
+		return INT64_MAX;
+	for (size_t from = 0; sched_next_awaiting(p->sched, from, &v); from = v.issue + 1) {
+		int64_t due = 0;
+
+		for (size_t k = 0; k < p->n; k++)
+			if (p->w[k]->issue == v.issue)
+				due = p->w[k]->busy ? INT64_MAX : p->w[k]->next;
+		if (due < next)
+			next = due;
+	}
+	return next;
+}
+
+bool
+pulls_idle(const struct pulls *p)
+{
+	return p->pending == 0;
+}

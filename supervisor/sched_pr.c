@@ -1,0 +1,246 @@
+/*
+ * land = pr (DESIGN.md section 18): an issue whose worker pushed its branch
+ * awaits the merge of its pull request, holding no repo, pool or cap slot
+ * (a person may take days).  What GitHub says of the pull request moves it:
+ * merged -> done, closed -> dead, changes requested or a failed check -> a
+ * fix round on the same branch, at most pr_rounds of them.
+ */
+#include "supervisor/sched_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/util.h"
+
+void
+pr_save(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+	struct store_pull p = {
+		.number = is->pr_number, .url = is->pr_url, .head = is->pr_head,
+		.round = is->pr_round, .pushes = is->pr_pushes, .since = is->pr_since,
+	};
+
+	store_set_pull(s->store, is->id, &p);
+}
+
+void
+pr_forget(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+
+	/* The lease stays: the remote branch is still the one waved pushed. */
+	is->pr_number = 0;
+	set_str(&is->pr_url, NULL);
+	is->pr_round = is->pr_pushes = 0;
+	is->pr_since = 0;
+	pr_save(s, i);
+}
+
+void
+pr_pushed(struct sched *s, size_t i, const char *sha)
+{
+	struct sched_issue *is = &s->v[i];
+	cJSON *f = fields_str("sha", sha);
+
+	end_flight(s, i, "pushed", NULL);
+	is->attempts = is->attempt;	/* numbered; it is not a failure (attempts_spent) */
+	store_set_attempts(s->store, is->id, is->attempts);
+	is->pr_pushes++;
+	set_str(&is->pr_head, sha);
+	is->pr_since = now_ms();
+	is->pr_synced = false;
+	is->attempt_ms = 0;		/* on its pull request now: not wasted by a later failure */
+	pr_save(s, i);
+	cJSON_AddNumberToObject(f, "round", is->pr_round);
+	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
+	sched_fire(s, i, IN_PUSHED, STATE_AWAITING_MERGE, NULL, f);
+}
+
+void
+sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg)
+{
+	s->pushed = fn;
+	s->pushed_arg = arg;
+}
+
+int
+sched_awaiting(const struct sched *s)
+{
+	return s->awaiting;
+}
+
+bool
+sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out)
+{
+	for (size_t i = from; i < s->n; i++) {
+		const struct sched_issue *is = &s->v[i];
+
+		if (is->state != STATE_AWAITING_MERGE || is->repo == NO_REPO)
+			continue;
+		*out = (struct sched_pull){
+			.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
+			.number = is->number, .title = is->title, .trace = is->trace,
+			.attempts = is->attempts, .pr = is->pr_number, .url = is->pr_url,
+			.head = is->pr_head, .round = is->pr_round, .synced = is->pr_synced,
+			.since = is->pr_since, .agent_ms = is->agent_ms, .wasted_ms = is->wasted_ms,
+		};
+		return true;
+	}
+	return false;
+}
+
+static struct sched_issue *
+awaiting(struct sched *s, size_t i)
+{
+	return i < s->n && s->v[i].state == STATE_AWAITING_MERGE ? &s->v[i] : NULL;
+}
+
+static cJSON *
+pr_fields(const struct sched_issue *is)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	if (is->pr_url)
+		cJSON_AddStringToObject(f, "url", is->pr_url);
+	if (is->pr_number > 0)
+		cJSON_AddNumberToObject(f, "pr", (double)is->pr_number);
+	return f;
+}
+
+void
+sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
+{
+	struct sched_issue *is = awaiting(s, i);
+	bool first;
+
+	if (is == NULL)
+		return;
+	is->pr_synced = true;
+	first = is->pr_number != number;
+	if (!first && is->pr_url && strcmp(is->pr_url, url) == 0)
+		return;		/* updated: nothing new to record */
+	txn_begin(s);
+	is->pr_number = number;
+	set_str(&is->pr_url, url);
+	pr_save(s, i);
+	if (first)
+		txn_event(s, i, "pr_opened", pr_fields(is));
+	txn_commit(s);
+}
+
+void
+sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
+{
+	struct sched_issue *is = awaiting(s, i);
+	cJSON *f;
+
+	if (is == NULL)
+		return;
+	txn_begin(s);
+	f = pr_fields(is);
+	cJSON_AddStringToObject(f, "sha", merge_sha);
+	txn_event(s, i, "pr_merged", f);
+	set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr_head);
+	store_set_final_commit(s->store, is->id, is->final);
+	f = fields_str("outcome", "merged");
+	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
+	sched_fire(s, i, IN_PR_MERGED, STATE_DONE, NULL, f);
+	tempfail_seen(s, false);
+	release_dependents(s, i);
+	txn_commit(s);
+}
+
+/* The work on the pull request did not land: its agent time is wasted. */
+static void
+waste_pull(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+
+	if (is->agent_ms > is->wasted_ms)
+		store_add_wasted_time(s->store, is->id, is->agent_ms - is->wasted_ms);
+	is->wasted_ms = is->agent_ms;
+}
+
+static void
+pull_dead(struct sched *s, size_t i, enum sched_input in, const char *reason)
+{
+	waste_pull(s, i);
+	sched_fire(s, i, in, STATE_DEAD, reason, fields_str("reason", reason));
+	block_dependents(s, i);
+}
+
+void
+sched_pr_closed(struct sched *s, size_t i)
+{
+	struct sched_issue *is = awaiting(s, i);
+
+	if (is == NULL)
+		return;
+	txn_begin(s);
+	txn_event(s, i, "pr_closed", pr_fields(is));
+	pull_dead(s, i, IN_PR_CLOSED, "pull request closed");
+	txn_commit(s);
+}
+
+/* The feedback a fix round reads in $WAVED_FEEDBACK_FILE. */
+static bool
+write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
+{
+	struct sched_issue *is = &s->v[i];
+	char *dir = path_issue_dir(s->cfg, s->repos[is->repo].conf->name, is->number);
+	char *path = xasprintf("%s/feedback.md", dir);
+	FILE *fp;
+
+	mkdir_p(dir, 0755);
+	if ((fp = fopen(path, "we")) != NULL) {
+		fprintf(fp, "# waved: pull request %s of %s came back (%s, round %d of %d)\n\n%s",
+		    is->pr_url ? is->pr_url : "?", is->key, kind, is->pr_round,
+		    s->cfg->pr_rounds, text);
+		if (fclose(fp) != 0)
+			fp = NULL;
+	}
+	if (fp == NULL)
+		log_warn("%s: write %s", is->key, path);
+	free(path);
+	free(dir);
+	return fp != NULL;
+}
+
+void
+sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
+{
+	struct sched_issue *is = awaiting(s, i);
+	char line[512], *reason;
+	cJSON *f;
+
+	if (is == NULL)
+		return;
+	txn_begin(s);
+	if (is->pr_round >= s->cfg->pr_rounds) {
+		last_line(text, line, sizeof(line));
+		reason = xasprintf("pull request: %d feedback round%s used up; last (%s): %s",
+		    s->cfg->pr_rounds, s->cfg->pr_rounds == 1 ? "" : "s", kind, line);
+		pull_dead(s, i, IN_GAVE_UP, reason);
+		free(reason);
+		txn_commit(s);
+		return;
+	}
+	is->pr_round++;
+	if (!write_pr_feedback(s, i, kind, text)) {
+		is->pr_round--;		/* the next poll finds the same feedback again */
+		txn_commit(s);
+		return;
+	}
+	pr_save(s, i);
+	f = pr_fields(is);
+	cJSON_AddStringToObject(f, "kind", kind);
+	cJSON_AddNumberToObject(f, "round", is->pr_round);
+	txn_event(s, i, "pr_feedback", f);
+	sched_fire(s, i, IN_PR_FEEDBACK, is->pending == 0 && is->in_source ? STATE_READY :
+	    STATE_QUEUED, NULL, NULL);
+	txn_commit(s);
+}

@@ -1,0 +1,128 @@
+/*
+ * Landing by pull request (DESIGN.md section 18, land = pr): the issue
+ * branch starts from the push remote's base branch, so that it holds every
+ * pull request a person merged, and ends pushed to that remote, where the
+ * supervisor opens or updates its pull request.  The branch is never forced
+ * unless it is this issue's own, replaced with --force-with-lease.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/unistd.h>
+
+#include "common/log.h"
+#include "worker/worker_internal.h"
+
+/* Where the remote's base branch is kept: a remote-tracking ref, as git fetch would. */
+static char *
+base_tracking_ref(const struct worker *w)
+{
+	return xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
+}
+
+/*
+ * The base of a new round: the head the pull request has (a fix round
+ * builds on it), else the remote's base branch, fetched now.  A
+ * remote that does not answer is a transient failure: no attempt is used.
+ */
+void
+publish_base(struct worker *w, char base[GIT_SHA_MAX + 1])
+{
+	char *ref, *spec;
+	struct strbuf out = { 0 };
+	int rc;
+
+	if (w->job->pr_base[0]) {
+		/* Pushed from here, it is here; else the remote has it. */
+		if (git_rev_parse(w->repo->path, w->job->pr_base, base) == 0)
+			return;
+		spec = xasprintf("refs/heads/%s", w->branch);
+		rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
+		    "fetch", "-q", "--no-tags", w->repo->push, spec, NULL });
+		free(spec);
+		if (rc == 0 && git_rev_parse(w->repo->path, "FETCH_HEAD", base) == 0)
+			return;
+		finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
+		    "neither here nor on %s: %s", w->job->pr_base, w->repo->push, out.s ? out.s : ""));
+	}
+	ref = base_tracking_ref(w);
+	spec = xasprintf("+refs/heads/%s:%s", w->cfg->base_branch, ref);
+	rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
+	    "fetch", "-q", "--no-tags", w->repo->push, spec, NULL });
+	free(spec);
+	if (rc != 0) {
+		char *why = xasprintf("prepare: fetching %s from %s failed%s: %s",
+		    w->cfg->base_branch, w->repo->push, rc == -2 ? " (git_timeout)" : "",
+		    out.s ? out.s : "");
+		finish(w, OUTCOME_TEMPFAIL, why);
+	}
+	strbuf_free(&out);
+	if (git_rev_parse(w->repo->path, ref, base) == -1)
+		finish(w, OUTCOME_FAILED, "prepare: the fetched base branch does not resolve");
+	free(ref);
+}
+
+/* The remote's head of the issue branch: 0 (sha set, "" when it has none) or -1. */
+static int
+remote_head(struct worker *w, char sha[GIT_SHA_MAX + 1], struct strbuf *out)
+{
+	char *ref = xasprintf("refs/heads/%s", w->branch);
+	int rc = git_run_remote(w->worktree, w->cfg->git_timeout, out, (const char *[]){
+	    "ls-remote", "--end-of-options", w->repo->push, ref, NULL });
+
+	free(ref);
+	sha[0] = '\0';
+	if (rc != 0)
+		return -1;
+	if (out->s)
+		snprintf(sha, GIT_SHA_MAX + 1, "%.*s", (int)strcspn(out->s, " \t\n"), out->s);
+	strbuf_free(out);
+	return 0;
+}
+
+/*
+ * Push the branch for its pull request and end the attempt "pushed".  The
+ * lease is what the remote holds now, accepted only when it is nothing, an
+ * ancestor of ours (a plain fast-forward), or the head waved pushed last
+ * (a new attempt replacing the old one): anything else is someone else's
+ * work, and is never overwritten.
+ */
+void
+publish(struct worker *w)
+{
+	char theirs[GIT_SHA_MAX + 1];
+	struct strbuf out = { 0 };
+	char *lease, *spec, *why;
+	int rc;
+
+	setproctitle("worker %s push", w->job->issue);
+	if (remote_head(w, theirs, &out) == -1) {
+		why = xasprintf("push: asking %s for %s failed: %s", w->repo->push, w->branch,
+		    out.s ? out.s : "");
+		finish(w, OUTCOME_TEMPFAIL, why);
+	}
+	if (theirs[0] && strcmp(theirs, w->head) != 0 && strcmp(theirs, w->job->pr_head) != 0 &&
+	    !git_is_ancestor(w->worktree, theirs, w->head)) {
+		why = xasprintf("push: %s on %s is at %.12s, which waved did not push; "
+		    "it is left alone (delete it, or merge it by hand)", w->branch, w->repo->push,
+		    theirs);
+		finish(w, OUTCOME_FAILED, why);
+	}
+	lease = xasprintf("--force-with-lease=refs/heads/%s:%s", w->branch, theirs);
+	spec = xasprintf("%s:refs/heads/%s", w->head, w->branch);
+	rc = git_run_remote(w->worktree, w->cfg->git_timeout, &out, (const char *[]){
+	    "push", "-q", "--porcelain", lease, w->repo->push, spec, NULL });
+	dprintf(w->log_fd, "== waved: push %s %s: %s\n", w->repo->push, spec,
+	    rc == 0 ? "ok" : "refused");
+	free(lease);
+	free(spec);
+	if (rc != 0) {
+		why = xasprintf("push to %s failed%s: %s", w->repo->push,
+		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
+		finish(w, OUTCOME_TEMPFAIL, why);
+	}
+	strbuf_free(&out);
+	finish(w, OUTCOME_PUSHED, "");
+}
