@@ -189,12 +189,15 @@ gh_check_failures(const char *text_in, const char *head, struct strbuf *text)
 }
 
 int
-gh_status_failures(const char *text_in, struct strbuf *text)
+gh_status_failures(const char *text_in, const char *head, struct strbuf *text)
 {
 	cJSON *o = cJSON_Parse(text_in), *item;
 	cJSON *statuses = cJSON_GetObjectItemCaseSensitive(o, "statuses");
+	const char *sha = str_of(o, "sha");
 	int n = 0;
 
+	if (sha && strcmp(sha, head) != 0)
+		statuses = NULL;	/* another commit's */
 	cJSON_ArrayForEach(item, array_or_null(statuses)) {
 		const char *state = str_of(item, "state");
 

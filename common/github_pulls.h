@@ -39,7 +39,7 @@ int gh_reviews_changes(const char *page, const char *head, struct strbuf *text, 
 int gh_review_comments(const char *page, const long *ids, int nids, struct strbuf *text);
 /* The check runs on head that failed: name, title and summary appended; the count. */
 int gh_check_failures(const char *text_in, const char *head, struct strbuf *text);
-/* The commit statuses (a combined status) that failed or erred: the count. */
-int gh_status_failures(const char *text_in, struct strbuf *text);
+/* The commit statuses (a combined status of head) that failed or erred: the count. */
+int gh_status_failures(const char *text_in, const char *head, struct strbuf *text);
 
 #endif

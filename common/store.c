@@ -90,15 +90,49 @@ static const char *const migrations[] = {
 	 * largest phase, in resident memory. */
 	("ALTER TABLE daemon ADD COLUMN limits TEXT;"
 	"ALTER TABLE issues ADD COLUMN maxrss_kb INTEGER NOT NULL DEFAULT 0;"),
-	/* 5 -> 6: land = pr, an issue's pull request. */
+	/* 5 -> 6: land = pr: state awaiting_merge (the CHECK of issues.state is
+	 * in the table's definition: the table is rebuilt, foreign keys being
+	 * off while migrating), and an issue's pull request. */
+	("CREATE TABLE issues_new ("
+	"  id INTEGER PRIMARY KEY,"
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  number INTEGER NOT NULL CHECK (number > 0),"
+	"  title TEXT NOT NULL,"
+	"  body TEXT NOT NULL DEFAULT '',"
+	"  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'ready',"
+	"    'running', 'review', 'merging', 'retry_wait', 'done', 'dead', 'blocked',"
+	"    'awaiting_merge')),"
+	"  phase TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  reason TEXT,"
+	"  final_commit TEXT,"
+	"  retry_at INTEGER,"
+	"  priority INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL DEFAULT 0,"
+	"  first_seen INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  reported TEXT,"
+	"  agent_ms INTEGER NOT NULL DEFAULT 0,"
+	"  wasted_ms INTEGER NOT NULL DEFAULT 0,"
+	"  maxrss_kb INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (repo_id, number));"
+	"INSERT INTO issues_new (id, repo_id, number, title, body, state, phase, attempts, reason,"
+	"  final_commit, retry_at, priority, created, first_seen, updated_at, reported, agent_ms,"
+	"  wasted_ms, maxrss_kb)"
+	" SELECT id, repo_id, number, title, body, state, phase, attempts, reason, final_commit,"
+	"  retry_at, priority, created, first_seen, updated_at, reported, agent_ms, wasted_ms,"
+	"  maxrss_kb FROM issues;"
+	"DROP TABLE issues;"
+	"ALTER TABLE issues_new RENAME TO issues;"
+	"CREATE INDEX issues_by_state ON issues (state);"
 	"CREATE TABLE pulls ("
-	" issue_id INTEGER PRIMARY KEY REFERENCES issues (id),"
-	" number INTEGER NOT NULL DEFAULT 0,"
-	" url TEXT,"
-	" head TEXT,"
-	" round INTEGER NOT NULL DEFAULT 0,"
-	" pushes INTEGER NOT NULL DEFAULT 0,"
-	" since INTEGER NOT NULL DEFAULT 0);",
+	"  issue_id INTEGER PRIMARY KEY REFERENCES issues(id) ON DELETE CASCADE,"
+	"  number INTEGER NOT NULL DEFAULT 0,"
+	"  url TEXT,"
+	"  head TEXT,"
+	"  round INTEGER NOT NULL DEFAULT 0,"
+	"  pushes INTEGER NOT NULL DEFAULT 0,"
+	"  since INTEGER NOT NULL DEFAULT 0);"),
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
@@ -396,7 +430,8 @@ store_open(const char *path, enum store_mode mode, char **err)
 		return NULL;
 	}
 	/* A small page cache: the supervisor touches a few rows per event. */
-	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -512", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA cache_size = -512", NULL, NULL, NULL);
+	/* Foreign keys come on after migrating: a migration may rebuild a table. */
 	if (mode == STORE_READWRITE ? store_migrate(st, err) == -1 :
 	    store_schema_version(st) != STORE_SCHEMA_VERSION) {
 		if (*err == NULL)
@@ -405,6 +440,7 @@ store_open(const char *path, enum store_mode mode, char **err)
 		store_close(st);
 		return NULL;
 	}
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	if (mode == STORE_READWRITE) {
 		st->next_issue_id = query_int64(st, ST_NEXT_ISSUE_ID);
 		st->next_attempt_id = query_int64(st, ST_NEXT_ATTEMPT_ID);

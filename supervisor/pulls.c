@@ -282,7 +282,7 @@ statuses_read(const struct gh_response *res, void *arg)
 
 	if (body == NULL)
 		return;
-	gh_status_failures(body, &w->checks);
+	gh_status_failures(body, w->pull.head, &w->checks);
 	decide(w);
 }
 

@@ -177,3 +177,61 @@ Test(store, uses_wal_and_foreign_keys)
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 }
+
+struct found {
+	int done, dead, blocked, awaiting, attempts;
+	long pr;
+	char url[64];
+};
+
+static void
+note_row(const struct store_issue_row *row, void *arg)
+{
+	struct found *f = arg;
+
+	f->done += strcmp(row->state, "done") == 0;
+	f->dead += strcmp(row->state, "dead") == 0;
+	f->blocked += strcmp(row->state, "blocked") == 0;
+	f->awaiting += strcmp(row->state, "awaiting_merge") == 0;
+	f->attempts += row->attempts;
+	if (row->pull.number > 0) {
+		f->pr = row->pull.number;
+		strlcpy(f->url, row->pull.url ? row->pull.url : "", sizeof(f->url));
+	}
+}
+
+/* Schema 6 rebuilt the issues table (its state CHECK): every row and its attempts stay. */
+Test(store, migrates_a_schema_5_database_keeping_every_issue)
+{
+	char *sql = read_file("tests/fixtures/store/schema-5.sql", NULL), *msg = NULL;
+	struct found f = { 0 };
+	sqlite3 *db;
+	struct store *st;
+
+	cr_assert_not_null(sql);
+	cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s", msg);
+	sqlite3_close(db);
+	free(sql);
+	st = open_rw();
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_each_issue(st, note_row, &f);
+	cr_assert_eq(f.done, 1);
+	cr_assert_eq(f.dead, 1);
+	cr_assert_eq(f.blocked, 1);
+	cr_assert_eq(f.attempts, 2);
+	/* The new state is allowed, and a pull request can be kept with it. */
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_set_state(st, 1, "awaiting_merge", NULL), 0);
+	cr_assert_eq(store_set_pull(st, 1, &(struct store_pull){ .number = 7,
+	    .url = "https://example.test/pull/7", .head = "abc", .round = 1, .pushes = 2 }), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_close(st);
+	st = open_rw();
+	memset(&f, 0, sizeof(f));
+	store_each_issue(st, note_row, &f);
+	cr_assert_eq(f.awaiting, 1);
+	cr_assert_eq(f.pr, 7);
+	cr_assert_str_eq(f.url, "https://example.test/pull/7");
+	store_close(st);
+}

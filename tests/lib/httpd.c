@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "common/util.h"
+#include "tests/lib/fakepulls.h"
 
 #define MAX_ROUTES 128
 
@@ -35,6 +36,7 @@ static struct route routes[MAX_ROUTES];
 static int nroutes;
 static struct stored stores[MAX_ROUTES];
 static int nstores;
+static const char *fixture_dir;
 
 static void
 load_routes(const char *dir)
@@ -82,8 +84,8 @@ send_all(int fd, const char *s, size_t n)
 }
 
 /* Head lines end in CRLF; the body gets a Content-Length. */
-static void
-send_response(int fd, const char *raw, int port)
+void
+httpd_send_raw(int fd, const char *raw, int port)
 {
 	struct strbuf out = { 0 }, text = { 0 };
 	const char *p = raw, *sep;
@@ -137,7 +139,7 @@ serve_store(int fd, const char *method, const char *path, const char *body, int 
 			st->count++;
 			free(item);
 			nanosleep(&(struct timespec){ delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L }, NULL);
-			send_response(fd, "HTTP/1.1 201 Created\nContent-Type: application/json\n\n{}", 0);
+			httpd_send_raw(fd, "HTTP/1.1 201 Created\nContent-Type: application/json\n\n{}", 0);
 			return;
 		}
 		++st->count;
@@ -148,7 +150,7 @@ serve_store(int fd, const char *method, const char *path, const char *body, int 
 	} else
 		resp = xasprintf("HTTP/1.1 200 OK\nContent-Type: application/json\n\n[%s]",
 		    st->items.s ? st->items.s : "");
-	send_response(fd, resp, 0);
+	httpd_send_raw(fd, resp, 0);
 	free(resp);
 }
 
@@ -193,8 +195,19 @@ serve(int fd, int port, FILE *log)
 	fprintf(log, "%s %s if-none-match=%s auth=%s body=%.400s\n", method, path, inm ? inm : "-",
 	    auth && strncmp(auth, "Bearer ", 7) == 0 ? "yes" : "no", end + 4);
 	fflush(log);
-	free(inm);
 	free(auth);
+	for (int k = 0; k < nroutes; k++) {
+		struct route *r = &routes[k];
+
+		/* "ANY PREFIX @pulls": a fake repo's pull requests (fakepulls.h). */
+		if (strcmp(r->method, "ANY") == 0 && strncmp(r->path, path, strlen(r->path) - 1) == 0 &&
+		    strcmp(r->responses[0], "@pulls") == 0) {
+			fakepulls_serve(fd, fixture_dir, port, method, path, end + 4, inm);
+			free(inm);
+			return;
+		}
+	}
+	free(inm);
 	for (int k = 0; k < nroutes; k++) {
 		struct route *r = &routes[k];
 
@@ -214,13 +227,13 @@ serve(int fd, int port, FILE *log)
 			free(raw);
 			return;
 		}
-		send_response(fd, raw ? raw : "HTTP/1.1 500 Missing fixture\n\n{}", port);
+		httpd_send_raw(fd, raw ? raw : "HTTP/1.1 500 Missing fixture\n\n{}", port);
 		if (raw && strncmp(raw, "#delay ", 7) == 0)
 			_exit(0);
 		free(raw);
 		return;
 	}
-	send_response(fd, "HTTP/1.1 404 Not Found\nContent-Type: application/json\n\n"
+	httpd_send_raw(fd, "HTTP/1.1 404 Not Found\nContent-Type: application/json\n\n"
 	    "{\"message\":\"Not Found\"}", port);
 }
 
@@ -243,6 +256,7 @@ httpd_start(const char *fixtures, const char *log)
 	if (h->pid == 0) {
 		FILE *lf = fopen(log, "a");
 
+		fixture_dir = fixtures;
 		load_routes(fixtures);
 		signal(SIGPIPE, SIG_IGN);
 		signal(SIGCHLD, SIG_IGN);	/* slow answers' children reap themselves */

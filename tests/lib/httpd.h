@@ -9,7 +9,8 @@
  * file of the folder; "@store" instead keeps what is POSTed to the path and
  * answers a GET of it (with or without a query) with all of it, as GitHub's
  * comment lists do; "@store:MS" keeps a POST at once but answers it MS later.  In response files {{PORT}} is the server's port, and a
- * first line "#delay MS" holds the answer back that long.
+ * first line "#delay MS" holds the answer back that long.  "ANY PREFIX @pulls"
+ * hands every request under PREFIX to the fake pull requests of fakepulls.h.
  */
 #ifndef WAVED_HTTPD_H
 #define WAVED_HTTPD_H
@@ -24,6 +25,8 @@ struct httpd {
 
 struct httpd *httpd_start(const char *fixtures, const char *log);
 void httpd_stop(struct httpd *h);
+/* Send a recorded response (head lines, a blank line, the body) on fd. */
+void httpd_send_raw(int fd, const char *raw, int port);
 /* How many logged requests contain text. */
 int httpd_count(const struct httpd *h, const char *text);
 

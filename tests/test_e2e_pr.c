@@ -1,0 +1,393 @@
+/*
+ * End to end, land = pr (DESIGN.md section 18): one pull request per issue,
+ * against a fake GitHub that keeps its pull requests as files (the test
+ * plays the person who reviews, merges or closes them) and a local bare
+ * repository as the origin remote the branches are pushed to.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common/util.h"
+#include "tests/lib/fakepulls.h"
+#include "tests/lib/httpd.h"
+#include "tests/lib/scenario.h"
+
+static struct scenario *sc;
+static struct httpd *server;
+static char *fake, *origin;
+static pid_t daemon_pid;
+
+static void
+teardown(void)
+{
+	if (daemon_pid > 0) {
+		kill(daemon_pid, SIGKILL);
+		scenario_wait(daemon_pid, 30);
+	}
+	daemon_pid = 0;
+	httpd_stop(server);
+	server = NULL;
+	free(fake);
+	free(origin);
+	scenario_free(sc);
+	unsetenv("GITHUB_TOKEN");
+}
+
+TestSuite(e2e_pr, .fini = teardown, .timeout = 180);
+
+static void
+git_ok(const char *dir, const char *const args[])
+{
+	const char *argv[24] = { "git", "-C", dir };
+	size_t n = 3;
+	struct run_result r;
+
+	for (size_t k = 0; args[k] && n < 23; k++)
+		argv[n++] = args[k];
+	argv[n] = NULL;
+	r = run_argv(NULL, argv);
+	cr_assert_eq(r.status, 0, "git %s: %s", args[0], r.err);
+	run_result_free(&r);
+}
+
+/*
+ * Repo api with a bare origin, the fake GitHub, and a config landing by pull
+ * request.  The agent appends a line per round and keeps a copy of each
+ * feedback file it is given.
+ */
+static void
+start(const char *issues)
+{
+	char *log, *repo, *conf;
+
+	sc = scenario_new();
+	fake = xasprintf("%s/fake", sc->dir);
+	free(write_text(fake, "routes", "ANY /repos/acme/api/ @pulls\n"));
+	log = xasprintf("%s/requests.log", sc->dir);
+	server = httpd_start(fake, log);
+	repo = scenario_repo(sc, "api");
+	origin = xasprintf("%s/origin.git", sc->dir);
+	git_ok(sc->dir, (const char *[]){ "clone", "-q", "--bare", repo, origin, NULL });
+	git_ok(repo, (const char *[]){ "remote", "add", "origin", origin, NULL });
+	conf = xasprintf("[waved]\nstate_dir = state\nretry_backoff = 0\npoll_interval = 1\n"
+	    "[source]\ntype = file\npath = issues.json\napi = http://127.0.0.1:%d\n"
+	    "[phase \"implement\"]\nrun = echo \"$WAVED_ISSUE $WAVED_ATTEMPT\" >> f-$WAVED_NUMBER.txt; "
+	    "if [ -n \"$WAVED_FEEDBACK_FILE\" ]; then cp \"$WAVED_FEEDBACK_FILE\" "
+	    "\"%s/feedback-$WAVED_NUMBER-$WAVED_ATTEMPT.md\"; fi\n"
+	    "[repo \"api\"]\npath = repos/api\ngithub = acme/api\npush = origin\nland = pr\n",
+	    server->port, sc->dir);
+	free(write_text(sc->dir, "waved.conf", conf));
+	scenario_issues(sc, issues);
+	setenv("GITHUB_TOKEN", "test-token-not-secret", 1);
+	free(conf);
+	free(repo);
+	free(log);
+}
+
+/* Wait for an event; failing, say what the daemon said and what it did. */
+static void
+await_event(const char *name, const char *issue, int count)
+{
+	char *out_path, *out, *events;
+
+	if (scenario_await(sc, name, issue, count, 60))
+		return;
+	out_path = xasprintf("%s/waved.out", sc->dir);
+	out = read_file(out_path, NULL);
+	free(out_path);
+	out_path = xasprintf("%s/events.ndjson", sc->state);
+	events = read_file(out_path, NULL);
+	cr_assert(false, "no %d %s of %s in 60 s; waved said:\n%s\nevents:\n%s", count, name, issue,
+	    out ? out : "", events ? events : "");
+}
+
+static void
+daemon_start(void)
+{
+	daemon_pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+}
+
+static const char *const two_issues =
+    "[{\"repo\":\"api\",\"number\":1,\"title\":\"First\",\"body\":\"one\"},"
+    "{\"repo\":\"api\",\"number\":2,\"title\":\"Second\",\"body\":\"two\",\"depends_on\":[\"#1\"]}]";
+
+static const char *const one_issue =
+    "[{\"repo\":\"api\",\"number\":1,\"title\":\"First\",\"body\":\"one\"}]";
+
+/* The head of a branch on the origin remote (caller frees). */
+static char *
+origin_head(const char *branch)
+{
+	return scenario_git(origin, (const char *[]){ "rev-parse", branch, NULL });
+}
+
+/* A person merges pull request n of branch into main on the remote, and GitHub says so. */
+static char *
+person_merges(int n, const char *branch)
+{
+	char *clone = xasprintf("%s/person", sc->dir), *sha, *name, *pull, *ref;
+
+	remove_tree(clone);
+	git_ok(sc->dir, (const char *[]){ "clone", "-q", origin, clone, NULL });
+	ref = xasprintf("origin/%s", branch);
+	git_ok(clone, (const char *[]){ "-c", "user.name=person", "-c", "user.email=p@localhost",
+	    "merge", "-q", "--no-ff", "-m", "Merge pull request", ref, NULL });
+	git_ok(clone, (const char *[]){ "push", "-q", "origin", "HEAD:main", NULL });
+	sha = scenario_git(clone, (const char *[]){ "rev-parse", "HEAD", NULL });
+	name = xasprintf("pull-%d.json", n);
+	pull = xasprintf("{\"number\":%d,\"html_url\":\"http://127.0.0.1:%d/acme/api/pull/%d\","
+	    "\"state\":\"closed\",\"merged\":true,\"merge_commit_sha\":\"%s\","
+	    "\"head\":{\"ref\":\"%s\"},\"base\":{\"ref\":\"main\"}}", n, server->port, n, sha, branch);
+	fakepulls_write(fake, name, pull);
+	free(pull);
+	free(name);
+	free(ref);
+	free(clone);
+	return sha;
+}
+
+static void
+person_closes(int n, const char *branch)
+{
+	char *name = xasprintf("pull-%d.json", n);
+	char *pull = xasprintf("{\"number\":%d,\"html_url\":\"http://127.0.0.1:%d/acme/api/pull/%d\","
+	    "\"state\":\"closed\",\"merged\":false,\"merge_commit_sha\":null,"
+	    "\"head\":{\"ref\":\"%s\"},\"base\":{\"ref\":\"main\"}}", n, server->port, n, branch);
+
+	fakepulls_write(fake, name, pull);
+	free(pull);
+	free(name);
+}
+
+static cJSON *
+status_json(void)
+{
+	struct run_result r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf,
+	    "status", "--json", NULL });
+	cJSON *o;
+
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	o = json_parse_or_fail(r.out);
+	run_result_free(&r);
+	return o;
+}
+
+Test(e2e_pr, a_merge_by_a_person_makes_the_issue_done_and_admits_its_dependent)
+{
+	cJSON *evs, *st;
+	char *text, *merge, *pull;
+
+	start(two_issues);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	/* Pushed to the remote, one pull request to main that closes the issue. */
+	free(origin_head("waved-issue/1"));
+	text = xasprintf("%s/pull-1.json", fake);
+	pull = read_file(text, NULL);
+	cr_assert_not_null(pull);
+	cr_assert(strstr(pull, "Closes #1"), "%s", pull);
+	cr_assert(strstr(pull, "\"title\":\"First\""), "%s", pull);
+	cr_assert(strstr(pull, "\"ref\":\"main\""), "the base branch: %s", pull);
+	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/pulls "), 1);
+	/* Awaiting its merge, it holds no slot: yet its dependent waits for the merge. */
+	st = status_json();
+	cJSON *aw = cJSON_GetObjectItem(st, "awaiting_merge");
+	cr_assert_eq(cJSON_GetArraySize(aw), 1);
+	cr_assert(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(aw, 0), "url")->valuestring, "/pull/1"));
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "inflight")), 0);
+	cJSON_Delete(st);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_find(evs, "admitted", "api#2", 0), -1, "api#2 waits for the merge");
+	cJSON_Delete(evs);
+
+	merge = person_merges(1, "waved-issue/1");
+	await_event("pr_opened", "api#2", 1);
+	evs = scenario_events(sc);
+	int merged = ev_find(evs, "pr_merged", "api#1", 0), done = ev_find(evs, "done", "api#1", 0);
+	cr_assert_geq(merged, 0);
+	cr_assert_gt(done, merged);
+	cr_assert_str_eq(ev_string(evs, merged, "sha"), merge);
+	cr_assert_gt(ev_find(evs, "admitted", "api#2", 0), done);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cJSON_Delete(evs);
+	/* The dependent starts from the base branch that holds the merge. */
+	char *head2 = origin_head("waved-issue/2");
+	struct run_result r = run_argv(NULL, (const char *[]){ "git", "-C", origin, "merge-base",
+	    "--is-ancestor", merge, head2, NULL });
+	cr_assert_eq(r.status, 0, "api#2's branch holds api#1's merge");
+	run_result_free(&r);
+	free(head2);
+	free(merge);
+	free(pull);
+	free(text);
+}
+
+Test(e2e_pr, a_closed_pull_request_makes_the_issue_dead_and_blocks_its_dependents)
+{
+	cJSON *evs;
+	int k;
+
+	start(two_issues);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	person_closes(1, "waved-issue/1");
+	await_event("blocked", "api#2", 1);
+	evs = scenario_events(sc);
+	cr_assert_geq(ev_find(evs, "pr_closed", "api#1", 0), 0);
+	cr_assert_geq(k = ev_find(evs, "dead", "api#1", 0), 0);
+	cr_assert_str_eq(ev_string(evs, k, "reason"), "pull request closed");
+	cr_assert_eq(ev_find(evs, "admitted", "api#2", 0), -1);
+	cJSON_Delete(evs);
+}
+
+/* A fix round: a new commit on the same branch and the same pull request. */
+static void
+assert_new_commit_on_the_same_pull_request(const char *first_head)
+{
+	char *second = origin_head("waved-issue/1");
+	struct run_result r;
+
+	cr_assert_str_neq(second, first_head);
+	r = run_argv(NULL, (const char *[]){ "git", "-C", origin, "merge-base", "--is-ancestor",
+	    first_head, second, NULL });
+	cr_assert_eq(r.status, 0, "the fix builds on what the pull request had");
+	run_result_free(&r);
+	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/pulls "), 1, "one pull request");
+	cr_assert_geq(httpd_count(server, "PATCH /repos/acme/api/pulls/1 "), 1, "updated");
+	free(second);
+}
+
+Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_same_pull_request)
+{
+	char *head, *json, *feedback, *path;
+	cJSON *evs, *sum;
+	int k;
+
+	start(one_issue);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	head = origin_head("waved-issue/1");
+	json = xasprintf("[{\"id\":99,\"state\":\"COMMENTED\",\"commit_id\":\"%s\",\"body\":\"nit\"},"
+	    "{\"id\":11,\"state\":\"CHANGES_REQUESTED\",\"commit_id\":\"%s\","
+	    "\"user\":{\"login\":\"alice\"},\"body\":\"Please split the file.\"}]", head, head);
+	fakepulls_write(fake, "comments-1.json",
+	    "[{\"pull_request_review_id\":11,\"path\":\"f-1.txt\",\"line\":1,\"body\":\"name it better\"},"
+	    "{\"pull_request_review_id\":11,\"path\":\"src/main.c\",\"line\":42,\"body\":\"check the error\"},"
+	    "{\"pull_request_review_id\":99,\"path\":\"other.c\",\"line\":3,\"body\":\"unrelated\"}]");
+	fakepulls_write(fake, "reviews-1.json", json);
+	await_event("pushed", "api#1", 2);
+	evs = scenario_events(sc);
+	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#1", 0), 0);
+	cr_assert_str_eq(ev_string(evs, k, "kind"), "review");
+	cr_assert_eq(ev_number(evs, k, "round"), 1);
+	cJSON_Delete(evs);
+	/* Attempt 2 is the fix round: its agent read the review and both comments. */
+	path = xasprintf("%s/feedback-1-2.md", sc->dir);
+	feedback = read_file(path, NULL);
+	cr_assert_not_null(feedback, "the agent got $WAVED_FEEDBACK_FILE");
+	cr_assert(strstr(feedback, "Please split the file."), "%s", feedback);
+	cr_assert(strstr(feedback, "f-1.txt:1: name it better"), "%s", feedback);
+	cr_assert(strstr(feedback, "src/main.c:42: check the error"), "%s", feedback);
+	cr_assert_null(strstr(feedback, "unrelated"), "another review's comment: %s", feedback);
+	assert_new_commit_on_the_same_pull_request(head);
+	/* The review was of the old head: no second round; the merge ends it. */
+	free(person_merges(1, "waved-issue/1"));
+	await_event("done", "api#1", 1);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "pr_feedback", "api#1"), 1);
+	cJSON_Delete(evs);
+	struct run_result r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf,
+	    "summary", "--json", NULL });
+	sum = json_parse_or_fail(r.out);
+	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "pr_rounds")), 1);
+	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "pull_requests")), 1);
+	cJSON_Delete(sum);
+	run_result_free(&r);
+	free(path);
+	free(feedback);
+	free(json);
+	free(head);
+}
+
+Test(e2e_pr, a_failing_check_reaches_the_agent_and_a_new_commit_lands_on_the_same_pull_request)
+{
+	char *head, *json, *feedback, *path;
+	cJSON *evs;
+	int k;
+
+	start(one_issue);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	head = origin_head("waved-issue/1");
+	json = xasprintf("{\"total_count\":2,\"check_runs\":["
+	    "{\"name\":\"ci/build\",\"head_sha\":\"%s\",\"status\":\"completed\",\"conclusion\":\"success\"},"
+	    "{\"name\":\"ci/test\",\"head_sha\":\"%s\",\"status\":\"completed\",\"conclusion\":\"failure\","
+	    "\"output\":{\"title\":\"2 tests failed\",\"summary\":\"test_parse: expected 3, got 4\"}}]}",
+	    head, head);
+	fakepulls_write(fake, "check-runs.json", json);
+	free(json);
+	json = xasprintf("{\"state\":\"failure\",\"sha\":\"%s\",\"statuses\":[{\"context\":\"lint\","
+	    "\"state\":\"failure\",\"description\":\"3 problems\"}]}", head);
+	fakepulls_write(fake, "status.json", json);
+	await_event("pushed", "api#1", 2);
+	evs = scenario_events(sc);
+	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#1", 0), 0);
+	cr_assert_str_eq(ev_string(evs, k, "kind"), "checks");
+	cJSON_Delete(evs);
+	path = xasprintf("%s/feedback-1-2.md", sc->dir);
+	feedback = read_file(path, NULL);
+	cr_assert_not_null(feedback);
+	cr_assert(strstr(feedback, "ci/test"), "%s", feedback);
+	cr_assert(strstr(feedback, "test_parse: expected 3, got 4"), "%s", feedback);
+	cr_assert(strstr(feedback, "lint"), "%s", feedback);
+	cr_assert_null(strstr(feedback, "ci/build"), "a check that passed: %s", feedback);
+	assert_new_commit_on_the_same_pull_request(head);
+	/* The failures were of the old head: the new one waits for its merge. */
+	free(person_merges(1, "waved-issue/1"));
+	await_event("done", "api#1", 1);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "pr_feedback", "api#1"), 1);
+	cJSON_Delete(evs);
+	free(path);
+	free(feedback);
+	free(json);
+	free(head);
+}
+
+Test(e2e_pr, a_pull_request_is_opened_once_across_a_kill_9)
+{
+	char *path = NULL;
+	int64_t deadline;
+	cJSON *evs;
+
+	/* GitHub makes the pull request at once but answers 3 s later: the kill falls between. */
+	start(one_issue);
+	fakepulls_write(fake, "post-delay", "3000");
+	daemon_start();
+	path = xasprintf("%s/pull-1.json", fake);
+	deadline = mono_ms() + 60000;
+	while (access(path, F_OK) != 0 && mono_ms() < deadline)
+		nap_ms(20);
+	cr_assert_eq(access(path, F_OK), 0, "the pull request was made");
+	kill(daemon_pid, SIGKILL);
+	cr_assert_eq(scenario_wait(daemon_pid, 30), 128 + SIGKILL);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "pr_opened", "api#1"), 0, "killed before it heard back");
+	cJSON_Delete(evs);
+	fakepulls_write(fake, "post-delay", "0");
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/pulls "), 1, "found by its head branch");
+	free(person_merges(1, "waved-issue/1"));
+	await_event("done", "api#1", 1);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "pr_opened", "api#1"), 1);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cJSON_Delete(evs);
+	free(path);
+}
