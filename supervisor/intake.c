@@ -198,7 +198,8 @@ intake_next_deadline(const struct supervisor *sv)
 void
 intake_close(struct supervisor *sv)
 {
-	sched_set_pushed_hook(sv->sched, NULL, NULL);
+	if (sv->sched)
+		sched_set_pushed_hook(sv->sched, NULL, NULL);
 	pulls_free(sv->pulls);
 	source_github_free(sv->gh_source);
 	github_free(sv->github);

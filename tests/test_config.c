@@ -237,6 +237,35 @@ Test(config, github_key_must_be_owner_slash_name)
 	    3, "github: expected owner/name as GitHub allows them, got \"../keys\"");
 }
 
+Test(config, land_pr_needs_github_and_push)
+{
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\nland = merge\n",
+	    5, "land: expected branch or pr, got \"merge\"");
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\npush = origin\n"
+	    "land = pr\n", 3, "land: pr in [repo \"a\"] needs a github key");
+	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\ngithub = acme/a\n"
+	    "land = pr\n", 3, "land: pr in [repo \"a\"] needs a push key");
+	assert_error("[waved]\npr_rounds = -1\n[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n",
+	    2, "pr_rounds: expected a whole number from 0 to 100");
+}
+
+Test(config, land_pr_with_a_file_source_wants_github)
+{
+	char *path = write_text(dir, "waved.conf", "[waved]\npr_rounds = 3\n[phase \"implement\"]\n"
+	    "run = x\n[repo \"a\"]\npath = /a\ngithub = acme/a\npush = origin\nland = pr\n"
+	    "[repo \"b\"]\npath = /b\n");
+	char *errors = NULL;
+	struct config *cfg = config_load(path, &errors);
+
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(cfg->pr_rounds, 3);
+	cr_assert_eq(cfg->repos[0].land, LAND_PR);
+	cr_assert_eq(cfg->repos[1].land, LAND_BRANCH);
+	cr_assert(config_wants_github(cfg), "the pull requests need the client");
+	config_free(cfg);
+	free(path);
+}
+
 Test(config, agent_branch_must_differ_from_base)
 {
 	char *errors = load_errors("[waved]\nagent_branch = main\n[phase \"implement\"]\n"

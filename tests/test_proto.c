@@ -65,6 +65,13 @@ Test(proto, every_message_round_trips)
 	out = round_trip(&m, &len);
 	cr_assert_eq(out.outcome, OUTCOME_CONFLICT);
 	cr_assert_str_eq(out.reason, "conflict in a.c");
+
+	/* land = pr: the pushed head comes with the outcome. */
+	m = (struct proto_msg){ .type = PROTO_DONE, .outcome = OUTCOME_PUSHED };
+	strcpy(m.sha, sha);
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.outcome, OUTCOME_PUSHED);
+	cr_assert_str_eq(out.sha, sha);
 }
 
 Test(proto, a_long_reason_is_cut_to_one_atomic_write)
@@ -98,7 +105,7 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("[1]", "not a JSON object");
 	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
 	assert_rejected("{\"x\":1}", "\"t\"");
-	assert_rejected("{\"t\":\"hello\",\"v\":4,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	assert_rejected("{\"t\":\"hello\",\"v\":5,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,\"maxrss_kb\":5,"
 	    "\"head\":\"$(rm -rf /)\"}", "git object name");
