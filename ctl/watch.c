@@ -169,6 +169,19 @@ print_event_line(struct watch *w, const cJSON *e)
 			ctl_print_text(stdout, cJSON_GetStringValue(f) ? f->valuestring : "", 60);
 		}
 		printf(" (a merge conflict the agent resolved)\n");
+	} else if (strncmp(name, "pr_", 3) == 0) {
+		/* land = pr: a pull request opened, back with feedback, merged or closed. */
+		const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(e, "url"));
+		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(e, "kind"));
+
+		printf("%12s %s ", strcmp(name, "pr_opened") == 0 ? "PR opened" :
+		    strcmp(name, "pr_merged") == 0 ? "PR merged" :
+		    strcmp(name, "pr_closed") == 0 ? "PR closed" : "PR back", key);
+		ctl_print_text(stdout, url ? url : "", 100);
+		if (kind)
+			printf(" (%s, round %d)", strcmp(kind, "review") == 0 ? "review" : "checks",
+			    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "round")));
+		putchar('\n');
 	} else if (strcmp(name, "cap_changed") == 0) {
 		printf("%12s effective cap %d of %d (%s)\n", "Cap",
 		    cJSON_GetObjectItem(e, "effective")->valueint,
