@@ -201,8 +201,15 @@ Test(e2e_pr, a_merge_by_a_person_makes_the_issue_done_and_admits_its_dependent)
 	cr_assert(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(aw, 0), "url")->valuestring, "/pull/1"));
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "inflight")), 0);
 	cJSON_Delete(st);
+	/* Watched with conditional requests: the ETag of the last answer goes back. */
+	int64_t deadline = mono_ms() + 60000;
+	while (httpd_count(server, "GET /repos/acme/api/pulls/1/reviews?per_page=100 "
+	    "if-none-match=\"") == 0 && mono_ms() < deadline)
+		nap_ms(50);
+	cr_assert_geq(httpd_count(server, "GET /repos/acme/api/pulls/1 if-none-match=\""), 1);
 	evs = scenario_events(sc);
 	cr_assert_eq(ev_find(evs, "admitted", "api#2", 0), -1, "api#2 waits for the merge");
+	cr_assert_eq(ev_count(evs, "pr_feedback", "api#1"), 0, "an unchanged answer is no news");
 	cJSON_Delete(evs);
 
 	merge = person_merges(1, "waved-issue/1");
@@ -291,6 +298,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	feedback = read_file(path, NULL);
 	cr_assert_not_null(feedback, "the agent got $WAVED_FEEDBACK_FILE");
 	cr_assert(strstr(feedback, "Please split the file."), "%s", feedback);
+	cr_assert(strstr(feedback, "Review by alice"), "%s", feedback);
 	cr_assert(strstr(feedback, "f-1.txt:1: name it better"), "%s", feedback);
 	cr_assert(strstr(feedback, "src/main.c:42: check the error"), "%s", feedback);
 	cr_assert_null(strstr(feedback, "unrelated"), "another review's comment: %s", feedback);
