@@ -47,6 +47,7 @@ pr_pushed(struct sched *s, size_t i, const char *sha)
 	cJSON *f = fields_str("sha", sha);
 
 	end_flight(s, i, "pushed", NULL);
+	tempfail_seen(s, false);
 	is->attempts = is->attempt;	/* numbered; it is not a failure (attempts_spent) */
 	store_set_attempts(s->store, is->id, is->attempts);
 	is->pr_pushes++;
@@ -149,7 +150,6 @@ sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 	f = fields_str("outcome", "merged");
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
 	sched_fire(s, i, IN_PR_MERGED, STATE_DONE, NULL, f);
-	tempfail_seen(s, false);
 	release_dependents(s, i);
 	txn_commit(s);
 }
