@@ -55,34 +55,64 @@ git_ok(const char *dir, const char *const args[])
 	run_result_free(&r);
 }
 
+/* The issues of acme/api on the fake GitHub, for [source] type = github. */
+static const char *const github_issues =
+    "GET /repos/acme/api/issues?state=open&labels=waved&per_page=100 api-list.http\n"
+    "GET /repos/acme/api/issues/1/dependencies/blocked_by empty.http\n"
+    "GET /repos/acme/api/issues/2/dependencies/blocked_by empty.http\n"
+    "GET /repos/acme/api/issues/1/comments?per_page=100 @store\n"
+    "POST /repos/acme/api/issues/1/comments @store\n"
+    "GET /repos/acme/api/issues/2/comments?per_page=100 @store\n"
+    "POST /repos/acme/api/issues/2/comments @store\n";
+
+static void
+copy_fixture(const char *name)
+{
+	char *from = xasprintf("tests/fixtures/github/once/%s", name), *text = read_file(from, NULL);
+
+	cr_assert_not_null(text, "%s", from);
+	free(write_text(fake, name, text));
+	free(text);
+	free(from);
+}
+
 /*
  * Repo api with a bare origin, the fake GitHub, and a config landing by pull
- * request.  The agent appends a line per round and keeps a copy of each
- * feedback file it is given.
+ * request (waved_keys added to [waved]; issues NULL: the GitHub source).
+ * The agent appends a line per round and keeps a copy of each feedback file
+ * it is given.
  */
 static void
-start(const char *issues)
+start_with(const char *issues, const char *waved_keys)
 {
-	char *log, *repo, *conf;
+	char *log, *repo, *conf, *routes;
 
 	sc = scenario_new();
 	fake = xasprintf("%s/fake", sc->dir);
-	free(write_text(fake, "routes", "ANY /repos/acme/api/ @pulls\n"));
+	routes = xasprintf("%sANY /repos/acme/api/ @pulls\n", issues ? "" : github_issues);
+	free(write_text(fake, "routes", routes));
+	free(routes);
+	if (issues == NULL) {
+		copy_fixture("api-list.http");
+		copy_fixture("empty.http");
+	}
 	log = xasprintf("%s/requests.log", sc->dir);
 	server = httpd_start(fake, log);
 	repo = scenario_repo(sc, "api");
 	origin = xasprintf("%s/origin.git", sc->dir);
 	git_ok(sc->dir, (const char *[]){ "clone", "-q", "--bare", repo, origin, NULL });
 	git_ok(repo, (const char *[]){ "remote", "add", "origin", origin, NULL });
-	conf = xasprintf("[waved]\nstate_dir = state\nretry_backoff = 0\npoll_interval = 1\n"
-	    "[source]\ntype = file\npath = issues.json\napi = http://127.0.0.1:%d\n"
+	conf = xasprintf("[waved]\nstate_dir = state\nretry_backoff = 0\npoll_interval = 1\n%s"
+	    "[source]\n%s\napi = http://127.0.0.1:%d\n"
 	    "[phase \"implement\"]\nrun = echo \"$WAVED_ISSUE $WAVED_ATTEMPT\" >> f-$WAVED_NUMBER.txt; "
 	    "if [ -n \"$WAVED_FEEDBACK_FILE\" ]; then cp \"$WAVED_FEEDBACK_FILE\" "
 	    "\"%s/feedback-$WAVED_NUMBER-$WAVED_ATTEMPT.md\"; fi\n"
 	    "[repo \"api\"]\npath = repos/api\ngithub = acme/api\npush = origin\nland = pr\n",
+	    waved_keys, issues ? "type = file\npath = issues.json" : "type = github\nlabel = waved",
 	    server->port, sc->dir);
 	free(write_text(sc->dir, "waved.conf", conf));
-	scenario_issues(sc, issues);
+	if (issues)
+		scenario_issues(sc, issues);
 	setenv("GITHUB_TOKEN", "test-token-not-secret", 1);
 	free(conf);
 	free(repo);
@@ -107,6 +137,12 @@ await_event(const char *name, const char *issue, int count)
 }
 
 static void
+start(const char *issues)
+{
+	start_with(issues, "");
+}
+
+static void
 daemon_start(void)
 {
 	daemon_pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
@@ -115,6 +151,11 @@ daemon_start(void)
 static const char *const two_issues =
     "[{\"repo\":\"api\",\"number\":1,\"title\":\"First\",\"body\":\"one\"},"
     "{\"repo\":\"api\",\"number\":2,\"title\":\"Second\",\"body\":\"two\",\"depends_on\":[\"#1\"]}]";
+
+static const char *const three_issues =
+    "[{\"repo\":\"api\",\"number\":1,\"title\":\"First\",\"body\":\"one\"},"
+    "{\"repo\":\"api\",\"number\":2,\"title\":\"Second\",\"body\":\"two\",\"depends_on\":[\"#1\"]},"
+    "{\"repo\":\"api\",\"number\":3,\"title\":\"Third\",\"body\":\"three\"}]";
 
 static const char *const one_issue =
     "[{\"repo\":\"api\",\"number\":1,\"title\":\"First\",\"body\":\"one\"}]";
@@ -182,9 +223,11 @@ Test(e2e_pr, a_merge_by_a_person_makes_the_issue_done_and_admits_its_dependent)
 	cJSON *evs, *st;
 	char *text, *merge, *pull;
 
-	start(two_issues);
+	start(three_issues);
 	daemon_start();
 	await_event("pr_opened", "api#1", 1);
+	/* Awaiting, api#1 holds neither its repo's slot nor the cap's (1, one repo). */
+	await_event("pr_opened", "api#3", 1);
 	/* Pushed to the remote, one pull request to main that closes the issue. */
 	free(origin_head("waved-issue/1"));
 	text = xasprintf("%s/pull-1.json", fake);
@@ -193,11 +236,12 @@ Test(e2e_pr, a_merge_by_a_person_makes_the_issue_done_and_admits_its_dependent)
 	cr_assert(strstr(pull, "Closes #1"), "%s", pull);
 	cr_assert(strstr(pull, "\"title\":\"First\""), "%s", pull);
 	cr_assert(strstr(pull, "\"ref\":\"main\""), "the base branch: %s", pull);
-	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/pulls "), 1);
+	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/pulls "), 2, "api#1 and api#3, one each");
 	/* Awaiting its merge, it holds no slot: yet its dependent waits for the merge. */
 	st = status_json();
 	cJSON *aw = cJSON_GetObjectItem(st, "awaiting_merge");
-	cr_assert_eq(cJSON_GetArraySize(aw), 1);
+	cr_assert_eq(cJSON_GetArraySize(aw), 2);
+	cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(aw, 0), "issue")->valuestring, "api#1");
 	cr_assert(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(aw, 0), "url")->valuestring, "/pull/1"));
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "inflight")), 0);
 	cJSON_Delete(st);
@@ -398,4 +442,48 @@ Test(e2e_pr, a_pull_request_is_opened_once_across_a_kill_9)
 	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
 	cJSON_Delete(evs);
 	free(path);
+}
+
+Test(e2e_pr, past_pr_rounds_the_issue_is_dead_with_the_last_feedback)
+{
+	cJSON *evs;
+	int k;
+
+	/* A check that fails on every head (no head_sha): one round, then no more. */
+	start_with(one_issue, "pr_rounds = 1\n");
+	fakepulls_write(fake, "check-runs.json", "{\"total_count\":1,\"check_runs\":[{\"name\":"
+	    "\"ci/flaky\",\"status\":\"completed\",\"conclusion\":\"failure\","
+	    "\"output\":{\"title\":\"always red\",\"summary\":\"the runner is broken\"}}]}");
+	daemon_start();
+	await_event("dead", "api#1", 1);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "pr_feedback", "api#1"), 1, "one round");
+	cr_assert_eq(ev_count(evs, "pushed", "api#1"), 2, "the first push, and the round's");
+	k = ev_find(evs, "dead", "api#1", 0);
+	cr_assert(strstr(ev_string(evs, k, "reason"), "1 feedback round used up"), "%s",
+	    ev_string(evs, k, "reason"));
+	cr_assert(strstr(ev_string(evs, k, "reason"), "the runner is broken"), "%s",
+	    ev_string(evs, k, "reason"));
+	cJSON_Delete(evs);
+}
+
+Test(e2e_pr, with_the_github_source_the_done_comment_names_the_pull_request)
+{
+	char *comments;
+
+	start_with(NULL, "");
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	free(person_merges(1, "waved-issue/1"));
+	await_event("done", "api#1", 1);
+	/* The outcome is reported on the issue once, naming what was merged. */
+	int64_t deadline = mono_ms() + 60000;
+	while (httpd_count(server, "POST /repos/acme/api/issues/1/comments ") == 0 &&
+	    mono_ms() < deadline)
+		nap_ms(50);
+	comments = read_file(server->log, NULL);
+	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/issues/1/comments "), 1, "%s", comments);
+	cr_assert_eq(httpd_count(server, "/pull/1 was merged"), 1, "%s", comments);
+	free(comments);
+	await_event("pr_opened", "api#2", 1);
 }

@@ -199,20 +199,9 @@ serve(int fd, int port, FILE *log)
 	for (int k = 0; k < nroutes; k++) {
 		struct route *r = &routes[k];
 
-		/* "ANY PREFIX @pulls": a fake repo's pull requests (fakepulls.h). */
-		if (strcmp(r->method, "ANY") == 0 && strncmp(r->path, path, strlen(r->path) - 1) == 0 &&
-		    strcmp(r->responses[0], "@pulls") == 0) {
-			fakepulls_serve(fd, fixture_dir, port, method, path, end + 4, inm);
-			free(inm);
-			return;
-		}
-	}
-	free(inm);
-	for (int k = 0; k < nroutes; k++) {
-		struct route *r = &routes[k];
-
 		if (strcmp(r->method, method) != 0 || strcmp(r->path, path) != 0)
 			continue;
+		free(inm);
 		const char *resp = r->responses[r->next < r->n ? r->next : r->n - 1];
 		r->next++;
 		if (resp[0] == '@') {
@@ -233,6 +222,18 @@ serve(int fd, int port, FILE *log)
 		free(raw);
 		return;
 	}
+	/* No exact route: "ANY PREFIX @pulls", a fake repo's pull requests (fakepulls.h). */
+	for (int k = 0; k < nroutes; k++) {
+		struct route *r = &routes[k];
+
+		if (strcmp(r->method, "ANY") == 0 && strcmp(r->responses[0], "@pulls") == 0 &&
+		    strncmp(r->path, path, strlen(r->path) - 1) == 0) {
+			fakepulls_serve(fd, fixture_dir, port, method, path, end + 4, inm);
+			free(inm);
+			return;
+		}
+	}
+	free(inm);
 	httpd_send_raw(fd, "HTTP/1.1 404 Not Found\nContent-Type: application/json\n\n"
 	    "{\"message\":\"Not Found\"}", port);
 }
