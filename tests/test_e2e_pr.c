@@ -487,3 +487,38 @@ Test(e2e_pr, with_the_github_source_the_done_comment_names_the_pull_request)
 	free(comments);
 	await_event("pr_opened", "api#2", 1);
 }
+
+/* A person pushes to the pull request's branch: the fix round builds on their commit. */
+Test(e2e_pr, a_fix_round_builds_on_what_a_person_pushed_to_the_branch)
+{
+	char *head, *clone, *theirs, *json, *second;
+	struct run_result r;
+
+	start(one_issue);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	head = origin_head("waved-issue/1");
+	clone = xasprintf("%s/person", sc->dir);
+	git_ok(sc->dir, (const char *[]){ "clone", "-q", "-b", "waved-issue/1", origin, clone, NULL });
+	free(write_text(clone, "NOTES", "a person's fixup\n"));
+	git_ok(clone, (const char *[]){ "add", "NOTES", NULL });
+	git_ok(clone, (const char *[]){ "-c", "user.name=person", "-c", "user.email=p@localhost",
+	    "commit", "-q", "-m", "fixup by a person", NULL });
+	git_ok(clone, (const char *[]){ "push", "-q", "origin", "HEAD:waved-issue/1", NULL });
+	theirs = scenario_git(clone, (const char *[]){ "rev-parse", "HEAD", NULL });
+	json = xasprintf("[{\"id\":5,\"state\":\"CHANGES_REQUESTED\",\"commit_id\":\"%s\","
+	    "\"body\":\"more\"}]", head);
+	fakepulls_write(fake, "reviews-1.json", json);
+	await_event("pushed", "api#1", 2);
+	second = origin_head("waved-issue/1");
+	r = run_argv(NULL, (const char *[]){ "git", "-C", origin, "merge-base", "--is-ancestor",
+	    theirs, second, NULL });
+	cr_assert_eq(r.status, 0, "the person's commit stays under the fix round's");
+	run_result_free(&r);
+	cr_assert_str_neq(second, theirs);
+	free(second);
+	free(json);
+	free(theirs);
+	free(clone);
+	free(head);
+}

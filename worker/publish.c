@@ -5,6 +5,7 @@
  * supervisor opens or updates its pull request.  The branch is never forced
  * unless it is this issue's own, replaced with --force-with-lease.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,53 +16,71 @@
 #include "common/log.h"
 #include "worker/worker_internal.h"
 
-/* Where the remote's base branch is kept: a remote-tracking ref, as git fetch would. */
-static char *
-base_tracking_ref(const struct worker *w)
-{
-	return xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
-}
-
 /*
- * The base of a new round: the head the pull request has (a fix round
- * builds on it), else the remote's base branch, fetched now.  A
- * remote that does not answer is a transient failure: no attempt is used.
+ * The head of the issue's open pull request, as the remote has it: a person
+ * may have pushed to the branch on top of waved's last push, and the round
+ * builds on their work too.  A remote that does not answer leaves waved's
+ * own last push, if it is here.
  */
-void
-publish_base(struct worker *w, char base[GIT_SHA_MAX + 1])
+static void
+pull_request_head(struct worker *w, char base[GIT_SHA_MAX + 1])
 {
-	char *ref, *spec;
+	char *commit = xasprintf("%s^{commit}", w->job->pr_base), *ref;
+	char theirs[GIT_SHA_MAX + 1];
 	struct strbuf out = { 0 };
+	bool ours_here = git_rev_parse(w->repo->path, commit, base) == 0;
 	int rc;
 
-	if (w->job->pr_base[0]) {
-		/* Pushed from here, it is here; else the remote has it. */
-		if (git_rev_parse(w->repo->path, w->job->pr_base, base) == 0)
-			return;
-		spec = xasprintf("refs/heads/%s", w->branch);
-		rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
-		    "fetch", "-q", "--no-tags", w->repo->push, spec, NULL });
-		free(spec);
-		if (rc == 0 && git_rev_parse(w->repo->path, "FETCH_HEAD", base) == 0)
-			return;
+	free(commit);
+	ref = xasprintf("refs/heads/%s", w->branch);
+	rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
+	    "fetch", "-q", "--no-tags", w->repo->push, ref, NULL });
+	free(ref);
+	if (rc == 0 && git_rev_parse(w->repo->path, "FETCH_HEAD", theirs) == 0 &&
+	    (!ours_here || git_is_ancestor(w->repo->path, base, theirs))) {
+		if (ours_here && strcmp(theirs, base) != 0)
+			dprintf(w->log_fd, "== waved: prepare: %s has commits pushed after waved's "
+			    "%.12s: building on %.12s\n", w->branch, base, theirs);
+		strlcpy(base, theirs, GIT_SHA_MAX + 1);
+	} else if (!ours_here)
 		finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
 		    "neither here nor on %s: %s", w->job->pr_base, w->repo->push, out.s ? out.s : ""));
-	}
-	ref = base_tracking_ref(w);
-	spec = xasprintf("+refs/heads/%s:%s", w->cfg->base_branch, ref);
-	rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
+	strbuf_free(&out);
+}
+
+/* The remote's base branch, fetched now into its remote-tracking ref. */
+static void
+remote_base(struct worker *w, char base[GIT_SHA_MAX + 1])
+{
+	char *ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
+	char *spec = xasprintf("+refs/heads/%s:%s", w->cfg->base_branch, ref);
+	struct strbuf out = { 0 };
+	int rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
 	    "fetch", "-q", "--no-tags", w->repo->push, spec, NULL });
+
 	free(spec);
-	if (rc != 0) {
-		char *why = xasprintf("prepare: fetching %s from %s failed%s: %s",
+	if (rc != 0)
+		finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: fetching %s from %s failed%s: %s",
 		    w->cfg->base_branch, w->repo->push, rc == -2 ? " (git_timeout)" : "",
-		    out.s ? out.s : "");
-		finish(w, OUTCOME_TEMPFAIL, why);
-	}
+		    out.s ? out.s : ""));
 	strbuf_free(&out);
 	if (git_rev_parse(w->repo->path, ref, base) == -1)
 		finish(w, OUTCOME_FAILED, "prepare: the fetched base branch does not resolve");
 	free(ref);
+}
+
+/*
+ * The base of a new round: the head of the issue's open pull request (a fix
+ * round builds on it), else the remote's base branch.  A remote that does
+ * not answer is a transient failure: no attempt is used.
+ */
+void
+publish_base(struct worker *w, char base[GIT_SHA_MAX + 1])
+{
+	if (w->job->pr_base[0])
+		pull_request_head(w, base);
+	else
+		remote_base(w, base);
 }
 
 /* The remote's head of the issue branch: 0 (sha set, "" when it has none) or -1. */
@@ -119,9 +138,13 @@ publish(struct worker *w)
 	free(lease);
 	free(spec);
 	if (rc != 0) {
-		why = xasprintf("push to %s failed%s: %s", w->repo->push,
+		/* --porcelain marks a refused ref with "!": the remote said no, which
+		 * trying again will not change; anything else is the way there. */
+		bool refused = out.s && (out.s[0] == '!' || strstr(out.s, "\n!"));
+
+		why = xasprintf("push to %s %s%s: %s", w->repo->push, refused ? "refused" : "failed",
 		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
-		finish(w, OUTCOME_TEMPFAIL, why);
+		finish(w, refused ? OUTCOME_FAILED : OUTCOME_TEMPFAIL, why);
 	}
 	strbuf_free(&out);
 	finish(w, OUTCOME_PUSHED, "");
