@@ -94,6 +94,29 @@ gh_pull_find(const char *page, const char *branch, struct gh_pull *out)
 	return found;
 }
 
+static const char *
+reviewer(const cJSON *review)
+{
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(review, "user");
+
+	return cJSON_IsObject(user) ? str_of(user, "login") : NULL;
+}
+
+/* Reviews come oldest first: a later approval by the same reviewer withdraws theirs. */
+static bool
+approved_later(const cJSON *review)
+{
+	const char *login = reviewer(review);
+
+	for (const cJSON *next = review->next; next && login; next = next->next) {
+		const char *who = reviewer(next), *state = str_of(next, "state");
+
+		if (who && strcmp(who, login) == 0 && state && strcmp(state, "APPROVED") == 0)
+			return true;
+	}
+	return false;
+}
+
 int
 gh_reviews_changes(const char *page, const char *head, struct strbuf *text, long *ids, int max)
 {
@@ -102,15 +125,15 @@ gh_reviews_changes(const char *page, const char *head, struct strbuf *text, long
 
 	cJSON_ArrayForEach(item, array_or_null(arr)) {
 		const char *state = str_of(item, "state"), *commit = str_of(item, "commit_id");
-		const cJSON *user = cJSON_GetObjectItemCaseSensitive(item, "user");
-		const char *login = cJSON_IsObject(user) ? str_of(user, "login") : NULL;
 
 		/* A review of an older head was answered by the round that pushed this one. */
 		if (state == NULL || strcmp(state, "CHANGES_REQUESTED") != 0 || commit == NULL ||
-		    strcmp(commit, head) != 0 || n >= max)
+		    strcmp(commit, head) != 0 || approved_later(item) || n >= max)
 			continue;
 		ids[n++] = github_number(item, "id");
-		strbuf_addf(text, "### Review by %s: changes requested\n\n", login ? login : "someone");
+		strbuf_add(text, "### Changes requested by ");
+		add_piece(text, reviewer(item) ? reviewer(item) : "a reviewer");
+		strbuf_add(text, "\n");
 		add_piece(text, str_of(item, "body"));
 		strbuf_add(text, "\n");
 	}

@@ -142,11 +142,13 @@ sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 	if (is == NULL)
 		return;
 	txn_begin(s);
-	f = pr_fields(is);
-	cJSON_AddStringToObject(f, "sha", merge_sha);
-	txn_event(s, i, "pr_merged", f);
+	/* GitHub names the merge commit; without one, the head it merged stands for it. */
 	set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr_head);
 	store_set_final_commit(s->store, is->id, is->final);
+	f = pr_fields(is);
+	if (is->final)
+		cJSON_AddStringToObject(f, "sha", is->final);
+	txn_event(s, i, "pr_merged", f);
 	f = fields_str("outcome", "merged");
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
 	sched_fire(s, i, IN_PR_MERGED, STATE_DONE, NULL, f);

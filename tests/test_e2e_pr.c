@@ -342,7 +342,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	feedback = read_file(path, NULL);
 	cr_assert_not_null(feedback, "the agent got $WAVED_FEEDBACK_FILE");
 	cr_assert(strstr(feedback, "Please split the file."), "%s", feedback);
-	cr_assert(strstr(feedback, "Review by alice"), "%s", feedback);
+	cr_assert(strstr(feedback, "Changes requested by alice"), "%s", feedback);
 	cr_assert(strstr(feedback, "f-1.txt:1: name it better"), "%s", feedback);
 	cr_assert(strstr(feedback, "src/main.c:42: check the error"), "%s", feedback);
 	cr_assert_null(strstr(feedback, "unrelated"), "another review's comment: %s", feedback);

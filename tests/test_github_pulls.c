@@ -63,13 +63,32 @@ Test(github_pulls, changes_requested_on_the_head_and_their_inline_comments)
 
 	cr_assert_eq(gh_reviews_changes(reviews, HEAD, &text, ids, 4), 1);
 	cr_assert_eq(ids[0], 3);
-	cr_assert(strstr(text.s, "Review by bob"), "%s", text.s);
+	cr_assert(strstr(text.s, "Changes requested by bob\n\nSplit it.\n"), "%s", text.s);
 	cr_assert(strstr(text.s, "Split it."), "%s", text.s);
 	cr_assert_null(strstr(text.s, "old"), "a review of an older head: %s", text.s);
 	cr_assert_eq(gh_review_comments(comments, ids, 1, &text), 2);
 	cr_assert(strstr(text.s, "- a.c:7: leak\n"), "%s", text.s);
 	cr_assert(strstr(text.s, "- b.c:9: outdated but still\n"), "%s", text.s);
 	cr_assert_null(strstr(text.s, "answered before"));
+	strbuf_free(&text);
+}
+
+Test(github_pulls, a_later_approval_by_the_same_reviewer_withdraws_the_request)
+{
+	struct strbuf text = { 0 };
+	long ids[4];
+	const char *reviews = "["
+	    "{\"id\":1,\"state\":\"CHANGES_REQUESTED\",\"commit_id\":\"" HEAD "\","
+	    "\"user\":{\"login\":\"ann\"},\"body\":\"no\"},"
+	    "{\"id\":2,\"state\":\"CHANGES_REQUESTED\",\"commit_id\":\"" HEAD "\","
+	    "\"user\":{\"login\":\"bob\"},\"body\":\"also no\"},"
+	    "{\"id\":3,\"state\":\"APPROVED\",\"commit_id\":\"" HEAD "\","
+	    "\"user\":{\"login\":\"ann\"},\"body\":\"fine after all\"},"
+	    "{\"id\":4,\"state\":\"DISMISSED\",\"commit_id\":\"" HEAD "\","
+	    "\"user\":{\"login\":\"cy\"},\"body\":\"dismissed\"}]";
+
+	cr_assert_eq(gh_reviews_changes(reviews, HEAD, &text, ids, 4), 1);
+	cr_assert_eq(ids[0], 2, "bob's stands; ann approved since; cy's was dismissed");
 	strbuf_free(&text);
 }
 
