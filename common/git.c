@@ -117,6 +117,13 @@ git_merge_base(const char *dir, const char *a, const char *b, char sha[GIT_SHA_M
 }
 
 bool
+git_merges_cleanly(const char *dir, const char *a, const char *b)
+{
+	return git_run(dir, NULL, (const char *[]){ "merge-tree", "--write-tree", "--name-only",
+	    "--no-messages", a, b, NULL }) == 0;
+}
+
+bool
 git_is_ancestor(const char *dir, const char *a, const char *b)
 {
 	return git_run(dir, NULL, (const char *[]){ "merge-base", "--is-ancestor", a, b,

@@ -23,6 +23,8 @@ int git_rev_parse_two(const char *dir, const char *a, const char *b, char sha_a[
     char sha_b[GIT_SHA_MAX + 1]);
 /* The best common ancestor of a and b: 0 (sha set), 1 none, -1 error. */
 int git_merge_base(const char *dir, const char *a, const char *b, char sha[GIT_SHA_MAX + 1]);
+/* Would merging a and b meet no conflict?  (git merge-tree; an error counts as one.) */
+bool git_merges_cleanly(const char *dir, const char *a, const char *b);
 /* Is a an ancestor of (or equal to) b? */
 bool git_is_ancestor(const char *dir, const char *a, const char *b);
 /* The repository's common git dir, absolute (shared by all its worktrees). */

@@ -57,6 +57,10 @@ pull_from(const cJSON *o, struct gh_pull *out)
 	copy_str(out->state, sizeof(out->state), o, "state");
 	copy_str(out->merge_sha, sizeof(out->merge_sha), o, "merge_commit_sha");
 	out->merged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "merged"));
+	/* GitHub works mergeability out after the fact (null until then): only a
+	 * settled "no, it conflicts" counts. */
+	out->conflicting = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "mergeable")) &&
+	    str_of(o, "mergeable_state") && strcmp(str_of(o, "mergeable_state"), "dirty") == 0;
 	if (cJSON_IsObject(head))
 		copy_str(out->head, sizeof(out->head), head, "sha");
 	return true;

@@ -22,6 +22,7 @@ struct gh_pull {
 	bool merged;
 	char merge_sha[GH_SHA_MAX + 1];	/* merge_commit_sha, "" when none */
 	char head[GH_SHA_MAX + 1];	/* head.sha */
+	bool conflicting;		/* mergeable false, mergeable_state "dirty" */
 };
 
 /* A pull request object; false when it has no number. */

@@ -131,7 +131,8 @@ static const char *const migrations[] = {
 	"  head TEXT,"
 	"  round INTEGER NOT NULL DEFAULT 0,"
 	"  pushes INTEGER NOT NULL DEFAULT 0,"
-	"  since INTEGER NOT NULL DEFAULT 0);"),
+	"  since INTEGER NOT NULL DEFAULT 0,"
+	"  kind TEXT);"),
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,

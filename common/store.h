@@ -76,6 +76,8 @@ struct store_pull {
 	int round;		/* feedback rounds taken */
 	int pushes;		/* attempts that ended pushed */
 	int64_t since;		/* ms since the epoch: when it began to await its merge */
+	const char *kind;	/* what sent it back for the round to come (review, checks,
+				 * conflict), or NULL */
 };
 
 /* One issue with its latest attempt (attempt 0 and NULLs when it has none). */

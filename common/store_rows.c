@@ -40,7 +40,7 @@ const char *const store_sql[ST_COUNT] = {
 	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
 	    " a.started_at, a.base_commit, a.id, i.reported, a.agent_ms, i.agent_ms, i.wasted_ms,"
-	    " i.maxrss_kb, p.number, p.url, p.head, p.round, p.pushes, p.since"
+	    " i.maxrss_kb, p.number, p.url, p.head, p.round, p.pushes, p.since, p.kind"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " LEFT JOIN pulls p ON p.issue_id = i.id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
@@ -87,8 +87,8 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_NEXT_ISSUE_ID] = "SELECT coalesce(max(id), 0) + 1 FROM issues",
 	[ST_NEXT_ATTEMPT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM attempts",
 	[ST_SET_PULL] =
-	    "INSERT OR REPLACE INTO pulls (issue_id, number, url, head, round, pushes, since)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    "INSERT OR REPLACE INTO pulls (issue_id, number, url, head, round, pushes, since, kind)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_CLEAR_PULL] = "DELETE FROM pulls WHERE issue_id = ?1",
 };
 
@@ -323,6 +323,7 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 				.round = sqlite3_column_int(s, 26),
 				.pushes = sqlite3_column_int(s, 27),
 				.since = sqlite3_column_int64(s, 28),
+				.kind = column_text(s, 29),
 			},
 		};
 		fn(&row, arg);
@@ -397,6 +398,7 @@ store_set_pull(struct store *st, int64_t id, const struct store_pull *p)
 	sqlite3_bind_int(s, 5, p->round);
 	sqlite3_bind_int(s, 6, p->pushes);
 	sqlite3_bind_int64(s, 7, p->since);
+	bind_text_or_null(s, 8, p->kind);
 	return store_exec_stmt(st, s);
 }
 

@@ -258,18 +258,27 @@ sha_valid(const char *sha)
 	return n >= 7 && sha[n] == '\0';
 }
 
+/*
+ * Reviews first, then checks: either makes a round that also brings the base
+ * in if it collides.  A pull request that only conflicts makes a round for
+ * that alone.
+ */
 static void
 decide(struct watch *w)
 {
 	struct strbuf text = { 0 };
+	const char *kind = w->nids > 0 ? "review" : w->checks.len > 0 ? "checks" :
+	    w->pull.conflicting ? "conflict" : NULL;
 
-	if (w->nids > 0 || w->checks.len > 0) {
-		if (w->nids > 0)
-			strbuf_addf(&text, "## Reviews\n\n%s", w->reviews.s ? w->reviews.s : "");
-		if (w->checks.len > 0)
-			strbuf_addf(&text, "## Checks\n\n%s", w->checks.s);
-		sched_pr_feedback(w->p->sched, w->issue, w->nids > 0 ? "review" : "checks", text.s);
-	}
+	if (w->nids > 0)
+		strbuf_addf(&text, "## Reviews\n\n%s", w->reviews.s ? w->reviews.s : "");
+	if (w->checks.len > 0)
+		strbuf_addf(&text, "## Checks\n\n%s", w->checks.s);
+	if (w->pull.conflicting)
+		strbuf_addf(&text, "## Conflict\n\nThe pull request no longer merges into %s: "
+		    "its changes meet what was merged there since.\n", w->p->cfg->base_branch);
+	if (kind)
+		sched_pr_feedback(w->p->sched, w->issue, kind, text.s);
 	strbuf_free(&text);
 	rest(w);
 }

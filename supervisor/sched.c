@@ -362,6 +362,7 @@ launch(struct sched *s, size_t i)
 		.attempt = is->attempt, .trace = is->trace, .resume = is->resume,
 		.base = is->base, .pool = pool >= 0 ? s->cfg->pools[pool].name : NULL,
 		.pr_head = is->pr_head, .pr_base = is->pr_pushes > 0 ? is->pr_head : NULL,
+		.pr_conflict = is->pr_kind && strcmp(is->pr_kind, "conflict") == 0,
 	};
 
 	return s->start(&job, s->start_arg);
@@ -554,6 +555,7 @@ sched_free(struct sched *s)
 		free(s->v[i].final);
 		free(s->v[i].pr_url);
 		free(s->v[i].pr_head);
+		free(s->v[i].pr_kind);
 	}
 	for (size_t r = 0; r < s->nrepos; r++)
 		heap_free(&s->repos[r].ready);

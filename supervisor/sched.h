@@ -38,6 +38,7 @@ struct sched_job {
 	const char *pool;	/* the [pool] whose slot it takes, or NULL */
 	const char *pr_head;	/* land = pr: the head waved pushed last (the lease), or NULL */
 	const char *pr_base;	/* land = pr: the head of its open pull request, to build on */
+	bool pr_conflict;	/* land = pr: the round is to bring the base branch in */
 };
 
 /* Forks the worker; returns its pid or -1. */
@@ -169,7 +170,7 @@ void sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg);
 void sched_pr_opened(struct sched *s, size_t issue, long number, const char *url);
 void sched_pr_merged(struct sched *s, size_t issue, const char *merge_sha);
 void sched_pr_closed(struct sched *s, size_t issue);
-/* kind: "review" or "checks"; text: the feedback file's body. */
+/* kind: "review", "checks" or "conflict"; text: the feedback file's body. */
 void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const char *text);
 
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */

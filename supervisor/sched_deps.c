@@ -121,6 +121,7 @@ sched_absorb_row(const struct store_issue_row *row, void *arg)
 		is->pr_round = row->pull.round;
 		is->pr_pushes = row->pull.pushes;
 		is->pr_since = row->pull.since;
+		set_str(&is->pr_kind, row->pull.kind);
 		if (is->state == STATE_AWAITING_MERGE)
 			s->awaiting++;
 		keymap_put(s->index, row->repo, row->number, i);

@@ -59,6 +59,7 @@ struct sched_issue {
 	int pr_round;			/* feedback rounds taken */
 	int pr_pushes;			/* attempts that ended pushed (not failures) */
 	int64_t pr_since;		/* ms since the epoch: awaiting its merge since */
+	char *pr_kind;			/* what sent it back for the next round, or NULL */
 	bool pr_synced;			/* the pull request shows the last push (memory only) */
 };
 

@@ -22,6 +22,7 @@ pr_save(struct sched *s, size_t i)
 	struct store_pull p = {
 		.number = is->pr_number, .url = is->pr_url, .head = is->pr_head,
 		.round = is->pr_round, .pushes = is->pr_pushes, .since = is->pr_since,
+		.kind = is->pr_kind,
 	};
 
 	store_set_pull(s->store, is->id, &p);
@@ -37,6 +38,7 @@ pr_forget(struct sched *s, size_t i)
 	set_str(&is->pr_url, NULL);
 	is->pr_round = is->pr_pushes = 0;
 	is->pr_since = 0;
+	set_str(&is->pr_kind, NULL);
 	pr_save(s, i);
 }
 
@@ -52,6 +54,7 @@ pr_pushed(struct sched *s, size_t i, const char *sha)
 	store_set_attempts(s->store, is->id, is->attempts);
 	is->pr_pushes++;
 	set_str(&is->pr_head, sha);
+	set_str(&is->pr_kind, NULL);	/* the round it was is done */
 	is->pr_since = now_ms();
 	is->pr_synced = false;
 	is->attempt_ms = 0;		/* on its pull request now: not wasted by a later failure */
@@ -237,6 +240,7 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 		txn_commit(s);
 		return;
 	}
+	set_str(&is->pr_kind, kind);
 	pr_save(s, i);
 	f = pr_fields(is);
 	cJSON_AddStringToObject(f, "kind", kind);

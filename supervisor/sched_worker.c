@@ -201,7 +201,8 @@ on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
 	cJSON *f = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(f, "files");
 	char *copy = xstrdup(m->reason), *save = NULL;
 
-	if (s->v[i].state != STATE_MERGING) {
+	/* At the merge queue; with land = pr, before the push (worker/publish.c). */
+	if (s->v[i].state != STATE_MERGING && s->repos[s->v[i].repo].conf->land != LAND_PR) {
 		cJSON_Delete(f);
 		free(copy);
 		return -1;

@@ -157,6 +157,7 @@ become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd,
 	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
 	strlcpy(wj.pr_head, job->pr_head ? job->pr_head : "", sizeof(wj.pr_head));
 	strlcpy(wj.pr_base, job->pr_base ? job->pr_base : "", sizeof(wj.pr_base));
+	wj.pr_conflict = job->pr_conflict;
 	worker_main(&wj);
 }
 

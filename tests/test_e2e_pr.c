@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -76,14 +77,20 @@ copy_fixture(const char *name)
 	free(from);
 }
 
+/* The agent appends a line per round and keeps a copy of each feedback file it is given. */
+static const char *const appending_agent =
+    "echo \"$WAVED_ISSUE $WAVED_ATTEMPT\" >> f-$WAVED_NUMBER.txt; "
+    "if [ -n \"$WAVED_FEEDBACK_FILE\" ]; then cp \"$WAVED_FEEDBACK_FILE\" "
+    "\"$WAVED_ISSUE_FILE.feedback-$WAVED_ATTEMPT.md\"; fi";
+
 /*
  * Repo api with a bare origin, the fake GitHub, and a config landing by pull
- * request (waved_keys added to [waved]; issues NULL: the GitHub source).
- * The agent appends a line per round and keeps a copy of each feedback file
- * it is given.
+ * request (waved_keys added to [waved]; issues NULL: the GitHub source;
+ * implement NULL: the appending agent).  A conflict is resolved by keeping
+ * both sides' lines.
  */
 static void
-start_with(const char *issues, const char *waved_keys)
+start_with(const char *issues, const char *waved_keys, const char *implement)
 {
 	char *log, *repo, *conf, *routes;
 
@@ -104,12 +111,11 @@ start_with(const char *issues, const char *waved_keys)
 	git_ok(repo, (const char *[]){ "remote", "add", "origin", origin, NULL });
 	conf = xasprintf("[waved]\nstate_dir = state\nretry_backoff = 0\npoll_interval = 1\n%s"
 	    "[source]\n%s\napi = http://127.0.0.1:%d\n"
-	    "[phase \"implement\"]\nrun = echo \"$WAVED_ISSUE $WAVED_ATTEMPT\" >> f-$WAVED_NUMBER.txt; "
-	    "if [ -n \"$WAVED_FEEDBACK_FILE\" ]; then cp \"$WAVED_FEEDBACK_FILE\" "
-	    "\"%s/feedback-$WAVED_NUMBER-$WAVED_ATTEMPT.md\"; fi\n"
+	    "[phase \"implement\"]\nrun = %s\n"
+	    "[phase \"resolve\"]\nrun = grep -v '^[<=>]\\{7\\}' shared.txt > .kept; mv .kept shared.txt\n"
 	    "[repo \"api\"]\npath = repos/api\ngithub = acme/api\npush = origin\nland = pr\n",
 	    waved_keys, issues ? "type = file\npath = issues.json" : "type = github\nlabel = waved",
-	    server->port, sc->dir);
+	    server->port, implement ? implement : appending_agent);
 	free(write_text(sc->dir, "waved.conf", conf));
 	if (issues)
 		scenario_issues(sc, issues);
@@ -139,7 +145,7 @@ await_event(const char *name, const char *issue, int count)
 static void
 start(const char *issues)
 {
-	start_with(issues, "");
+	start_with(issues, "", NULL);
 }
 
 static void
@@ -338,7 +344,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	cr_assert_eq(ev_number(evs, k, "round"), 1);
 	cJSON_Delete(evs);
 	/* Attempt 2 is the fix round: its agent read the review and both comments. */
-	path = xasprintf("%s/feedback-1-2.md", sc->dir);
+	path = xasprintf("%s/issues/api/1/issue.md.feedback-2.md", sc->state);
 	feedback = read_file(path, NULL);
 	cr_assert_not_null(feedback, "the agent got $WAVED_FEEDBACK_FILE");
 	cr_assert(strstr(feedback, "Please split the file."), "%s", feedback);
@@ -391,7 +397,7 @@ Test(e2e_pr, a_failing_check_reaches_the_agent_and_a_new_commit_lands_on_the_sam
 	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#1", 0), 0);
 	cr_assert_str_eq(ev_string(evs, k, "kind"), "checks");
 	cJSON_Delete(evs);
-	path = xasprintf("%s/feedback-1-2.md", sc->dir);
+	path = xasprintf("%s/issues/api/1/issue.md.feedback-2.md", sc->state);
 	feedback = read_file(path, NULL);
 	cr_assert_not_null(feedback);
 	cr_assert(strstr(feedback, "ci/test"), "%s", feedback);
@@ -450,7 +456,7 @@ Test(e2e_pr, past_pr_rounds_the_issue_is_dead_with_the_last_feedback)
 	int k;
 
 	/* A check that fails on every head (no head_sha): one round, then no more. */
-	start_with(one_issue, "pr_rounds = 1\n");
+	start_with(one_issue, "pr_rounds = 1\n", NULL);
 	fakepulls_write(fake, "check-runs.json", "{\"total_count\":1,\"check_runs\":[{\"name\":"
 	    "\"ci/flaky\",\"status\":\"completed\",\"conclusion\":\"failure\","
 	    "\"output\":{\"title\":\"always red\",\"summary\":\"the runner is broken\"}}]}");
@@ -471,7 +477,7 @@ Test(e2e_pr, with_the_github_source_the_done_comment_names_the_pull_request)
 {
 	char *comments;
 
-	start_with(NULL, "");
+	start_with(NULL, "", NULL);
 	daemon_start();
 	await_event("pr_opened", "api#1", 1);
 	free(person_merges(1, "waved-issue/1"));
@@ -521,4 +527,70 @@ Test(e2e_pr, a_fix_round_builds_on_what_a_person_pushed_to_the_branch)
 	free(theirs);
 	free(clone);
 	free(head);
+}
+
+/* Both issues write the same file: whichever is merged second no longer merges. */
+static const char *const shared_agent = "echo \"$WAVED_ISSUE\" > shared.txt";
+
+static const char *const two_colliding =
+    "[{\"repo\":\"api\",\"number\":1,\"title\":\"First\",\"body\":\"one\"},"
+    "{\"repo\":\"api\",\"number\":3,\"title\":\"Third\",\"body\":\"three\"}]";
+
+Test(e2e_pr, a_pull_request_that_no_longer_merges_gets_the_base_brought_in)
+{
+	char *merge, *hook, *head, *text;
+	struct run_result r;
+	cJSON *evs;
+	int k;
+
+	start_with(two_colliding, "", shared_agent);
+	/* GitHub works mergeability out anew after each push: the hook plays that part. */
+	hook = xasprintf("#!/bin/sh\nsed -i 's/\"mergeable\":false,\"mergeable_state\":\"dirty\"/"
+	    "\"mergeable\":true,\"mergeable_state\":\"clean\"/' %s/pull-*.json\n", fake);
+	free(write_text(origin, "hooks/post-receive", hook));
+	text = xasprintf("%s/hooks/post-receive", origin);
+	chmod(text, 0755);
+	free(text);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	await_event("pr_opened", "api#3", 1);
+	merge = person_merges(1, "waved-issue/1");
+	await_event("done", "api#1", 1);
+	/* api#3's pull request (number 2) now conflicts with main, GitHub says. */
+	text = xasprintf("{\"number\":2,\"html_url\":\"http://127.0.0.1:%d/acme/api/pull/2\","
+	    "\"state\":\"open\",\"merged\":false,\"mergeable\":false,\"mergeable_state\":\"dirty\","
+	    "\"head\":{\"ref\":\"waved-issue/3\"},\"base\":{\"ref\":\"main\"}}", server->port);
+	fakepulls_write(fake, "pull-2.json", text);
+	free(text);
+	await_event("pushed", "api#3", 2);
+	evs = scenario_events(sc);
+	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#3", 0), 0);
+	cr_assert_str_eq(ev_string(evs, k, "kind"), "conflict");
+	cr_assert_geq(ev_find(evs, "conflict_resolved", "api#3", k), 0, "the agent resolved it");
+	int implements = 0;
+	for (int j = 0; (j = ev_find(evs, "phase_start", "api#3", j)) >= 0; j++)
+		implements += strcmp(ev_string(evs, j, "phase"), "implement") == 0;
+	cr_assert_eq(implements, 1, "a conflict round has nothing to implement");
+	cJSON_Delete(evs);
+	/* The branch holds main with api#1's merge, and both sides' lines. */
+	head = origin_head("waved-issue/3");
+	r = run_argv(NULL, (const char *[]){ "git", "-C", origin, "merge-base", "--is-ancestor",
+	    merge, head, NULL });
+	cr_assert_eq(r.status, 0, "the base was brought in");
+	run_result_free(&r);
+	text = xasprintf("%s:shared.txt", head);
+	char *shared = scenario_git(origin, (const char *[]){ "show", text, NULL });
+	cr_assert(strstr(shared, "api#1") && strstr(shared, "api#3"), "%s", shared);
+	cr_assert_null(strstr(shared, "<<<<<<<"), "%s", shared);
+	/* Mergeable again: nothing more comes back; the merge ends it. */
+	free(person_merges(2, "waved-issue/3"));
+	await_event("done", "api#3", 1);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "pr_feedback", "api#3"), 1);
+	cJSON_Delete(evs);
+	free(shared);
+	free(text);
+	free(head);
+	free(merge);
+	free(hook);
 }

@@ -43,7 +43,18 @@ Test(github_pulls, a_pull_request_says_merged_or_closed)
 	cr_assert_not(p.merged);
 	cr_assert_str_eq(p.state, "closed");
 	cr_assert_str_eq(p.merge_sha, "");
+	cr_assert_not(p.conflicting);
 	cr_assert_not(gh_pull_parse("{\"state\":\"open\"}", &p), "no number");
+	/* Mergeability: only GitHub's settled "it conflicts" counts. */
+	cr_assert(gh_pull_parse("{\"number\":5,\"state\":\"open\",\"mergeable\":false,"
+	    "\"mergeable_state\":\"dirty\"}", &p));
+	cr_assert(p.conflicting);
+	cr_assert(gh_pull_parse("{\"number\":5,\"state\":\"open\",\"mergeable\":null,"
+	    "\"mergeable_state\":\"unknown\"}", &p));
+	cr_assert_not(p.conflicting, "not worked out yet");
+	cr_assert(gh_pull_parse("{\"number\":5,\"state\":\"open\",\"mergeable\":false,"
+	    "\"mergeable_state\":\"blocked\"}", &p));
+	cr_assert_not(p.conflicting, "blocked by a rule, not by a conflict");
 }
 
 Test(github_pulls, changes_requested_on_the_head_and_their_inline_comments)

@@ -3,6 +3,7 @@
  * branch moved and its changes meet this issue's.  The tip is merged into
  * the issue branch in its worktree; what collides goes to the agent's
  * resolve phase, with the conflicted files and what landed in its feedback.
+ * With land = pr, the same for the remote's base branch (publish.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +13,11 @@
 #include "common/log.h"
 #include "worker/worker_internal.h"
 
-/* What landed on the agent branch since this attempt's base: a line each. */
+/* What landed on the branch being brought in since this attempt's base: a line each. */
 static char *
-landed_since_base(struct worker *w, const char *agent)
+landed_since_base(struct worker *w, const char *ref)
 {
-	char *range = xasprintf("%s..%s", w->base, agent);
+	char *range = xasprintf("%s..%s", w->base, ref);
 	struct strbuf out = { 0 };
 
 	git_run(w->worktree, &out, (const char *[]){ "log", "--first-parent", "--format=- %s",
@@ -25,11 +26,12 @@ landed_since_base(struct worker *w, const char *agent)
 	return out.s ? strbuf_take(&out) : xstrdup("(nothing: the tip moved without a landing)\n");
 }
 
-/* The resolve phase's feedback: the conflicted files, and what the agent branch brought. */
+/* The resolve phase's feedback: the conflicted files, and what the branch brought. */
 static void
-write_conflict_feedback(struct worker *w, int round, const char *files, const char *agent)
+write_conflict_feedback(struct worker *w, int round, const char *files, const char *ref,
+    const char *label)
 {
-	char *landed = landed_since_base(w, agent);
+	char *landed = landed_since_base(w, ref);
 	FILE *fp = fopen(w->feedback_file, "we");
 
 	if (fp == NULL) {
@@ -38,19 +40,18 @@ write_conflict_feedback(struct worker *w, int round, const char *files, const ch
 		return;
 	}
 	fprintf(fp, "# waved: merge conflict, round %d of attempt %d of %s\n\n"
-	    "The agent branch %s moved since this attempt began, and its changes meet\n"
+	    "The branch %s moved since this attempt began, and its changes meet\n"
 	    "yours.  It is merged into your branch with the conflict markers in place:\n"
 	    "resolve every file below so that both sides' intent holds, and leave no\n"
 	    "marker.  waved commits the merge and runs verify again.\n\n"
-	    "## Conflicted files\n\n", round, w->job->attempt, w->job->issue, w->cfg->agent_branch);
+	    "## Conflicted files\n\n", round, w->job->attempt, w->job->issue, label);
 	for (const char *f = files; *f; ) {
 		size_t n = strcspn(f, "\n");
 
 		fprintf(fp, "- %.*s\n", (int)n, f);
 		f += n + (f[n] == '\n');
 	}
-	fprintf(fp, "\n## Landed on %s since this attempt's base\n\n%s", w->cfg->agent_branch,
-	    landed);
+	fprintf(fp, "\n## Landed on %s since this attempt's base\n\n%s", label, landed);
 	fclose(fp);
 	free(landed);
 	w->feedback = true;
@@ -90,7 +91,7 @@ report_resolved(struct worker *w, int round, const char *files)
  * conflict marker nor an unmerged path is left.
  */
 static void
-resolve(struct worker *w, int round, const char *agent)
+resolve(struct worker *w, int round, const char *ref, const char *label)
 {
 	const char *command = w->cfg->phases[PHASE_RESOLVE].run ?
 	    w->cfg->phases[PHASE_RESOLVE].run : w->cfg->phases[PHASE_IMPLEMENT].run;
@@ -98,7 +99,7 @@ resolve(struct worker *w, int round, const char *agent)
 	struct phase_outcome out;
 	struct log_span span;
 
-	write_conflict_feedback(w, round, files, agent);
+	write_conflict_feedback(w, round, files, ref, label);
 	out = run_phase(w, PHASE_RESOLVE, command, &span);
 	if (out.result == PHASE_TIMED_OUT || out.result == PHASE_LOST ||
 	    out.status == PHASE_EXIT_TEMPFAIL) {
@@ -122,31 +123,32 @@ resolve(struct worker *w, int round, const char *agent)
 }
 
 /*
- * After a conflict: bring the new tip into the issue branch (resolving what
- * collides), commit the merge, and verify again; the caller queues again.
+ * Bring ref (shown as label) into the issue branch, resolving what collides,
+ * commit the merge, and verify again; w->head is the merge (or what verify
+ * left).
  */
 void
-conflict_bring_in_tip(struct worker *w, int round)
+conflict_bring_in(struct worker *w, int round, const char *ref, const char *label)
 {
-	char *agent = xasprintf("refs/heads/%s", w->cfg->agent_branch);
-	char *message = xasprintf("Merge %s into %s (%s)", w->cfg->agent_branch, w->branch,
-	    w->job->issue);
+	char *message = xasprintf("Merge %s into %s (%s)", label, w->branch, w->job->issue);
 	struct strbuf out = { 0 };
-	int rc = git_merge_no_commit(w->worktree, agent, &out);
+	int rc = git_merge_no_commit(w->worktree, ref, &out);
 
-	dprintf(w->log_fd, "== waved: merge %s into %s (round %d): %s\n%s", w->cfg->agent_branch,
+	dprintf(w->log_fd, "== waved: merge %s into %s (round %d): %s\n%s", label,
 	    w->branch, round, rc == 0 ? "clean" : rc == 1 ? "conflict" : "failed",
 	    out.s ? out.s : "");
 	strbuf_free(&out);
 	if (rc == -1)
-		finish(w, OUTCOME_FAILED, "merge: cannot bring the agent branch into the issue branch");
+		finish(w, OUTCOME_FAILED, xasprintf("merge: cannot bring %s into the issue branch",
+		    label));
 	if (rc == 1)
-		resolve(w, round, agent);
+		resolve(w, round, ref, label);
 	if (git_commit_all(w->worktree, message, &out) == -1)
-		finish(w, OUTCOME_FAILED, "merge: cannot commit the merge of the agent branch");
+		finish(w, OUTCOME_FAILED, xasprintf("merge: cannot commit the merge of %s", label));
 	strbuf_free(&out);
 	free(message);
-	free(agent);
+	if (git_rev_parse(w->worktree, "HEAD", w->head) == -1)
+		finish(w, OUTCOME_FAILED, "merge: the merge commit does not resolve");
 	if (w->cfg->phases[PHASE_VERIFY].run) {
 		struct log_span span;
 		struct phase_outcome vo = run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run,
@@ -154,4 +156,14 @@ conflict_bring_in_tip(struct worker *w, int round)
 
 		phase_passed(w, PHASE_VERIFY, &vo, &span, NULL);
 	}
+}
+
+/* After a conflict at the merge queue: bring the agent branch's new tip in; the caller queues again. */
+void
+conflict_bring_in_tip(struct worker *w, int round)
+{
+	char *agent = xasprintf("refs/heads/%s", w->cfg->agent_branch);
+
+	conflict_bring_in(w, round, agent, w->cfg->agent_branch);
+	free(agent);
 }

@@ -83,6 +83,27 @@ publish_base(struct worker *w, char base[GIT_SHA_MAX + 1])
 		remote_base(w, base);
 }
 
+/*
+ * The pull request must be mergeable: when the remote's base branch moved
+ * and its changes meet this branch's (or when the round is for just that),
+ * it is brought in, the agent resolving what collides (conflict.c), and
+ * verify runs again.  A base that merges cleanly is left to the merge.
+ */
+static void
+bring_in_base(struct worker *w, bool always)
+{
+	char *ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
+	char *label = xasprintf("%s/%s", w->repo->push, w->cfg->base_branch);
+	char base[GIT_SHA_MAX + 1];
+
+	remote_base(w, base);
+	if (!git_is_ancestor(w->worktree, base, w->head) &&
+	    (always || !git_merges_cleanly(w->worktree, base, w->head)))
+		conflict_bring_in(w, 1, ref, label);
+	free(label);
+	free(ref);
+}
+
 /* The remote's head of the issue branch: 0 (sha set, "" when it has none) or -1. */
 static int
 remote_head(struct worker *w, char sha[GIT_SHA_MAX + 1], struct strbuf *out)
@@ -116,6 +137,7 @@ publish(struct worker *w)
 	char *lease, *spec, *why;
 	int rc;
 
+	bring_in_base(w, w->job->pr_conflict);
 	setproctitle("worker %s push", w->job->issue);
 	if (remote_head(w, theirs, &out) == -1) {
 		why = xasprintf("push: asking %s for %s failed: %s", w->repo->push, w->branch,

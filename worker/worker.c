@@ -383,12 +383,27 @@ prepare(struct worker *w)
 
 	set_title(w, "prepare");
 	write_issue_file(w);
-	if (w->job->resume == RESUME_NONE)
+	if (w->job->resume == RESUME_NONE) {
 		prepare_fresh(w);
-	else
+		strlcpy(w->head, w->base, sizeof(w->head));
+	} else
 		prepare_resume(w);
 	strlcpy(m.sha, w->base, sizeof(m.sha));
 	send_msg(w, &m);
+}
+
+/* The repo's setup phase, if it has one (e.g. npm ci). */
+static void
+run_setup(struct worker *w)
+{
+	const char *setup = w->repo->setup ? w->repo->setup : w->cfg->phases[PHASE_SETUP].run;
+	struct phase_outcome out;
+	struct log_span span;
+
+	if (setup) {
+		out = run_phase(w, PHASE_SETUP, setup, &span);
+		phase_passed(w, PHASE_SETUP, &out, &span, NULL);
+	}
 }
 
 /*
@@ -399,17 +414,14 @@ prepare(struct worker *w)
 static void
 run_pipeline(struct worker *w)
 {
-	const char *setup = w->repo->setup ? w->repo->setup : w->cfg->phases[PHASE_SETUP].run;
 	int fix_left = w->cfg->fix_rounds, review_left = w->cfg->review_rounds;
 	enum resume_point from = w->job->resume;
 	bool slot_released = false;
 	struct phase_outcome out;
 	struct log_span span;
 
-	if (setup && from == RESUME_NONE) {
-		out = run_phase(w, PHASE_SETUP, setup, &span);
-		phase_passed(w, PHASE_SETUP, &out, &span, NULL);
-	}
+	if (from == RESUME_NONE)
+		run_setup(w);
 	for (;; from = RESUME_NONE) {
 		if (from <= RESUME_IMPLEMENT) {
 			out = run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &span);
@@ -434,6 +446,18 @@ run_pipeline(struct worker *w)
 		if (phase_passed(w, PHASE_REVIEW, &out, &span, &review_left))
 			return;
 	}
+}
+
+/*
+ * land = pr, a pull request that no longer merges: the round brings the base
+ * branch in (the agent resolving what collides) and pushes; implement has
+ * nothing to do.  Setup still runs, for verify.
+ */
+static void __attribute__((noreturn))
+conflict_round(struct worker *w)
+{
+	run_setup(w);
+	publish(w);
 }
 
 static void
@@ -625,6 +649,8 @@ worker_main(const struct worker_job *job)
 	dprintf(w.log_fd, "== waved: %s attempt %d trace %s\n", job->issue, job->attempt,
 	    job->trace);
 	prepare(&w);
+	if (w.job->pr_conflict && w.job->resume == RESUME_NONE)
+		conflict_round(&w);
 	run_pipeline(&w);
 	if (w.repo->land == LAND_PR)
 		publish(&w);

@@ -34,6 +34,7 @@ struct worker_job {
 	const struct pool_conf *pool;	/* its [pool], for runner_args; or NULL */
 	char pr_head[65];		/* land = pr: the head waved pushed last (the lease), or "" */
 	char pr_base[65];		/* land = pr: its open pull request's head, to build on, or "" */
+	bool pr_conflict;		/* land = pr: a round to bring the base branch in, no more */
 };
 
 /* Run the attempt in the forked child; never returns. */

@@ -56,8 +56,10 @@ bool phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome
 void publish_base(struct worker *w, char base[GIT_SHA_MAX + 1]);
 void publish(struct worker *w) __attribute__((noreturn));
 
-/* After a conflict: bring the agent branch's tip into the issue branch (the
- * agent resolving what collides), commit, and verify again (conflict.c). */
+/* Bring ref (shown as label) into the issue branch (the agent resolving what
+ * collides), commit, and verify again (conflict.c); and the agent branch's
+ * tip, after a conflict at the merge queue. */
+void conflict_bring_in(struct worker *w, int round, const char *ref, const char *label);
 void conflict_bring_in_tip(struct worker *w, int round);
 
 #endif
