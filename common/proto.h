@@ -41,6 +41,9 @@
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072
+/* How the feedback file of a pull request's round begins (the supervisor
+ * writes it; a worker keeps it across the round's own failures). */
+#define PR_FEEDBACK_HEADER "# waved: pull request"
 
 enum proto_type {
 	PROTO_HELLO,

@@ -202,7 +202,7 @@ write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 
 	mkdir_p(dir, 0755);
 	if ((fp = fopen(path, "we")) != NULL) {
-		fprintf(fp, "# waved: pull request %s of %s came back (%s, round %d of %d)\n\n%s",
+		fprintf(fp, PR_FEEDBACK_HEADER " %s of %s came back (%s, round %d of %d)\n\n%s",
 		    is->pr_url ? is->pr_url : "?", is->key, kind, is->pr_round,
 		    s->cfg->pr_rounds, text);
 		if (fclose(fp) != 0)

@@ -86,11 +86,11 @@ static const char *const appending_agent =
 /*
  * Repo api with a bare origin, the fake GitHub, and a config landing by pull
  * request (waved_keys added to [waved]; issues NULL: the GitHub source;
- * implement NULL: the appending agent).  A conflict is resolved by keeping
- * both sides' lines.
+ * implement NULL: the appending agent; phases: more [phase] sections).  A
+ * conflict is resolved by keeping both sides' lines.
  */
 static void
-start_with(const char *issues, const char *waved_keys, const char *implement)
+start_with(const char *issues, const char *waved_keys, const char *implement, const char *phases)
 {
 	char *log, *repo, *conf, *routes;
 
@@ -113,9 +113,9 @@ start_with(const char *issues, const char *waved_keys, const char *implement)
 	    "[source]\n%s\napi = http://127.0.0.1:%d\n"
 	    "[phase \"implement\"]\nrun = %s\n"
 	    "[phase \"resolve\"]\nrun = grep -v '^[<=>]\\{7\\}' shared.txt > .kept; mv .kept shared.txt\n"
-	    "[repo \"api\"]\npath = repos/api\ngithub = acme/api\npush = origin\nland = pr\n",
+	    "%s[repo \"api\"]\npath = repos/api\ngithub = acme/api\npush = origin\nland = pr\n",
 	    waved_keys, issues ? "type = file\npath = issues.json" : "type = github\nlabel = waved",
-	    server->port, implement ? implement : appending_agent);
+	    server->port, implement ? implement : appending_agent, phases);
 	free(write_text(sc->dir, "waved.conf", conf));
 	if (issues)
 		scenario_issues(sc, issues);
@@ -145,7 +145,7 @@ await_event(const char *name, const char *issue, int count)
 static void
 start(const char *issues)
 {
-	start_with(issues, "", NULL);
+	start_with(issues, "", NULL, "");
 }
 
 static void
@@ -325,7 +325,10 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	cJSON *evs, *sum;
 	int k;
 
-	start(one_issue);
+	/* verify fails once in the round: implement's second go still has the review. */
+	start_with(one_issue, "", NULL, "[phase \"verify\"]\nrun = if [ \"$WAVED_ATTEMPT\" = 2 ] && "
+	    "! [ -e \"$WAVED_ISSUE_FILE.verified\" ]; then touch \"$WAVED_ISSUE_FILE.verified\"; "
+	    "echo 'test_split: expected two files'; exit 1; fi\n");
 	daemon_start();
 	await_event("pr_opened", "api#1", 1);
 	head = origin_head("waved-issue/1");
@@ -352,6 +355,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	cr_assert(strstr(feedback, "f-1.txt:1: name it better"), "%s", feedback);
 	cr_assert(strstr(feedback, "src/main.c:42: check the error"), "%s", feedback);
 	cr_assert_null(strstr(feedback, "unrelated"), "another review's comment: %s", feedback);
+	cr_assert(strstr(feedback, "test_split: expected two files"), "verify's failure: %s", feedback);
 	assert_new_commit_on_the_same_pull_request(head);
 	/* The review was of the old head: no second round; the merge ends it. */
 	free(person_merges(1, "waved-issue/1"));
@@ -456,7 +460,7 @@ Test(e2e_pr, past_pr_rounds_the_issue_is_dead_with_the_last_feedback)
 	int k;
 
 	/* A check that fails on every head (no head_sha): one round, then no more. */
-	start_with(one_issue, "pr_rounds = 1\n", NULL);
+	start_with(one_issue, "pr_rounds = 1\n", NULL, "");
 	fakepulls_write(fake, "check-runs.json", "{\"total_count\":1,\"check_runs\":[{\"name\":"
 	    "\"ci/flaky\",\"status\":\"completed\",\"conclusion\":\"failure\","
 	    "\"output\":{\"title\":\"always red\",\"summary\":\"the runner is broken\"}}]}");
@@ -477,7 +481,7 @@ Test(e2e_pr, with_the_github_source_the_done_comment_names_the_pull_request)
 {
 	char *comments;
 
-	start_with(NULL, "", NULL);
+	start_with(NULL, "", NULL, "");
 	daemon_start();
 	await_event("pr_opened", "api#1", 1);
 	free(person_merges(1, "waved-issue/1"));
@@ -543,7 +547,7 @@ Test(e2e_pr, a_pull_request_that_no_longer_merges_gets_the_base_brought_in)
 	cJSON *evs;
 	int k;
 
-	start_with(two_colliding, "", shared_agent);
+	start_with(two_colliding, "", shared_agent, "");
 	/* GitHub works mergeability out anew after each push: the hook plays that part. */
 	hook = xasprintf("#!/bin/sh\nsed -i 's/\"mergeable\":false,\"mergeable_state\":\"dirty\"/"
 	    "\"mergeable\":true,\"mergeable_state\":\"clean\"/' %s/pull-*.json\n", fake);

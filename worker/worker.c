@@ -130,8 +130,22 @@ write_feedback(struct worker *w, const char *reason, const char *tail)
 	}
 	fprintf(fp, "# waved: attempt %d of %s\n\n%s\n\n## Output\n\n```\n%s\n```\n",
 	    w->job->attempt, w->job->issue, reason, tail);
+	/* A round of a pull request: what came back from it still stands. */
+	if (w->pr_feedback)
+		fprintf(fp, "\n%s", w->pr_feedback);
 	fclose(fp);
 	w->feedback = true;
+}
+
+/* What a pull request sent back (the supervisor's part of the feedback file), or NULL. */
+static char *
+pr_feedback_of(const char *path)
+{
+	char *text = read_file(path, NULL), *from = text ? strstr(text, PR_FEEDBACK_HEADER) : NULL;
+	char *kept = from ? xstrdup(from) : NULL;
+
+	free(text);
+	return kept;
 }
 
 /* The phase environment: ours, without the token unless pass_token, plus WAVED_*. */
@@ -601,6 +615,8 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->scratch = xasprintf("%s/scratch", dir);
 	free(dir);
 	w->feedback = job->attempt > 1 && access(w->feedback_file, R_OK) == 0;
+	if (w->feedback && job->pr_base[0])
+		w->pr_feedback = pr_feedback_of(w->feedback_file);
 	w->log_path = path_attempt_log(w->cfg, w->repo->name, job->number, job->attempt);
 	log_dir = xstrdup(w->log_path);
 	*strrchr(log_dir, '/') = '\0';

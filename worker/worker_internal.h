@@ -26,6 +26,7 @@ struct worker {
 	char head[GIT_SHA_MAX + 1];	/* the worktree's HEAD after the last phase */
 	bool committed;		/* the last phase's leftovers were committed by us */
 	bool feedback;		/* feedback_file holds something for the next implement */
+	char *pr_feedback;	/* land = pr: what the pull request's round began with, or NULL */
 	bool owns_issue;	/* holds the issue's worker lock */
 	bool warm;		/* the worktree is a reused spare (WAVED_WARM=1) */
 	struct slurm_job_spec slurm;	/* with the cluster runner: the current phase's job */
