@@ -39,6 +39,7 @@ struct watch {
 	enum step step;
 	char *path;			/* of the request in flight */
 	char github[256];		/* its repo's owner/name (a reload may free the conf) */
+	char repo_name[REPO_NAME_MAX + 1];
 	char branch[128];
 	struct gh_pull pull;		/* found (STEP_FIND) or read (STEP_PULL) */
 	long ids[REVIEWS_MAX];		/* reviews that requested changes on the head */
@@ -51,6 +52,7 @@ struct pulls {
 	const struct config *cfg;	/* held */
 	struct github *gh;
 	struct sched *sched;
+	struct events *events;		/* for rate_limited */
 	struct watch **w;
 	size_t n, cap;
 	int pending;
@@ -114,17 +116,36 @@ request(struct watch *w, enum step step, const char *method, char *path, const c
 	    c->etag : NULL, body, done, request_dropped, w);
 }
 
-/* Not now: again at the next interval, or when a rate limit says. */
+/* A rate limit (403 or 429 with Retry-After, or none left): ms to wait, or -1. */
+static int64_t
+rate_limit_wait(const struct gh_response *res)
+{
+	if (res->status != 403 && res->status != 429)
+		return -1;
+	if (res->retry_after >= 0)
+		return res->retry_after * 1000;
+	if (res->rate_remaining == 0 && res->rate_reset > 0)
+		return res->rate_reset * 1000 - now_ms();
+	return -1;
+}
+
+/* Not now: again at the next interval, or when a rate limit says (an event). */
 static void
 give_up_for_now(struct watch *w, const struct gh_response *res)
 {
-	int64_t wait_ms = (int64_t)w->p->cfg->poll_interval * 1000;
+	int64_t wait_ms = rate_limit_wait(res);
 
-	if (res->retry_after >= 0)
-		wait_ms = res->retry_after * 1000;
-	else if ((res->status == 403 || res->status == 429) && res->rate_remaining == 0 &&
-	    res->rate_reset > 0)
-		wait_ms = res->rate_reset * 1000 - now_ms();
+	if (wait_ms >= 0 && w->p->events) {
+		cJSON *f = cJSON_CreateObject();
+		char ts[32];
+
+		format_timestamp(now_ms() + wait_ms, ts, sizeof(ts));
+		cJSON_AddStringToObject(f, "repo", w->repo_name);
+		cJSON_AddStringToObject(f, "until", ts);
+		events_emit(w->p->events, "rate_limited", &(struct log_ctx){ .issue = w->key }, f);
+	}
+	if (wait_ms < 0)
+		wait_ms = (int64_t)w->p->cfg->poll_interval * 1000;
 	log_warnx("%s: its pull request: GitHub answered %ld%s%s for %s; again in %lld s", w->key,
 	    res->status, res->error ? ": " : "", res->error ? res->error : "", w->path,
 	    (long long)(wait_ms / 1000));
@@ -241,6 +262,7 @@ publish(struct watch *w, const struct sched_pull *v)
 	char *branch = issue_branch_name(w->p->cfg, v->number);
 
 	strlcpy(w->github, v->repo->github, sizeof(w->github));
+	strlcpy(w->repo_name, v->repo->name, sizeof(w->repo_name));
 	strlcpy(w->branch, branch, sizeof(w->branch));
 	request(w, STEP_FIND, "GET", xasprintf("/repos/%s/pulls?state=open&head=%s:%s&per_page=100",
 	    v->repo->github, owner, branch), NULL, found);
@@ -390,6 +412,7 @@ check_pull(struct watch *w)
 	if (!sched_next_awaiting(w->p->sched, w->issue, &v) || v.issue != w->issue)
 		return;
 	strlcpy(w->github, v.repo->github, sizeof(w->github));
+	strlcpy(w->repo_name, v.repo->name, sizeof(w->repo_name));
 	request(w, STEP_PULL, "GET", xasprintf("/repos/%s/pulls/%ld", v.repo->github, v.pr),
 	    NULL, pull_read);
 }
@@ -397,13 +420,14 @@ check_pull(struct watch *w)
 /* ---- the watcher ---- */
 
 struct pulls *
-pulls_new(const struct config *cfg, struct github *gh, struct sched *s)
+pulls_new(const struct config *cfg, struct github *gh, struct sched *s, struct events *events)
 {
 	struct pulls *p = xcalloc(1, sizeof(*p));
 
 	p->cfg = config_hold(cfg);
 	p->gh = gh;
 	p->sched = s;
+	p->events = events;
 	return p;
 }
 

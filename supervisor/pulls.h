@@ -13,12 +13,14 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/events.h"
 #include "common/github.h"
 #include "supervisor/sched.h"
 
 struct pulls;
 
-struct pulls *pulls_new(const struct config *cfg, struct github *gh, struct sched *s);
+struct pulls *pulls_new(const struct config *cfg, struct github *gh, struct sched *s,
+    struct events *events);
 void pulls_free(struct pulls *p);
 /* A reloaded configuration (the old one is released). */
 void pulls_reconfigure(struct pulls *p, const struct config *cfg);

@@ -284,6 +284,25 @@ Test(e2e_pr, a_merge_by_a_person_makes_the_issue_done_and_admits_its_dependent)
 	free(text);
 }
 
+Test(e2e_pr, a_rate_limit_waits_and_says_so)
+{
+	cJSON *evs;
+	int k;
+
+	start(one_issue);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	fakepulls_write(fake, "rate-limit", "1");
+	await_event("rate_limited", "api#1", 1);
+	evs = scenario_events(sc);
+	k = ev_find(evs, "rate_limited", "api#1", 0);
+	cr_assert_str_eq(ev_string(evs, k, "repo"), "api");
+	cr_assert_not_null(ev_string(evs, k, "until"));
+	cJSON_Delete(evs);
+	free(person_merges(1, "waved-issue/1"));
+	await_event("done", "api#1", 1);
+}
+
 Test(e2e_pr, a_closed_pull_request_makes_the_issue_dead_and_blocks_its_dependents)
 {
 	cJSON *evs;

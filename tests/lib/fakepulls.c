@@ -1,10 +1,12 @@
 #include "tests/lib/fakepulls.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -166,6 +168,27 @@ serve_file(int fd, const char *dir, const char *name, const char *fallback, cons
 	free(text);
 }
 
+/* "rate-limit" holds seconds: the next request gets a 403 saying so, once. */
+static bool
+rate_limited(int fd, const char *dir)
+{
+	char *path = xasprintf("%s/rate-limit", dir), *text = read_file(path, NULL), *raw;
+
+	if (text == NULL) {
+		free(path);
+		return false;
+	}
+	unlink(path);
+	raw = xasprintf("HTTP/1.1 403 Forbidden\nContent-Type: application/json\nRetry-After: %d\n"
+	    "X-RateLimit-Remaining: 0\n\n{\"message\":\"You have exceeded a secondary rate limit.\"}",
+	    atoi(text));
+	httpd_send_raw(fd, raw, 0);
+	free(raw);
+	free(text);
+	free(path);
+	return true;
+}
+
 void
 fakepulls_serve(int fd, const char *dir, int port, const char *method, const char *path,
     const char *body, const char *inm)
@@ -181,6 +204,8 @@ fakepulls_serve(int fd, const char *dir, int port, const char *method, const cha
 		return;
 	}
 	snprintf(repo, sizeof(repo), "%s/%s", owner, repo_name);
+	if (rate_limited(fd, dir))
+		return;
 	if (got == 2) {
 		char *text = xasprintf("{\"full_name\":\"%s\"}", repo);	/* the preflight's */
 		reply(fd, 200, text, inm);

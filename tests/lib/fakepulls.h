@@ -13,6 +13,8 @@
  *   status.json        the combined status of any commit (default none)
  *   post-delay         milliseconds a POST's answer waits (the pull request
  *                      exists at once): a crash can fall in between
+ *   rate-limit         seconds: the next request gets a 403 with Retry-After
+ *                      (the file is then removed)
  *
  * Every GET answers with an ETag and honours If-None-Match with a 304, as
  * GitHub does.  Write files with fakepulls_write: never half a file.
