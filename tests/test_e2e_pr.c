@@ -251,6 +251,12 @@ Test(e2e_pr, a_merge_by_a_person_makes_the_issue_done_and_admits_its_dependent)
 	cr_assert(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(aw, 0), "url")->valuestring, "/pull/1"));
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "inflight")), 0);
 	cJSON_Delete(st);
+	struct run_result human = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf,
+	    "status", NULL });
+	cr_assert(strstr(human.out, "AWAITING MERGE"), "%s", human.out);
+	cr_assert(strstr(human.out, "/acme/api/pull/1"), "%s", human.out);
+	cr_assert(strstr(human.out, "awaiting_merge 2"), "the counts: %s", human.out);
+	run_result_free(&human);
 	/* Watched with conditional requests: the ETag of the last answer goes back. */
 	int64_t deadline = mono_ms() + 60000;
 	while (httpd_count(server, "GET /repos/acme/api/pulls/1/reviews?per_page=100 "
