@@ -386,6 +386,26 @@ github_owner_name_valid(const char *owner_name)
 	    name;
 }
 
+char *
+github_query_escape(const char *text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = xmalloc(strlen(text) * 3 + 1), *o = out;
+
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/", *p)) {
+			*o++ = (char)*p;
+			continue;
+		}
+		*o++ = '%';
+		*o++ = hex[*p >> 4];
+		*o++ = hex[*p & 15];
+	}
+	*o = '\0';
+	return out;
+}
+
 long
 github_number(const cJSON *item, const char *key)
 {

@@ -43,6 +43,8 @@ void github_wipe_in_child(struct github *gh);
 /* Text from outside, checked before it becomes part of a URL: owner/name as
  * GitHub allows them, and an issue number (a whole number from 1). */
 bool github_owner_name_valid(const char *owner_name);
+/* text for a URL's query: every byte but A-Z a-z 0-9 - . _ ~ / as %XX (caller frees). */
+char *github_query_escape(const char *text);
 /* item's key as an issue number, or 0 when it is missing or not one. */
 long github_number(const cJSON *item, const char *key);
 /* Frees arg of a request that never finished (the client was freed first). */

@@ -266,7 +266,7 @@ source_github_update_pr(struct source_github *sg, const char *repo, const long *
 	const struct repo_conf *conf = config_repo(sg->cfg, repo);
 	struct strbuf body = { 0 };
 	struct pr_update *u;
-	char *path, *owner;
+	char *path, *owner, *head, *base;
 
 	if (conf == NULL || conf->github == NULL)
 		return;
@@ -278,8 +278,12 @@ source_github_update_pr(struct source_github *sg, const char *repo, const long *
 	u->repo = conf;
 	u->body = strbuf_take(&body);
 	owner = strndup(conf->github, strcspn(conf->github, "/"));
+	head = github_query_escape(sg->cfg->agent_branch);
+	base = github_query_escape(sg->cfg->base_branch);
 	path = xasprintf("/repos/%s/pulls?state=open&head=%s:%s&base=%s", conf->github, owner,
-	    sg->cfg->agent_branch, sg->cfg->base_branch);
+	    head, base);
+	free(head);
+	free(base);
 	github_request(sg->gh, "GET", path, NULL, NULL, pr_listed, pr_update_drop, u);
 	free(path);
 	free(owner);

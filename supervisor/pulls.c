@@ -259,13 +259,15 @@ static void
 publish(struct watch *w, const struct sched_pull *v)
 {
 	char *owner = strndup(v->repo->github, strcspn(v->repo->github, "/"));
-	char *branch = issue_branch_name(w->p->cfg, v->number);
+	char *branch = issue_branch_name(w->p->cfg, v->number), *head;
 
 	strlcpy(w->github, v->repo->github, sizeof(w->github));
 	strlcpy(w->repo_name, v->repo->name, sizeof(w->repo_name));
 	strlcpy(w->branch, branch, sizeof(w->branch));
+	head = github_query_escape(branch);	/* a branch name may hold & or + */
 	request(w, STEP_FIND, "GET", xasprintf("/repos/%s/pulls?state=open&head=%s:%s&per_page=100",
-	    v->repo->github, owner, branch), NULL, found);
+	    v->repo->github, owner, head), NULL, found);
+	free(head);
 	free(branch);
 	free(owner);
 }

@@ -246,3 +246,14 @@ Test(github_names, owner_name_and_numbers_from_outside_are_checked)
 	cr_assert_eq(github_number(o, "missing"), 0, "no NaN cast to long");
 	cJSON_Delete(o);
 }
+
+Test(github, text_for_a_query_is_escaped)
+{
+	char *e = github_query_escape("waved-issue/12");
+
+	cr_assert_str_eq(e, "waved-issue/12", "a plain branch stays as it is");
+	free(e);
+	e = github_query_escape("a&b+c d=é");
+	cr_assert_str_eq(e, "a%26b%2Bc%20d%3D%C3%A9");
+	free(e);
+}
