@@ -231,7 +231,7 @@ found(const struct gh_response *res, void *arg)
 
 	if (page == NULL)
 		return;
-	if (!sched_next_awaiting(w->p->sched, w->issue, &v) || v.issue != w->issue) {
+	if (!sched_awaiting_pull(w->p->sched, w->issue, &v)) {
 		rest(w);	/* no longer awaiting: nothing to open */
 		return;
 	}
@@ -380,7 +380,7 @@ pull_read(const struct gh_response *res, void *arg)
 	if (body == NULL)
 		return;
 	if (!gh_pull_parse(body, &w->pull) ||
-	    !sched_next_awaiting(w->p->sched, w->issue, &v) || v.issue != w->issue) {
+	    !sched_awaiting_pull(w->p->sched, w->issue, &v)) {
 		rest(w);
 		return;
 	}
@@ -411,7 +411,7 @@ check_pull(struct watch *w)
 {
 	struct sched_pull v;
 
-	if (!sched_next_awaiting(w->p->sched, w->issue, &v) || v.issue != w->issue)
+	if (!sched_awaiting_pull(w->p->sched, w->issue, &v))
 		return;
 	strlcpy(w->github, v.repo->github, sizeof(w->github));
 	strlcpy(w->repo_name, v.repo->name, sizeof(w->repo_name));
@@ -461,7 +461,7 @@ pulls_pushed(size_t issue, void *arg)
 	struct pulls *p = arg;
 	struct sched_pull v;
 
-	if (sched_next_awaiting(p->sched, issue, &v) && v.issue == issue)
+	if (sched_awaiting_pull(p->sched, issue, &v))
 		watch_of(p, issue, v.key)->next = 0;	/* due now */
 }
 
@@ -472,7 +472,18 @@ pulls_tick(struct pulls *p)
 	struct sched_pull v;
 	size_t k = 0;
 
-	if (sched_awaiting(p->sched) == 0 && p->n == 0)
+	/* Watches of issues that no longer await their merge go, once idle. */
+	while (k < p->n) {
+		struct watch *w = p->w[k];
+
+		if (!w->busy && !sched_awaiting_pull(p->sched, w->issue, &v)) {
+			watch_free(w);
+			p->w[k] = p->w[--p->n];
+		} else
+			k++;
+	}
+	/* Nothing due: no walk over the scheduler's table (the loop turns often). */
+	if (pulls_next_deadline(p) > now)
 		return;
 	for (size_t from = 0; sched_next_awaiting(p->sched, from, &v); from = v.issue + 1) {
 		struct watch *w = watch_of(p, v.issue, v.key);
@@ -484,35 +495,21 @@ pulls_tick(struct pulls *p)
 		else
 			check_pull(w);
 	}
-	/* Watches of issues that no longer await their merge go, once idle. */
-	while (k < p->n) {
-		struct watch *w = p->w[k];
-
-		if (!w->busy && !(sched_next_awaiting(p->sched, w->issue, &v) && v.issue == w->issue)) {
-			watch_free(w);
-			p->w[k] = p->w[--p->n];
-		} else
-			k++;
-	}
 }
 
 int64_t
 pulls_next_deadline(const struct pulls *p)
 {
-	struct sched_pull v;
 	int64_t next = INT64_MAX;
 
 	if (sched_awaiting(p->sched) == 0)
 		return INT64_MAX;
-	for (size_t from = 0; sched_next_awaiting(p->sched, from, &v); from = v.issue + 1) {
-		int64_t due = 0;
-
-		for (size_t k = 0; k < p->n; k++)
-			if (p->w[k]->issue == v.issue)
-				due = p->w[k]->busy ? INT64_MAX : p->w[k]->next;
-		if (due < next)
-			next = due;
-	}
+	/* An issue awaiting without a watch yet (a start) is due now. */
+	if ((size_t)sched_awaiting(p->sched) > p->n)
+		return 0;
+	for (size_t k = 0; k < p->n; k++)
+		if (!p->w[k]->busy && p->w[k]->next < next)
+			next = p->w[k]->next;
 	return next;
 }
 

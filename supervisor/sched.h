@@ -160,6 +160,8 @@ struct sched_pull {
 };
 /* How many issues await their merge. */
 int sched_awaiting(const struct sched *s);
+/* Issue's view when it awaits its merge; false when it does not. */
+bool sched_awaiting_pull(const struct sched *s, size_t issue, struct sched_pull *out);
 /* The first issue awaiting its merge at index from or after; false: none. */
 bool sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out);
 /* Told after the store has an issue's push: its pull request wants opening. */

@@ -78,22 +78,28 @@ sched_awaiting(const struct sched *s)
 }
 
 bool
+sched_awaiting_pull(const struct sched *s, size_t i, struct sched_pull *out)
+{
+	const struct sched_issue *is = i < s->n ? &s->v[i] : NULL;
+
+	if (is == NULL || is->state != STATE_AWAITING_MERGE || is->repo == NO_REPO)
+		return false;
+	*out = (struct sched_pull){
+		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
+		.number = is->number, .title = is->title, .trace = is->trace,
+		.attempts = is->attempts, .pr = is->pr_number, .url = is->pr_url,
+		.head = is->pr_head, .round = is->pr_round, .synced = is->pr_synced,
+		.since = is->pr_since, .agent_ms = is->agent_ms, .wasted_ms = is->wasted_ms,
+	};
+	return true;
+}
+
+bool
 sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out)
 {
-	for (size_t i = from; i < s->n; i++) {
-		const struct sched_issue *is = &s->v[i];
-
-		if (is->state != STATE_AWAITING_MERGE || is->repo == NO_REPO)
-			continue;
-		*out = (struct sched_pull){
-			.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
-			.number = is->number, .title = is->title, .trace = is->trace,
-			.attempts = is->attempts, .pr = is->pr_number, .url = is->pr_url,
-			.head = is->pr_head, .round = is->pr_round, .synced = is->pr_synced,
-			.since = is->pr_since, .agent_ms = is->agent_ms, .wasted_ms = is->wasted_ms,
-		};
-		return true;
-	}
+	for (size_t i = from; i < s->n; i++)
+		if (sched_awaiting_pull(s, i, out))
+			return true;
 	return false;
 }
 
