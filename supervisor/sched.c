@@ -190,7 +190,7 @@ committed(const char *event, size_t issue, void *arg)
 		struct sched_outcome o = {
 			.repo = s->repos[i->repo].conf->name, .number = i->number,
 			.outcome = event, .attempts = i->attempts,
-			.final = i->final, .reason = i->reason, .pr_url = i->pr_url,
+			.final = i->final, .reason = i->reason, .pr_url = i->pr ? i->pr->url : NULL,
 		};
 		s->outcome_hook(&o, s->outcome_arg);
 	}
@@ -361,8 +361,9 @@ launch(struct sched *s, size_t i)
 		.number = is->number, .title = is->title, .body = is->body,
 		.attempt = is->attempt, .trace = is->trace, .resume = is->resume,
 		.base = is->base, .pool = pool >= 0 ? s->cfg->pools[pool].name : NULL,
-		.pr_head = is->pr_head, .pr_base = is->pr_pushes > 0 ? is->pr_head : NULL,
-		.pr_conflict = is->pr_kind && strcmp(is->pr_kind, "conflict") == 0,
+		.pr_head = is->pr ? is->pr->head : NULL,
+		.pr_base = is->pr && is->pr->pushes > 0 ? is->pr->head : NULL,
+		.pr_conflict = is->pr && is->pr->kind && strcmp(is->pr->kind, "conflict") == 0,
 	};
 
 	return s->start(&job, s->start_arg);
@@ -553,9 +554,7 @@ sched_free(struct sched *s)
 		free(s->v[i].key);
 		free(s->v[i].base);
 		free(s->v[i].final);
-		free(s->v[i].pr_url);
-		free(s->v[i].pr_head);
-		free(s->v[i].pr_kind);
+		pr_free(&s->v[i]);
 	}
 	for (size_t r = 0; r < s->nrepos; r++)
 		heap_free(&s->repos[r].ready);

@@ -115,13 +115,7 @@ sched_absorb_row(const struct store_issue_row *row, void *arg)
 		set_str(&is->base, row->base);
 		is->agent_ms = row->agent_ms;
 		is->wasted_ms = row->wasted_ms;
-		is->pr_number = row->pull.number;
-		set_str(&is->pr_url, row->pull.url);
-		set_str(&is->pr_head, row->pull.head);
-		is->pr_round = row->pull.round;
-		is->pr_pushes = row->pull.pushes;
-		is->pr_since = row->pull.since;
-		set_str(&is->pr_kind, row->pull.kind);
+		pr_absorb(is, &row->pull);
 		if (is->state == STATE_AWAITING_MERGE)
 			s->awaiting++;
 		keymap_put(s->index, row->repo, row->number, i);
@@ -379,7 +373,7 @@ sched_retry(struct sched *s, const char *key, char **why)
 	if (is->state == STATE_DEAD) {
 		is->attempts = 0;	/* a fresh set of attempts */
 		store_set_attempts(s->store, is->id, 0);
-		if (is->pr_pushes > 0 || is->pr_number > 0)
+		if (is->pr)
 			pr_forget(s, (size_t)i);	/* and a new pull request */
 	}
 	sched_fire(s, (size_t)i, IN_RETRY, STATE_QUEUED, NULL, fields_str("why", "retry"));

@@ -18,6 +18,18 @@
 #include "supervisor/sched.h"
 #include "worker/worker.h"
 
+/* land = pr (DESIGN.md section 18): an issue's pull request, once it has pushed. */
+struct sched_pr {
+	long number;			/* 0: not opened yet */
+	char *url;
+	char *head;			/* the head waved pushed last: the push's lease */
+	char *kind;			/* what sent it back for the next round, or NULL */
+	int round;			/* feedback rounds taken */
+	int pushes;			/* attempts that ended pushed (not failures) */
+	int64_t since;			/* ms since the epoch: awaiting its merge since */
+	bool synced;			/* the pull request shows the last push (memory only) */
+};
+
 struct sched_issue {
 	int64_t id;			/* row in the store */
 	char *key;			/* "api#12" */
@@ -52,15 +64,7 @@ struct sched_issue {
 	bool merged;
 	char *final;			/* the commit that landed, or NULL */
 	int64_t agent_ms, wasted_ms;	/* of every attempt, as the store has them */
-	/* land = pr (DESIGN.md section 18): its pull request. */
-	long pr_number;			/* 0: not opened yet */
-	char *pr_url;
-	char *pr_head;			/* the head waved pushed last: the push's lease */
-	int pr_round;			/* feedback rounds taken */
-	int pr_pushes;			/* attempts that ended pushed (not failures) */
-	int64_t pr_since;		/* ms since the epoch: awaiting its merge since */
-	char *pr_kind;			/* what sent it back for the next round, or NULL */
-	bool pr_synced;			/* the pull request shows the last push (memory only) */
+	struct sched_pr *pr;		/* land = pr: from its first push on, else NULL */
 };
 
 struct sched_repo {
@@ -189,5 +193,8 @@ void pr_pushed(struct sched *s, size_t i, const char *sha);
 void pr_save(struct sched *s, size_t i);
 /* wavectl retry of a dead issue: its next pull request is a new one. */
 void pr_forget(struct sched *s, size_t i);
+/* The issue's pull request as the store has it (absorbing a row), and its end. */
+void pr_absorb(struct sched_issue *is, const struct store_pull *row);
+void pr_free(struct sched_issue *is);
 
 #endif

@@ -16,13 +16,40 @@
 #include "common/util.h"
 
 void
+pr_absorb(struct sched_issue *is, const struct store_pull *row)
+{
+	if (row->head == NULL && row->number == 0 && row->pushes == 0)
+		return;		/* no pulls row: never pushed */
+	is->pr = xcalloc(1, sizeof(*is->pr));
+	is->pr->number = row->number;
+	set_str(&is->pr->url, row->url);
+	set_str(&is->pr->head, row->head);
+	set_str(&is->pr->kind, row->kind);
+	is->pr->round = row->round;
+	is->pr->pushes = row->pushes;
+	is->pr->since = row->since;
+}
+
+void
+pr_free(struct sched_issue *is)
+{
+	if (is->pr == NULL)
+		return;
+	free(is->pr->url);
+	free(is->pr->head);
+	free(is->pr->kind);
+	free(is->pr);
+	is->pr = NULL;
+}
+
+void
 pr_save(struct sched *s, size_t i)
 {
 	struct sched_issue *is = &s->v[i];
 	struct store_pull p = {
-		.number = is->pr_number, .url = is->pr_url, .head = is->pr_head,
-		.round = is->pr_round, .pushes = is->pr_pushes, .since = is->pr_since,
-		.kind = is->pr_kind,
+		.number = is->pr->number, .url = is->pr->url, .head = is->pr->head,
+		.round = is->pr->round, .pushes = is->pr->pushes, .since = is->pr->since,
+		.kind = is->pr->kind,
 	};
 
 	store_set_pull(s->store, is->id, &p);
@@ -34,11 +61,11 @@ pr_forget(struct sched *s, size_t i)
 	struct sched_issue *is = &s->v[i];
 
 	/* The lease stays: the remote branch is still the one waved pushed. */
-	is->pr_number = 0;
-	set_str(&is->pr_url, NULL);
-	is->pr_round = is->pr_pushes = 0;
-	is->pr_since = 0;
-	set_str(&is->pr_kind, NULL);
+	is->pr->number = 0;
+	set_str(&is->pr->url, NULL);
+	is->pr->round = is->pr->pushes = 0;
+	is->pr->since = 0;
+	set_str(&is->pr->kind, NULL);
 	pr_save(s, i);
 }
 
@@ -50,16 +77,18 @@ pr_pushed(struct sched *s, size_t i, const char *sha)
 
 	end_flight(s, i, "pushed", NULL);
 	tempfail_seen(s, false);
+	if (is->pr == NULL)
+		is->pr = xcalloc(1, sizeof(*is->pr));
 	is->attempts = is->attempt;	/* numbered; it is not a failure (attempts_spent) */
 	store_set_attempts(s->store, is->id, is->attempts);
-	is->pr_pushes++;
-	set_str(&is->pr_head, sha);
-	set_str(&is->pr_kind, NULL);	/* the round it was is done */
-	is->pr_since = now_ms();
-	is->pr_synced = false;
+	is->pr->pushes++;
+	set_str(&is->pr->head, sha);
+	set_str(&is->pr->kind, NULL);	/* the round it was is done */
+	is->pr->since = now_ms();
+	is->pr->synced = false;
 	is->attempt_ms = 0;		/* on its pull request now: not wasted by a later failure */
 	pr_save(s, i);
-	cJSON_AddNumberToObject(f, "round", is->pr_round);
+	cJSON_AddNumberToObject(f, "round", is->pr->round);
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
 	sched_fire(s, i, IN_PUSHED, STATE_AWAITING_MERGE, NULL, f);
 }
@@ -82,14 +111,15 @@ sched_awaiting_pull(const struct sched *s, size_t i, struct sched_pull *out)
 {
 	const struct sched_issue *is = i < s->n ? &s->v[i] : NULL;
 
-	if (is == NULL || is->state != STATE_AWAITING_MERGE || is->repo == NO_REPO)
+	/* Awaiting, it has pushed: its pull request is there. */
+	if (is == NULL || is->state != STATE_AWAITING_MERGE || is->repo == NO_REPO || !is->pr)
 		return false;
 	*out = (struct sched_pull){
 		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
 		.number = is->number, .title = is->title, .trace = is->trace,
-		.attempts = is->attempts, .pr = is->pr_number, .url = is->pr_url,
-		.head = is->pr_head, .round = is->pr_round, .synced = is->pr_synced,
-		.since = is->pr_since, .agent_ms = is->agent_ms, .wasted_ms = is->wasted_ms,
+		.attempts = is->attempts, .pr = is->pr->number, .url = is->pr->url,
+		.head = is->pr->head, .round = is->pr->round, .synced = is->pr->synced,
+		.since = is->pr->since, .agent_ms = is->agent_ms, .wasted_ms = is->wasted_ms,
 	};
 	return true;
 }
@@ -106,7 +136,7 @@ sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out)
 static struct sched_issue *
 awaiting(struct sched *s, size_t i)
 {
-	return i < s->n && s->v[i].state == STATE_AWAITING_MERGE ? &s->v[i] : NULL;
+	return i < s->n && s->v[i].state == STATE_AWAITING_MERGE && s->v[i].pr ? &s->v[i] : NULL;
 }
 
 static cJSON *
@@ -114,10 +144,10 @@ pr_fields(const struct sched_issue *is)
 {
 	cJSON *f = cJSON_CreateObject();
 
-	if (is->pr_url)
-		cJSON_AddStringToObject(f, "url", is->pr_url);
-	if (is->pr_number > 0)
-		cJSON_AddNumberToObject(f, "pr", (double)is->pr_number);
+	if (is->pr->url)
+		cJSON_AddStringToObject(f, "url", is->pr->url);
+	if (is->pr->number > 0)
+		cJSON_AddNumberToObject(f, "pr", (double)is->pr->number);
 	return f;
 }
 
@@ -129,13 +159,13 @@ sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
 
 	if (is == NULL)
 		return;
-	is->pr_synced = true;
-	first = is->pr_number != number;
-	if (!first && is->pr_url && strcmp(is->pr_url, url) == 0)
+	is->pr->synced = true;
+	first = is->pr->number != number;
+	if (!first && is->pr->url && strcmp(is->pr->url, url) == 0)
 		return;		/* updated: nothing new to record */
 	txn_begin(s);
-	is->pr_number = number;
-	set_str(&is->pr_url, url);
+	is->pr->number = number;
+	set_str(&is->pr->url, url);
 	pr_save(s, i);
 	if (first)
 		txn_event(s, i, "pr_opened", pr_fields(is));
@@ -152,7 +182,7 @@ sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 		return;
 	txn_begin(s);
 	/* GitHub names the merge commit; without one, the head it merged stands for it. */
-	set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr_head);
+	set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr->head);
 	store_set_final_commit(s->store, is->id, is->final);
 	f = pr_fields(is);
 	if (is->final)
@@ -209,7 +239,7 @@ write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 	mkdir_p(dir, 0755);
 	if ((fp = fopen(path, "we")) != NULL) {
 		fprintf(fp, PR_FEEDBACK_HEADER " %s of %s came back (%s, round %d of %d)\n\n%s",
-		    is->pr_url ? is->pr_url : "?", is->key, kind, is->pr_round,
+		    is->pr->url ? is->pr->url : "?", is->key, kind, is->pr->round,
 		    s->cfg->pr_rounds, text);
 		if (fclose(fp) != 0)
 			fp = NULL;
@@ -231,7 +261,7 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 	if (is == NULL)
 		return;
 	txn_begin(s);
-	if (is->pr_round >= s->cfg->pr_rounds) {
+	if (is->pr->round >= s->cfg->pr_rounds) {
 		last_line(text, line, sizeof(line));
 		reason = xasprintf("pull request: %d feedback round%s used up; last (%s): %s",
 		    s->cfg->pr_rounds, s->cfg->pr_rounds == 1 ? "" : "s", kind, line);
@@ -240,17 +270,17 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 		txn_commit(s);
 		return;
 	}
-	is->pr_round++;
+	is->pr->round++;
 	if (!write_pr_feedback(s, i, kind, text)) {
-		is->pr_round--;		/* the next poll finds the same feedback again */
+		is->pr->round--;		/* the next poll finds the same feedback again */
 		txn_commit(s);
 		return;
 	}
-	set_str(&is->pr_kind, kind);
+	set_str(&is->pr->kind, kind);
 	pr_save(s, i);
 	f = pr_fields(is);
 	cJSON_AddStringToObject(f, "kind", kind);
-	cJSON_AddNumberToObject(f, "round", is->pr_round);
+	cJSON_AddNumberToObject(f, "round", is->pr->round);
 	txn_event(s, i, "pr_feedback", f);
 	sched_fire(s, i, IN_PR_FEEDBACK, is->pending == 0 && is->in_source ? STATE_READY :
 	    STATE_QUEUED, NULL, NULL);

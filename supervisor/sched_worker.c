@@ -61,7 +61,7 @@ waste_attempt(struct sched *s, size_t i)
 int
 attempts_spent(const struct sched_issue *is)
 {
-	return is->attempts - is->pr_pushes;
+	return is->attempts - (is->pr ? is->pr->pushes : 0);
 }
 
 /* A failed attempt: retry after a backoff, or give up once attempts are spent. */
