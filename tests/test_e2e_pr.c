@@ -22,10 +22,16 @@ static struct scenario *sc;
 static struct httpd *server;
 static char *fake, *origin;
 static pid_t daemon_pid;
+static char *saved_path;	/* PATH before a test put a git wrapper first */
 
 static void
 teardown(void)
 {
+	if (saved_path) {
+		setenv("PATH", saved_path, 1);
+		free(saved_path);
+		saved_path = NULL;
+	}
 	if (daemon_pid > 0) {
 		kill(daemon_pid, SIGKILL);
 		scenario_wait(daemon_pid, 30);
@@ -622,4 +628,45 @@ Test(e2e_pr, a_pull_request_that_no_longer_merges_gets_the_base_brought_in)
 	free(head);
 	free(merge);
 	free(hook);
+}
+
+/* The remote fails a push once: tried again after a pause, the round is not lost. */
+Test(e2e_pr, a_push_that_fails_once_is_tried_again)
+{
+	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
+	    NULL });
+	char *bin, *script, *path, *log;
+	cJSON *evs;
+
+	start(one_issue);
+	which.out[strcspn(which.out, "\n")] = '\0';
+	bin = xasprintf("%s/bin", sc->dir);
+	script = xasprintf("#!/bin/sh\n"
+	    "if [ \"$3\" = push ] && mkdir %s/failed-once 2>/dev/null; then\n"
+	    "  echo 'fatal: unable to access the remote: Connection reset by peer' >&2; exit 128\n"
+	    "fi\n"
+	    "exec %s \"$@\"\n", sc->dir, which.out);
+	free(write_text(bin, "git", script));
+	path = xasprintf("%s/git", bin);
+	cr_assert_eq(chmod(path, 0755), 0);
+	free(path);
+	saved_path = xstrdup(getenv("PATH"));
+	path = xasprintf("%s:%s", bin, saved_path);
+	setenv("PATH", path, 1);
+	daemon_start();
+	await_event("pr_opened", "api#1", 1);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "failed", "api#1"), 0, "no attempt lost to the blip");
+	cr_assert_eq(ev_number(evs, ev_find(evs, "pushed", "api#1", 0), "attempt"), 1);
+	cJSON_Delete(evs);
+	free(path);
+	path = xasprintf("%s/logs/api/1/attempt-1.log", sc->state);
+	log = read_file(path, NULL);
+	cr_assert(log && strstr(log, "== waved: push origin failed (128); again in 1000 ms"), "%s",
+	    log ? log : "");
+	free(log);
+	free(path);
+	free(script);
+	free(bin);
+	run_result_free(&which);
 }

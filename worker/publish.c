@@ -5,16 +5,64 @@
  * supervisor opens or updates its pull request.  The branch is never forced
  * unless it is this issue's own, replaced with --force-with-lease.
  */
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <bsd/unistd.h>
 
 #include "common/log.h"
 #include "worker/worker_internal.h"
+
+/* Pauses before trying the remote again: a blip should not cost a round of agent work. */
+static const int remote_retry_ms[] = { 1000, 4000 };
+
+/* Wait ms, or less if the worker is asked to stop (true then); its children's ends do not count. */
+static bool
+pause_or_stop(struct worker *w, int ms)
+{
+	struct pollfd fd = { .fd = w->signal_fd, .events = POLLIN };
+	int64_t until = mono_ms() + ms;
+	struct signalfd_siginfo si;
+
+	while (mono_ms() < until) {
+		if (poll(&fd, 1, (int)(until - mono_ms())) <= 0)
+			continue;
+		if (read(w->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+		    si.ssi_signo != SIGCHLD)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * git that talks to the push remote (killed after git_timeout), tried again
+ * after a pause when it fails, unless it timed out, the remote refused (a
+ * --porcelain "!": trying again will not change that), or the worker is
+ * asked to stop.
+ */
+static int
+remote_git(struct worker *w, const char *dir, struct strbuf *out, const char *const args[])
+{
+	int rc;
+
+	for (size_t k = 0; ; k++) {
+		strbuf_free(out);
+		rc = git_run_remote(dir, w->cfg->git_timeout, out, args);
+		if (rc == 0 || rc == -2 || k == ARRAY_LEN(remote_retry_ms) ||
+		    (out->s && (out->s[0] == '!' || strstr(out->s, "\n!"))))
+			return rc;
+		dprintf(w->log_fd, "== waved: %s %s failed (%d); again in %d ms\n", args[0],
+		    w->repo->push, rc, remote_retry_ms[k]);
+		if (pause_or_stop(w, remote_retry_ms[k]))
+			return rc;
+	}
+}
 
 /*
  * The head of the issue's open pull request, as the remote has it: a person
@@ -33,7 +81,7 @@ pull_request_head(struct worker *w, char base[GIT_SHA_MAX + 1])
 
 	free(commit);
 	ref = xasprintf("refs/heads/%s", w->branch);
-	rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
+	rc = remote_git(w, w->repo->path, &out, (const char *[]){
 	    "fetch", "-q", "--no-tags", w->repo->push, ref, NULL });
 	free(ref);
 	if (rc == 0 && git_rev_parse(w->repo->path, "FETCH_HEAD", theirs) == 0 &&
@@ -55,7 +103,7 @@ remote_base(struct worker *w, char base[GIT_SHA_MAX + 1])
 	char *ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
 	char *spec = xasprintf("+refs/heads/%s:%s", w->cfg->base_branch, ref);
 	struct strbuf out = { 0 };
-	int rc = git_run_remote(w->repo->path, w->cfg->git_timeout, &out, (const char *[]){
+	int rc = remote_git(w, w->repo->path, &out, (const char *[]){
 	    "fetch", "-q", "--no-tags", w->repo->push, spec, NULL });
 
 	free(spec);
@@ -109,7 +157,7 @@ static int
 remote_head(struct worker *w, char sha[GIT_SHA_MAX + 1], struct strbuf *out)
 {
 	char *ref = xasprintf("refs/heads/%s", w->branch);
-	int rc = git_run_remote(w->worktree, w->cfg->git_timeout, out, (const char *[]){
+	int rc = remote_git(w, w->worktree, out, (const char *[]){
 	    "ls-remote", "--end-of-options", w->repo->push, ref, NULL });
 
 	free(ref);
@@ -153,7 +201,7 @@ publish(struct worker *w)
 	}
 	lease = xasprintf("--force-with-lease=refs/heads/%s:%s", w->branch, theirs);
 	spec = xasprintf("%s:refs/heads/%s", w->head, w->branch);
-	rc = git_run_remote(w->worktree, w->cfg->git_timeout, &out, (const char *[]){
+	rc = remote_git(w, w->worktree, &out, (const char *[]){
 	    "push", "-q", "--porcelain", lease, w->repo->push, spec, NULL });
 	dprintf(w->log_fd, "== waved: push %s %s: %s\n", w->repo->push, spec,
 	    rc == 0 ? "ok" : "refused");
