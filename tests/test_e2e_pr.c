@@ -248,6 +248,12 @@ Test(e2e_pr, a_merge_by_a_person_makes_the_issue_done_and_admits_its_dependent)
 	cr_assert(strstr(pull, "Closes #1"), "%s", pull);
 	cr_assert(strstr(pull, "\"title\":\"First\""), "%s", pull);
 	cr_assert(strstr(pull, "\"ref\":\"main\""), "the base branch: %s", pull);
+	/* The attempt's trace id and its agent time are in the body. */
+	evs = scenario_events(sc);
+	const char *trace = ev_string(evs, ev_find(evs, "pushed", "api#1", 0), "trace");
+	cr_assert(trace && strstr(pull, trace), "trace %s: %s", trace ? trace : "-", pull);
+	cr_assert(strstr(pull, "Agent time so far: "), "%s", pull);
+	cJSON_Delete(evs);
 	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/pulls "), 2, "api#1 and api#3, one each");
 	/* Awaiting its merge, it holds no slot: yet its dependent waits for the merge. */
 	st = status_json();
