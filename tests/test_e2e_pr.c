@@ -356,9 +356,34 @@ assert_new_commit_on_the_same_pull_request(const char *first_head)
 	free(second);
 }
 
+/* What the fix round's agent (attempt 2) found in $WAVED_FEEDBACK_FILE (caller frees). */
+static char *
+fix_round_feedback(void)
+{
+	char *path = xasprintf("%s/issues/api/1/issue.md.feedback-2.md", sc->state);
+	char *feedback = read_file(path, NULL);
+
+	cr_assert_not_null(feedback, "the agent got no $WAVED_FEEDBACK_FILE");
+	free(path);
+	return feedback;
+}
+
+/* The feedback was of the old head: no second round comes; a merge ends it. */
+static void
+one_round_then_merged(void)
+{
+	cJSON *evs;
+
+	free(person_merges(1, "waved-issue/1"));
+	await_event("done", "api#1", 1);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "pr_feedback", "api#1"), 1);
+	cJSON_Delete(evs);
+}
+
 Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_same_pull_request)
 {
-	char *head, *json, *feedback, *path;
+	char *head, *json, *feedback;
 	cJSON *evs, *sum;
 	int k;
 
@@ -384,9 +409,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	cr_assert_eq(ev_number(evs, k, "round"), 1);
 	cJSON_Delete(evs);
 	/* Attempt 2 is the fix round: its agent read the review and both comments. */
-	path = xasprintf("%s/issues/api/1/issue.md.feedback-2.md", sc->state);
-	feedback = read_file(path, NULL);
-	cr_assert_not_null(feedback, "the agent got $WAVED_FEEDBACK_FILE");
+	feedback = fix_round_feedback();
 	cr_assert(strstr(feedback, "Please split the file."), "%s", feedback);
 	cr_assert(strstr(feedback, "Changes requested by alice"), "%s", feedback);
 	cr_assert(strstr(feedback, "f-1.txt:1: name it better"), "%s", feedback);
@@ -394,12 +417,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	cr_assert_null(strstr(feedback, "unrelated"), "another review's comment: %s", feedback);
 	cr_assert(strstr(feedback, "test_split: expected two files"), "verify's failure: %s", feedback);
 	assert_new_commit_on_the_same_pull_request(head);
-	/* The review was of the old head: no second round; the merge ends it. */
-	free(person_merges(1, "waved-issue/1"));
-	await_event("done", "api#1", 1);
-	evs = scenario_events(sc);
-	cr_assert_eq(ev_count(evs, "pr_feedback", "api#1"), 1);
-	cJSON_Delete(evs);
+	one_round_then_merged();
 	struct run_result r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf,
 	    "summary", "--json", NULL });
 	sum = json_parse_or_fail(r.out);
@@ -407,7 +425,6 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "pull_requests")), 1);
 	cJSON_Delete(sum);
 	run_result_free(&r);
-	free(path);
 	free(feedback);
 	free(json);
 	free(head);
@@ -415,7 +432,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 
 Test(e2e_pr, a_failing_check_reaches_the_agent_and_a_new_commit_lands_on_the_same_pull_request)
 {
-	char *head, *json, *feedback, *path;
+	char *head, *json, *feedback;
 	cJSON *evs;
 	int k;
 
@@ -438,21 +455,13 @@ Test(e2e_pr, a_failing_check_reaches_the_agent_and_a_new_commit_lands_on_the_sam
 	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#1", 0), 0);
 	cr_assert_str_eq(ev_string(evs, k, "kind"), "checks");
 	cJSON_Delete(evs);
-	path = xasprintf("%s/issues/api/1/issue.md.feedback-2.md", sc->state);
-	feedback = read_file(path, NULL);
-	cr_assert_not_null(feedback);
+	feedback = fix_round_feedback();
 	cr_assert(strstr(feedback, "ci/test"), "%s", feedback);
 	cr_assert(strstr(feedback, "test_parse: expected 3, got 4"), "%s", feedback);
 	cr_assert(strstr(feedback, "lint"), "%s", feedback);
 	cr_assert_null(strstr(feedback, "ci/build"), "a check that passed: %s", feedback);
 	assert_new_commit_on_the_same_pull_request(head);
-	/* The failures were of the old head: the new one waits for its merge. */
-	free(person_merges(1, "waved-issue/1"));
-	await_event("done", "api#1", 1);
-	evs = scenario_events(sc);
-	cr_assert_eq(ev_count(evs, "pr_feedback", "api#1"), 1);
-	cJSON_Delete(evs);
-	free(path);
+	one_round_then_merged();
 	free(feedback);
 	free(json);
 	free(head);
