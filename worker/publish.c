@@ -73,18 +73,20 @@ remote_git(struct worker *w, const char *dir, struct strbuf *out, const char *co
 static void
 pull_request_head(struct worker *w, char base[GIT_SHA_MAX + 1])
 {
-	char *commit = xasprintf("%s^{commit}", w->job->pr_base), *ref;
+	char *commit = xasprintf("%s^{commit}", w->job->pr_base), *ref, *spec;
 	char theirs[GIT_SHA_MAX + 1];
 	struct strbuf out = { 0 };
 	bool ours_here = git_rev_parse(w->repo->path, commit, base) == 0;
 	int rc;
 
 	free(commit);
-	ref = xasprintf("refs/heads/%s", w->branch);
+	/* Into a ref of its own, not FETCH_HEAD: other workers fetch in this repo too. */
+	ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->branch);
+	spec = xasprintf("+refs/heads/%s:%s", w->branch, ref);
 	rc = remote_git(w, w->repo->path, &out, (const char *[]){
-	    "fetch", "-q", "--no-tags", w->repo->push, ref, NULL });
-	free(ref);
-	if (rc == 0 && git_rev_parse(w->repo->path, "FETCH_HEAD", theirs) == 0 &&
+	    "fetch", "-q", "--no-tags", "--no-write-fetch-head", w->repo->push, spec, NULL });
+	free(spec);
+	if (rc == 0 && git_rev_parse(w->repo->path, ref, theirs) == 0 &&
 	    (!ours_here || git_is_ancestor(w->repo->path, base, theirs))) {
 		if (ours_here && strcmp(theirs, base) != 0)
 			dprintf(w->log_fd, "== waved: prepare: %s has commits pushed after waved's "
@@ -94,6 +96,7 @@ pull_request_head(struct worker *w, char base[GIT_SHA_MAX + 1])
 		finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
 		    "neither here nor on %s: %s", w->job->pr_base, w->repo->push, out.s ? out.s : ""));
 	strbuf_free(&out);
+	free(ref);
 }
 
 /* The remote's base branch, fetched now into its remote-tracking ref. */
@@ -104,7 +107,7 @@ remote_base(struct worker *w, char base[GIT_SHA_MAX + 1])
 	char *spec = xasprintf("+refs/heads/%s:%s", w->cfg->base_branch, ref);
 	struct strbuf out = { 0 };
 	int rc = remote_git(w, w->repo->path, &out, (const char *[]){
-	    "fetch", "-q", "--no-tags", w->repo->push, spec, NULL });
+	    "fetch", "-q", "--no-tags", "--no-write-fetch-head", w->repo->push, spec, NULL });
 
 	free(spec);
 	if (rc != 0)
