@@ -18,12 +18,11 @@ array_or_null(cJSON *v)
 	return cJSON_IsArray(v) ? v : NULL;
 }
 
+/* o's member key when it is a string, else NULL. */
 static const char *
 str_of(const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
 static void

@@ -53,6 +53,13 @@ binding(const struct ctl_state *st, const cJSON *l)
 	return who;
 }
 
+/* land = pr: its pull request waits for a person. */
+static bool
+awaits_merge(const struct ctl_issue *r)
+{
+	return strcmp(r->state, state_name(STATE_AWAITING_MERGE)) == 0;
+}
+
 static void
 print_json(const struct ctl_state *st)
 {
@@ -91,7 +98,7 @@ print_json(const struct ctl_state *st)
 			cJSON_AddNumberToObject(o, "pr_round", r->pr_round);
 		}
 		cJSON_AddItemToArray(issues, o);
-		if (strcmp(r->state, "awaiting_merge") == 0) {
+		if (awaits_merge(r)) {
 			o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "issue", r->key);
 			if (r->pr_url)
@@ -179,7 +186,7 @@ print_human(const struct ctl_state *st)
 	for (size_t k = 0; k < st->n; k++) {
 		const struct ctl_issue *r = &st->issues[k];
 
-		if (strcmp(r->state, "awaiting_merge") != 0)
+		if (!awaits_merge(r))
 			continue;
 		if (!header)
 			printf("\n%-20s %-6s %-8s %s\n", "AWAITING MERGE", "ROUND", "AGE", "PULL REQUEST");

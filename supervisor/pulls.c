@@ -38,6 +38,7 @@ struct watch {
 	int64_t next;			/* monotonic ms: when it is due */
 	enum step step;
 	char *path;			/* of the request in flight */
+	bool get;			/* it is a GET: its answer is kept for a 304 */
 	char github[256];		/* its repo's owner/name (a reload may free the conf) */
 	char repo_name[REPO_NAME_MAX + 1];
 	char branch[128];
@@ -110,6 +111,7 @@ request(struct watch *w, enum step step, const char *method, char *path, const c
 	free(w->path);
 	w->path = path;
 	w->step = step;
+	w->get = get;
 	w->busy = true;
 	w->p->pending++;
 	github_request(w->p->gh, method, path, get && c->url && strcmp(c->url, path) == 0 ?
@@ -163,7 +165,7 @@ rest(struct watch *w)
 /*
  * The body of an answer: fresh (and kept, with its ETag, for a GET), the
  * kept one on a 304, "{}" for a missing resource when missing_ok; NULL
- * after a failure (the watch rests).
+ * after a failure (the watch rests).  The body lives until the next answer.
  */
 static const char *
 answer(struct watch *w, const struct gh_response *res, bool missing_ok)
@@ -179,6 +181,8 @@ answer(struct watch *w, const struct gh_response *res, bool missing_ok)
 		give_up_for_now(w, res);
 		return NULL;
 	}
+	if (!w->get)
+		return res->body ? res->body : "";
 	free(c->url);
 	free(c->etag);
 	free(c->body);
@@ -204,11 +208,13 @@ static void
 written(const struct gh_response *res, void *arg)
 {
 	struct watch *w = arg;
+	const char *body = answer(w, res, false);
 	struct gh_pull made;
 
-	if (answer(w, res, false) == NULL)
+	if (body == NULL)
 		return;
-	if (w->step == STEP_WRITE && gh_pull_parse(res->body, &made) && made.url[0])
+	/* What GitHub answers is the pull request; an update keeps what was found. */
+	if (gh_pull_parse(body, &made) && made.url[0])
 		w->pull = made;
 	if (w->pull.number <= 0) {
 		log_warnx("%s: GitHub opened a pull request without a number: again later", w->key);
@@ -254,6 +260,14 @@ found(const struct gh_response *res, void *arg)
 	cJSON_Delete(req);
 }
 
+/* What a watch keeps of its repo: a reload may free the configuration meanwhile. */
+static void
+watch_repo(struct watch *w, const struct repo_conf *repo)
+{
+	strlcpy(w->github, repo->github, sizeof(w->github));
+	strlcpy(w->repo_name, repo->name, sizeof(w->repo_name));
+}
+
 /* Never two pull requests: the one of this head branch is looked for first. */
 static void
 publish(struct watch *w, const struct sched_pull *v)
@@ -261,8 +275,7 @@ publish(struct watch *w, const struct sched_pull *v)
 	char *owner = strndup(v->repo->github, strcspn(v->repo->github, "/"));
 	char *branch = issue_branch_name(w->p->cfg, v->number), *head;
 
-	strlcpy(w->github, v->repo->github, sizeof(w->github));
-	strlcpy(w->repo_name, v->repo->name, sizeof(w->repo_name));
+	watch_repo(w, v->repo);
 	strlcpy(w->branch, branch, sizeof(w->branch));
 	head = github_query_escape(branch);	/* a branch name may hold & or + */
 	request(w, STEP_FIND, "GET", xasprintf("/repos/%s/pulls?state=open&head=%s:%s&per_page=100",
@@ -413,8 +426,7 @@ check_pull(struct watch *w)
 
 	if (!sched_awaiting_pull(w->p->sched, w->issue, &v))
 		return;
-	strlcpy(w->github, v.repo->github, sizeof(w->github));
-	strlcpy(w->repo_name, v.repo->name, sizeof(w->repo_name));
+	watch_repo(w, v.repo);
 	request(w, STEP_PULL, "GET", xasprintf("/repos/%s/pulls/%ld", v.repo->github, v.pr),
 	    NULL, pull_read);
 }

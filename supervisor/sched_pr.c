@@ -106,13 +106,19 @@ sched_awaiting(const struct sched *s)
 	return s->awaiting;
 }
 
+/* Issue i awaits its merge (having pushed, it has its pull request). */
+static bool
+awaits(const struct sched *s, size_t i)
+{
+	return i < s->n && s->v[i].state == STATE_AWAITING_MERGE && s->v[i].pr;
+}
+
 bool
 sched_awaiting_pull(const struct sched *s, size_t i, struct sched_pull *out)
 {
-	const struct sched_issue *is = i < s->n ? &s->v[i] : NULL;
+	const struct sched_issue *is = &s->v[i];
 
-	/* Awaiting, it has pushed: its pull request is there. */
-	if (is == NULL || is->state != STATE_AWAITING_MERGE || is->repo == NO_REPO || !is->pr)
+	if (!awaits(s, i) || is->repo == NO_REPO)
 		return false;
 	*out = (struct sched_pull){
 		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
@@ -136,7 +142,7 @@ sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out)
 static struct sched_issue *
 awaiting(struct sched *s, size_t i)
 {
-	return i < s->n && s->v[i].state == STATE_AWAITING_MERGE && s->v[i].pr ? &s->v[i] : NULL;
+	return awaits(s, i) ? &s->v[i] : NULL;
 }
 
 static cJSON *

@@ -194,19 +194,17 @@ on_merge(struct sched *s, size_t i, const struct proto_msg *m)
 	return -1;
 }
 
-/* A merge conflict the agent resolved: the files, and which round of the attempt. */
+/*
+ * A merge conflict the agent resolved: the files, and which round of the
+ * attempt.  It comes from the merge queue, or (land = pr) before a push:
+ * any state of a worker in flight.
+ */
 static int
 on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
 {
 	cJSON *f = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(f, "files");
 	char *copy = xstrdup(m->reason), *save = NULL;
 
-	/* At the merge queue; with land = pr, before the push (worker/publish.c). */
-	if (s->v[i].state != STATE_MERGING && s->repos[s->v[i].repo].conf->land != LAND_PR) {
-		cJSON_Delete(f);
-		free(copy);
-		return -1;
-	}
 	for (char *p = strtok_r(copy, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
 		cJSON_AddItemToArray(files, cJSON_CreateString(p));
 	free(copy);

@@ -356,6 +356,17 @@ assert_new_commit_on_the_same_pull_request(const char *first_head)
 	free(second);
 }
 
+/* The fix round has pushed (a second push): the feedback event's index in evs, of kind. */
+static int
+round_of_kind(cJSON *evs, const char *kind)
+{
+	int k = ev_find(evs, "pr_feedback", "api#1", 0);
+
+	cr_assert_geq(k, 0);
+	cr_assert_str_eq(ev_string(evs, k, "kind"), kind);
+	return k;
+}
+
 /* What the fix round's agent (attempt 2) found in $WAVED_FEEDBACK_FILE (caller frees). */
 static char *
 fix_round_feedback(void)
@@ -404,8 +415,7 @@ Test(e2e_pr, requested_changes_reach_the_agent_and_a_new_commit_lands_on_the_sam
 	fakepulls_write(fake, "reviews-1.json", json);
 	await_event("pushed", "api#1", 2);
 	evs = scenario_events(sc);
-	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#1", 0), 0);
-	cr_assert_str_eq(ev_string(evs, k, "kind"), "review");
+	k = round_of_kind(evs, "review");
 	cr_assert_eq(ev_number(evs, k, "round"), 1);
 	cJSON_Delete(evs);
 	/* Attempt 2 is the fix round: its agent read the review and both comments. */
@@ -434,7 +444,6 @@ Test(e2e_pr, a_failing_check_reaches_the_agent_and_a_new_commit_lands_on_the_sam
 {
 	char *head, *json, *feedback;
 	cJSON *evs;
-	int k;
 
 	start(one_issue);
 	daemon_start();
@@ -452,8 +461,7 @@ Test(e2e_pr, a_failing_check_reaches_the_agent_and_a_new_commit_lands_on_the_sam
 	fakepulls_write(fake, "status.json", json);
 	await_event("pushed", "api#1", 2);
 	evs = scenario_events(sc);
-	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#1", 0), 0);
-	cr_assert_str_eq(ev_string(evs, k, "kind"), "checks");
+	round_of_kind(evs, "checks");
 	cJSON_Delete(evs);
 	feedback = fix_round_feedback();
 	cr_assert(strstr(feedback, "ci/test"), "%s", feedback);

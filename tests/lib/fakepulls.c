@@ -78,7 +78,7 @@ list_pulls(int fd, const char *dir, const char *query)
 
 	if (head && (head = strchr(head, ':')) != NULL)
 		snprintf(ref, sizeof(ref), "%.*s", (int)strcspn(head + 1, "&"), head + 1);
-	for (int n = 1; n <= count_pulls(dir); n++) {
+	for (int n = 1, last = count_pulls(dir); n <= last; n++) {
 		char *name = xasprintf("pull-%d.json", n), *t = file_or(dir, name, "{}");
 		cJSON *p = cJSON_Parse(t);
 		const cJSON *r = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "head"), "ref");
