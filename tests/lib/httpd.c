@@ -83,27 +83,43 @@ send_all(int fd, const char *s, size_t n)
 	}
 }
 
+/*
+ * The text of a recorded response with its placeholders filled in:
+ * {{PORT}} the server's port, {{NOW+N}} the epoch second N seconds from now
+ * (a rate limit's reset: a recorded absolute time would pass one day).
+ */
+static void
+expand_placeholders(const char *raw, int port, struct strbuf *text)
+{
+	const char *q = raw, *m;
+
+	while ((m = strstr(q, "{{")) != NULL) {
+		long ahead;
+		int used = 0;
+
+		strbuf_addf(text, "%.*s", (int)(m - q), q);
+		if (strncmp(m, "{{PORT}}", 8) == 0) {
+			strbuf_addf(text, "%d", port);
+			q = m + 8;
+		} else if (sscanf(m, "{{NOW+%ld}}%n", &ahead, &used) == 1 && used > 0) {
+			strbuf_addf(text, "%lld", (long long)time(NULL) + ahead);
+			q = m + used;
+		} else {
+			strbuf_add(text, "{{");
+			q = m + 2;
+		}
+	}
+	strbuf_add(text, q);
+}
+
 /* Head lines end in CRLF; the body gets a Content-Length. */
 void
 httpd_send_raw(int fd, const char *raw, int port)
 {
 	struct strbuf out = { 0 }, text = { 0 };
-	const char *p = raw, *sep;
-	char portstr[16];
+	const char *p, *sep;
 
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	for (const char *q = raw; *q; ) {
-		const char *m = strstr(q, "{{PORT}}");
-		if (m == NULL) {
-			strbuf_add(&text, q);
-			break;
-		}
-		char *chunk = strndup(q, (size_t)(m - q));
-		strbuf_add(&text, chunk);
-		strbuf_add(&text, portstr);
-		free(chunk);
-		q = m + 8;
-	}
+	expand_placeholders(raw, port, &text);
 	p = text.s;
 	if (strncmp(p, "#delay ", 7) == 0) {
 		int ms = atoi(p + 7);

@@ -8,8 +8,10 @@
  * responses are used in turn, the last one again and again.  A response is a
  * file of the folder; "@store" instead keeps what is POSTed to the path and
  * answers a GET of it (with or without a query) with all of it, as GitHub's
- * comment lists do; "@store:MS" keeps a POST at once but answers it MS later.  In response files {{PORT}} is the server's port, and a
- * first line "#delay MS" holds the answer back that long.  A request no route
+ * comment lists do; "@store:MS" keeps a POST at once but answers it MS later.
+ * In response files {{PORT}} is the server's port, {{NOW+N}} the epoch
+ * second N seconds from now (recorded times would pass), and a first line
+ * "#delay MS" holds the answer back that long.  A request no route
  * names exactly goes, under the PREFIX of an "ANY PREFIX @pulls" line, to the
  * fake pull requests of fakepulls.h.
  */
