@@ -92,10 +92,13 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_CLEAR_PULL] = "DELETE FROM pulls WHERE issue_id = ?1",
 };
 
+/* Inside the caller's transaction when one is open (a reload), else in one of its own. */
 int
 store_sync_repos(struct store *st, const struct config *cfg)
 {
-	if (store_begin(st) == -1)
+	bool own = !st->in_txn;
+
+	if (own && store_begin(st) == -1)
 		return -1;
 	for (size_t i = 0; i < cfg->nrepos; i++) {
 		sqlite3_stmt *s = store_stmt(st, ST_REPO_UPSERT);
@@ -104,11 +107,12 @@ store_sync_repos(struct store *st, const struct config *cfg)
 		sqlite3_bind_text(s, 2, cfg->repos[i].path, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, cfg->agent_branch, -1, SQLITE_STATIC);
 		if (store_exec_stmt(st, s) == -1) {
-			store_rollback(st);
+			if (own)
+				store_rollback(st);
 			return -1;
 		}
 	}
-	return store_commit(st);
+	return own ? store_commit(st) : 0;
 }
 
 /* True when the stored dependencies equal the spec's (as a set). */

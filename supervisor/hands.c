@@ -18,9 +18,7 @@
 static void
 record(struct supervisor *sv, const char *name, cJSON *fields)
 {
-	journal_begin(sv->journal);
 	journal_event(sv->journal, JOURNAL_DAEMON, name, fields);
-	journal_commit(sv->journal);
 }
 
 /* A reading of the usage command: the usage hand moves to its step. */

@@ -28,6 +28,7 @@ struct journal {
 	size_t rendered;	/* v[0..rendered) hold their lines, seqs taken for good */
 	cJSON **fields;		/* of the entries not rendered yet */
 	size_t nfields, fields_cap;
+	bool open;		/* a transaction is open: between journal_begin and its commit */
 	bool down;
 	int64_t down_since, next_retry, backoff;
 	char why[256];		/* of the last failure */
@@ -75,16 +76,45 @@ journal_set_hooks(struct journal *j, journal_ctx_fn *ctx, journal_committed_fn *
 	j->arg = arg;
 }
 
+/*
+ * A transaction opened inside another, or an event or commit outside any,
+ * is a bug of the supervisor's: SQLite would refuse the inner BEGIN, and
+ * the outer unit would commit in halves.  Debug and sanitizer builds stop
+ * at once, so that a test catches it; a release build (NDEBUG) says so and
+ * goes on inside the outer transaction.
+ */
+static void
+misuse(const char *what)
+{
+	log_warnx("journal: %s: one transaction per dispatched event", what);
+#ifndef NDEBUG
+	abort();
+#endif
+}
+
 void
 journal_begin(struct journal *j)
 {
+	if (j->open) {
+		misuse("a transaction opened inside another");
+		return;
+	}
+	j->open = true;
 	/* A failure is the store's to remember: the commit fails and says why. */
 	store_begin(j->store);
+}
+
+bool
+journal_open(const struct journal *j)
+{
+	return j->open;
 }
 
 void
 journal_event(struct journal *j, size_t issue, const char *name, cJSON *fields)
 {
+	if (!j->open)
+		misuse("an event outside a transaction");
 	grow_array((void **)&j->v, &j->cap, j->n + 1, sizeof(*j->v));
 	j->v[j->n++] = (struct entry){ xstrdup(name), issue, NULL };
 	grow_array((void **)&j->fields, &j->fields_cap, j->nfields + 1, sizeof(cJSON *));
@@ -165,6 +195,11 @@ journal_commit(struct journal *j)
 {
 	size_t n;
 
+	if (!j->open) {
+		misuse("a commit outside a transaction");
+		return -1;
+	}
+	j->open = false;
 	render_new(j);
 	if (write_through(j) == -1) {
 		go_down(j);
@@ -173,11 +208,13 @@ journal_commit(struct journal *j)
 	n = j->n;
 	events_rotate_if_due(j->events);
 	come_up(j, n);
-	/* Committed: what depends on these events may happen.  A hook may open
-	 * a transaction of its own, so the list is taken first. */
+	/* Committed: what depends on these events may happen.  What the hooks
+	 * change is the next transaction, so the list is taken first. */
 	struct entry *v = j->v;
 	j->v = NULL;
 	j->n = j->cap = j->rendered = 0;
+	if (j->committed && n > 0)
+		journal_begin(j);
 	for (size_t k = 0; k < n; k++) {
 		if (j->committed)
 			j->committed(v[k].name, v[k].issue, j->arg);
@@ -185,6 +222,8 @@ journal_commit(struct journal *j)
 		free(v[k].line);
 	}
 	free(v);
+	if (j->committed && n > 0)
+		journal_commit(j);
 	return 0;
 }
 

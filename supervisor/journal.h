@@ -36,10 +36,17 @@ void journal_free(struct journal *j);
 void journal_set_hooks(struct journal *j, journal_ctx_fn *ctx, journal_committed_fn *committed,
     void *arg);
 
+/*
+ * One transaction per dispatched event: the loop opens it, everything the
+ * event causes runs inside it, the loop commits it.  Nesting is refused
+ * (an abort unless NDEBUG): nothing below the loop begins or commits.
+ */
 void journal_begin(struct journal *j);
+bool journal_open(const struct journal *j);
 /* An event of the open transaction; fields (may be NULL) is taken. */
 void journal_event(struct journal *j, size_t issue, const char *name, cJSON *fields);
-/* 0: committed, hooks run.  -1: kept for a retry, the journal is down. */
+/* 0: committed, hooks run (in a transaction of their own, committed
+ * after them).  -1: kept for a retry, the journal is down. */
 int journal_commit(struct journal *j);
 
 /* Up, or back up after a retry that is due now: the caller may act. */

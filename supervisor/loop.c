@@ -131,6 +131,26 @@ signals_open(void)
 	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/*
+ * One dispatched event, one transaction: the loop opens it, everything the
+ * event causes (states, rows, events) runs inside it, and it commits before
+ * anything that follows from it (journal.h).  Nothing below the loop begins
+ * or commits.
+ */
+static void
+dispatch(struct supervisor *sv, void (*handler)(struct supervisor *, void *), void *arg)
+{
+	journal_begin(sv->journal);
+	handler(sv, arg);
+	journal_commit(sv->journal);
+}
+
+static void
+run_signal(struct supervisor *sv, void *arg)
+{
+	signal_table[*(size_t *)arg].action(sv);
+}
+
 static void
 signals_dispatch(struct supervisor *sv)
 {
@@ -143,17 +163,15 @@ signals_dispatch(struct supervisor *sv)
 			if (signal_table[k].needs_store && journal_down(sv->journal))
 				sv->deferred |= 1u << k;
 			else
-				signal_table[k].action(sv);
+				dispatch(sv, run_signal, &k);
 		}
 }
 
 /* The store is back: what waited for it, in the order it came. */
 static void
-catch_up(struct supervisor *sv)
+catch_up(struct supervisor *sv, void *arg)
 {
-	unsigned deferred = sv->deferred;
-
-	sv->deferred = 0;
+	(void)arg;
 	/* A full disk took the store down: nothing was admitted meanwhile, and
 	 * now the events say so; the disk check that follows lifts it if there
 	 * is room again. */
@@ -163,9 +181,17 @@ catch_up(struct supervisor *sv)
 		sv->next_disk_check = 0;
 	}
 	workers_resume(sv->workers);
+}
+
+static void
+catch_up_signals(struct supervisor *sv)
+{
+	unsigned deferred = sv->deferred;
+
+	sv->deferred = 0;
 	for (size_t k = 0; k < ARRAY_LEN(signal_table); k++)
 		if (deferred & (1u << k))
-			signal_table[k].action(sv);
+			dispatch(sv, run_signal, &k);
 }
 
 /* A child that is no worker ended: the usage command's status counts. */
@@ -222,6 +248,78 @@ settled(const struct supervisor *sv)
 	return intake_settled(sv) && sched_settled(sv->sched);
 }
 
+/* The fds of one source of events within the poll array. */
+struct fd_slice {
+	struct pollfd *fds;
+	size_t n;
+};
+
+static void
+on_control(struct supervisor *sv, void *arg)
+{
+	struct fd_slice *sl = arg;
+
+	control_dispatch(sv->control, sl->fds, sl->n);
+}
+
+static void
+on_github(struct supervisor *sv, void *arg)
+{
+	struct fd_slice *sl = arg;
+
+	github_dispatch(sv->github, sl->fds, sl->n);
+}
+
+static void
+on_reload(struct supervisor *sv, void *arg)
+{
+	struct fd_slice *sl = arg;
+
+	reload_dispatch(sv, sl->fds, sl->n);
+}
+
+static void
+on_usage(struct supervisor *sv, void *arg)
+{
+	struct fd_slice *sl = arg;
+
+	usage_dispatch(sv->usage, sl->fds, sl->n);
+}
+
+static void
+on_worker(struct supervisor *sv, void *arg)
+{
+	workers_readable(sv->workers, *(int *)arg);
+}
+
+/* The hands that watch the machine, then admission: who may start now. */
+static void
+on_admission(struct supervisor *sv, void *arg)
+{
+	(void)arg;
+	hands_check_memory(sv, mono_ms());
+	hands_check_disk(sv, mono_ms());
+	usage_tick(sv->usage, &sv->cfg->usage, mono_ms());
+	/* With a usage monitor, its first answer comes before the first admission. */
+	if (sv->cfg->usage.command == NULL || usage_heard(sv->usage))
+		sched_admit(sv->sched);
+}
+
+/* What is due by the clock: polls of the sources, watchdogs, backoffs. */
+static void
+on_timers(struct supervisor *sv, void *arg)
+{
+	(void)arg;
+	if (sv->gh_source && !sv->stopping)
+		source_github_tick(sv->gh_source);
+	if (sv->pulls && !sv->stopping)
+		pulls_tick(sv->pulls);
+	workers_watchdog(sv->workers, mono_ms());
+	sched_tick(sv->sched, now_ms());
+	if (!sv->stopping && mono_ms() >= sv->next_poll)
+		intake_poll(sv);
+}
+
 /*
  * While the store cannot be written the supervisor acts on nothing: it
  * admits nothing, reads no worker (each waits at its gate), talks to no
@@ -231,7 +329,7 @@ static void
 iterate_down(struct supervisor *sv)
 {
 	int64_t until = journal_next_retry(sv->journal), now = mono_ms();
-	size_t ncontrol;
+	struct fd_slice control;
 	int n;
 
 	if (sv->stopping && sv->stop_deadline < until)
@@ -240,21 +338,21 @@ iterate_down(struct supervisor *sv)
 	update_title(sv);
 	grow_array((void **)&sv->fds, &sv->fds_cap, 1 + control_nfds(sv->control), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
-	ncontrol = control_pollfds(sv->control, sv->fds + 1);
-	n = poll(sv->fds, 1 + ncontrol, until <= now ? 0 : until - now > 1000 ? 1000 :
+	control = (struct fd_slice){ sv->fds + 1, control_pollfds(sv->control, sv->fds + 1) };
+	n = poll(sv->fds, 1 + control.n, until <= now ? 0 : until - now > 1000 ? 1000 :
 	    (int)(until - now));
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
 	if (n > 0 && sv->fds[0].revents)
 		signals_dispatch(sv);
 	if (n > 0)
-		control_dispatch(sv->control, sv->fds + 1, ncontrol);
+		dispatch(sv, on_control, &control);
 }
 
 static void
 loop_iterate(struct supervisor *sv)
 {
-	size_t nfds, ncontrol, ngithub, nreload, nusage;
+	struct fd_slice control, github, reload, usage, workers;
 	int n;
 
 	if (!journal_ready(sv->journal)) {
@@ -264,60 +362,48 @@ loop_iterate(struct supervisor *sv)
 	}
 	if (sv->was_down) {
 		sv->was_down = false;
-		catch_up(sv);
+		dispatch(sv, catch_up, NULL);
+		catch_up_signals(sv);
 	}
-	if (!sv->stopping) {
-		hands_check_memory(sv, mono_ms());
-		hands_check_disk(sv, mono_ms());
-		usage_tick(sv->usage, &sv->cfg->usage, mono_ms());
-		/* With a usage monitor, its first answer comes before the first admission. */
-		if (sv->cfg->usage.command == NULL || usage_heard(sv->usage))
-			sched_admit(sv->sched);
-	}
+	if (!sv->stopping && sched_can_act(sv->sched))
+		dispatch(sv, on_admission, NULL);
 	update_title(sv);
 	if (sv->opts->once && !sv->stopping && settled(sv))
 		return;		/* nothing left to wait for */
-	/* One poll: the signalfd, the control socket and its clients, every worker's pipe. */
 	/* One poll: the signalfd, the control socket and its clients, GitHub's
-	 * sockets, a reload's preflight, every worker's pipe. */
+	 * sockets, a reload's preflight, the usage command, every worker's pipe. */
 	grow_array((void **)&sv->fds, &sv->fds_cap, 3 + control_nfds(sv->control) +
 	    (sv->github ? github_nfds(sv->github) : 0) + workers_count(sv->workers), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
-	ncontrol = control_pollfds(sv->control, sv->fds + 1);
-	ngithub = sv->github ? github_pollfds(sv->github, sv->fds + 1 + ncontrol) : 0;
-	nreload = reload_pollfds(sv->reload, sv->fds + 1 + ncontrol + ngithub);
-	nusage = usage_pollfds(sv->usage, sv->fds + 1 + ncontrol + ngithub + nreload);
-	nfds = 1 + ncontrol + ngithub + nreload + nusage;
-	nfds += workers_pollfds(sv->workers, sv->fds + nfds);
-	n = poll(sv->fds, nfds, poll_timeout(sv));
+	control.fds = sv->fds + 1;
+	control.n = control_pollfds(sv->control, control.fds);
+	github.fds = control.fds + control.n;
+	github.n = sv->github ? github_pollfds(sv->github, github.fds) : 0;
+	reload.fds = github.fds + github.n;
+	reload.n = reload_pollfds(sv->reload, reload.fds);
+	usage.fds = reload.fds + reload.n;
+	usage.n = usage_pollfds(sv->usage, usage.fds);
+	workers.fds = usage.fds + usage.n;
+	workers.n = workers_pollfds(sv->workers, workers.fds);
+	n = poll(sv->fds, (nfds_t)(workers.fds + workers.n - sv->fds), poll_timeout(sv));
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
 	/* Each step may find the store gone: the rest waits for the next turn. */
-	for (size_t k = 1 + ncontrol + ngithub + nreload + nusage; n > 0 && k < nfds; k++)
-		if (sv->fds[k].revents && sched_can_act(sv->sched))
-			workers_readable(sv->workers, sv->fds[k].fd);
+	for (size_t k = 0; n > 0 && k < workers.n; k++)
+		if (workers.fds[k].revents && sched_can_act(sv->sched))
+			dispatch(sv, on_worker, &workers.fds[k].fd);
 	if (n > 0 && sv->fds[0].revents)
 		signals_dispatch(sv);
 	if (n > 0)
-		control_dispatch(sv->control, sv->fds + 1, ncontrol);
-	if (!sched_can_act(sv->sched))
-		return;
-	if (sv->github)
-		github_dispatch(sv->github, sv->fds + 1 + ncontrol, ngithub);
+		dispatch(sv, on_control, &control);
+	if (sv->github && sched_can_act(sv->sched))
+		dispatch(sv, on_github, &github);
 	if (sched_can_act(sv->sched))
-		reload_dispatch(sv, sv->fds + 1 + ncontrol + ngithub, nreload);
+		dispatch(sv, on_reload, &reload);
 	if (sched_can_act(sv->sched))
-		usage_dispatch(sv->usage, sv->fds + 1 + ncontrol + ngithub + nreload, nusage);
-	if (sv->gh_source && !sv->stopping && sched_can_act(sv->sched))
-		source_github_tick(sv->gh_source);
-	if (sv->pulls && !sv->stopping && sched_can_act(sv->sched))
-		pulls_tick(sv->pulls);
+		dispatch(sv, on_usage, &usage);
 	if (sched_can_act(sv->sched))
-		workers_watchdog(sv->workers, mono_ms());
-	if (sched_can_act(sv->sched))
-		sched_tick(sv->sched, now_ms());
-	if (!sv->stopping && mono_ms() >= sv->next_poll && sched_can_act(sv->sched))
-		intake_poll(sv);
+		dispatch(sv, on_timers, NULL);
 }
 
 /* Decide whether the loop is over. */
@@ -409,6 +495,17 @@ close_state(struct supervisor *sv)
 	config_free(sv->cfg);
 }
 
+/* The first turn: what the last run left in flight, then the source. */
+static void
+on_start(struct supervisor *sv, void *arg)
+{
+	(void)arg;
+	sched_set_running(sv->sched, true);
+	intake_start(sv);
+	sched_recover(sv->sched);
+	intake_poll(sv);
+}
+
 int
 loop_run(struct config *cfg, const struct loop_options *opts)
 {
@@ -440,20 +537,17 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	journal_begin(sv.journal);
 	journal_event(sv.journal, JOURNAL_DAEMON, "started", f);
 	journal_commit(sv.journal);
-	sched_set_running(sv.sched, true);
 	log_info("started: %zu repo%s, cap %d", cfg->nrepos, cfg->nrepos == 1 ? "" : "s", cap);
-	intake_start(&sv);
-	sched_recover(sv.sched);
-	intake_poll(&sv);
+	dispatch(&sv, on_start, NULL);
 	while (!sv.finished) {
 		loop_iterate(&sv);
 		check_finished(&sv);
 	}
 	if (!journal_down(sv.journal)) {
-		sched_set_running(sv.sched, false);
 		f = cJSON_CreateObject();
 		cJSON_AddNumberToObject(f, "status", sv.exit_status);
 		journal_begin(sv.journal);
+		sched_set_running(sv.sched, false);
 		journal_event(sv.journal, JOURNAL_DAEMON, "stopped", f);
 		journal_commit(sv.journal);
 	}

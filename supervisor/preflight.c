@@ -19,16 +19,16 @@ static int
 preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare,
     struct strbuf *errors)
 {
-	char sha[GIT_SHA_MAX + 1];
+	struct git_oid sha;
 	char *agent = xasprintf("refs/heads/%s", cfg->agent_branch);
 	char *base = xasprintf("refs/heads/%s", cfg->base_branch);
 	int rc = 0;
 
 	if (config_check_repo(cfg, r, errors) == -1)
 		rc = -1;
-	else if (git_rev_parse(r->path, agent, sha) == 0) {
+	else if (git_rev_parse(r->path, agent, &sha) == 0) {
 		/* The agent branch is there: nothing to create. */
-	} else if (git_rev_parse(r->path, base, sha) == -1) {
+	} else if (git_rev_parse(r->path, base, &sha) == -1) {
 		strbuf_addf(errors, "repo %s: neither agent branch %s nor base branch %s exists\n",
 		    r->name, cfg->agent_branch, cfg->base_branch);
 		rc = -1;

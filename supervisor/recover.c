@@ -49,9 +49,9 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 	char *branch = issue_branch_name(in->cfg, in->number);
 	char *agent = xasprintf("refs/heads/%s", in->cfg->agent_branch);
 	char *worktree = path_worktree(in->cfg, in->repo->name, in->number);
-	char head[GIT_SHA_MAX + 1] = "", wt_head[GIT_SHA_MAX + 1] = "";
-	const char *path = in->repo->path;
-	bool has_head = git_rev_parse(path, branch, head) == 0;
+	struct git_oid oid = { "" }, wt_oid = { "" };
+	const char *path = in->repo->path, *head = oid.hex;
+	bool has_head = git_rev_parse(path, branch, &oid) == 0;
 	bool may_land = in->repo->land == LAND_BRANCH;
 
 	memset(out, 0, sizeof(*out));
@@ -69,8 +69,8 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 	    git_is_ancestor(path, in->final, agent)) {
 		out->action = RECOVER_DONE;
 		strlcpy(out->landed, in->final, sizeof(out->landed));
-	} else if (has_head && git_rev_parse(worktree, "HEAD", wt_head) == 0 &&
-	    strcmp(wt_head, head) == 0) {
+	} else if (has_head && git_rev_parse(worktree, "HEAD", &wt_oid) == 0 &&
+	    git_oid_equal(&wt_oid, &oid)) {
 		/* Resume only where git agrees with the marker (prepare counts as one). */
 		if (in->marker && strcmp(in->marker->head, head) == 0) {
 			out->action = RECOVER_RESUME;

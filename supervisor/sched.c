@@ -141,22 +141,11 @@ repo_refresh(struct sched *s, size_t r)
 
 /* ---- the journal: a transition commits before anything follows from it ---- */
 
-void
-txn_begin(struct sched *s)
-{
-	journal_begin(s->journal);
-}
-
+/* An event of the transaction the loop opened for what is being dispatched. */
 void
 txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 {
 	journal_event(s->journal, issue, name, fields);
-}
-
-void
-txn_commit(struct sched *s)
-{
-	journal_commit(s->journal);
 }
 
 static void
@@ -407,14 +396,12 @@ admit_one(struct sched *s, size_t r)
 	}
 	is->merged = false;
 	set_str(&is->final, NULL);
-	txn_begin(s);
 	unlist(s, i);		/* out of the ready heap before the fork */
 	pid = launch(s, i);
 	if (pid == -1) {
 		log_issue_warnx(&(struct log_ctx){ is->key, is->attempt, is->trace },
 		    "cannot start a worker");
 		start_failed(s, i);
-		txn_commit(s);
 		return;
 	}
 	s->inflight++;
@@ -438,7 +425,6 @@ admit_one(struct sched *s, size_t r)
 	cJSON_AddNumberToObject(f, "inflight", s->inflight);
 	cJSON_AddNumberToObject(f, "effective_cap", s->effective_cap);
 	sched_fire(s, i, IN_ADMIT, STATE_RUNNING, NULL, f);
-	txn_commit(s);
 }
 
 void
@@ -467,11 +453,9 @@ sched_tick(struct sched *s, int64_t now)
 	cooldown_tick(s, now);
 	if ((top = heap_top(&s->retry)) == HEAP_NONE || s->v[top].retry_at > now)
 		return;
-	txn_begin(s);
 	while ((top = heap_top(&s->retry)) != HEAP_NONE && s->v[top].retry_at <= now)
 		sched_fire(s, top, IN_BACKOFF_OVER, s->v[top].pending ? STATE_QUEUED : STATE_READY,
 		    NULL, NULL);
-	txn_commit(s);
 }
 
 int
@@ -495,9 +479,7 @@ sched_inflight(const struct sched *s)
 void
 sched_set_running(struct sched *s, bool running)
 {
-	txn_begin(s);
 	daemon_row(s, running);
-	txn_commit(s);
 }
 
 /* ---- setup ---- */
@@ -648,7 +630,6 @@ sched_recover(struct sched *s)
 	struct recover_input in;
 	struct store_marker marker;
 
-	txn_begin(s);
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_issue *is = &s->v[i];
 
@@ -666,7 +647,6 @@ sched_recover(struct sched *s)
 		else if (is->state == STATE_READY)
 			sched_fire(s, i, IN_RESTART, STATE_QUEUED, NULL, NULL);	/* sync decides again */
 	}
-	txn_commit(s);
 }
 
 bool

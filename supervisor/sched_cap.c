@@ -52,7 +52,6 @@ cap_pulled(struct sched *s, const char *why, const char *by, bool always)
 	cJSON *f;
 
 	s->effective_cap = effective;
-	txn_begin(s);
 	daemon_row(s, true);	/* the limits, even when the effective cap stays */
 	if (moved) {
 		log_info("cap: effective cap %d of %d%s (%s: %s)", effective, s->cap.configured,
@@ -63,7 +62,6 @@ cap_pulled(struct sched *s, const char *why, const char *by, bool always)
 		cJSON_AddStringToObject(f, "why", why);
 		txn_event(s, JOURNAL_DAEMON, "cap_changed", f);
 	}
-	txn_commit(s);
 }
 
 void

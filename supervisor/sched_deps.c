@@ -308,7 +308,6 @@ sched_sync(struct sched *s, const struct issue_list *source)
 	bool *added = xcalloc(source->n, sizeof(bool));
 	int rc = 0;
 
-	txn_begin(s);
 	for (size_t k = 0; k < source->n; k++) {
 		enum store_upsert u = store_upsert_issue(s->store, &source->v[k]);
 
@@ -338,7 +337,6 @@ sched_sync(struct sched *s, const struct issue_list *source)
 	}
 	free(added);
 	replan(s);
-	txn_commit(s);
 	return rc;
 }
 
@@ -369,7 +367,6 @@ sched_retry(struct sched *s, const char *key, char **why)
 		    state_name(is->state));
 		return -1;
 	}
-	txn_begin(s);
 	if (is->state == STATE_DEAD) {
 		is->attempts = 0;	/* a fresh set of attempts */
 		store_set_attempts(s->store, is->id, 0);
@@ -378,7 +375,6 @@ sched_retry(struct sched *s, const char *key, char **why)
 	}
 	sched_fire(s, (size_t)i, IN_RETRY, STATE_QUEUED, NULL, fields_str("why", "retry"));
 	replan(s);	/* ready if it can be; its blocked dependents follow */
-	txn_commit(s);
 	if (is->state == STATE_BLOCKED) {
 		*why = xasprintf("%s is still blocked: %s", key, is->reason ? is->reason : "?");
 		return -1;

@@ -153,9 +153,7 @@ long issue_pool(const struct sched *s, size_t i);
 void pool_release(struct sched *s, size_t i);
 cJSON *fields_str(const char *key, const char *value);
 void repo_refresh(struct sched *s, size_t r);
-void txn_begin(struct sched *s);
 void txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields);
-void txn_commit(struct sched *s);
 void unlist(struct sched *s, size_t i);
 
 /* sched_cap.c */

@@ -169,13 +169,11 @@ sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
 	first = is->pr->number != number;
 	if (!first && is->pr->url && strcmp(is->pr->url, url) == 0)
 		return;		/* updated: nothing new to record */
-	txn_begin(s);
 	is->pr->number = number;
 	set_str(&is->pr->url, url);
 	pr_save(s, i);
 	if (first)
 		txn_event(s, i, "pr_opened", pr_fields(is));
-	txn_commit(s);
 }
 
 void
@@ -186,7 +184,6 @@ sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 
 	if (is == NULL)
 		return;
-	txn_begin(s);
 	/* GitHub names the merge commit; without one, the head it merged stands for it. */
 	set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr->head);
 	store_set_final_commit(s->store, is->id, is->final);
@@ -198,7 +195,6 @@ sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
 	sched_fire(s, i, IN_PR_MERGED, STATE_DONE, NULL, f);
 	release_dependents(s, i);
-	txn_commit(s);
 }
 
 /* The work on the pull request did not land: its agent time is wasted. */
@@ -227,10 +223,8 @@ sched_pr_closed(struct sched *s, size_t i)
 
 	if (is == NULL)
 		return;
-	txn_begin(s);
 	txn_event(s, i, "pr_closed", pr_fields(is));
 	pull_dead(s, i, IN_PR_CLOSED, "pull request closed");
-	txn_commit(s);
 }
 
 /* The feedback a fix round reads in $WAVED_FEEDBACK_FILE. */
@@ -266,20 +260,17 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 
 	if (is == NULL)
 		return;
-	txn_begin(s);
 	if (is->pr->round >= s->cfg->pr_rounds) {
 		last_line(text, line, sizeof(line));
 		reason = xasprintf("pull request: %d feedback round%s used up; last (%s): %s",
 		    s->cfg->pr_rounds, s->cfg->pr_rounds == 1 ? "" : "s", kind, line);
 		pull_dead(s, i, IN_GAVE_UP, reason);
 		free(reason);
-		txn_commit(s);
 		return;
 	}
 	is->pr->round++;
 	if (!write_pr_feedback(s, i, kind, text)) {
 		is->pr->round--;		/* the next poll finds the same feedback again */
-		txn_commit(s);
 		return;
 	}
 	set_str(&is->pr->kind, kind);
@@ -290,5 +281,4 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 	txn_event(s, i, "pr_feedback", f);
 	sched_fire(s, i, IN_PR_FEEDBACK, is->pending == 0 && is->in_source ? STATE_READY :
 	    STATE_QUEUED, NULL, NULL);
-	txn_commit(s);
 }

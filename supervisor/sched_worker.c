@@ -247,7 +247,6 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 
 	if (!current_worker(is, pid))
 		return -1;
-	txn_begin(s);
 	switch (m->type) {
 	case PROTO_HELLO:
 		rc = strcmp(m->issue, is->key) == 0 && m->attempt == is->attempt &&
@@ -277,7 +276,6 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 		rc = -1;	/* a recovery child's answer, never a worker's */
 		break;
 	}
-	txn_commit(s);
 	return rc;
 }
 
@@ -401,7 +399,6 @@ sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stop
 
 	if (!current_worker(is, pid))
 		return;		/* it had reported its result */
-	txn_begin(s);
 	if (stopping) {
 		/* Asked to stop: the attempt does not count, the next start takes it up. */
 		is->evaluating = false;
@@ -414,7 +411,6 @@ sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stop
 		settle_crash(s, i, &d);
 	} else
 		on_crash(s, i, pid, status);
-	txn_commit(s);
 }
 
 int
@@ -424,9 +420,7 @@ sched_on_recovered(struct sched *s, size_t i, pid_t pid, const struct recover_de
 
 	if (!current_worker(is, pid) || !is->evaluating)
 		return -1;
-	txn_begin(s);
 	settle_crash(s, i, d);
-	txn_commit(s);
 	return 0;
 }
 
@@ -435,7 +429,6 @@ sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 {
 	if (!current_worker(&s->v[i], pid))
 		return;
-	txn_begin(s);
 	if (s->v[i].evaluating) {
 		struct recover_decision d;
 
@@ -443,5 +436,4 @@ sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 		settle_crash(s, i, &d);
 	} else
 		attempt_failed(s, i, "failed", why, true);
-	txn_commit(s);
 }

@@ -180,6 +180,36 @@ Test(e2e_usage, tempfail_streaks_step_down_and_a_cooldown_steps_up)
 	cJSON_Delete(evs);
 }
 
+/*
+ * Two repos at once, every issue exiting 75 twice: the streaks pull the cap
+ * while other work is in flight, and each pull commits with the worker's
+ * report that caused it (one transaction), never beside it.
+ */
+Test(e2e_usage, tempfail_streaks_across_repos_pull_the_cap_and_everything_lands)
+{
+	cJSON *evs;
+	char *log, *path;
+
+	free(scenario_repo(sc, "r1"));
+	free(scenario_repo(sc, "r2"));
+	scenario_config(sc, "cap = 2", "[phase \"implement\"]\nrun = f=../../../count-$WAVED_REPO-"
+	    "$WAVED_NUMBER; n=$(cat $f 2>/dev/null || echo 0); n=$((n + 1)); echo $n > $f; "
+	    "[ $n -gt 2 ] || exit 75; echo x > f-$WAVED_NUMBER.txt\n[usage]\ntempfail_streak = 2\ncooldown = 1\n");
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"a\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"b\"},"
+	    "{\"repo\":\"r2\",\"number\":1,\"title\":\"c\"},"
+	    "{\"repo\":\"r2\",\"number\":2,\"title\":\"d\"}]");
+	evs = scenario_once_ok(sc);
+	cr_assert_geq(find_why(evs, "tempfail", 0), 0, "the streaks pulled the cap");
+	cr_assert_eq(ev_count(evs, "done", NULL), 4, "everything lands");
+	path = xasprintf("%s/waved.out", sc->dir);
+	log = read_file(path, NULL);
+	cr_assert_null(strstr(log, "cannot commit"), "%s", log);
+	free(log);
+	free(path);
+	cJSON_Delete(evs);
+}
+
 /* A pool of cap 1 over two repos and one issue of a third never runs two at once. */
 Test(e2e_usage, a_pool_of_one_runs_one_while_the_others_run_beside_it)
 {

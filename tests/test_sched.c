@@ -104,6 +104,11 @@ teardown(void)
 
 TestSuite(sched, .init = setup, .fini = teardown, .timeout = 60);
 
+/* One dispatched event, as the loop runs it: one transaction around the call. */
+#define DISPATCH(call) do { journal_begin(journal); call; journal_commit(journal); } while (0)
+#define DISPATCH_RC(call) __extension__ ({ journal_begin(journal); __auto_type rc_ = (call); \
+	journal_commit(journal); rc_; })
+
 static struct issue_spec *
 add_issue(struct issue_list *l, const char *repo, long number, const char *title)
 {
@@ -126,7 +131,7 @@ sync_three(void)
 	add_issue(&l, "api", 1, "one");
 	issue_spec_add_dep(add_issue(&l, "api", 2, "two"), "api", 1);
 	add_issue(&l, "web", 1, "w");
-	cr_assert_eq(sched_sync(s, &l), 0);
+	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
 	issue_list_clear(&l);
 }
 
@@ -153,7 +158,7 @@ job_of(const char *key)
 static int
 say(int job, struct proto_msg m)
 {
-	return sched_on_message(s, issues_of[job], 100000 + job, &m);
+	return DISPATCH_RC(sched_on_message(s, issues_of[job], 100000 + job, &m));
 }
 
 static struct proto_msg
@@ -216,7 +221,7 @@ Test(sched, an_issue_walks_from_queued_to_done_and_releases_its_dependent)
 	cr_assert_str_eq(state_of("api", 1), "ready");
 	cr_assert_str_eq(state_of("api", 2), "queued");
 	cr_assert_str_eq(state_of("web", 1), "ready");
-	sched_admit(s);
+	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 2, "one per repo, up to the cap");
 	a = job_of("api#1");
 	cr_assert_str_eq(state_of("api", 1), "running");
@@ -233,7 +238,7 @@ Test(sched, an_issue_walks_from_queued_to_done_and_releases_its_dependent)
 	cr_assert_eq(say(a, done_msg(OUTCOME_MERGED, "")), 0);
 	cr_assert_str_eq(state_of("api", 1), "done");
 	cr_assert_str_eq(state_of("api", 2), "ready", "its dependency is done");
-	sched_admit(s);
+	DISPATCH(sched_admit(s));
 	job_of("api#2");
 	free(sha);
 }
@@ -244,24 +249,24 @@ Test(sched, a_failed_attempt_waits_then_dies_and_blocks_its_dependent_until_retr
 	int a;
 
 	sync_three();
-	sched_admit(s);
+	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
 	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
 	cr_assert_str_eq(state_of("api", 1), "retry_wait");
-	sched_tick(s, now_ms() + 1);
+	DISPATCH(sched_tick(s, now_ms() + 1));
 	cr_assert_str_eq(state_of("api", 1), "ready", "the backoff is over");
-	sched_admit(s);
+	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
 	cr_assert_eq(jobs[a].attempt, 2);
 	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed again")), 0);
 	cr_assert_str_eq(state_of("api", 1), "dead", "max_attempts = 2");
 	cr_assert_str_eq(state_of("api", 2), "blocked");
-	cr_assert_eq(sched_retry(s, "api#2", &why), -1, "its dependency is still dead");
+	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#2", &why)), -1, "its dependency is still dead");
 	free(why);
-	cr_assert_eq(sched_retry(s, "api#1", &why), 0);
+	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#1", &why)), 0);
 	cr_assert_str_eq(state_of("api", 1), "ready");
 	cr_assert_str_eq(state_of("api", 2), "queued", "unblocked with its dependency");
-	cr_assert_eq(sched_retry(s, "api#1", &why), -1, "only a dead or blocked issue");
+	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#1", &why)), -1, "only a dead or blocked issue");
 	cr_assert(strstr(why, "api#1 is ready"), "%s", why);
 	free(why);
 }
@@ -272,17 +277,17 @@ Test(sched, a_tempfail_and_a_failed_start_use_no_attempt)
 
 	sync_three();
 	fail_start = true;
-	sched_admit(s);
+	DISPATCH(sched_admit(s));
 	cr_assert_str_eq(state_of("api", 1), "retry_wait");
 	cr_assert_eq(sched_inflight(s), 0);
 	fail_start = false;
-	sched_tick(s, now_ms() + 1);
-	sched_admit(s);
+	DISPATCH(sched_tick(s, now_ms() + 1));
+	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
 	cr_assert_eq(jobs[a].attempt, 1, "a failed start is no attempt");
 	cr_assert_eq(say(a, done_msg(OUTCOME_TEMPFAIL, "usage limit")), 0);
-	sched_tick(s, now_ms() + 1);
-	sched_admit(s);
+	DISPATCH(sched_tick(s, now_ms() + 1));
+	DISPATCH(sched_admit(s));
 	cr_assert_eq(jobs[job_of("api#1")].attempt, 1, "nor is a tempfail");
 }
 
@@ -291,9 +296,9 @@ Test(sched, a_stopping_daemon_puts_its_issue_back_without_counting)
 	int a;
 
 	sync_three();
-	sched_admit(s);
+	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
-	sched_on_worker_exit(s, issues_of[a], 100000 + a, 3 << 8, true);
+	DISPATCH(sched_on_worker_exit(s, issues_of[a], 100000 + a, 3 << 8, true));
 	cr_assert_str_eq(state_of("api", 1), "ready");
 	cr_assert_eq(sched_inflight(s), 1, "web#1 is still in flight");
 }
@@ -304,7 +309,7 @@ Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
 	int a;
 
 	sync_three();
-	sched_admit(s);
+	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
 	m = hello(a);
 	strcpy(m.trace, "0000000000000000");
@@ -324,11 +329,11 @@ Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
 Test(sched, the_cap_bounds_admission_and_a_pause_admits_nothing)
 {
 	sync_three();
-	sched_cap_set(s, 0, "control", "test");
-	sched_admit(s);
+	DISPATCH(sched_cap_set(s, 0, "control", "test"));
+	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 0);
-	sched_cap_step(s, +1, "signal", "SIGUSR2");
-	sched_admit(s);
+	DISPATCH(sched_cap_step(s, +1, "signal", "SIGUSR2"));
+	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_eq(sched_effective_cap(s), 1);
 }
@@ -339,10 +344,10 @@ Test(sched, the_table_refuses_what_it_does_not_list)
 	/* api#2 waits for api#1: queued.  Nothing admits, lands or retries it from there. */
 	long i = sched_lookup(s, "api", 2);
 	cr_assert_geq(i, 0);
-	cr_assert_not(sched_fire(s, (size_t)i, IN_ADMIT, STATE_RUNNING, NULL, NULL));
-	cr_assert_not(sched_fire(s, (size_t)i, IN_LANDED, STATE_DONE, NULL, NULL));
-	cr_assert_not(sched_fire(s, (size_t)i, IN_RETRY, STATE_QUEUED, NULL, NULL));
-	cr_assert_not(sched_fire(s, (size_t)i, IN_SETTLE, STATE_DONE, NULL, NULL));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_ADMIT, STATE_RUNNING, NULL, NULL)));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_LANDED, STATE_DONE, NULL, NULL)));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_RETRY, STATE_QUEUED, NULL, NULL)));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_SETTLE, STATE_DONE, NULL, NULL)));
 	cr_assert_str_eq(state_of("api", 2), "queued");
 }
 
@@ -355,10 +360,10 @@ Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
 	add_issue(&l, "web", 1, "w1");
 	add_issue(&l, "web", 2, "w2");
 	add_issue(&l, "web", 3, "w3");
-	cr_assert_eq(sched_sync(s, &l), 0);
+	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
 	issue_list_clear(&l);
-	sched_cap_set(s, 1, "control", "test");
-	sched_admit(s);
+	DISPATCH(sched_cap_set(s, 1, "control", "test"));
+	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_str_eq(jobs[0].key, "web#1");
 }
