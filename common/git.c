@@ -64,54 +64,63 @@ git_run_remote(const char *dir, int timeout_s, struct strbuf *output, const char
 	return git_spawn(dir, timeout_s, output, args);
 }
 
+bool
+git_oid_set(struct git_oid *oid, const char *text)
+{
+	size_t n = text ? strspn(text, "0123456789abcdef") : 0;
+
+	oid->hex[0] = '\0';
+	if ((n != 40 && n != 64) || (text[n] != '\0' && text[n] != '\n'))
+		return false;
+	memcpy(oid->hex, text, n);
+	oid->hex[n] = '\0';
+	return true;
+}
+
+bool
+git_oid_equal(const struct git_oid *a, const struct git_oid *b)
+{
+	return a->hex[0] && strcmp(a->hex, b->hex) == 0;
+}
+
 int
-git_rev_parse(const char *dir, const char *rev, char sha[GIT_SHA_MAX + 1])
+git_rev_parse(const char *dir, const char *rev, struct git_oid *oid)
 {
 	struct strbuf out = { 0 };
 	int rc = git_run(dir, &out, (const char *[]){ "rev-parse", "--verify", "-q",
 	    "--end-of-options", rev, NULL });
+	bool ok = rc == 0 && git_oid_set(oid, out.s);
 
-	if (rc == 0 && out.s) {
-		out.s[strcspn(out.s, "\n")] = '\0';
-		strlcpy(sha, out.s, GIT_SHA_MAX + 1);
-	}
 	strbuf_free(&out);
-	return rc == 0 && sha[0] ? 0 : -1;
+	return ok ? 0 : -1;
 }
 
 int
-git_rev_parse_two(const char *dir, const char *a, const char *b, char sha_a[GIT_SHA_MAX + 1],
-    char sha_b[GIT_SHA_MAX + 1])
+git_rev_parse_two(const char *dir, const char *a, const char *b, struct git_oid *oid_a,
+    struct git_oid *oid_b)
 {
 	struct strbuf out = { 0 };
 	/* No --end-of-options here: rev-parse would print it back; a and b are
 	 * full ref names or object names, never options. */
 	int rc = git_run(dir, &out, (const char *[]){ "rev-parse", a, b, NULL });
 	char *nl = out.s ? strchr(out.s, '\n') : NULL;
+	bool ok = rc == 0 && nl && git_oid_set(oid_a, out.s) && git_oid_set(oid_b, nl + 1);
 
-	if (rc != 0 || nl == NULL || strchr(nl + 1, '\n') == NULL) {
-		strbuf_free(&out);
-		return -1;
-	}
-	*nl = '\0';
-	nl[1 + strcspn(nl + 1, "\n")] = '\0';
-	strlcpy(sha_a, out.s, GIT_SHA_MAX + 1);
-	strlcpy(sha_b, nl + 1, GIT_SHA_MAX + 1);
 	strbuf_free(&out);
-	return 0;
+	return ok ? 0 : -1;
 }
 
 int
-git_merge_base(const char *dir, const char *a, const char *b, char sha[GIT_SHA_MAX + 1])
+git_merge_base(const char *dir, const struct git_oid *a, const struct git_oid *b,
+    struct git_oid *base)
 {
 	struct strbuf out = { 0 };
-	int rc = git_run(dir, &out, (const char *[]){ "merge-base", a, b, NULL });
+	int rc = git_run(dir, &out, (const char *[]){ "merge-base", a->hex, b->hex, NULL });
 
-	sha[0] = '\0';
-	if (rc == 0 && out.s) {
-		out.s[strcspn(out.s, "\n")] = '\0';
-		strlcpy(sha, out.s, GIT_SHA_MAX + 1);
-	}
+	if (rc == 0 && !git_oid_set(base, out.s))
+		rc = -1;
+	if (rc != 0)
+		base->hex[0] = '\0';
 	strbuf_free(&out);
 	return rc == 0 ? 0 : rc == 1 ? 1 : -1;
 }
@@ -268,7 +277,7 @@ git_first_with_markers(const char *worktree, const char *files)
 bool
 git_merging(const char *worktree)
 {
-	char sha[GIT_SHA_MAX + 1];
+	struct git_oid merge_head;
 
-	return git_rev_parse(worktree, "MERGE_HEAD", sha) == 0;
+	return git_rev_parse(worktree, "MERGE_HEAD", &merge_head) == 0;
 }

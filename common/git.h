@@ -11,18 +11,33 @@
 
 #define GIT_SHA_MAX 64
 
+/*
+ * An object id (hex, SHA-1 or SHA-256).  A type of its own, never a plain
+ * string: a commit message or a ref name can then never be passed where
+ * an object id is expected (one was, and waved wrote merges it should
+ * have fast-forwarded).  Empty ("") means none.
+ */
+struct git_oid {
+	char hex[GIT_SHA_MAX + 1];
+};
+
+/* Copy text (a message field, a stored value) into an id; false when it is no hex id. */
+bool git_oid_set(struct git_oid *oid, const char *text);
+bool git_oid_equal(const struct git_oid *a, const struct git_oid *b);
+
 /* git -C dir ARGS...; returns the exit status; output (may be NULL) gets stdout+stderr. */
 int git_run(const char *dir, struct strbuf *output, const char *const args[]);
 /* The same for a command that talks to a remote: killed after timeout_s (git_timeout). */
 int git_run_remote(const char *dir, int timeout_s, struct strbuf *output, const char *const args[]);
 /* Resolve rev to a full object name; 0 or -1. */
-int git_rev_parse(const char *dir, const char *rev, char sha[GIT_SHA_MAX + 1]);
+int git_rev_parse(const char *dir, const char *rev, struct git_oid *oid);
 /* Two revs (full ref names or object names) in one process; 0, or -1 when
  * either does not resolve. */
-int git_rev_parse_two(const char *dir, const char *a, const char *b, char sha_a[GIT_SHA_MAX + 1],
-    char sha_b[GIT_SHA_MAX + 1]);
-/* The best common ancestor of a and b: 0 (sha set), 1 none, -1 error. */
-int git_merge_base(const char *dir, const char *a, const char *b, char sha[GIT_SHA_MAX + 1]);
+int git_rev_parse_two(const char *dir, const char *a, const char *b, struct git_oid *oid_a,
+    struct git_oid *oid_b);
+/* The best common ancestor of a and b: 0 (oid set), 1 none, -1 error. */
+int git_merge_base(const char *dir, const struct git_oid *a, const struct git_oid *b,
+    struct git_oid *base);
 /* Would merging a and b meet no conflict?  (git merge-tree; an error counts as one.) */
 bool git_merges_cleanly(const char *dir, const char *a, const char *b);
 /* Is a an ancestor of (or equal to) b? */

@@ -150,6 +150,8 @@ Test(e2e_merge, push_takes_in_the_remote_and_never_forces)
 	free(scenario_git(other, (const char *[]){ "push", "-q", "origin", "HEAD:refs/heads/waved", NULL }));
 	/* Ours does not have it: our agent branch starts from main. */
 	free(scenario_git(api, (const char *[]){ "branch", "waved", "main", NULL }));
+	char *ours_before = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	char *theirs_before = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
 	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
 	char *conf = read_file(sc->conf, NULL), *with_push = xasprintf("%spush = origin\n", conf);
 	free(write_text(sc->dir, "waved.conf", with_push));
@@ -164,12 +166,69 @@ Test(e2e_merge, push_takes_in_the_remote_and_never_forces)
 	char *local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
 	char *pushed = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
 	cr_assert_str_eq(local, pushed);
+	/* The remote was ahead by one commit: taken in by fast-forward, so no
+	 * commit has our old tip (main) and the remote's for its parents. */
+	char *merges = scenario_git(remote, (const char *[]){ "rev-list", "--merges", "--parents",
+	    "waved", NULL });
+	cr_assert_null(strstr(merges, ours_before) && strstr(merges, theirs_before) ? merges : NULL,
+	    "a commit merges the two tips (%s, %s): %s", ours_before, theirs_before, merges);
 	run_result_free(&r);
+	free(merges);
+	free(ours_before);
+	free(theirs_before);
 	free(local);
 	free(pushed);
 	free(conf);
 	free(with_push);
 	free(log);
+	free(other);
+	free(remote);
+	free(api);
+}
+
+/* Ours has a commit the remote lacks and the remote one we lack: a merge that says so. */
+Test(e2e_merge, a_remote_that_diverged_is_merged_with_its_own_message)
+{
+	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
+	char *other = xasprintf("%s/other", sc->dir), *conf, *with_push, *subjects;
+	struct run_result r;
+
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
+	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", remote, other, NULL }));
+	free(write_text(other, "elsewhere.txt", "from another host\n"));
+	free(scenario_git(other, (const char *[]){ "add", ".", NULL }));
+	free(scenario_git(other, (const char *[]){ "-c", "user.name=t", "-c", "user.email=t@t",
+	    "commit", "-qm", "elsewhere", NULL }));
+	free(scenario_git(other, (const char *[]){ "push", "-q", "origin", "HEAD:refs/heads/waved", NULL }));
+	/* Our agent branch has a commit of its own, made here. */
+	free(scenario_git(api, (const char *[]){ "checkout", "-q", "-b", "waved", "main", NULL }));
+	free(write_text(api, "here.txt", "from this host\n"));
+	free(scenario_git(api, (const char *[]){ "add", ".", NULL }));
+	free(scenario_git(api, (const char *[]){ "-c", "user.name=t", "-c", "user.email=t@t",
+	    "commit", "-qm", "here", NULL }));
+	free(scenario_git(api, (const char *[]){ "checkout", "-q", "main", NULL }));
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	conf = read_file(sc->conf, NULL);
+	with_push = xasprintf("%spush = origin\n", conf);
+	free(write_text(sc->dir, "waved.conf", with_push));
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"one\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	subjects = scenario_git(remote, (const char *[]){ "log", "--merges", "--format=%s", "waved", NULL });
+	cr_assert_eq(count_lines_equal(subjects, "Merge origin/waved into waved"), 1,
+	    "the two tips merged once, with a message of their own: %s", subjects);
+	cr_assert_eq(count_lines_equal(subjects, "Merge waved-issue/1: one (api#1)"), 1,
+	    "then the issue, based on our old tip, merged in: %s", subjects);
+	char *local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	char *pushed = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(local, pushed);
+	run_result_free(&r);
+	free(local);
+	free(pushed);
+	free(subjects);
+	free(conf);
+	free(with_push);
 	free(other);
 	free(remote);
 	free(api);

@@ -75,12 +75,12 @@ lock_acquire(const struct merge_request *req, struct strbuf *reason)
 
 /* The tree of tip merged with head, or a conflict listing its paths. */
 static enum merge_result
-merge_tree(const struct merge_request *req, const char *tip, const char *head,
-    char tree[GIT_SHA_MAX + 1], struct strbuf *reason)
+merge_tree(const struct merge_request *req, const struct git_oid *tip,
+    const struct git_oid *head, struct git_oid *tree, struct strbuf *reason)
 {
 	struct strbuf out = { 0 };
 	int rc = git_run(req->repo->path, &out, (const char *[]){ "merge-tree",
-	    "--write-tree", "--name-only", "--no-messages", tip, head, NULL });
+	    "--write-tree", "--name-only", "--no-messages", tip->hex, head->hex, NULL });
 	char *line, *save = NULL;
 	int n = 0;
 
@@ -92,29 +92,33 @@ merge_tree(const struct merge_request *req, const char *tip, const char *head,
 	}
 	for (line = strtok_r(out.s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (n++ == 0)
-			strlcpy(tree, line, GIT_SHA_MAX + 1);
+			git_oid_set(tree, line);
 		else
 			strbuf_addf(reason, "%s%s", n == 2 ? "conflict in " : ", ", line);
 	}
 	strbuf_free(&out);
+	if (!tree->hex[0]) {
+		strbuf_addf(reason, "merge: git merge-tree named no tree");
+		return MERGE_ERROR;
+	}
 	return rc == 0 ? MERGE_LANDED : MERGE_CONFLICT;
 }
 
+/* A merge commit of tree with parents first and second. */
 static int
-commit_tree(const struct merge_request *req, const char *tree, const char *tip,
-    const char *head, const char *message, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+commit_tree(const struct merge_request *req, const struct git_oid *tree,
+    const struct git_oid *first, const struct git_oid *second, const char *message,
+    struct git_oid *commit, struct strbuf *reason)
 {
 	struct strbuf out = { 0 };
 	int rc = git_run(req->repo->path, &out, (const char *[]){ GIT_IDENTITY,
-	    "commit-tree", tree, "-p", tip, "-p", head, "-m", message, NULL });
+	    "commit-tree", tree->hex, "-p", first->hex, "-p", second->hex, "-m", message, NULL });
 
-	if (rc != 0 || out.s == NULL) {
+	if (rc != 0 || !git_oid_set(commit, out.s)) {
 		strbuf_addf(reason, "merge: git commit-tree failed: %s", out.s ? out.s : "");
 		strbuf_free(&out);
 		return -1;
 	}
-	out.s[strcspn(out.s, "\n")] = '\0';
-	strlcpy(sha, out.s, GIT_SHA_MAX + 1);
 	strbuf_free(&out);
 	return 0;
 }
@@ -170,65 +174,73 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 }
 
 /*
- * The commit joining tip and head (base: their merge base): head itself when
- * it contains tip, else a merge.
+ * The commit joining ours (the agent branch's tip) and theirs: theirs
+ * itself when it contains ours (a fast-forward), else a merge commit with
+ * message.  base is their merge base.
  */
 static enum merge_result
-join(const struct merge_request *req, const char *tip, const char *head, const char *base,
-    char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+join(const struct merge_request *req, const struct git_oid *ours, const struct git_oid *theirs,
+    const struct git_oid *base, const char *message, struct git_oid *joined,
+    struct strbuf *reason)
 {
-	char tree[GIT_SHA_MAX + 1] = "";
+	struct git_oid tree = { "" };
 	enum merge_result r;
 
-	if (strcmp(base, tip) == 0) {
-		strlcpy(sha, head, GIT_SHA_MAX + 1);	/* fast-forward */
+	if (git_oid_equal(base, ours)) {
+		*joined = *theirs;	/* fast-forward */
 		return MERGE_LANDED;
 	}
-	if ((r = merge_tree(req, tip, head, tree, reason)) != MERGE_LANDED)
+	if ((r = merge_tree(req, ours, theirs, &tree, reason)) != MERGE_LANDED)
 		return r;
-	return commit_tree(req, tree, tip, head, req->message, sha, reason) == 0 ?
+	return commit_tree(req, &tree, ours, theirs, message, joined, reason) == 0 ?
 	    MERGE_LANDED : MERGE_ERROR;
 }
 
 /* Compare-and-swap: the ref moves to new only if it still points at old. */
 static bool
-move_ref(const struct merge_request *req, const char *ref, const char *new, const char *old)
+move_ref(const struct merge_request *req, const char *ref, const struct git_oid *new,
+    const struct git_oid *old)
 {
 	return git_run(req->repo->path, NULL, (const char *[]){ "update-ref", "-m",
-	    "waved: merge", ref, new, old, NULL }) == 0;
+	    "waved: merge", ref, new->hex, old->hex, NULL }) == 0;
 }
 
 /*
  * With a push remote, first take in what the remote's agent branch has that
  * ours lacks (another host's merges): the push that follows can then never
- * need force.  A remote without the branch yet has nothing to give.
+ * need force.  A remote ahead of us is taken in by fast-forward; one that
+ * diverged is merged, with a message saying so.  A remote without the
+ * branch yet has nothing to give.  The fetch goes into a ref of its own,
+ * never FETCH_HEAD, which another worker of the repo may be writing.
  */
 static enum merge_result
 sync_remote(const struct merge_request *req, const char *ref, struct strbuf *reason)
 {
-	const char *remote = req->repo->push;
-	char tip[GIT_SHA_MAX + 1] = "", theirs[GIT_SHA_MAX + 1] = "", joined[GIT_SHA_MAX + 1];
-	char *message;
-	enum merge_result r;
+	const char *remote = req->repo->push, *agent = req->cfg->agent_branch;
+	char *tracking = xasprintf("refs/remotes/%s/%s", remote, agent);
+	char *spec = xasprintf("+%s:%s", ref, tracking), *message;
+	struct git_oid ours = { "" }, theirs = { "" }, base = { "" }, joined = { "" };
+	enum merge_result r = MERGE_LANDED;
 
 	if (git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, (const char *[]){
-	    "fetch", "-q", "--no-tags", remote, ref, NULL }) != 0)
-		return MERGE_LANDED;
-	if (git_rev_parse(req->repo->path, "FETCH_HEAD", theirs) == -1 ||
-	    git_rev_parse(req->repo->path, ref, tip) == -1 ||
-	    git_is_ancestor(req->repo->path, theirs, tip))
-		return MERGE_LANDED;
-	message = xasprintf("Merge %s/%s into %s", remote, req->cfg->agent_branch,
-	    req->cfg->agent_branch);
-	r = join(req, theirs, tip, message, joined, reason);
+	    "fetch", "-q", "--no-tags", remote, spec, NULL }) != 0 ||
+	    git_rev_parse_two(req->repo->path, tracking, ref, &theirs, &ours) == -1 ||
+	    git_merge_base(req->repo->path, &ours, &theirs, &base) == -1 ||
+	    git_oid_equal(&base, &theirs)) {
+		free(spec);
+		free(tracking);
+		return MERGE_LANDED;	/* nothing there, or nothing we lack */
+	}
+	message = xasprintf("Merge %s/%s into %s", remote, agent, agent);
+	r = join(req, &ours, &theirs, &base, message, &joined, reason);
 	free(message);
 	if (r == MERGE_CONFLICT) {
-		strbuf_addf(reason, " (between %s and %s/%s)", req->cfg->agent_branch, remote,
-		    req->cfg->agent_branch);
-		return MERGE_ERROR;
-	}
-	if (r == MERGE_LANDED && !move_ref(req, ref, joined, tip))
+		strbuf_addf(reason, " (between %s and %s/%s)", agent, remote, agent);
+		r = MERGE_ERROR;
+	} else if (r == MERGE_LANDED && !move_ref(req, ref, &joined, &ours))
 		strbuf_addf(reason, "merge: %s moved under us; ", ref);
+	free(spec);
+	free(tracking);
 	return r;
 }
 
@@ -255,32 +267,33 @@ push_agent(const struct merge_request *req, const char *ref, struct strbuf *reas
 
 /* Under the lock: land the issue branch on the agent branch, or say why not. */
 static enum merge_result
-land_locked(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+land_locked(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
 {
 	char *ref = xasprintf("refs/heads/%s", req->cfg->agent_branch);
 	char *branch_ref = xasprintf("refs/heads/%s", req->branch);
-	char tip[GIT_SHA_MAX + 1], head[GIT_SHA_MAX + 1], base[GIT_SHA_MAX + 1];
+	struct git_oid tip, head, base;
 	enum merge_result r = MERGE_ERROR;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
-		tip[0] = head[0] = '\0';
 		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGE_LANDED)
 			break;
-		if (git_rev_parse_two(req->repo->path, ref, branch_ref, tip, head) == -1 ||
-		    git_merge_base(req->repo->path, tip, head, base) == -1) {
+		if (git_rev_parse_two(req->repo->path, ref, branch_ref, &tip, &head) == -1 ||
+		    git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
 			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
 			r = MERGE_ERROR;
 			break;
 		}
 		/* Idempotent: a retried or recovered merge never lands twice. */
-		if (strcmp(base, head) == 0)
-			strlcpy(sha, head, GIT_SHA_MAX + 1);
+		if (git_oid_equal(&base, &head))
+			*landed = head;
 		else {
-			if ((r = join(req, tip, head, base, sha, reason)) != MERGE_LANDED)
+			if ((r = join(req, &tip, &head, &base, req->message, landed, reason)) !=
+			    MERGE_LANDED)
 				break;
-			if (req->cfg->merge_check && (r = run_check(req, sha, reason)) != MERGE_LANDED)
+			if (req->cfg->merge_check &&
+			    (r = run_check(req, landed->hex, reason)) != MERGE_LANDED)
 				break;
-			if (!move_ref(req, ref, sha, tip)) {
+			if (!move_ref(req, ref, landed, &tip)) {
 				r = MERGE_ERROR;
 				strbuf_addf(reason, "merge: %s moved under us; ", ref);
 				continue;
@@ -297,7 +310,7 @@ land_locked(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct s
 }
 
 enum merge_result
-mergeq_land(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct strbuf *reason)
+mergeq_land(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
 {
 	enum merge_result r;
 	int fd = lock_acquire(req, reason);
@@ -308,7 +321,8 @@ mergeq_land(const struct merge_request *req, char sha[GIT_SHA_MAX + 1], struct s
 		return MERGE_ERROR;
 	if (req->locked)
 		req->locked(req->arg);
-	r = land_locked(req, sha, reason);
+	landed->hex[0] = '\0';
+	r = land_locked(req, landed, reason);
 	close(fd);	/* releases the lock */
 	return r;
 }

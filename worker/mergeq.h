@@ -12,7 +12,7 @@
 #include "common/slurm.h"
 
 enum merge_result {
-	MERGE_LANDED,		/* sha: the new agent tip (or the issue head, if already there) */
+	MERGE_LANDED,		/* landed: the new agent tip (or the issue head, if already there) */
 	MERGE_CONFLICT,		/* reason: the conflicting paths */
 	MERGE_CHECK_FAILED,	/* the [merge] check gate failed; reason says why */
 	MERGE_ERROR,		/* git failed; reason says how */
@@ -35,7 +35,8 @@ struct merge_request {
 	void *arg;
 };
 
-enum merge_result mergeq_land(const struct merge_request *req, char sha[GIT_SHA_MAX + 1],
+/* landed: the new agent tip (or the issue head, when it was there already). */
+enum merge_result mergeq_land(const struct merge_request *req, struct git_oid *landed,
     struct strbuf *reason);
 
 #endif

@@ -71,10 +71,10 @@ remote_git(struct worker *w, const char *dir, struct strbuf *out, const char *co
  * own last push, if it is here.
  */
 static void
-pull_request_head(struct worker *w, char base[GIT_SHA_MAX + 1])
+pull_request_head(struct worker *w, struct git_oid *base)
 {
 	char *commit = xasprintf("%s^{commit}", w->job->pr_base), *ref, *spec;
-	char theirs[GIT_SHA_MAX + 1];
+	struct git_oid theirs;
 	struct strbuf out = { 0 };
 	bool ours_here = git_rev_parse(w->repo->path, commit, base) == 0;
 	int rc;
@@ -86,12 +86,12 @@ pull_request_head(struct worker *w, char base[GIT_SHA_MAX + 1])
 	rc = remote_git(w, w->repo->path, &out, (const char *[]){
 	    "fetch", "-q", "--no-tags", "--no-write-fetch-head", w->repo->push, spec, NULL });
 	free(spec);
-	if (rc == 0 && git_rev_parse(w->repo->path, ref, theirs) == 0 &&
-	    (!ours_here || git_is_ancestor(w->repo->path, base, theirs))) {
-		if (ours_here && strcmp(theirs, base) != 0)
+	if (rc == 0 && git_rev_parse(w->repo->path, ref, &theirs) == 0 &&
+	    (!ours_here || git_is_ancestor(w->repo->path, base->hex, theirs.hex))) {
+		if (ours_here && !git_oid_equal(&theirs, base))
 			dprintf(w->log_fd, "== waved: prepare: %s has commits pushed after waved's "
-			    "%.12s: building on %.12s\n", w->branch, base, theirs);
-		strlcpy(base, theirs, GIT_SHA_MAX + 1);
+			    "%.12s: building on %.12s\n", w->branch, base->hex, theirs.hex);
+		*base = theirs;
 	} else if (!ours_here)
 		finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
 		    "neither here nor on %s: %s", w->job->pr_base, w->repo->push, out.s ? out.s : ""));
@@ -101,7 +101,7 @@ pull_request_head(struct worker *w, char base[GIT_SHA_MAX + 1])
 
 /* The remote's base branch, fetched now into its remote-tracking ref. */
 static void
-remote_base(struct worker *w, char base[GIT_SHA_MAX + 1])
+remote_base(struct worker *w, struct git_oid *base)
 {
 	char *ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
 	char *spec = xasprintf("+refs/heads/%s:%s", w->cfg->base_branch, ref);
@@ -126,7 +126,7 @@ remote_base(struct worker *w, char base[GIT_SHA_MAX + 1])
  * not answer is a transient failure: no attempt is used.
  */
 void
-publish_base(struct worker *w, char base[GIT_SHA_MAX + 1])
+publish_base(struct worker *w, struct git_oid *base)
 {
 	if (w->job->pr_base[0])
 		pull_request_head(w, base);
@@ -145,11 +145,11 @@ bring_in_base(struct worker *w, bool always)
 {
 	char *ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
 	char *label = xasprintf("%s/%s", w->repo->push, w->cfg->base_branch);
-	char base[GIT_SHA_MAX + 1];
+	struct git_oid base;
 
-	remote_base(w, base);
-	if (!git_is_ancestor(w->worktree, base, w->head) &&
-	    (always || !git_merges_cleanly(w->worktree, base, w->head)))
+	remote_base(w, &base);
+	if (!git_is_ancestor(w->worktree, base.hex, w->head.hex) &&
+	    (always || !git_merges_cleanly(w->worktree, base.hex, w->head.hex)))
 		conflict_bring_in(w, 1, ref, label);
 	free(label);
 	free(ref);
@@ -195,15 +195,16 @@ publish(struct worker *w)
 		    out.s ? out.s : "");
 		finish(w, OUTCOME_TEMPFAIL, why);
 	}
-	if (theirs[0] && strcmp(theirs, w->head) != 0 && strcmp(theirs, w->job->pr_head) != 0 &&
-	    !git_is_ancestor(w->worktree, theirs, w->head)) {
+	if (theirs[0] && strcmp(theirs, w->head.hex) != 0 &&
+	    strcmp(theirs, w->job->pr_head) != 0 &&
+	    !git_is_ancestor(w->worktree, theirs, w->head.hex)) {
 		why = xasprintf("push: %s on %s is at %.12s, which waved did not push; "
 		    "it is left alone (delete it, or merge it by hand)", w->branch, w->repo->push,
 		    theirs);
 		finish(w, OUTCOME_FAILED, why);
 	}
 	lease = xasprintf("--force-with-lease=refs/heads/%s:%s", w->branch, theirs);
-	spec = xasprintf("%s:refs/heads/%s", w->head, w->branch);
+	spec = xasprintf("%s:refs/heads/%s", w->head.hex, w->branch);
 	rc = remote_git(w, w->worktree, &out, (const char *[]){
 	    "push", "-q", "--porcelain", lease, w->repo->push, spec, NULL });
 	dprintf(w->log_fd, "== waved: push %s %s: %s\n", w->repo->push, spec,

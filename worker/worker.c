@@ -77,7 +77,7 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	} else
 		strlcpy(m.reason, reason ? reason : "", sizeof(m.reason));
 	if (outcome == OUTCOME_PUSHED)
-		strlcpy(m.sha, w->head, sizeof(m.sha));
+		strlcpy(m.sha, w->head.hex, sizeof(m.sha));
 	dprintf(w->log_fd, "== waved: %s%s%s\n", proto_outcome_name(outcome),
 	    reason && *reason ? ": " : "", reason ? reason : "");
 	/*
@@ -277,9 +277,9 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	end.ms = out.ms;
 	end.maxrss_kb = out.maxrss_kb;
 	end.job = out.job;
-	if (git_rev_parse(w->worktree, "HEAD", end.sha) == -1)
-		strlcpy(end.sha, w->base, sizeof(end.sha));
-	strlcpy(w->head, end.sha, sizeof(w->head));
+	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1)
+		w->head = w->base;
+	strlcpy(end.sha, w->head.hex, sizeof(end.sha));
 	send_msg(w, &end);
 	return out;
 }
@@ -346,8 +346,8 @@ prepare_fresh(struct worker *w)
 	struct strbuf err = { 0 };
 
 	if (w->repo->land == LAND_PR)
-		publish_base(w, w->base);
-	else if (git_rev_parse(w->repo->path, agent, w->base) == -1) {
+		publish_base(w, &w->base);
+	else if (git_rev_parse(w->repo->path, agent, &w->base) == -1) {
 		char *why = xasprintf("prepare: agent branch %s is missing in %s",
 		    w->cfg->agent_branch, w->repo->path);
 		finish(w, OUTCOME_FAILED, why);
@@ -360,7 +360,7 @@ prepare_fresh(struct worker *w)
 		git_worktree_drop(w->repo->path, w->worktree, NULL);
 		remove_tree(w->worktree);
 	}
-	if (spares_take(w->cfg, w->repo, w->worktree, w->branch, w->base, &err)) {
+	if (spares_take(w->cfg, w->repo, w->worktree, w->branch, w->base.hex, &err)) {
 		w->warm = true;
 		dprintf(w->log_fd, "== waved: prepare: a warm worktree (a spare of %s)\n",
 		    w->repo->name);
@@ -370,7 +370,7 @@ prepare_fresh(struct worker *w)
 	if (err.s)
 		dprintf(w->log_fd, "== waved: prepare: a spare could not be used: %s", err.s);
 	strbuf_free(&err);
-	if (git_worktree_fresh(w->repo->path, w->worktree, w->branch, w->base, &err) == -1) {
+	if (git_worktree_fresh(w->repo->path, w->worktree, w->branch, w->base.hex, &err) == -1) {
 		char *why = xasprintf("prepare: git worktree add failed: %s", err.s ? err.s : "");
 		finish(w, OUTCOME_FAILED, why);
 	}
@@ -381,12 +381,13 @@ prepare_fresh(struct worker *w)
 static void
 prepare_resume(struct worker *w)
 {
-	strlcpy(w->base, w->job->base, sizeof(w->base));
+	if (!git_oid_set(&w->base, w->job->base))
+		finish(w, OUTCOME_FAILED, "prepare: the recorded base is no object id");
 	if (git_run(w->worktree, NULL, (const char *[]){ "reset", "-q", "--hard", NULL }) != 0 ||
 	    git_run(w->worktree, NULL, (const char *[]){ "clean", "-q", "-fd", NULL }) != 0)
 		finish(w, OUTCOME_FAILED, "prepare: cannot clean the worktree to resume");
-	if (git_rev_parse(w->worktree, "HEAD", w->head) == -1)
-		strlcpy(w->head, w->base, sizeof(w->head));
+	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1)
+		w->head = w->base;
 	dprintf(w->log_fd, "== waved: resuming at %s\n", resume_point_name(w->job->resume));
 }
 
@@ -399,10 +400,10 @@ prepare(struct worker *w)
 	write_issue_file(w);
 	if (w->job->resume == RESUME_NONE) {
 		prepare_fresh(w);
-		strlcpy(w->head, w->base, sizeof(w->head));
+		w->head = w->base;
 	} else
 		prepare_resume(w);
-	strlcpy(m.sha, w->base, sizeof(m.sha));
+	strlcpy(m.sha, w->base.hex, sizeof(m.sha));
 	send_msg(w, &m);
 }
 
@@ -447,7 +448,7 @@ run_pipeline(struct worker *w)
 				continue;
 		}
 		/* A commit just made is new: never the base nor one of its ancestors. */
-		if (!w->committed && !git_has_work(w->worktree, w->head, w->base))
+		if (!w->committed && !git_has_work(w->worktree, w->head.hex, w->base.hex))
 			finish(w, OUTCOME_NO_CHANGE, "no_change: no commit beyond the agent branch");
 		if (!slot_released) {
 			struct proto_msg m = { .type = PROTO_SLOT };
@@ -547,19 +548,19 @@ merge(struct worker *w)
 		.envp = env, .locked = merge_locked, .arg = w,
 		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
 	};
-	char sha[GIT_SHA_MAX + 1] = "";
+	struct git_oid landed;
 
 	for (int round = 0; ; ) {
 		struct strbuf reason = { 0 };
 		enum merge_result r;
 
 		queue_for_merge(w);
-		r = mergeq_land(&req, sha, &reason);
+		r = mergeq_land(&req, &landed, &reason);
 		char *why = strbuf_take(&reason);
 
 		switch (r) {
 		case MERGE_LANDED:
-			report_merge(w, MERGE_MERGED, sha);
+			report_merge(w, MERGE_MERGED, landed.hex);
 			finish(w, OUTCOME_MERGED, "");
 		case MERGE_STOPPED:
 			stopped(w);

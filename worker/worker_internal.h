@@ -22,8 +22,8 @@ struct worker {
 	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
 	char *commit_message;	/* for what an agent leaves uncommitted: "<title> (REPO#N)" */
 	int log_fd, signal_fd;
-	char base[GIT_SHA_MAX + 1];
-	char head[GIT_SHA_MAX + 1];	/* the worktree's HEAD after the last phase */
+	struct git_oid base;
+	struct git_oid head;	/* the worktree's HEAD after the last phase */
 	bool committed;		/* the last phase's leftovers were committed by us */
 	bool feedback;		/* feedback_file holds something for the next implement */
 	char *pr_feedback;	/* land = pr: what the pull request's round began with, or NULL */
@@ -54,7 +54,7 @@ bool phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome
 
 /* land = pr (publish.c): the base of a round (the pull request's head, else
  * the remote's base branch, fetched), and the push that ends the attempt. */
-void publish_base(struct worker *w, char base[GIT_SHA_MAX + 1]);
+void publish_base(struct worker *w, struct git_oid *base);
 void publish(struct worker *w) __attribute__((noreturn));
 
 /* Bring ref (shown as label) into the issue branch (the agent resolving what
