@@ -211,7 +211,7 @@ Test(e2e_slurm, a_job_cancelled_from_outside_costs_no_attempt)
 	scenario_config(sc, "max_attempts = 1\n", RUNNER
 	    "[phase \"implement\"]\n"
 	    "run = if [ -e ../../../ran-once ]; then echo done > f.txt; "
-	    "else touch ../../../ran-once; sleep 120; fi\n");
+	    "else touch ../../../ran-once; exec sleep 120; fi\n");
 	scenario_issues(sc, "[{\"repo\":\"cancel1\",\"number\":1,\"title\":\"t\"}]");
 	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
 

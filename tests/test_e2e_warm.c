@@ -211,7 +211,7 @@ hold_moves(const char *kind)
 	    "  case $6 in */.spare/*) kind=park ;; *) kind=take ;; esac\n"
 	    "  if [ $kind = %s ] && mkdir %s/held 2>/dev/null; then\n"
 	    "    %s \"$@\"; echo $$ $PPID > %s/held/pids.tmp; mv %s/held/pids.tmp %s/held/pids\n"
-	    "    sleep 120\n"
+	    "    exec sleep 120\n"
 	    "  fi\n"
 	    "fi\n"
 	    "exec %s \"$@\"\n", kind, sc->dir, which.out, sc->dir, sc->dir, sc->dir, which.out);

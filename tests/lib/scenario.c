@@ -24,12 +24,14 @@ scenario_new(void)
 	sc->state = xasprintf("%s/state", sc->dir);
 	sc->waved = built_binary("waved");
 	sc->wavectl = built_binary("wavectl");
+	invariants_begin(sc);
 	return sc;
 }
 
 void
 scenario_free(struct scenario *sc)
 {
+	invariants_check(sc);
 	free(sc->conf);
 	free(sc->state);
 	free(sc->waved);
@@ -74,16 +76,33 @@ scenario_issues(struct scenario *sc, const char *json)
 	free(write_text(sc->dir, "issues.json", json));
 }
 
+/* What a run said on stderr joins the daemon's log. */
+static void
+append_log(struct scenario *sc, const char *text)
+{
+	char *path = xasprintf("%s/waved.out", sc->dir);
+	FILE *fp = fopen(path, "a");
+
+	if (fp) {
+		fputs(text ? text : "", fp);
+		fclose(fp);
+	}
+	free(path);
+}
+
 struct run_result
 scenario_once(struct scenario *sc, const char *const extra[])
 {
 	const char *argv[16] = { sc->waved, "--once", "-c", sc->conf };
 	size_t n = 4;
+	struct run_result r;
 
 	for (size_t k = 0; extra && extra[k] && n < 15; k++)
 		argv[n++] = extra[k];
 	argv[n] = NULL;
-	return run_argv(sc->dir, argv);
+	r = run_argv(sc->dir, argv);
+	append_log(sc, r.err);
+	return r;
 }
 
 cJSON *

@@ -11,6 +11,7 @@
 
 #include <cJSON.h>
 
+#include "tests/lib/invariants.h"
 #include "tests/lib/testlib.h"
 
 struct scenario {
@@ -19,6 +20,8 @@ struct scenario {
 	char *state;		/* dir/state */
 	char *waved, *wavectl;
 	char repos[512];	/* the [repo] sections written so far */
+	const char *waived[INV_COUNT];	/* why an invariant is not checked (invariants.h) */
+	bool checked;		/* the invariants were checked */
 };
 
 /* A Criterion suite whose every test gets a fresh scenario in sc. */
@@ -29,6 +32,7 @@ struct scenario {
 	TestSuite(name, .init = name##_setup, .fini = name##_teardown, .timeout = seconds)
 
 struct scenario *scenario_new(void);
+/* Checks the invariants (invariants.h) unless done already, then removes the folder. */
 void scenario_free(struct scenario *sc);
 
 /* A git repository dir/repos/NAME with one commit on main; returns its path. */
@@ -42,7 +46,8 @@ void scenario_issues(struct scenario *sc, const char *json);
 struct run_result scenario_once(struct scenario *sc, const char *const extra[]);
 /* waved --once, which must exit 0; its events (caller frees). */
 cJSON *scenario_once_ok(struct scenario *sc);
-/* waved in the background with args; output goes to dir/waved.out. */
+/* waved in the background with args; output goes to dir/waved.out (so does
+ * the stderr of scenario_once: the daemon's log, read by the invariants). */
 pid_t scenario_start(struct scenario *sc, const char *const args[]);
 /* Wait for pid up to timeout_s; its exit status (128+N for signal N), or -1. */
 int scenario_wait(pid_t pid, int timeout_s);
