@@ -67,7 +67,9 @@ $(LIBCOMMON) $(LIBDAEMON) $(LIBCTL):
 
 LINK = $(if $(Q),@echo "  LD      $@";) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(WAVED): $(BUILD)/supervisor/main.o $(LIBDAEMON) $(LIBCOMMON)
+# waved links ctl/ for one thing: the summary an interrupted --once prints
+# (ctl/summary.h), the same as wavectl summary.
+$(WAVED): $(BUILD)/supervisor/main.o $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
 	$(Q)$(LINK)
 
 $(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBCOMMON)

@@ -79,6 +79,9 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "log_max", V_SIZE, CFG(log_max), 0, 0 },
 	{ SECT_WAVED, "stop_timeout", V_INT, CFG(stop_timeout), 0, 86400 },
 	{ SECT_WAVED, "git_timeout", V_INT, CFG(git_timeout), 1, 86400 },
+	{ SECT_WAVED, "kill_grace", V_INT, CFG(kill_grace), 0, 3600 },
+	{ SECT_WAVED, "tempfail_backoff", V_INT, CFG(tempfail_backoff), 0, 86400 },
+	{ SECT_WAVED, "max_tempfails", V_INT, CFG(max_tempfails), 1, 100000 },
 	{ SECT_SOURCE, "type", V_SOURCE_TYPE, SRC(type), 0, 0 },
 	{ SECT_SOURCE, "path", V_PATH, SRC(path), 0, 0 },
 	{ SECT_SOURCE, "api", V_STR, SRC(api), 0, 0 },
@@ -91,6 +94,8 @@ static const struct key_def key_defs[] = {
 	{ SECT_MERGE, "check", V_STR, CFG(merge_check), 0, 0 },
 	{ SECT_PHASE, "run", V_STR, offsetof(struct phase_conf, run), 0, 0 },
 	{ SECT_PHASE, "timeout", V_INT, offsetof(struct phase_conf, timeout), 1, 7 * 86400 },
+	{ SECT_PHASE, "idle_timeout", V_INT, offsetof(struct phase_conf, idle_timeout), 0,
+	    7 * 86400 },
 	{ SECT_REPO, "path", V_PATH, offsetof(struct repo_conf, path), 0, 0 },
 	{ SECT_REPO, "github", V_STR, offsetof(struct repo_conf, github), 0, 0 },
 	{ SECT_REPO, "push", V_STR, offsetof(struct repo_conf, push), 0, 0 },
@@ -177,6 +182,10 @@ config_set_defaults(struct config *cfg)
 	cfg->log_max = 16LL << 20;
 	cfg->stop_timeout = 30;
 	cfg->git_timeout = 300;
+	cfg->kill_grace = 10;
+	cfg->tempfail_backoff = 30;
+	cfg->max_tempfails = 20;
+	cfg->usage.min_free_mem = 1LL << 30;
 	cfg->runner.type = RUNNER_LOCAL;
 	cfg->runner.srun = xstrdup("srun");
 	cfg->source.type = SOURCE_FILE;

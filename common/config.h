@@ -30,10 +30,9 @@ enum source_type {
 
 struct phase_conf {
 	char *run;		/* NULL: the phase is skipped (implement is required) */
-	int timeout;		/* seconds; then SIGTERM, and SIGKILL after the grace */
+	int timeout;		/* seconds; then SIGTERM, and SIGKILL after kill_grace */
+	int idle_timeout;	/* seconds with no output and no CPU: stalled; 0: never */
 };
-
-#define PHASE_KILL_GRACE_MS 10000
 
 /* How an issue's work lands (DESIGN.md sections 6 and 18). */
 enum land_mode {
@@ -130,6 +129,9 @@ struct config {
 	int pr_rounds;		/* land = pr: feedback rounds per issue */
 	int stop_timeout;
 	int git_timeout;
+	int kill_grace;		/* seconds a phase's processes get between SIGTERM and SIGKILL */
+	int tempfail_backoff;	/* seconds after an exit of 75, doubling in a row, at most 900 */
+	int max_tempfails;	/* exits of 75 in a row that make the issue dead */
 	struct source_conf source;
 	struct phase_conf phases[PHASE_COUNT];
 	char *merge_check;

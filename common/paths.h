@@ -10,6 +10,7 @@
 #include "common/config.h"
 
 #define CONTROL_SOCKET "waved.sock"	/* in state_dir */
+#define RETRY_AFTER_FILE "retry-after"	/* in an issue's folder: $WAVED_RETRY_AFTER_FILE */
 
 /* path itself when it exists, else its nearest existing parent ("/" at
  * worst): where something not made yet would be made.  Caller frees. */

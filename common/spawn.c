@@ -110,9 +110,11 @@ spawn_start(const char *const argv[], const struct spawn_opts *opts)
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
+	/* A session of its own is a process group of its own too, and has no
+	 * controlling terminal: /dev/tty fails at once instead of stopping it. */
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-	    POSIX_SPAWN_SETPGROUP);
+	    (opts->session ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	if (opts->out_fd == -1)

@@ -10,6 +10,7 @@
 #ifndef WAVED_SPAWN_H
 #define WAVED_SPAWN_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/util.h"
@@ -18,6 +19,7 @@ struct spawn_opts {
 	const char *cwd;	/* NULL: the caller's */
 	int out_fd;		/* stdout and stderr; -1: /dev/null */
 	char *const *envp;	/* NULL: the caller's environment */
+	bool session;		/* a session of its own (no controlling terminal), not just a group */
 };
 
 /* Where PATH finds name (looked up once per process), or NULL; do not free. */

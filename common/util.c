@@ -413,3 +413,53 @@ last_line(const char *text, char *out, size_t size)
 		start--;
 	snprintf(out, size, "%.*s", (int)(end - start), start);
 }
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (no time zone involved). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+int64_t
+retry_after_parse(const char *text, int64_t now)
+{
+	int y, mo, d, h, mi, sec, used = 0, oh, om;
+	const char *p;
+	char *end;
+	int64_t at;
+
+	if (text == NULL)
+		return -1;
+	text += strspn(text, " \t");
+	if (*text >= '0' && *text <= '9' && strspn(text, "0123456789") ==
+	    strcspn(text, " \t\r\n")) {
+		long long s = strtoll(text, &end, 10);
+
+		return s > 366LL * 86400 ? -1 : s * 1000;
+	}
+	if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
+	    used != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	p = text + used;
+	if (*p == '.')
+		p += 1 + strspn(p + 1, "0123456789");
+	at = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000;
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 &&
+	    oh <= 23 && om <= 59) {
+		at -= (*p == '+' ? 1 : -1) * (int64_t)(oh * 3600 + om * 60) * 1000;
+		p += 6;
+	} else
+		return -1;
+	if (p[strspn(p, " \t\r\n")] != '\0')
+		return -1;
+	return at > now ? at - now : 0;
+}

@@ -42,6 +42,13 @@ int64_t now_ms(void);			/* wall clock, milliseconds since the epoch */
 int64_t mono_ms(void);			/* monotonic clock, for timers */
 /* RFC 3339 UTC with milliseconds: 2026-11-23T16:00:00.123Z (buf >= 25 bytes). */
 void format_timestamp(int64_t ms, char *buf, size_t size);
+/*
+ * How long from now_ms until the time text names: seconds ("90"), or an ISO
+ * 8601 time ("2026-12-02T18:00:00Z", "...+01:00", fractions allowed), as an
+ * agent writes its usage limit's reset.  Milliseconds (0 when already past),
+ * or -1 when text is neither.
+ */
+int64_t retry_after_parse(const char *text, int64_t now_ms);
 
 /* Repo names are [A-Za-z0-9._-]+ so that they are safe in paths (not "." or ".."). */
 bool repo_name_valid(const char *name);

@@ -13,6 +13,7 @@
 #include "common/keymap.h"
 #include "ctl/ctl.h"
 #include "ctl/state.h"
+#include "ctl/summary.h"
 
 struct span {
 	int64_t first, last;	/* first admission, last done/dead; 0 when none */
@@ -105,12 +106,12 @@ pr_totals(const struct summary *s, int *pulls, int *rounds)
 }
 
 static void
-print_human(const struct summary *s)
+print_human(const struct summary *s, FILE *fp)
 {
 	char age[16], agent[16], wasted[16];
 	int64_t agent_ms, wasted_ms;
 
-	printf("%-20s %-10s %8s %10s %10s %10s %9s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME",
+	fprintf(fp, "%-20s %-10s %8s %10s %10s %10s %9s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME",
 	    "AGENT", "WASTED", "PEAK RSS", "TITLE");
 	for (size_t k = 0; k < s->st.n; k++) {
 		const struct ctl_issue *r = &s->st.issues[k];
@@ -123,32 +124,32 @@ print_human(const struct summary *s)
 		ctl_format_age(r->wasted_ms, wasted, sizeof(wasted));
 		char rss[16];
 		snprintf(rss, sizeof(rss), "%.0fM", (double)r->maxrss_kb / 1024);
-		printf("%-20s %-10s %8d %10s %10s %10s %9s  ", r->key, r->state, r->attempts, age,
+		fprintf(fp, "%-20s %-10s %8d %10s %10s %10s %9s  ", r->key, r->state, r->attempts, age,
 		    agent, r->wasted_ms ? wasted : "-", r->maxrss_kb ? rss : "-");
-		ctl_print_text(stdout, r->title, 50);
+		ctl_print_text(fp, r->title, 50);
 		putchar('\n');
 	}
 	ctl_format_age(s->last - s->first, age, sizeof(age));
-	printf("\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[STATE_DONE],
+	fprintf(fp, "\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[STATE_DONE],
 	    s->st.counts[STATE_DEAD], s->st.counts[STATE_BLOCKED], s->st.n, s->first && s->last ? age : "-");
 	totals(s, &agent_ms, &wasted_ms);
 	ctl_format_age(agent_ms, agent, sizeof(agent));
 	ctl_format_age(wasted_ms, wasted, sizeof(wasted));
-	printf("agent time %s, of which wasted on attempts that did not land %s (%.1f%%)\n", agent,
+	fprintf(fp, "agent time %s, of which wasted on attempts that did not land %s (%.1f%%)\n", agent,
 	    wasted, agent_ms ? 100.0 * (double)wasted_ms / (double)agent_ms : 0.0);
 	int pulls, rounds;
 	pr_totals(s, &pulls, &rounds);
 	if (pulls > 0)
-		printf("pull requests %d, feedback rounds %d (%.1f per pull request)\n", pulls, rounds,
+		fprintf(fp, "pull requests %d, feedback rounds %d (%.1f per pull request)\n", pulls, rounds,
 		    (double)rounds / pulls);
-	printf("merges per repo:");
+	fprintf(fp, "merges per repo:");
 	for (size_t k = 0; k < s->nrepos; k++)
-		printf(" %s %d%s", s->merge_repos[k], s->merges[k], k + 1 < s->nrepos ? "," : "");
-	printf("%s\n", s->nrepos ? "" : " none");
+		fprintf(fp, " %s %d%s", s->merge_repos[k], s->merges[k], k + 1 < s->nrepos ? "," : "");
+	fprintf(fp, "%s\n", s->nrepos ? "" : " none");
 }
 
 static void
-print_json(const struct summary *s)
+print_json(const struct summary *s, FILE *fp)
 {
 	cJSON *root = cJSON_CreateObject(), *issues = cJSON_AddArrayToObject(root, "issues");
 	cJSON *merges = cJSON_AddObjectToObject(root, "merges");
@@ -190,40 +191,48 @@ print_json(const struct summary *s)
 	for (size_t k = 0; k < s->nrepos; k++)
 		cJSON_AddNumberToObject(merges, s->merge_repos[k], s->merges[k]);
 	text = cJSON_PrintUnformatted(root);
-	puts(text);
+	fprintf(fp, "%s\n", text);
 	free(text);
 	cJSON_Delete(root);
 }
 
 int
-cmd_summary(const char *config_path, int argc, char **argv)
+ctl_summary_print(const struct config *cfg, FILE *fp, bool json)
 {
 	struct summary s = { 0 };
-	struct config *cfg;
-	bool json;
 
-	if (ctl_json_flag(argc, argv, "summary", &json) == -1)
-		return CTL_BAD_INPUT;
-	if ((cfg = ctl_load_config(config_path)) == NULL)
-		return CTL_BAD_INPUT;
-	if (ctl_state_read(cfg, &s.st) == -1) {
-		config_free(cfg);
-		return CTL_BAD_INPUT;
-	}
+	if (ctl_state_read(cfg, &s.st) == -1)
+		return -1;
 	s.index = keymap_new(s.st.n);
 	s.spans = xcalloc(s.st.n, sizeof(*s.spans));
 	for (size_t k = 0; k < s.st.n; k++)
 		keymap_put(s.index, s.st.issues[k].repo, s.st.issues[k].number, (long)k);
 	read_events(&s, cfg);
 	if (json)
-		print_json(&s);
+		print_json(&s, fp);
 	else
-		print_human(&s);
+		print_human(&s, fp);
+	fflush(fp);
 	free(s.merge_repos);
 	free(s.merges);
 	free(s.spans);
 	keymap_free(s.index);
 	ctl_state_free(&s.st);
+	return 0;
+}
+
+int
+cmd_summary(const char *config_path, int argc, char **argv)
+{
+	struct config *cfg;
+	bool json;
+	int rc;
+
+	if (ctl_json_flag(argc, argv, "summary", &json) == -1)
+		return CTL_BAD_INPUT;
+	if ((cfg = ctl_load_config(config_path)) == NULL)
+		return CTL_BAD_INPUT;
+	rc = ctl_summary_print(cfg, stdout, json);
 	config_free(cfg);
-	return CTL_OK;
+	return rc == -1 ? CTL_BAD_INPUT : CTL_OK;
 }

@@ -221,6 +221,24 @@ draw_live(struct watch *w, const struct ctl_state *st)
 	return lines;
 }
 
+/*
+ * Attached mid-run, the watch has not seen the admissions of what is in
+ * flight: their starts come from the state, so that a landing says how
+ * long it really took.
+ */
+static void
+note_starts_in_flight(struct watch *w)
+{
+	struct ctl_state st;
+
+	if (ctl_state_read(w->cfg, &st) == -1)
+		return;
+	for (size_t k = 0; k < st.n; k++)
+		if (ctl_in_flight(st.issues[k].state) && st.issues[k].since > 0)
+			note_start(w, st.issues[k].key, st.issues[k].since);
+	ctl_state_free(&st);
+}
+
 static void
 refresh(struct watch *w)
 {
@@ -277,6 +295,7 @@ cmd_watch(const char *config_path, int argc, char **argv)
 	w.width = w.tty ? terminal_width() : 100;
 	w.started = keymap_new(64);
 	w.events = ctl_events_open(cfg->state_dir, true);
+	note_starts_in_flight(&w);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	input_raw(&w);

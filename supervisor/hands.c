@@ -1,6 +1,7 @@
 /*
  * The hands that pull the cap lever by themselves (DESIGN.md section 16):
- * the usage monitor's readings mapped by its steps, and the memory floor.
+ * the usage monitor's readings mapped by its steps, the memory floor (asked
+ * at every admission, then looked at each second while it holds), the disk.
  * The tempfail streaks are the scheduler's own (it sees the exits of 75).
  */
 #include <stdio.h>
@@ -68,21 +69,30 @@ mem_available(void)
 	return kib < 0 ? -1 : kib * 1024;
 }
 
+/* May an issue of a repo whose phases recently peaked at peak_kb start now? */
+bool
+hands_memory_room(long peak_kb, void *arg)
+{
+	struct supervisor *sv = arg;
+	long long floor = sv->cfg->usage.min_free_mem, avail;
+
+	if (floor == 0 || (avail = mem_available()) < 0)
+		return true;
+	return avail >= floor + (long long)peak_kb * 1024;
+}
+
+/* Held for memory: look again each second, for the next admission's repo. */
 void
 hands_check_memory(struct supervisor *sv, int64_t now)
 {
-	long long floor = sv->cfg->usage.min_free_mem, avail;
-
-	if (floor == 0) {
+	if (sv->cfg->usage.min_free_mem == 0) {
 		sched_memory_low(sv->sched, false);	/* a reload took the floor away */
 		return;
 	}
-	if (now < sv->next_memory_check ||
-	    (!sched_waiting_for_slots(sv->sched) && !sched_memory_is_low(sv->sched)))
+	if (now < sv->next_memory_check || !sched_memory_is_low(sv->sched))
 		return;
 	sv->next_memory_check = now + MEMORY_CHECK_MS;
-	if ((avail = mem_available()) >= 0)
-		sched_memory_low(sv->sched, avail < floor);
+	sched_memory_low(sv->sched, !hands_memory_room(sched_next_peak_kb(sv->sched), sv));
 }
 
 /* A nearly full state_dir holds admissions until there is room again. */
@@ -112,7 +122,7 @@ hands_next_deadline(const struct supervisor *sv)
 	 * (its clock stays at 0, which would make every poll return at once). */
 	int64_t next = sv->cfg->usage.command ? usage_next_deadline(sv->usage) : INT64_MAX;
 
-	if (sv->cfg->usage.min_free_mem > 0 && sched_waiting_for_slots(sv->sched) &&
+	if (sv->cfg->usage.min_free_mem > 0 && sched_memory_is_low(sv->sched) &&
 	    sv->next_memory_check < next)
 		next = sv->next_memory_check;
 	if ((sched_waiting_for_slots(sv->sched) || sched_disk_is_full(sv->sched)) &&

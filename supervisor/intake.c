@@ -97,21 +97,24 @@ static void
 report_outcome(const struct sched_outcome *o, void *arg)
 {
 	struct supervisor *sv = arg;
-	char *text;
+	char *text, *trace;
 
 	if (sv->gh_source == NULL)
 		return;
+	/* The attempt's trace id, as in pull request bodies: its log and events are found by it. */
+	trace = o->trace ? xasprintf(" (trace `%s`)", o->trace) : xstrdup("");
 	if (strcmp(o->outcome, "done") == 0 && o->pr_url)
-		text = xasprintf("waved: done. Pull request %s was merged (%s) after %d attempt%s.",
+		text = xasprintf("waved: done. Pull request %s was merged (%s) after %d attempt%s%s.",
 		    o->pr_url, o->final && *o->final ? o->final : "?", o->attempts,
-		    o->attempts == 1 ? "" : "s");
+		    o->attempts == 1 ? "" : "s", trace);
 	else if (strcmp(o->outcome, "done") == 0)
-		text = xasprintf("waved: done. Landed on `%s` in %s after %d attempt%s.",
+		text = xasprintf("waved: done. Landed on `%s` in %s after %d attempt%s%s.",
 		    sv->cfg->agent_branch, o->final && *o->final ? o->final : "(already there)",
-		    o->attempts, o->attempts == 1 ? "" : "s");
+		    o->attempts, o->attempts == 1 ? "" : "s", trace);
 	else
-		text = xasprintf("waved: gave up after %d attempt%s: %s", o->attempts,
-		    o->attempts == 1 ? "" : "s", o->reason ? o->reason : "no reason recorded");
+		text = xasprintf("waved: gave up after %d attempt%s%s: %s", o->attempts,
+		    o->attempts == 1 ? "" : "s", trace, o->reason ? o->reason : "no reason recorded");
+	free(trace);
 	sv->reports++;
 	source_github_report(sv->gh_source, o->repo, o->number, o->outcome, text,
 	    github_reported, sv);

@@ -15,6 +15,7 @@
 #include "common/events.h"
 #include "common/log.h"
 #include "common/store.h"
+#include "ctl/summary.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
 
@@ -59,24 +60,63 @@ begin_stop(struct supervisor *sv, const char *why)
 	workers_stop(sv->workers);
 }
 
+static cJSON *
+fields_why(const char *why)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(f, "why", why);
+	return f;
+}
+
+/*
+ * --once: admit nothing more, not even a retry, and let every attempt in
+ * flight run to its end (landed, failed or tempfail); then the summary and
+ * exit with status.  Event draining.
+ */
+static void
+begin_drain(struct supervisor *sv, const char *why, int status)
+{
+	if (sv->draining || sv->stopping)
+		return;
+	sv->draining = true;
+	sv->exit_status = status;
+	log_info("draining (%s): admitting nothing; %d in flight run to their end", why,
+	    sched_inflight(sv->sched));
+	journal_event(sv->journal, JOURNAL_DAEMON, "draining", fields_why(why));
+}
+
 static void
 on_terminate(struct supervisor *sv)
 {
 	begin_stop(sv, "SIGTERM");
 }
 
+/*
+ * SIGINT: to the daemon, as SIGTERM.  To waved --once, a person at the
+ * terminal: the first drains, the second stops now (checkpointed and
+ * resumable, as SIGTERM), a third no longer waits for the workers.
+ */
 static void
 on_interrupt(struct supervisor *sv)
 {
-	if (!sv->stopping) {
+	if (!sv->opts->once) {
 		begin_stop(sv, "SIGINT");
 		return;
 	}
-	/* A second interrupt: the operator wants out now. */
-	log_warnx("second SIGINT: killing workers and exiting");
+	sv->interrupted = true;
+	if (!sv->draining && !sv->stopping) {
+		sched_cap_set(sv->sched, 0, "signal", "SIGINT");
+		begin_drain(sv, "SIGINT", EXIT_INTERRUPTED);
+		return;
+	}
+	if (!sv->stopping) {
+		begin_stop(sv, "second SIGINT");
+		return;
+	}
+	log_warnx("third SIGINT: killing workers and exiting");
 	workers_kill(sv->workers);
 	sv->finished = true;
-	sv->exit_status = EXIT_INTERRUPTED;
 }
 
 /* needs_store: acts on state, so waits while the store cannot be written. */
@@ -365,10 +405,10 @@ loop_iterate(struct supervisor *sv)
 		dispatch(sv, catch_up, NULL);
 		catch_up_signals(sv);
 	}
-	if (!sv->stopping && sched_can_act(sv->sched))
+	if (!sv->stopping && !sv->draining && sched_can_act(sv->sched))
 		dispatch(sv, on_admission, NULL);
 	update_title(sv);
-	if (sv->opts->once && !sv->stopping && settled(sv))
+	if (sv->opts->once && !sv->stopping && !sv->draining && settled(sv))
 		return;		/* nothing left to wait for */
 	/* One poll: the signalfd, the control socket and its clients, GitHub's
 	 * sockets, a reload's preflight, the usage command, every worker's pipe. */
@@ -406,6 +446,30 @@ loop_iterate(struct supervisor *sv)
 		dispatch(sv, on_timers, NULL);
 }
 
+/*
+ * Past stop_timeout the workers are killed; past kill_grace more the loop
+ * ends whatever is left unrecorded (a store that cannot be written, a worker
+ * that will not die): the next start recovers from its last commit and git.
+ */
+static void
+stop_overdue(struct supervisor *sv)
+{
+	if (mono_ms() < sv->stop_deadline)
+		return;
+	if (!sv->killed) {
+		log_warnx("stop_timeout passed: killing %zu worker%s", workers_count(sv->workers),
+		    workers_count(sv->workers) == 1 ? "" : "s");
+		workers_kill(sv->workers);
+		sv->killed = true;
+		sv->stop_deadline = mono_ms() + (int64_t)sv->cfg->kill_grace * 1000;
+		return;
+	}
+	log_warnx("stopped with %d issue%s not recorded as ended: the next start recovers "
+	    "them from the last commit and git", sched_inflight(sv->sched),
+	    sched_inflight(sv->sched) == 1 ? "" : "s");
+	sv->finished = true;
+}
+
 /* Decide whether the loop is over. */
 static void
 check_finished(struct supervisor *sv)
@@ -413,25 +477,31 @@ check_finished(struct supervisor *sv)
 	if (sv->stopping && journal_down(sv->journal)) {
 		/* Nothing can be recorded: wait for the workers, tell nothing, and
 		 * leave the rest to the next start's recovery. */
-		if (workers_forget_exited(sv->workers) == 0 || mono_ms() >= sv->stop_deadline) {
+		if (workers_forget_exited(sv->workers) == 0) {
 			log_warnx("stopped while the store cannot be written: the next start "
 			    "recovers from its last commit and git");
-			workers_kill(sv->workers);
 			sv->finished = true;
-			sv->exit_status = EXIT_SOME_FAILED;
-		}
+			if (!sv->interrupted)
+				sv->exit_status = EXIT_SOME_FAILED;
+		} else
+			stop_overdue(sv);
 		return;
 	}
 	if (sv->stopping) {
-		if (workers_count(sv->workers) == 0) {
+		if (workers_count(sv->workers) == 0)
 			sv->finished = true;
+		else
+			stop_overdue(sv);
+		if (sv->finished && !sv->interrupted)
 			sv->exit_status = EXIT_ALL_DONE;
-		} else if (mono_ms() >= sv->stop_deadline) {
-			log_warnx("stop_timeout passed: killing %zu worker%s",
-			    workers_count(sv->workers), workers_count(sv->workers) == 1 ? "" : "s");
-			workers_kill(sv->workers);
-			sv->stop_deadline = INT64_MAX;
-		}
+		else if (sv->finished)
+			sv->exit_status = EXIT_INTERRUPTED;
+	} else if (sv->draining) {
+		sv->finished = sched_inflight(sv->sched) == 0 && workers_count(sv->workers) == 0;
+	} else if (sv->opts->once && sv->opts->exit_on_error && sched_died(sv->sched) > 0) {
+		journal_begin(sv->journal);
+		begin_drain(sv, "an issue is dead (--exit-on-error)", EXIT_SOME_FAILED);
+		journal_commit(sv->journal);
 	} else if (sv->opts->once && settled(sv)) {
 		sv->finished = true;
 		sv->exit_status = sched_all_done(sv->sched) ? EXIT_ALL_DONE : EXIT_SOME_FAILED;
@@ -524,6 +594,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);
+	sched_set_memory_room(sv.sched, hands_memory_room, &sv);
 	workers_attach(sv.workers, sv.sched, cfg);
 	if ((sv.control = control_open(cfg->state_dir, levers_handle, &sv)) == NULL) {
 		log_warn("control socket %s/%s", cfg->state_dir, CONTROL_SOCKET);
@@ -552,6 +623,10 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		journal_commit(sv.journal);
 	}
 	log_info("stopped");
+	/* Interrupted or drained: what was done and what was not, for the person
+	 * at the terminal (as wavectl summary). */
+	if (opts->once && (sv.interrupted || sv.draining))
+		ctl_summary_print(sv.cfg, stdout, false);
 	close_state(&sv);
 	return sv.exit_status;
 }

@@ -18,6 +18,7 @@
 struct loop_options {
 	const char *config_path;	/* for SIGHUP */
 	bool once;
+	bool exit_on_error;		/* --once: the first dead issue drains, exit 1 */
 	int cap;			/* --cap; 0: from the config */
 };
 

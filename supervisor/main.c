@@ -32,6 +32,7 @@ struct options {
 	bool foreground;
 	bool check;
 	bool once;
+	bool exit_on_error;
 	int cap;
 };
 
@@ -39,14 +40,16 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: waved [-f] [-n] [--once] [-c FILE] [--cap N]\n"
+	    "usage: waved [-f] [-n] [--once [--exit-on-error]] [-c FILE] [--cap N]\n"
 	    "  -f        stay in the foreground, log to stderr (default: daemonise, syslog)\n"
 	    "  -n        check the configuration and preflights, then exit\n"
 	    "  --once    foreground; work until every issue is done, dead or blocked, then exit\n"
-	    "            (exit 0: all done; 1: some failed, dead or blocked; 2: bad config)\n"
+	    "            (exit 0: all done; 1: some failed, dead or blocked; 2: bad config;\n"
+	    "            130: interrupted: the first SIGINT drains, a second stops now)\n"
+	    "  --exit-on-error  with --once: the first dead issue drains, and the exit is 1\n"
 	    "  -c FILE   config file (default: $WAVED_CONFIG, else %s)\n"
 	    "  --cap N   start with this cap instead of the configured one\n"
-	    "signals: USR1 cap down, USR2 cap up, HUP reload, TERM/INT stop\n",
+	    "signals: USR1 cap down, USR2 cap up, HUP reload, TERM stop (INT: --once drains)\n",
 	    CONFIG_DEFAULT_PATH);
 }
 
@@ -55,6 +58,7 @@ parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "once", no_argument, NULL, 'o' },
+		{ "exit-on-error", no_argument, NULL, 'E' },
 		{ "cap", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -72,6 +76,9 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'o':
 			o->once = o->foreground = true;
+			break;
+		case 'E':
+			o->exit_on_error = true;
 			break;
 		case 'C':
 			if (!parse_positive_long(optarg, &cap) || cap > 10000) {
@@ -94,6 +101,10 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return -1;
+	}
+	if (o->exit_on_error && !o->once) {
+		fprintf(stderr, "waved: --exit-on-error goes with --once\n");
 		return -1;
 	}
 	return 0;
@@ -133,6 +144,27 @@ check_state_dir(const struct config *cfg, struct strbuf *errors)
 	return rc;
 }
 
+/* -n: the cap waved would start with, and why; and what admission asks of memory. */
+static void
+print_start_cap(const struct config *cfg)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cfg->cap > 0)
+		printf("cap %d: cap = %d in %s\n", cfg->cap, cfg->cap, cfg->file);
+	else
+		printf("cap %d: the number of repos (cap = 0 or unset in %s)\n",
+		    config_effective_cap(cfg), cfg->file);
+	if (ncpu > 0 && config_effective_cap(cfg) > 2 * ncpu && cfg->runner.type == RUNNER_LOCAL)
+		printf("note: %d agents at once on %ld CPUs; set cap, or a [pool] cap, if they "
+		    "build or test locally\n", config_effective_cap(cfg), ncpu);
+	if (cfg->usage.min_free_mem > 0)
+		printf("memory: each admission needs MemAvailable of min_free_mem (%lld MiB) plus "
+		    "its repo's recent peak\n", cfg->usage.min_free_mem >> 20);
+	else
+		printf("memory: not checked (min_free_mem = 0)\n");
+}
+
 /* -n: the configuration, the state folder, the repositories and their branches. */
 static int
 check_only(const struct config *cfg)
@@ -164,6 +196,7 @@ check_only(const struct config *cfg)
 	}
 	printf("%s: configuration ok: %zu repo%s, cap %d\n", cfg->file, cfg->nrepos,
 	    cfg->nrepos == 1 ? "" : "s", config_effective_cap(cfg));
+	print_start_cap(cfg);
 	return 0;
 }
 
@@ -263,7 +296,8 @@ main(int argc, char **argv)
 		log_init("waved", false, 0);
 	}
 	pidfile_write(pfh);
-	lo = (struct loop_options){ .config_path = o.config_path, .once = o.once, .cap = o.cap };
+	lo = (struct loop_options){ .config_path = o.config_path, .once = o.once,
+	    .exit_on_error = o.exit_on_error, .cap = o.cap };
 	int rc = loop_run(cfg, &lo);
 	pidfile_remove(pfh);
 	free(absolute);

@@ -47,13 +47,20 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 	return rc;
 }
 
+/*
+ * Every repo is checked before any is changed: a failed preflight of one
+ * repo leaves no agent branch created in another.
+ */
 int
 preflight_repos(const struct config *cfg, bool prepare, struct strbuf *errors)
 {
 	int rc = 0;
 
 	for (size_t i = 0; i < cfg->nrepos; i++)
-		if (preflight_repo(cfg, &cfg->repos[i], prepare, errors) == -1)
+		if (preflight_repo(cfg, &cfg->repos[i], false, errors) == -1)
+			rc = -1;
+	for (size_t i = 0; rc == 0 && prepare && i < cfg->nrepos; i++)
+		if (preflight_repo(cfg, &cfg->repos[i], true, errors) == -1)
 			rc = -1;
 	return rc;
 }

@@ -180,6 +180,7 @@ committed(const char *event, size_t issue, void *arg)
 			.repo = s->repos[i->repo].conf->name, .number = i->number,
 			.outcome = event, .attempts = i->attempts,
 			.final = i->final, .reason = i->reason, .pr_url = i->pr ? i->pr->url : NULL,
+			.trace = i->trace[0] ? i->trace : NULL,
 		};
 		s->outcome_hook(&o, s->outcome_arg);
 	}
@@ -324,6 +325,7 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, enum issue_state to,
 	}
 	unlist(s, i);
 	s->awaiting += (to == STATE_AWAITING_MERGE) - (is->state == STATE_AWAITING_MERGE);
+	s->died += to == STATE_DEAD;
 	is->state = to;
 	free(is->reason);
 	is->reason = reason ? xstrdup(reason) : NULL;
@@ -430,8 +432,30 @@ admit_one(struct sched *s, size_t r)
 void
 sched_admit(struct sched *s)
 {
-	while (s->inflight < s->effective_cap && s->admit.n > 0 && sched_can_act(s))
-		admit_one(s, heap_top(&s->admit));
+	while (s->inflight < s->effective_cap && s->admit.n > 0 && sched_can_act(s)) {
+		size_t r = heap_top(&s->admit);
+
+		/* Read at the moment of each admission: two admitted in the same
+		 * instant must not both start below the floor. */
+		if (s->memory_room && !s->memory_room(s->repos[r].peak_kb, s->memory_arg)) {
+			sched_memory_low(s, true);
+			return;
+		}
+		admit_one(s, r);
+	}
+}
+
+void
+sched_set_memory_room(struct sched *s, sched_memory_room_fn *fn, void *arg)
+{
+	s->memory_room = fn;
+	s->memory_arg = arg;
+}
+
+long
+sched_next_peak_kb(const struct sched *s)
+{
+	return s->admit.n > 0 ? s->repos[heap_top(&s->admit)].peak_kb : 0;
 }
 
 /* ---- timers ---- */
@@ -655,6 +679,12 @@ sched_settled(const struct sched *s)
 	/* Paused with work waiting is not settled: the operator may resume; nor
 	 * is a pull request awaiting its merge: a person may merge it. */
 	return s->inflight == 0 && s->retry.n == 0 && s->admit.n == 0 && s->awaiting == 0;
+}
+
+int
+sched_died(const struct sched *s)
+{
+	return s->died;
 }
 
 bool

@@ -53,6 +53,7 @@ struct sched_outcome {
 	const char *final;	/* done: the commit that landed */
 	const char *reason;	/* dead: why */
 	const char *pr_url;	/* land = pr: its pull request, or NULL */
+	const char *trace;	/* the attempt that finished it, or NULL when not known */
 };
 typedef void sched_outcome_fn(const struct sched_outcome *o, void *arg);
 
@@ -74,6 +75,12 @@ int sched_on_recovered(struct sched *s, size_t issue, pid_t pid,
 
 /* The store can be written: the scheduler may act on what it is told. */
 bool sched_can_act(const struct sched *s);
+/* Asked before each admission with its repo's recent peak (KiB, 0: unknown):
+ * false holds admissions (the memory hand lifts the hold). */
+typedef bool sched_memory_room_fn(long peak_kb, void *arg);
+void sched_set_memory_room(struct sched *s, sched_memory_room_fn *fn, void *arg);
+/* The recent peak of the repo whose issue would be admitted next (KiB, 0: unknown). */
+long sched_next_peak_kb(const struct sched *s);
 void sched_free(struct sched *s);
 
 /* Who hears of outcomes (the GitHub source reports them back). */
@@ -179,6 +186,8 @@ void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const ch
 bool sched_settled(const struct sched *s);
 /* Every issue of the source is done. */
 bool sched_all_done(const struct sched *s);
+/* How many issues became dead in this run. */
+int sched_died(const struct sched *s);
 /* For the process title. */
 const char *sched_issue_key(const struct sched *s, size_t issue);
 

@@ -57,6 +57,7 @@ struct sched_issue {
 	int64_t attempt_id;
 	int64_t attempt_ms;		/* its agent time: the sum of its phases */
 	pid_t pid;			/* its worker */
+	int tempfails;			/* its exits of 75 in a row (this run of the daemon) */
 	char *base;			/* recorded at prepare, or NULL */
 	enum resume_point resume;	/* set by recovery for the next admission */
 	bool holds_slot;
@@ -73,6 +74,7 @@ struct sched_repo {
 	struct heap ready;		/* issue indexes, by priority */
 	size_t pos;			/* in the admit heap */
 	int inflight;			/* its issues between admission and landing */
+	long peak_kb;			/* recent peak resident size of its phases, 0: unknown */
 	size_t conflicted;		/* an issue whose attempt failed on a conflict: the repo's
 					 * next admission, once none is in flight; SIZE_MAX: none */
 };
@@ -96,6 +98,9 @@ struct sched {
 	int tempfail_row;		/* exits of 75 in a row, across issues */
 	int64_t last_tempfail;		/* wall ms of the last, or of the last cooldown step */
 	int inflight;
+	int died;			/* issues that became dead in this run (--exit-on-error) */
+	sched_memory_room_fn *memory_room;	/* may an admission start, memory-wise? */
+	void *memory_arg;
 	int awaiting;			/* issues awaiting their merge (land = pr) */
 	sched_pushed_fn *pushed;
 	void *pushed_arg;

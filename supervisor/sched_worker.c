@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/plan.h"
 #include "common/util.h"
 #include "supervisor/journal.h"
@@ -64,6 +65,71 @@ attempts_spent(const struct sched_issue *is)
 	return is->attempts - (is->pr ? is->pr->pushes : 0);
 }
 
+/* A repo's recent peak: a new high at once, a lower one pulls it down a quarter. */
+static void
+note_repo_peak(struct sched_repo *repo, long maxrss_kb)
+{
+	if (maxrss_kb <= 0)
+		return;
+	repo->peak_kb = maxrss_kb >= repo->peak_kb ? maxrss_kb :
+	    (repo->peak_kb * 3 + maxrss_kb) / 4;
+}
+
+/* An exit of 75 that is the agent's (not a disk found full, which the disk hand holds). */
+static bool
+agent_tempfail(const char *outcome, const char *reason)
+{
+	return strcmp(outcome, "tempfail") == 0 &&
+	    strncmp(reason, DISK_FULL_REASON, strlen(DISK_FULL_REASON)) != 0;
+}
+
+static void
+give_up(struct sched *s, size_t i, enum sched_input in, const char *reason)
+{
+	sched_fire(s, i, in, STATE_DEAD, reason, fields_str("reason", reason));
+	block_dependents(s, i);
+}
+
+/* retry_backoff * 2^(k-1) after the k-th counted failure; an uncounted one waits the base. */
+static int64_t
+failure_delay(const struct sched *s, size_t i)
+{
+	int64_t delay = (int64_t)s->cfg->retry_backoff * 1000;
+
+	for (int k = 1; k < s->v[i].attempts && delay < 86400000; k++)
+		delay *= 2;
+	return delay;
+}
+
+#define TEMPFAIL_BACKOFF_MAX_MS (15 * 60 * 1000)
+
+/*
+ * After the k-th exit of 75 in a row: the time the phase wrote to
+ * $WAVED_RETRY_AFTER_FILE (the agent knows when its usage limit resets),
+ * else tempfail_backoff * 2^(k-1), at most 15 minutes.
+ */
+static int64_t
+tempfail_delay(const struct sched *s, size_t i)
+{
+	const struct sched_issue *is = &s->v[i];
+	char *dir = path_issue_dir(s->cfg, s->repos[is->repo].conf->name, is->number);
+	char *path = xasprintf("%s/" RETRY_AFTER_FILE, dir), *text = read_file(path, NULL);
+	int64_t asked = retry_after_parse(text, now_ms()), delay;
+
+	if (text && asked < 0)
+		log_issue_warnx(&(struct log_ctx){ is->key, is->attempt, is->trace },
+		    "%s: neither seconds nor an ISO 8601 time; backing off instead", path);
+	free(text);
+	free(path);
+	free(dir);
+	if (asked >= 0)
+		return asked;
+	delay = (int64_t)s->cfg->tempfail_backoff * 1000;
+	for (int k = 1; k < is->tempfails && delay < TEMPFAIL_BACKOFF_MAX_MS; k++)
+		delay *= 2;
+	return delay < TEMPFAIL_BACKOFF_MAX_MS ? delay : TEMPFAIL_BACKOFF_MAX_MS;
+}
+
 /* A failed attempt: retry after a backoff, or give up once attempts are spent. */
 void
 attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason,
@@ -84,15 +150,19 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 		tempfail_seen(s, strcmp(outcome, "tempfail") == 0);
 	if (counts)
 		store_set_attempts(s->store, is->id, ++is->attempts);
-	if (counts && attempts_spent(is) >= s->cfg->max_attempts) {
-		sched_fire(s, i, IN_GAVE_UP, STATE_DEAD, reason, fields_str("reason", reason));
-		block_dependents(s, i);
+	is->tempfails = agent_tempfail(outcome, reason) ? is->tempfails + 1 : 0;
+	if (is->tempfails >= s->cfg->max_tempfails) {
+		char *why = xasprintf("tempfail limit: %d exits of 75", is->tempfails);
+
+		give_up(s, i, IN_GAVE_UP, why);
+		free(why);
 		return;
 	}
-	/* retry_backoff * 2^(k-1) after the k-th counted failure; a tempfail waits the base. */
-	int64_t delay = (int64_t)s->cfg->retry_backoff * 1000;
-	for (int k = 1; k < is->attempts && delay < 86400000; k++)
-		delay *= 2;
+	if (counts && attempts_spent(is) >= s->cfg->max_attempts) {
+		give_up(s, i, IN_GAVE_UP, reason);
+		return;
+	}
+	int64_t delay = is->tempfails ? tempfail_delay(s, i) : failure_delay(s, i);
 	is->retry_at = now_ms() + delay;
 	store_set_retry_at(s->store, is->id, is->retry_at);
 	cJSON *r = cJSON_CreateObject();
@@ -115,6 +185,7 @@ attempt_done(struct sched *s, size_t i)
 	cJSON *f;
 
 	tempfail_seen(s, false);
+	is->tempfails = 0;
 	is->attempts = is->attempt;	/* the successful attempt counts too */
 	store_set_attempts(s->store, is->id, is->attempts);
 	f = fields_str("outcome", "merged");
@@ -147,6 +218,7 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 	store_marker_add(s->store, is->attempt_id, m->phase, m->exit, m->sha, m->ms);
 	store_add_agent_time(s->store, is->id, is->attempt_id, m->ms);
 	store_note_rss(s->store, is->id, m->maxrss_kb);
+	note_repo_peak(&s->repos[is->repo], m->maxrss_kb);
 	is->attempt_ms += m->ms;
 	is->agent_ms += m->ms;
 	txn_event(s, i, "phase_end", f);
@@ -400,11 +472,13 @@ sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stop
 	if (!current_worker(is, pid))
 		return;		/* it had reported its result */
 	if (stopping) {
-		/* Asked to stop: the attempt does not count, the next start takes it up. */
+		/* Asked to stop: left in flight in the store, as after a kill -9, so
+		 * that the next start's recovery resumes it at the phase it was in,
+		 * in its worktree.  Only this run's slots are let go. */
 		is->evaluating = false;
-		end_flight(s, i, "stopped", "daemon stopped");
-		waste_attempt(s, i);	/* the next start begins it anew */
-		sched_fire(s, i, IN_REQUEUE, STATE_READY, NULL, fields_str("why", "daemon stopped"));
+		release_flight(s, i);
+		is->pid = 0;
+		log_info("%s: stopped in flight: the next start resumes it", is->key);
 	} else if (is->evaluating) {
 		/* The recovery child died without an answer: ask git here. */
 		recover_here(s, i, &d);

@@ -54,6 +54,9 @@ struct supervisor {
 	size_t fds_cap;
 	int64_t next_poll;		/* monotonic ms */
 	bool stopping;
+	bool killed;			/* stop_timeout passed: the workers were killed */
+	bool draining;			/* --once: no admission, in-flight work runs to its end */
+	bool interrupted;		/* --once got SIGINT: exit 130 */
 	int64_t stop_deadline;		/* monotonic ms */
 	bool finished;
 	int exit_status;
@@ -71,6 +74,7 @@ void intake_close(struct supervisor *sv);
 /* hands.c: the usage monitor and the memory floor pull the cap. */
 struct usage *hands_usage_new(struct supervisor *sv);
 void hands_check_memory(struct supervisor *sv, int64_t now);
+bool hands_memory_room(long peak_kb, void *sv);	/* sched_memory_room_fn */
 void hands_check_disk(struct supervisor *sv, int64_t now);
 int64_t hands_next_deadline(const struct supervisor *sv);
 

@@ -319,7 +319,7 @@ arm_watchdog(const struct workers *w, struct worker_proc *p, const struct proto_
 	for (int id = 0; id < PHASE_COUNT; id++)
 		if (strcmp(phase_name(id), m->phase) == 0)
 			p->watchdog = mono_ms() + (int64_t)w->cfg->phases[id].timeout * 1000 +
-			    PHASE_KILL_GRACE_MS + WATCHDOG_MARGIN_MS;
+			    (int64_t)w->cfg->kill_grace * 2000 + WATCHDOG_MARGIN_MS;
 }
 
 static void

@@ -109,17 +109,20 @@ Test(e2e_daemon, sigterm_drains_without_consuming_an_attempt)
 	cJSON *st = json_parse_or_fail(r.out), *issues = cJSON_GetObjectItem(st, "issues");
 	cJSON *first = cJSON_GetArrayItem(issues, 0);
 	cr_assert_str_eq(cJSON_GetObjectItem(first, "issue")->valuestring, "api#12");
-	cr_assert_str_eq(cJSON_GetObjectItem(first, "state")->valuestring, "ready");
+	cr_assert_str_eq(cJSON_GetObjectItem(first, "state")->valuestring, "running",
+	    "left in flight, as after a kill -9");
 	cr_assert_eq(cJSON_GetObjectItem(first, "attempts")->valueint, 0);
 	cJSON_Delete(st);
 	run_result_free(&r);
 
-	/* The next start takes it up again as attempt 1 and finishes. */
+	/* The next start resumes attempt 1 at the phase it was in, and finishes. */
 	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f.txt\n");
 	r = scenario_once(sc, NULL);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	evs = scenario_events(sc);
-	int done = ev_find(evs, "done", "api#12", 0);
+	int rec = ev_find(evs, "recovered", "api#12", 0), done = ev_find(evs, "done", "api#12", 0);
+	cr_assert_geq(rec, 0);
+	cr_assert_str_eq(ev_string(evs, rec, "action"), "resume");
 	cr_assert_eq(ev_number(evs, done, "attempt"), 1);
 	cr_assert_eq(ev_count(evs, "stopped", NULL), 2);
 	cJSON_Delete(evs);

@@ -87,6 +87,11 @@ Test(e2e_github, once_runs_in_dependency_order_and_comments_once_per_issue)
 	evs = scenario_events(sc);
 	cr_assert_gt(ev_find(evs, "admitted", "api#2", 0), ev_find(evs, "done", "api#1", 0),
 	    "api#2 depends on api#1 by its body");
+	/* The comment names the attempt that finished the issue, as pull request bodies do. */
+	char *trace = xasprintf("(trace `%s`)", ev_string(evs, ev_find(evs, "done", "api#1", 0),
+	    "trace"));
+	cr_assert_eq(httpd_count(server, trace), 1, "the done comment carries %s", trace);
+	free(trace);
 	cJSON_Delete(evs);
 	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/issues/1/comments "), 1);
 	cr_assert_eq(httpd_count(server, "POST /repos/acme/api/issues/2/comments "), 1);

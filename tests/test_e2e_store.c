@@ -273,3 +273,33 @@ Test(e2e_store, a_short_write_to_the_event_log)
 	free(events);
 	assert_six_landed_once();
 }
+
+/*
+ * SIGTERM while the store cannot be written: the daemon still ends, within
+ * stop_timeout plus kill_grace; what it could not record, the next start
+ * takes from git (here: every issue lands once the store is back).
+ */
+Test(e2e_store, sigterm_ends_the_daemon_while_the_store_is_down)
+{
+	pid_t pid = start_six_issues();
+
+	await_idle();
+	for (size_t k = 0; db_files[k]; k++)
+		chattr("+i", db_files[k]);
+	free(write_text(sc->state, "go", ""));
+	cr_assert(await_output("store: cannot commit", 30));
+	int64_t asked = mono_ms();
+
+	kill(pid, SIGTERM);
+	/* stop_timeout 30 + kill_grace 10, and a margin for a busy machine. */
+	int status = scenario_wait(pid, 30 + 10 + 20);
+	cr_assert_neq(status, -1, "still running %lld ms after SIGTERM",
+	    (long long)(mono_ms() - asked));
+	for (size_t k = 0; db_files[k]; k++)
+		chattr("-i", db_files[k]);
+	struct run_result r = scenario_once(sc, NULL);
+
+	cr_assert_eq(r.status, 0, "the next start finishes the work: %s", r.err);
+	run_result_free(&r);
+	assert_six_landed_once();
+}

@@ -103,6 +103,16 @@ Test(invariants, a_process_left_running_is_found_and_ended)
 		execlp("sleep", "sleep", "60", (char *)NULL);
 		_exit(127);
 	}
+	/* Until it is the scenario's: in its folder, sleeping. */
+	char *proc = xasprintf("/proc/%d/cmdline", (int)pid), *cmd = NULL;
+	for (int64_t deadline = mono_ms() + 10000; mono_ms() < deadline; nap_ms(10)) {
+		free(cmd);
+		if ((cmd = read_file(proc, NULL)) != NULL && strcmp(cmd, "sleep") == 0)
+			break;
+	}
+	cr_assert_str_eq(cmd, "sleep");
+	free(cmd);
+	free(proc);
 	char *found = check_now();
 
 	cr_assert(strstr(found, "processes outlived the scenario"), "%s", found);

@@ -291,7 +291,8 @@ Test(sched, a_tempfail_and_a_failed_start_use_no_attempt)
 	cr_assert_eq(jobs[job_of("api#1")].attempt, 1, "nor is a tempfail");
 }
 
-Test(sched, a_stopping_daemon_puts_its_issue_back_without_counting)
+/* Stopped, an attempt stays in flight for the next start to resume, as after a kill -9. */
+Test(sched, a_stopping_daemon_leaves_its_issue_to_resume_without_counting)
 {
 	int a;
 
@@ -299,8 +300,8 @@ Test(sched, a_stopping_daemon_puts_its_issue_back_without_counting)
 	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
 	DISPATCH(sched_on_worker_exit(s, issues_of[a], 100000 + a, 3 << 8, true));
-	cr_assert_str_eq(state_of("api", 1), "ready");
-	cr_assert_eq(sched_inflight(s), 1, "web#1 is still in flight");
+	cr_assert_str_eq(state_of("api", 1), "running", "left for the next start's recovery");
+	cr_assert_eq(sched_inflight(s), 1, "web#1 is still in flight, api#1 holds no slot");
 }
 
 Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
@@ -366,4 +367,26 @@ Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_str_eq(jobs[0].key, "web#1");
+}
+
+static int memory_rooms_left;
+
+static bool
+fake_memory_room(long peak_kb, void *arg)
+{
+	(void)peak_kb;
+	(void)arg;
+	return memory_rooms_left-- > 0;
+}
+
+/* Memory is read at the moment of each admission: two in one instant are two readings. */
+Test(sched, memory_is_asked_at_every_admission)
+{
+	sync_three();
+	memory_rooms_left = 1;
+	sched_set_memory_room(s, fake_memory_room, NULL);
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 1, "room for one: the second admission found none");
+	cr_assert(sched_memory_is_low(s), "the memory hand holds admissions");
+	cr_assert_eq(sched_effective_cap(s), 0);
 }

@@ -102,6 +102,7 @@ resolve(struct worker *w, int round, const char *ref, const char *label)
 	write_conflict_feedback(w, round, files, ref, label);
 	out = run_phase(w, PHASE_RESOLVE, command, &span);
 	if (out.result == PHASE_TIMED_OUT || out.result == PHASE_LOST ||
+	    out.result == PHASE_STALLED ||
 	    out.status == PHASE_EXIT_TEMPFAIL) {
 		git_run(w->worktree, NULL, (const char *[]){ "merge", "--abort", NULL });
 		phase_passed(w, PHASE_RESOLVE, &out, &span, NULL);

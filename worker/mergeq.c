@@ -145,6 +145,7 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 	struct phase_spec spec = {
 		.name = "check", .command = req->cfg->merge_check,
 		.timeout_s = req->cfg->phases[PHASE_VERIFY].timeout, .cwd = req->scratch,
+		.kill_grace_ms = (int64_t)req->cfg->kill_grace * 1000,
 		.envp = req->envp, .log_fd = req->log_fd, .log_max = req->cfg->log_max,
 		.signal_fd = req->signal_fd, .slurm = req->slurm,
 	};

@@ -17,6 +17,7 @@
 
 #include "common/spawn.h"
 #include "common/util.h"
+#include "worker/contain.h"
 
 /*
  * Keep the log within log_max: past it, the middle goes.  The first half
@@ -66,14 +67,18 @@ cancel_job(const struct phase_spec *spec)
 	    spec->slurm->name);
 }
 
-/* Ask the phase to end: TERM now, KILL at the returned time. */
+/*
+ * Ask the phase to end: TERM now to its group and to every process below
+ * the worker (a daemon that left the group too), KILL at the returned time.
+ */
 static int64_t
 terminate(const struct phase_spec *spec, pid_t pid, int64_t now)
 {
 	if (spec->slurm)
 		cancel_job(spec);
 	kill(-pid, SIGTERM);
-	return now + PHASE_KILL_GRACE_MS;
+	contain_signal(SIGTERM);
+	return now + spec->kill_grace_ms;
 }
 
 /*
@@ -88,7 +93,7 @@ job_outcome(const struct phase_spec *spec, struct phase_outcome *out)
 
 	if (out->result != PHASE_EXITED)
 		slurm_cancel(js->runner, 0, js->name);	/* one submitted while we cancelled */
-	slurm_job_settle(js->runner, js->name, &job, PHASE_KILL_GRACE_MS);
+	slurm_job_settle(js->runner, js->name, &job, spec->kill_grace_ms);
 	out->maxrss_kb = 0;	/* srun's own size says nothing of the job's */
 	if (job.id <= js->newer_than) {
 		dprintf(spec->log_fd, "\n== waved: no Slurm job %s was found\n", js->name);
@@ -101,14 +106,52 @@ job_outcome(const struct phase_spec *spec, struct phase_outcome *out)
 		out->result = PHASE_LOST;
 }
 
-/* Wait for the shell, or for the deadline, or for a stop request. */
+/*
+ * A phase is stalled when for idle_timeout it wrote nothing to its log and
+ * none of its processes used CPU (an agent waiting on a prompt, a hung
+ * tool).  Looked at once a second.
+ */
+struct idle_watch {
+	int64_t limit_ms;	/* 0: not watched */
+	int64_t next_look, active_at;
+	off_t size;
+	long long cpu;
+};
+
+static bool
+idle_too_long(struct idle_watch *iw, int log_fd, int64_t now)
+{
+	struct stat st;
+	long long cpu;
+
+	if (iw->limit_ms <= 0 || now < iw->next_look)
+		return false;
+	iw->next_look = now + 1000;
+	cpu = contain_cpu_ticks();
+	if (fstat(log_fd, &st) == 0 && (st.st_size != iw->size || cpu != iw->cpu)) {
+		iw->size = st.st_size;
+		iw->cpu = cpu;
+		iw->active_at = now;
+	}
+	return now - iw->active_at >= iw->limit_ms;
+}
+
+/*
+ * Wait for the phase, its deadline, its stall or a stop request.  On a
+ * timeout, stall or stop every process of the phase gets SIGTERM and the
+ * grace to exit, all of them, not just the shell on top; whatever the phase
+ * leaves running when it ends (a dev server it daemonized) gets the same.
+ */
 void
 phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 {
 	int64_t start = mono_ms(), deadline = start + (int64_t)spec->timeout_s * 1000;
 	int64_t kill_at = 0;
+	struct idle_watch idle = { .limit_ms = (int64_t)spec->idle_timeout_s * 1000,
+	    .active_at = start, .size = -1, .cpu = -1 };
+	bool reaped = false;
 	pid_t pid;
-	int status;
+	int status = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->result = PHASE_EXITED;
@@ -119,7 +162,7 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	const char *const *argv = srun ? (const char *const *)srun : shell;
 
 	pid = spawn_start(argv, &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = spec->log_fd,
-	    .envp = spec->envp });
+	    .envp = spec->envp, .session = true });
 	if (pid == -1)
 		dprintf(spec->log_fd, "waved: %s: cannot start %s in %s: %s\n", spec->name,
 		    argv[0], spec->cwd, strerror(errno));
@@ -136,18 +179,20 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 		struct pollfd pfd = { .fd = spec->signal_fd, .events = POLLIN };
 		int64_t now = mono_ms(), until = kill_at ? kill_at : deadline;
 		struct signalfd_siginfo si;
-
 		struct rusage ru;
 
 		bound_log(spec->log_fd, spec->log_max, &cut);
-		if (wait4(pid, &status, WNOHANG, &ru) == pid) {
+		if (!reaped && wait4(pid, &status, WNOHANG, &ru) == pid) {
 			out->maxrss_kb = ru.ru_maxrss;
-			bound_log(spec->log_fd, spec->log_max, &cut);
-			break;
+			reaped = true;
 		}
+		/* Ended by itself: done.  Asked to end: done when all of it has. */
+		if (reaped && (!kill_at || contain_empty()))
+			break;
 		if (now >= until) {
 			if (kill_at) {
 				kill(-pid, SIGKILL);
+				contain_signal(SIGKILL);
 				kill_at = INT64_MAX / 2;	/* wait for the reap */
 			} else {
 				out->result = PHASE_TIMED_OUT;
@@ -155,8 +200,15 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			}
 			continue;
 		}
-		/* A tenth of a second at most: the log is looked at as often. */
-		if (poll(&pfd, 1, (int)(until - now > 100 ? 100 : until - now)) <= 0)
+		if (!kill_at && idle_too_long(&idle, spec->log_fd, now)) {
+			out->result = PHASE_STALLED;
+			dprintf(spec->log_fd, "\n== waved: %s: no output and no CPU for %d s: "
+			    "stalled\n", spec->name, spec->idle_timeout_s);
+			kill_at = terminate(spec, pid, now);
+			continue;
+		}
+		/* A twentieth of a second at most: the log is looked at as often. */
+		if (poll(&pfd, 1, (int)(until - now > 50 ? 50 : until - now)) <= 0)
 			continue;
 		if (read(spec->signal_fd, &si, sizeof(si)) != sizeof(si))
 			continue;
@@ -165,8 +217,13 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			kill_at = terminate(spec, pid, now);
 		}
 	}
-	/* Nothing the phase started may outlive it: sweep the group. */
+	bound_log(spec->log_fd, spec->log_max, &cut);
+	/* Nothing the phase started may outlive it. */
 	kill(-pid, SIGKILL);
+	int left = contain_end(kill_at ? 0 : spec->kill_grace_ms);
+	if (left > 0)
+		dprintf(spec->log_fd, "\n== waved: %s left %d process%s running: ended\n",
+		    spec->name, left, left == 1 ? "" : "es");
 	out->ms = (long)(mono_ms() - start);
 	out->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (spec->slurm)

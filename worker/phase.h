@@ -1,13 +1,15 @@
 /*
- * Run one agent phase: /bin/sh -c COMMAND in its own process group, in the
- * worktree, output appended to the attempt's log, with a timeout (TERM, then
- * KILL 10 s later) and the worker's stop request honoured the same way.  With
+ * Run one agent phase: /bin/sh -c COMMAND in a session of its own, in the
+ * worktree, output appended to the attempt's log, with a timeout (TERM to
+ * every process of the phase, then KILL after kill_grace), a stall
+ * (idle_timeout) and the worker's stop request honoured the same way.  With
  * the cluster runner the process is srun running the same command as a job,
  * and a timeout or a stop first cancels the job on the cluster.
  */
 #ifndef WAVED_PHASE_H
 #define WAVED_PHASE_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/config.h"
@@ -20,14 +22,17 @@ enum phase_result {
 	PHASE_TIMED_OUT,
 	PHASE_STOPPED,		/* the worker was asked to stop */
 	PHASE_NOT_STARTED,	/* fork failed */
-	PHASE_LOST		/* the cluster ended its job (cancelled, preempted, node
+	PHASE_LOST,		/* the cluster ended its job (cancelled, preempted, node
 				 * failure): not the phase's doing, as an exit 75 */
+	PHASE_STALLED		/* no output and no CPU for idle_timeout */
 };
 
 struct phase_spec {
 	const char *name;
 	const char *command;
 	int timeout_s;
+	int idle_timeout_s;	/* 0: never stalled */
+	int64_t kill_grace_ms;	/* between SIGTERM and SIGKILL */
 	const char *cwd;
 	char *const *envp;
 	int log_fd;

@@ -22,6 +22,7 @@
 #include "common/spares.h"
 #include "worker/mergeq.h"
 #include "worker/phase.h"
+#include "worker/contain.h"
 #include "worker/worker_internal.h"
 
 #define FEEDBACK_TAIL_BYTES 3000
@@ -174,6 +175,7 @@ build_env(struct worker *w, const char *phase)
 		mine[nmine++] = xstrdup("WAVED_WARM=1");
 	if (w->feedback)
 		mine[nmine++] = xasprintf("WAVED_FEEDBACK_FILE=%s", w->feedback_file);
+	mine[nmine++] = xasprintf("WAVED_RETRY_AFTER_FILE=%s", w->retry_after_file);
 	for (char **e = environ; *e; e++) {
 		if (strncmp(*e, "WAVED_", 6) == 0 || strncmp(*e, "GIT_TERMINAL_PROMPT=", 20) == 0)
 			continue;
@@ -240,6 +242,8 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	char **env = build_env(w, name);
 	struct phase_spec spec = {
 		.name = name, .command = command, .timeout_s = w->cfg->phases[id].timeout,
+		.idle_timeout_s = w->cfg->phases[id].idle_timeout,
+		.kill_grace_ms = (int64_t)w->cfg->kill_grace * 1000,
 		.cwd = w->worktree, .envp = env, .log_fd = w->log_fd, .log_max = w->cfg->log_max,
 		.signal_fd = w->signal_fd, .started = report_phase_start, .arg = &report,
 		.slurm = job_for(w, name, w->worktree, w->cfg->phases[id].timeout),
@@ -249,6 +253,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	struct strbuf err = { 0 };
 
 	set_title(w, name);
+	unlink(w->retry_after_file);	/* what an earlier phase asked is no longer the question */
 	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
 	span->since = lseek(w->log_fd, 0, SEEK_END);
 	phase_run(&spec, &out);
@@ -261,7 +266,8 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	if (out.result == PHASE_NOT_STARTED)
 		finish(w, OUTCOME_FAILED, "could not fork the phase process");
 	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
-	    out.result == PHASE_TIMED_OUT ? "timed out, status" : "exit", out.status, out.ms);
+	    out.result == PHASE_TIMED_OUT ? "timed out, status" : out.result == PHASE_STALLED ?
+	    "stalled, status" : "exit", out.status, out.ms);
 	w->committed = false;
 	if (id == PHASE_IMPLEMENT || id == PHASE_VERIFY) {
 		int rc = git_commit_all(w->worktree, w->commit_message, &err);
@@ -300,6 +306,11 @@ phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out
 		    w->cfg->phases[id].timeout);
 		write_feedback(w, reason, tail);
 		finish(w, OUTCOME_TIMEOUT, reason);
+	}
+	if (out->result == PHASE_STALLED) {
+		reason = xasprintf("stalled: no output for %d s", w->cfg->phases[id].idle_timeout);
+		write_feedback(w, reason, tail);
+		finish(w, OUTCOME_FAILED, reason);
 	}
 	if (out->status == PHASE_EXIT_TEMPFAIL) {
 		reason = xasprintf("%s asked to be retried later (exit 75): %s", phase_name(id), line);
@@ -595,6 +606,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->repo = job->repo;
 	/* If the supervisor dies, so do we (and our phase's group, on the way out). */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	contain_init();
 	if (getppid() != job->supervisor)
 		_exit(1);
 	sigemptyset(&mask);
@@ -613,6 +625,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->lock_path = xasprintf("%s/worker.lock", dir);
 	w->issue_file = xasprintf("%s/issue.md", dir);
 	w->feedback_file = xasprintf("%s/feedback.md", dir);
+	w->retry_after_file = xasprintf("%s/" RETRY_AFTER_FILE, dir);
 	w->scratch = xasprintf("%s/scratch", dir);
 	free(dir);
 	w->feedback = job->attempt > 1 && access(w->feedback_file, R_OK) == 0;

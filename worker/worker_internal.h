@@ -20,6 +20,7 @@ struct worker {
 	const struct config *cfg;
 	const struct repo_conf *repo;
 	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
+	char *retry_after_file;	/* $WAVED_RETRY_AFTER_FILE: when an exit of 75 asks to be tried */
 	char *commit_message;	/* for what an agent leaves uncommitted: "<title> (REPO#N)" */
 	int log_fd, signal_fd;
 	struct git_oid base;

@@ -61,10 +61,11 @@ scenario_config(struct scenario *sc, const char *waved_keys, const char *more)
 {
 	/* Tests wait for nothing they do not ask for: no backoff unless they set one. */
 	bool backoff = waved_keys && strstr(waved_keys, "retry_backoff");
-	char *text = xasprintf("[waved]\nstate_dir = state\n%spoll_interval = 3600\n"
+	bool tempfail_backoff = waved_keys && strstr(waved_keys, "tempfail_backoff");
+	char *text = xasprintf("[waved]\nstate_dir = state\n%s%spoll_interval = 3600\n"
 	    "%s\n[source]\ntype = file\npath = issues.json\n%s\n%s",
-	    backoff ? "" : "retry_backoff = 0\n", waved_keys ? waved_keys : "",
-	    more ? more : "", sc->repos);
+	    backoff ? "" : "retry_backoff = 0\n", tempfail_backoff ? "" : "tempfail_backoff = 0\n",
+	    waved_keys ? waved_keys : "", more ? more : "", sc->repos);
 
 	free(write_text(sc->dir, "waved.conf", text));
 	free(text);

@@ -1,0 +1,37 @@
+/*
+ * What a phase starts stays the worker's (DESIGN.md section 19): the worker
+ * is a child subreaper, so every descendant, however it daemonized
+ * (setsid, a double fork), is still below it; a phase runs in a session of
+ * its own with no controlling terminal.  When the phase ends, whatever of
+ * it is left gets SIGTERM, the grace to exit, then SIGKILL: nothing an
+ * attempt started survives into the next one.
+ */
+#ifndef WAVED_CONTAIN_H
+#define WAVED_CONTAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Become the subreaper of everything the worker's phases start. */
+void contain_init(void);
+
+/* Send sig to every live descendant of this process. */
+void contain_signal(int sig);
+
+/* True when no descendant is left alive (zombies are not). */
+bool contain_empty(void);
+/* Reap every child that has exited: only when no phase's status is awaited. */
+void contain_reap(void);
+
+/* The CPU time (clock ticks) the descendants used so far, alive or reaped. */
+long long contain_cpu_ticks(void);
+
+/*
+ * End every descendant: SIGTERM, then wait until none is left or grace_ms
+ * has passed, then SIGKILL and reap.  Returns how many were still there
+ * when the grace began (0: the phase left nothing behind).
+ */
+int contain_end(int64_t grace_ms);
+
+#endif
