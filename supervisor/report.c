@@ -167,9 +167,7 @@ finish(struct report *r)
 	command_stderr_lines(r->run, REPORT_NAME, &said);
 	if (command_ok(r->run)) {
 		log_info_lines("", said.s);
-		journal_begin(r->journal);
-		store_report_done(r->store, r->seq);
-		journal_commit(r->journal);
+		store_report_done(r->store, r->seq);	/* in the transaction of this dispatch */
 		r->failures = 0;
 		r->backoff_ms = 0;
 		r->next_try = 0;
