@@ -226,8 +226,8 @@ intake_next_deadline(const struct supervisor *sv)
 		next = pulls_next_deadline(sv->pulls);
 	if (sv->command && intake_command_next_deadline(sv->command) < next)
 		next = intake_command_next_deadline(sv->command);
-	if (sv->report && report_next_deadline(sv->report) < next)
-		next = report_next_deadline(sv->report);
+	if (sv->report && report_next_deadline(sv->report, sv->stopping) < next)
+		next = report_next_deadline(sv->report, sv->stopping);
 	return next;
 }
 

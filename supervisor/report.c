@@ -194,11 +194,11 @@ report_tick(struct report *r, int64_t now, bool stopping)
 }
 
 int64_t
-report_next_deadline(const struct report *r)
+report_next_deadline(const struct report *r, bool stopping)
 {
 	if (r->run)
 		return command_next_deadline(r->run);
-	if (r->dirty && r->cfg->source.report)
+	if (!stopping && r->dirty && r->cfg->source.report)
 		return r->next_try;
 	return INT64_MAX;
 }

@@ -41,7 +41,7 @@ bool report_is_outcome(const char *event);
 
 /* Start the next report when due (never while stopping); time out a hung one. */
 void report_tick(struct report *r, int64_t now, bool stopping);
-int64_t report_next_deadline(const struct report *r);
+int64_t report_next_deadline(const struct report *r, bool stopping);
 size_t report_pollfds(const struct report *r, struct pollfd *fds);	/* up to 2 */
 void report_dispatch(struct report *r, const struct pollfd *fds, size_t n);
 /* A child exited: true when it was the report command. */
