@@ -91,7 +91,9 @@ finish(struct intake_command *ic)
 
 	command_stderr_lines(ic->run, SOURCE_COMMAND_NAME, &said);
 	log_info_lines("", said.s);
-	rc = source_command_result(ic->run, cfg, &issues, &problems);
+	/* Read by the newest configuration: a reload during the run may have
+	 * taken a repo away, whose issues the scheduler must not be given. */
+	rc = source_command_result(ic->run, again ? again : cfg, &issues, &problems);
 	log_warnx_lines("", problems.s);
 	command_free(ic->run);
 	ic->run = NULL;
