@@ -13,6 +13,7 @@
 
 #include <ini.h>
 
+#include "common/argv.h"
 #include "common/github.h"
 #include "common/keymap.h"
 #include "common/spawn.h"
@@ -39,6 +40,7 @@ enum value_type {
 	V_BOOL,
 	V_STR,
 	V_PATH,			/* a string made absolute against the config's folder */
+	V_COMMAND,		/* a string that splits into an argv (common/argv.h) */
 	V_SOURCE_TYPE,
 	V_RUNNER_TYPE,
 	V_LAND,
@@ -91,6 +93,9 @@ static const struct key_def key_defs[] = {
 	{ SECT_SOURCE, "pass_token", V_BOOL, SRC(pass_token), 0, 0 },
 	{ SECT_SOURCE, "close_on_done", V_BOOL, SRC(close_on_done), 0, 0 },
 	{ SECT_SOURCE, "open_pr", V_BOOL, SRC(open_pr), 0, 0 },
+	{ SECT_SOURCE, "command", V_COMMAND, SRC(command), 0, 0 },
+	{ SECT_SOURCE, "command_timeout", V_INT, SRC(command_timeout), 1, 86400 },
+	{ SECT_SOURCE, "report", V_COMMAND, SRC(report), 0, 0 },
 	{ SECT_MERGE, "check", V_STR, CFG(merge_check), 0, 0 },
 	{ SECT_PHASE, "run", V_STR, offsetof(struct phase_conf, run), 0, 0 },
 	{ SECT_PHASE, "timeout", V_INT, offsetof(struct phase_conf, timeout), 1, 7 * 86400 },
@@ -127,6 +132,7 @@ struct parse_state {
 	int phase;		/* current [phase "..."] */
 	size_t repo;		/* current [repo "..."] */
 	size_t pool;		/* current [pool "..."] */
+	int command_line;	/* where [source] command is set */
 	unsigned long seen[64];	/* keys set in this section instance: bit per key_def */
 	struct strbuf errors;
 };
@@ -192,6 +198,7 @@ config_set_defaults(struct config *cfg)
 	cfg->source.path = xstrdup("/etc/waved/issues.json");
 	cfg->source.api = xstrdup("https://api.github.com");
 	cfg->source.label = xstrdup("waved");
+	cfg->source.command_timeout = 60;
 	for (int i = 0; i < PHASE_COUNT; i++)
 		cfg->phases[i].timeout = 3600;
 }
@@ -460,9 +467,11 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 			st->cfg->source.type = SOURCE_FILE;
 		else if (strcmp(v, "github") == 0)
 			st->cfg->source.type = SOURCE_GITHUB;
+		else if (strcmp(v, "command") == 0)
+			st->cfg->source.type = SOURCE_COMMAND;
 		else
 			config_error(st, st->lineno, def->name,
-			    "expected file or github, got \"%s\"", v);
+			    "expected file, github or command, got \"%s\"", v);
 		return;
 	case V_RUNNER_TYPE:
 		if (strcmp(v, "local") == 0)
@@ -494,6 +503,20 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 			config_error(st, st->lineno, def->name,
 			    "expected a size such as 512M or 2G, got \"%s\"", v);
 		return;
+	case V_COMMAND: {
+		char why[128], **argv = argv_split(v, why, sizeof(why));
+
+		if (argv == NULL) {
+			config_error(st, st->lineno, def->name, "%s in \"%s\" (words split at "
+			    "blanks, '...' and \"...\" quote; no shell)", why, v);
+			return;
+		}
+		argv_free(argv);
+		char **slot = (char **)((char *)base + def->offset);
+		free(*slot);
+		*slot = xstrdup(v);
+		return;
+	}
 	case V_STR:
 	case V_PATH:
 		if (*v == '\0') {
@@ -548,6 +571,8 @@ config_handler(void *user, const char *section, const char *name, const char *va
 	st->seen[i / 64] |= 1UL << (i % 64);
 	if (st->section == SECT_REPO && strcmp(name, "path") == 0)
 		st->cfg->repos[st->repo].path_line = st->lineno;
+	if (st->section == SECT_SOURCE && strcmp(name, "command") == 0)
+		st->command_line = st->lineno;
 	set_value(st, &key_defs[i], section_base(st), value);
 	return 1;
 }
@@ -590,6 +615,13 @@ config_validate(struct parse_state *st)
 			config_error(st, r->line, "github",
 			    "expected owner/name as GitHub allows them, got \"%s\"", r->github);
 	}
+	if (cfg->source.type == SOURCE_COMMAND && cfg->source.command == NULL)
+		config_error(st, st->lineno, "[source] command",
+		    "required with type = command: the command that prints the issues");
+	if (cfg->source.type != SOURCE_COMMAND && cfg->source.command)
+		config_error(st, st->command_line, "command",
+		    "only with [source] type = command (this source's type is %s)",
+		    cfg->source.type == SOURCE_GITHUB ? "github" : "file");
 	if (strcmp(cfg->agent_branch, cfg->base_branch) == 0)
 		config_error(st, st->lineno, "agent_branch",
 		    "must differ from base_branch (\"%s\"): waved never moves the base",
@@ -633,6 +665,7 @@ config_load(const char *path, char **errors)
 		return NULL;
 	}
 	st.dir = config_dir(path);
+	cfg->dir = xstrdup(st.dir);
 	/* Long phase commands are normal; continuation lines are not supported. */
 	ini_use_stack = false;
 	ini_allow_realloc = true;
@@ -675,6 +708,7 @@ config_free(struct config *cfg)
 	if (cfg == NULL || --cfg->refs > 0)
 		return;
 	free(cfg->file);
+	free(cfg->dir);
 	free(cfg->state_dir);
 	free(cfg->agent_branch);
 	free(cfg->base_branch);
@@ -683,6 +717,8 @@ config_free(struct config *cfg)
 	free(cfg->source.label);
 	free(cfg->source.milestone);
 	free(cfg->source.token_file);
+	free(cfg->source.command);
+	free(cfg->source.report);
 	for (int i = 0; i < PHASE_COUNT; i++)
 		free(cfg->phases[i].run);
 	free(cfg->merge_check);

@@ -25,7 +25,8 @@ enum phase_id {
 
 enum source_type {
 	SOURCE_FILE,
-	SOURCE_GITHUB
+	SOURCE_GITHUB,
+	SOURCE_COMMAND		/* any tracker: a command prints the issues (section 10) */
 };
 
 struct phase_conf {
@@ -100,6 +101,9 @@ struct source_conf {
 	bool pass_token;
 	bool close_on_done;
 	bool open_pr;
+	char *command;		/* type = command: prints the issues; argv-split, no shell */
+	int command_timeout;	/* seconds, for command and report */
+	char *report;		/* any type: hears each outcome event on stdin, or NULL */
 };
 
 /*
@@ -111,6 +115,7 @@ struct source_conf {
 struct config {
 	int refs;		/* config_load returns one; config_free drops one */
 	char *file;		/* the path it was read from */
+	char *dir;		/* its folder: relative paths and the source's commands start there */
 	char *state_dir;
 	int cap;		/* as configured; 0 = number of repos */
 	char *agent_branch;

@@ -129,3 +129,15 @@ log_warnx_lines(const char *prefix, const char *text)
 		line = nl ? nl + 1 : NULL;
 	}
 }
+
+void
+log_info_lines(const char *prefix, const char *text)
+{
+	const char *line = text, *nl;
+
+	while (line && *line) {
+		nl = strchr(line, '\n');
+		log_info("%s%.*s", prefix, nl ? (int)(nl - line) : (int)strlen(line), line);
+		line = nl ? nl + 1 : NULL;
+	}
+}

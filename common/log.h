@@ -30,6 +30,7 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 
 /* log_warnx each line of text (NULL or empty: nothing), after prefix. */
 void log_warnx_lines(const char *prefix, const char *text);
+void log_info_lines(const char *prefix, const char *text);
 
 /* With an explicit issue context (the supervisor's view of many issues). */
 void log_issue_warnx(const struct log_ctx *ctx, const char *fmt, ...)

@@ -74,25 +74,55 @@ parse_entry(const cJSON *entry, const struct config *cfg, struct issue_spec *spe
 	return NULL;
 }
 
+/*
+ * Why text is not JSON, with its line.  cJSON says only where it stopped;
+ * when that is the text's last character, the text was most likely cut
+ * short (half an array from a command that died), and the message says so.
+ */
+static void
+json_problem(const char *text, size_t len, const char *name, struct strbuf *problems)
+{
+	const char *at = cJSON_GetErrorPtr(), *end = text + len, *p;
+	char near[24];
+	int line = 1;
+	size_t k = 0;
+
+	while (end > text && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+	    end[-1] == '\n'))
+		end--;
+	if (at == NULL || at < text || at > end)
+		at = end;
+	if (at == end && at > text)
+		at--;
+	for (p = text; p < at; p++)
+		line += *p == '\n';
+	/* Text from outside, shown in a log: printable ASCII only. */
+	for (; k < sizeof(near) - 1 && at + k < end && at[k] != '\n'; k++)
+		near[k] = at[k] >= 0x20 && at[k] < 0x7f ? at[k] : '?';
+	near[k] = '\0';
+	if (len == 0 || end == text)
+		strbuf_addf(problems, "%s: not valid JSON: no text at all\n", name);
+	else
+		strbuf_addf(problems, "%s: not valid JSON at line %d, near \"%s\"%s\n", name, line,
+		    near, at + 1 >= end ? " where the text ends (cut short?)" : "");
+}
+
 int
-source_file_load(const char *path, const struct config *cfg,
-    struct issue_list *out, struct strbuf *problems)
+source_file_parse(const char *text, size_t len, const char *name,
+    const struct config *cfg, struct issue_list *out, struct strbuf *problems)
 {
 	struct keymap *seen;
 	const cJSON *entry;
 	cJSON *root;
-	char *text;
 	int index = 0;
 
-	if ((text = read_file(path, NULL)) == NULL) {
-		strbuf_addf(problems, "%s: cannot read: %s\n", path, strerror(errno));
+	root = cJSON_ParseWithLengthOpts(text, len, NULL, false);
+	if (root == NULL) {
+		json_problem(text, len, name, problems);
 		return -1;
 	}
-	root = cJSON_Parse(text);
-	free(text);
 	if (!cJSON_IsArray(root)) {
-		strbuf_addf(problems, "%s: expected a JSON array of issues%s\n", path,
-		    root ? "" : " (the file is not valid JSON)");
+		strbuf_addf(problems, "%s: expected a JSON array of issues\n", name);
 		cJSON_Delete(root);
 		return -1;
 	}
@@ -111,7 +141,7 @@ source_file_load(const char *path, const struct config *cfg,
 				keymap_put(seen, spec->repo, spec->number, index);
 		}
 		if (why) {
-			strbuf_addf(problems, "%s: entry %d: %s; skipped\n", path, index, why);
+			strbuf_addf(problems, "%s: entry %d: %s; skipped\n", name, index, why);
 			free(why);
 			issue_spec_clear(spec);
 			out->n--;
@@ -122,4 +152,21 @@ source_file_load(const char *path, const struct config *cfg,
 	keymap_free(seen);
 	cJSON_Delete(root);
 	return 0;
+}
+
+int
+source_file_load(const char *path, const struct config *cfg,
+    struct issue_list *out, struct strbuf *problems)
+{
+	size_t len;
+	char *text;
+	int rc;
+
+	if ((text = read_file(path, &len)) == NULL) {
+		strbuf_addf(problems, "%s: cannot read: %s\n", path, strerror(errno));
+		return -1;
+	}
+	rc = source_file_parse(text, len, path, cfg, out, problems);
+	free(text);
+	return rc;
 }

@@ -1,5 +1,6 @@
 /*
  * The file source (DESIGN.md section 10): a JSON array of issue objects.
+ * What a [source] command prints is read by the same rules.
  */
 #ifndef WAVED_SOURCE_FILE_H
 #define WAVED_SOURCE_FILE_H
@@ -16,5 +17,13 @@
  */
 int source_file_load(const char *path, const struct config *cfg,
     struct issue_list *out, struct strbuf *problems);
+
+/*
+ * The same from text already read (len bytes; it need not end in a NUL),
+ * what a [source] command printed.  name starts each problem line.  Text
+ * that is not JSON is reported with the line where it stops making sense.
+ */
+int source_file_parse(const char *text, size_t len, const char *name,
+    const struct config *cfg, struct issue_list *out, struct strbuf *problems);
 
 #endif

@@ -116,12 +116,18 @@ spawn_start(const char *const argv[], const struct spawn_opts *opts)
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
 	    (opts->session ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP));
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (opts->with_in)
+		posix_spawn_file_actions_adddup2(&fa, opts->in_fd, STDIN_FILENO);
+	else
+		posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	if (opts->out_fd == -1)
 		posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
 	else
 		posix_spawn_file_actions_adddup2(&fa, opts->out_fd, STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	if (opts->with_err)
+		posix_spawn_file_actions_adddup2(&fa, opts->err_fd, STDERR_FILENO);
+	else
+		posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
 	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	if (opts->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);

@@ -5,7 +5,8 @@
  * back to its default (SIGPIPE too), a process group of its own (a timeout or
  * a stop ends the whole group), stdin from /dev/null, stdout and stderr to
  * one descriptor, nothing else open, and GIT_TERMINAL_PROMPT=0.  Used for
- * git, the phases, the merge gate and recovery.
+ * git, the phases, the merge gate and recovery; the command source and the
+ * report command give stdin and keep stderr apart.
  */
 #ifndef WAVED_SPAWN_H
 #define WAVED_SPAWN_H
@@ -20,6 +21,10 @@ struct spawn_opts {
 	int out_fd;		/* stdout and stderr; -1: /dev/null */
 	char *const *envp;	/* NULL: the caller's environment */
 	bool session;		/* a session of its own (no controlling terminal), not just a group */
+	bool with_in;		/* stdin from in_fd, not /dev/null */
+	int in_fd;
+	bool with_err;		/* stderr to err_fd, apart from stdout */
+	int err_fd;
 };
 
 /* Where PATH finds name (looked up once per process), or NULL; do not free. */

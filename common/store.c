@@ -133,6 +133,12 @@ static const char *const migrations[] = {
 	"  pushes INTEGER NOT NULL DEFAULT 0,"
 	"  since INTEGER NOT NULL DEFAULT 0,"
 	"  kind TEXT);"),
+	/* 6 -> 7: [source] report: the outcome events its command has yet to hear,
+	 * each written in the transaction of its event. */
+	("CREATE TABLE reports ("
+	"  seq INTEGER PRIMARY KEY,"	/* the event's: its place in line, and the tracker's dedup key */
+	"  line TEXT NOT NULL,"		/* the event's line, as events.ndjson has it */
+	"  added_at INTEGER NOT NULL);"),
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,

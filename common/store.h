@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store;
 
@@ -149,6 +149,17 @@ bool store_last_marker(struct store *st, int64_t attempt_id, struct store_marker
 
 /* The outcome reported back to the issue's source (NULL: none yet). */
 int store_set_reported(struct store *st, const char *repo, long number, const char *what);
+
+/*
+ * The report command's queue ([source] report, DESIGN.md section 10): the
+ * lines of outcome events by seq, added in their event's transaction and
+ * removed once the command has taken one.
+ */
+int store_report_add(struct store *st, int64_t seq, const char *line);
+/* The first in line: its seq, and its line into *line (caller frees); false: none. */
+bool store_report_first(struct store *st, int64_t *seq, char **line);
+int store_report_done(struct store *st, int64_t seq);
+long store_report_count(struct store *st);
 
 /* The seq of the last event line that belongs to committed state (events.h). */
 int store_set_event_seq(struct store *st, int64_t seq);

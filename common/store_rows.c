@@ -90,6 +90,10 @@ const char *const store_sql[ST_COUNT] = {
 	    "INSERT OR REPLACE INTO pulls (issue_id, number, url, head, round, pushes, since, kind)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_CLEAR_PULL] = "DELETE FROM pulls WHERE issue_id = ?1",
+	[ST_REPORT_ADD] = "INSERT INTO reports (seq, line, added_at) VALUES (?1, ?2, ?3)",
+	[ST_REPORT_FIRST] = "SELECT seq, line FROM reports ORDER BY seq LIMIT 1",
+	[ST_REPORT_DONE] = "DELETE FROM reports WHERE seq = ?1",
+	[ST_REPORT_COUNT] = "SELECT count(*) FROM reports",
 };
 
 /* Inside the caller's transaction when one is open (a reload), else in one of its own. */
@@ -570,4 +574,51 @@ store_set_reported(struct store *st, const char *repo, long number, const char *
 	sqlite3_bind_int64(s, 2, number);
 	bind_text_or_null(s, 3, what);
 	return store_exec_stmt(st, s);
+}
+
+int
+store_report_add(struct store *st, int64_t seq, const char *line)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_REPORT_ADD);
+
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_text(s, 2, line, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_ms());
+	return store_exec_stmt(st, s);
+}
+
+bool
+store_report_first(struct store *st, int64_t *seq, char **line)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_REPORT_FIRST);
+	bool found = false;
+
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(s, 0);
+		*line = xstrdup(column_text(s, 1));
+		found = true;
+	}
+	sqlite3_reset(s);
+	return found;
+}
+
+int
+store_report_done(struct store *st, int64_t seq)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_REPORT_DONE);
+
+	sqlite3_bind_int64(s, 1, seq);
+	return store_exec_stmt(st, s);
+}
+
+long
+store_report_count(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_REPORT_COUNT);
+	long n = 0;
+
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return n;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/github.h"
+#include "common/source_command.h"
 #include "common/source_file.h"
 #include "common/source_github.h"
 
@@ -94,7 +95,10 @@ ctl_load_issues(const struct config *cfg, struct issue_list *out)
 
 	if (cfg->source.type == SOURCE_GITHUB)
 		return load_github(cfg, out);
-	rc = source_file_load(cfg->source.path, cfg, out, &problems);
+	if (cfg->source.type == SOURCE_COMMAND)
+		rc = source_command_load(cfg, out, &problems);
+	else
+		rc = source_file_load(cfg->source.path, cfg, out, &problems);
 	if (problems.len)
 		fputs(problems.s, stderr);
 	strbuf_free(&problems);

@@ -97,6 +97,7 @@ ctl_state_read(const struct config *cfg, struct ctl_state *st)
 	st->running = st->daemon.running && st->daemon.pid > 0 &&
 	    (kill((pid_t)st->daemon.pid, 0) == 0 || errno == EPERM);
 	store_each_issue(store, collect_row, st);
+	st->reports_pending = store_report_count(store);
 	store_close(store);
 	return 0;
 }

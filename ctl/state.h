@@ -40,6 +40,7 @@ struct ctl_state {
 	struct ctl_issue *issues;
 	size_t n, cap;
 	int counts[STATE_COUNT];	/* by enum issue_state */
+	long reports_pending;	/* outcomes the report command has yet to take */
 };
 
 /* Read the store of cfg's state_dir (none yet is an empty state); 0 or -1 (printed). */

@@ -75,6 +75,7 @@ print_json(const struct ctl_state *st)
 	cJSON_AddStringToObject(root, "binding", binding(st, limits));
 	cJSON_AddItemToObject(root, "limits", limits);
 	cJSON_AddItemToObject(root, "pools", pools ? pools : cJSON_CreateObject());
+	cJSON_AddNumberToObject(root, "reports_pending", (double)st->reports_pending);
 	inflight = cJSON_AddArrayToObject(root, "inflight");
 	awaiting = cJSON_AddArrayToObject(root, "awaiting_merge");
 	counts = cJSON_AddObjectToObject(root, "counts");
@@ -171,6 +172,9 @@ print_human(const struct ctl_state *st)
 		cJSON_Delete(l);
 	} else
 		printf("waved: not running\n");
+	if (st->reports_pending > 0)
+		printf("reports: %ld outcome%s waiting for the report command\n",
+		    st->reports_pending, st->reports_pending == 1 ? "" : "s");
 	for (size_t k = 0; k < st->n; k++) {
 		const struct ctl_issue *r = &st->issues[k];
 

@@ -1,7 +1,8 @@
 /*
  * The supervisor's intake: the issue source read on its schedule (the file
- * at every poll_interval; GitHub repo by repo, through the poll loop) and
- * handed to the scheduler, and outcomes reported back to GitHub.
+ * at every poll_interval; GitHub repo by repo, and the command source's
+ * command, through the poll loop) and handed to the scheduler, and outcomes
+ * reported back to GitHub and to the report command.
  */
 #include <malloc.h>
 #include <sys/prctl.h>
@@ -27,6 +28,11 @@ intake_poll(struct supervisor *sv)
 		sv->next_poll = INT64_MAX;
 		return;
 	}
+	if (sv->command) {
+		sv->next_poll = INT64_MAX;	/* until it is over: command_issues sets it */
+		intake_command_poll(sv->command, sv->cfg);
+		return;
+	}
 	rc = source_file_load(sv->cfg->source.path, sv->cfg, &issues, &problems);
 	log_warnx_lines("", problems.s);
 	strbuf_free(&problems);
@@ -35,6 +41,23 @@ intake_poll(struct supervisor *sv)
 	issue_list_clear(&issues);
 	/* Parsing a large issues file leaves free heap behind: give it back. */
 	malloc_trim(0);
+	sv->next_poll = mono_ms() + (int64_t)sv->cfg->poll_interval * 1000;
+}
+
+/* A run of the command source is over: its list, or why there is none. */
+static void
+command_issues(const struct issue_list *issues, const char *why, void *arg)
+{
+	struct supervisor *sv = arg;
+
+	if (issues && sched_sync(sv->sched, issues) == -1)
+		log_warnx("some issues could not be recorded in the store");
+	if (why) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "reason", why);
+		journal_event(sv->journal, JOURNAL_DAEMON, "source_failed", f);
+	}
 	sv->next_poll = mono_ms() + (int64_t)sv->cfg->poll_interval * 1000;
 }
 
@@ -163,6 +186,10 @@ void
 intake_start(struct supervisor *sv)
 {
 	sched_set_outcome_hook(sv->sched, report_outcome, sv);
+	/* Before recovery, whose done events are outcomes too. */
+	sv->report = report_new(sv->store, sv->journal, sv->cfg);
+	if (sv->cfg->source.type == SOURCE_COMMAND)
+		sv->command = intake_command_new(command_issues, sv);
 	if (sv->github == NULL)
 		return;
 	workers_set_github(sv->workers, sv->github);
@@ -180,6 +207,11 @@ intake_settled(const struct supervisor *sv)
 {
 	if (sv->pulls && !pulls_idle(sv->pulls))
 		return false;
+	if (sv->report && !report_settled(sv->report))
+		return false;
+	if (sv->command && (!intake_command_heard(sv->command) ||
+	    intake_command_running(sv->command)))
+		return false;
 	return sv->gh_source == NULL || (source_github_ready(sv->gh_source) && sv->reports == 0 &&
 	    github_pending(sv->github) == 0);
 }
@@ -195,7 +227,56 @@ intake_next_deadline(const struct supervisor *sv)
 		next = source_github_next_deadline(sv->gh_source);
 	if (sv->pulls && pulls_next_deadline(sv->pulls) < next)
 		next = pulls_next_deadline(sv->pulls);
+	if (sv->command && intake_command_next_deadline(sv->command) < next)
+		next = intake_command_next_deadline(sv->command);
+	if (sv->report && report_next_deadline(sv->report, sv->stopping) < next)
+		next = report_next_deadline(sv->report, sv->stopping);
 	return next;
+}
+
+size_t
+intake_pollfds(const struct supervisor *sv, struct pollfd *fds)
+{
+	size_t n = sv->command ? intake_command_pollfds(sv->command, fds) : 0;
+
+	return n + (sv->report ? report_pollfds(sv->report, fds + n) : 0);
+}
+
+/*
+ * Each takes its own pipes from the slice by descriptor: a run may have
+ * ended (and another begun) since the slice was made, and reads are
+ * non-blocking, so a stale entry costs one EAGAIN.
+ */
+void
+intake_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n)
+{
+	if (sv->command)
+		intake_command_dispatch(sv->command, fds, n);
+	if (sv->report)
+		report_dispatch(sv->report, fds, n);
+}
+
+void
+intake_tick(struct supervisor *sv, int64_t now)
+{
+	if (sv->command)
+		intake_command_tick(sv->command, now);
+	if (sv->report)
+		report_tick(sv->report, now, sv->stopping);
+}
+
+bool
+intake_child_exited(struct supervisor *sv, pid_t pid, int status)
+{
+	if (sv->command && intake_command_child_exited(sv->command, pid, status))
+		return true;
+	return sv->report && report_child_exited(sv->report, pid, status);
+}
+
+bool
+intake_loaded(const struct supervisor *sv)
+{
+	return sv->command == NULL || intake_command_loaded(sv->command);
 }
 
 void
@@ -204,6 +285,10 @@ intake_close(struct supervisor *sv)
 	if (sv->sched)
 		sched_set_pushed_hook(sv->sched, NULL, NULL);
 	pulls_free(sv->pulls);
+	report_free(sv->report);
+	intake_command_free(sv->command);
+	sv->report = NULL;
+	sv->command = NULL;
 	source_github_free(sv->gh_source);
 	github_free(sv->github);
 	sv->pulls = NULL;

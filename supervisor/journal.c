@@ -23,6 +23,8 @@ struct journal {
 	journal_ctx_fn *ctx_of;
 	journal_committed_fn *committed;
 	void *arg;
+	journal_rendered_fn *rendered_fn;
+	void *rendered_arg;
 	struct entry *v;	/* of the open transaction and any failed one before it */
 	size_t n, cap;
 	size_t rendered;	/* v[0..rendered) hold their lines, seqs taken for good */
@@ -93,6 +95,13 @@ misuse(const char *what)
 }
 
 void
+journal_set_rendered(struct journal *j, journal_rendered_fn *fn, void *arg)
+{
+	j->rendered_fn = fn;
+	j->rendered_arg = arg;
+}
+
+void
 journal_begin(struct journal *j)
 {
 	if (j->open) {
@@ -132,6 +141,9 @@ render_new(struct journal *j)
 			j->ctx_of(j->v[k].issue, &ctx, j->arg);
 		j->v[k].line = events_render(j->events, j->v[k].name,
 		    j->v[k].issue == JOURNAL_DAEMON ? NULL : &ctx, j->fields[k - j->rendered]);
+		if (j->rendered_fn)
+			j->rendered_fn(j->v[k].name, j->v[k].line, events_seq(j->events),
+			    j->rendered_arg);
 	}
 	j->nfields = 0;
 	j->rendered = j->n;

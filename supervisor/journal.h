@@ -31,10 +31,16 @@ typedef void journal_ctx_fn(size_t issue, struct log_ctx *ctx, void *arg);
 /* A committed event: what depends on it may happen now. */
 typedef void journal_committed_fn(const char *event, size_t issue, void *arg);
 
+/* An event rendered into the open transaction, its line carrying seq: what
+ * must commit with the event (its report, in line for the report command)
+ * is written now, in the same transaction. */
+typedef void journal_rendered_fn(const char *event, const char *line, int64_t seq, void *arg);
+
 struct journal *journal_new(struct store *store, struct events *events);
 void journal_free(struct journal *j);
 void journal_set_hooks(struct journal *j, journal_ctx_fn *ctx, journal_committed_fn *committed,
     void *arg);
+void journal_set_rendered(struct journal *j, journal_rendered_fn *fn, void *arg);
 
 /*
  * One transaction per dispatched event: the loop opens it, everything the

@@ -234,13 +234,14 @@ catch_up_signals(struct supervisor *sv)
 			dispatch(sv, run_signal, &k);
 }
 
-/* A child that is no worker ended: the usage command's status counts. */
+/* A child that is no worker ended: the usage, source or report command's status counts. */
 static void
 other_child_exited(pid_t pid, int status, void *arg)
 {
 	struct supervisor *sv = arg;
 
-	usage_child_exited(sv->usage, pid, status);
+	if (!usage_child_exited(sv->usage, pid, status))
+		intake_child_exited(sv, pid, status);
 }
 
 /* ---- the loop ---- */
@@ -327,6 +328,14 @@ on_usage(struct supervisor *sv, void *arg)
 }
 
 static void
+on_intake(struct supervisor *sv, void *arg)
+{
+	struct fd_slice *sl = arg;
+
+	intake_dispatch(sv, sl->fds, sl->n);
+}
+
+static void
 on_worker(struct supervisor *sv, void *arg)
 {
 	workers_readable(sv->workers, *(int *)arg);
@@ -355,6 +364,7 @@ on_timers(struct supervisor *sv, void *arg)
 	if (sv->pulls && !sv->stopping)
 		pulls_tick(sv->pulls);
 	workers_watchdog(sv->workers, mono_ms());
+	intake_tick(sv, mono_ms());
 	sched_tick(sv->sched, now_ms());
 	if (!sv->stopping && mono_ms() >= sv->next_poll)
 		intake_poll(sv);
@@ -392,7 +402,7 @@ iterate_down(struct supervisor *sv)
 static void
 loop_iterate(struct supervisor *sv)
 {
-	struct fd_slice control, github, reload, usage, workers;
+	struct fd_slice control, github, reload, usage, intake, workers;
 	int n;
 
 	if (!journal_ready(sv->journal)) {
@@ -411,8 +421,9 @@ loop_iterate(struct supervisor *sv)
 	if (sv->opts->once && !sv->stopping && !sv->draining && settled(sv))
 		return;		/* nothing left to wait for */
 	/* One poll: the signalfd, the control socket and its clients, GitHub's
-	 * sockets, a reload's preflight, the usage command, every worker's pipe. */
-	grow_array((void **)&sv->fds, &sv->fds_cap, 3 + control_nfds(sv->control) +
+	 * sockets, a reload's preflight, the usage command, the source's and the
+	 * report's commands, every worker's pipe. */
+	grow_array((void **)&sv->fds, &sv->fds_cap, 3 + INTAKE_POLLFDS + control_nfds(sv->control) +
 	    (sv->github ? github_nfds(sv->github) : 0) + workers_count(sv->workers), sizeof(*sv->fds));
 	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
 	control.fds = sv->fds + 1;
@@ -423,7 +434,9 @@ loop_iterate(struct supervisor *sv)
 	reload.n = reload_pollfds(sv->reload, reload.fds);
 	usage.fds = reload.fds + reload.n;
 	usage.n = usage_pollfds(sv->usage, usage.fds);
-	workers.fds = usage.fds + usage.n;
+	intake.fds = usage.fds + usage.n;
+	intake.n = intake_pollfds(sv, intake.fds);
+	workers.fds = intake.fds + intake.n;
 	workers.n = workers_pollfds(sv->workers, workers.fds);
 	n = poll(sv->fds, (nfds_t)(workers.fds + workers.n - sv->fds), poll_timeout(sv));
 	if (n == -1 && errno != EINTR)
@@ -442,6 +455,8 @@ loop_iterate(struct supervisor *sv)
 		dispatch(sv, on_reload, &reload);
 	if (sched_can_act(sv->sched))
 		dispatch(sv, on_usage, &usage);
+	if (n > 0 && intake.n > 0 && sched_can_act(sv->sched))
+		dispatch(sv, on_intake, &intake);
 	if (sched_can_act(sv->sched))
 		dispatch(sv, on_timers, NULL);
 }
@@ -504,7 +519,8 @@ check_finished(struct supervisor *sv)
 		journal_commit(sv->journal);
 	} else if (sv->opts->once && settled(sv)) {
 		sv->finished = true;
-		sv->exit_status = sched_all_done(sv->sched) ? EXIT_ALL_DONE : EXIT_SOME_FAILED;
+		sv->exit_status = sched_all_done(sv->sched) && intake_loaded(sv) ? EXIT_ALL_DONE :
+		    EXIT_SOME_FAILED;
 	}
 }
 

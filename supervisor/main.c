@@ -21,6 +21,7 @@
 #include "supervisor/loop.h"
 #include "common/github.h"
 #include "supervisor/preflight.h"
+#include "common/source_command.h"
 #include "common/source_github.h"
 
 #define PIDFILE_NAME "waved.pid"
@@ -165,11 +166,24 @@ print_start_cap(const struct config *cfg)
 		printf("memory: not checked (min_free_mem = 0)\n");
 }
 
+/* -n with type = command: run it once; how many issues it gives, or -1. */
+static int
+check_command(const struct config *cfg, size_t *loaded, struct strbuf *errors)
+{
+	struct issue_list issues = { 0 };
+	int rc = source_command_load(cfg, &issues, errors);
+
+	*loaded = issues.n;
+	issue_list_clear(&issues);
+	return rc;
+}
+
 /* -n: the configuration, the state folder, the repositories and their branches. */
 static int
 check_only(const struct config *cfg)
 {
 	struct strbuf errors = { 0 };
+	size_t loaded = 0;
 
 	int rc = preflight_repos(cfg, false, &errors);
 
@@ -189,13 +203,22 @@ check_only(const struct config *cfg)
 			rc = -1;
 		github_free(gh);
 	}
+	if (cfg->source.type == SOURCE_COMMAND && check_command(cfg, &loaded, &errors) == -1)
+		rc = -1;
 	if (rc == -1) {
 		fprintf(stderr, "%s", errors.s);
 		strbuf_free(&errors);
 		return EXIT_BAD_CONFIG;
 	}
+	/* What a bad entry or the command's stderr said is worth seeing, not failing on. */
+	if (errors.len)
+		fprintf(stderr, "%s", errors.s);
+	strbuf_free(&errors);
 	printf("%s: configuration ok: %zu repo%s, cap %d\n", cfg->file, cfg->nrepos,
 	    cfg->nrepos == 1 ? "" : "s", config_effective_cap(cfg));
+	if (cfg->source.type == SOURCE_COMMAND)
+		printf("%s: %zu issue%s would load\n", SOURCE_COMMAND_NAME, loaded,
+		    loaded == 1 ? "" : "s");
 	print_start_cap(cfg);
 	return 0;
 }

@@ -89,6 +89,8 @@ apply(struct supervisor *sv, struct config *cfg)
 		source_github_reconfigure(sv->gh_source, cfg);
 	if (sv->pulls)
 		pulls_reconfigure(sv->pulls, cfg);
+	if (sv->report)
+		report_reconfigure(sv->report, cfg);
 	config_free(sv->cfg);
 	sv->cfg = cfg;
 	if (sv->opts->cap == 0 && config_effective_cap(cfg) != old_cap)

@@ -18,10 +18,12 @@
 #include "common/github.h"
 #include "common/store.h"
 #include "supervisor/control.h"
+#include "supervisor/intake_command.h"
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
 #include "supervisor/pulls.h"
 #include "supervisor/reload.h"
+#include "supervisor/report.h"
 #include "supervisor/usage.h"
 #include "supervisor/sched.h"
 #include "common/source_github.h"
@@ -44,6 +46,8 @@ struct supervisor {
 	struct github *github;		/* with [source] type = github */
 	struct source_github *gh_source;
 	struct pulls *pulls;		/* land = pr: the pull requests awaiting a merge */
+	struct intake_command *command;	/* with [source] type = command */
+	struct report *report;		/* [source] report: outcomes told to a command */
 	int reports;			/* outcomes being reported to GitHub */
 	bool report_again;		/* a report failed: try the unreported ones again */
 	int paused_from;		/* the effective cap before a pause */
@@ -69,6 +73,15 @@ void intake_start(struct supervisor *sv);	/* hooks, and outcomes left unreported
 void intake_poll(struct supervisor *sv);	/* read the source now */
 bool intake_settled(const struct supervisor *sv);	/* read once, nothing left to report */
 int64_t intake_next_deadline(const struct supervisor *sv);
+/* The source's and the report command's children: pipes (up to
+ * INTAKE_POLLFDS entries), timeouts, exits. */
+#define INTAKE_POLLFDS 4
+size_t intake_pollfds(const struct supervisor *sv, struct pollfd *fds);
+void intake_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n);
+void intake_tick(struct supervisor *sv, int64_t now);
+bool intake_child_exited(struct supervisor *sv, pid_t pid, int status);
+/* The source gave a list of issues at least once in this run (--once's exit). */
+bool intake_loaded(const struct supervisor *sv);
 void intake_close(struct supervisor *sv);
 
 /* hands.c: the usage monitor and the memory floor pull the cap. */

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include "common/config.h"
+#include "common/util.h"
 #include "tests/lib/testlib.h"
 
 TMPDIR_SUITE(config);
@@ -147,7 +148,7 @@ Test(config, bad_boolean)
 Test(config, bad_source_type)
 {
 	assert_error("[source]\ntype = ftp\n[phase \"implement\"]\nrun = x\n"
-	    "[repo \"a\"]\npath = /a\n", 2, "type: expected file or github, got \"ftp\"");
+	    "[repo \"a\"]\npath = /a\n", 2, "type: expected file, github or command, got \"ftp\"");
 }
 
 Test(config, unknown_section)
@@ -429,4 +430,53 @@ Test(config, bad_runner_type)
 {
 	assert_error("[runner]\ntype = kubernetes\n[phase \"implement\"]\nrun = x\n"
 	    "[repo \"a\"]\npath = /a\n", 2, "type: expected local or slurm, got \"kubernetes\"");
+}
+
+Test(config, command_source_with_its_keys)
+{
+	char *path = write_text(dir, "waved.conf", "[source]\ntype = command\n"
+	    "command = bin/issues --jql \"labels = waved\"\ncommand_timeout = 5\n"
+	    "report = bin/report\n[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n");
+	char *errors = NULL, *folder = xasprintf("%s", dir);
+	struct config *cfg = config_load(path, &errors);
+
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(cfg->source.type, SOURCE_COMMAND);
+	cr_assert_str_eq(cfg->source.command, "bin/issues --jql \"labels = waved\"");
+	cr_assert_eq(cfg->source.command_timeout, 5);
+	cr_assert_str_eq(cfg->source.report, "bin/report");
+	cr_assert_str_eq(cfg->dir, folder, "commands start in the configuration's folder");
+	config_free(cfg);
+	free(path);
+	/* Unset: a minute, and no report. */
+	path = write_text(dir, "waved.conf", "[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n");
+	cfg = config_load(path, &errors);
+	cr_assert_eq(cfg->source.command_timeout, 60);
+	cr_assert_null(cfg->source.report);
+	config_free(cfg);
+	free(path);
+	free(folder);
+}
+
+Test(config, command_source_needs_a_command)
+{
+	assert_error("[source]\ntype = command\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 6, "[source] command: required with type = command");
+}
+
+Test(config, a_command_is_only_for_the_command_source)
+{
+	assert_error("[source]\ncommand = x\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "command: only with [source] type = command");
+}
+
+Test(config, a_command_that_does_not_split_names_its_line)
+{
+	assert_error("[source]\ntype = command\ncommand = issues --jql \"labels = waved\n"
+	    "[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\n", 3,
+	    "command: a \" that is never closed");
+	assert_error("[source]\nreport = say 'done\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "report: a ' that is never closed");
+	assert_error("[source]\ncommand_timeout = 0\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "command_timeout: expected a whole number from 1");
 }

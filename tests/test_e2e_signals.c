@@ -247,6 +247,7 @@ Test(e2e_signals, a_failed_preflight_changes_no_repo)
 
 	/* r2 has neither the agent branch nor the base branch. */
 	free(scenario_git(r2, (const char *[]){ "branch", "-m", "main", "trunk", NULL }));
+	scenario_waive(sc, INV_LEFTOVERS, "r2's base branch is renamed trunk on purpose");
 	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = true\n");
 	scenario_issues(sc, "[]");
 	struct run_result r = scenario_once(sc, NULL);

@@ -117,6 +117,29 @@ Test(source_file, invalid_json_is_unusable)
 	cr_assert(strstr(problems.s, "not valid JSON"), "%s", problems.s);
 }
 
+/* What a command that died mid-way printed: where it stops, and that it was cut. */
+Test(source_file, half_an_array_names_the_line_where_it_stops)
+{
+	cr_assert_eq(load("[\n{\"repo\":\"api\",\"number\":1,\"title\":\"a\"},\n"
+	    "{\"repo\":\"api\",\"number\":2,\n"), -1);
+	cr_assert(strstr(problems.s, "not valid JSON at line 3, near \",\" where the text ends "
+	    "(cut short?)"), "%s", problems.s);
+	cr_assert_eq(issues.n, 0, "nothing of a broken list is used");
+}
+
+Test(source_file, a_json_error_names_its_line_and_what_is_there)
+{
+	const char *text = "[\n{\"repo\":\"api\",\"number\":1,\"title\":\"a\"},\n"
+	    "{\"repo\":\"api\" \"number\":2}\n]\n";
+
+	cr_assert_eq(source_file_parse(text, strlen(text), "tracker", cfg, &issues, &problems), -1);
+	cr_assert(strstr(problems.s, "tracker: not valid JSON at line 3, near \"\"number\":2}\""),
+	    "%s", problems.s);
+	strbuf_free(&problems);
+	cr_assert_eq(source_file_parse("", 0, "tracker", cfg, &issues, &problems), -1);
+	cr_assert(strstr(problems.s, "tracker: not valid JSON: no text at all"), "%s", problems.s);
+}
+
 Test(source_file, missing_file_is_unusable)
 {
 	cr_assert_eq(source_file_load("/nonexistent/issues.json", cfg, &issues, &problems), -1);

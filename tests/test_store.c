@@ -235,3 +235,34 @@ Test(store, migrates_a_schema_5_database_keeping_every_issue)
 	cr_assert_str_eq(f.url, "https://example.test/pull/7");
 	store_close(st);
 }
+
+/* [source] report's queue: in seq order, kept across a reopen, gone once taken. */
+Test(store, reports_wait_in_seq_order_until_taken)
+{
+	struct store *st = open_rw();
+	int64_t seq = 0;
+	char *line = NULL;
+
+	cr_assert_not(store_report_first(st, &seq, &line), "empty at first");
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_report_add(st, 12, "{\"seq\":12,\"event\":\"done\"}\n"), 0);
+	cr_assert_eq(store_report_add(st, 9, "{\"seq\":9,\"event\":\"blocked\"}\n"), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_close(st);
+	st = open_rw();
+	cr_assert_eq(store_report_count(st), 2);
+	cr_assert(store_report_first(st, &seq, &line));
+	cr_assert_eq(seq, 9);
+	cr_assert_str_eq(line, "{\"seq\":9,\"event\":\"blocked\"}\n");
+	free(line);
+	cr_assert_eq(store_report_done(st, 9), 0);
+	cr_assert(store_report_first(st, &seq, &line));
+	cr_assert_eq(seq, 12);
+	free(line);
+	/* A report added in a transaction that rolls back was never there. */
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_report_add(st, 13, "{}\n"), 0);
+	store_rollback(st);
+	cr_assert_eq(store_report_count(st), 1);
+	store_close(st);
+}

@@ -218,9 +218,9 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 		}
 	}
 	bound_log(spec->log_fd, spec->log_max, &cut);
-	/* Nothing the phase started may outlive it. */
-	kill(-pid, SIGKILL);
+	/* Nothing the phase started may outlive it: whatever is left gets its grace. */
 	int left = contain_end(kill_at ? 0 : spec->kill_grace_ms);
+	kill(-pid, SIGKILL);
 	if (left > 0)
 		dprintf(spec->log_fd, "\n== waved: %s left %d process%s running: ended\n",
 		    spec->name, left, left == 1 ? "" : "es");
