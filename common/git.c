@@ -10,14 +10,22 @@
 
 #define GIT_MAX_ARGS 32
 
+/*
+ * Every git of waved's runs with hooks and fsmonitor off: a repository's
+ * config (which an agent can write) never makes waved's own commands run a
+ * program of its choosing (git's "protected configuration", in small).  The
+ * one exception is the commit of an agent's work with commit_hooks
+ * (git_commit_all), which names the hooks path itself.
+ */
 static int
 git_spawn(const char *dir, int timeout_s, struct strbuf *output, const char *const args[])
 {
-	const char *argv[GIT_MAX_ARGS + 4] = { "git", "-C", dir };
-	size_t n = 3;
+	const char *argv[GIT_MAX_ARGS + 8] = { "git", "-C", dir, "-c", "core.hooksPath=/dev/null",
+	    "-c", "core.fsmonitor=false" };
+	size_t n = 7;
 
 	for (size_t i = 0; args[i] != NULL; i++) {
-		if (n >= GIT_MAX_ARGS + 3)
+		if (n >= GIT_MAX_ARGS + 7)
 			return -1;
 		argv[n++] = args[i];
 	}
@@ -237,11 +245,30 @@ git_unmerged_paths(const char *worktree)
 {
 	struct strbuf out = { 0 };
 
-	if (git_run(worktree, &out, (const char *[]){ "diff", "--name-only", "--diff-filter=U",
-	    NULL }) != 0) {
+	/* -z: names as they are, never quoted (a quoted "src/na\303\257ve.c" opens nothing). */
+	if (git_run(worktree, &out, (const char *[]){ "diff", "--name-only", "-z",
+	    "--diff-filter=U", NULL }) != 0 || out.s == NULL) {
 		strbuf_free(&out);
-		return xstrdup("");
+		return xcalloc(2, 1);
 	}
+	strbuf_addf(&out, "%c", '\0');	/* the list ends with an empty name */
+	return strbuf_take(&out);
+}
+
+const char *
+git_paths_next(const char *path)
+{
+	path += strlen(path) + 1;
+	return *path ? path : NULL;
+}
+
+char *
+git_paths_join(const char *paths, const char *sep)
+{
+	struct strbuf out = { 0 };
+
+	for (const char *p = *paths ? paths : NULL; p; p = git_paths_next(p))
+		strbuf_addf(&out, "%s%s", out.len ? sep : "", p);
 	return out.s ? strbuf_take(&out) : xstrdup("");
 }
 
@@ -254,11 +281,11 @@ marker_line(const char *line)
 }
 
 char *
-git_first_with_markers(const char *worktree, const char *files)
+git_first_with_markers(const char *worktree, const char *paths)
 {
-	char *copy = xstrdup(files), *save = NULL, *found = NULL;
+	char *found = NULL;
 
-	for (char *f = strtok_r(copy, "\n", &save); f && !found; f = strtok_r(NULL, "\n", &save)) {
+	for (const char *f = *paths ? paths : NULL; f && !found; f = git_paths_next(f)) {
 		char *path = xasprintf("%s/%s", worktree, f), *text = read_file(path, NULL);
 
 		for (const char *line = text; line && *line && !found; ) {
@@ -270,7 +297,6 @@ git_first_with_markers(const char *worktree, const char *files)
 		free(text);
 		free(path);
 	}
-	free(copy);
 	return found;
 }
 

@@ -59,10 +59,17 @@ bool git_has_work(const char *worktree, const char *head, const char *base);
 /* Merge rev into the worktree's branch, committing nothing: 0 clean, 1 conflicted
  * (markers in place), -1 when git could not (out says why). */
 int git_merge_no_commit(const char *worktree, const char *rev, struct strbuf *out);
-/* The paths with unmerged index entries, one a line (caller frees; "" when none). */
+/*
+ * The paths with unmerged index entries, read with -z so that any name
+ * works: each ends with a NUL, the list with an empty name ("" when none).
+ * Caller frees.  git_paths_next steps through such a list (NULL at its end).
+ */
 char *git_unmerged_paths(const char *worktree);
-/* The first of files (one a line) that still holds a conflict marker line, or NULL. */
-char *git_first_with_markers(const char *worktree, const char *files);
+const char *git_paths_next(const char *path);
+/* The list's names joined by sep, for a message (caller frees). */
+char *git_paths_join(const char *paths, const char *sep);
+/* The first of paths (a list as above) that still holds a conflict marker line, or NULL. */
+char *git_first_with_markers(const char *worktree, const char *paths);
 /* A merge is in progress (MERGE_HEAD exists). */
 bool git_merging(const char *worktree);
 

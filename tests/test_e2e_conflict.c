@@ -149,6 +149,30 @@ Test(e2e_conflict, markers_left_by_a_resolver_that_says_yes_never_land)
 	free(path);
 }
 
+/* git quotes such a name unless asked for -z: the check must open the file itself. */
+Test(e2e_conflict, markers_in_a_file_of_any_name_never_land)
+{
+	cJSON *evs;
+
+	setup_api(3, "cap = 2\nmax_attempts = 3",
+	    "[phase \"implement\"]\nrun = touch ../../../started-$WAVED_NUMBER; mkdir -p src; "
+	    "echo \"$WAVED_ISSUE\" >> 'src/na\xc3\xafve file.c'\n"
+	    "[phase \"review\"]\nrun = n=0; until [ -e ../../../started-$((WAVED_NUMBER + 1)) ] || "
+	    "[ $n -ge 100 ]; do sleep 0.05; n=$((n + 1)); done\n"
+	    "[phase \"resolve\"]\nrun = true\n");
+	evs = scenario_once_ok(sc);
+	int f = ev_find(evs, "failed", NULL, 0);
+	cr_assert_geq(f, 0);
+	cr_assert(strstr(ev_string(evs, f, "reason"),
+	    "conflict: markers left in src/na\xc3\xafve file.c"), "%s", ev_string(evs, f, "reason"));
+	cJSON_Delete(evs);
+	char *path = xasprintf("%s/repos/api", sc->dir);
+	struct run_result g = run_argv(path, (const char *[]){ "git", "log", "-p", "waved", NULL });
+	cr_assert_null(strstr(g.out, "<<<<<<<"), "a marker reached the agent branch");
+	run_result_free(&g);
+	free(path);
+}
+
 /* Pipelined issues that touch different files merge with no resolve at all. */
 Test(e2e_conflict, a_clean_tip_merge_needs_no_resolve_phase)
 {

@@ -45,12 +45,8 @@ write_conflict_feedback(struct worker *w, int round, const char *files, const ch
 	    "resolve every file below so that both sides' intent holds, and leave no\n"
 	    "marker.  waved commits the merge and runs verify again.\n\n"
 	    "## Conflicted files\n\n", round, w->job->attempt, w->job->issue, label);
-	for (const char *f = files; *f; ) {
-		size_t n = strcspn(f, "\n");
-
-		fprintf(fp, "- %.*s\n", (int)n, f);
-		f += n + (f[n] == '\n');
-	}
+	for (const char *f = *files ? files : NULL; f; f = git_paths_next(f))
+		fprintf(fp, "- %s\n", f);
 	fprintf(fp, "\n## Landed on %s since this attempt's base\n\n%s", label, landed);
 	fclose(fp);
 	free(landed);
@@ -71,16 +67,16 @@ static void
 report_resolved(struct worker *w, int round, const char *files)
 {
 	struct proto_msg m = { .type = PROTO_RESOLVED, .round = round };
-	size_t len = strlen(files);
+	char *lines = git_paths_join(files, "\n");
+	size_t len = strlen(lines);
 
-	while (len > 0 && files[len - 1] == '\n')
-		len--;
 	if (len > PROTO_MAX_LINE / 2) {
 		len = PROTO_MAX_LINE / 2;
-		while (len > 0 && files[len] != '\n')
+		while (len > 0 && lines[len] != '\n')
 			len--;
 	}
-	snprintf(m.reason, sizeof(m.reason), "%.*s", (int)len, files);
+	snprintf(m.reason, sizeof(m.reason), "%.*s", (int)len, lines);
+	free(lines);
 	send_msg(w, &m);
 }
 
@@ -96,6 +92,7 @@ resolve(struct worker *w, int round, const char *ref, const char *label)
 	const char *command = w->cfg->phases[PHASE_RESOLVE].run ?
 	    w->cfg->phases[PHASE_RESOLVE].run : w->cfg->phases[PHASE_IMPLEMENT].run;
 	char *files = git_unmerged_paths(w->worktree), *left, *unmerged;
+	char *named = git_paths_join(files, ", ");
 	struct phase_outcome out;
 	struct log_span span;
 
@@ -109,7 +106,7 @@ resolve(struct worker *w, int round, const char *ref, const char *label)
 	}
 	if (out.status != 0)
 		resolve_failed(w, xasprintf("conflict: resolve failed (exit %d) on %s",
-		    out.status, files));
+		    out.status, named));
 	if (!git_merging(w->worktree))
 		resolve_failed(w, xstrdup("conflict: the resolve phase abandoned the merge"));
 	if ((left = git_first_with_markers(w->worktree, files)) != NULL)
@@ -117,9 +114,11 @@ resolve(struct worker *w, int round, const char *ref, const char *label)
 	git_run(w->worktree, NULL, (const char *[]){ "add", "-A", NULL });
 	unmerged = git_unmerged_paths(w->worktree);
 	if (*unmerged)
-		resolve_failed(w, xasprintf("conflict: still unmerged: %s", unmerged));
+		resolve_failed(w, xasprintf("conflict: still unmerged: %s",
+		    git_paths_join(unmerged, ", ")));
 	free(unmerged);
 	report_resolved(w, round, files);
+	free(named);
 	free(files);
 }
 
