@@ -84,6 +84,8 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "kill_grace", V_INT, CFG(kill_grace), 0, 3600 },
 	{ SECT_WAVED, "tempfail_backoff", V_INT, CFG(tempfail_backoff), 0, 86400 },
 	{ SECT_WAVED, "max_tempfails", V_INT, CFG(max_tempfails), 1, 100000 },
+	{ SECT_WAVED, "commit_hooks", V_BOOL, CFG(commit_hooks), 0, 0 },
+	{ SECT_WAVED, "max_file_size", V_SIZE, CFG(max_file_size), 0, 0 },
 	{ SECT_SOURCE, "type", V_SOURCE_TYPE, SRC(type), 0, 0 },
 	{ SECT_SOURCE, "path", V_PATH, SRC(path), 0, 0 },
 	{ SECT_SOURCE, "api", V_STR, SRC(api), 0, 0 },
@@ -191,6 +193,8 @@ config_set_defaults(struct config *cfg)
 	cfg->kill_grace = 10;
 	cfg->tempfail_backoff = 30;
 	cfg->max_tempfails = 20;
+	cfg->commit_hooks = true;
+	cfg->max_file_size = 50LL << 20;
 	cfg->usage.min_free_mem = 1LL << 30;
 	cfg->runner.type = RUNNER_LOCAL;
 	cfg->runner.srun = xstrdup("srun");

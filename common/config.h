@@ -137,6 +137,8 @@ struct config {
 	int kill_grace;		/* seconds a phase's processes get between SIGTERM and SIGKILL */
 	int tempfail_backoff;	/* seconds after an exit of 75, doubling in a row, at most 900 */
 	int max_tempfails;	/* exits of 75 in a row that make the issue dead */
+	bool commit_hooks;	/* waved's commit of an agent's work runs the repo's hooks */
+	long long max_file_size;	/* bytes a file of an attempt's commits may have; 0: any */
 	struct source_conf source;
 	struct phase_conf phases[PHASE_COUNT];
 	char *merge_check;

@@ -200,16 +200,28 @@ git_worktree_fresh(const char *repo, const char *path, const char *branch,
 }
 
 int
-git_commit_all(const char *worktree, const char *message, struct strbuf *err)
+git_commit_all(const char *worktree, const char *message, const char *hooks,
+    int timeout_s, struct strbuf *err)
 {
 	struct strbuf out = { 0 };
+	char *hooks_path = hooks ? xasprintf("core.hooksPath=%s", hooks) : NULL;
 	int rc;
 
-	if (git_run(worktree, err, (const char *[]){ "add", "-A", NULL }) != 0)
+	if (git_run(worktree, err, (const char *[]){ "add", "-A", NULL }) != 0) {
+		free(hooks_path);
 		return -1;
-	/* No auto maintenance: one process less per commit, and no gc in a worktree. */
-	if (git_run(worktree, &out, (const char *[]){ GIT_IDENTITY, "-c", "maintenance.auto=false",
-	    "commit", "-q", "--no-verify", "-m", message, NULL }) == 0)
+	}
+	/* No auto maintenance: one process less per commit, and no gc in a worktree.
+	 * With hooks, the repo's pre-commit and commit-msg run, bounded by timeout_s. */
+	if (hooks)
+		rc = git_run_remote(worktree, timeout_s, &out, (const char *[]){ GIT_IDENTITY,
+		    "-c", "maintenance.auto=false", "-c", hooks_path, "commit", "-q", "-m", message,
+		    NULL });
+	else
+		rc = git_run(worktree, &out, (const char *[]){ GIT_IDENTITY, "-c",
+		    "maintenance.auto=false", "commit", "-q", "--no-verify", "-m", message, NULL });
+	free(hooks_path);
+	if (rc == 0)
 		rc = 1;
 	/* Refused: there was nothing to commit (asked only now, the rare case), or an error. */
 	else if (git_run(worktree, NULL, (const char *[]){ "diff", "--cached", "--quiet",

@@ -51,8 +51,14 @@ int git_worktree_fresh(const char *repo, const char *path, const char *branch,
 /* Remove the worktree at path and delete its branch (errors are ignored). */
 void git_worktree_drop(const char *repo, const char *path, const char *branch);
 
-/* Commit everything left uncommitted in the worktree; 1 committed, 0 nothing, -1 error. */
-int git_commit_all(const char *worktree, const char *message, struct strbuf *err);
+/*
+ * Commit everything left uncommitted in the worktree; 1 committed, 0
+ * nothing, -1 error (err says why: a hook's refusal is its output).  hooks:
+ * the folder of the repo's own hooks to run (pre-commit, commit-msg), within
+ * timeout_s; NULL: none run.
+ */
+int git_commit_all(const char *worktree, const char *message, const char *hooks,
+    int timeout_s, struct strbuf *err);
 /* Does head (the worktree's HEAD) have commits that base does not? */
 bool git_has_work(const char *worktree, const char *head, const char *base);
 

@@ -206,9 +206,11 @@ hold_moves(const char *kind)
 	char *bin = xasprintf("%s/bin", sc->dir), *path;
 
 	which.out[strcspn(which.out, "\n")] = '\0';
+	/* waved's git gets options (-c ...) before the command: look for it anywhere. */
 	char *script = xasprintf("#!/bin/sh\n"
-	    "if [ \"$3 $4\" = \"worktree move\" ]; then\n"
-	    "  case $6 in */.spare/*) kind=park ;; *) kind=take ;; esac\n"
+	    "eval last=\\${$#}\n"
+	    "if [ \"${*#*worktree move}\" != \"$*\" ]; then\n"
+	    "  case $last in */.spare/*) kind=park ;; *) kind=take ;; esac\n"
 	    "  if [ $kind = %s ] && mkdir %s/held 2>/dev/null; then\n"
 	    "    %s \"$@\"; echo $$ $PPID > %s/held/pids.tmp; mv %s/held/pids.tmp %s/held/pids\n"
 	    "    exec sleep 120\n"

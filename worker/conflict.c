@@ -143,7 +143,7 @@ conflict_bring_in(struct worker *w, int round, const char *ref, const char *labe
 		    label));
 	if (rc == 1)
 		resolve(w, round, ref, label);
-	if (git_commit_all(w->worktree, message, &out) == -1)
+	if (git_commit_all(w->worktree, message, NULL, 0, &out) == -1)
 		finish(w, OUTCOME_FAILED, xasprintf("merge: cannot commit the merge of %s", label));
 	strbuf_free(&out);
 	free(message);

@@ -250,7 +250,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	};
 	struct proto_msg end = { .type = PROTO_PHASE, .end = true };
 	struct phase_outcome out;
-	struct strbuf err = { 0 };
+	char *why;
 
 	set_title(w, name);
 	unlink(w->retry_after_file);	/* what an earlier phase asked is no longer the question */
@@ -268,25 +268,19 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
 	    out.result == PHASE_TIMED_OUT ? "timed out, status" : out.result == PHASE_STALLED ?
 	    "stalled, status" : "exit", out.status, out.ms);
-	w->committed = false;
-	if (id == PHASE_IMPLEMENT || id == PHASE_VERIFY) {
-		int rc = git_commit_all(w->worktree, w->commit_message, &err);
-
-		if (rc == -1)
-			dprintf(w->log_fd, "== waved: committing leftover changes failed: %s\n",
-			    err.s ? err.s : "");
-		w->committed = rc == 1;
-	}
-	strbuf_free(&err);
+	why = result_take(w, id, id == PHASE_IMPLEMENT || id == PHASE_VERIFY);
 	strlcpy(end.phase, name, sizeof(end.phase));
 	end.exit = out.status > 255 ? 255 : out.status;
 	end.ms = out.ms;
 	end.maxrss_kb = out.maxrss_kb;
 	end.job = out.job;
-	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1)
-		w->head = w->base;
-	strlcpy(end.sha, w->head.hex, sizeof(end.sha));
+	strlcpy(end.sha, (why ? w->base : w->head).hex, sizeof(end.sha));
 	send_msg(w, &end);
+	if (why) {
+		dprintf(w->log_fd, "== waved: %s\n", why);
+		write_feedback(w, why, "");
+		finish(w, OUTCOME_FAILED, why);
+	}
 	return out;
 }
 
@@ -627,6 +621,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->feedback_file = xasprintf("%s/feedback.md", dir);
 	w->retry_after_file = xasprintf("%s/" RETRY_AFTER_FILE, dir);
 	w->scratch = xasprintf("%s/scratch", dir);
+	w->hooks_dir = w->cfg->commit_hooks ? result_hooks_dir(w->repo->path) : NULL;
 	free(dir);
 	w->feedback = job->attempt > 1 && access(w->feedback_file, R_OK) == 0;
 	if (w->feedback && job->pr_base[0])

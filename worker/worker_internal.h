@@ -21,6 +21,7 @@ struct worker {
 	const struct repo_conf *repo;
 	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
 	char *retry_after_file;	/* $WAVED_RETRY_AFTER_FILE: when an exit of 75 asks to be tried */
+	char *hooks_dir;	/* commit_hooks: the repo's own hooks, as configured at the start */
 	char *commit_message;	/* for what an agent leaves uncommitted: "<title> (REPO#N)" */
 	int log_fd, signal_fd;
 	struct git_oid base;
@@ -52,6 +53,15 @@ struct phase_outcome run_phase(struct worker *w, enum phase_id id, const char *c
 /* A phase that did not pass ends the attempt, unless a round is left (then false). */
 bool phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
     const struct log_span *span, int *rounds_left);
+
+/*
+ * After an agent phase (result.c): the worktree's state checked, what the
+ * agent left uncommitted committed (with commit, after implement and
+ * verify), and its HEAD taken as the result.  NULL, or why the attempt fails.
+ */
+char *result_take(struct worker *w, enum phase_id id, bool commit);
+/* The folder of the repo's own commit hooks, when it holds any (caller frees), or NULL. */
+char *result_hooks_dir(const char *repo);
 
 /* land = pr (publish.c): the base of a round (the pull request's head, else
  * the remote's base branch, fetched), and the push that ends the attempt. */

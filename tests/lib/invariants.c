@@ -47,7 +47,9 @@ violation(const char *fmt, ...)
 	if (vasprintf(&text, fmt, ap) == -1)
 		text = NULL;
 	va_end(ap);
-	cr_log_error("invariant broken: %s", text ? text : fmt);
+	/* Not cr_log_error: it fails the whole run without saying which test. */
+	fprintf(stderr, "[----] %s::%s: invariant broken: %s\n", criterion_current_suite->name,
+	    criterion_current_test->name, text ? text : fmt);
 	if (log && (fp = fopen(log, "a")) != NULL) {
 		fprintf(fp, "%s::%s: invariant broken: %s\n", criterion_current_suite->name,
 		    criterion_current_test->name, text ? text : fmt);

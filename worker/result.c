@@ -1,0 +1,229 @@
+/*
+ * What an agent leaves behind is a claim: it is read from git (DESIGN.md
+ * section 19).  The attempt's result is the worktree's HEAD wherever the
+ * agent left it (the issue branch, a branch of its own, a detached HEAD),
+ * plus what it left uncommitted, when that descends from the attempt's base.
+ * Anything else fails the attempt with a reason that names it, never
+ * no_change: an unrelated HEAD, a rebase or merge in progress, a repository
+ * replaced by another, a lock file a git left behind.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "worker/worker_internal.h"
+
+/* The worktree's own git dir, from its .git file; NULL (why set) when it is not ours any more. */
+static char *
+worktree_git_dir(const struct worker *w, char **why)
+{
+	char *path = xasprintf("%s/.git", w->worktree), *text, *dir = NULL;
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		*why = xstrdup("the worktree's .git was replaced by a repository of its own "
+		    "(rm -rf .git, git init?): its commits are not this repository's");
+	else if ((text = read_file(path, NULL)) == NULL || strncmp(text, "gitdir: ", 8) != 0) {
+		*why = xstrdup("the worktree's .git file is gone or changed");
+		free(text);
+	} else {
+		text[strcspn(text, "\n")] = '\0';
+		dir = xstrdup(text + 8);
+		free(text);
+	}
+	free(path);
+	return dir;
+}
+
+/* A git operation the agent began and left unfinished, named; or NULL. */
+static char *
+unfinished(const char *git_dir, bool merge_is_ours)
+{
+	static const struct {
+		const char *file, *what;
+	} states[] = {
+		{ "rebase-merge", "a rebase is in progress (git rebase --continue or --abort)" },
+		{ "rebase-apply", "a rebase or git am is in progress (--continue or --abort)" },
+		{ "MERGE_HEAD", "a merge is in progress (commit it or git merge --abort)" },
+		{ "CHERRY_PICK_HEAD", "a cherry-pick is in progress" },
+		{ "REVERT_HEAD", "a revert is in progress" },
+		{ "BISECT_LOG", "a bisect is in progress (git bisect reset)" },
+		{ "index.lock", "git's index is locked: index.lock was left by a git that did "
+		    "not finish (remove it only when no git runs)" },
+	};
+
+	for (size_t k = 0; k < ARRAY_LEN(states); k++) {
+		char *path = xasprintf("%s/%s", git_dir, states[k].file);
+		bool there = access(path, F_OK) == 0;
+
+		free(path);
+		if (there && !(merge_is_ours && strcmp(states[k].file, "MERGE_HEAD") == 0))
+			return xasprintf("%s: %s", states[k].file, states[k].what);
+	}
+	return NULL;
+}
+
+/* Where HEAD points: the branch's full ref name (caller frees), or NULL when detached. */
+static char *
+head_ref(const char *git_dir)
+{
+	char *path = xasprintf("%s/HEAD", git_dir), *text = read_file(path, NULL), *ref = NULL;
+
+	free(path);
+	if (text && strncmp(text, "ref: ", 5) == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		ref = xstrdup(text + 5);
+	}
+	free(text);
+	return ref;
+}
+
+/*
+ * The agent left HEAD elsewhere (a branch of its own, detached): the issue
+ * branch takes that commit, and the worktree is put back on it (same
+ * commit: no file changes).  The agent's branch goes with the refs check.
+ */
+static void
+adopt_head(struct worker *w, const char *git_dir)
+{
+	char *want = xasprintf("refs/heads/%s", w->branch), *ref = head_ref(git_dir);
+
+	if (ref == NULL || strcmp(ref, want) != 0) {
+		dprintf(w->log_fd, "== waved: the agent left HEAD %s%s at %.12s: taken as the "
+		    "result, on %s\n", ref ? "on " : "detached", ref ? ref : "", w->head.hex,
+		    w->branch);
+		git_run(w->worktree, NULL, (const char *[]){ "update-ref", "-m",
+		    "waved: the agent's HEAD", want, w->head.hex, NULL });
+		git_run(w->worktree, NULL, (const char *[]){ "symbolic-ref", "HEAD", want, NULL });
+	}
+	free(ref);
+	free(want);
+}
+
+/*
+ * A file this attempt added or changed past max_file_size (GitHub refuses
+ * files over 100 MB; a repository carries them for ever): named with its size.
+ */
+static char *
+oversized(const struct worker *w)
+{
+	struct strbuf out = { 0 };
+	char *why = NULL;
+
+	if (w->cfg->max_file_size <= 0 || git_oid_equal(&w->head, &w->base) ||
+	    git_run(w->worktree, &out, (const char *[]){ "diff", "--name-only", "-z",
+	    "--diff-filter=AM", w->base.hex, w->head.hex, NULL }) != 0 || out.s == NULL) {
+		strbuf_free(&out);
+		return NULL;
+	}
+	for (const char *f = out.s; f < out.s + out.len && *f && why == NULL; f += strlen(f) + 1) {
+		char *path = xasprintf("%s/%s", w->worktree, f);
+		struct stat st;
+
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > w->cfg->max_file_size)
+			why = xasprintf("%s is %lld bytes, over max_file_size (%lld): leave it out of "
+			    "the commit (.gitignore) or make it smaller", f, (long long)st.st_size,
+			    w->cfg->max_file_size);
+		free(path);
+	}
+	strbuf_free(&out);
+	return why;
+}
+
+/* One scope's core.hooksPath ("--global", "--system", or "--file" with file), or NULL. */
+static char *
+hooks_path_in(const char *repo, const char *scope, const char *file)
+{
+	struct strbuf out = { 0 };
+	const char *args[] = { "config", scope, file, "--get", "core.hooksPath", NULL };
+
+	if (file == NULL) {
+		args[2] = "--get";
+		args[3] = "core.hooksPath";
+		args[4] = NULL;
+	}
+	if (git_run(repo, &out, args) != 0 || out.s == NULL) {
+		strbuf_free(&out);
+		return NULL;
+	}
+	out.s[strcspn(out.s, "\n")] = '\0';
+	return strbuf_take(&out);
+}
+
+/*
+ * The hooks the repo has as its operator configured them: core.hooksPath of
+ * the repository, the user or the system, else the common dir's hooks/.
+ * Read when the attempt starts, before any of its phases could plant one
+ * (what an agent writes into the config is restored after each phase).
+ */
+char *
+result_hooks_dir(const char *repo)
+{
+	char *common = git_common_dir(repo), *file, *dir = NULL;
+	static const char *const hooks[] = { "pre-commit", "commit-msg" };
+
+	if (common == NULL)
+		return NULL;
+	file = xasprintf("%s/config", common);
+	if ((dir = hooks_path_in(repo, "--file", file)) == NULL &&
+	    (dir = hooks_path_in(repo, "--global", NULL)) == NULL &&
+	    (dir = hooks_path_in(repo, "--system", NULL)) == NULL)
+		dir = xasprintf("%s/hooks", common);
+	free(file);
+	free(common);
+	/* None to run: the commit goes the short way. */
+	for (size_t k = 0; k < ARRAY_LEN(hooks); k++) {
+		char *path = xasprintf("%s/%s", dir, hooks[k]);
+		bool runs = access(path, X_OK) == 0;
+
+		free(path);
+		if (runs)
+			return dir;
+	}
+	free(dir);
+	return NULL;
+}
+
+char *
+result_take(struct worker *w, enum phase_id id, bool commit)
+{
+	struct strbuf err = { 0 };
+	char *why = NULL, *git_dir = worktree_git_dir(w, &why);
+
+	w->committed = false;
+	if (git_dir == NULL)
+		return why;
+	if ((why = unfinished(git_dir, id == PHASE_RESOLVE)) != NULL)
+		goto out;
+	if (commit) {
+		int rc = git_commit_all(w->worktree, w->commit_message, w->hooks_dir,
+		    w->cfg->phases[id].timeout, &err);
+
+		if (rc == -1) {
+			why = xasprintf("committing the work failed: %s", err.s ? err.s : "");
+			goto out;
+		}
+		w->committed = rc == 1;
+	}
+	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1) {
+		why = xstrdup("the worktree's HEAD does not resolve to a commit");
+		goto out;
+	}
+	if (!git_oid_equal(&w->head, &w->base) &&
+	    !git_is_ancestor(w->worktree, w->base.hex, w->head.hex)) {
+		why = xasprintf("the worktree's HEAD %.12s does not descend from the attempt's "
+		    "base %.12s (%s): build on the base, do not reset to another history",
+		    w->head.hex, w->base.hex, w->cfg->agent_branch);
+		goto out;
+	}
+	if ((why = oversized(w)) != NULL)
+		goto out;
+	if (id != PHASE_RESOLVE)
+		adopt_head(w, git_dir);
+out:
+	strbuf_free(&err);
+	free(git_dir);
+	return why;
+}
