@@ -25,6 +25,12 @@ path_attempt_log(const struct config *cfg, const char *repo, long number, int at
 }
 
 char *
+path_agent_tip(const struct config *cfg, const char *repo)
+{
+	return xasprintf("%s/tips/%s", cfg->state_dir, repo);
+}
+
+char *
 issue_branch_name(const struct config *cfg, long number)
 {
 	return xasprintf("%s-issue/%ld", cfg->agent_branch, number);

@@ -205,6 +205,38 @@ recover_action_name(enum recover_action a)
 }
 
 /* The files as one string, a line each (they cannot hold a newline that git printed whole). */
+const char *
+proto_guard_name(enum proto_guard g)
+{
+	static const char *const names[] = { "branch_restored", "branch_moved", "config_restored" };
+
+	return (size_t)g < ARRAY_LEN(names) ? names[g] : "?";
+}
+
+static int
+parse_guard(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
+{
+	const char *what = get_string(o, "what", 32, err, errsize), *detail;
+	size_t k;
+
+	if (what == NULL)
+		return -1;
+	for (k = 0; k <= GUARD_CONFIG_RESTORED && strcmp(proto_guard_name(k), what) != 0; k++)
+		;
+	if (k > GUARD_CONFIG_RESTORED) {
+		snprintf(err, errsize, "\"what\": expected branch_restored, branch_moved or "
+		    "config_restored");
+		return -1;
+	}
+	m->guard = (enum proto_guard)k;
+	if (k != GUARD_CONFIG_RESTORED && copy_sha(o, "sha", m->sha, err, errsize) == -1)
+		return -1;
+	if ((detail = get_string(o, "detail", PROTO_REASON_MAX, err, errsize)) == NULL)
+		return -1;
+	strlcpy(m->reason, detail, sizeof(m->reason));
+	return 0;
+}
+
 static int
 parse_resolved(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 {
@@ -290,6 +322,9 @@ proto_parse(const char *line, struct proto_msg *m, char *err, size_t errsize)
 	} else if (strcmp(t, "resolved") == 0) {
 		m->type = PROTO_RESOLVED;
 		rc = parse_resolved(o, m, err, errsize);
+	} else if (strcmp(t, "guard") == 0) {
+		m->type = PROTO_GUARD;
+		rc = parse_guard(o, m, err, errsize);
 	} else if (strcmp(t, "recovered") == 0) {
 		m->type = PROTO_RECOVERED;
 		rc = parse_recovered(o, m, err, errsize);
@@ -348,6 +383,15 @@ build(const struct proto_msg *m, size_t reason_len)
 		break;
 	case PROTO_SLOT:
 		cJSON_AddStringToObject(o, "t", "slot");
+		break;
+	case PROTO_GUARD:
+		cJSON_AddStringToObject(o, "t", "guard");
+		cJSON_AddStringToObject(o, "what", proto_guard_name(m->guard));
+		if (m->guard != GUARD_CONFIG_RESTORED)
+			cJSON_AddStringToObject(o, "sha", m->sha);
+		reason = strndup(m->reason, utf8_cut(m->reason, reason_len));
+		cJSON_AddStringToObject(o, "detail", reason);
+		free(reason);
 		break;
 	case PROTO_MERGE:
 		cJSON_AddStringToObject(o, "t", "merge");

@@ -14,7 +14,13 @@
  *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail"|"pushed","reason":"...","sha":"<sha>"}
  *   {"t":"resolved","round":1,"files":["a.c","b.c"]}
  *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
+ *   {"t":"guard","what":"branch_restored"|"branch_moved"|"config_restored","sha":"<sha>","detail":"..."}
  *
+ * "guard" (DESIGN.md section 19): what the worker found the agent (or
+ * someone) did to the shared repository and undid or took in: the agent
+ * branch restored to waved's tip "sha" (detail: the ref keeping the foreign
+ * commit), moved by a fast-forward taken in (sha: the new tip), or the
+ * shared config restored (detail: the keys, comma separated).
  * "pushed" (with land = pr: the issue branch's head, pushed for its pull
  * request; "sha" is that head),
  * "v" (PROTO_VERSION: a mismatch is a protocol error), "job" (the Slurm job
@@ -37,7 +43,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 5
+#define PROTO_VERSION 6
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072
@@ -53,7 +59,14 @@ enum proto_type {
 	PROTO_MERGE,
 	PROTO_DONE,
 	PROTO_RESOLVED,		/* a merge conflict resolved and committed */
-	PROTO_RECOVERED		/* from a recovery child, not a worker */
+	PROTO_RECOVERED,	/* from a recovery child, not a worker */
+	PROTO_GUARD		/* the shared repository guarded (section 19) */
+};
+
+enum proto_guard {
+	GUARD_BRANCH_RESTORED,
+	GUARD_BRANCH_MOVED,
+	GUARD_CONFIG_RESTORED
 };
 
 /* Where a resumed attempt picks up: the phase after its last state marker. */
@@ -114,6 +127,8 @@ struct proto_msg {
 	/* recovered (sha: with RECOVER_DONE, the commit that landed) */
 	enum recover_action action;
 	enum resume_point resume;
+	/* guard (sha: the tip; reason: the foreign ref or the keys) */
+	enum proto_guard guard;
 };
 
 /* Parse one line (without its newline); on error return -1 with why in err. */
@@ -125,5 +140,6 @@ const char *proto_outcome_name(enum proto_outcome o);
 const char *resume_point_name(enum resume_point r);
 const char *recover_action_name(enum recover_action a);
 const char *proto_merge_state_name(enum proto_merge_state s);
+const char *proto_guard_name(enum proto_guard g);
 
 #endif

@@ -285,6 +285,26 @@ on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
 	return 0;
 }
 
+/* What a worker found done to the shared repository, and undid or took in (section 19). */
+static void
+on_guard(struct sched *s, size_t i, const struct proto_msg *m)
+{
+	const char *repo = s->repos[s->v[i].repo].conf->name;
+	cJSON *f = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(f, "repo", repo);
+	if (m->guard == GUARD_CONFIG_RESTORED) {
+		cJSON_AddStringToObject(f, "keys", m->reason);
+		txn_event(s, i, "agent_config_restored", f);
+		return;
+	}
+	cJSON_AddStringToObject(f, "sha", m->sha);
+	if (m->guard == GUARD_BRANCH_RESTORED)
+		cJSON_AddStringToObject(f, "foreign", m->reason);
+	txn_event(s, i, m->guard == GUARD_BRANCH_RESTORED ? "agent_branch_restored" :
+	    "agent_branch_moved", f);
+}
+
 static int
 on_done(struct sched *s, size_t i, const struct proto_msg *m)
 {
@@ -343,6 +363,9 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 		break;
 	case PROTO_RESOLVED:
 		rc = on_resolved(s, i, m);
+		break;
+	case PROTO_GUARD:
+		on_guard(s, i, m);
 		break;
 	case PROTO_RECOVERED:
 		rc = -1;	/* a recovery child's answer, never a worker's */

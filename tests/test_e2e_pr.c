@@ -665,7 +665,8 @@ Test(e2e_pr, a_push_that_fails_once_is_tried_again)
 	which.out[strcspn(which.out, "\n")] = '\0';
 	bin = xasprintf("%s/bin", sc->dir);
 	script = xasprintf("#!/bin/sh\n"
-	    "if [ \"$3\" = push ] && mkdir %s/failed-once 2>/dev/null; then\n"
+	    "case \" $* \" in *\" push \"*) push=1 ;; esac\n"	/* after waved's -c options */
+	    "if [ -n \"$push\" ] && mkdir %s/failed-once 2>/dev/null; then\n"
 	    "  echo 'fatal: unable to access the remote: Connection reset by peer' >&2; exit 128\n"
 	    "fi\n"
 	    "exec %s \"$@\"\n", sc->dir, which.out);

@@ -105,7 +105,7 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("[1]", "not a JSON object");
 	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
 	assert_rejected("{\"x\":1}", "\"t\"");
-	assert_rejected("{\"t\":\"hello\",\"v\":5,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	assert_rejected("{\"t\":\"hello\",\"v\":6,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,\"maxrss_kb\":5,"
 	    "\"head\":\"$(rm -rf /)\"}", "git object name");
@@ -177,4 +177,28 @@ Test(proto, phase_end_carries_the_slurm_job)
 	    "\"exit\":0,\"ms\":1,\"maxrss_kb\":0,\"head\":\"0123456789abcdef0123456789abcdef01234567\","
 	    "\"job\":-3}", &out, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "\"job\""), "%s", err);
+}
+
+Test(proto, a_guard_message_round_trips)
+{
+	struct proto_msg m = { .type = PROTO_GUARD, .guard = GUARD_BRANCH_RESTORED }, back;
+	char err[128], line[PROTO_MAX_LINE];
+	int fds[2];
+	ssize_t n;
+
+	strcpy(m.sha, "0123456789abcdef0123456789abcdef01234567");
+	strcpy(m.reason, "refs/waved/foreign/api-1-1-implement");
+	cr_assert_eq(pipe(fds), 0);
+	cr_assert_eq(proto_send(fds[1], &m), 0);
+	n = read(fds[0], line, sizeof(line) - 1);
+	cr_assert_gt(n, 0);
+	line[n - 1] = '\0';
+	cr_assert_eq(proto_parse(line, &back, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(back.type, PROTO_GUARD);
+	cr_assert_eq(back.guard, GUARD_BRANCH_RESTORED);
+	cr_assert_str_eq(back.sha, m.sha);
+	cr_assert_str_eq(back.reason, m.reason);
+	close(fds[0]);
+	close(fds[1]);
+	assert_rejected("{\"t\":\"guard\",\"what\":\"branch_lost\",\"detail\":\"\"}", "\"what\"");
 }

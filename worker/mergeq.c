@@ -11,6 +11,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "common/proto.h"
+#include "worker/guard.h"
 #include "worker/phase.h"
 
 #define MERGE_CAS_TRIES 5	/* another writer moved the ref between read and swap */
@@ -240,6 +242,8 @@ sync_remote(const struct merge_request *req, const char *ref, struct strbuf *rea
 		r = MERGE_ERROR;
 	} else if (r == MERGE_LANDED && !move_ref(req, ref, &joined, &ours))
 		strbuf_addf(reason, "merge: %s moved under us; ", ref);
+	else if (r == MERGE_LANDED)
+		guard_tip_set(req->cfg, req->repo->name, &joined);
 	free(spec);
 	free(tracking);
 	return r;
@@ -266,6 +270,42 @@ push_agent(const struct merge_request *req, const char *ref, struct strbuf *reas
 	return rc == 0;
 }
 
+/*
+ * Under the lock, before a landing: the agent branch is where waved left it
+ * (the tip recorded with its last landing), or someone moved it.  A
+ * fast-forward of waved's tip (an operator's merge, another host's landing)
+ * is taken in; a move that lost landed work is put back, the foreign commit
+ * kept under refs/waved/foreign/.  tip is then the branch as it stands.
+ */
+static void
+check_agent_branch(const struct merge_request *req, const char *ref, struct git_oid *tip)
+{
+	struct git_oid known;
+	char *foreign;
+
+	if (!guard_tip_get(req->cfg, req->repo->name, &known) || git_oid_equal(&known, tip))
+		return;
+	if (git_is_ancestor(req->repo->path, known.hex, tip->hex)) {
+		guard_tip_set(req->cfg, req->repo->name, tip);
+		dprintf(req->log_fd, "== waved: %s moved to %.12s, a fast-forward of waved's "
+		    "%.12s: taken in\n", req->cfg->agent_branch, tip->hex, known.hex);
+		if (req->guarded)
+			req->guarded(req->arg, GUARD_BRANCH_MOVED, tip, "");
+		return;
+	}
+	foreign = xasprintf("refs/waved/foreign/%s-%.12s", req->repo->name, tip->hex);
+	git_run(req->repo->path, NULL, (const char *[]){ "update-ref", foreign, tip->hex, NULL });
+	if (move_ref(req, ref, &known, tip)) {
+		dprintf(req->log_fd, "== waved: %s was moved to %.12s, losing landed work: put "
+		    "back to %.12s (kept as %s)\n", req->cfg->agent_branch, tip->hex, known.hex,
+		    foreign);
+		if (req->guarded)
+			req->guarded(req->arg, GUARD_BRANCH_RESTORED, &known, foreign);
+		*tip = known;
+	}
+	free(foreign);
+}
+
 /* Under the lock: land the issue branch on the agent branch, or say why not. */
 static enum merge_result
 land_locked(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
@@ -276,9 +316,12 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 	enum merge_result r = MERGE_ERROR;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
+		tip.hex[0] = head.hex[0] = '\0';
 		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGE_LANDED)
 			break;
-		if (git_rev_parse_two(req->repo->path, ref, branch_ref, &tip, &head) == -1 ||
+		if (git_rev_parse_two(req->repo->path, ref, branch_ref, &tip, &head) == 0)
+			check_agent_branch(req, ref, &tip);
+		if (!tip.hex[0] || !head.hex[0] ||
 		    git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
 			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
 			r = MERGE_ERROR;
@@ -299,6 +342,7 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 				strbuf_addf(reason, "merge: %s moved under us; ", ref);
 				continue;
 			}
+			guard_tip_set(req->cfg, req->repo->name, landed);
 		}
 		r = MERGE_LANDED;
 		if (req->repo->push == NULL || push_agent(req, ref, reason))

@@ -32,6 +32,8 @@ struct merge_request {
 	const struct slurm_job_spec *slurm;	/* the gate's job with the cluster runner */
 	/* Progress, for the pipe protocol and the process title. */
 	void (*locked)(void *arg);
+	/* The agent branch found moved at a landing: taken in, or put back (section 19). */
+	void (*guarded)(void *arg, int what, const struct git_oid *tip, const char *foreign);
 	void *arg;
 };
 

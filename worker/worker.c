@@ -23,6 +23,7 @@
 #include "worker/mergeq.h"
 #include "worker/phase.h"
 #include "worker/contain.h"
+#include "worker/guard.h"
 #include "worker/worker_internal.h"
 
 #define FEEDBACK_TAIL_BYTES 3000
@@ -256,6 +257,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	unlink(w->retry_after_file);	/* what an earlier phase asked is no longer the question */
 	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
 	span->since = lseek(w->log_fd, 0, SEEK_END);
+	guard_before(w);
 	phase_run(&spec, &out);
 	span->until = lseek(w->log_fd, 0, SEEK_END);
 	if (out.job > w->last_job)
@@ -268,7 +270,13 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
 	    out.result == PHASE_TIMED_OUT ? "timed out, status" : out.result == PHASE_STALLED ?
 	    "stalled, status" : "exit", out.status, out.ms);
-	why = result_take(w, id, id == PHASE_IMPLEMENT || id == PHASE_VERIFY);
+	why = guard_after(w, name);
+	char *result = result_take(w, id, id == PHASE_IMPLEMENT || id == PHASE_VERIFY);
+	if (why == NULL)
+		why = result;
+	else
+		free(result);
+	guard_refs(w);
 	strlcpy(end.phase, name, sizeof(end.phase));
 	end.exit = out.status > 255 ? 255 : out.status;
 	end.ms = out.ms;
@@ -349,6 +357,7 @@ prepare_fresh(struct worker *w)
 	char *agent = xasprintf("refs/heads/%s", w->cfg->agent_branch);
 	char *parent = xstrdup(w->worktree);
 	struct strbuf err = { 0 };
+	struct git_oid known;
 
 	if (w->repo->land == LAND_PR)
 		publish_base(w, &w->base);
@@ -356,7 +365,8 @@ prepare_fresh(struct worker *w)
 		char *why = xasprintf("prepare: agent branch %s is missing in %s",
 		    w->cfg->agent_branch, w->repo->path);
 		finish(w, OUTCOME_FAILED, why);
-	}
+	} else if (!guard_tip_get(w->cfg, w->repo->name, &known))
+		guard_tip_set(w->cfg, w->repo->name, &w->base);	/* the first waved sees */
 	free(agent);
 	*strrchr(parent, '/') = '\0';
 	mkdir_p(parent, 0755);
@@ -524,6 +534,17 @@ await_gate(struct worker *w)
 	}
 }
 
+/* What the landing found done to the agent branch: the supervisor records it. */
+static void
+merge_guarded(void *arg, int what, const struct git_oid *tip, const char *foreign)
+{
+	struct proto_msg m = { .type = PROTO_GUARD, .guard = (enum proto_guard)what };
+
+	strlcpy(m.sha, tip->hex, sizeof(m.sha));
+	strlcpy(m.reason, foreign, sizeof(m.reason));
+	send_msg((struct worker *)arg, &m);
+}
+
 /* Ask for the merge queue, and wait to be let in. */
 static void
 queue_for_merge(struct worker *w)
@@ -550,7 +571,7 @@ merge(struct worker *w)
 	struct merge_request req = {
 		.cfg = w->cfg, .repo = w->repo, .branch = w->branch, .message = message,
 		.scratch = w->scratch, .log_fd = w->log_fd, .signal_fd = w->signal_fd,
-		.envp = env, .locked = merge_locked, .arg = w,
+		.envp = env, .locked = merge_locked, .guarded = merge_guarded, .arg = w,
 		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
 	};
 	struct git_oid landed;

@@ -22,6 +22,12 @@ struct worker {
 	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
 	char *retry_after_file;	/* $WAVED_RETRY_AFTER_FILE: when an exit of 75 asks to be tried */
 	char *hooks_dir;	/* commit_hooks: the repo's own hooks, as configured at the start */
+	struct {
+		char *config_path;	/* the shared config file */
+		char *config;		/* its text before the phase */
+		char *refs;		/* "oid ref" lines of branches and tags before the phase */
+		char *after;		/* and after it */
+	} guard;		/* guard.c: what the agent must leave as it is */
 	char *commit_message;	/* for what an agent leaves uncommitted: "<title> (REPO#N)" */
 	int log_fd, signal_fd;
 	struct git_oid base;
