@@ -15,6 +15,64 @@
 #define RUNNER_CHECK_TIMEOUT_S 120	/* a busy cluster may queue the check for a while */
 #define RUNNER_CHECK_NOT_SEEN 42	/* the job ran but the marker was not there */
 
+/* The program a filter's command runs (its first word), found? */
+static bool
+filter_command_found(const char *command)
+{
+	char *program = xasprintf("%.*s", (int)strcspn(command, " \t\n"), command);
+	bool found = strchr(program, '/') ? access(program, X_OK) == 0 :
+	    spawn_which(program) != NULL;
+
+	free(program);
+	return found;
+}
+
+/*
+ * Every filter the repository marks required (git-lfs's, say) must have its
+ * command installed: without it, git refuses the checkout or the commit of
+ * the files it filters, and an agent's edit to them would be lost.
+ */
+static int
+check_required_filters(const struct repo_conf *r, struct strbuf *errors)
+{
+	struct strbuf list = { 0 };
+	char *line, *save = NULL;
+	int rc = 0;
+
+	git_run(r->path, &list, (const char *[]){ "config", "--get-regexp",
+	    "^filter\\..*\\.required$", NULL });
+	for (line = list.s ? strtok_r(list.s, "\n", &save) : NULL; line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *value = strchr(line, ' '), *name, *dot;
+		static const char *const kinds[] = { "process", "clean", "smudge" };
+
+		if (value == NULL || strcmp(value + 1, "true") != 0)
+			continue;
+		*value = '\0';
+		name = xstrdup(line + 7);		/* past "filter." */
+		if ((dot = strrchr(name, '.')) != NULL)
+			*dot = '\0';
+		for (size_t k = 0; k < ARRAY_LEN(kinds); k++) {
+			char *key = xasprintf("filter.%s.%s", name, kinds[k]);
+			struct strbuf cmd = { 0 };
+
+			if (git_run(r->path, &cmd, (const char *[]){ "config", "--get", key, NULL }) == 0 &&
+			    cmd.s && !filter_command_found(cmd.s)) {
+				cmd.s[strcspn(cmd.s, "\n")] = '\0';
+				strbuf_addf(errors, "repo %s: filter %s is required, but its command "
+				    "is not installed: %s\n", r->name, name, cmd.s);
+				rc = -1;
+				k = ARRAY_LEN(kinds);
+			}
+			strbuf_free(&cmd);
+			free(key);
+		}
+		free(name);
+	}
+	strbuf_free(&list);
+	return rc;
+}
+
 static int
 preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare,
     struct strbuf *errors)
@@ -25,6 +83,8 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 	int rc = 0;
 
 	if (config_check_repo(cfg, r, errors) == -1)
+		rc = -1;
+	else if (!prepare && check_required_filters(r, errors) == -1)
 		rc = -1;
 	else if (git_rev_parse(r->path, agent, &sha) == 0) {
 		/* The agent branch is there: nothing to create. */

@@ -230,3 +230,20 @@ Test(e2e_untrusted, a_phase_reading_the_terminal_gets_none)
 	free(cmd);
 	free(api);
 }
+
+/* A filter the repo requires (git-lfs's) whose command is missing: the preflight says so. */
+Test(e2e_untrusted, a_required_filter_without_its_command_fails_the_preflight)
+{
+	issues(1, NULL, "echo x > f.txt");
+	free(scenario_git(api, (const char *[]){ "config", "filter.lfs.required", "true", NULL }));
+	free(scenario_git(api, (const char *[]){ "config", "filter.lfs.process",
+	    "git-lfs-not-installed filter-process", NULL }));
+	struct run_result r = run_argv(sc->dir, (const char *[]){ sc->waved, "-n", "-c", sc->conf,
+	    NULL });
+
+	cr_assert_eq(r.status, 2, "%s", r.out);
+	cr_assert(strstr(r.err, "filter lfs is required, but its command is not installed"), "%s",
+	    r.err);
+	run_result_free(&r);
+	free(api);
+}
