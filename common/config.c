@@ -32,7 +32,8 @@ enum section_kind {
 	SECT_REPO,
 	SECT_USAGE,
 	SECT_POOL,
-	SECT_RUNNER
+	SECT_RUNNER,
+	SECT_BUDGET
 };
 
 enum value_type {
@@ -45,7 +46,9 @@ enum value_type {
 	V_RUNNER_TYPE,
 	V_LAND,
 	V_STEPS,		/* usage steps: "PERCENT:LIMIT ..." */
-	V_SIZE			/* bytes, with K M G T */
+	V_SIZE,			/* bytes, with K M G T */
+	V_USD,			/* dollars: a decimal number >= 0 */
+	V_TOKENS		/* a whole number >= 0 (long long) */
 };
 
 /* One configuration key: where it lives, its type and its bounds. */
@@ -60,6 +63,7 @@ struct key_def {
 #define CFG(f) offsetof(struct config, f)
 #define SRC(f) (offsetof(struct config, source) + offsetof(struct source_conf, f))
 #define USAGE(f) (offsetof(struct config, usage) + offsetof(struct usage_conf, f))
+#define BUDGET(f) (offsetof(struct config, budget) + offsetof(struct budget_conf, f))
 #define RUNNER(f) (offsetof(struct config, runner) + offsetof(struct runner_conf, f))
 
 static const struct key_def key_defs[] = {
@@ -115,6 +119,10 @@ static const struct key_def key_defs[] = {
 	{ SECT_USAGE, "tempfail_streak", V_INT, USAGE(tempfail_streak), 0, 1000 },
 	{ SECT_USAGE, "cooldown", V_INT, USAGE(cooldown), 1, 86400 },
 	{ SECT_USAGE, "min_free_mem", V_SIZE, USAGE(min_free_mem), 0, 0 },
+	{ SECT_BUDGET, "per_issue", V_USD, BUDGET(per_issue), 0, 0 },
+	{ SECT_BUDGET, "per_day", V_USD, BUDGET(per_day), 0, 0 },
+	{ SECT_BUDGET, "per_issue_tokens", V_TOKENS, BUDGET(per_issue_tokens), 0, 0 },
+	{ SECT_BUDGET, "per_day_tokens", V_TOKENS, BUDGET(per_day_tokens), 0, 0 },
 	{ SECT_POOL, "cap", V_INT, offsetof(struct pool_conf, cap), 0, 10000 },
 	{ SECT_POOL, "runner_args", V_STR, offsetof(struct pool_conf, runner_args), 0, 0 },
 	{ SECT_RUNNER, "type", V_RUNNER_TYPE, RUNNER(type), 0, 0 },
@@ -363,6 +371,8 @@ begin_section(struct parse_state *st, const char *header)
 		st->section = SECT_USAGE;
 	else if (strcmp(header, "runner") == 0)
 		st->section = SECT_RUNNER;
+	else if (strcmp(header, "budget") == 0)
+		st->section = SECT_BUDGET;
 	else if ((arg = section_argument(header, "pool")) != NULL)
 		begin_pool_section(st, arg);
 	else if ((arg = section_argument(header, "phase")) != NULL) {
@@ -381,7 +391,7 @@ begin_section(struct parse_state *st, const char *header)
 	else
 		config_error(st, st->lineno, NULL,
 		    "unknown section [%s]: expected [waved], [source], [merge], [usage], "
-		    "[runner], [phase \"NAME\"], [pool \"NAME\"] or [repo \"NAME\"]", header);
+		    "[budget], [runner], [phase \"NAME\"], [pool \"NAME\"] or [repo \"NAME\"]", header);
 }
 
 /* Look at each line as inih reads it, to track line numbers and section headers. */
@@ -507,6 +517,30 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 			config_error(st, st->lineno, def->name,
 			    "expected a size such as 512M or 2G, got \"%s\"", v);
 		return;
+	case V_USD: {
+		double d;
+
+		errno = 0;
+		d = strtod(v, &end);
+		if (*v == '\0' || *end != '\0' || errno != 0 || !(d >= 0) || d > 1e12)
+			config_error(st, st->lineno, def->name,
+			    "expected an amount in USD such as 5.00 (0: no limit), got \"%s\"", v);
+		else
+			*(double *)((char *)base + def->offset) = d;
+		return;
+	}
+	case V_TOKENS: {
+		long long t;
+
+		errno = 0;
+		t = strtoll(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno != 0 || t < 0)
+			config_error(st, st->lineno, def->name,
+			    "expected a whole number of tokens >= 0 (0: no limit), got \"%s\"", v);
+		else
+			*(long long *)((char *)base + def->offset) = t;
+		return;
+	}
 	case V_COMMAND: {
 		char why[128], **argv = argv_split(v, why, sizeof(why));
 

@@ -71,6 +71,14 @@ struct usage_conf {
 	long long min_free_mem;	/* bytes of MemAvailable below which nothing is admitted; 0: none */
 };
 
+/* [budget] (DESIGN.md section 20): what agents may spend; 0 everywhere: no limit. */
+struct budget_conf {
+	double per_issue;		/* USD over all attempts of an issue (since a retry) */
+	double per_day;			/* USD in any rolling 24 hours */
+	long long per_issue_tokens;	/* tokens in + out, likewise */
+	long long per_day_tokens;
+};
+
 /* [pool "NAME"]: a class of issues with a cap of its own. */
 struct pool_conf {
 	char *name;
@@ -143,6 +151,7 @@ struct config {
 	struct phase_conf phases[PHASE_COUNT];
 	char *merge_check;
 	struct usage_conf usage;
+	struct budget_conf budget;
 	struct runner_conf runner;
 	struct pool_conf *pools;
 	size_t npools;

@@ -11,6 +11,7 @@
 
 #define CONTROL_SOCKET "waved.sock"	/* in state_dir */
 #define RETRY_AFTER_FILE "retry-after"	/* in an issue's folder: $WAVED_RETRY_AFTER_FILE */
+#define USAGE_FILE "usage.ndjson"	/* in an issue's folder: $WAVED_USAGE_FILE */
 
 /* path itself when it exists, else its nearest existing parent ("/" at
  * worst): where something not made yet would be made.  Caller frees. */

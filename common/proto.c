@@ -9,7 +9,8 @@
 #include <cJSON.h>
 
 static const char *const outcome_names[] = {
-	"merged", "no_change", "conflict", "failed", "timeout", "tempfail", "pushed"
+	"merged", "no_change", "conflict", "failed", "timeout", "tempfail", "pushed",
+	"over_budget"
 };
 static const char *const merge_names[] = { "wait", "locked", "merged" };
 static const char *const phase_names[] = { "setup", "implement", "verify", "review", "resolve" };
@@ -66,6 +67,38 @@ get_number(const cJSON *o, const char *key, double min, double max, long *out,
 	}
 	*out = (long)v->valuedouble;
 	return true;
+}
+
+/* What was spent: cost_usd, tokens_in, tokens_out; required, or optional (absent: 0). */
+static int
+parse_spent(const cJSON *o, struct proto_msg *m, bool required, char *err, size_t errsize)
+{
+	const cJSON *cost = cJSON_GetObjectItemCaseSensitive(o, "cost_usd");
+
+	m->cost_usd = 0;
+	m->tokens_in = m->tokens_out = 0;
+	if (cost || required) {
+		if (!cJSON_IsNumber(cost) || !(cost->valuedouble >= 0) || cost->valuedouble > 1e12) {
+			snprintf(err, errsize, "\"cost_usd\": expected a number from 0 to 1e12");
+			return -1;
+		}
+		m->cost_usd = cost->valuedouble;
+	}
+	if ((required || cJSON_GetObjectItemCaseSensitive(o, "tokens_in")) &&
+	    !get_number(o, "tokens_in", 0, 1e15, &m->tokens_in, err, errsize))
+		return -1;
+	if ((required || cJSON_GetObjectItemCaseSensitive(o, "tokens_out")) &&
+	    !get_number(o, "tokens_out", 0, 1e15, &m->tokens_out, err, errsize))
+		return -1;
+	return 0;
+}
+
+static void
+add_spent(cJSON *o, const struct proto_msg *m)
+{
+	cJSON_AddNumberToObject(o, "cost_usd", m->cost_usd);
+	cJSON_AddNumberToObject(o, "tokens_in", (double)m->tokens_in);
+	cJSON_AddNumberToObject(o, "tokens_out", (double)m->tokens_out);
 }
 
 /* A git object name: 40 or 64 lowercase hex digits. */
@@ -150,6 +183,8 @@ parse_phase(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 	    !get_number(o, "job", 1, 1e15, &m->job, err, errsize))
 		return -1;
 	m->exit = (int)exit_status;
+	if (parse_spent(o, m, false, err, errsize) == -1)
+		return -1;
 	return copy_sha(o, "head", m->sha, err, errsize);
 }
 
@@ -331,6 +366,9 @@ proto_parse(const char *line, struct proto_msg *m, char *err, size_t errsize)
 	} else if (strcmp(t, "prepared") == 0) {
 		m->type = PROTO_PREPARED;
 		rc = copy_sha(o, "base", m->sha, err, errsize);
+	} else if (strcmp(t, "usage") == 0) {
+		m->type = PROTO_USAGE;
+		rc = parse_spent(o, m, true, err, errsize);
 	} else if (strcmp(t, "slot") == 0) {
 		m->type = PROTO_SLOT;
 		rc = 0;
@@ -375,6 +413,7 @@ build(const struct proto_msg *m, size_t reason_len)
 			cJSON_AddStringToObject(o, "head", m->sha);
 			if (m->job > 0)
 				cJSON_AddNumberToObject(o, "job", (double)m->job);
+			add_spent(o, m);
 		}
 		break;
 	case PROTO_PREPARED:
@@ -392,6 +431,10 @@ build(const struct proto_msg *m, size_t reason_len)
 		reason = strndup(m->reason, utf8_cut(m->reason, reason_len));
 		cJSON_AddStringToObject(o, "detail", reason);
 		free(reason);
+		break;
+	case PROTO_USAGE:
+		cJSON_AddStringToObject(o, "t", "usage");
+		add_spent(o, m);
 		break;
 	case PROTO_MERGE:
 		cJSON_AddStringToObject(o, "t", "merge");

@@ -7,11 +7,13 @@
  *
  *   {"t":"hello","v":4,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
  *   {"t":"phase","phase":"implement","state":"start","pgid":456}
- *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"maxrss_kb":812000,"head":"<sha>","job":4711}
+ *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"maxrss_kb":812000,"head":"<sha>","job":4711,
+ *    "cost_usd":0.42,"tokens_in":12000,"tokens_out":900}
+ *   {"t":"usage","cost_usd":0.42,"tokens_in":12000,"tokens_out":900}
  *   {"t":"prepared","base":"<sha>"}
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
- *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail"|"pushed","reason":"...","sha":"<sha>"}
+ *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail"|"pushed"|"over_budget","reason":"...","sha":"<sha>"}
  *   {"t":"resolved","round":1,"files":["a.c","b.c"]}
  *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
  *   {"t":"guard","what":"branch_restored"|"branch_moved"|"config_restored","sha":"<sha>","detail":"..."}
@@ -27,7 +29,11 @@
  * a phase ran as, with the cluster runner; absent otherwise), "pgid" (the phase's
  * process group, so that the supervisor can end it if the worker is killed)
  * and "prepared" (the base commit recorded at prepare, for recovery) extend
- * section 8, as does "recovered": a child the supervisor forks to ask git
+ * section 8, as do "usage" (what a phase appended to $WAVED_USAGE_FILE since
+ * the last report, sent while it runs and before its end: the supervisor
+ * counts these alone; the end's cost_usd and tokens are the phase's whole,
+ * for its event) and "over_budget" (the supervisor stopped the attempt
+ * with SIGUSR1: its issue passed [budget] per_issue), and "recovered": a child the supervisor forks to ask git
  * what became of a crashed worker's attempt (so that the loop never waits
  * on git) answers with it, and with nothing else.  The other way, supervisor -> worker, is the gate: a pipe on
  * which one byte lets the worker past its admission, and past each "merge
@@ -43,7 +49,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 6
+#define PROTO_VERSION 7
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072
@@ -60,7 +66,8 @@ enum proto_type {
 	PROTO_DONE,
 	PROTO_RESOLVED,		/* a merge conflict resolved and committed */
 	PROTO_RECOVERED,	/* from a recovery child, not a worker */
-	PROTO_GUARD		/* the shared repository guarded (section 19) */
+	PROTO_GUARD,		/* the shared repository guarded (section 19) */
+	PROTO_USAGE		/* what the phase reported it spent, since the last one */
 };
 
 enum proto_guard {
@@ -98,7 +105,8 @@ enum proto_outcome {
 	OUTCOME_FAILED,
 	OUTCOME_TIMEOUT,
 	OUTCOME_TEMPFAIL,
-	OUTCOME_PUSHED		/* land = pr: the branch is on the remote (sha: its head) */
+	OUTCOME_PUSHED,		/* land = pr: the branch is on the remote (sha: its head) */
+	OUTCOME_OVER_BUDGET	/* stopped: the issue passed its budget (DESIGN.md section 20) */
 };
 
 struct proto_msg {
@@ -116,6 +124,9 @@ struct proto_msg {
 	long ms;		/* end */
 	long maxrss_kb;		/* end: the phase's peak resident size (wait4) */
 	long job;		/* end: the Slurm job id, 0: none */
+	/* usage: since the last report; phase end: the phase's whole */
+	double cost_usd;
+	long tokens_in, tokens_out;
 	/* phase end head, prepared base, merge sha */
 	char sha[PROTO_SHA_MAX + 1];
 	/* merge */

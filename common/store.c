@@ -139,6 +139,25 @@ static const char *const migrations[] = {
 	"  seq INTEGER PRIMARY KEY,"	/* the event's: its place in line, and the tracker's dedup key */
 	"  line TEXT NOT NULL,"		/* the event's line, as events.ndjson has it */
 	"  added_at INTEGER NOT NULL);"),
+	/* 7 -> 8: budgets (DESIGN.md section 20): what each attempt and issue
+	 * spent; what counts against the issue's budget (since its last
+	 * wavectl retry); and each report of spending with its time, for the
+	 * rolling day, which a restart must not forget. */
+	("ALTER TABLE attempts ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE attempts ADD COLUMN tokens_in INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE attempts ADD COLUMN tokens_out INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN tokens_in INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN tokens_out INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN wasted_cost_usd REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN budget_usd REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE issues ADD COLUMN budget_tokens INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE spend ("
+	"  at INTEGER NOT NULL,"		/* ms since the epoch */
+	"  issue_id INTEGER,"
+	"  cost_usd REAL NOT NULL,"
+	"  tokens INTEGER NOT NULL);"		/* in + out */
+	"CREATE INDEX spend_by_at ON spend (at);"),
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,

@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 struct store;
 
@@ -104,6 +104,11 @@ struct store_issue_row {
 	int64_t agent_ms;	/* agent time of every attempt: the sum of their phases */
 	int64_t wasted_ms;	/* of attempts that did not land */
 	int64_t maxrss_kb;	/* the largest peak resident size of any of its phases */
+	double cost_usd;	/* what every attempt reported spending (DESIGN.md section 20) */
+	int64_t tokens_in, tokens_out;
+	double wasted_cost_usd;	/* of attempts that did not land */
+	double budget_usd;	/* what counts against per_issue: since its last retry */
+	int64_t budget_tokens;
 	struct store_pull pull;	/* all 0 and NULL when it has none */
 };
 typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
@@ -138,6 +143,26 @@ int store_add_agent_time(struct store *st, int64_t issue_id, int64_t attempt_id,
 int store_add_wasted_time(struct store *st, int64_t issue_id, int64_t ms);
 /* A phase's peak resident size: the issue keeps the largest. */
 int store_note_rss(struct store *st, int64_t issue_id, int64_t kb);
+
+/*
+ * Budgets (DESIGN.md section 20): what an attempt in flight reported
+ * spending, at ms since the epoch, on the attempt, its issue (and its
+ * budget) and the day's record; what did not land, as wasted; a retry's
+ * fresh budget.
+ */
+int store_spend(struct store *st, int64_t issue_id, int64_t attempt_id, int64_t at_ms,
+    double cost_usd, int64_t tokens_in, int64_t tokens_out);
+int store_waste_cost(struct store *st, int64_t issue_id, int64_t attempt_id);
+int store_budget_reset(struct store *st, int64_t issue_id);
+/* What was spent after since (ms since the epoch): dollars, and tokens in + out. */
+int store_spent_since(struct store *st, int64_t since, double *cost_usd, int64_t *tokens);
+/* When, spending nothing more, what was spent after since falls below the
+ * limits (0: no limit) once each report is 24 hours old: the report's time
+ * that frees room, or 0 when there is room now. */
+int64_t store_spend_frees_at(struct store *st, int64_t since, double limit_usd,
+    int64_t limit_tokens);
+/* Forget the reports at or before until: the day no longer counts them. */
+int store_spend_prune(struct store *st, int64_t until);
 
 /* The attempt's last state marker; false when it has none. */
 struct store_marker {

@@ -40,7 +40,8 @@ const char *const store_sql[ST_COUNT] = {
 	    "SELECT i.id, r.name, i.number, i.title, i.body, i.state, i.attempts, i.reason,"
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
 	    " a.started_at, a.base_commit, a.id, i.reported, a.agent_ms, i.agent_ms, i.wasted_ms,"
-	    " i.maxrss_kb, p.number, p.url, p.head, p.round, p.pushes, p.since, p.kind"
+	    " i.maxrss_kb, p.number, p.url, p.head, p.round, p.pushes, p.since, p.kind,"
+	    " i.cost_usd, i.tokens_in, i.tokens_out, i.wasted_cost_usd, i.budget_usd, i.budget_tokens"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " LEFT JOIN pulls p ON p.issue_id = i.id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
@@ -58,7 +59,8 @@ const char *const store_sql[ST_COUNT] = {
 	    "INSERT INTO attempts (id, issue_id, number, trace, pid, started_at)"
 	    " VALUES (?6, ?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT (issue_id, number) DO UPDATE SET trace = ?3, pid = ?4, started_at = ?5,"
-	    " ended_at = NULL, outcome = NULL, reason = NULL, agent_ms = 0",
+	    " ended_at = NULL, outcome = NULL, reason = NULL, agent_ms = 0, cost_usd = 0,"
+	    " tokens_in = 0, tokens_out = 0",
 	[ST_ATTEMPT_ID] = "SELECT id FROM attempts WHERE issue_id = ?1 AND number = ?2",
 	[ST_ATTEMPT_BASE] = "UPDATE attempts SET base_commit = ?2 WHERE id = ?1",
 	[ST_ATTEMPT_END] =
@@ -94,6 +96,22 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_REPORT_FIRST] = "SELECT seq, line FROM reports ORDER BY seq LIMIT 1",
 	[ST_REPORT_DONE] = "DELETE FROM reports WHERE seq = ?1",
 	[ST_REPORT_COUNT] = "SELECT count(*) FROM reports",
+	[ST_SPEND_ATTEMPT] =
+	    "UPDATE attempts SET cost_usd = cost_usd + ?2, tokens_in = tokens_in + ?3,"
+	    " tokens_out = tokens_out + ?4 WHERE id = ?1",
+	[ST_SPEND_ISSUE] =
+	    "UPDATE issues SET cost_usd = cost_usd + ?2, tokens_in = tokens_in + ?3,"
+	    " tokens_out = tokens_out + ?4, budget_usd = budget_usd + ?2,"
+	    " budget_tokens = budget_tokens + ?3 + ?4 WHERE id = ?1",
+	[ST_SPEND_ADD] = "INSERT INTO spend (at, issue_id, cost_usd, tokens) VALUES (?1, ?2, ?3, ?4)",
+	[ST_SPEND_SINCE] =
+	    "SELECT coalesce(sum(cost_usd), 0), coalesce(sum(tokens), 0) FROM spend WHERE at > ?1",
+	[ST_SPEND_ROWS] = "SELECT at, cost_usd, tokens FROM spend WHERE at > ?1 ORDER BY at",
+	[ST_SPEND_PRUNE] = "DELETE FROM spend WHERE at <= ?1",
+	[ST_WASTE_COST] =
+	    "UPDATE issues SET wasted_cost_usd = wasted_cost_usd +"
+	    " (SELECT cost_usd FROM attempts WHERE id = ?2) WHERE id = ?1",
+	[ST_BUDGET_RESET] = "UPDATE issues SET budget_usd = 0, budget_tokens = 0 WHERE id = ?1",
 };
 
 /* Inside the caller's transaction when one is open (a reload), else in one of its own. */
@@ -333,6 +351,12 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 				.since = sqlite3_column_int64(s, 28),
 				.kind = column_text(s, 29),
 			},
+			.cost_usd = sqlite3_column_double(s, 30),
+			.tokens_in = sqlite3_column_int64(s, 31),
+			.tokens_out = sqlite3_column_int64(s, 32),
+			.wasted_cost_usd = sqlite3_column_double(s, 33),
+			.budget_usd = sqlite3_column_double(s, 34),
+			.budget_tokens = sqlite3_column_int64(s, 35),
 		};
 		fn(&row, arg);
 	}

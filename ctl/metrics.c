@@ -59,7 +59,7 @@ metric(const char *name, const char *type, const char *help)
 static void
 print_limits(const struct ctl_state *st)
 {
-	static const char *const hands[] = { "operator", "usage", "tempfail" };
+	static const char *const hands[] = { "operator", "usage", "tempfail", "budget" };
 	cJSON *l = cJSON_Parse(st->daemon.limits);
 	const cJSON *pool;
 
@@ -88,10 +88,14 @@ print_limits(const struct ctl_state *st)
 static void
 print_metrics(const struct ctl_state *st, const struct tallies *t)
 {
-	int64_t agent = 0, wasted = 0;
+	int64_t agent = 0, wasted = 0, tokens_in = 0, tokens_out = 0;
+	double cost = 0;
 	int inflight = 0;
 
 	for (size_t k = 0; k < st->n; k++) {
+		cost += st->issues[k].cost_usd;
+		tokens_in += st->issues[k].tokens_in;
+		tokens_out += st->issues[k].tokens_out;
 		agent += st->issues[k].agent_ms;
 		wasted += st->issues[k].wasted_ms;
 		inflight += ctl_in_flight(st->issues[k].state);
@@ -111,6 +115,17 @@ print_metrics(const struct ctl_state *st, const struct tallies *t)
 	printf("waved_agent_seconds_total %.3f\n", (double)agent / 1000);
 	metric("waved_wasted_agent_seconds", "counter", "Agent time of attempts that did not land.");
 	printf("waved_wasted_agent_seconds_total %.3f\n", (double)wasted / 1000);
+	metric("waved_cost_usd", "counter", "What agents reported spending (USD), every attempt.");
+	printf("waved_cost_usd_total %.6f\n", cost);
+	metric("waved_tokens", "counter", "Tokens agents reported, by direction.");
+	printf("waved_tokens_total{direction=\"in\"} %lld\nwaved_tokens_total{direction=\"out\"} %lld\n",
+	    (long long)tokens_in, (long long)tokens_out);
+	if (st->per_day_usd > 0) {
+		metric("waved_budget_day_remaining_usd", "gauge",
+		    "per_day less what the rolling 24 hours spent.");
+		printf("waved_budget_day_remaining_usd %.6f\n",
+		    st->per_day_usd > st->day_usd ? st->per_day_usd - st->day_usd : 0.0);
+	}
 	metric("waved_merges", "counter", "Landings per repo.");
 	for (size_t k = 0; k < t->nrepos; k++)
 		printf("waved_merges_total{repo=\"%s\"} %ld\n", t->repos[k], t->merges[k]);

@@ -49,6 +49,10 @@ collect_row(const struct store_issue_row *row, void *arg)
 	r->agent_ms = row->agent_ms;
 	r->wasted_ms = row->wasted_ms;
 	r->maxrss_kb = row->maxrss_kb;
+	r->cost_usd = row->cost_usd;
+	r->tokens_in = row->tokens_in;
+	r->tokens_out = row->tokens_out;
+	r->wasted_cost_usd = row->wasted_cost_usd;
 	r->pr = row->pull.number;
 	r->pr_url = dup_or_null(row->pull.url);
 	r->pr_round = row->pull.round;
@@ -82,6 +86,8 @@ ctl_state_read(const struct config *cfg, struct ctl_state *st)
 	struct stat sb;
 
 	memset(st, 0, sizeof(*st));
+	st->per_day_usd = cfg->budget.per_day;
+	st->per_day_tokens = cfg->budget.per_day_tokens;
 	if (stat(path, &sb) == -1) {
 		free(path);
 		return 0;	/* waved never ran here: that is a state too */
@@ -98,6 +104,8 @@ ctl_state_read(const struct config *cfg, struct ctl_state *st)
 	    (kill((pid_t)st->daemon.pid, 0) == 0 || errno == EPERM);
 	store_each_issue(store, collect_row, st);
 	st->reports_pending = store_report_count(store);
+	if (store_schema_version(store) >= 8)
+		store_spent_since(store, now_ms() - 24LL * 3600 * 1000, &st->day_usd, &st->day_tokens);
 	store_close(store);
 	return 0;
 }

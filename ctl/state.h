@@ -27,6 +27,9 @@ struct ctl_issue {
 	int64_t agent_ms;	/* agent time of all its attempts */
 	int64_t wasted_ms;	/* of those that did not land */
 	int64_t maxrss_kb;	/* its largest phase's peak resident size */
+	double cost_usd;	/* what its attempts reported spending (DESIGN.md section 20) */
+	int64_t tokens_in, tokens_out;
+	double wasted_cost_usd;	/* of attempts that did not land */
 	/* land = pr: its pull request (pr 0: none) */
 	long pr;
 	char *pr_url;
@@ -41,6 +44,9 @@ struct ctl_state {
 	size_t n, cap;
 	int counts[STATE_COUNT];	/* by enum issue_state */
 	long reports_pending;	/* outcomes the report command has yet to take */
+	/* [budget]: spent in the last 24 hours, and the day's limits (0: none) */
+	double day_usd, per_day_usd;
+	int64_t day_tokens, per_day_tokens;
 };
 
 /* Read the store of cfg's state_dir (none yet is an empty state); 0 or -1 (printed). */

@@ -23,6 +23,7 @@ limits_of(const struct ctl_state *st)
 		cJSON_AddNumberToObject(l, "operator", st->daemon.effective_cap);
 		cJSON_AddNullToObject(l, "usage");
 		cJSON_AddNullToObject(l, "tempfail");
+		cJSON_AddNullToObject(l, "budget");
 		cJSON_AddFalseToObject(l, "memory");
 		cJSON_AddFalseToObject(l, "disk");
 	}
@@ -34,7 +35,7 @@ limits_of(const struct ctl_state *st)
 static const char *
 binding(const struct ctl_state *st, const cJSON *l)
 {
-	static const char *const hands[] = { "operator", "usage", "tempfail" };
+	static const char *const hands[] = { "operator", "usage", "tempfail", "budget" };
 	const char *who = "the configured cap";
 	double least = st->daemon.cap;
 
@@ -76,6 +77,17 @@ print_json(const struct ctl_state *st)
 	cJSON_AddItemToObject(root, "limits", limits);
 	cJSON_AddItemToObject(root, "pools", pools ? pools : cJSON_CreateObject());
 	cJSON_AddNumberToObject(root, "reports_pending", (double)st->reports_pending);
+	cJSON *budget = cJSON_AddObjectToObject(root, "budget");
+	cJSON_AddNumberToObject(budget, "spent_today_usd", st->day_usd);
+	cJSON_AddNumberToObject(budget, "spent_today_tokens", (double)st->day_tokens);
+	if (st->per_day_usd > 0)
+		cJSON_AddNumberToObject(budget, "per_day_usd", st->per_day_usd);
+	else
+		cJSON_AddNullToObject(budget, "per_day_usd");
+	if (st->per_day_tokens > 0)
+		cJSON_AddNumberToObject(budget, "per_day_tokens", (double)st->per_day_tokens);
+	else
+		cJSON_AddNullToObject(budget, "per_day_tokens");
 	inflight = cJSON_AddArrayToObject(root, "inflight");
 	awaiting = cJSON_AddArrayToObject(root, "awaiting_merge");
 	counts = cJSON_AddObjectToObject(root, "counts");
@@ -148,7 +160,7 @@ print_human(const struct ctl_state *st)
 
 	if (st->running) {
 		cJSON *l = limits_of(st);
-		static const char *const hands[] = { "operator", "usage", "tempfail" };
+		static const char *const hands[] = { "operator", "usage", "tempfail", "budget" };
 
 		printf("waved: running, pid %ld; cap %d, effective %d%s\n", st->daemon.pid,
 		    st->daemon.cap, st->daemon.effective_cap, st->daemon.paused ? " (paused)" : "");
@@ -172,6 +184,12 @@ print_human(const struct ctl_state *st)
 		cJSON_Delete(l);
 	} else
 		printf("waved: not running\n");
+	if (st->per_day_usd > 0 || st->day_usd > 0)
+		printf("spent today: $%.2f of %s%.2f (rolling 24 hours)\n", st->day_usd,
+		    st->per_day_usd > 0 ? "per_day $" : "no per_day, ", st->per_day_usd);
+	if (st->per_day_tokens > 0)
+		printf("tokens today: %lld of per_day_tokens %lld\n", (long long)st->day_tokens,
+		    (long long)st->per_day_tokens);
 	if (st->reports_pending > 0)
 		printf("reports: %ld outcome%s waiting for the report command\n",
 		    st->reports_pending, st->reports_pending == 1 ? "" : "s");

@@ -83,6 +83,22 @@ read_events(struct summary *s, const struct config *cfg)
 	ctl_events_close(ev);
 }
 
+/* What agents spent: in all, on attempts that did not land, per landed issue. */
+static void
+cost_totals(const struct summary *s, double *cost, double *wasted, int64_t *in, int64_t *out,
+    double *per_landed)
+{
+	*cost = *wasted = 0;
+	*in = *out = 0;
+	for (size_t k = 0; k < s->st.n; k++) {
+		*cost += s->st.issues[k].cost_usd;
+		*wasted += s->st.issues[k].wasted_cost_usd;
+		*in += s->st.issues[k].tokens_in;
+		*out += s->st.issues[k].tokens_out;
+	}
+	*per_landed = s->st.counts[STATE_DONE] ? *cost / s->st.counts[STATE_DONE] : 0;
+}
+
 static void
 totals(const struct summary *s, int64_t *agent, int64_t *wasted)
 {
@@ -137,6 +153,12 @@ print_human(const struct summary *s, FILE *fp)
 	ctl_format_age(wasted_ms, wasted, sizeof(wasted));
 	fprintf(fp, "agent time %s, of which wasted on attempts that did not land %s (%.1f%%)\n", agent,
 	    wasted, agent_ms ? 100.0 * (double)wasted_ms / (double)agent_ms : 0.0);
+	double cost, wasted_cost, per_landed;
+	int64_t tin, tout;
+	cost_totals(s, &cost, &wasted_cost, &tin, &tout, &per_landed);
+	if (cost > 0 || tin + tout > 0)
+		fprintf(fp, "cost $%.2f (%lld tokens in, %lld out), of which wasted $%.2f; $%.2f per "
+		    "landed issue\n", cost, (long long)tin, (long long)tout, wasted_cost, per_landed);
 	int pulls, rounds;
 	pr_totals(s, &pulls, &rounds);
 	if (pulls > 0)
@@ -169,6 +191,10 @@ print_json(const struct summary *s, FILE *fp)
 		cJSON_AddNumberToObject(o, "agent_ms", (double)r->agent_ms);
 		cJSON_AddNumberToObject(o, "wasted_ms", (double)r->wasted_ms);
 		cJSON_AddNumberToObject(o, "maxrss_kb", (double)r->maxrss_kb);
+		cJSON_AddNumberToObject(o, "cost_usd", r->cost_usd);
+		cJSON_AddNumberToObject(o, "tokens_in", (double)r->tokens_in);
+		cJSON_AddNumberToObject(o, "tokens_out", (double)r->tokens_out);
+		cJSON_AddNumberToObject(o, "wasted_cost_usd", r->wasted_cost_usd);
 		if (r->pr > 0) {
 			cJSON_AddNumberToObject(o, "pr", (double)r->pr);
 			cJSON_AddNumberToObject(o, "pr_rounds", r->pr_round);
@@ -184,6 +210,14 @@ print_json(const struct summary *s, FILE *fp)
 	totals(s, &agent_ms, &wasted_ms);
 	cJSON_AddNumberToObject(root, "agent_ms", (double)agent_ms);
 	cJSON_AddNumberToObject(root, "wasted_ms", (double)wasted_ms);
+	double cost, wasted_cost, per_landed;
+	int64_t tin, tout;
+	cost_totals(s, &cost, &wasted_cost, &tin, &tout, &per_landed);
+	cJSON_AddNumberToObject(root, "cost_usd", cost);
+	cJSON_AddNumberToObject(root, "wasted_cost_usd", wasted_cost);
+	cJSON_AddNumberToObject(root, "tokens_in", (double)tin);
+	cJSON_AddNumberToObject(root, "tokens_out", (double)tout);
+	cJSON_AddNumberToObject(root, "cost_per_landed_usd", per_landed);
 	int pulls, rounds;
 	pr_totals(s, &pulls, &rounds);
 	cJSON_AddNumberToObject(root, "pull_requests", pulls);

@@ -3,7 +3,7 @@
  * each set a limit, and the effective cap is the smallest of them, never
  * above the configured cap.  Who pulled is said by a why from one list
  * (section 12): signal, control, config, usage, tempfail, cooldown, memory,
- * disk.
+ * disk, budget.
  */
 #ifndef WAVED_CAP_H
 #define WAVED_CAP_H
@@ -14,6 +14,7 @@ enum cap_hand {
 	CAP_OPERATOR,		/* signals and wavectl cap/pause/resume */
 	CAP_USAGE,		/* the usage monitor */
 	CAP_TEMPFAIL,		/* streaks of exit 75 */
+	CAP_BUDGET,		/* [budget] per_day spent: 0 until the rolling day frees room */
 	CAP_HANDS
 };
 

@@ -366,6 +366,7 @@ on_timers(struct supervisor *sv, void *arg)
 	workers_watchdog(sv->workers, mono_ms());
 	intake_tick(sv, mono_ms());
 	sched_tick(sv->sched, now_ms());
+	sched_budget_tick(sv->sched, now_ms());
 	if (!sv->stopping && mono_ms() >= sv->next_poll)
 		intake_poll(sv);
 }
@@ -517,6 +518,12 @@ check_finished(struct supervisor *sv)
 		journal_begin(sv->journal);
 		begin_drain(sv, "an issue is dead (--exit-on-error)", EXIT_SOME_FAILED);
 		journal_commit(sv->journal);
+	} else if (sv->opts->once && intake_settled(sv) && sched_budget_stuck(sv->sched) &&
+	    workers_count(sv->workers) == 0) {
+		/* Only the rolling day can move things on: come back later (EX_TEMPFAIL). */
+		sv->finished = true;
+		sv->budget_stopped = true;
+		sv->exit_status = EXIT_TEMPFAIL;
 	} else if (sv->opts->once && settled(sv)) {
 		sv->finished = true;
 		sv->exit_status = sched_all_done(sv->sched) && intake_loaded(sv) ? EXIT_ALL_DONE :
@@ -589,6 +596,7 @@ on_start(struct supervisor *sv, void *arg)
 	sched_set_running(sv->sched, true);
 	intake_start(sv);
 	sched_recover(sv->sched);
+	sched_budget_tick(sv->sched, now_ms());	/* what the last 24 hours spent, before any admission */
 	intake_poll(sv);
 }
 
@@ -611,6 +619,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);
 	sched_set_memory_room(sv.sched, hands_memory_room, &sv);
+	sched_set_over_budget(sv.sched, workers_over_budget, sv.workers);
 	workers_attach(sv.workers, sv.sched, cfg);
 	if ((sv.control = control_open(cfg->state_dir, levers_handle, &sv)) == NULL) {
 		log_warn("control socket %s/%s", cfg->state_dir, CONTROL_SOCKET);
@@ -641,8 +650,15 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	log_info("stopped");
 	/* Interrupted or drained: what was done and what was not, for the person
 	 * at the terminal (as wavectl summary). */
-	if (opts->once && (sv.interrupted || sv.draining))
+	if (opts->once && (sv.interrupted || sv.draining || sv.budget_stopped))
 		ctl_summary_print(sv.cfg, stdout, false);
+	if (sv.budget_stopped) {
+		char *line = sched_budget_describe(sv.sched, now_ms());
+
+		printf("%s\n", line);
+		log_info("%s", line);
+		free(line);
+	}
 	close_state(&sv);
 	return sv.exit_status;
 }

@@ -13,6 +13,7 @@
 #define EXIT_ALL_DONE 0
 #define EXIT_SOME_FAILED 1
 #define EXIT_BAD_CONFIG 2
+#define EXIT_TEMPFAIL 75	/* --once: the day's budget holds back what is left */
 #define EXIT_INTERRUPTED 130
 
 struct loop_options {

@@ -182,6 +182,24 @@ void sched_pr_closed(struct sched *s, size_t issue);
 /* kind: "review", "checks" or "conflict"; text: the feedback file's body. */
 void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const char *text);
 
+/*
+ * Budgets (DESIGN.md section 20, sched_budget.c).  The worker of an issue
+ * that passed [budget] per_issue is told to stop (SIGUSR1: its attempt ends
+ * over_budget); the day's spending pulls the cap to 0 until the rolling
+ * window frees room.
+ */
+typedef void sched_signal_fn(pid_t pid, void *arg);
+void sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg);
+/* Look at the rolling day (at start, and by the clock): pull or lift the cap. */
+void sched_budget_tick(struct sched *s, int64_t now);
+/* The day's budget holds admission. */
+bool sched_budget_held(const struct sched *s);
+/* Nothing in flight and work waiting that only the day's budget holds back. */
+bool sched_budget_stuck(const struct sched *s);
+/* One line for the person at the terminal: spent, the limit, what waits, and
+ * when the window frees room.  Caller frees. */
+char *sched_budget_describe(struct sched *s, int64_t now);
+
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */
 bool sched_settled(const struct sched *s);
 /* Every issue of the source is done. */

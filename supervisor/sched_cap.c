@@ -19,7 +19,8 @@ daemon_row(struct sched *s, bool running)
 		.pid = getpid(), .running = running, .cap = s->cap.configured,
 		.effective_cap = s->effective_cap, .paused = s->effective_cap == 0,
 	};
-	static const char *const hands[CAP_HANDS] = { "operator", "usage", "tempfail" };
+	static const char *const hands[CAP_HANDS] = { "operator", "usage", "tempfail",
+	    "budget" };
 	size_t len = 0;
 
 	for (int h = 0; h < CAP_HANDS; h++) {

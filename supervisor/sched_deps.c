@@ -115,6 +115,8 @@ sched_absorb_row(const struct store_issue_row *row, void *arg)
 		set_str(&is->base, row->base);
 		is->agent_ms = row->agent_ms;
 		is->wasted_ms = row->wasted_ms;
+		is->budget_usd = row->budget_usd;
+		is->budget_tokens = row->budget_tokens;
 		pr_absorb(is, &row->pull);
 		if (is->state == STATE_AWAITING_MERGE)
 			s->awaiting++;
@@ -368,8 +370,11 @@ sched_retry(struct sched *s, const char *key, char **why)
 		return -1;
 	}
 	if (is->state == STATE_DEAD) {
-		is->attempts = 0;	/* a fresh set of attempts */
+		is->attempts = 0;	/* a fresh set of attempts, and a fresh budget */
 		store_set_attempts(s->store, is->id, 0);
+		is->budget_usd = 0;
+		is->budget_tokens = 0;
+		store_budget_reset(s->store, is->id);
 		if (is->pr)
 			pr_forget(s, (size_t)i);	/* and a new pull request */
 	}

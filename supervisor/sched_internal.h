@@ -66,6 +66,8 @@ struct sched_issue {
 	char *final;			/* the commit that landed, or NULL */
 	int64_t agent_ms, wasted_ms;	/* of every attempt, as the store has them */
 	struct sched_pr *pr;		/* land = pr: from its first push on, else NULL */
+	double budget_usd;		/* spent against [budget] per_issue since its last retry */
+	int64_t budget_tokens;		/* likewise, tokens in + out */
 };
 
 struct sched_repo {
@@ -112,6 +114,9 @@ struct sched {
 	void *outcome_arg;
 	bool (*external)(const struct issue_ref *, void *);
 	void *external_arg;
+	sched_signal_fn *over_budget;	/* stops a worker whose issue passed its budget */
+	void *over_budget_arg;
+	int64_t budget_check_at;	/* wall ms: the day's window is looked at again */
 };
 
 #define NO_REPO SIZE_MAX
@@ -188,6 +193,10 @@ void apply_recovery(struct sched *s, size_t i, const struct recover_decision *d,
 void end_flight(struct sched *s, size_t i, const char *outcome, const char *reason);
 /* Attempts that failed: the numbered ones less those that ended pushed. */
 int attempts_spent(const struct sched_issue *is);
+/* sched_budget.c: why the issue is past its budget (caller frees), or NULL. */
+char *budget_issue_passed(const struct sched *s, const struct sched_issue *is);
+/* A "usage" report of the issue's worker: recorded, and the budgets looked at. */
+int budget_on_usage(struct sched *s, size_t i, const struct proto_msg *m);
 
 /* sched_pr.c */
 /* The worker pushed the issue's branch: it awaits its merge. */

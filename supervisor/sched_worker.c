@@ -55,6 +55,8 @@ waste_attempt(struct sched *s, size_t i)
 
 	if (is->attempt_ms > 0)
 		store_add_wasted_time(s->store, is->id, is->attempt_ms);
+	if (is->attempt_id > 0)
+		store_waste_cost(s->store, is->id, is->attempt_id);
 	is->wasted_ms += is->attempt_ms;
 	is->attempt_ms = 0;
 }
@@ -178,6 +180,33 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	}
 }
 
+/*
+ * The issue passed its budget (DESIGN.md section 20): whatever the attempt's
+ * own end, it is dead, with no retry: another attempt would spend more.
+ * wavectl retry gives it a fresh budget.
+ */
+static void
+attempt_over_budget(struct sched *s, size_t i)
+{
+	struct sched_issue *is = &s->v[i];
+	char *why = budget_issue_passed(s, is);
+	cJSON *f;
+
+	if (why == NULL)	/* a reload raised the limit after the stop was asked */
+		why = xstrdup("budget: stopped over its budget");
+	f = fields_str("reason", why);
+	cJSON_AddStringToObject(f, "outcome", "over_budget");
+	cJSON_AddNumberToObject(f, "agent_ms", (double)is->attempt_ms);
+	end_flight(s, i, "over_budget", why);
+	txn_event(s, i, "failed", f);
+	waste_attempt(s, i);
+	tempfail_seen(s, false);
+	is->tempfails = 0;
+	store_set_attempts(s->store, is->id, ++is->attempts);
+	give_up(s, i, IN_GAVE_UP, why);
+	free(why);
+}
+
 static void
 attempt_done(struct sched *s, size_t i)
 {
@@ -215,6 +244,9 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 	cJSON_AddStringToObject(f, "head", m->sha);
 	if (m->job > 0)
 		cJSON_AddNumberToObject(f, "job", (double)m->job);
+	cJSON_AddNumberToObject(f, "cost_usd", m->cost_usd);
+	cJSON_AddNumberToObject(f, "tokens_in", (double)m->tokens_in);
+	cJSON_AddNumberToObject(f, "tokens_out", (double)m->tokens_out);
 	store_marker_add(s->store, is->attempt_id, m->phase, m->exit, m->sha, m->ms);
 	store_add_agent_time(s->store, is->id, is->attempt_id, m->ms);
 	store_note_rss(s->store, is->id, m->maxrss_kb);
@@ -309,7 +341,15 @@ static int
 on_done(struct sched *s, size_t i, const struct proto_msg *m)
 {
 	const char *outcome = proto_outcome_name(m->outcome);
+	char *over = budget_issue_passed(s, &s->v[i]);
+	bool landed = m->outcome == OUTCOME_MERGED || m->outcome == OUTCOME_PUSHED;
 
+	free(over);
+	/* Work that landed stays landed; anything else past the budget is dead. */
+	if (m->outcome == OUTCOME_OVER_BUDGET || (over && !landed)) {
+		attempt_over_budget(s, i);
+		return 0;
+	}
 	if (m->outcome == OUTCOME_MERGED) {
 		if (!s->v[i].merged)
 			return -1;	/* "merged" without the merge that proves it */
@@ -366,6 +406,9 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 		break;
 	case PROTO_GUARD:
 		on_guard(s, i, m);
+		break;
+	case PROTO_USAGE:
+		rc = budget_on_usage(s, i, m);
 		break;
 	case PROTO_RECOVERED:
 		rc = -1;	/* a recovery child's answer, never a worker's */

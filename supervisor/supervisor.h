@@ -61,6 +61,7 @@ struct supervisor {
 	bool killed;			/* stop_timeout passed: the workers were killed */
 	bool draining;			/* --once: no admission, in-flight work runs to its end */
 	bool interrupted;		/* --once got SIGINT: exit 130 */
+	bool budget_stopped;		/* --once ended held by the day's budget: exit 75 */
 	int64_t stop_deadline;		/* monotonic ms */
 	bool finished;
 	int exit_status;

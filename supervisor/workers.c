@@ -269,6 +269,17 @@ workers_open_gate(pid_t pid, void *arg)
 			log_warn("worker %d: gate", (int)pid);
 }
 
+/* The issue of worker pid passed its budget: SIGUSR1 stops its phase (with its grace). */
+void
+workers_over_budget(pid_t pid, void *arg)
+{
+	struct workers *w = arg;
+
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].pid == pid && !w->v[k].evaluator && kill(pid, SIGUSR1) == -1)
+			log_warn("worker %d: over budget", (int)pid);
+}
+
 size_t
 workers_pollfds(const struct workers *w, struct pollfd *fds)
 {

@@ -44,6 +44,8 @@ size_t workers_forget_exited(struct workers *w);
 pid_t workers_evaluate(const struct recover_input *in, size_t issue, void *arg);
 /* A sched_gate_fn: let the worker pid past its gate. */
 void workers_open_gate(pid_t pid, void *arg);
+/* Tell worker pid that its issue passed its budget (sched_signal_fn). */
+void workers_over_budget(pid_t pid, void *arg);
 
 /* The phase watchdog: its next deadline (monotonic ms, or INT64_MAX), and
  * the check that kills a worker stuck past its phase's timeout. */

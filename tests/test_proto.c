@@ -105,7 +105,7 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("[1]", "not a JSON object");
 	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
 	assert_rejected("{\"x\":1}", "\"t\"");
-	assert_rejected("{\"t\":\"hello\",\"v\":6,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	assert_rejected("{\"t\":\"hello\",\"v\":7,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,\"maxrss_kb\":5,"
 	    "\"head\":\"$(rm -rf /)\"}", "git object name");
@@ -201,4 +201,33 @@ Test(proto, a_guard_message_round_trips)
 	close(fds[0]);
 	close(fds[1]);
 	assert_rejected("{\"t\":\"guard\",\"what\":\"branch_lost\",\"detail\":\"\"}", "\"what\"");
+}
+
+Test(proto, usage_and_over_budget_round_trip)
+{
+	struct proto_msg m = { .type = PROTO_USAGE, .cost_usd = 0.42, .tokens_in = 12000,
+	    .tokens_out = 900 }, out;
+	char err[256];
+	size_t len;
+
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.type, PROTO_USAGE);
+	cr_assert_float_eq(out.cost_usd, 0.42, 1e-12);
+	cr_assert_eq(out.tokens_in, 12000);
+	cr_assert_eq(out.tokens_out, 900);
+	cr_assert_eq(proto_parse("{\"t\":\"usage\",\"cost_usd\":-1,\"tokens_in\":0,\"tokens_out\":0}",
+	    &out, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "\"cost_usd\""), "%s", err);
+	cr_assert_eq(proto_parse("{\"t\":\"usage\",\"cost_usd\":1}", &out, err, sizeof(err)), -1);
+	m = (struct proto_msg){ .type = PROTO_DONE, .outcome = OUTCOME_OVER_BUDGET };
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.outcome, OUTCOME_OVER_BUDGET);
+	/* A phase end without what it spent (a worker that read nothing) reads as 0. */
+	m = (struct proto_msg){ .type = PROTO_PHASE, .end = true, .ms = 5, .cost_usd = 1.5,
+	    .tokens_out = 3 };
+	strlcpy(m.phase, "implement", sizeof(m.phase));
+	strlcpy(m.sha, sha, sizeof(m.sha));
+	out = round_trip(&m, &len);
+	cr_assert_float_eq(out.cost_usd, 1.5, 1e-12);
+	cr_assert_eq(out.tokens_out, 3);
 }

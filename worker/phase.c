@@ -146,7 +146,7 @@ void
 phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 {
 	int64_t start = mono_ms(), deadline = start + (int64_t)spec->timeout_s * 1000;
-	int64_t kill_at = 0;
+	int64_t kill_at = 0, next_tick = start + 1000;
 	struct idle_watch idle = { .limit_ms = (int64_t)spec->idle_timeout_s * 1000,
 	    .active_at = start, .size = -1, .cpu = -1 };
 	bool reaped = false;
@@ -207,6 +207,10 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			kill_at = terminate(spec, pid, now);
 			continue;
 		}
+		if (spec->tick && now >= next_tick) {
+			spec->tick(spec->arg);
+			next_tick = now + 1000;
+		}
 		/* A twentieth of a second at most: the log is looked at as often. */
 		if (poll(&pfd, 1, (int)(until - now > 50 ? 50 : until - now)) <= 0)
 			continue;
@@ -214,6 +218,11 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			continue;
 		if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !kill_at) {
 			out->result = PHASE_STOPPED;
+			kill_at = terminate(spec, pid, now);
+		} else if (si.ssi_signo == SIGUSR1 && !kill_at) {
+			out->result = PHASE_OVER_BUDGET;
+			dprintf(spec->log_fd, "\n== waved: %s: the issue is over its budget: "
+			    "stopped\n", spec->name);
 			kill_at = terminate(spec, pid, now);
 		}
 	}

@@ -24,7 +24,8 @@ enum phase_result {
 	PHASE_NOT_STARTED,	/* fork failed */
 	PHASE_LOST,		/* the cluster ended its job (cancelled, preempted, node
 				 * failure): not the phase's doing, as an exit 75 */
-	PHASE_STALLED		/* no output and no CPU for idle_timeout */
+	PHASE_STALLED,		/* no output and no CPU for idle_timeout */
+	PHASE_OVER_BUDGET	/* the supervisor stopped it (SIGUSR1): the issue spent its budget */
 };
 
 struct phase_spec {
@@ -37,11 +38,13 @@ struct phase_spec {
 	char *const *envp;
 	int log_fd;
 	long long log_max;	/* bytes; past it the middle of the log is cut; 0: no bound */
-	int signal_fd;		/* the worker's signalfd: SIGCHLD, SIGTERM, SIGINT */
+	int signal_fd;		/* the worker's signalfd: SIGCHLD, SIGTERM, SIGINT, SIGUSR1 */
 	/* With the cluster runner, the job to run it as; NULL: here, as a child. */
 	const struct slurm_job_spec *slurm;
 	/* Told the process group as soon as it exists (for the pipe protocol). */
 	void (*started)(pid_t pgid, void *arg);
+	/* Called once a second while it runs (what it spent is read there), or NULL. */
+	void (*tick)(void *arg);
 	void *arg;
 };
 

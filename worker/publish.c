@@ -34,8 +34,8 @@ pause_or_stop(struct worker *w, int ms)
 		if (poll(&fd, 1, (int)(until - mono_ms())) <= 0)
 			continue;
 		if (read(w->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
-		    si.ssi_signo != SIGCHLD)
-			return true;
+		    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
+			return true;	/* SIGUSR1 (over budget) is for a phase to hear */
 	}
 	return false;
 }

@@ -177,6 +177,7 @@ build_env(struct worker *w, const char *phase)
 	if (w->feedback)
 		mine[nmine++] = xasprintf("WAVED_FEEDBACK_FILE=%s", w->feedback_file);
 	mine[nmine++] = xasprintf("WAVED_RETRY_AFTER_FILE=%s", w->retry_after_file);
+	mine[nmine++] = xasprintf("WAVED_USAGE_FILE=%s", w->usage.path);
 	for (char **e = environ; *e; e++) {
 		if (strncmp(*e, "WAVED_", 6) == 0 || strncmp(*e, "GIT_TERMINAL_PROMPT=", 20) == 0)
 			continue;
@@ -204,6 +205,28 @@ struct phase_report {
 	struct worker *w;
 	const char *phase;
 };
+
+/* What the phase appended to $WAVED_USAGE_FILE since the last look, to the supervisor. */
+static void
+report_usage(struct worker *w, bool at_end)
+{
+	struct proto_msg m = { .type = PROTO_USAGE };
+	struct usage_spent spent;
+
+	if (!usage_file_read(&w->usage, at_end))
+		return;
+	spent = usage_file_take(&w->usage);
+	m.cost_usd = spent.cost_usd;
+	m.tokens_in = spent.tokens_in;
+	m.tokens_out = spent.tokens_out;
+	send_msg(w, &m);
+}
+
+static void
+phase_tick(void *arg)
+{
+	report_usage(((struct phase_report *)arg)->w, false);
+}
 
 static void
 report_phase_start(pid_t pgid, void *arg)
@@ -246,7 +269,8 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 		.idle_timeout_s = w->cfg->phases[id].idle_timeout,
 		.kill_grace_ms = (int64_t)w->cfg->kill_grace * 1000,
 		.cwd = w->worktree, .envp = env, .log_fd = w->log_fd, .log_max = w->cfg->log_max,
-		.signal_fd = w->signal_fd, .started = report_phase_start, .arg = &report,
+		.signal_fd = w->signal_fd, .started = report_phase_start, .tick = phase_tick,
+		.arg = &report,
 		.slurm = job_for(w, name, w->worktree, w->cfg->phases[id].timeout),
 	};
 	struct proto_msg end = { .type = PROTO_PHASE, .end = true };
@@ -255,6 +279,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 
 	set_title(w, name);
 	unlink(w->retry_after_file);	/* what an earlier phase asked is no longer the question */
+	usage_file_reset(&w->usage);
 	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
 	span->since = lseek(w->log_fd, 0, SEEK_END);
 	guard_before(w);
@@ -263,6 +288,8 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	if (out.job > w->last_job)
 		w->last_job = out.job;
 	free_env(env);
+	/* Its last lines, even from a phase that was stopped: they were spent. */
+	report_usage(w, true);
 	if (out.result == PHASE_STOPPED)
 		stopped(w);
 	if (out.result == PHASE_NOT_STARTED)
@@ -282,8 +309,15 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	end.ms = out.ms;
 	end.maxrss_kb = out.maxrss_kb;
 	end.job = out.job;
+	end.cost_usd = w->usage.phase.cost_usd;
+	end.tokens_in = w->usage.phase.tokens_in;
+	end.tokens_out = w->usage.phase.tokens_out;
 	strlcpy(end.sha, (why ? w->base : w->head).hex, sizeof(end.sha));
 	send_msg(w, &end);
+	if (out.result == PHASE_OVER_BUDGET) {
+		free(why);
+		finish(w, OUTCOME_OVER_BUDGET, "over budget: the supervisor stopped the attempt");
+	}
 	if (why) {
 		dprintf(w->log_fd, "== waved: %s\n", why);
 		write_feedback(w, why, "");
@@ -521,8 +555,12 @@ await_gate(struct worker *w)
 		if (poll(fds, 2, -1) == -1 && errno != EINTR)
 			_exit(1);
 		if (fds[1].revents && read(w->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
-		    si.ssi_signo != SIGCHLD)
+		    si.ssi_signo != SIGCHLD) {
+			if (si.ssi_signo == SIGUSR1)
+				finish(w, OUTCOME_OVER_BUDGET,
+				    "over budget: the supervisor stopped the attempt");
 			stopped(w);
+		}
 		if (fds[0].revents) {
 			ssize_t n = read(w->job->gate_fd, &c, 1);
 
@@ -628,6 +666,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGUSR1);	/* over budget (DESIGN.md section 20) */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if ((w->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
 		_exit(1);
@@ -656,6 +695,9 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->log_fd = open(w->log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (w->log_fd == -1)
 		w->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	dir = path_issue_dir(w->cfg, w->repo->name, job->number);
+	usage_file_init(&w->usage, xasprintf("%s/" USAGE_FILE, dir), w->log_fd);
+	free(dir);
 }
 
 /*

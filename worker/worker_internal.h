@@ -13,6 +13,7 @@
 #include "common/proto.h"
 #include "common/slurm.h"
 #include "worker/phase.h"
+#include "worker/usage_file.h"
 #include "worker/worker.h"
 
 struct worker {
@@ -39,6 +40,7 @@ struct worker {
 	bool warm;		/* the worktree is a reused spare (WAVED_WARM=1) */
 	struct slurm_job_spec slurm;	/* with the cluster runner: the current phase's job */
 	long last_job;		/* the newest job id this worker has seen */
+	struct usage_file usage;	/* $WAVED_USAGE_FILE: what the phases spent */
 };
 
 /* Where a phase's output sits in the log. */
