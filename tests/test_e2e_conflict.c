@@ -130,6 +130,18 @@ Test(e2e_conflict, a_failed_resolve_retries_first_and_alone)
 	free(text);
 }
 
+/* No line of the agent branch's history is a conflict marker. */
+static void
+assert_no_marker_landed(void)
+{
+	char *path = xasprintf("%s/repos/api", sc->dir);
+	struct run_result g = run_argv(path, (const char *[]){ "git", "log", "-p", "waved", NULL });
+
+	cr_assert_null(strstr(g.out, "<<<<<<<"), "a marker reached the agent branch");
+	run_result_free(&g);
+	free(path);
+}
+
 Test(e2e_conflict, markers_left_by_a_resolver_that_says_yes_never_land)
 {
 	cJSON *evs;
@@ -142,11 +154,7 @@ Test(e2e_conflict, markers_left_by_a_resolver_that_says_yes_never_land)
 	    ev_string(evs, f, "reason"));
 	cr_assert_eq(ev_count(evs, "conflict_resolved", NULL), 0);
 	cJSON_Delete(evs);
-	char *path = xasprintf("%s/repos/api", sc->dir);
-	struct run_result g = run_argv(path, (const char *[]){ "git", "log", "-p", "waved", NULL });
-	cr_assert_null(strstr(g.out, "<<<<<<<"), "a marker reached the agent branch");
-	run_result_free(&g);
-	free(path);
+	assert_no_marker_landed();
 }
 
 /* git quotes such a name unless asked for -z: the check must open the file itself. */
@@ -166,11 +174,7 @@ Test(e2e_conflict, markers_in_a_file_of_any_name_never_land)
 	cr_assert(strstr(ev_string(evs, f, "reason"),
 	    "conflict: markers left in src/na\xc3\xafve file.c"), "%s", ev_string(evs, f, "reason"));
 	cJSON_Delete(evs);
-	char *path = xasprintf("%s/repos/api", sc->dir);
-	struct run_result g = run_argv(path, (const char *[]){ "git", "log", "-p", "waved", NULL });
-	cr_assert_null(strstr(g.out, "<<<<<<<"), "a marker reached the agent branch");
-	run_result_free(&g);
-	free(path);
+	assert_no_marker_landed();
 }
 
 /* Pipelined issues that touch different files merge with no resolve at all. */

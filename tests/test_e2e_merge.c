@@ -133,13 +133,10 @@ Test(e2e_merge, a_failing_gate_leaves_the_agent_branch_where_it_was)
 	free(api);
 }
 
-Test(e2e_merge, push_takes_in_the_remote_and_never_forces)
+/* A bare remote of api (its origin) whose agent branch has a commit made elsewhere. */
+static void
+remote_with_a_commit_from_elsewhere(const char *api, const char *remote, const char *other)
 {
-	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
-	char *other = xasprintf("%s/other", sc->dir), *log;
-	struct run_result r;
-
-	/* A bare remote whose agent branch already has a commit from elsewhere. */
 	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
 	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
 	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", remote, other, NULL }));
@@ -148,6 +145,15 @@ Test(e2e_merge, push_takes_in_the_remote_and_never_forces)
 	free(scenario_git(other, (const char *[]){ "-c", "user.name=t", "-c", "user.email=t@t",
 	    "commit", "-qm", "elsewhere", NULL }));
 	free(scenario_git(other, (const char *[]){ "push", "-q", "origin", "HEAD:refs/heads/waved", NULL }));
+}
+
+Test(e2e_merge, push_takes_in_the_remote_and_never_forces)
+{
+	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
+	char *other = xasprintf("%s/other", sc->dir), *log;
+	struct run_result r;
+
+	remote_with_a_commit_from_elsewhere(api, remote, other);
 	/* Ours does not have it: our agent branch starts from main. */
 	free(scenario_git(api, (const char *[]){ "branch", "waved", "main", NULL }));
 	char *ours_before = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
@@ -193,14 +199,7 @@ Test(e2e_merge, a_remote_that_diverged_is_merged_with_its_own_message)
 	char *other = xasprintf("%s/other", sc->dir), *conf, *with_push, *subjects;
 	struct run_result r;
 
-	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
-	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
-	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", remote, other, NULL }));
-	free(write_text(other, "elsewhere.txt", "from another host\n"));
-	free(scenario_git(other, (const char *[]){ "add", ".", NULL }));
-	free(scenario_git(other, (const char *[]){ "-c", "user.name=t", "-c", "user.email=t@t",
-	    "commit", "-qm", "elsewhere", NULL }));
-	free(scenario_git(other, (const char *[]){ "push", "-q", "origin", "HEAD:refs/heads/waved", NULL }));
+	remote_with_a_commit_from_elsewhere(api, remote, other);
 	/* Our agent branch has a commit of its own, made here. */
 	free(scenario_git(api, (const char *[]){ "checkout", "-q", "-b", "waved", "main", NULL }));
 	free(write_text(api, "here.txt", "from this host\n"));
