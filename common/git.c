@@ -58,7 +58,7 @@ git_run(const char *dir, struct strbuf *output, const char *const args[])
 		bool retry = rc != 0 && attempt < 8 && lock_contention(out.s);
 
 		if (!retry && output && out.s)
-			strbuf_add(output, out.s);
+			strbuf_addn(output, out.s, out.len);
 		strbuf_free(&out);
 		if (!retry)
 			return rc;
@@ -263,7 +263,7 @@ git_unmerged_paths(const char *worktree)
 		strbuf_free(&out);
 		return xcalloc(2, 1);
 	}
-	strbuf_addf(&out, "%c", '\0');	/* the list ends with an empty name */
+	strbuf_addn(&out, "", 1);	/* the list ends with an empty name */
 	return strbuf_take(&out);
 }
 

@@ -168,9 +168,8 @@ spawn_collect(int fd, struct strbuf *out, int64_t deadline)
 			continue;
 		if (r <= 0)
 			return true;
-		chunk[r] = '\0';
 		if (out)
-			strbuf_add(out, chunk);
+			strbuf_addn(out, chunk, (size_t)r);	/* git's -z output holds NULs */
 	}
 }
 

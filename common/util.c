@@ -107,6 +107,15 @@ strbuf_add(struct strbuf *b, const char *s)
 }
 
 void
+strbuf_addn(struct strbuf *b, const char *s, size_t n)
+{
+	strbuf_reserve(b, n);
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void
 strbuf_addf(struct strbuf *b, const char *fmt, ...)
 {
 	va_list ap;
