@@ -143,7 +143,7 @@ print_human(const struct summary *s, FILE *fp)
 		fprintf(fp, "%-20s %-10s %8d %10s %10s %10s %9s  ", r->key, r->state, r->attempts, age,
 		    agent, r->wasted_ms ? wasted : "-", r->maxrss_kb ? rss : "-");
 		ctl_print_text(fp, r->title, 50);
-		putchar('\n');
+		fputc('\n', fp);
 	}
 	ctl_format_age(s->last - s->first, age, sizeof(age));
 	fprintf(fp, "\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[STATE_DONE],

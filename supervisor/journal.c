@@ -81,9 +81,9 @@ journal_set_hooks(struct journal *j, journal_ctx_fn *ctx, journal_committed_fn *
 /*
  * A transaction opened inside another, or an event or commit outside any,
  * is a bug of the supervisor's: SQLite would refuse the inner BEGIN, and
- * the outer unit would commit in halves.  Debug and sanitizer builds stop
- * at once, so that a test catches it; a release build (NDEBUG) says so and
- * goes on inside the outer transaction.
+ * the outer unit would commit in halves.  The build stops at once (the
+ * Makefile's and the sanitizers' alike), so that a test catches it; one
+ * made with -DNDEBUG says so and goes on inside the outer transaction.
  */
 static void
 misuse(const char *what)

@@ -114,7 +114,7 @@ on_interrupt(struct supervisor *sv)
 		begin_stop(sv, "second SIGINT");
 		return;
 	}
-	log_warnx("third SIGINT: killing workers and exiting");
+	log_warnx("SIGINT while stopping: killing workers and exiting");
 	workers_kill(sv->workers);
 	sv->finished = true;
 }
@@ -493,14 +493,21 @@ check_finished(struct supervisor *sv)
 	if (sv->stopping && journal_down(sv->journal)) {
 		/* Nothing can be recorded: wait for the workers, tell nothing, and
 		 * leave the rest to the next start's recovery. */
-		if (workers_forget_exited(sv->workers) == 0) {
+		size_t left;
+
+		/* Reaping may settle another child (the usage command, a report): its
+		 * record is kept for the next start like the rest. */
+		journal_begin(sv->journal);
+		left = workers_forget_exited(sv->workers);
+		journal_commit(sv->journal);
+		if (left == 0) {
 			log_warnx("stopped while the store cannot be written: the next start "
 			    "recovers from its last commit and git");
 			sv->finished = true;
-			if (!sv->interrupted)
-				sv->exit_status = EXIT_SOME_FAILED;
 		} else
 			stop_overdue(sv);
+		if (sv->finished && !sv->interrupted && !sv->draining)
+			sv->exit_status = EXIT_SOME_FAILED;	/* what happened is not all recorded */
 		return;
 	}
 	if (sv->stopping) {
@@ -508,10 +515,11 @@ check_finished(struct supervisor *sv)
 			sv->finished = true;
 		else
 			stop_overdue(sv);
-		if (sv->finished && !sv->interrupted)
-			sv->exit_status = EXIT_ALL_DONE;
-		else if (sv->finished)
+		/* A drain (--exit-on-error's 1, Ctrl-C's 130) keeps the status it set. */
+		if (sv->finished && sv->interrupted)
 			sv->exit_status = EXIT_INTERRUPTED;
+		else if (sv->finished && !sv->draining)
+			sv->exit_status = EXIT_ALL_DONE;
 	} else if (sv->draining) {
 		sv->finished = sched_inflight(sv->sched) == 0 && workers_count(sv->workers) == 0;
 	} else if (sv->opts->once && sv->opts->exit_on_error && sched_died(sv->sched) > 0) {

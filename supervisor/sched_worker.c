@@ -92,7 +92,7 @@ give_up(struct sched *s, size_t i, enum sched_input in, const char *reason)
 	block_dependents(s, i);
 }
 
-/* retry_backoff * 2^(k-1) after the k-th counted failure; an uncounted one waits the base. */
+/* retry_backoff * 2^(k-1) after k counted failures (an uncounted one does not add a k). */
 static int64_t
 failure_delay(const struct sched *s, size_t i)
 {
@@ -118,6 +118,7 @@ tempfail_delay(const struct sched *s, size_t i)
 	char *path = xasprintf("%s/" RETRY_AFTER_FILE, dir), *text = read_file(path, NULL);
 	int64_t asked = retry_after_parse(text, now_ms()), delay;
 
+	unlink(path);	/* an answer to this exit of 75 only, never to a later one */
 	if (text && asked < 0)
 		log_issue_warnx(&(struct log_ctx){ is->key, is->attempt, is->trace },
 		    "%s: neither seconds nor an ISO 8601 time; backing off instead", path);
@@ -343,10 +344,11 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	const char *outcome = proto_outcome_name(m->outcome);
 	char *over = budget_issue_passed(s, &s->v[i]);
 	bool landed = m->outcome == OUTCOME_MERGED || m->outcome == OUTCOME_PUSHED;
+	bool passed = over != NULL;
 
 	free(over);
 	/* Work that landed stays landed; anything else past the budget is dead. */
-	if (m->outcome == OUTCOME_OVER_BUDGET || (over && !landed)) {
+	if (m->outcome == OUTCOME_OVER_BUDGET || (passed && !landed)) {
 		attempt_over_budget(s, i);
 		return 0;
 	}

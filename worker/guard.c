@@ -189,7 +189,8 @@ restore_agent_branch(struct worker *w, const char *refs_now, const char *phase)
 		free(ref);
 		return NULL;
 	}
-	if (!known.hex[0])
+	/* Back to where it was when the phase began, or to a landing of waved's made since. */
+	if (!known.hex[0] || !git_is_ancestor(w->repo->path, before.hex, known.hex))
 		known = before;
 	foreign = xasprintf("refs/waved/foreign/%s-%ld-%d-%s", w->repo->name, w->job->number,
 	    w->job->attempt, phase);

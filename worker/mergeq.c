@@ -240,10 +240,13 @@ sync_remote(const struct merge_request *req, const char *ref, struct strbuf *rea
 	if (r == MERGE_CONFLICT) {
 		strbuf_addf(reason, " (between %s and %s/%s)", agent, remote, agent);
 		r = MERGE_ERROR;
-	} else if (r == MERGE_LANDED && !move_ref(req, ref, &joined, &ours))
-		strbuf_addf(reason, "merge: %s moved under us; ", ref);
-	else if (r == MERGE_LANDED)
+	} else if (r == MERGE_LANDED) {
 		guard_tip_set(req->cfg, req->repo->name, &joined);
+		if (!move_ref(req, ref, &joined, &ours)) {
+			guard_tip_set(req->cfg, req->repo->name, &ours);
+			strbuf_addf(reason, "merge: %s moved under us; ", ref);
+		}
+	}
 	free(spec);
 	free(tracking);
 	return r;
@@ -306,6 +309,30 @@ check_agent_branch(const struct merge_request *req, const char *ref, struct git_
 	free(foreign);
 }
 
+/*
+ * The gate runs the agent's code (its tests): the agent branch must be
+ * where it was, under the lock.  A move is put back, the foreign commit
+ * kept, and the landing fails: nothing reaches the branch past the gate.
+ */
+static enum merge_result
+gate_left_branch(const struct merge_request *req, const char *ref, const struct git_oid *tip,
+    struct strbuf *reason)
+{
+	struct git_oid now;
+	char *foreign;
+
+	if (git_rev_parse(req->repo->path, ref, &now) == -1 || git_oid_equal(&now, tip))
+		return MERGE_LANDED;
+	foreign = xasprintf("refs/waved/foreign/%s-gate-%.12s", req->repo->name, now.hex);
+	git_run(req->repo->path, NULL, (const char *[]){ "update-ref", foreign, now.hex, NULL });
+	if (move_ref(req, ref, tip, &now) && req->guarded)
+		req->guarded(req->arg, GUARD_BRANCH_RESTORED, tip, foreign);
+	strbuf_addf(reason, "merge check: the agent branch was moved to %.12s while the gate "
+	    "ran: put back (kept as %s)", now.hex, foreign);
+	free(foreign);
+	return MERGE_CHECK_FAILED;
+}
+
 /* Under the lock: land the issue branch on the agent branch, or say why not. */
 static enum merge_result
 land_locked(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
@@ -335,14 +362,18 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 			    MERGE_LANDED)
 				break;
 			if (req->cfg->merge_check &&
-			    (r = run_check(req, landed->hex, reason)) != MERGE_LANDED)
+			    ((r = run_check(req, landed->hex, reason)) != MERGE_LANDED ||
+			    (r = gate_left_branch(req, ref, &tip, reason)) != MERGE_LANDED))
 				break;
+			/* The tip first, then the ref: a worker that looks between
+			 * the two sees a landing of waved's, never an agent's move. */
+			guard_tip_set(req->cfg, req->repo->name, landed);
 			if (!move_ref(req, ref, landed, &tip)) {
+				guard_tip_set(req->cfg, req->repo->name, &tip);
 				r = MERGE_ERROR;
 				strbuf_addf(reason, "merge: %s moved under us; ", ref);
 				continue;
 			}
-			guard_tip_set(req->cfg, req->repo->name, landed);
 		}
 		r = MERGE_LANDED;
 		if (req->repo->push == NULL || push_agent(req, ref, reason))

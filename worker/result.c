@@ -122,10 +122,20 @@ oversized(const struct worker *w)
 		char *path = xasprintf("%s/%s", w->worktree, f);
 		struct stat st;
 
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > w->cfg->max_file_size)
-			why = xasprintf("%s is %lld bytes, over max_file_size (%lld): leave it out of "
-			    "the commit (.gitignore) or make it smaller", f, (long long)st.st_size,
-			    w->cfg->max_file_size);
+		/* The worktree's size first (no git), then the blob's: a file a filter
+		 * (git-lfs) keeps out of the commit is its pointer there. */
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > w->cfg->max_file_size) {
+			char *object = xasprintf("%s:%s", w->head.hex, f);
+			struct strbuf size = { 0 };
+
+			if (git_run(w->worktree, &size, (const char *[]){ "cat-file", "-s", object,
+			    NULL }) == 0 && size.s && atoll(size.s) > w->cfg->max_file_size)
+				why = xasprintf("%s is %lld bytes, over max_file_size (%lld): leave it "
+				    "out of the commit (.gitignore) or make it smaller", f,
+				    atoll(size.s), w->cfg->max_file_size);
+			strbuf_free(&size);
+			free(object);
+		}
 		free(path);
 	}
 	strbuf_free(&out);
@@ -186,6 +196,16 @@ result_hooks_dir(const char *repo)
 	return NULL;
 }
 
+void
+result_note_git_dir(struct worker *w)
+{
+	char *why = NULL;
+
+	free(w->git_dir);
+	w->git_dir = worktree_git_dir(w, &why);
+	free(why);
+}
+
 char *
 result_take(struct worker *w, enum phase_id id, bool commit)
 {
@@ -195,6 +215,12 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 	w->committed = false;
 	if (git_dir == NULL)
 		return why;
+	/* A .git file pointed at another git dir (the main checkout's, another
+	 * issue's) would make waved commit there. */
+	if (w->git_dir && strcmp(git_dir, w->git_dir) != 0) {
+		why = xasprintf("the worktree's .git file was pointed at %s", git_dir);
+		goto out;
+	}
 	if ((why = unfinished(git_dir, id == PHASE_RESOLVE)) != NULL)
 		goto out;
 	if (commit) {

@@ -290,19 +290,28 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	free_env(env);
 	/* Its last lines, even from a phase that was stopped: they were spent. */
 	report_usage(w, true);
-	if (out.result == PHASE_STOPPED)
+	if (out.result == PHASE_STOPPED) {
+		/* What the agent did up to the stop is undone before the resume. */
+		free(guard_after(w, name));
+		guard_refs(w);
 		stopped(w);
+	}
 	if (out.result == PHASE_NOT_STARTED)
 		finish(w, OUTCOME_FAILED, "could not fork the phase process");
 	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
 	    out.result == PHASE_TIMED_OUT ? "timed out, status" : out.result == PHASE_STALLED ?
 	    "stalled, status" : "exit", out.status, out.ms);
+	bool commit = id == PHASE_IMPLEMENT || id == PHASE_VERIFY;
+
 	why = guard_after(w, name);
-	char *result = result_take(w, id, id == PHASE_IMPLEMENT || id == PHASE_VERIFY);
+	char *result = result_take(w, id, commit);
 	if (why == NULL)
 		why = result;
 	else
 		free(result);
+	/* The repo's commit hooks (husky, lint-staged) run the agent's code too. */
+	if (why == NULL && commit && w->hooks_dir)
+		why = guard_after(w, "its commit hooks");
 	guard_refs(w);
 	strlcpy(end.phase, name, sizeof(end.phase));
 	end.exit = out.status > 255 ? 255 : out.status;
@@ -453,6 +462,7 @@ prepare(struct worker *w)
 	} else
 		prepare_resume(w);
 	strlcpy(m.sha, w->base.hex, sizeof(m.sha));
+	result_note_git_dir(w);
 	send_msg(w, &m);
 }
 

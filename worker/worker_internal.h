@@ -23,6 +23,7 @@ struct worker {
 	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
 	char *retry_after_file;	/* $WAVED_RETRY_AFTER_FILE: when an exit of 75 asks to be tried */
 	char *hooks_dir;	/* commit_hooks: the repo's own hooks, as configured at the start */
+	char *git_dir;		/* the worktree's own git dir, as prepare left it */
 	struct {
 		char *config_path;	/* the shared config file */
 		char *config;		/* its text before the phase */
@@ -68,6 +69,8 @@ bool phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome
  * verify), and its HEAD taken as the result.  NULL, or why the attempt fails.
  */
 char *result_take(struct worker *w, enum phase_id id, bool commit);
+/* Note the worktree's git dir once prepare made it: the agent may not point it elsewhere. */
+void result_note_git_dir(struct worker *w);
 /* The folder of the repo's own commit hooks, when it holds any (caller frees), or NULL. */
 char *result_hooks_dir(const char *repo);
 

@@ -14,7 +14,7 @@
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
-#define PROCESS_GRACE_MS 10000	/* a daemon told to stop may take its stop_timeout */
+#define PROCESS_GRACE_MS 10000	/* a phase's processes get kill_grace (10 s) to end */
 
 void
 scenario_waive(struct scenario *sc, enum invariant inv, const char *why)
@@ -119,12 +119,12 @@ check_log(const struct scenario *sc)
 	free(path);
 	if (log == NULL)
 		return;
-	if (checked(sc, INV_STORE_COMMITS) && strstr(log, "cannot commit"))
+	if (checked(sc, INV_STORE_COMMITS) && strstr(log, "store: cannot commit"))
 		violation("the store failed a commit:\n%s", log);
 	if (checked(sc, INV_TRANSITIONS) && strstr(log, "illegal transition"))
 		violation("an illegal transition:\n%s", log);
-	if (checked(sc, INV_TRANSITIONS) && (strstr(log, "journal: ") ||
-	    strstr(log, "a transaction begun inside another")))
+	if (checked(sc, INV_TRANSITIONS) && (strstr(log, "one transaction per dispatched event") ||
+	    strstr(log, "store: a transaction begun inside another")))
 		violation("a transaction misused:\n%s", log);
 	free(log);
 }

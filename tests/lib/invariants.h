@@ -3,7 +3,10 @@
  * (as SQLite's finish_test checks what every test file must keep), so that
  * a test that forgets to look still cannot pass over a broken invariant.
  *
- * A test that breaks one on purpose waives it by name, with the reason:
+ * Criterion does not fail a test for its teardown: a violation is printed
+ * and written to $WAVED_INVARIANT_LOG, and scripts/run-tests fails the run
+ * naming the test.  A test that breaks one on purpose waives it by name,
+ * with the reason:
  *	scenario_waive(sc, INV_STORE_COMMITS, "the test makes the store unwritable");
  */
 #ifndef WAVED_INVARIANTS_H
