@@ -447,11 +447,11 @@ retry_after_parse(const char *text, int64_t now)
 	if (text == NULL)
 		return -1;
 	text += strspn(text, " \t");
-	if (*text >= '0' && *text <= '9' && strspn(text, "0123456789") ==
-	    strcspn(text, " \t\r\n")) {
+	/* Seconds and nothing else ("30 minutes" is no answer), within a year. */
+	if (*text >= '0' && *text <= '9' && text[strspn(text, "0123456789")] != '-') {
 		long long s = strtoll(text, &end, 10);
 
-		return s > 366LL * 86400 ? -1 : s * 1000;
+		return end[strspn(end, " \t\r\n")] != '\0' || s > 366LL * 86400 ? -1 : s * 1000;
 	}
 	if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
 	    used != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
@@ -468,7 +468,7 @@ retry_after_parse(const char *text, int64_t now)
 		p += 6;
 	} else
 		return -1;
-	if (p[strspn(p, " \t\r\n")] != '\0')
+	if (p[strspn(p, " \t\r\n")] != '\0' || at - now > 366LL * 86400 * 1000)
 		return -1;
 	return at > now ? at - now : 0;
 }
