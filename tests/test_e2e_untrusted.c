@@ -150,47 +150,40 @@ Test(e2e_untrusted, a_planted_hooks_path_is_restored_and_never_runs)
 	free(api);
 }
 
-Test(e2e_untrusted, a_rebase_left_stopped_fails_naming_it)
+/* One issue, one attempt, whose implement leaves the worktree so: it fails, naming it. */
+static void
+fails_naming(const char *waved_keys, const char *implement, const char *named)
 {
-	issues(1, "max_attempts = 1", "echo a > f.txt && git add f.txt && " GIT_ID "commit -qm a && "
-	    GIT_ID "rebase -q --exec false HEAD~1 2>/dev/null; true");
+	issues(1, waved_keys, implement);
 	char *why = first_failure("api#1", 1);
 
-	cr_assert(why && strstr(why, "rebase"), "%s", why);
+	cr_assert(why && strstr(why, named), "expected \"%s\" in: %s", named, why);
 	free(why);
 	free(api);
+}
+
+Test(e2e_untrusted, a_rebase_left_stopped_fails_naming_it)
+{
+	fails_naming("max_attempts = 1", "echo a > f.txt && git add f.txt && " GIT_ID "commit -qm a && "
+	    GIT_ID "rebase -q --exec false HEAD~1 2>/dev/null; true", "rebase");
 }
 
 Test(e2e_untrusted, a_repository_replaced_by_another_fails_naming_it)
 {
-	issues(1, "max_attempts = 1", "rm -rf .git && git init -q && echo x > f.txt && git add f.txt && "
-	    GIT_ID "commit -qm elsewhere");
-	char *why = first_failure("api#1", 1);
-
-	cr_assert(why && strstr(why, "replaced by a repository of its own"), "%s", why);
-	free(why);
-	free(api);
+	fails_naming("max_attempts = 1", "rm -rf .git && git init -q && echo x > f.txt && "
+	    "git add f.txt && " GIT_ID "commit -qm elsewhere", "replaced by a repository of its own");
 }
 
 Test(e2e_untrusted, a_left_index_lock_fails_naming_it)
 {
-	issues(1, "max_attempts = 1", "echo x > f.txt && touch \"$(git rev-parse --git-dir)/index.lock\"");
-	char *why = first_failure("api#1", 1);
-
-	cr_assert(why && strstr(why, "index.lock"), "%s", why);
-	free(why);
-	free(api);
+	fails_naming("max_attempts = 1", "echo x > f.txt && "
+	    "touch \"$(git rev-parse --git-dir)/index.lock\"", "index.lock");
 }
 
 Test(e2e_untrusted, a_file_past_max_file_size_fails_naming_it)
 {
-	issues(1, "max_attempts = 1\nmax_file_size = 1K", "head -c 5000 /dev/zero > big.bin && "
-	    "echo x > f.txt");
-	char *why = first_failure("api#1", 1);
-
-	cr_assert(why && strstr(why, "big.bin is 5000 bytes, over max_file_size"), "%s", why);
-	free(why);
-	free(api);
+	fails_naming("max_attempts = 1\nmax_file_size = 1K", "head -c 5000 /dev/zero > big.bin && "
+	    "echo x > f.txt", "big.bin is 5000 bytes, over max_file_size");
 }
 
 /* The repo's own pre-commit hook runs on waved's commit of the agent's work. */
