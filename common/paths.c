@@ -31,6 +31,12 @@ path_agent_tip(const struct config *cfg, const char *repo)
 }
 
 char *
+path_clean_config(const struct config *cfg, const char *repo)
+{
+	return xasprintf("%s/tips/%s.config", cfg->state_dir, repo);
+}
+
+char *
 issue_branch_name(const struct config *cfg, long number)
 {
 	return xasprintf("%s-issue/%ld", cfg->agent_branch, number);

@@ -21,6 +21,8 @@ char *path_issue_dir(const struct config *cfg, const char *repo, long number);
 char *path_attempt_log(const struct config *cfg, const char *repo, long number, int attempt);
 /* The agent branch tip waved set last in a repo (section 19): written by the landing. */
 char *path_agent_tip(const struct config *cfg, const char *repo);
+/* The repo's shared config as waved found it at its start or last reload (section 19). */
+char *path_clean_config(const struct config *cfg, const char *repo);
 /* AGENT-issue/NUMBER: git cannot hold both "waved" and "waved/12". */
 char *issue_branch_name(const struct config *cfg, long number);
 

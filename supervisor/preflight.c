@@ -1,6 +1,7 @@
 #include "supervisor/preflight.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,6 +74,39 @@ check_required_filters(const struct repo_conf *r, struct strbuf *errors)
 	return rc;
 }
 
+/*
+ * The repo's shared config as the operator left it, when waved starts or
+ * reloads: what every phase's end is compared with and put back to (so that
+ * two workers of one repo never take each other's agent's change for the
+ * original).  A change the operator makes while waved runs takes a reload.
+ */
+static void
+keep_clean_config(const struct config *cfg, const struct repo_conf *r)
+{
+	char *common = git_common_dir(r->path), *from, *to, *tmp, *text, *dir;
+	FILE *fp;
+
+	if (common == NULL)
+		return;
+	from = xasprintf("%s/config", common);
+	to = path_clean_config(cfg, r->name);
+	tmp = xasprintf("%s.%d", to, (int)getpid());
+	dir = xstrdup(to);
+	*strrchr(dir, '/') = '\0';
+	mkdir_p(dir, 0755);
+	if ((text = read_file(from, NULL)) != NULL && (fp = fopen(tmp, "we")) != NULL) {
+		fputs(text, fp);
+		if (fclose(fp) != 0 || rename(tmp, to) != 0)
+			unlink(tmp);
+	}
+	free(text);
+	free(dir);
+	free(tmp);
+	free(to);
+	free(from);
+	free(common);
+}
+
 static int
 preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare,
     struct strbuf *errors)
@@ -101,6 +135,7 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 	if (rc == 0 && prepare) {
 		spares_tidy(cfg, r);	/* before the prune, which would take a half-moved one */
 		git_run(r->path, NULL, (const char *[]){ "worktree", "prune", NULL });
+		keep_clean_config(cfg, r);
 	}
 	free(agent);
 	free(base);

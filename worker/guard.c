@@ -91,7 +91,12 @@ guard_before(struct worker *w)
 	free(w->guard.refs);
 	if (w->guard.config_path == NULL)
 		w->guard.config_path = shared_config_path(w);
-	w->guard.config = w->guard.config_path ? read_file(w->guard.config_path, NULL) : NULL;
+	/* What waved found at its start (preflight), else the file as it is now. */
+	char *clean = path_clean_config(w->cfg, w->repo->name);
+	w->guard.config = read_file(clean, NULL);
+	free(clean);
+	if (w->guard.config == NULL && w->guard.config_path)
+		w->guard.config = read_file(w->guard.config_path, NULL);
 	w->guard.refs = list_refs(w);
 }
 
