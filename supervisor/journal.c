@@ -31,6 +31,7 @@ struct journal {
 	cJSON **fields;		/* of the entries not rendered yet */
 	size_t nfields, fields_cap;
 	bool open;		/* a transaction is open: between journal_begin and its commit */
+	size_t last_events;	/* how many events the last commit wrote */
 	bool down;
 	int64_t down_since, next_retry, backoff;
 	char why[256];		/* of the last failure */
@@ -236,6 +237,7 @@ journal_commit(struct journal *j)
 	free(v);
 	if (j->committed && n > 0)
 		journal_commit(j);
+	j->last_events = n;	/* this unit's, not its hooks' */
 	return 0;
 }
 
@@ -272,6 +274,12 @@ journal_ready(struct journal *j)
 		    "written (%s); exiting: the next start recovers from the last commit and git",
 		    store_error(j->store));
 	return false;
+}
+
+size_t
+journal_last_events(const struct journal *j)
+{
+	return j->last_events;
 }
 
 bool

@@ -58,6 +58,8 @@ int journal_commit(struct journal *j);
 /* Up, or back up after a retry that is due now: the caller may act. */
 bool journal_ready(struct journal *j);
 bool journal_down(const struct journal *j);
+/* How many events the last commit wrote (the hooks' own commit aside). */
+size_t journal_last_events(const struct journal *j);
 /* When the next retry is due (monotonic ms), INT64_MAX when up. */
 int64_t journal_next_retry(const struct journal *j);
 
