@@ -146,7 +146,7 @@ void
 phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 {
 	int64_t start = mono_ms(), deadline = start + (int64_t)spec->timeout_s * 1000;
-	int64_t kill_at = 0, next_tick = start + 1000;
+	int64_t kill_at = 0, killed_at = INT64_MAX / 2, next_tick = start + 1000;
 	struct idle_watch idle = { .limit_ms = (int64_t)spec->idle_timeout_s * 1000,
 	    .active_at = start, .size = -1, .cpu = -1 };
 	bool reaped = false;
@@ -186,14 +186,16 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			out->maxrss_kb = ru.ru_maxrss;
 			reaped = true;
 		}
-		/* Ended by itself: done.  Asked to end: done when all of it has. */
-		if (reaped && (!kill_at || contain_empty()))
+		/* Ended by itself: done.  Asked to end: done when all of it has, or
+		 * a while after SIGKILL (a process in uninterruptible sleep). */
+		if (reaped && (!kill_at || contain_empty() || now >= killed_at + 5000))
 			break;
 		if (now >= until) {
 			if (kill_at) {
 				kill(-pid, SIGKILL);
 				contain_signal(SIGKILL);
 				kill_at = INT64_MAX / 2;	/* wait for the reap */
+				killed_at = now;
 			} else {
 				out->result = PHASE_TIMED_OUT;
 				kill_at = terminate(spec, pid, now);
