@@ -45,6 +45,7 @@ enum value_type {
 	V_SOURCE_TYPE,
 	V_RUNNER_TYPE,
 	V_LAND,
+	V_SANDBOX,
 	V_STEPS,		/* usage steps: "PERCENT:LIMIT ..." */
 	V_SIZE,			/* bytes, with K M G T */
 	V_USD,			/* dollars: a decimal number >= 0 */
@@ -89,6 +90,8 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "tempfail_backoff", V_INT, CFG(tempfail_backoff), 0, 86400 },
 	{ SECT_WAVED, "max_tempfails", V_INT, CFG(max_tempfails), 1, 100000 },
 	{ SECT_WAVED, "commit_hooks", V_BOOL, CFG(commit_hooks), 0, 0 },
+	{ SECT_WAVED, "sandbox", V_SANDBOX, CFG(sandbox), 0, 0 },
+	{ SECT_WAVED, "sandbox_paths", V_STR, CFG(sandbox_paths), 0, 0 },
 	{ SECT_WAVED, "max_file_size", V_SIZE, CFG(max_file_size), 0, 0 },
 	{ SECT_SOURCE, "type", V_SOURCE_TYPE, SRC(type), 0, 0 },
 	{ SECT_SOURCE, "path", V_PATH, SRC(path), 0, 0 },
@@ -496,6 +499,13 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 			config_error(st, st->lineno, def->name,
 			    "expected local or slurm, got \"%s\"", v);
 		return;
+	case V_SANDBOX:
+		if (strcmp(v, "none") == 0 || strcmp(v, "bwrap") == 0)
+			*(bool *)((char *)base + def->offset) = strcmp(v, "bwrap") == 0;
+		else
+			config_error(st, st->lineno, def->name,
+			    "expected none or bwrap, got \"%s\"", v);
+		return;
 	case V_LAND:
 		if (strcmp(v, "branch") == 0 || strcmp(v, "pr") == 0)
 			*(enum land_mode *)((char *)base + def->offset) =
@@ -760,6 +770,7 @@ config_free(struct config *cfg)
 	for (int i = 0; i < PHASE_COUNT; i++)
 		free(cfg->phases[i].run);
 	free(cfg->merge_check);
+	free(cfg->sandbox_paths);
 	free(cfg->runner.srun);
 	free(cfg->runner.args);
 	for (size_t i = 0; i < cfg->nrepos; i++) {

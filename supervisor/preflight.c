@@ -142,6 +142,29 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 	return rc;
 }
 
+/* sandbox = bwrap: a one-second sandboxed command must run here. */
+static int
+preflight_sandbox(const struct config *cfg, struct strbuf *errors)
+{
+	struct strbuf out = { 0 };
+	int rc;
+
+	if (!cfg->sandbox)
+		return 0;
+	if (spawn_which("bwrap") == NULL) {
+		strbuf_addf(errors, "sandbox = bwrap: bwrap is not installed (Debian: bubblewrap)\n");
+		return -1;
+	}
+	rc = spawn_run((const char *[]){ "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
+	    "/proc", "--tmpfs", "/tmp", "--", "/bin/sh", "-c", "sleep 1", NULL }, NULL, &out, 30);
+	if (rc != 0)
+		strbuf_addf(errors, "sandbox = bwrap: a sandboxed phase cannot run here (are user "
+		    "namespaces off? kernel.unprivileged_userns_clone, or run as root): %s\n",
+		    out.s ? out.s : "");
+	strbuf_free(&out);
+	return rc == 0 ? 0 : -1;
+}
+
 /*
  * Every repo is checked before any is changed: a failed preflight of one
  * repo leaves no agent branch created in another.
@@ -149,7 +172,7 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 int
 preflight_repos(const struct config *cfg, bool prepare, struct strbuf *errors)
 {
-	int rc = 0;
+	int rc = preflight_sandbox(cfg, errors);
 
 	for (size_t i = 0; i < cfg->nrepos; i++)
 		if (preflight_repo(cfg, &cfg->repos[i], false, errors) == -1)

@@ -240,3 +240,30 @@ Test(e2e_untrusted, a_required_filter_without_its_command_fails_the_preflight)
 	run_result_free(&r);
 	free(api);
 }
+
+/*
+ * sandbox = bwrap: the phase commits in its worktree, and sees nothing of the
+ * machine it was not given: not the scenario's other files, not the state
+ * dir, not another repo; the shared config is read-only to it.
+ */
+Test(e2e_untrusted, a_sandboxed_phase_sees_its_worktree_and_little_else)
+{
+	char *secret = write_text(sc->dir, "secret", "not for agents\n");
+
+	free(scenario_repo(sc, "other"));
+	issues(1, "sandbox = bwrap", "leak=$(dirname \"$WAVED_ISSUE_FILE\")/leaks; "
+	    "test -e ../../../../secret && echo secret >> $leak; "
+	    "test -e ../../../waved.db && echo state >> $leak; "
+	    "test -d ../../../../repos/other && echo other >> $leak; "
+	    "git config core.hooksPath /tmp/x 2>/dev/null && echo config >> $leak; "
+	    "echo x > f.txt && git add f.txt && " GIT_ID "commit -qm sandboxed");
+	cr_assert_null(first_failure("api#1", 0));
+	char *leaks = xasprintf("%s/issues/api/1/leaks", sc->state), *seen = read_file(leaks, NULL);
+	cr_assert_null(seen, "the sandbox let the phase see: %s", seen);
+	char *f = show("waved:f.txt");
+	cr_assert_str_eq(f, "x", "its commit landed");
+	free(f);
+	free(leaks);
+	free(secret);
+	free(api);
+}

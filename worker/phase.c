@@ -157,7 +157,16 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	out->result = PHASE_EXITED;
 	/* The command string is the operator's configuration; issue text reaches
 	 * it only through the environment and files. */
-	const char *shell[] = { "/bin/sh", "-c", spec->command, NULL };
+	const char *plain[] = { "/bin/sh", "-c", spec->command, NULL }, **shell = plain;
+	size_t nprefix = 0;
+
+	while (spec->prefix && spec->prefix[nprefix])
+		nprefix++;
+	if (nprefix) {
+		shell = xcalloc(nprefix + 4, sizeof(char *));
+		memcpy(shell, spec->prefix, nprefix * sizeof(char *));
+		memcpy(shell + nprefix, plain, sizeof(plain));
+	}
 	char **srun = spec->slurm ? slurm_srun_argv(spec->slurm, shell) : NULL;
 	const char *const *argv = srun ? (const char *const *)srun : shell;
 
@@ -167,6 +176,8 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 		dprintf(spec->log_fd, "waved: %s: cannot start %s in %s: %s\n", spec->name,
 		    argv[0], spec->cwd, strerror(errno));
 	slurm_argv_free(srun);
+	if (shell != plain)
+		free(shell);
 	if (pid == -1) {
 		out->result = PHASE_NOT_STARTED;
 		return;

@@ -35,6 +35,7 @@ struct phase_spec {
 	int idle_timeout_s;	/* 0: never stalled */
 	int64_t kill_grace_ms;	/* between SIGTERM and SIGKILL */
 	const char *cwd;
+	char *const *prefix;	/* runs before /bin/sh -c (the sandbox's bwrap ... --), or NULL */
 	char *const *envp;
 	int log_fd;
 	long long log_max;	/* bytes; past it the middle of the log is cut; 0: no bound */

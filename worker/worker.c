@@ -264,11 +264,13 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	const char *name = phase_name(id);
 	struct phase_report report = { w, name };
 	char **env = build_env(w, name);
+	char **sandbox = sandbox_prefix(w);
 	struct phase_spec spec = {
 		.name = name, .command = command, .timeout_s = w->cfg->phases[id].timeout,
 		.idle_timeout_s = w->cfg->phases[id].idle_timeout,
 		.kill_grace_ms = (int64_t)w->cfg->kill_grace * 1000,
 		.cwd = w->worktree, .envp = env, .log_fd = w->log_fd, .log_max = w->cfg->log_max,
+		.prefix = sandbox,
 		.signal_fd = w->signal_fd, .started = report_phase_start, .tick = phase_tick,
 		.arg = &report,
 		.slurm = job_for(w, name, w->worktree, w->cfg->phases[id].timeout),
@@ -283,7 +285,11 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
 	span->since = lseek(w->log_fd, 0, SEEK_END);
 	guard_before(w);
+	/* Sandboxed, the shared refs are read-only: the phase commits on a detached HEAD. */
+	if (spec.prefix && id != PHASE_RESOLVE)
+		git_run(w->worktree, NULL, (const char *[]){ "checkout", "-q", "--detach", NULL });
 	phase_run(&spec, &out);
+	sandbox_prefix_free(sandbox);
 	span->until = lseek(w->log_fd, 0, SEEK_END);
 	if (out.job > w->last_job)
 		w->last_job = out.job;

@@ -74,6 +74,13 @@ void result_note_git_dir(struct worker *w);
 /* The folder of the repo's own commit hooks, when it holds any (caller frees), or NULL. */
 char *result_hooks_dir(const char *repo);
 
+/*
+ * sandbox = bwrap (sandbox.c): the argv that runs a command in the phase's
+ * sandbox, ending with "--" (the command follows); NULL when sandbox = none.
+ */
+char **sandbox_prefix(const struct worker *w);
+void sandbox_prefix_free(char **argv);
+
 /* land = pr (publish.c): the base of a round (the pull request's head, else
  * the remote's base branch, fetched), and the push that ends the attempt. */
 void publish_base(struct worker *w, struct git_oid *base);
