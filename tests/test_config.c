@@ -480,3 +480,9 @@ Test(config, a_command_that_does_not_split_names_its_line)
 	assert_error("[source]\ncommand_timeout = 0\n[phase \"implement\"]\nrun = x\n"
 	    "[repo \"a\"]\npath = /a\n", 2, "command_timeout: expected a whole number from 1");
 }
+
+Test(config, bad_sandbox)
+{
+	assert_error("[waved]\nsandbox = docker\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\n", 2, "sandbox: expected none or bwrap, got \"docker\"");
+}
