@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -167,6 +168,24 @@ Test(e2e_signals, a_daemonized_process_does_not_outlive_its_phase)
 	}
 	cr_assert(text && strstr(text, "left 1 process running: ended"), "%s", text);
 	free(text);
+	free(log);
+}
+
+/* The log is written by waved from a pipe: a writer the phase left behind cannot reach it. */
+Test(e2e_signals, nothing_writes_the_log_after_its_phase)
+{
+	struct stat before, after;
+
+	free(scenario_repo(sc, "r1"));
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = setsid sh -c 'while :; do "
+	    "echo spam; sleep 0.01; done' & echo x > f.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"a\"}]");
+	cJSON_Delete(scenario_once_ok(sc));
+	char *log = xasprintf("%s/logs/r1/1/attempt-1.log", sc->state);
+	cr_assert_eq(stat(log, &before), 0);
+	nap_ms(300);
+	cr_assert_eq(stat(log, &after), 0);
+	cr_assert_eq(before.st_size, after.st_size, "the log grew after its attempt ended");
 	free(log);
 }
 

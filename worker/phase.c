@@ -106,6 +106,31 @@ job_outcome(const struct phase_spec *spec, struct phase_outcome *out)
 		out->result = PHASE_LOST;
 }
 
+/* Copy what the phase wrote to its log; false at EOF (no writer left). */
+static bool
+copy_output(int from, int log_fd)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(from, buf, sizeof(buf));
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return errno == EAGAIN;
+		if (n == 0)
+			return false;
+		for (ssize_t off = 0; off < n; ) {
+			ssize_t w = write(log_fd, buf + off, (size_t)(n - off));
+
+			if (w <= 0)
+				break;	/* a full disk: the output is lost, the phase goes on */
+			off += w;
+		}
+	}
+}
+
 /*
  * A phase is stalled when for idle_timeout it wrote nothing to its log and
  * none of its processes used CPU (an agent waiting on a prompt, a hung
@@ -170,24 +195,35 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	char **srun = spec->slurm ? slurm_srun_argv(spec->slurm, shell) : NULL;
 	const char *const *argv = srun ? (const char *const *)srun : shell;
 
-	pid = spawn_start(argv, &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = spec->log_fd,
+	/* The phase writes into a pipe that waved copies to the log: once the
+	 * worker closes it, nothing the phase started can write the log. */
+	int output[2] = { -1, -1 };
+
+	pid = pipe2(output, O_CLOEXEC) == -1 ? -1 :
+	    spawn_start(argv, &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = output[1],
 	    .envp = spec->envp, .session = true });
 	if (pid == -1)
 		dprintf(spec->log_fd, "waved: %s: cannot start %s in %s: %s\n", spec->name,
 		    argv[0], spec->cwd, strerror(errno));
+	if (output[1] != -1)
+		close(output[1]);
 	slurm_argv_free(srun);
 	if (shell != plain)
 		free(shell);
 	if (pid == -1) {
+		if (output[0] != -1)
+			close(output[0]);
 		out->result = PHASE_NOT_STARTED;
 		return;
 	}
+	fcntl(output[0], F_SETFL, O_NONBLOCK);
 	if (spec->started)
 		spec->started(pid, spec->arg);
 	long long cut = 0;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = spec->signal_fd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = spec->signal_fd, .events = POLLIN },
+		    { .fd = output[0], .events = POLLIN } };
 		int64_t now = mono_ms(), until = kill_at ? kill_at : deadline;
 		struct signalfd_siginfo si;
 		struct rusage ru;
@@ -225,9 +261,14 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			next_tick = now + 1000;
 		}
 		/* A twentieth of a second at most: the log is looked at as often. */
-		if (poll(&pfd, 1, (int)(until - now > 50 ? 50 : until - now)) <= 0)
+		if (poll(pfd, output[0] == -1 ? 1 : 2, (int)(until - now > 50 ? 50 :
+		    until - now)) <= 0)
 			continue;
-		if (read(spec->signal_fd, &si, sizeof(si)) != sizeof(si))
+		if (output[0] != -1 && pfd[1].revents && !copy_output(output[0], spec->log_fd)) {
+			close(output[0]);	/* every writer is gone */
+			output[0] = -1;
+		}
+		if (!pfd[0].revents || read(spec->signal_fd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !kill_at) {
 			out->result = PHASE_STOPPED;
@@ -239,10 +280,14 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			kill_at = terminate(spec, pid, now);
 		}
 	}
-	bound_log(spec->log_fd, spec->log_max, &cut);
 	/* Nothing the phase started may outlive it: whatever is left gets its grace. */
 	int left = contain_end(kill_at ? 0 : spec->kill_grace_ms);
 	kill(-pid, SIGKILL);
+	if (output[0] != -1) {
+		copy_output(output[0], spec->log_fd);	/* what is left in the pipe */
+		close(output[0]);
+	}
+	bound_log(spec->log_fd, spec->log_max, &cut);
 	if (left > 0)
 		dprintf(spec->log_fd, "\n== waved: %s left %d process%s running: ended\n",
 		    spec->name, left, left == 1 ? "" : "es");
