@@ -5,7 +5,7 @@
  * at most PROTO_MAX_LINE bytes each (newline included), so that every write
  * is atomic (PIPE_BUF).  Field "t" is the type.
  *
- *   {"t":"hello","v":4,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
+ *   {"t":"hello","v":7,"pid":123,"issue":"api#12","attempt":1,"trace":"9f2c..."}
  *   {"t":"phase","phase":"implement","state":"start","pgid":456}
  *   {"t":"phase","phase":"implement","state":"end","exit":0,"ms":41234,"maxrss_kb":812000,"head":"<sha>","job":4711,
  *    "cost_usd":0.42,"tokens_in":12000,"tokens_out":900}
