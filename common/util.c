@@ -96,6 +96,29 @@ strbuf_reserve(struct strbuf *b, size_t extra)
 	grow_array((void **)&b->s, &b->cap, b->len + extra + 1, 1);
 }
 
+int
+write_file_whole(const char *path, const char *text)
+{
+	char *tmp = xasprintf("%s.%d.tmp", path, (int)getpid()), *dir = xstrdup(path), *slash;
+	size_t len = strlen(text);
+	int fd, rc = -1;
+
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		mkdir_p(dir, 0755);
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) != -1) {
+		rc = write(fd, text, len) == (ssize_t)len ? 0 : -1;
+		if (close(fd) != 0 || rc == -1 || rename(tmp, path) != 0) {
+			rc = -1;
+			unlink(tmp);
+		}
+	}
+	free(dir);
+	free(tmp);
+	return rc;
+}
+
 void
 strbuf_add(struct strbuf *b, const char *s)
 {

@@ -33,6 +33,9 @@ struct strbuf {
 	char *s;
 	size_t len, cap;
 };
+/* Write text to path whole (a temporary file renamed over it, its folder made):
+ * a reader sees the old text or the new, never half.  0, or -1 with errno. */
+int write_file_whole(const char *path, const char *text);
 void strbuf_add(struct strbuf *b, const char *s);
 /* n bytes, NULs included (git's -z output); the buffer stays NUL-terminated. */
 void strbuf_addn(struct strbuf *b, const char *s, size_t n);

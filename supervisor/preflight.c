@@ -83,25 +83,15 @@ check_required_filters(const struct repo_conf *r, struct strbuf *errors)
 static void
 keep_clean_config(const struct config *cfg, const struct repo_conf *r)
 {
-	char *common = git_common_dir(r->path), *from, *to, *tmp, *text, *dir;
-	FILE *fp;
+	char *common = git_common_dir(r->path), *from, *to, *text;
 
 	if (common == NULL)
 		return;
 	from = xasprintf("%s/config", common);
 	to = path_clean_config(cfg, r->name);
-	tmp = xasprintf("%s.%d", to, (int)getpid());
-	dir = xstrdup(to);
-	*strrchr(dir, '/') = '\0';
-	mkdir_p(dir, 0755);
-	if ((text = read_file(from, NULL)) != NULL && (fp = fopen(tmp, "we")) != NULL) {
-		fputs(text, fp);
-		if (fclose(fp) != 0 || rename(tmp, to) != 0)
-			unlink(tmp);
-	}
+	if ((text = read_file(from, NULL)) != NULL)
+		write_file_whole(to, text);
 	free(text);
-	free(dir);
-	free(tmp);
 	free(to);
 	free(from);
 	free(common);

@@ -50,7 +50,9 @@ daemon_output(void)
 	return text ? text : xstrdup("");
 }
 
-Test(e2e_signals, the_first_sigint_drains_the_work_in_flight_then_exits_130)
+/* waved --once with two issues in flight and two waiting, then a first SIGINT: it drains. */
+static pid_t
+two_in_flight_then_ctrl_c(void)
 {
 	four_issues("cap = 2", WAIT_FOR_GO);
 	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
@@ -58,6 +60,13 @@ Test(e2e_signals, the_first_sigint_drains_the_work_in_flight_then_exits_130)
 	cr_assert(scenario_await(sc, "phase_start", NULL, 2, 60));
 	kill(pid, SIGINT);
 	cr_assert(scenario_await(sc, "draining", NULL, 1, 30));
+	return pid;
+}
+
+Test(e2e_signals, the_first_sigint_drains_the_work_in_flight_then_exits_130)
+{
+	pid_t pid = two_in_flight_then_ctrl_c();
+
 	let_go();
 	cr_assert_eq(scenario_wait(pid, 60), 130, "interrupted: 130");
 	cJSON *evs = scenario_events(sc);
@@ -79,12 +88,8 @@ Test(e2e_signals, the_first_sigint_drains_the_work_in_flight_then_exits_130)
 
 Test(e2e_signals, a_second_sigint_stops_now_and_the_next_start_resumes)
 {
-	four_issues("cap = 2", WAIT_FOR_GO);
-	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	pid_t pid = two_in_flight_then_ctrl_c();
 
-	cr_assert(scenario_await(sc, "phase_start", NULL, 2, 60));
-	kill(pid, SIGINT);
-	cr_assert(scenario_await(sc, "draining", NULL, 1, 30));
 	kill(pid, SIGINT);
 	cr_assert_eq(scenario_wait(pid, 60), 130);
 	cJSON *evs = scenario_events(sc);

@@ -20,25 +20,14 @@ guard_tip_get(const struct config *cfg, const char *repo, struct git_oid *tip)
 	return ok;
 }
 
-/* Written whole (a rename), so that a reader never sees half an id. */
+/* Written whole, so that a reader never sees half an id. */
 void
 guard_tip_set(const struct config *cfg, const char *repo, const struct git_oid *tip)
 {
-	char *path = path_agent_tip(cfg, repo), *tmp = xasprintf("%s.%d", path, (int)getpid());
-	char *dir = xstrdup(path);
-	FILE *fp;
+	char *path = path_agent_tip(cfg, repo), *line = xasprintf("%s\n", tip->hex);
 
-	*strrchr(dir, '/') = '\0';
-	mkdir_p(dir, 0755);
-	if ((fp = fopen(tmp, "we")) != NULL) {
-		fprintf(fp, "%s\n", tip->hex);
-		if (fclose(fp) == 0 && rename(tmp, path) == 0)
-			tmp[0] = '\0';
-	}
-	if (tmp[0])
-		unlink(tmp);
-	free(dir);
-	free(tmp);
+	write_file_whole(path, line);
+	free(line);
 	free(path);
 }
 
@@ -144,23 +133,17 @@ keys_not_in(const char *a, const char *b, struct strbuf *keys)
 static void
 restore_config(struct worker *w)
 {
-	char *now = read_file(w->guard.config_path, NULL), *tmp, *before_keys, *now_keys;
+	char *now = read_file(w->guard.config_path, NULL), *before_keys, *now_keys;
 	struct strbuf keys = { 0 };
 	struct proto_msg m = { .type = PROTO_GUARD, .guard = GUARD_CONFIG_RESTORED };
-	int fd;
 
 	if (w->guard.config == NULL || (now && strcmp(now, w->guard.config) == 0)) {
 		free(now);
 		return;
 	}
 	now_keys = config_keys(w, w->guard.config_path);
-	tmp = xasprintf("%s.waved.%d", w->guard.config_path, (int)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1 ||
-	    write(fd, w->guard.config, strlen(w->guard.config)) != (ssize_t)strlen(w->guard.config) ||
-	    close(fd) != 0 || rename(tmp, w->guard.config_path) != 0) {
+	if (write_file_whole(w->guard.config_path, w->guard.config) == -1)
 		dprintf(w->log_fd, "== waved: cannot restore %s\n", w->guard.config_path);
-		unlink(tmp);
-	}
 	before_keys = config_keys(w, w->guard.config_path);
 	keys_not_in(now_keys, before_keys, &keys);
 	keys_not_in(before_keys, now_keys, &keys);
@@ -171,7 +154,6 @@ restore_config(struct worker *w)
 	strbuf_free(&keys);
 	free(before_keys);
 	free(now_keys);
-	free(tmp);
 	free(now);
 }
 
