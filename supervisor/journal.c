@@ -114,12 +114,6 @@ journal_begin(struct journal *j)
 	store_begin(j->store);
 }
 
-bool
-journal_open(const struct journal *j)
-{
-	return j->open;
-}
-
 void
 journal_event(struct journal *j, size_t issue, const char *name, cJSON *fields)
 {

@@ -48,7 +48,6 @@ void journal_set_rendered(struct journal *j, journal_rendered_fn *fn, void *arg)
  * (an abort unless NDEBUG): nothing below the loop begins or commits.
  */
 void journal_begin(struct journal *j);
-bool journal_open(const struct journal *j);
 /* An event of the open transaction; fields (may be NULL) is taken. */
 void journal_event(struct journal *j, size_t issue, const char *name, cJSON *fields);
 /* 0: committed, hooks run (in a transaction of their own, committed

@@ -158,7 +158,8 @@ contain_cpu_ticks(void)
 	return ticks;
 }
 
-void
+/* Reap every child that has exited: only when no phase's status is awaited. */
+static void
 contain_reap(void)
 {
 	while (waitpid(-1, NULL, WNOHANG) > 0)

@@ -21,8 +21,6 @@ void contain_signal(int sig);
 
 /* True when no descendant is left alive (zombies are not). */
 bool contain_empty(void);
-/* Reap every child that has exited: only when no phase's status is awaited. */
-void contain_reap(void);
 
 /* The CPU time (clock ticks) the descendants used so far, alive or reaped. */
 long long contain_cpu_ticks(void);
