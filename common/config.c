@@ -90,6 +90,7 @@ static const struct key_def key_defs[] = {
 	{ SECT_WAVED, "tempfail_backoff", V_INT, CFG(tempfail_backoff), 0, 86400 },
 	{ SECT_WAVED, "max_tempfails", V_INT, CFG(max_tempfails), 1, 100000 },
 	{ SECT_WAVED, "commit_hooks", V_BOOL, CFG(commit_hooks), 0, 0 },
+	{ SECT_WAVED, "cgroup", V_BOOL, CFG(cgroup), 0, 0 },
 	{ SECT_WAVED, "sandbox", V_SANDBOX, CFG(sandbox), 0, 0 },
 	{ SECT_WAVED, "sandbox_paths", V_STR, CFG(sandbox_paths), 0, 0 },
 	{ SECT_WAVED, "max_file_size", V_SIZE, CFG(max_file_size), 0, 0 },
@@ -205,6 +206,7 @@ config_set_defaults(struct config *cfg)
 	cfg->tempfail_backoff = 30;
 	cfg->max_tempfails = 20;
 	cfg->commit_hooks = true;
+	cfg->cgroup = true;
 	cfg->max_file_size = 50LL << 20;
 	cfg->usage.min_free_mem = 1LL << 30;
 	cfg->runner.type = RUNNER_LOCAL;

@@ -146,6 +146,7 @@ struct config {
 	int tempfail_backoff;	/* seconds after an exit of 75, doubling in a row, at most 900 */
 	int max_tempfails;	/* exits of 75 in a row that make the issue dead */
 	bool commit_hooks;	/* waved's commit of an agent's work runs the repo's hooks */
+	bool cgroup;		/* a cgroup v2 per attempt, where one can be made */
 	bool sandbox;		/* sandbox = bwrap: phases see their worktree and little else */
 	char *sandbox_paths;	/* PATH or PATH:rw, blank-separated, also visible; or NULL */
 	long long max_file_size;	/* bytes a file of an attempt's commits may have; 0: any */

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/store.h"
 #include "ctl/summary.h"
+#include "supervisor/cgroup_tree.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
 
@@ -586,6 +587,17 @@ open_state(struct supervisor *sv)
 	return 0;
 }
 
+/* A cgroup per attempt where one can be made (DESIGN.md section 19). */
+static void
+open_containment(const struct config *cfg)
+{
+	struct strbuf why = { 0 };
+
+	if (cfg->cgroup && !cgroup_tree_open(cfg->state_dir, &why))
+		log_info("no cgroup per attempt (%s): the subreaper contains the phases", why.s);
+	strbuf_free(&why);
+}
+
 static void
 close_state(struct supervisor *sv)
 {
@@ -602,6 +614,7 @@ close_state(struct supervisor *sv)
 		close(sv->signal_fd);
 	free(sv->fds);
 	config_free(sv->cfg);
+	cgroup_tree_close();
 }
 
 /* The first turn: what the last run left in flight, then the source. */
@@ -612,6 +625,7 @@ on_start(struct supervisor *sv, void *arg)
 	sched_set_running(sv->sched, true);
 	intake_start(sv);
 	sched_recover(sv->sched);
+	cgroup_tree_remove_stale();	/* the orphans have ended: what they left goes */
 	sched_budget_tick(sv->sched, now_ms());	/* what the last 24 hours spent, before any admission */
 	intake_poll(sv);
 }
@@ -627,6 +641,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		close_state(&sv);
 		return EXIT_BAD_CONFIG;
 	}
+	open_containment(cfg);
 	sv.workers = workers_new();
 	sv.reload = reload_new();
 	sv.usage = hands_usage_new(&sv);

@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "supervisor/cgroup_tree.h"
 #include "supervisor/loop.h"
 #include "common/github.h"
 #include "supervisor/preflight.h"
@@ -164,6 +165,14 @@ print_start_cap(const struct config *cfg)
 		    "its repo's recent peak\n", cfg->usage.min_free_mem >> 20);
 	else
 		printf("memory: not checked (min_free_mem = 0)\n");
+	if (cfg->cgroup) {
+		struct strbuf line = { 0 };
+
+		cgroup_tree_describe(&line);
+		printf("%s\n", line.s);
+		strbuf_free(&line);
+	} else
+		printf("containment: subreaper (cgroup = no in %s)\n", cfg->file);
 }
 
 /* -n with type = command: run it once; how many issues it gives, or -1. */

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/github.h"
 #include "common/proto.h"
+#include "supervisor/cgroup_tree.h"
 #include "worker/worker.h"
 
 #define WORKER_PIPE_FD 3	/* where the child finds its pipe */
@@ -467,6 +468,8 @@ mark_exited(struct workers *w)
 		if (k < w->n) {
 			w->v[k].exited = true;
 			w->v[k].status = status;
+			/* A worker SIGKILLed mid-phase left its attempt running: it ends here. */
+			cgroup_tree_end_attempt(pid);
 		} else if (w->others)
 			w->others(pid, status, w->others_arg);
 	}

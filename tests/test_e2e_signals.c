@@ -157,23 +157,146 @@ Test(e2e_signals, a_timed_out_phase_gets_its_grace_for_every_process)
 }
 
 /* A dev server the agent daemonized (setsid, in the background) ends with its phase. */
-Test(e2e_signals, a_daemonized_process_does_not_outlive_its_phase)
+static void
+daemonized_process_ends_with_its_phase(const char *waved_keys)
 {
 	free(scenario_repo(sc, "r1"));
-	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = setsid sleep 300 & "
+	scenario_config(sc, waved_keys, "[phase \"implement\"]\nrun = setsid sleep 300 & "
 	    "echo x > f.txt\n");
 	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"a\"}]");
 	cJSON_Delete(scenario_once_ok(sc));
 	/* The teardown's invariants find any process of the scenario still running. */
 	char *log = xasprintf("%s/logs/r1/1/attempt-1.log", sc->state), *text = read_file(log, NULL);
-	if (text == NULL) {
-		free(log);
-		log = xasprintf("%s/issues/r1/1/attempt-1.log", sc->state);
-		text = read_file(log, NULL);
-	}
+
 	cr_assert(text && strstr(text, "left 1 process running: ended"), "%s", text);
 	free(text);
 	free(log);
+}
+
+Test(e2e_signals, a_daemonized_process_does_not_outlive_its_phase)
+{
+	daemonized_process_ends_with_its_phase(NULL);
+}
+
+/* Without a cgroup the subreaper finds it as well. */
+Test(e2e_signals, a_daemonized_process_ends_with_cgroup_no_too)
+{
+	daemonized_process_ends_with_its_phase("cgroup = no");
+	struct run_result r = run_argv(sc->dir, (const char *[]){ sc->waved, "-n", "-c", sc->conf,
+	    NULL });
+
+	cr_assert(strstr(r.out, "containment: subreaper (cgroup = no"), "%s", r.out);
+	run_result_free(&r);
+}
+
+/* The number in the file at dir/name, once it is there (at most 60 s); -1 when never. */
+static long
+await_number(const char *name)
+{
+	char *path = xasprintf("%s/%s", sc->dir, name), *text = NULL;
+	long n = -1;
+
+	for (int k = 0; k < 600 && text == NULL; k++, nap_ms(100))
+		if ((text = read_file(path, NULL)) != NULL && *text == '\0') {
+			free(text);	/* written but not yet filled */
+			text = NULL;
+		}
+	if (text)
+		n = strtol(text, NULL, 10);
+	free(text);
+	free(path);
+	return n;
+}
+
+/* The phase of r1#1 starts a daemonized server the first time it runs, then waits. */
+static void
+a_phase_that_starts_a_server(void)
+{
+	free(scenario_repo(sc, "r1"));
+	/* The first run of the phase only: the attempt resumes after its worker's crash. */
+	char *more = xasprintf("[phase \"implement\"]\nrun = if mkdir %s/ran 2>/dev/null; then "
+	    "setsid sh -c 'echo $$ > %s/server.pid; exec sleep 300' & echo $PPID > %s/worker.pid; "
+	    "sleep 300; fi; echo x > f.txt\n", sc->dir, sc->dir, sc->dir);
+
+	scenario_config(sc, NULL, more);
+	free(more);
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"a\"}]");
+}
+
+/*
+ * Whether waved -n says this machine gives a cgroup per attempt.  Where it
+ * does not (not root) there is no cgroup to test: the test says so; as
+ * root (CI) there must be one.
+ */
+static void
+require_cgroup(void)
+{
+	struct run_result n = run_argv(sc->dir, (const char *[]){ sc->waved, "-n", "-c", sc->conf,
+	    NULL });
+	bool cgroup = strstr(n.out, "containment: a cgroup per attempt") != NULL;
+
+	if (!cgroup && getuid() != 0)
+		cr_skip_test("no writable cgroup v2 here (not root): %s", n.out);
+	cr_assert(cgroup, "as root waved makes a cgroup per attempt: %s", n.out);
+	run_result_free(&n);
+}
+
+/* The tree the daemon's log names (caller frees). */
+static char *
+cgroup_tree_of_the_run(void)
+{
+	char *out = daemon_output(), *at = strstr(out, "cgroup per attempt under "), *tree;
+
+	cr_assert(at, "%s", out);
+	at += strlen("cgroup per attempt under ");
+	tree = xasprintf("%.*s", (int)strcspn(at, "\n"), at);
+	free(out);
+	return tree;
+}
+
+/* A worker SIGKILLed mid-phase cannot end what its phase daemonized; the
+ * supervisor ends the attempt's cgroup when it reaps the worker. */
+Test(e2e_signals, a_killed_worker_leaves_nothing_of_its_attempt_running)
+{
+	a_phase_that_starts_a_server();
+	require_cgroup();
+	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	long server = await_number("server.pid"), worker = await_number("worker.pid");
+
+	cr_assert(server > 0 && worker > 0, "the phase did not start its server");
+	cr_assert_eq(kill((pid_t)worker, SIGKILL), 0);
+	for (int k = 0; k < 300 && !process_gone((pid_t)server); k++)
+		nap_ms(100);
+	cr_assert(process_gone((pid_t)server), "the daemonized server outlived its killed worker");
+	cr_assert_eq(scenario_wait(pid, 120), 0, "the resumed attempt lands");
+
+	char *tree = cgroup_tree_of_the_run();
+
+	cr_assert(access(tree, F_OK) == -1, "%s is left after waved exited", tree);
+	free(tree);
+}
+
+/* Supervisor and worker SIGKILLed at once: the next start ends what the
+ * attempt left, once its recovery is done, and removes the old tree. */
+Test(e2e_signals, the_next_start_ends_what_a_killed_run_left)
+{
+	a_phase_that_starts_a_server();
+	require_cgroup();
+	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	long server = await_number("server.pid"), worker = await_number("worker.pid");
+
+	cr_assert(server > 0 && worker > 0, "the phase did not start its server");
+	char *old = cgroup_tree_of_the_run();
+
+	kill(pid, SIGKILL);
+	kill((pid_t)worker, SIGKILL);
+	scenario_wait(pid, 30);
+	nap_ms(200);
+	cr_assert(!process_gone((pid_t)server), "nothing but the cgroup is left to end it");
+	cJSON_Delete(scenario_once_ok(sc));
+	cr_assert(process_gone((pid_t)server), "the server of the killed run still runs");
+	cr_assert(access(old, F_OK) == -1, "%s of the killed run is left", old);
+	free(old);
 }
 
 /* The log is written by waved from a pipe: a writer the phase left behind cannot reach it. */

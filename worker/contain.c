@@ -8,14 +8,28 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cgroup.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 #define CONTAIN_POLL_MS 20
+
+/*
+ * The attempt's cgroup, when the supervisor made a tree (common/cgroup.h):
+ * the worker stays in the tree's leaf and steps into the attempt's cgroup
+ * only while it starts a phase, so that the phase and all it starts are
+ * born there and the worker is not (cgroup.kill would end it too).
+ */
+static struct {
+	char *attempt;		/* TREE/attempt.PID, or NULL: the subreaper alone */
+	char *leaf;		/* TREE/supervisor, where the worker itself lives */
+} cg;
 
 struct proc_entry {
 	pid_t pid, ppid;
@@ -23,11 +37,64 @@ struct proc_entry {
 	long long cpu;		/* utime + stime + cutime + cstime, in clock ticks */
 };
 
+/* The attempt's cgroup, when we were started in a tree's leaf. */
+static void
+open_attempt_cgroup(void)
+{
+	char *own = cgroup_own_dir(), *slash, *tree;
+
+	if (own == NULL || (slash = strrchr(own, '/')) == NULL || strcmp(slash + 1, CGROUP_LEAF) != 0) {
+		free(own);
+		return;
+	}
+	*slash = '\0';
+	tree = strrchr(own, '/');
+	if (tree && strncmp(tree + 1, CGROUP_TREE_PREFIX, strlen(CGROUP_TREE_PREFIX)) == 0) {
+		char *attempt = xasprintf("%s/%s%d", own, CGROUP_ATTEMPT_PREFIX, (int)getpid());
+
+		if (mkdir(attempt, 0755) == 0 || errno == EEXIST) {
+			cg.attempt = attempt;
+			cg.leaf = xasprintf("%s/%s", own, CGROUP_LEAF);
+		} else {
+			log_warn("cgroup %s", attempt);
+			free(attempt);
+		}
+	}
+	free(own);
+}
+
 void
 contain_init(void)
 {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
+	open_attempt_cgroup();
+}
+
+const char *
+contain_cgroup(void)
+{
+	return cg.attempt;
+}
+
+pid_t
+contain_spawn(const char *const argv[], const struct spawn_opts *opts)
+{
+	pid_t pid;
+	int saved;
+
+	/* posix_spawn's child is born in the cgroup its parent is in at that moment. */
+	if (cg.attempt && cgroup_write(cg.attempt, "cgroup.procs", "0") == -1) {
+		log_warn("cgroup %s: the phase is contained by the subreaper alone", cg.attempt);
+		free(cg.attempt);
+		cg.attempt = NULL;
+	}
+	pid = spawn_start(argv, opts);
+	saved = errno;
+	if (cg.attempt && cgroup_write(cg.leaf, "cgroup.procs", "0") == -1)
+		log_warn("cgroup %s", cg.leaf);
+	errno = saved;
+	return pid;
 }
 
 /* One process's parent, state and CPU from /proc/PID/stat; false when gone. */
@@ -101,6 +168,29 @@ descends(const struct proc_entry *v, size_t n, pid_t pid, pid_t self)
 	return false;
 }
 
+/* Apply fn to each process in the attempt's cgroup; how many there were. */
+static int
+each_member(void (*fn)(const struct proc_entry *, void *), void *arg)
+{
+	char *path = xasprintf("%s/cgroup.procs", cg.attempt), *text = read_file(path, NULL);
+	int count = 0;
+
+	for (char *p = text, *end; p && *p; p = end) {
+		struct proc_entry e = { .pid = (pid_t)strtol(p, &end, 10) };
+
+		if (end == p)
+			break;
+		if (e.pid > 0) {
+			count++;
+			if (fn)
+				fn(&e, arg);
+		}
+	}
+	free(text);
+	free(path);
+	return count;
+}
+
 /* Apply fn to each live (not zombie) descendant; how many there were. */
 static int
 each_descendant(void (*fn)(const struct proc_entry *, void *), void *arg)
@@ -129,13 +219,57 @@ send_signal(const struct proc_entry *e, void *arg)
 void
 contain_signal(int sig)
 {
-	each_descendant(send_signal, &sig);
+	if (cg.attempt == NULL)
+		each_descendant(send_signal, &sig);
+	else if (sig != SIGKILL || cgroup_write(cg.attempt, "cgroup.kill", "1") == -1)
+		each_member(send_signal, &sig);
 }
 
 bool
 contain_empty(void)
 {
+	if (cg.attempt)
+		return !cgroup_populated(cg.attempt);
 	return each_descendant(NULL, NULL) == 0;
+}
+
+/* How many processes of the attempt are alive. */
+static int
+contain_count(void)
+{
+	return cg.attempt ? each_member(NULL, NULL) : each_descendant(NULL, NULL);
+}
+
+/* A cgroup's "KEY VALUE" line's value (cpu.stat), or -1. */
+static long long
+cgroup_stat(const char *file, const char *key)
+{
+	char *path = xasprintf("%s/%s", cg.attempt, file), *text = read_file(path, NULL), *p;
+	size_t klen = strlen(key);
+	long long v = -1;
+
+	for (p = text; p && *p; p += strcspn(p, "\n"), p += *p == '\n')
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
+			v = strtoll(p + klen + 1, NULL, 10);
+	free(text);
+	free(path);
+	return v;
+}
+
+long
+contain_peak_kb(void)
+{
+	char *path, *text;
+	long long bytes;
+
+	if (cg.attempt == NULL)
+		return 0;
+	path = xasprintf("%s/memory.peak", cg.attempt);
+	text = read_file(path, NULL);
+	bytes = text ? strtoll(text, NULL, 10) : 0;
+	free(text);
+	free(path);
+	return (long)(bytes / 1024);
 }
 
 static void
@@ -148,8 +282,11 @@ long long
 contain_cpu_ticks(void)
 {
 	struct rusage ru;
-	long long ticks = 0, hz = sysconf(_SC_CLK_TCK);
+	long long ticks = 0, hz = sysconf(_SC_CLK_TCK), usec;
 
+	/* All the attempt's processes ever used, the ones that ended too. */
+	if (cg.attempt && (usec = cgroup_stat("cpu.stat", "usage_usec")) >= 0)
+		return usec * hz / 1000000;
 	each_descendant(add_cpu, &ticks);
 	/* What has been reaped already counts too: a tool that ran and ended is work. */
 	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
@@ -174,7 +311,7 @@ contain_end(int64_t grace_ms)
 
 	if (contain_empty())
 		return 0;
-	left = each_descendant(NULL, NULL);
+	left = contain_count();
 	contain_signal(SIGTERM);
 	while (!contain_empty() && mono_ms() < deadline)
 		nanosleep(&(struct timespec){ 0, CONTAIN_POLL_MS * 1000000L }, NULL);

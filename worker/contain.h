@@ -2,9 +2,12 @@
  * What a phase starts stays the worker's (DESIGN.md section 19): the worker
  * is a child subreaper, so every descendant, however it daemonized
  * (setsid, a double fork), is still below it; a phase runs in a session of
- * its own with no controlling terminal.  When the phase ends, whatever of
- * it is left gets SIGTERM, the grace to exit, then SIGKILL: nothing an
- * attempt started survives into the next one.
+ * its own with no controlling terminal.  Where the supervisor made a cgroup
+ * tree (common/cgroup.h), the phases are born in the attempt's cgroup,
+ * which then answers the questions below (cgroup.procs, cgroup.events,
+ * cpu.stat, cgroup.kill, memory.peak) without a look through /proc.  When
+ * the phase ends, whatever of it is left gets SIGTERM, the grace to exit,
+ * then SIGKILL: nothing an attempt started survives into the next one.
  */
 #ifndef WAVED_CONTAIN_H
 #define WAVED_CONTAIN_H
@@ -13,8 +16,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Become the subreaper of everything the worker's phases start. */
+struct spawn_opts;
+
+/* Become the subreaper of everything the worker's phases start; find the attempt's cgroup. */
 void contain_init(void);
+
+/* The attempt's cgroup folder, or NULL where the subreaper works alone. */
+const char *contain_cgroup(void);
+
+/* spawn_start, the child born in the attempt's cgroup when there is one. */
+pid_t contain_spawn(const char *const argv[], const struct spawn_opts *opts);
+
+/* The attempt's peak memory in KiB (memory.peak), or 0 when no cgroup tells. */
+long contain_peak_kb(void);
 
 /* Send sig to every live descendant of this process. */
 void contain_signal(int sig);

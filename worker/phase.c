@@ -200,7 +200,7 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	int output[2] = { -1, -1 };
 
 	pid = pipe2(output, O_CLOEXEC) == -1 ? -1 :
-	    spawn_start(argv, &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = output[1],
+	    contain_spawn(argv, &(struct spawn_opts){ .cwd = spec->cwd, .out_fd = output[1],
 	    .envp = spec->envp, .session = true });
 	if (pid == -1)
 		dprintf(spec->log_fd, "waved: %s: cannot start %s in %s: %s\n", spec->name,
@@ -291,6 +291,9 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	if (left > 0)
 		dprintf(spec->log_fd, "\n== waved: %s left %d process%s running: ended\n",
 		    spec->name, left, left == 1 ? "" : "es");
+	/* The cgroup's peak counts every process of the attempt at once. */
+	if (contain_peak_kb() > out->maxrss_kb)
+		out->maxrss_kb = contain_peak_kb();
 	out->ms = (long)(mono_ms() - start);
 	out->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (spec->slurm)

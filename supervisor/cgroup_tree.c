@@ -1,0 +1,198 @@
+#include "supervisor/cgroup_tree.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cgroup.h"
+#include "common/log.h"
+
+#define KILL_WAIT_MS 2000	/* SIGKILLed processes leave in milliseconds; D state may not */
+#define LEAF_WAIT_MS 5000	/* for our last children to end at exit */
+
+static char *home;	/* the cgroup we were started in */
+static char *tree;	/* home/waved.PID, or NULL: the subreaper alone */
+static char *stale;	/* the tree of this state folder's last run, when not removed */
+
+/*
+ * STATE/cgroup names the tree of the supervisor that uses this state
+ * folder: the next start removes the last one's (another waved's, on
+ * another state folder, is not ours to touch).
+ */
+static void
+remember_tree(const char *state_dir)
+{
+	char *path = xasprintf("%s/%s", state_dir, CGROUP_TREE_FILE), *text = read_file(path, NULL);
+
+	if (text && *text) {
+		text[strcspn(text, "\n")] = '\0';
+		stale = text;
+		text = NULL;
+	}
+	char *line = xasprintf("%s\n", tree);
+
+	if (write_file_whole(path, line) == -1)
+		log_warn("%s", path);
+	free(line);
+	free(text);
+	free(path);
+}
+
+/* memory.peak per attempt needs the memory controller enabled down to the attempts. */
+static void
+enable_memory(void)
+{
+	char *path = xasprintf("%s/cgroup.controllers", home), *have = read_file(path, NULL);
+
+	/* Best effort: home refuses while other processes are in it (EBUSY). */
+	if (have && strstr(have, "memory")) {
+		cgroup_write(home, "cgroup.subtree_control", "+memory");
+		cgroup_write(tree, "cgroup.subtree_control", "+memory");
+	}
+	free(have);
+	free(path);
+}
+
+bool
+cgroup_tree_open(const char *state_dir, struct strbuf *why)
+{
+	char *leaf;
+
+	if ((home = cgroup_own_dir()) == NULL) {
+		strbuf_addf(why, "no cgroup v2 hierarchy is mounted");
+		return false;
+	}
+	tree = xasprintf("%s/%s%d", home, CGROUP_TREE_PREFIX, (int)getpid());
+	leaf = xasprintf("%s/%s", tree, CGROUP_LEAF);
+	if ((mkdir(tree, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(leaf, 0755) == -1 && errno != EEXIST) ||
+	    cgroup_write(leaf, "cgroup.procs", "0") == -1) {
+		strbuf_addf(why, "%s: %s", tree, strerror(errno));
+		rmdir(leaf);
+		rmdir(tree);
+		free(leaf);
+		free(tree);
+		tree = NULL;
+		return false;
+	}
+	free(leaf);
+	enable_memory();
+	remember_tree(state_dir);
+	log_info("phases contained in a cgroup per attempt under %s", tree);
+	return true;
+}
+
+/* HOME/waved.N and not ours: what the state folder says is checked, not believed. */
+static bool
+a_tree_beside_ours(const char *path)
+{
+	size_t len = strlen(home);
+
+	return strcmp(path, tree) != 0 && strncmp(path, home, len) == 0 && path[len] == '/' &&
+	    strncmp(path + len + 1, CGROUP_TREE_PREFIX, strlen(CGROUP_TREE_PREFIX)) == 0 &&
+	    strchr(path + len + 1, '/') == NULL && strstr(path, "..") == NULL;
+}
+
+void
+cgroup_tree_remove_stale(void)
+{
+	if (stale && a_tree_beside_ours(stale) && access(stale, F_OK) == 0) {
+		if (cgroup_kill_remove(stale, KILL_WAIT_MS))
+			log_info("removed the cgroup tree %s of the last run", stale);
+		else
+			log_warn("cgroup %s of the last run", stale);
+	}
+	free(stale);
+	stale = NULL;
+}
+
+/* Every attempt's cgroup still in the tree (a worker not reaped yet, at exit). */
+static void
+end_all_attempts(void)
+{
+	DIR *d = opendir(tree);
+	struct dirent *e;
+
+	while (d && (e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, CGROUP_ATTEMPT_PREFIX, strlen(CGROUP_ATTEMPT_PREFIX)) == 0) {
+			char *dir = xasprintf("%s/%s", tree, e->d_name);
+
+			cgroup_kill_remove(dir, KILL_WAIT_MS);
+			free(dir);
+		}
+	if (d)
+		closedir(d);
+}
+
+void
+cgroup_tree_close(void)
+{
+	if (tree) {
+		char *leaf = xasprintf("%s/%s", tree, CGROUP_LEAF);
+		int64_t deadline = mono_ms() + LEAF_WAIT_MS;
+
+		end_all_attempts();
+		/* Back where we started, so that the tree can go: a child of ours
+		 * may still be finishing (a worker parking its worktree).  A home
+		 * that now has controllers enabled refuses: the next start removes it. */
+		if (cgroup_write(home, "cgroup.procs", "0") == 0) {
+			while (cgroup_populated(leaf) && mono_ms() < deadline)
+				nanosleep(&(struct timespec){ 0, 20 * 1000000L }, NULL);
+			if (rmdir(leaf) == -1 || rmdir(tree) == -1)
+				log_warn("cgroup %s is left for the next start to remove", tree);
+		}
+		free(leaf);
+	}
+	free(stale);
+	free(tree);
+	free(home);
+	tree = home = stale = NULL;
+}
+
+void
+cgroup_tree_end_attempt(pid_t worker)
+{
+	char *dir;
+
+	if (tree == NULL)
+		return;
+	dir = xasprintf("%s/%s%d", tree, CGROUP_ATTEMPT_PREFIX, (int)worker);
+	if (cgroup_populated(dir))
+		log_info("worker %d ended with processes of its attempt running: ending them",
+		    (int)worker);
+	if (!cgroup_kill_remove(dir, KILL_WAIT_MS))
+		log_warn("cgroup %s", dir);
+	free(dir);
+}
+
+void
+cgroup_tree_describe(struct strbuf *out)
+{
+	char *own = cgroup_own_dir(), *procs = NULL, *controllers = NULL, *have = NULL;
+
+	if (own == NULL) {
+		strbuf_addf(out, "containment: subreaper (no cgroup v2 hierarchy is mounted)");
+		return;
+	}
+	procs = xasprintf("%s/cgroup.procs", own);
+	controllers = xasprintf("%s/cgroup.controllers", own);
+	if (access(own, W_OK) == -1 || access(procs, W_OK) == -1)
+		strbuf_addf(out, "containment: subreaper (cgroup %s is not writable: %s)", own,
+		    strerror(errno));
+	else if ((have = read_file(controllers, NULL)) && strstr(have, "memory"))
+		strbuf_addf(out, "containment: a cgroup per attempt under %s/%s%d "
+		    "(cgroup.kill, memory.peak)", own, CGROUP_TREE_PREFIX, (int)getpid());
+	else
+		strbuf_addf(out, "containment: a cgroup per attempt under %s/%s%d "
+		    "(cgroup.kill; no memory controller in cgroup v2 here: peaks from wait4)",
+		    own, CGROUP_TREE_PREFIX, (int)getpid());
+	free(have);
+	free(controllers);
+	free(procs);
+	free(own);
+}
