@@ -203,6 +203,29 @@ Test(e2e_untrusted, the_repos_own_commit_hook_refuses_and_the_attempt_fails)
 	free(api);
 }
 
+/* What a commit hook leaves running (a daemon it started) is the attempt's to end. */
+Test(e2e_untrusted, a_daemon_a_commit_hook_starts_does_not_outlive_the_attempt)
+{
+	issues(1, NULL, "echo x > f.txt");
+	char *hook = xasprintf("%s/.git/hooks/pre-commit", api);
+	char *body = xasprintf("#!/bin/sh\nsetsid sh -c 'echo $$ > %s/hook.pid; exec sleep 300' "
+	    "</dev/null >/dev/null 2>&1 &\nwhile [ ! -s %s/hook.pid ]; do sleep 0.05; done\n",
+	    sc->dir, sc->dir);
+
+	free(write_text(api, ".git/hooks/pre-commit", body));
+	cr_assert_eq(chmod(hook, 0755), 0);
+	cJSON_Delete(scenario_once_ok(sc));
+	char *path = xasprintf("%s/hook.pid", sc->dir), *pid = read_file(path, NULL);
+
+	cr_assert(pid, "the hook did not run");
+	cr_assert(process_gone((pid_t)atol(pid)), "the hook's daemon outlived its attempt");
+	free(pid);
+	free(path);
+	free(body);
+	free(hook);
+	free(api);
+}
+
 /* On a terminal, a phase that reads /dev/tty fails at once: it has no controlling terminal. */
 Test(e2e_untrusted, a_phase_reading_the_terminal_gets_none)
 {

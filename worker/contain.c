@@ -77,6 +77,23 @@ contain_cgroup(void)
 	return cg.attempt;
 }
 
+void
+contain_enter(void)
+{
+	if (cg.attempt && cgroup_write(cg.attempt, "cgroup.procs", "0") == -1) {
+		log_warn("cgroup %s: the phases are contained by the subreaper alone", cg.attempt);
+		free(cg.attempt);
+		cg.attempt = NULL;
+	}
+}
+
+void
+contain_leave(void)
+{
+	if (cg.attempt && cgroup_write(cg.leaf, "cgroup.procs", "0") == -1)
+		log_warn("cgroup %s", cg.leaf);
+}
+
 pid_t
 contain_spawn(const char *const argv[], const struct spawn_opts *opts)
 {
@@ -84,15 +101,10 @@ contain_spawn(const char *const argv[], const struct spawn_opts *opts)
 	int saved;
 
 	/* posix_spawn's child is born in the cgroup its parent is in at that moment. */
-	if (cg.attempt && cgroup_write(cg.attempt, "cgroup.procs", "0") == -1) {
-		log_warn("cgroup %s: the phase is contained by the subreaper alone", cg.attempt);
-		free(cg.attempt);
-		cg.attempt = NULL;
-	}
+	contain_enter();
 	pid = spawn_start(argv, opts);
 	saved = errno;
-	if (cg.attempt && cgroup_write(cg.leaf, "cgroup.procs", "0") == -1)
-		log_warn("cgroup %s", cg.leaf);
+	contain_leave();
 	errno = saved;
 	return pid;
 }

@@ -24,6 +24,10 @@ void contain_init(void);
 /* The attempt's cgroup folder, or NULL where the subreaper works alone. */
 const char *contain_cgroup(void);
 
+/* What the worker starts between these two is born in the attempt's cgroup. */
+void contain_enter(void);
+void contain_leave(void);
+
 /* spawn_start, the child born in the attempt's cgroup when there is one. */
 pid_t contain_spawn(const char *const argv[], const struct spawn_opts *opts);
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "worker/contain.h"
 #include "worker/worker_internal.h"
 
 /* The worktree's own git dir, from its .git file; NULL (why set) when it is not ours any more. */
@@ -224,8 +225,17 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 	if ((why = unfinished(git_dir, id == PHASE_RESOLVE)) != NULL)
 		goto out;
 	if (commit) {
+		/* The repo's hooks run as the phases do: in the attempt's cgroup,
+		 * and nothing they leave running outlives the commit. */
+		if (w->hooks_dir)
+			contain_enter();
 		int rc = git_commit_all(w->worktree, w->commit_message, w->hooks_dir,
 		    w->cfg->phases[id].timeout, &err);
+
+		if (w->hooks_dir) {
+			contain_leave();
+			contain_end((int64_t)w->cfg->kill_grace * 1000);
+		}
 
 		if (rc == -1) {
 			why = xasprintf("committing the work failed: %s", err.s ? err.s : "");
