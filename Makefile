@@ -144,6 +144,9 @@ install: all
 	install -m 644 man/waved.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 etc/waved.conf.example $(DESTDIR)$(ETCDIR)/waved.conf.example
+	install -d $(DESTDIR)$(ETCDIR)/usage $(DESTDIR)$(ETCDIR)/tracker
+	install -m 755 $(wildcard etc/usage/*) $(DESTDIR)$(ETCDIR)/usage/
+	install -m 755 $(wildcard etc/tracker/*) $(DESTDIR)$(ETCDIR)/tracker/
 	install -d $(DESTDIR)/etc/init.d $(DESTDIR)$(UNITDIR)
 	sed 's|@SBINDIR@|$(BINDIR)|g' etc/init.d/waved > $(DESTDIR)/etc/init.d/waved
 	chmod 755 $(DESTDIR)/etc/init.d/waved
