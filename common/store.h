@@ -116,12 +116,18 @@ typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 /* Every issue, by repo and number; the row's strings live for the call only. */
 int store_each_issue(struct store *st, store_issue_fn *fn, void *arg);
 
-/* Single-field writes: wrap related ones in store_begin/store_commit. */
-int store_set_state(struct store *st, int64_t id, const char *state, const char *reason);
+/* What the scheduler keeps of an issue, written whole by its one writer
+ * (supervisor/sched.c) after each change; the phase is cleared outside flight. */
+struct store_sched_row {
+	const char *state;
+	const char *reason;	/* NULL: none */
+	int attempts;
+	int64_t retry_at;
+	const char *final_commit;	/* NULL: none */
+};
+int store_issue_save(struct store *st, int64_t id, const struct store_sched_row *v);
+/* The phase an issue in flight is in. */
 int store_set_phase(struct store *st, int64_t id, const char *phase);
-int store_set_attempts(struct store *st, int64_t id, int attempts);
-int store_set_retry_at(struct store *st, int64_t id, int64_t at_ms);
-int store_set_final_commit(struct store *st, int64_t id, const char *sha);
 
 /* The issue's pull request, whole (an upsert); or none. */
 int store_set_pull(struct store *st, int64_t id, const struct store_pull *p);
