@@ -49,6 +49,7 @@ struct sched_issue {
 	const char *pool;		/* its own [pool] (interned), or NULL for its repo's */
 	const char *flight_pool;	/* the pool whose slot its flight holds (interned), or NULL */
 	size_t pos;			/* in its repo's ready heap, or in the retry heap */
+	size_t shelf;			/* which of its repo's ready heaps: its pool's */
 	struct attempt at;		/* the attempt in flight, or the last */
 	pid_t pid;			/* its worker */
 	bool flying;			/* its flight holds a cap slot in this run of the daemon */
@@ -65,7 +66,11 @@ struct sched_issue {
 struct sched_repo {
 	const struct repo_conf *conf;
 	bool busy;			/* an issue holds the repo slot */
-	struct heap ready;		/* issue indexes, by priority */
+	/* Its ready issues by priority, one heap per pool (0: none, k + 1: pool k):
+	 * an issue waiting for its full pool holds back no other of its repo. */
+	struct heap *ready;
+	size_t nshelves;
+	size_t nready;
 	size_t pos;			/* in the admit heap */
 	int inflight;			/* its issues between admission and landing */
 	long peak_kb;			/* recent peak resident size of its phases, 0: unknown */
@@ -176,18 +181,21 @@ issue_moved(size_t item, size_t pos, void *ctx)
 static size_t repo_next(const struct sched *s, size_t r);
 
 /*
- * Across repos: the higher critical path first; of two equal ones, the repo
- * with more issues ready, for a repo is a chain of its own (one at a time),
- * and the longest such chain left to the end would run alone.
+ * Across repos, by the issue each would admit: the higher critical path
+ * first; of two equal ones, the repo with more issues ready, for a repo is a
+ * chain of its own (one at a time), and the longest such chain left to the
+ * end would run alone.
  */
 static bool
 repo_before(size_t a, size_t b, void *ctx)
 {
 	struct sched *s = ctx;
-	size_t x = heap_top(&s->repos[a].ready), y = heap_top(&s->repos[b].ready);
+	size_t x = repo_next(s, a), y = repo_next(s, b);
 
-	if (s->v[x].priority == s->v[y].priority && s->repos[a].ready.n != s->repos[b].ready.n)
-		return s->repos[a].ready.n > s->repos[b].ready.n;
+	if (x == SIZE_MAX || y == SIZE_MAX)	/* about to leave the admit heap */
+		return y == SIZE_MAX && x != SIZE_MAX;
+	if (s->v[x].priority == s->v[y].priority && s->repos[a].nready != s->repos[b].nready)
+		return s->repos[a].nready > s->repos[b].nready;
 	return issue_before(x, y, ctx);
 }
 
@@ -216,13 +224,29 @@ issue_pool(const struct sched *s, size_t i)
 	return admission_pool(s->adm, name);
 }
 
-/* The issue the repo would admit next: its conflicted one, else its top. */
+/*
+ * The issue the repo would admit next: its conflicted one, else the first by
+ * priority of those whose pool has a free slot (DESIGN.md section 16: an
+ * issue waiting for its pool holds back no other of its repo); SIZE_MAX:
+ * none has room.
+ */
 static size_t
 repo_next(const struct sched *s, size_t r)
 {
 	const struct sched_repo *repo = &s->repos[r];
+	size_t best = SIZE_MAX;
 
-	return repo->conflicted != SIZE_MAX ? repo->conflicted : heap_top(&repo->ready);
+	if (repo->conflicted != SIZE_MAX)
+		return repo->conflicted;
+	for (size_t k = 0; k < repo->nshelves; k++) {
+		size_t top = heap_top(&repo->ready[k]);
+
+		if (top == HEAP_NONE || !admission_pool_room(s->adm, (long)k - 1))
+			continue;
+		if (best == SIZE_MAX || issue_before(top, best, (void *)s))
+			best = top;
+	}
+	return best;
 }
 
 /* Keep the repo's place in the admit heap true to its slot, its ready issues
@@ -231,7 +255,8 @@ static void
 repo_refresh(struct sched *s, size_t r)
 {
 	struct sched_repo *repo = &s->repos[r];
-	bool admissible = !repo->busy && repo->ready.n > 0;
+	bool admissible = !repo->busy && repo->nready > 0;
+	size_t next;
 
 	if (repo->conflicted != SIZE_MAX) {
 		enum issue_state st = s->v[repo->conflicted].state;
@@ -242,8 +267,10 @@ repo_refresh(struct sched *s, size_t r)
 			admissible = admissible && repo->inflight == 0 && st == STATE_READY;
 	}
 	/* The repo slot first, then the pool's: waiting for its pool, it holds no cap slot. */
-	if (admissible)
-		admissible = admission_pool_room(s->adm, issue_pool(s, repo_next(s, r)));
+	if (admissible) {
+		next = repo_next(s, r);
+		admissible = next != SIZE_MAX && admission_pool_room(s->adm, issue_pool(s, next));
+	}
 
 	if (admissible && repo->pos == HEAP_NONE)
 		heap_push(&s->admit, r);
@@ -253,11 +280,17 @@ repo_refresh(struct sched *s, size_t r)
 		heap_remove(&s->admit, repo->pos);
 }
 
+/* Every repo at once (a pool's room changed: any repo's next issue may
+ * have): the admit heap built again, for many keys moved together. */
 static void
 repos_refresh(struct sched *s)
 {
-	for (size_t r = 0; r < s->nrepos; r++)
+	heap_free(&s->admit);
+	heap_init(&s->admit, repo_before, repo_moved, s);
+	for (size_t r = 0; r < s->nrepos; r++) {
+		s->repos[r].pos = HEAP_NONE;
 		repo_refresh(s, r);
+	}
 }
 
 /* Take the issue out of whatever heap it is in. */
@@ -269,7 +302,8 @@ unlist(struct sched *s, size_t i)
 	if (is->pos == HEAP_NONE)
 		return;
 	if (is->state == STATE_READY) {
-		heap_remove(&s->repos[is->repo].ready, is->pos);
+		heap_remove(&s->repos[is->repo].ready[is->shelf], is->pos);
+		s->repos[is->repo].nready--;
 		repo_refresh(s, is->repo);
 	} else if (is->state == STATE_RETRY_WAIT)
 		heap_remove(&s->retry, is->pos);
@@ -284,7 +318,9 @@ list(struct sched *s, size_t i)
 	if (is->pos != HEAP_NONE)
 		return;
 	if (is->state == STATE_READY && is->in_source && is->repo != NO_REPO) {
-		heap_push(&s->repos[is->repo].ready, i);
+		is->shelf = (size_t)(issue_pool(s, i) + 1);
+		heap_push(&s->repos[is->repo].ready[is->shelf], i);
+		s->repos[is->repo].nready++;
 		repo_refresh(s, is->repo);
 	} else if (is->state == STATE_RETRY_WAIT)
 		heap_push(&s->retry, i);
@@ -1402,7 +1438,7 @@ replan(struct sched *s)
 			bool listed = is->state == STATE_READY && is->pos != HEAP_NONE;
 			is->priority = prio;
 			if (listed) {
-				heap_fix(&s->repos[is->repo].ready, is->pos);
+				heap_fix(&s->repos[is->repo].ready[is->shelf], is->pos);
 				repo_refresh(s, is->repo);
 			}
 		}
@@ -1432,6 +1468,7 @@ sched_sync(struct sched *s, const struct issue_list *source)
 	for (size_t k = 0; k < source->n; k++) {
 		long i = sched_lookup(s, source->v[k].repo, source->v[k].number);
 		struct sched_issue *is;
+		const char *pool;
 
 		if (i < 0)
 			continue;
@@ -1439,7 +1476,13 @@ sched_sync(struct sched *s, const struct issue_list *source)
 		if (added[k])
 			txn_event(s, (size_t)i, "queued", fields_str("title", is->title));
 		is->in_source = is->repo != NO_REPO;
-		is->pool = source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL;
+		pool = source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL;
+		if (pool != is->pool && is->state == STATE_READY && is->pos != HEAP_NONE) {
+			unlist(s, (size_t)i);	/* onto its new pool's shelf */
+			is->pool = pool;
+			list(s, (size_t)i);
+		} else
+			is->pool = pool;
 		free(is->deps);
 		is->ndeps = source->v[k].ndeps;
 		is->deps = xcalloc(is->ndeps, sizeof(*is->deps));
@@ -1904,6 +1947,16 @@ sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, 
 /* ---- setup ---- */
 
 static void
+repos_free(struct sched_repo *repos, size_t n)
+{
+	for (size_t r = 0; r < n; r++) {
+		for (size_t k = 0; k < repos[r].nshelves; k++)
+			heap_free(&repos[r].ready[k]);
+		free(repos[r].ready);
+	}
+}
+
+static void
 repos_build(struct sched *s, const struct config *cfg)
 {
 	s->nrepos = cfg->nrepos;
@@ -1912,7 +1965,10 @@ repos_build(struct sched *s, const struct config *cfg)
 		s->repos[r].conf = &cfg->repos[r];
 		s->repos[r].pos = HEAP_NONE;
 		s->repos[r].conflicted = SIZE_MAX;
-		heap_init(&s->repos[r].ready, issue_before, issue_moved, s);
+		s->repos[r].nshelves = cfg->npools + 1;
+		s->repos[r].ready = xcalloc(s->repos[r].nshelves, sizeof(struct heap));
+		for (size_t k = 0; k < s->repos[r].nshelves; k++)
+			heap_init(&s->repos[r].ready[k], issue_before, issue_moved, s);
 	}
 }
 
@@ -1955,8 +2011,7 @@ sched_free(struct sched *s)
 		free(s->v[i].final);
 		pr_free(&s->v[i]);
 	}
-	for (size_t r = 0; r < s->nrepos; r++)
-		heap_free(&s->repos[r].ready);
+	repos_free(s->repos, s->nrepos);
 	heap_free(&s->admit);
 	heap_free(&s->retry);
 	free(s->repos);
@@ -2007,14 +2062,9 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 		if (is->flying)
 			s->repos[is->repo].inflight++;
 	}
-	for (size_t r = 0; r < nold; r++)
-		heap_free(&old[r].ready);
+	repos_free(old, nold);
 	free(old);
 	free(names);
-	heap_free(&s->retry);
-	heap_init(&s->retry, retry_before, issue_moved, s);
-	for (size_t i = 0; i < s->n; i++)
-		list(s, i);
 	config_release(s->cfg);
 	s->cfg = config_hold(cfg);
 	/* The pools of the new configuration, counted again from the flights. */
@@ -2027,6 +2077,10 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 		else
 			s->v[i].flight_pool = NULL;
 	}
+	heap_free(&s->retry);
+	heap_init(&s->retry, retry_before, issue_moved, s);
+	for (size_t i = 0; i < s->n; i++)
+		list(s, i);
 	repos_refresh(s);
 	store_sync_repos(s->store, cfg);
 	return true;

@@ -418,3 +418,43 @@ Test(e2e_sched, review_rejections_past_their_rounds_fail_the_attempt)
 	cJSON_Delete(evs);
 	run_result_free(&r);
 }
+
+/*
+ * DESIGN.md section 16 (pools): an issue waiting for its pool holds neither a
+ * cap slot nor its repo's slot; the repo's next ready issue whose pool has
+ * room goes first.  web#1 (the longer chain) takes pool heavy's one slot and
+ * its phase waits until api#2 has started: api#1, older but in heavy too,
+ * must not hold api#2 back (held back, web#1 would end on its timeout).
+ */
+Test(e2e_sched, a_light_issue_passes_a_heavy_one_of_its_repo_waiting_for_its_pool)
+{
+	cJSON *evs;
+	struct run_result r;
+
+	free(scenario_repo(sc, "api"));
+	free(scenario_repo(sc, "web"));
+	scenario_config(sc, "cap = 3", "[pool \"heavy\"]\ncap = 1\n"
+	    "[phase \"implement\"]\nrun = echo $WAVED_ISSUE > c-$WAVED_NUMBER.txt; "
+	    "touch ../../../started-$WAVED_REPO-$WAVED_NUMBER; "
+	    "if [ $WAVED_REPO = web ] && [ $WAVED_NUMBER = 1 ]; then "
+	    "until [ -e ../../../started-api-2 ]; do sleep 0.05; done; fi\n"
+	    "timeout = 60\n");
+	scenario_issues(sc, "["
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"heavy, older\",\"pool\":\"heavy\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"light\"},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"heavy\",\"pool\":\"heavy\"},"
+	    "{\"repo\":\"web\",\"number\":2,\"title\":\"after web#1\",\"depends_on\":[\"#1\"]}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	evs = scenario_events(sc);
+	int web1 = ev_find(evs, "admitted", "web#1", 0);
+	int web1_done = ev_find(evs, "done", "web#1", 0);
+	cr_assert_geq(web1, 0);
+	cr_assert_lt(web1, ev_find(evs, "admitted", "api#1", 0), "the longer chain takes the pool");
+	cr_assert_lt(ev_find(evs, "admitted", "api#2", 0), web1_done,
+	    "api#2 starts while api#1 waits for heavy");
+	cr_assert_gt(ev_find(evs, "admitted", "api#1", 0), web1_done, "heavy holds one at a time");
+	cr_assert_eq(ev_count(evs, "done", NULL), 4);
+	cJSON_Delete(evs);
+	run_result_free(&r);
+}

@@ -517,3 +517,38 @@ Test(sched, memory_is_asked_at_every_admission)
 	cr_assert(sched_memory_is_low(s), "the memory hand holds admissions");
 	cr_assert_eq(sched_effective_cap(s), 0);
 }
+
+/*
+ * DESIGN.md section 16: an issue waiting for its pool holds neither a cap
+ * slot nor its repo's.  web#1 (the longer chain) takes pool heavy's one slot;
+ * api#1 is older than api#2 but in heavy too: api#2, in no pool, goes first.
+ */
+Test(sched, an_issue_waiting_for_its_pool_holds_back_no_other_of_its_repo)
+{
+	struct issue_list l = { 0 };
+	struct config *pooled;
+	char *errors = NULL, *path, *why = NULL;
+
+	path = write_text(dir, "pooled.conf", "[waved]\nstate_dir = state\nmax_attempts = 2\n"
+	    "retry_backoff = 0\n[source]\ntype = file\npath = issues.json\n"
+	    "[phase \"implement\"]\nrun = true\n[pool \"heavy\"]\ncap = 1\n"
+	    "[repo \"api\"]\npath = repos/api\n[repo \"web\"]\npath = repos/web\n");
+	pooled = config_load(path, &errors);
+	cr_assert_not_null(pooled, "%s", errors);
+	free(path);
+	cr_assert(DISPATCH_RC(sched_reconfigure(s, pooled, &why)), "%s", why);
+	strcpy(add_issue(&l, "api", 1, "heavy, older")->pool, "heavy");
+	add_issue(&l, "api", 2, "light");
+	strcpy(add_issue(&l, "web", 1, "heavy, longer chain")->pool, "heavy");
+	issue_spec_add_dep(add_issue(&l, "web", 2, "after web#1"), "web", 1);
+	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	issue_list_clear(&l);
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 2, "the cap is 2: both repos admit one");
+	cr_assert_str_eq(jobs[0].key, "web#1");
+	cr_assert_str_eq(jobs[0].pool, "heavy");
+	cr_assert_str_eq(jobs[1].key, "api#2", "api#1 waits for its pool, not api#2 behind it");
+	cr_assert_null(jobs[1].pool);
+	cr_assert_str_eq(state_of("api", 1), "ready");
+	config_free(pooled);
+}
