@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 struct store;
 
@@ -169,6 +169,16 @@ int64_t store_spend_frees_at(struct store *st, int64_t since, double limit_usd,
     int64_t limit_tokens);
 /* Forget the reports at or before until: the day no longer counts them. */
 int store_spend_prune(struct store *st, int64_t until);
+
+/*
+ * What attempts took (DESIGN.md section 4 rule 4): a moving average of their
+ * agent time by scope ("repo" or "pool") and name.  A new attempt weighs a
+ * quarter, so the average follows what the agents take now.
+ */
+int store_duration_note(struct store *st, const char *scope, const char *name, int64_t ms);
+typedef void store_duration_fn(const char *scope, const char *name, int64_t avg_ms,
+    long attempts, void *arg);
+int store_each_duration(struct store *st, store_duration_fn *fn, void *arg);
 
 /* The attempt's last state marker; false when it has none. */
 struct store_marker {

@@ -111,6 +111,11 @@ const char *const store_sql[ST_COUNT] = {
 	    "UPDATE issues SET wasted_cost_usd = wasted_cost_usd +"
 	    " (SELECT cost_usd FROM attempts WHERE id = ?2) WHERE id = ?1",
 	[ST_BUDGET_RESET] = "UPDATE issues SET budget_usd = 0, budget_tokens = 0 WHERE id = ?1",
+	[ST_DURATION_NOTE] =
+	    "INSERT INTO durations (scope, name, avg_ms, attempts) VALUES (?1, ?2, ?3, 1)"
+	    " ON CONFLICT (scope, name) DO UPDATE SET avg_ms = (avg_ms * 3 + ?3) / 4,"
+	    " attempts = attempts + 1",
+	[ST_EACH_DURATION] = "SELECT scope, name, avg_ms, attempts FROM durations ORDER BY scope, name",
 };
 
 /* Inside the caller's transaction when one is open (a reload), else in one of its own. */
@@ -617,4 +622,28 @@ store_report_count(struct store *st)
 		n = (long)sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	return n;
+}
+
+int
+store_duration_note(struct store *st, const char *scope, const char *name, int64_t ms)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_DURATION_NOTE);
+
+	bind_text_or_null(s, 1, scope);
+	bind_text_or_null(s, 2, name);
+	sqlite3_bind_int64(s, 3, ms);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_each_duration(struct store *st, store_duration_fn *fn, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_EACH_DURATION);
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(column_text(s, 0), column_text(s, 1), sqlite3_column_int64(s, 2),
+		    (long)sqlite3_column_int64(s, 3), arg);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

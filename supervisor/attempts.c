@@ -63,6 +63,17 @@ attempt_waste(struct store *st, int64_t issue_id, struct attempt *a)
 	return ms;
 }
 
+void
+attempt_note_duration(struct store *st, const char *repo, const char *pool,
+    const struct attempt *a)
+{
+	if (a->ms <= 0)
+		return;
+	store_duration_note(st, "repo", repo, a->ms);
+	if (pool)
+		store_duration_note(st, "pool", pool, a->ms);
+}
+
 bool
 attempt_last_marker(struct store *st, const struct attempt *a, struct store_marker *m)
 {

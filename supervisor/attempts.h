@@ -42,6 +42,10 @@ void attempt_phase_end(struct store *st, int64_t issue_id, struct attempt *a,
     const struct proto_msg *m);
 /* Its agent time and cost did not land: wasted (section 5).  Returns the ms. */
 int64_t attempt_waste(struct store *st, int64_t issue_id, struct attempt *a);
+/* What the attempt took, into the moving averages of its repo and of its
+ * pool (pool NULL: none) that expected times come from (section 4 rule 4). */
+void attempt_note_duration(struct store *st, const char *repo, const char *pool,
+    const struct attempt *a);
 /* The attempt's last state marker, for recovery; false when it has none. */
 bool attempt_last_marker(struct store *st, const struct attempt *a, struct store_marker *m);
 /* An exit of 75 that is the agent's (not a full disk, which the disk hand holds). */

@@ -712,6 +712,7 @@ admit_one(struct sched *s, size_t r)
 	cJSON_AddStringToObject(f, "repo", repo->conf->name);
 	cJSON_AddNumberToObject(f, "inflight", s->inflight + 1);
 	cJSON_AddNumberToObject(f, "effective_cap", admission_effective(s->adm));
+	cJSON_AddNumberToObject(f, "priority", (double)is->priority);
 	sched_fire(s, i, IN_ADMIT, NULL, f);
 }
 
@@ -1024,6 +1025,11 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	bool passed = over != NULL;
 
 	free(over);
+	/* What it took counts toward its repo's and pool's expected time, unless
+	 * it ended on a limit (an exit of 75, a budget) rather than on its work. */
+	if (m->outcome != OUTCOME_TEMPFAIL && m->outcome != OUTCOME_OVER_BUDGET)
+		attempt_note_duration(s->store, s->repos[is->repo].conf->name,
+		    admission_pool_name(s->adm, issue_pool(s, i)), &is->at);
 	/* Work that landed stays landed; anything else past the budget is dead. */
 	if (m->outcome == OUTCOME_OVER_BUDGET || (passed && !landed)) {
 		attempt_over_budget(s, i);
@@ -1315,12 +1321,39 @@ dep_settled(const struct issue_ref *dep, void *arg)
 
 /*
  * Plan the issues that are in the source and not done: cycles and unknown
- * dependencies block, the critical path sets priorities.  Returns the plan;
- * *members maps its list back to table indexes.
+ * dependencies block, the critical path sets priorities, in the expected
+ * time of what the repos' and pools' last attempts took (the store's moving
+ * averages, read at each plan).  Returns the plan; *members maps its list
+ * back to table indexes.
  */
+/* What the repos' and pools' last attempts took, as the store keeps it. */
+struct history {
+	struct sched *s;
+	int64_t *repo_ms, *pool_ms;
+};
+
+static void
+history_row(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
+{
+	struct history *h = arg;
+	long k;
+
+	(void)attempts;
+	if (strcmp(scope, "repo") == 0 && (k = (long)repo_index(h->s, name)) != (long)NO_REPO)
+		h->repo_ms[k] = avg_ms;
+	else if (strcmp(scope, "pool") == 0 && (k = admission_pool(h->s->adm, name)) >= 0)
+		h->pool_ms[k] = avg_ms;
+}
+
 static struct plan *
 plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 {
+	struct history h = { s, xcalloc(s->nrepos + 1, sizeof(int64_t)),
+	    xcalloc(s->cfg->npools + 1, sizeof(int64_t)) };
+	int64_t *expected = xcalloc(s->n + 1, sizeof(int64_t));
+	struct plan *p;
+
+	store_each_duration(s->store, history_row, &h);
 	*members = xcalloc(s->n, sizeof(size_t));
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_issue *is = &s->v[i];
@@ -1335,8 +1368,15 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 		spec->created = is->created;
 		spec->deps = is->deps;	/* a view of the table: the list owns no spec's parts */
 		spec->ndeps = is->ndeps;
+		long pool = issue_pool(s, i);
+		expected[list->n - 1] = plan_expected_ms(h.repo_ms[is->repo],
+		    pool >= 0 ? h.pool_ms[pool] : 0);
 	}
-	return plan_build(list, dep_settled, s);
+	p = plan_build_timed(list, expected, dep_settled, s);
+	free(expected);
+	free(h.repo_ms);
+	free(h.pool_ms);
+	return p;
 }
 
 /*

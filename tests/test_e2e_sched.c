@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "common/store.h"
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
@@ -454,6 +455,60 @@ Test(e2e_sched, a_light_issue_passes_a_heavy_one_of_its_repo_waiting_for_its_poo
 	cr_assert_lt(ev_find(evs, "admitted", "api#2", 0), web1_done,
 	    "api#2 starts while api#1 waits for heavy");
 	cr_assert_gt(ev_find(evs, "admitted", "api#1", 0), web1_done, "heavy holds one at a time");
+	cr_assert_eq(ev_count(evs, "done", NULL), 4);
+	cJSON_Delete(evs);
+	run_result_free(&r);
+}
+
+/* What the store says the repos' last attempts took. */
+static void
+seed_history(const char *repo, int64_t ms)
+{
+	char *state = xasprintf("%s/state", sc->dir), *path = xasprintf("%s/waved.db", state);
+	char *err = NULL;
+	struct store *st;
+
+	cr_assert_eq(mkdir_p(state, 0755), 0);
+	st = store_open(path, STORE_READWRITE, &err);
+	cr_assert_not_null(st, "%s", err);
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_duration_note(st, "repo", repo, ms), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_close(st);
+	free(path);
+	free(state);
+}
+
+/*
+ * DESIGN.md section 4 rule 4: the critical path in expected time.  api's
+ * chain of three issues is three short ones, web's one issue a long one: by
+ * counts api#1 would go first; by what the repos' last attempts took, web#1
+ * does, and its admitted event says the priority it had.
+ */
+Test(e2e_sched, the_longest_expected_time_goes_first_not_the_longest_chain)
+{
+	cJSON *evs;
+	struct run_result r;
+
+	free(scenario_repo(sc, "api"));
+	free(scenario_repo(sc, "web"));
+	scenario_config(sc, "cap = 1", IMPLEMENT("0"));
+	scenario_issues(sc, "["
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"a1\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"a2\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"api\",\"number\":3,\"title\":\"a3\",\"depends_on\":[\"#2\"]},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"w1\"}]");
+	seed_history("api", 1000);
+	seed_history("web", 600000);
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	evs = scenario_events(sc);
+	int first = ev_find(evs, "admitted", NULL, 0);
+	cr_assert_geq(first, 0);
+	cr_assert_str_eq(ev_string(evs, first, "issue"), "web#1");
+	cr_assert_eq(ev_number(evs, first, "priority"), 600000);
+	int a1 = ev_find(evs, "admitted", "api#1", 0);
+	cr_assert_eq(ev_number(evs, a1, "priority"), 3000, "its chain: three times api's 1s");
 	cr_assert_eq(ev_count(evs, "done", NULL), 4);
 	cJSON_Delete(evs);
 	run_result_free(&r);

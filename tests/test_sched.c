@@ -518,6 +518,55 @@ Test(sched, memory_is_asked_at_every_admission)
 	cr_assert_eq(sched_effective_cap(s), 0);
 }
 
+static void
+note_duration(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
+{
+	int64_t *api = arg;
+
+	(void)attempts;
+	if (strcmp(scope, "repo") == 0 && strcmp(name, "api") == 0)
+		*api = avg_ms;
+}
+
+static struct proto_msg
+phase_end(const char *phase, long ms)
+{
+	struct proto_msg m = { .type = PROTO_PHASE, .end = true, .ms = ms };
+
+	strlcpy(m.phase, phase, sizeof(m.phase));
+	return m;
+}
+
+/* What an attempt took is its repo's expected time (a moving average); an
+ * exit of 75 is a limit, not the work, and counts nothing. */
+Test(sched, what_attempts_take_is_kept_as_their_repos_expected_time)
+{
+	int64_t api = 0;
+	int a;
+
+	sync_three();
+	DISPATCH(sched_admit(s));
+	a = job_of("api#1");
+	cr_assert_eq(say(a, phase_end("implement", 3000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_TEMPFAIL, "usage limit")), 0);
+	store_each_duration(store, note_duration, &api);
+	cr_assert_eq(api, 0, "a tempfail is no measure");
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(jobs[a = job_of("api#1")].attempt, 1, "the tempfail's attempt again");
+	cr_assert_eq(say(a, phase_end("implement", 8000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	store_each_duration(store, note_duration, &api);
+	cr_assert_eq(api, 8000);
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(jobs[a = job_of("api#1")].attempt, 2);
+	cr_assert_eq(say(a, phase_end("implement", 4000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	store_each_duration(store, note_duration, &api);
+	cr_assert_eq(api, (8000 * 3 + 4000) / 4, "the last attempt weighs a quarter");
+}
+
 /*
  * DESIGN.md section 16: an issue waiting for its pool holds neither a cap
  * slot nor its repo's.  web#1 (the longer chain) takes pool heavy's one slot;
