@@ -286,8 +286,9 @@ Test(sched, a_tempfail_and_a_failed_start_use_no_attempt)
 	a = job_of("api#1");
 	cr_assert_eq(jobs[a].attempt, 1, "a failed start is no attempt");
 	cr_assert_eq(say(a, done_msg(OUTCOME_TEMPFAIL, "usage limit")), 0);
-	DISPATCH(sched_tick(s, now_ms() + 1));
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));	/* past tempfail_backoff */
 	DISPATCH(sched_admit(s));
+	cr_assert_neq(job_of("api#1"), a, "admitted again");
 	cr_assert_eq(jobs[job_of("api#1")].attempt, 1, "nor is a tempfail");
 }
 
