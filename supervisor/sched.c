@@ -326,6 +326,8 @@ list(struct sched *s, size_t i)
 		heap_push(&s->retry, i);
 }
 
+static void replan(struct sched *s);
+
 /* ---- the table (DESIGN.md section 3) ---- */
 
 #define FROM(st) (1u << (st))
@@ -1022,31 +1024,35 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	struct sched_issue *is = &s->v[i];
 	char *over = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
 	bool landed = m->outcome == OUTCOME_MERGED || m->outcome == OUTCOME_PUSHED;
-	bool passed = over != NULL;
+	bool passed = over != NULL, noted;
 
 	free(over);
-	/* What it took counts toward its repo's and pool's expected time, unless
-	 * it ended on a limit (an exit of 75, a budget) rather than on its work. */
-	if (m->outcome != OUTCOME_TEMPFAIL && m->outcome != OUTCOME_OVER_BUDGET)
-		attempt_note_duration(s->store, s->repos[is->repo].conf->name,
-		    admission_pool_name(s->adm, issue_pool(s, i)), &is->at);
 	/* Work that landed stays landed; anything else past the budget is dead. */
 	if (m->outcome == OUTCOME_OVER_BUDGET || (passed && !landed)) {
 		attempt_over_budget(s, i);
 		return 0;
 	}
+	if (m->outcome == OUTCOME_MERGED && !is->merged)
+		return -1;	/* "merged" without the merge that proves it */
+	if (m->outcome == OUTCOME_PUSHED && s->repos[is->repo].conf->land != LAND_PR)
+		return -1;	/* a pull request the repo does not land by */
+	/* What it took counts toward its repo's and pool's expected time, unless
+	 * it ended on a limit (an exit of 75) rather than on its work. */
+	noted = m->outcome != OUTCOME_TEMPFAIL && is->at.ms > 0;
+	if (noted)
+		attempt_note_duration(s->store, s->repos[is->repo].conf->name,
+		    admission_pool_name(s->adm, issue_pool(s, i)), &is->at);
 	if (m->outcome == OUTCOME_MERGED) {
-		if (!is->merged)
-			return -1;	/* "merged" without the merge that proves it */
 		attempt_end(s->store, &is->at, "merged", NULL);
 		attempt_landed(s, i);
-	} else if (m->outcome == OUTCOME_PUSHED) {
-		if (s->repos[is->repo].conf->land != LAND_PR)
-			return -1;	/* a pull request the repo does not land by */
+	} else if (m->outcome == OUTCOME_PUSHED)
 		attempt_pushed(s, i, m->sha);
-	} else
+	else
 		attempt_failed(s, i, proto_outcome_name(m->outcome), m->reason,
 		    m->outcome != OUTCOME_TEMPFAIL);
+	/* Expected times moved: the waiting issues' priorities with them. */
+	if (noted)
+		replan(s);
 	return 0;
 }
 

@@ -602,3 +602,38 @@ Test(sched, an_issue_waiting_for_its_pool_holds_back_no_other_of_its_repo)
 	cr_assert_str_eq(state_of("api", 1), "ready");
 	config_free(pooled);
 }
+
+/*
+ * Priorities follow what attempts take as they end, not only at the next
+ * sync: web#1 has the longer chain and goes first by counts; once api's
+ * attempt has taken a hundred times web's, api#1 is the longer critical path.
+ */
+Test(sched, priorities_follow_the_expected_time_of_attempts_as_they_end)
+{
+	struct issue_list l = { 0 };
+	int a;
+
+	add_issue(&l, "api", 1, "alone");
+	add_issue(&l, "web", 1, "first of two");
+	issue_spec_add_dep(add_issue(&l, "web", 2, "second"), "web", 1);
+	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	issue_list_clear(&l);
+	DISPATCH(sched_cap_set(s, 1, "control", "test"));
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 1);
+	cr_assert_str_eq(jobs[0].key, "web#1", "by counts: web's chain of two");
+	a = 0;
+	cr_assert_eq(say(a, phase_end("implement", 1000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 2);
+	a = job_of("api#1");
+	cr_assert_eq(say(a, phase_end("implement", 100000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));
+	cr_assert_str_eq(state_of("api", 1), "ready");
+	cr_assert_str_eq(state_of("web", 1), "ready");
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 3);
+	cr_assert_str_eq(jobs[2].key, "api#1", "api's 100 s against web's two of 1 s");
+}
