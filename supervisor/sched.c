@@ -586,12 +586,6 @@ sched_issue_state(const struct sched *s, size_t i)
 	return s->v[i].state;
 }
 
-size_t
-sched_pending(const struct sched *s, size_t i)
-{
-	return deps_pending(s->deps, i);
-}
-
 /* ---- land = pr: the pull request's record ---- */
 
 static void

@@ -256,8 +256,6 @@ bool sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reas
 /* The issue of repo#number (-1: none), and its state. */
 long sched_lookup(const struct sched *s, const char *repo, long number);
 enum issue_state sched_issue_state(const struct sched *s, size_t issue);
-/* Dependencies of the issue not done yet. */
-size_t sched_pending(const struct sched *s, size_t issue);
 
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */
 bool sched_settled(const struct sched *s);
