@@ -20,6 +20,8 @@ struct plan {
 	size_t nowned;
 	int *wave;
 	long *priority;
+	int64_t *expected;	/* what each issue counts: ms, or 1 under the count rule */
+	bool timed;
 	size_t **waves;		/* issue indexes per wave */
 	size_t *wave_len;
 	size_t nwaves;
@@ -335,7 +337,7 @@ plan_layer(struct plan *p)
 		for (k = p->rdep_at[v]; k < p->rdep_at[v + 1]; k++)
 			if (p->priority[p->rdep[k]] > best)
 				best = p->priority[p->rdep[k]];
-		p->priority[v] = best + 1;
+		p->priority[v] = best + (long)p->expected[v];
 	}
 	p->nwaves = (size_t)(maxwave + 1);
 	p->waves = xcalloc(p->nwaves, sizeof(*p->waves));
@@ -356,8 +358,31 @@ plan_layer(struct plan *p)
 	free(topo);
 }
 
+/*
+ * What each issue counts on the critical path: its expected time when some
+ * issue has one, the mean of the known ones for an issue without; 1 each
+ * (the count rule) when no issue has any history yet.
+ */
+static void
+plan_weigh(struct plan *p, const int64_t *expected_ms)
+{
+	int64_t sum = 0, known = 0;
+
+	p->expected = xcalloc(p->n + 1, sizeof(int64_t));
+	for (size_t i = 0; expected_ms && i < p->n; i++)
+		if (expected_ms[i] > 0) {
+			sum += expected_ms[i];
+			known++;
+		}
+	p->timed = known > 0;
+	for (size_t i = 0; i < p->n; i++)
+		p->expected[i] = !p->timed ? 1 : expected_ms[i] > 0 ? expected_ms[i] :
+		    sum / known > 0 ? sum / known : 1;
+}
+
 struct plan *
-plan_build(const struct issue_list *issues, plan_satisfied_fn *satisfied, void *arg)
+plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
+    plan_satisfied_fn *satisfied, void *arg)
 {
 	struct plan *p = xcalloc(1, sizeof(*p));
 
@@ -366,6 +391,7 @@ plan_build(const struct issue_list *issues, plan_satisfied_fn *satisfied, void *
 	p->reason = xcalloc(p->n, sizeof(char *));
 	p->wave = xcalloc(p->n, sizeof(int));
 	p->priority = xcalloc(p->n, sizeof(long));
+	plan_weigh(p, expected_ms);
 	plan_resolve(p, satisfied, arg);
 	plan_find_cycles(p);
 	plan_propagate_blocked(p);
@@ -375,6 +401,63 @@ plan_build(const struct issue_list *issues, plan_satisfied_fn *satisfied, void *
 		if (p->reason[i])
 			p->blocked[p->nblocked++] = i;
 	return p;
+}
+
+struct plan *
+plan_build(const struct issue_list *issues, plan_satisfied_fn *satisfied, void *arg)
+{
+	return plan_build_timed(issues, NULL, satisfied, arg);
+}
+
+bool
+plan_is_timed(const struct plan *p)
+{
+	return p->timed;
+}
+
+int64_t
+plan_expected(const struct plan *p, size_t issue)
+{
+	return p->expected[issue];
+}
+
+static int
+repo_cmp(const void *a, const void *b, void *arg)
+{
+	const struct plan *p = arg;
+
+	return strcmp(p->issues->v[*(const size_t *)a].repo, p->issues->v[*(const size_t *)b].repo);
+}
+
+int64_t
+plan_wave_expected(const struct plan *p, size_t k)
+{
+	size_t n = p->wave_len[k], *v;
+	int64_t longest = 0, sum = 0;
+
+	if (!p->timed || n == 0)
+		return 0;
+	/* By repo: each repo's issues of the wave summed, the longest sum kept. */
+	v = xcalloc(n, sizeof(size_t));
+	memcpy(v, p->waves[k], n * sizeof(size_t));
+	qsort_r(v, n, sizeof(size_t), repo_cmp, (void *)p);
+	for (size_t a = 0; a < n; a++) {
+		if (a > 0 && strcmp(p->issues->v[v[a]].repo, p->issues->v[v[a - 1]].repo) != 0)
+			sum = 0;
+		sum += p->expected[v[a]];
+		if (sum > longest)
+			longest = sum;
+	}
+	free(v);
+	return longest;
+}
+
+int64_t
+plan_expected_ms(int64_t repo_ms, int64_t pool_ms)
+{
+	if (repo_ms > 0 && pool_ms > 0)
+		return (repo_ms + pool_ms) / 2;
+	return repo_ms > 0 ? repo_ms : pool_ms > 0 ? pool_ms : 0;
 }
 
 void
@@ -396,6 +479,7 @@ plan_free(struct plan *p)
 	free(p->reason);
 	free(p->wave);
 	free(p->priority);
+	free(p->expected);
 	free(p->blocked);
 	free(p);
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/issue.h"
 
@@ -21,6 +22,26 @@ typedef bool plan_satisfied_fn(const struct issue_ref *dep, void *arg);
 /* Plan the issues; satisfied may be NULL (every missing dependency is unknown). */
 struct plan *plan_build(const struct issue_list *issues, plan_satisfied_fn *satisfied,
     void *arg);
+/*
+ * The same, with expected times (section 4 rule 4): expected_ms[k] is what
+ * issue k of the list is expected to take (0: no history for it).  An
+ * issue's priority is then the longest chain of expected time among its
+ * dependents, itself included; an issue without history counts the mean of
+ * those with one.  With no history at all (or expected_ms NULL), each issue
+ * counts 1: the count rule.
+ */
+struct plan *plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
+    plan_satisfied_fn *satisfied, void *arg);
+/* Some issue had history: priorities are in ms. */
+bool plan_is_timed(const struct plan *p);
+/* What the issue counted: ms, or 1 under the count rule. */
+int64_t plan_expected(const struct plan *p, size_t issue);
+/* The expected time of wave k: a repo runs its issues one after the other,
+ * repos run side by side, so the longest repo's sum (0 under the count rule). */
+int64_t plan_wave_expected(const struct plan *p, size_t k);
+/* An issue's expected time from what its repo's and its pool's last attempts
+ * took (moving averages, 0: no history): the mean of those known, or 0. */
+int64_t plan_expected_ms(int64_t repo_ms, int64_t pool_ms);
 void plan_free(struct plan *p);
 
 /* Waves in order; each holds indexes into the issue list, by admission priority. */
@@ -43,8 +64,9 @@ typedef bool plan_block_fn(size_t w, size_t by, void *arg);
 void plan_spread_blocked(size_t n, const size_t *seeds, size_t nseeds,
     plan_dependents_fn *dependents, plan_block_fn *block, void *arg);
 
-/* Per issue: its wave (-1 when blocked) and critical-path priority (issues on
- * the longest chain of dependents, itself included; 0 when blocked). */
+/* Per issue: its wave (-1 when blocked) and critical-path priority (the
+ * longest chain of dependents, itself included, in expected ms or in issues
+ * under the count rule; 0 when blocked). */
 int plan_wave_of(const struct plan *p, size_t issue);
 long plan_priority(const struct plan *p, size_t issue);
 

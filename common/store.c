@@ -158,6 +158,14 @@ static const char *const migrations[] = {
 	"  cost_usd REAL NOT NULL,"
 	"  tokens INTEGER NOT NULL);"		/* in + out */
 	"CREATE INDEX spend_by_at ON spend (at);"),
+	/* 8 -> 9: what attempts took (agent ms), a moving average by repo and by
+	 * pool: the expected time of the critical path (DESIGN.md section 4). */
+	"CREATE TABLE durations ("
+	"  scope TEXT NOT NULL,"		/* "repo" or "pool" */
+	"  name TEXT NOT NULL,"
+	"  avg_ms INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  PRIMARY KEY (scope, name));",
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,

@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 struct store;
 
@@ -116,12 +116,18 @@ typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 /* Every issue, by repo and number; the row's strings live for the call only. */
 int store_each_issue(struct store *st, store_issue_fn *fn, void *arg);
 
-/* Single-field writes: wrap related ones in store_begin/store_commit. */
-int store_set_state(struct store *st, int64_t id, const char *state, const char *reason);
+/* What the scheduler keeps of an issue, written whole by its one writer
+ * (supervisor/sched.c) after each change; the phase is cleared outside flight. */
+struct store_sched_row {
+	const char *state;
+	const char *reason;	/* NULL: none */
+	int attempts;
+	int64_t retry_at;
+	const char *final_commit;	/* NULL: none */
+};
+int store_issue_save(struct store *st, int64_t id, const struct store_sched_row *v);
+/* The phase an issue in flight is in. */
 int store_set_phase(struct store *st, int64_t id, const char *phase);
-int store_set_attempts(struct store *st, int64_t id, int attempts);
-int store_set_retry_at(struct store *st, int64_t id, int64_t at_ms);
-int store_set_final_commit(struct store *st, int64_t id, const char *sha);
 
 /* The issue's pull request, whole (an upsert); or none. */
 int store_set_pull(struct store *st, int64_t id, const struct store_pull *p);
@@ -163,6 +169,16 @@ int64_t store_spend_frees_at(struct store *st, int64_t since, double limit_usd,
     int64_t limit_tokens);
 /* Forget the reports at or before until: the day no longer counts them. */
 int store_spend_prune(struct store *st, int64_t until);
+
+/*
+ * What attempts took (DESIGN.md section 4 rule 4): a moving average of their
+ * agent time by scope ("repo" or "pool") and name.  A new attempt weighs a
+ * quarter, so the average follows what the agents take now.
+ */
+int store_duration_note(struct store *st, const char *scope, const char *name, int64_t ms);
+typedef void store_duration_fn(const char *scope, const char *name, int64_t avg_ms,
+    long attempts, void *arg);
+int store_each_duration(struct store *st, store_duration_fn *fn, void *arg);
 
 /* The attempt's last state marker; false when it has none. */
 struct store_marker {

@@ -47,14 +47,13 @@ const char *const store_sql[ST_COUNT] = {
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
 	    "   ORDER BY number DESC LIMIT 1)"
 	    " ORDER BY r.name, i.number",
-	[ST_SET_STATE] =
-	    "UPDATE issues SET state = ?2, reason = ?3, updated_at = ?4,"
+	[ST_ISSUE_SAVE] =
+	    "UPDATE issues SET state = ?2, reason = ?3, attempts = ?4, retry_at = ?5,"
+	    " final_commit = ?6,"
+	    " updated_at = CASE WHEN state IS ?2 THEN updated_at ELSE ?7 END,"
 	    " phase = CASE WHEN ?2 IN ('running', 'review', 'merging') THEN phase END"
 	    " WHERE id = ?1",
 	[ST_SET_PHASE] = "UPDATE issues SET phase = ?2, updated_at = ?3 WHERE id = ?1",
-	[ST_SET_ATTEMPTS] = "UPDATE issues SET attempts = ?2 WHERE id = ?1",
-	[ST_SET_RETRY_AT] = "UPDATE issues SET retry_at = ?2 WHERE id = ?1",
-	[ST_SET_FINAL] = "UPDATE issues SET final_commit = ?2 WHERE id = ?1",
 	[ST_ATTEMPT_BEGIN] =
 	    "INSERT INTO attempts (id, issue_id, number, trace, pid, started_at)"
 	    " VALUES (?6, ?1, ?2, ?3, ?4, ?5)"
@@ -112,6 +111,11 @@ const char *const store_sql[ST_COUNT] = {
 	    "UPDATE issues SET wasted_cost_usd = wasted_cost_usd +"
 	    " (SELECT cost_usd FROM attempts WHERE id = ?2) WHERE id = ?1",
 	[ST_BUDGET_RESET] = "UPDATE issues SET budget_usd = 0, budget_tokens = 0 WHERE id = ?1",
+	[ST_DURATION_NOTE] =
+	    "INSERT INTO durations (scope, name, avg_ms, attempts) VALUES (?1, ?2, ?3, 1)"
+	    " ON CONFLICT (scope, name) DO UPDATE SET avg_ms = (avg_ms * 3 + ?3) / 4,"
+	    " attempts = attempts + 1",
+	[ST_EACH_DURATION] = "SELECT scope, name, avg_ms, attempts FROM durations ORDER BY scope, name",
 };
 
 /* Inside the caller's transaction when one is open (a reload), else in one of its own. */
@@ -366,14 +370,17 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 
 
 int
-store_set_state(struct store *st, int64_t id, const char *state, const char *reason)
+store_issue_save(struct store *st, int64_t id, const struct store_sched_row *v)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_SET_STATE);
+	sqlite3_stmt *s = store_stmt(st, ST_ISSUE_SAVE);
 
 	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
-	bind_text_or_null(s, 3, reason);
-	sqlite3_bind_int64(s, 4, now_ms());
+	sqlite3_bind_text(s, 2, v->state, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 3, v->reason);
+	sqlite3_bind_int(s, 4, v->attempts);
+	sqlite3_bind_int64(s, 5, v->retry_at);
+	bind_text_or_null(s, 6, v->final_commit);
+	sqlite3_bind_int64(s, 7, now_ms());
 	return store_exec_stmt(st, s);
 }
 
@@ -385,36 +392,6 @@ store_set_phase(struct store *st, int64_t id, const char *phase)
 	sqlite3_bind_int64(s, 1, id);
 	bind_text_or_null(s, 2, phase);
 	sqlite3_bind_int64(s, 3, now_ms());
-	return store_exec_stmt(st, s);
-}
-
-int
-store_set_attempts(struct store *st, int64_t id, int attempts)
-{
-	sqlite3_stmt *s = store_stmt(st, ST_SET_ATTEMPTS);
-
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, attempts);
-	return store_exec_stmt(st, s);
-}
-
-int
-store_set_retry_at(struct store *st, int64_t id, int64_t at_ms)
-{
-	sqlite3_stmt *s = store_stmt(st, ST_SET_RETRY_AT);
-
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, at_ms);
-	return store_exec_stmt(st, s);
-}
-
-int
-store_set_final_commit(struct store *st, int64_t id, const char *sha)
-{
-	sqlite3_stmt *s = store_stmt(st, ST_SET_FINAL);
-
-	sqlite3_bind_int64(s, 1, id);
-	bind_text_or_null(s, 2, sha);
 	return store_exec_stmt(st, s);
 }
 
@@ -645,4 +622,28 @@ store_report_count(struct store *st)
 		n = (long)sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	return n;
+}
+
+int
+store_duration_note(struct store *st, const char *scope, const char *name, int64_t ms)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_DURATION_NOTE);
+
+	bind_text_or_null(s, 1, scope);
+	bind_text_or_null(s, 2, name);
+	sqlite3_bind_int64(s, 3, ms);
+	return store_exec_stmt(st, s);
+}
+
+int
+store_each_duration(struct store *st, store_duration_fn *fn, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, ST_EACH_DURATION);
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(column_text(s, 0), column_text(s, 1), sqlite3_column_int64(s, 2),
+		    (long)sqlite3_column_int64(s, 3), arg);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

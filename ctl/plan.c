@@ -1,13 +1,17 @@
 /*
- * wavectl plan: the waves, from the config and the source alone.
+ * wavectl plan: the waves, from the config and the source, timed by what
+ * the repos' and pools' last attempts took when waved's database has it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cJSON.h>
 
 #include "ctl/ctl.h"
 #include "common/plan.h"
+#include "common/store.h"
 
 static void
 key_of(const struct issue_spec *s, char *buf, size_t size)
@@ -15,11 +19,67 @@ key_of(const struct issue_spec *s, char *buf, size_t size)
 	issue_key(buf, size, s->repo, s->number);
 }
 
+/* What the repos' and pools' last attempts took, by name (0: no history). */
+struct history {
+	const struct config *cfg;
+	int64_t *repo_ms, *pool_ms;
+};
+
+static void
+history_row(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
+{
+	struct history *h = arg;
+	const struct repo_conf *repo;
+	long pool;
+
+	(void)attempts;
+	if (strcmp(scope, "repo") == 0 && (repo = config_repo(h->cfg, name)) != NULL)
+		h->repo_ms[repo - h->cfg->repos] = avg_ms;
+	else if (strcmp(scope, "pool") == 0 && (pool = config_pool(h->cfg, name)) >= 0)
+		h->pool_ms[pool] = avg_ms;
+}
+
+/*
+ * Each issue's expected time, as waved computes it, from its database when
+ * there is one it can read (no database, or one of another version: the
+ * count rule, as before waved ran).  Caller frees.
+ */
+static int64_t *
+expected_times(const struct config *cfg, const struct issue_list *l)
+{
+	char *path = xasprintf("%s/%s", cfg->state_dir, STORE_FILE), *err = NULL;
+	struct history h = { cfg, xcalloc(cfg->nrepos + 1, sizeof(int64_t)),
+	    xcalloc(cfg->npools + 1, sizeof(int64_t)) };
+	int64_t *expected = xcalloc(l->n + 1, sizeof(int64_t));
+	struct store *store = NULL;
+	struct stat sb;
+
+	if (stat(path, &sb) == 0 && (store = store_open(path, STORE_READONLY, &err)) == NULL)
+		free(err);
+	if (store) {
+		store_each_duration(store, history_row, &h);
+		store_close(store);
+	}
+	for (size_t k = 0; k < l->n; k++) {
+		const struct repo_conf *repo = config_repo(cfg, l->v[k].repo);
+		const char *pool_name = l->v[k].pool[0] ? l->v[k].pool : repo ? repo->pool : NULL;
+		long pool = pool_name ? config_pool(cfg, pool_name) : -1;
+
+		expected[k] = plan_expected_ms(repo ? h.repo_ms[repo - cfg->repos] : 0,
+		    pool >= 0 ? h.pool_ms[pool] : 0);
+	}
+	free(h.repo_ms);
+	free(h.pool_ms);
+	free(path);
+	return expected;
+}
+
 static void
 print_plan_json(const struct plan *p, const struct issue_list *l)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *waves = cJSON_AddArrayToObject(root, "waves");
+	cJSON *expected = cJSON_AddArrayToObject(root, "expected_ms");
 	cJSON *blocked = cJSON_AddArrayToObject(root, "blocked");
 	char key[ISSUE_KEY_MAX];
 	char *text;
@@ -34,6 +94,8 @@ print_plan_json(const struct plan *p, const struct issue_list *l)
 			cJSON_AddItemToArray(wave, cJSON_CreateString(key));
 		}
 		cJSON_AddItemToArray(waves, wave);
+		cJSON_AddItemToArray(expected, plan_is_timed(p) ?
+		    cJSON_CreateNumber((double)plan_wave_expected(p, k)) : cJSON_CreateNull());
 	}
 	for (size_t k = 0; k < plan_blocked_count(p); k++) {
 		cJSON *b = cJSON_CreateObject();
@@ -73,8 +135,8 @@ print_plan_table(const struct plan *p, const struct issue_list *l, size_t nrepos
 	size_t planned = 0;
 
 	if (plan_wave_count(p) > 0)
-		printf("%-5s %-16s %-12s %4s  %-14s%s\n", "WAVE", "ISSUE", "REPO", "PRIO",
-		    "DEPENDS ON", "TITLE");
+		printf("%-5s %-16s %-12s %*s  %-14s%s\n", "WAVE", "ISSUE", "REPO",
+		    plan_is_timed(p) ? 7 : 4, "PRIO", "DEPENDS ON", "TITLE");
 	for (size_t k = 0; k < plan_wave_count(p); k++) {
 		size_t n;
 		const size_t *w = plan_wave(p, k, &n);
@@ -83,12 +145,29 @@ print_plan_table(const struct plan *p, const struct issue_list *l, size_t nrepos
 			const struct issue_spec *s = &l->v[w[i]];
 
 			key_of(s, key, sizeof(key));
-			printf("%-5zu %-16s %-12s %4ld  ", k + 1, key, s->repo, plan_priority(p, w[i]));
+			if (plan_is_timed(p)) {
+				char prio[32];
+
+				ctl_format_age(plan_priority(p, w[i]), prio, sizeof(prio));
+				printf("%-5zu %-16s %-12s %7s  ", k + 1, key, s->repo, prio);
+			} else
+				printf("%-5zu %-16s %-12s %4ld  ", k + 1, key, s->repo,
+				    plan_priority(p, w[i]));
 			print_deps(s);
 			ctl_print_text(stdout, s->title, 60);
 			putchar('\n');
 		}
 		planned += n;
+	}
+	/* A wave takes its longest repo's time: a repo runs its issues in turn. */
+	if (plan_is_timed(p) && plan_wave_count(p) > 0) {
+		printf("\n%-5s %s\n", "WAVE", "EXPECTED");
+		for (size_t k = 0; k < plan_wave_count(p); k++) {
+			char t[32];
+
+			ctl_format_age(plan_wave_expected(p, k), t, sizeof(t));
+			printf("%-5zu %s\n", k + 1, t);
+		}
 	}
 	if (plan_blocked_count(p) > 0) {
 		printf("%s%-16s %s\n", planned ? "\n" : "", "BLOCKED", "REASON");
@@ -110,6 +189,7 @@ cmd_plan(const char *config_path, int argc, char **argv)
 	struct issue_list issues = { 0 };
 	struct config *cfg;
 	struct plan *p;
+	int64_t *expected;
 	bool json = false;
 	int rc;
 
@@ -121,13 +201,15 @@ cmd_plan(const char *config_path, int argc, char **argv)
 		config_free(cfg);
 		return CTL_BAD_INPUT;
 	}
-	p = plan_build(&issues, NULL, NULL);
+	expected = expected_times(cfg, &issues);
+	p = plan_build_timed(&issues, expected, NULL, NULL);
 	if (json)
 		print_plan_json(p, &issues);
 	else
 		print_plan_table(p, &issues, cfg->nrepos);
 	rc = plan_blocked_count(p) > 0 ? CTL_ATTENTION : CTL_OK;
 	plan_free(p);
+	free(expected);
 	issue_list_clear(&issues);
 	config_free(cfg);
 	return rc;

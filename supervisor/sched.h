@@ -2,10 +2,17 @@
  * The scheduler: the issue state machine of DESIGN.md section 3 and the
  * admission rules of section 4.
  *
- * Every transition goes through one place that writes the store in a single
- * transaction and then appends the matching events.  Admission is O(log n)
- * per event: each repo keeps a heap of its ready issues, and a heap of the
- * repos that are free and have ready work picks the next one.
+ * sched.c alone changes an issue's state, through one table of (state,
+ * input) -> state with the actions of entering and leaving: entering done
+ * releases the dependents, entering dead blocks them, entering flight takes
+ * the repo, pool and cap slots and leaving it frees them.  Callers report
+ * what happened (a worker's message, its exit, a timer, a sync, a pull
+ * request's news); the table decides where the issue goes.  Everything runs
+ * in the one transaction the loop opened for the event (supervisor/journal.h).
+ * Around it: supervisor/deps.c (the dependency index), attempts.c (attempt
+ * bookkeeping) and admission.c (who may start: cap, hands, pools, memory,
+ * disk, budgets).  Admission is O(log n) per event: each repo keeps a heap of
+ * its ready issues, and a heap of the repos that may admit picks the next.
  */
 #ifndef WAVED_SCHED_H
 #define WAVED_SCHED_H
@@ -14,10 +21,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <cJSON.h>
+
 #include "common/config.h"
 #include "common/events.h"
 #include "common/issue.h"
 #include "common/proto.h"
+#include "common/states.h"
 #include "common/store.h"
 #include "supervisor/recover.h"
 
@@ -183,10 +193,10 @@ void sched_pr_closed(struct sched *s, size_t issue);
 void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const char *text);
 
 /*
- * Budgets (DESIGN.md section 20, sched_budget.c).  The worker of an issue
- * that passed [budget] per_issue is told to stop (SIGUSR1: its attempt ends
- * over_budget); the day's spending pulls the cap to 0 until the rolling
- * window frees room.
+ * Budgets (DESIGN.md section 20; the limits are supervisor/admission.c's).
+ * The worker of an issue that passed [budget] per_issue is told to stop
+ * (SIGUSR1: its attempt ends over_budget); the day's spending pulls the cap
+ * to 0 until the rolling window frees room.
  */
 typedef void sched_signal_fn(pid_t pid, void *arg);
 void sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg);
@@ -199,6 +209,53 @@ bool sched_budget_stuck(const struct sched *s);
 /* One line for the person at the terminal: spent, the limit, what waits, and
  * when the window frees room.  Caller frees. */
 char *sched_budget_describe(struct sched *s, int64_t now);
+
+/*
+ * The table (DESIGN.md section 3).  An input is what happened to an issue;
+ * the table says where that takes it from its state.
+ */
+enum sched_input {
+	IN_SETTLE,		/* the plan says it waits in line */
+	IN_DEPS_DONE,		/* its last dependency is done */
+	IN_BLOCKED,		/* a cycle, an unknown dependency, or one dead or blocked */
+	IN_ADMIT,		/* a worker was started for it */
+	IN_START_FAILED,	/* no worker could be started */
+	IN_SLOT,		/* its worker entered review */
+	IN_MERGE,		/* its worker queued to merge */
+	IN_LANDED,		/* its work is on the agent branch */
+	IN_FAILED,		/* the attempt failed; another comes after a backoff */
+	IN_GAVE_UP,		/* the attempt failed and attempts (or rounds) are used up */
+	IN_REQUEUE,		/* back in line after recovery */
+	IN_ORPHANED,		/* in flight in a repo no longer configured */
+	IN_RESTART,		/* ready when the daemon stopped: the first sync decides */
+	IN_BACKOFF_OVER,	/* its retry time came */
+	IN_RETRY,		/* wavectl retry */
+	IN_PUSHED,		/* land = pr: its branch is pushed for its pull request */
+	IN_PR_MERGED,		/* a person merged its pull request */
+	IN_PR_CLOSED,		/* a person closed it unmerged */
+	IN_PR_FEEDBACK,		/* changes requested, or a check failed: a fix round */
+	IN_COUNT
+};
+/* A target of the table: back in line, ready when nothing it depends on is
+ * pending (and it is in the source), else queued. */
+#define SCHED_IN_LINE STATE_COUNT
+
+const char *sched_input_name(enum sched_input in);
+/* Where input takes an issue from state from (a state, or SCHED_IN_LINE);
+ * false: the table has no such move. */
+bool sched_table(enum issue_state from, enum sched_input in, int *to);
+/*
+ * Report input for issue i: the table moves it, runs the actions of leaving
+ * its state and entering the next, and records the move (its store row and
+ * event, with reason and fields, which are taken).  false, logged and
+ * changing nothing, when the table has no move.  The input's own
+ * bookkeeping (an attempt's end, a pull request's row) is the caller's.
+ */
+bool sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason,
+    cJSON *fields);
+/* The issue of repo#number (-1: none), and its state. */
+long sched_lookup(const struct sched *s, const char *repo, long number);
+enum issue_state sched_issue_state(const struct sched *s, size_t issue);
 
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */
 bool sched_settled(const struct sched *s);

@@ -185,7 +185,8 @@ Test(e2e_github, plan_reads_the_github_source)
 	start(false);
 	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "plan", "--json", NULL });
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\"],[\"api#2\"]],\"blocked\":[]}\n");
+	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\"],[\"api#2\"]],\"expected_ms\":[null,null],"
+	    "\"blocked\":[]}\n");
 	run_result_free(&r);
 }
 

@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "common/store.h"
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
@@ -415,6 +416,100 @@ Test(e2e_sched, review_rejections_past_their_rounds_fail_the_attempt)
 	cr_assert_str_eq(ev_string(evs, review, "phase"), "review");
 	cr_assert_lt(ev_find(evs, "slot_released", "api#1", 0), review,
 	    "the repo slot is released on entering review");
+	cJSON_Delete(evs);
+	run_result_free(&r);
+}
+
+/*
+ * DESIGN.md section 16 (pools): an issue waiting for its pool holds neither a
+ * cap slot nor its repo's slot; the repo's next ready issue whose pool has
+ * room goes first.  web#1 (the longer chain) takes pool heavy's one slot and
+ * its phase waits until api#2 has started: api#1, older but in heavy too,
+ * must not hold api#2 back (held back, web#1 would end on its timeout).
+ */
+Test(e2e_sched, a_light_issue_passes_a_heavy_one_of_its_repo_waiting_for_its_pool)
+{
+	cJSON *evs;
+	struct run_result r;
+
+	free(scenario_repo(sc, "api"));
+	free(scenario_repo(sc, "web"));
+	scenario_config(sc, "cap = 3", "[pool \"heavy\"]\ncap = 1\n"
+	    "[phase \"implement\"]\nrun = echo $WAVED_ISSUE > c-$WAVED_NUMBER.txt; "
+	    "touch ../../../started-$WAVED_REPO-$WAVED_NUMBER; "
+	    "if [ $WAVED_REPO = web ] && [ $WAVED_NUMBER = 1 ]; then "
+	    "until [ -e ../../../started-api-2 ]; do sleep 0.05; done; fi\n"
+	    "timeout = 60\n");
+	scenario_issues(sc, "["
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"heavy, older\",\"pool\":\"heavy\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"light\"},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"heavy\",\"pool\":\"heavy\"},"
+	    "{\"repo\":\"web\",\"number\":2,\"title\":\"after web#1\",\"depends_on\":[\"#1\"]}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	evs = scenario_events(sc);
+	int web1 = ev_find(evs, "admitted", "web#1", 0);
+	int web1_done = ev_find(evs, "done", "web#1", 0);
+	cr_assert_geq(web1, 0);
+	cr_assert_lt(web1, ev_find(evs, "admitted", "api#1", 0), "the longer chain takes the pool");
+	cr_assert_lt(ev_find(evs, "admitted", "api#2", 0), web1_done,
+	    "api#2 starts while api#1 waits for heavy");
+	cr_assert_gt(ev_find(evs, "admitted", "api#1", 0), web1_done, "heavy holds one at a time");
+	cr_assert_eq(ev_count(evs, "done", NULL), 4);
+	cJSON_Delete(evs);
+	run_result_free(&r);
+}
+
+/* What the store says the repos' last attempts took. */
+static void
+seed_history(const char *repo, int64_t ms)
+{
+	char *state = xasprintf("%s/state", sc->dir), *path = xasprintf("%s/waved.db", state);
+	char *err = NULL;
+	struct store *st;
+
+	cr_assert_eq(mkdir_p(state, 0755), 0);
+	st = store_open(path, STORE_READWRITE, &err);
+	cr_assert_not_null(st, "%s", err);
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_duration_note(st, "repo", repo, ms), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_close(st);
+	free(path);
+	free(state);
+}
+
+/*
+ * DESIGN.md section 4 rule 4: the critical path in expected time.  api's
+ * chain of three issues is three short ones, web's one issue a long one: by
+ * counts api#1 would go first; by what the repos' last attempts took, web#1
+ * does, and its admitted event says the priority it had.
+ */
+Test(e2e_sched, the_longest_expected_time_goes_first_not_the_longest_chain)
+{
+	cJSON *evs;
+	struct run_result r;
+
+	free(scenario_repo(sc, "api"));
+	free(scenario_repo(sc, "web"));
+	scenario_config(sc, "cap = 1", IMPLEMENT("0"));
+	scenario_issues(sc, "["
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"a1\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"a2\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"api\",\"number\":3,\"title\":\"a3\",\"depends_on\":[\"#2\"]},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"w1\"}]");
+	seed_history("api", 1000);
+	seed_history("web", 600000);
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	evs = scenario_events(sc);
+	int first = ev_find(evs, "admitted", NULL, 0);
+	cr_assert_geq(first, 0);
+	cr_assert_str_eq(ev_string(evs, first, "issue"), "web#1");
+	cr_assert_eq(ev_number(evs, first, "priority"), 600000);
+	int a1 = ev_find(evs, "admitted", "api#1", 0);
+	cr_assert_eq(ev_number(evs, a1, "priority"), 3000, "its chain: three times api's 1s");
+	cr_assert_eq(ev_count(evs, "done", NULL), 4);
 	cJSON_Delete(evs);
 	run_result_free(&r);
 }

@@ -268,3 +268,51 @@ Test(plan, references_keep_long_owner_names_and_share_them)
 	cr_assert_eq(s.deps[0].repo, s.deps[1].repo, "one shared copy per name");
 	free(s.deps);
 }
+
+/*
+ * Expected time, not issue counts: api's chain of three short issues against
+ * web's one long one.  By counts api#1 goes first; by time web#1 does.  An
+ * issue without history counts the mean of those with it.
+ */
+Test(plan, the_critical_path_is_in_expected_time_when_there_is_history)
+{
+	int64_t expected[5];
+
+	add("api#1", NULL);
+	add("api#2", "#1", NULL);
+	add("api#3", "#2", NULL);
+	add("web#1", NULL);
+	add("docs#1", NULL);
+	plan = plan_build_timed(&issues, (int64_t[]){ 0, 0, 0, 0, 0 }, NULL, NULL);
+	cr_assert_not(plan_is_timed(plan), "no history: the count rule");
+	cr_assert_eq(plan_priority(plan, index_of("api#1")), 3);
+	cr_assert_eq(plan_wave_expected(plan, 0), 0);
+	assert_waves("api#1 web#1 docs#1 | api#2 | api#3");
+	plan_free(plan);
+
+	expected[index_of("api#1")] = expected[index_of("api#2")] = expected[index_of("api#3")] = 1000;
+	expected[index_of("web#1")] = 60000;
+	expected[index_of("docs#1")] = 0;
+	plan = plan_build_timed(&issues, expected, NULL, NULL);
+	cr_assert(plan_is_timed(plan));
+	cr_assert_eq(plan_priority(plan, index_of("api#1")), 3000);
+	cr_assert_eq(plan_priority(plan, index_of("web#1")), 60000);
+	cr_assert_eq(plan_expected(plan, index_of("docs#1")), (3000 + 60000) / 4,
+	    "no history of its own: the mean of the others");
+	assert_waves("web#1 docs#1 api#1 | api#2 | api#3");
+	cr_assert_eq(plan_wave_expected(plan, 0), 60000, "the longest repo of the wave");
+	cr_assert_eq(plan_wave_expected(plan, 2), 1000);
+}
+
+Test(plan, a_wave_takes_the_sum_of_each_repo_and_the_longest_repo)
+{
+	add("api#1", NULL);
+	add("api#2", NULL);
+	add("web#1", NULL);
+	plan = plan_build_timed(&issues, (int64_t[]){ 4000, 5000, 7000 }, NULL, NULL);
+	cr_assert_eq(plan_wave_expected(plan, 0), 9000, "api's two run one after the other");
+	cr_assert_eq(plan_expected_ms(0, 0), 0);
+	cr_assert_eq(plan_expected_ms(1000, 0), 1000);
+	cr_assert_eq(plan_expected_ms(0, 3000), 3000);
+	cr_assert_eq(plan_expected_ms(1000, 3000), 2000, "its repo's and its pool's: the mean");
+}

@@ -16,7 +16,7 @@
 #include "common/store.h"
 #include "common/util.h"
 #include "supervisor/journal.h"
-#include "supervisor/sched_internal.h"
+#include "supervisor/sched.h"
 #include "tests/lib/testlib.h"
 
 static char *dir;
@@ -286,8 +286,9 @@ Test(sched, a_tempfail_and_a_failed_start_use_no_attempt)
 	a = job_of("api#1");
 	cr_assert_eq(jobs[a].attempt, 1, "a failed start is no attempt");
 	cr_assert_eq(say(a, done_msg(OUTCOME_TEMPFAIL, "usage limit")), 0);
-	DISPATCH(sched_tick(s, now_ms() + 1));
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));	/* past tempfail_backoff */
 	DISPATCH(sched_admit(s));
+	cr_assert_neq(job_of("api#1"), a, "admitted again");
 	cr_assert_eq(jobs[job_of("api#1")].attempt, 1, "nor is a tempfail");
 }
 
@@ -342,14 +343,141 @@ Test(sched, the_cap_bounds_admission_and_a_pause_admits_nothing)
 Test(sched, the_table_refuses_what_it_does_not_list)
 {
 	sync_three();
-	/* api#2 waits for api#1: queued.  Nothing admits, lands or retries it from there. */
+	/* api#2 waits for api#1: queued.  Nothing admits, lands or merges it from there. */
 	long i = sched_lookup(s, "api", 2);
 	cr_assert_geq(i, 0);
-	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_ADMIT, STATE_RUNNING, NULL, NULL)));
-	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_LANDED, STATE_DONE, NULL, NULL)));
-	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_RETRY, STATE_QUEUED, NULL, NULL)));
-	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_SETTLE, STATE_DONE, NULL, NULL)));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_ADMIT, NULL, NULL)));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_LANDED, NULL, NULL)));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_RETRY, NULL, NULL)));
+	cr_assert_not(DISPATCH_RC(sched_fire(s, (size_t)i, IN_PR_MERGED, NULL, NULL)));
 	cr_assert_str_eq(state_of("api", 2), "queued");
+}
+
+/*
+ * The table itself, walked: for every state and every input, a fresh issue
+ * (with one dependent) is brought to the state along moves the table lists
+ * (found from ready, breadth-first), and the input is given.  What the table
+ * lists happens, in memory and in the store; what it does not list is refused
+ * and changes nothing.  The actions come with the moves: entering done
+ * releases the dependent, entering dead blocks it, and the cap slots in use
+ * are exactly the issues in flight.
+ */
+static long
+number_of(int st, int in)
+{
+	return 1 + 2 * (st * IN_COUNT + in);
+}
+
+/* Where the table takes an issue with nothing pending (back in line: ready). */
+static bool
+table_move(enum issue_state from, enum sched_input in, enum issue_state *to)
+{
+	int t;
+
+	if (!sched_table(from, in, &t))
+		return false;
+	*to = t == SCHED_IN_LINE ? STATE_READY : (enum issue_state)t;
+	return true;
+}
+
+static int
+in_flight_now(void)
+{
+	int n = 0;
+
+	for (int st = 0; st < STATE_COUNT; st++)
+		for (int in = 0; in < IN_COUNT; in++) {
+			long i = sched_lookup(s, "api", number_of(st, in));
+
+			n += state_in_flight(sched_issue_state(s, (size_t)i));
+		}
+	return n;
+}
+
+/* The dependent's state once its dependency entered to (from what it was). */
+static enum issue_state
+dependent_after(enum issue_state dep, enum issue_state to)
+{
+	if (to == STATE_DONE && dep == STATE_QUEUED)
+		return STATE_READY;
+	if (to == STATE_DEAD && state_waiting(dep))
+		return STATE_BLOCKED;
+	return dep;
+}
+
+Test(sched, every_input_in_every_state_does_what_the_table_says)
+{
+	enum sched_input path[STATE_COUNT][STATE_COUNT];
+	int len[STATE_COUNT];
+	bool seen[STATE_COUNT] = { false };
+	enum issue_state queue[STATE_COUNT];
+	int head = 0, tail = 0;
+	struct issue_list l = { 0 };
+
+	/* Paths from ready to every state, over the table's own moves. */
+	queue[tail++] = STATE_READY;
+	seen[STATE_READY] = true;
+	len[STATE_READY] = 0;
+	while (head < tail) {
+		enum issue_state from = queue[head++], to;
+
+		for (int in = 0; in < IN_COUNT; in++)
+			if (table_move(from, (enum sched_input)in, &to) && !seen[to]) {
+				seen[to] = true;
+				memcpy(path[to], path[from], sizeof(path[to]));
+				len[to] = len[from] + 1;
+				path[to][len[from]] = (enum sched_input)in;
+				queue[tail++] = to;
+			}
+	}
+	for (int st = 0; st < STATE_COUNT; st++)
+		cr_assert(seen[st], "the table reaches %s from ready", state_name(st));
+
+	for (int st = 0; st < STATE_COUNT; st++)
+		for (int in = 0; in < IN_COUNT; in++) {
+			add_issue(&l, "api", number_of(st, in), "issue");
+			issue_spec_add_dep(add_issue(&l, "api", number_of(st, in) + 1, "dependent"),
+			    "api", number_of(st, in));
+		}
+	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	issue_list_clear(&l);
+
+	for (int st = 0; st < STATE_COUNT; st++)
+		for (int in = 0; in < IN_COUNT; in++) {
+			long i = sched_lookup(s, "api", number_of(st, in));
+			long d = sched_lookup(s, "api", number_of(st, in) + 1);
+			enum issue_state cur = STATE_READY, dep = STATE_QUEUED, to;
+			bool listed;
+
+			cr_assert_eq(sched_issue_state(s, (size_t)i), STATE_READY);
+			cr_assert_eq(sched_issue_state(s, (size_t)d), STATE_QUEUED);
+			for (int k = 0; k < len[st]; k++) {
+				cr_assert(DISPATCH_RC(sched_fire(s, (size_t)i, path[st][k], "why", NULL)));
+				cr_assert(table_move(cur, path[st][k], &cur));
+				dep = dependent_after(dep, cur);
+			}
+			cr_assert_eq(sched_issue_state(s, (size_t)i), st);
+			listed = table_move(st, (enum sched_input)in, &to);
+			cr_assert_eq(DISPATCH_RC(sched_fire(s, (size_t)i, (enum sched_input)in, "why",
+			    NULL)), listed, "%s --%s-->: the table %s it", state_name(st),
+			    sched_input_name(in), listed ? "lists" : "does not list");
+			if (!listed)
+				to = st;
+			else if ((int)to != st)
+				dep = dependent_after(dep, to);
+			cr_assert_eq(sched_issue_state(s, (size_t)i), to, "%s --%s--> %s, not %s",
+			    state_name(st), sched_input_name(in), state_name(to),
+			    state_name(sched_issue_state(s, (size_t)i)));
+			cr_assert_str_eq(state_of("api", number_of(st, in)), state_name(to),
+			    "the store has the move");
+			cr_assert_eq(sched_issue_state(s, (size_t)d), dep,
+			    "%s --%s--> %s: its dependent is %s, not %s", state_name(st),
+			    sched_input_name(in), state_name(to), state_name(dep),
+			    state_name(sched_issue_state(s, (size_t)d)));
+			cr_assert_eq(sched_inflight(s), in_flight_now(),
+			    "%s --%s--> %s: the cap slots held are the issues in flight",
+			    state_name(st), sched_input_name(in), state_name(to));
+		}
 }
 
 /* api#1 is the oldest, but web has three ready: a repo's queue is a chain, web goes first. */
@@ -389,4 +517,123 @@ Test(sched, memory_is_asked_at_every_admission)
 	cr_assert_eq(njobs, 1, "room for one: the second admission found none");
 	cr_assert(sched_memory_is_low(s), "the memory hand holds admissions");
 	cr_assert_eq(sched_effective_cap(s), 0);
+}
+
+static void
+note_duration(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
+{
+	int64_t *api = arg;
+
+	(void)attempts;
+	if (strcmp(scope, "repo") == 0 && strcmp(name, "api") == 0)
+		*api = avg_ms;
+}
+
+static struct proto_msg
+phase_end(const char *phase, long ms)
+{
+	struct proto_msg m = { .type = PROTO_PHASE, .end = true, .ms = ms };
+
+	strlcpy(m.phase, phase, sizeof(m.phase));
+	return m;
+}
+
+/* What an attempt took is its repo's expected time (a moving average); an
+ * exit of 75 is a limit, not the work, and counts nothing. */
+Test(sched, what_attempts_take_is_kept_as_their_repos_expected_time)
+{
+	int64_t api = 0;
+	int a;
+
+	sync_three();
+	DISPATCH(sched_admit(s));
+	a = job_of("api#1");
+	cr_assert_eq(say(a, phase_end("implement", 3000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_TEMPFAIL, "usage limit")), 0);
+	store_each_duration(store, note_duration, &api);
+	cr_assert_eq(api, 0, "a tempfail is no measure");
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(jobs[a = job_of("api#1")].attempt, 1, "the tempfail's attempt again");
+	cr_assert_eq(say(a, phase_end("implement", 8000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	store_each_duration(store, note_duration, &api);
+	cr_assert_eq(api, 8000);
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(jobs[a = job_of("api#1")].attempt, 2);
+	cr_assert_eq(say(a, phase_end("implement", 4000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	store_each_duration(store, note_duration, &api);
+	cr_assert_eq(api, (8000 * 3 + 4000) / 4, "the last attempt weighs a quarter");
+}
+
+/*
+ * DESIGN.md section 16: an issue waiting for its pool holds neither a cap
+ * slot nor its repo's.  web#1 (the longer chain) takes pool heavy's one slot;
+ * api#1 is older than api#2 but in heavy too: api#2, in no pool, goes first.
+ */
+Test(sched, an_issue_waiting_for_its_pool_holds_back_no_other_of_its_repo)
+{
+	struct issue_list l = { 0 };
+	struct config *pooled;
+	char *errors = NULL, *path, *why = NULL;
+
+	path = write_text(dir, "pooled.conf", "[waved]\nstate_dir = state\nmax_attempts = 2\n"
+	    "retry_backoff = 0\n[source]\ntype = file\npath = issues.json\n"
+	    "[phase \"implement\"]\nrun = true\n[pool \"heavy\"]\ncap = 1\n"
+	    "[repo \"api\"]\npath = repos/api\n[repo \"web\"]\npath = repos/web\n");
+	pooled = config_load(path, &errors);
+	cr_assert_not_null(pooled, "%s", errors);
+	free(path);
+	cr_assert(DISPATCH_RC(sched_reconfigure(s, pooled, &why)), "%s", why);
+	strcpy(add_issue(&l, "api", 1, "heavy, older")->pool, "heavy");
+	add_issue(&l, "api", 2, "light");
+	strcpy(add_issue(&l, "web", 1, "heavy, longer chain")->pool, "heavy");
+	issue_spec_add_dep(add_issue(&l, "web", 2, "after web#1"), "web", 1);
+	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	issue_list_clear(&l);
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 2, "the cap is 2: both repos admit one");
+	cr_assert_str_eq(jobs[0].key, "web#1");
+	cr_assert_str_eq(jobs[0].pool, "heavy");
+	cr_assert_str_eq(jobs[1].key, "api#2", "api#1 waits for its pool, not api#2 behind it");
+	cr_assert_null(jobs[1].pool);
+	cr_assert_str_eq(state_of("api", 1), "ready");
+	config_free(pooled);
+}
+
+/*
+ * Priorities follow what attempts take as they end, not only at the next
+ * sync: web#1 has the longer chain and goes first by counts; once api's
+ * attempt has taken a hundred times web's, api#1 is the longer critical path.
+ */
+Test(sched, priorities_follow_the_expected_time_of_attempts_as_they_end)
+{
+	struct issue_list l = { 0 };
+	int a;
+
+	add_issue(&l, "api", 1, "alone");
+	add_issue(&l, "web", 1, "first of two");
+	issue_spec_add_dep(add_issue(&l, "web", 2, "second"), "web", 1);
+	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	issue_list_clear(&l);
+	DISPATCH(sched_cap_set(s, 1, "control", "test"));
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 1);
+	cr_assert_str_eq(jobs[0].key, "web#1", "by counts: web's chain of two");
+	a = 0;
+	cr_assert_eq(say(a, phase_end("implement", 1000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 2);
+	a = job_of("api#1");
+	cr_assert_eq(say(a, phase_end("implement", 100000)), 0);
+	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed")), 0);
+	DISPATCH(sched_tick(s, now_ms() + 3600 * 1000));
+	cr_assert_str_eq(state_of("api", 1), "ready");
+	cr_assert_str_eq(state_of("web", 1), "ready");
+	DISPATCH(sched_admit(s));
+	cr_assert_eq(njobs, 3);
+	cr_assert_str_eq(jobs[2].key, "api#1", "api's 100 s against web's two of 1 s");
 }

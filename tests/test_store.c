@@ -222,7 +222,8 @@ Test(store, migrates_a_schema_5_database_keeping_every_issue)
 	cr_assert_eq(f.attempts, 2);
 	/* The new state is allowed, and a pull request can be kept with it. */
 	cr_assert_eq(store_begin(st), 0);
-	cr_assert_eq(store_set_state(st, 1, "awaiting_merge", NULL), 0);
+	cr_assert_eq(store_issue_save(st, 1, &(struct store_sched_row){
+	    .state = "awaiting_merge", .attempts = 2 }), 0);
 	cr_assert_eq(store_set_pull(st, 1, &(struct store_pull){ .number = 7,
 	    .url = "https://example.test/pull/7", .head = "abc", .round = 1, .pushes = 2 }), 0);
 	cr_assert_eq(store_commit(st), 0);

@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 
+#include "common/store.h"
 #include "common/util.h"
 #include "tests/lib/testlib.h"
 
@@ -50,7 +51,55 @@ Test(wavectl_plan, json_waves_and_exit_0)
 
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\",\"web#2\"],[\"web#1\",\"api#2\"]],"
-	    "\"blocked\":[]}\n");
+	    "\"expected_ms\":[null,null],\"blocked\":[]}\n", "no history yet: no expected time");
+	run_result_free(&r);
+}
+
+/* What waved's database says the repos' last attempts took. */
+static void
+history(const char *scope, const char *name, int64_t ms)
+{
+	char *state = xasprintf("%s/state", dir), *path = xasprintf("%s/waved.db", state);
+	char *err = NULL;
+	struct store *st;
+
+	cr_assert_eq(mkdir_p(state, 0755), 0);
+	st = store_open(path, STORE_READWRITE, &err);
+	cr_assert_not_null(st, "%s", err);
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_duration_note(st, scope, name, ms), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_close(st);
+	free(path);
+	free(state);
+}
+
+/* web's one issue takes ten minutes, api's chain of two a minute each: web
+ * first, and each wave is as long as its longest repo. */
+Test(wavectl_plan, with_history_priorities_and_waves_are_in_expected_time)
+{
+	const char *issues = "["
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"a\"},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"b\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"api\",\"number\":3,\"title\":\"c\"},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"w\"}]";
+	struct run_result r;
+
+	r = plan(issues, true);
+	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\",\"api#3\",\"web#1\"],[\"api#2\"]],"
+	    "\"expected_ms\":[null,null],\"blocked\":[]}\n", "the count rule: api#1's chain first");
+	run_result_free(&r);
+	history("repo", "api", 60000);
+	history("repo", "web", 600000);
+	r = plan(issues, true);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "{\"waves\":[[\"web#1\",\"api#1\",\"api#3\"],[\"api#2\"]],"
+	    "\"expected_ms\":[600000,60000],\"blocked\":[]}\n");
+	run_result_free(&r);
+	r = plan(issues, false);
+	cr_assert(strstr(r.out, "1     web#1            web           10m00s"), "%s", r.out);
+	cr_assert(strstr(r.out, "1     api#1            api            2m00s"), "%s", r.out);
+	cr_assert(strstr(r.out, "WAVE  EXPECTED\n1     10m00s\n2     1m00s\n"), "%s", r.out);
 	run_result_free(&r);
 }
 
@@ -99,7 +148,7 @@ Test(wavectl_plan, bad_entries_are_reported_and_the_rest_planned)
 
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.err, "entry 1: repo: \"zzz\" is not a configured repo; skipped"), "%s", r.err);
-	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\"]],\"blocked\":[]}\n");
+	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\"]],\"expected_ms\":[null],\"blocked\":[]}\n");
 	run_result_free(&r);
 }
 
@@ -132,7 +181,7 @@ Test(wavectl_plan, config_from_environment)
 	r = run_argv(dir, (const char *[]){ wavectl, "plan", "--json", NULL });
 	unsetenv("WAVED_CONFIG");
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert_str_eq(r.out, "{\"waves\":[],\"blocked\":[]}\n");
+	cr_assert_str_eq(r.out, "{\"waves\":[],\"expected_ms\":[],\"blocked\":[]}\n");
 	run_result_free(&r);
 }
 
