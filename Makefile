@@ -42,6 +42,7 @@ WAVECTL  = $(BUILD)/wavectl
 TESTS    = $(BUILD)/waved-tests
 BENCH    = $(BUILD)/bench-plan
 BENCHRUN = $(BUILD)/bench-run
+BENCHGIT = $(BUILD)/bench-git
 
 .PHONY: all deps test test-future check asan demo bench fuzz fuzz-binaries install clean
 .DEFAULT_GOAL := all
@@ -80,6 +81,10 @@ $(TESTS): $(TEST_OBJ) $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
 
 $(BENCH): $(BUILD)/scripts/bench_plan.o $(LIBCOMMON)
 	$(Q)$(LINK)
+
+# The counting git of make bench: a program of its own, no library.
+$(BENCHGIT): $(BUILD)/scripts/bench_git.o
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 $(BENCHRUN): $(BUILD)/scripts/bench_run.o $(BUILD)/scripts/bench_lib.o $(BUILD)/scripts/bench_memory.o \
     $(BUILD)/scripts/bench_makespan.o $(LIBCOMMON)
@@ -134,7 +139,7 @@ $(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz_lib.o $(L
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH) $(BENCHRUN) $(WAVED) $(WAVECTL)
+	@$(MAKE) --no-print-directory $(BENCH) $(BENCHRUN) $(BENCHGIT) $(WAVED) $(WAVECTL)
 	@scripts/bench $(abspath $(BUILD))
 
 install: all

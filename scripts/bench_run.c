@@ -92,6 +92,176 @@ scripted_pipeline_ms(int n)
 	return ms;
 }
 
+/* What the counting git (bench_git.c) saw of one issue. */
+struct git_seen {
+	int count;		/* git processes the issue's worker ran, and the supervisor's for it */
+	double ms;		/* their time */
+	double worker_ms;	/* the worker's part of it (between admission and done) */
+	struct strbuf commands;	/* their git commands, by name */
+};
+
+/* The git command of a logged argument list: the first word after the -C and -c options. */
+static void
+command_name(const char *args, char *name, size_t size)
+{
+	const char *p = args;
+
+	while (*p) {
+		size_t n = strcspn(p, " ");
+
+		if ((n == 2 && (strncmp(p, "-C", 2) == 0 || strncmp(p, "-c", 2) == 0))) {
+			p += n + (p[n] == ' ');
+			p += strcspn(p, " ");
+			p += *p == ' ';
+			continue;
+		}
+		snprintf(name, size, "%.*s", (int)n, p);
+		/* worktree add, worktree move; merge-base --is-ancestor */
+		if (p[n] == ' ' && (strcmp(name, "worktree") == 0 ||
+		    (strcmp(name, "merge-base") == 0 && strncmp(p + n + 1, "--", 2) == 0))) {
+			size_t m = strcspn(p + n + 1, " ");
+
+				snprintf(name, size, "%.*s %.*s", (int)n, p, (int)m, p + n + 1);
+		}
+		return;
+	}
+	snprintf(name, size, "?");
+}
+
+/*
+ * Read the counting git's log into seen[1..n]: a line is an issue's when its
+ * parent is that issue's worker, or the supervisor naming the issue's
+ * branch (the branch deleted once the landing is recorded).
+ */
+static void
+git_seen_read(const char *log, struct git_seen *seen, int n)
+{
+	char *text = read_file(log, NULL), *save = NULL;
+
+	for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *title = strchr(line, '\t'), *args = title ? strchr(title + 1, '\t') : NULL;
+		char name[64], *at, *branch;
+		long k = 0;
+		bool worker;
+
+		if (args == NULL)
+			continue;
+		*title++ = '\0';
+		*args++ = '\0';
+		worker = (at = strstr(title, "worker r0#")) != NULL;
+		if (worker)
+			k = strtol(at + 10, NULL, 10);
+		else if ((branch = strstr(args, "waved-issue/")) != NULL)
+			k = strtol(branch + 12, NULL, 10);
+		if (k < 1 || k > n)
+			continue;
+		seen[k].count++;
+		seen[k].ms += atof(line) / 1000;
+		if (worker)
+			seen[k].worker_ms += atof(line) / 1000;
+		command_name(args, name, sizeof(name));
+		strbuf_addf(&seen[k].commands, "%s%s", seen[k].commands.len ? ", " : "", name);
+	}
+	free(text);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The git of waved's runs (found through PATH) is the counting one, for the
+ * runs until git_count_end: its log is returned.
+ */
+static char *
+git_count_begin(const char *dir)
+{
+	const char *real = spawn_which("git");
+	char *bin = xasprintf("%s/counting-bin", dir), *link = xasprintf("%s/git", bin);
+	char *wrapper = xasprintf("%s/bench-git", bench_build), *log = xasprintf("%s/git.log", dir);
+	char *path = xasprintf("%s:%s", bin, getenv("PATH"));
+
+	if (real == NULL)
+		fatalx("bench: no git on PATH");
+	mkdir_p(bin, 0755);
+	if (symlink(wrapper, link) == -1)
+		fatal("bench: symlink %s", link);
+	setenv("WAVED_BENCH_REAL_GIT", real, 1);
+	setenv("WAVED_BENCH_GIT_LOG", log, 1);
+	setenv("WAVED_BENCH_SAVED_PATH", getenv("PATH"), 1);
+	setenv("PATH", path, 1);
+	free(path);
+	free(wrapper);
+	free(link);
+	free(bin);
+	return log;
+}
+
+static void
+git_count_end(void)
+{
+	setenv("PATH", getenv("WAVED_BENCH_SAVED_PATH"), 1);
+	unsetenv("WAVED_BENCH_SAVED_PATH");
+	unsetenv("WAVED_BENCH_GIT_LOG");
+	unsetenv("WAVED_BENCH_REAL_GIT");
+}
+
+/*
+ * DESIGN.md section 15: git processes per landed issue on the warm path (a
+ * fast-forward here: one repo, cap 1), and waved's own time per issue: from
+ * admission to done, less the phase and the worker's git.
+ */
+static void
+print_git_counts(const char *log, cJSON *evs, int n)
+{
+	struct git_seen *seen = xcalloc((size_t)n + 1, sizeof(*seen));
+	double *own = xcalloc((size_t)n + 1, sizeof(*own)), git_ms = 0;
+	int64_t *admitted = xcalloc((size_t)n + 1, sizeof(*admitted));
+	int most = 0, warm = 0, example = 0;
+	cJSON *e;
+
+	git_seen_read(log, seen, n);
+	cJSON_ArrayForEach(e, evs) {
+		const char *issue = cJSON_GetStringValue(cJSON_GetObjectItem(e, "issue"));
+		long k = issue && strncmp(issue, "r0#", 3) == 0 ? strtol(issue + 3, NULL, 10) : 0;
+
+		if (k < 1 || k > n)
+			continue;
+		if (strcmp(name_of(e), "admitted") == 0)
+			admitted[k] = ts_ms(e);
+		else if (strcmp(name_of(e), "phase_end") == 0)
+			own[k] -= cJSON_GetNumberValue(cJSON_GetObjectItem(e, "ms"));
+		else if (strcmp(name_of(e), "done") == 0 && admitted[k])
+			own[k] += (double)(ts_ms(e) - admitted[k]);
+	}
+	/* The first issue finds no spare: the warm ones are the rest. */
+	for (int k = 2; k <= n; k++) {
+		own[warm] = own[k] - seen[k].worker_ms;
+		warm++;
+		git_ms += seen[k].ms;
+		if (seen[k].count > most) {
+			most = seen[k].count;
+			example = k;
+		}
+	}
+	qsort(own, (size_t)warm, sizeof(*own), cmp_double);
+	ratio("git processes per warm ff issue", most, "", 6);
+	printf("%-34s (most of %d issues; %.1f ms of git an issue: %s)\n", "", warm,
+	    warm ? git_ms / warm : 0, example ? seen[example].commands.s : "none");
+	ratio("waved's own time per issue (median)", warm ? own[warm / 2] : 0, "ms", 40);
+	printf("%-34s (admission -> done, less the phase and the worker's git)\n", "");
+	for (int k = 0; k <= n; k++)
+		strbuf_free(&seen[k].commands);
+	free(admitted);
+	free(own);
+	free(seen);
+}
+
 /* One repo, cap 1, phases that do nothing: what is left is waved's own cost. */
 void
 bench_overhead(void)
@@ -110,7 +280,10 @@ bench_overhead(void)
 		fprintf(fp, "%s{\"repo\":\"r0\",\"number\":%d,\"title\":\"t%d\"}", k > 1 ? "," : "", k, k);
 	fputs("]\n", fp);
 	fclose(fp);
+	char *log = git_count_begin(dir);
+
 	run_once(dir);
+	git_count_end();
 	evs = events(dir);
 	cJSON_ArrayForEach(e, evs) {
 		if (strcmp(name_of(e), "admitted") == 0) {
@@ -136,6 +309,8 @@ bench_overhead(void)
 	    1.2);
 	printf("%-34s (waved %.1f ms an issue, the same git commands in sh %.1f ms)\n", "",
 	    (double)(last_done - first) / n, scripted);
+	print_git_counts(log, evs, n);
+	free(log);
 	cJSON_Delete(evs);
 	free(path);
 	free(dir);
