@@ -7,10 +7,12 @@
  * no_change: an unrelated HEAD, a rebase or merge in progress, a repository
  * replaced by another, a lock file a git left behind.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker/worker_internal.h"
@@ -142,6 +144,104 @@ oversized(const struct worker *w)
 	return why;
 }
 
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Without a git process: is every file git's index holds that changed since
+ * w->changed_since at most max_file_size?  An entry's ctime is when its file
+ * last changed (no program can set it back), so a file this attempt added
+ * or changed, staged by the agent or by waved's add, is one of them; each is
+ * looked at in the worktree, as oversized() looks (the worktree's size
+ * first).  False where the index is of a form not read here (a split or
+ * sparse index): then git is asked.
+ */
+static bool
+index_says_small(const struct worker *w, const char *git_dir)
+{
+	char *path = xasprintf("%s/index", git_dir);
+	size_t len = 0, hash = strlen(w->base.hex) / 2, at = 12;
+	unsigned char *ix = (unsigned char *)read_file(path, &len);
+	uint32_t version, count;
+	char name[4096] = "";
+	bool small = false;
+
+	free(path);
+	if (ix == NULL || len < 12 + hash || memcmp(ix, "DIRC", 4) != 0)
+		goto out;
+	version = be32(ix + 4);
+	count = be32(ix + 8);
+	if (version < 2 || version > 4)
+		goto out;
+	for (uint32_t k = 0; k < count; k++) {
+		size_t fixed = 40 + hash + 2, namelen, entry = at;
+		uint16_t flags;
+
+		if (at + fixed > len)
+			goto out;
+		flags = (uint16_t)(ix[at + 40 + hash] << 8 | ix[at + 40 + hash + 1]);
+		if (flags & 0x4000) {	/* extended flags (version 3 on) */
+			if (version < 3 || (ix[at + fixed] & 0x40))	/* a sparse folder entry */
+				goto out;
+			fixed += 2;
+		}
+		const unsigned char *p = ix + at + fixed, *end = ix + len;
+		if (version == 4) {
+			/* The name is the last one less a count of bytes, plus a suffix. */
+			size_t strip = 0, keep;
+			int shift = 0;
+
+			do {
+				if (p >= end || shift > 28)
+					goto out;
+				strip = (strip << 7) | (*p & 0x7f);
+				shift += 7;
+			} while ((*p++ & 0x80) && (strip += 1));
+			keep = strlen(name);
+			if (strip > keep)
+				goto out;
+			const unsigned char *nul = memchr(p, '\0', (size_t)(end - p));
+			if (nul == NULL || keep - strip + (size_t)(nul - p) >= sizeof(name))
+				goto out;
+			memcpy(name + keep - strip, p, (size_t)(nul - p));
+			name[keep - strip + (size_t)(nul - p)] = '\0';
+			at = (size_t)(nul + 1 - ix);
+		} else {
+			const unsigned char *nul = memchr(p, '\0', (size_t)(end - p));
+
+			if (nul == NULL || (size_t)(nul - p) >= sizeof(name))
+				goto out;
+			namelen = (size_t)(nul - p);
+			memcpy(name, p, namelen + 1);
+			/* Padded with 1 to 8 NULs to a multiple of 8. */
+			at += (fixed + namelen + 8) & ~(size_t)7;
+		}
+		uint32_t ctime = be32(ix + entry), mode = be32(ix + entry + 24);
+
+		if ((mode & 0170000) == 0100000 && (time_t)ctime >= w->changed_since) {
+			char *file = xasprintf("%s/%s", w->worktree, name);
+			struct stat st;
+			bool big = lstat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+			    st.st_size > w->cfg->max_file_size;
+
+			free(file);
+			if (big)
+				goto out;
+		}
+	}
+	/* A split index keeps most entries elsewhere ("link"): ask git. */
+	for (size_t e = at; e + 8 <= len - hash; e += 8 + be32(ix + e + 4))
+		if (memcmp(ix + e, "link", 4) == 0 || memcmp(ix + e, "sdir", 4) == 0)
+			goto out;
+	small = true;
+out:
+	free(ix);
+	return small;
+}
+
 /* One scope's core.hooksPath ("--global", "--system", or "--file" with file), or NULL. */
 static char *
 hooks_path_in(const char *repo, const char *scope, const char *file)
@@ -223,6 +323,18 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 	}
 	if ((why = unfinished(git_dir, id == PHASE_RESOLVE)) != NULL)
 		goto out;
+	/*
+	 * HEAD where the last check left it (the agent committed nothing, or
+	 * waved's commit is on top of it): it still descends from the base, and
+	 * only what changed since that check can be too big, which the index
+	 * says without git.  Anything else is asked of git.
+	 */
+	struct git_oid left = { "" }, checked = w->head;
+	bool untouched = w->head_checked && git_ref_read(w->worktree, "HEAD", &left) == 0 &&
+	    git_oid_equal(&left, &checked);
+	time_t since = time(NULL) - 2;	/* file times lag the clock by a tick */
+
+	w->head_checked = false;
 	if (commit) {
 		int rc = git_commit_all(w->worktree, w->commit_message, w->hooks_dir,
 		    w->cfg->phases[id].timeout, &err);
@@ -233,21 +345,24 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 		}
 		w->committed = rc == 1;
 	}
-	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1) {
+	if (git_ref_read(w->worktree, "HEAD", &w->head) == -1) {
 		why = xstrdup("the worktree's HEAD does not resolve to a commit");
 		goto out;
 	}
-	if (!git_oid_equal(&w->head, &w->base) &&
+	if (!untouched && !git_oid_equal(&w->head, &w->base) &&
 	    !git_is_ancestor(w->worktree, w->base.hex, w->head.hex)) {
 		why = xasprintf("the worktree's HEAD %.12s does not descend from the attempt's "
 		    "base %.12s (%s): build on the base, do not reset to another history",
 		    w->head.hex, w->base.hex, w->cfg->agent_branch);
 		goto out;
 	}
-	if ((why = oversized(w)) != NULL)
+	if (!(untouched && (git_oid_equal(&w->head, &checked) || index_says_small(w, git_dir))) &&
+	    (why = oversized(w)) != NULL)
 		goto out;
 	if (id != PHASE_RESOLVE)
 		adopt_head(w, git_dir);
+	w->head_checked = true;
+	w->changed_since = since;
 out:
 	strbuf_free(&err);
 	free(git_dir);

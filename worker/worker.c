@@ -410,7 +410,7 @@ prepare_fresh(struct worker *w)
 
 	if (w->repo->land == LAND_PR)
 		publish_base(w, &w->base);
-	else if (git_rev_parse(w->repo->path, agent, &w->base) == -1) {
+	else if (git_ref_read(w->repo->path, agent, &w->base) == -1) {
 		char *why = xasprintf("prepare: agent branch %s is missing in %s",
 		    w->cfg->agent_branch, w->repo->path);
 		finish(w, OUTCOME_FAILED, why);
@@ -463,8 +463,10 @@ prepare(struct worker *w)
 	set_title(w, "prepare");
 	write_issue_file(w);
 	if (w->job->resume == RESUME_NONE) {
+		w->changed_since = time(NULL) - 2;	/* what prepare writes is the base's */
 		prepare_fresh(w);
 		w->head = w->base;
+		w->head_checked = true;
 	} else
 		prepare_resume(w);
 	strlcpy(m.sha, w->base.hex, sizeof(m.sha));
@@ -627,6 +629,7 @@ merge(struct worker *w)
 		.scratch = w->scratch, .log_fd = w->log_fd, .signal_fd = w->signal_fd,
 		.envp = env, .locked = merge_locked, .guarded = merge_guarded, .arg = w,
 		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
+		.head = w->head_checked ? &w->head : NULL, .base = &w->base,
 	};
 	struct git_oid landed;
 
