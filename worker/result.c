@@ -344,6 +344,7 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 			goto out;
 		}
 		w->committed = rc == 1;
+		w->tidy = w->hooks_dir == NULL;	/* a hook may leave files behind */
 	}
 	if (git_ref_read(w->worktree, "HEAD", &w->head) == -1) {
 		why = xstrdup("the worktree's HEAD does not resolve to a commit");

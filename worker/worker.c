@@ -51,7 +51,7 @@ park_or_drop(struct worker *w)
 {
 	struct strbuf log = { 0 };
 
-	if (spares_park(w->cfg, w->repo, w->worktree, &log))
+	if (spares_park(w->cfg, w->repo, w->worktree, w->tidy, &log))
 		dprintf(w->log_fd, "== waved: worktree parked as a spare\n");
 	else {
 		if (log.s)
@@ -285,6 +285,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
 	span->since = lseek(w->log_fd, 0, SEEK_END);
 	guard_before(w);
+	w->tidy = false;	/* whatever the phase leaves, until a commit takes it all */
 	/* Sandboxed, the shared refs are read-only: the phase commits on a detached HEAD. */
 	if (spec.prefix && id != PHASE_RESOLVE)
 		git_run(w->worktree, NULL, (const char *[]){ "checkout", "-q", "--detach", NULL });

@@ -39,6 +39,7 @@ struct worker {
 	/* head descends from base and adds no file past max_file_size; files
 	 * whose ctime is before changed_since were there when that was found. */
 	bool head_checked;
+	bool tidy;		/* the last thing done in the worktree was an add -A and its commit */
 	time_t changed_since;
 	bool feedback;		/* feedback_file holds something for the next implement */
 	char *pr_feedback;	/* land = pr: what the pull request's round began with, or NULL */
