@@ -420,13 +420,21 @@ static int
 read_ref(const char *own, const char *common, const char *ref, struct git_oid *oid, int depth)
 {
 	char *path, *text;
+	struct stat st;
 	int rc;
 
 	oid->hex[0] = '\0';
 	if (depth > 5 || strstr(ref, "..") || ref[0] == '/')
 		return -1;
 	path = xasprintf("%s/%s", per_worktree(ref) ? own : common, ref);
-	text = read_file(path, NULL);
+	/* A ref is a small regular file: a fifo or a folder planted in its place is none. */
+	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+		text = NULL;
+	else if (st.st_size > 4096) {
+		free(path);
+		return -1;
+	} else
+		text = read_file(path, NULL);
 	free(path);
 	if (text == NULL)
 		rc = per_worktree(ref) ? 1 : packed_ref(common, ref, oid);

@@ -5,7 +5,8 @@
  *     admission to its first phase, and waved's whole pipeline per issue
  *     against the same git commands in a plain sh loop;
  *   - a warm start on a 20,000-file repo against one git worktree add;
- *   - the makespan of a 96-issue DAG (bench_makespan.c);
+ *   - the makespan of a 96-issue DAG, and of the same DAG with durations
+ *     known from a recorded history (bench_makespan.c);
  *   - agent work lost to merge conflicts that an agent can resolve (target 0);
  *   - memory (bench_memory.c).
  * Each figure is printed with its target and their ratio (below 1 meets it;
@@ -34,6 +35,8 @@
  * The git commands waved runs for one issue on the warm path (prepare from
  * a spare, commit what the phase left, land by fast-forward, park), in a
  * plain sh loop: the floor that waved's own pipeline is measured against.
+ * The spare is moved as waved moves it (the folder renamed, git's gitdir
+ * record rewritten) and the tip read from its file.
  */
 static const char scripted_issues[] =
     "set -e\n"
@@ -42,11 +45,11 @@ static const char scripted_issues[] =
     "git -C \"$repo\" branch -q --no-track waved main\n"
     "while [ $k -le $n ]; do\n"
     "  wt=$wts/$k\n"
-    "  base=$(git -C \"$repo\" rev-parse --verify -q --end-of-options refs/heads/waved)\n"
+    "  read -r base < \"$repo/.git/refs/heads/waved\"\n"
     "  if [ -d \"$wts/.spare/0\" ]; then\n"
-    "    git -C \"$repo\" worktree move \"$wts/.spare/0\" \"$wt\"\n"
+    "    mv \"$wts/.spare/0\" \"$wt\"\n"
+    "    read -r gd < \"$wt/.git\"; echo \"$wt/.git\" > \"${gd#gitdir: }/gitdir\"\n"
     "    git -C \"$wt\" checkout -q -f -B waved-issue/$k \"$base\"\n"
-    "    git -C \"$wt\" clean -q -fd\n"
     "  else\n"
     "    mkdir -p \"$wts/.spare\"\n"
     "    git -C \"$repo\" worktree add -q -B waved-issue/$k \"$wt\" \"$base\"\n"
@@ -55,14 +58,10 @@ static const char scripted_issues[] =
     "  git -C \"$wt\" add -A\n"
     "  git -C \"$wt\" $ident -c maintenance.auto=false commit -q --no-verify "
     "-m \"t$k (r0#$k)\"\n"
-    "  head=$(git -C \"$wt\" rev-parse --verify -q --end-of-options HEAD)\n"
-    "  set -- $(git -C \"$repo\" rev-parse refs/heads/waved refs/heads/waved-issue/$k)\n"
-    "  tip=$1\n"
-    "  mb=$(git -C \"$repo\" merge-base \"$tip\" \"$head\")\n"
-    "  [ \"$mb\" = \"$tip\" ]\n"
-    "  git -C \"$repo\" update-ref -m 'waved: merge' refs/heads/waved \"$head\" \"$tip\"\n"
-    "  git -C \"$wt\" checkout -q --detach\n"
-    "  git -C \"$repo\" worktree move \"$wt\" \"$wts/.spare/0\"\n"
+    "  read -r head < \"$repo/.git/refs/heads/waved-issue/$k\"\n"
+    "  git -C \"$repo\" update-ref -m 'waved: merge' refs/heads/waved \"$head\" \"$base\"\n"
+    "  read -r gd < \"$wt/.git\"; echo \"$head\" > \"${gd#gitdir: }/HEAD\"\n"
+    "  mv \"$wt\" \"$wts/.spare/0\"; echo \"$wts/.spare/0/.git\" > \"${gd#gitdir: }/gitdir\"\n"
     "  git -C \"$repo\" branch -q -D -- waved-issue/$k\n"
     "  k=$((k + 1))\n"
     "done\n";
@@ -460,6 +459,7 @@ static const struct {
 	{ "overhead", bench_overhead },
 	{ "warm", bench_warm },
 	{ "makespan", bench_makespan },
+	{ "history", bench_history },
 	{ "conflicts", bench_conflicts },
 	{ "memory", bench_memory },
 	{ "cluster", bench_cluster_workers },
@@ -489,7 +489,11 @@ main(int argc, char **argv)
 			ran++;
 		}
 	}
-	remove_tree(bench_root);
+	/* WAVED_BENCH_KEEP=1 keeps the scenarios (their events, logs, repos) to look at. */
+	if (getenv("WAVED_BENCH_KEEP"))
+		fprintf(stderr, "bench: kept %s\n", bench_root);
+	else
+		remove_tree(bench_root);
 	if (ran == 0)
 		fatalx("bench: no such workload");
 	return 0;
