@@ -4,10 +4,11 @@
  * ($WAVED_BENCH_REAL_GIT) with the same arguments, waits for it, and appends
  * one line to $WAVED_BENCH_GIT_LOG:
  *
- *   MICROSECONDS <TAB> TITLE OF THE PARENT <TAB> ARG ARG ...
+ *   MICROSECONDS <TAB> PARENT'S PID <TAB> PARENT'S TITLE <TAB> ARG ARG ...
  *
- * (the parent's title names the worker and its issue: "waved: worker r0#3
- * implement (attempt 1)").  One write of the whole line, O_APPEND: lines of
+ * (the parent's title names the worker and its issue, "waved: worker r0#3
+ * implement (attempt 1)", once the worker has set it: a git run before that
+ * is the worker's by its pid).  One write of the whole line, O_APPEND: lines of
  * concurrent gits never mix.
  */
 #include <fcntl.h>
@@ -77,7 +78,7 @@ main(int argc, char **argv)
 		long long us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 +
 		    (t1.tv_nsec - t0.tv_nsec) / 1000;
 
-		len = snprintf(line, sizeof(line), "%lld\t%s\t", us, title);
+		len = snprintf(line, sizeof(line), "%lld\t%d\t%s\t", us, (int)getppid(), title);
 		for (int k = 1; k < argc && len < (int)sizeof(line) - 2; k++)
 			len += snprintf(line + len, sizeof(line) - 2 - (size_t)len, "%s%s",
 			    k > 1 ? " " : "", argv[k]);

@@ -129,39 +129,60 @@ command_name(const char *args, char *name, size_t size)
 
 /*
  * Read the counting git's log into seen[1..n]: a line is an issue's when its
- * parent is that issue's worker, or the supervisor naming the issue's
+ * parent is that issue's worker (by its title, or by its pid for what the
+ * worker ran before it set its title), or the supervisor naming the issue's
  * branch (the branch deleted once the landing is recorded).
  */
 static void
 git_seen_read(const char *log, struct git_seen *seen, int n)
 {
-	char *text = read_file(log, NULL), *save = NULL;
+	char *text = read_file(log, NULL);
+	struct { long pid, issue; } *workers = NULL;
+	size_t nworkers = 0, cap = 0;
 
-	for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char *title = strchr(line, '\t'), *args = title ? strchr(title + 1, '\t') : NULL;
-		char name[64], *at, *branch;
-		long k = 0;
-		bool worker;
+	/* Which pid is which issue's worker. */
+	for (char *line = text; line && *line; line += strcspn(line, "\n") + (line[strcspn(line,
+	    "\n")] == '\n')) {
+		char *pid = strchr(line, '\t'), *at;
+		size_t len = strcspn(line, "\n");
+
+		if (pid == NULL || pid > line + len)
+			continue;
+		at = memmem(pid, len - (size_t)(pid - line), "worker r0#", 10);
+		if (at) {
+			grow_array((void **)&workers, &cap, nworkers + 1, sizeof(*workers));
+			workers[nworkers].pid = strtol(pid + 1, NULL, 10);
+			workers[nworkers++].issue = strtol(at + 10, NULL, 10);
+		}
+	}
+	for (char *line = text, *save = NULL, *l = text ? strtok_r(line, "\n", &save) : NULL; l;
+	    l = strtok_r(NULL, "\n", &save)) {
+		char *pid = strchr(l, '\t'), *title = pid ? strchr(pid + 1, '\t') : NULL;
+		char *args = title ? strchr(title + 1, '\t') : NULL, name[64], *branch;
+		long k = 0, parent;
+		bool worker = false;
 
 		if (args == NULL)
 			continue;
-		*title++ = '\0';
 		*args++ = '\0';
-		worker = (at = strstr(title, "worker r0#")) != NULL;
-		if (worker)
-			k = strtol(at + 10, NULL, 10);
-		else if ((branch = strstr(args, "waved-issue/")) != NULL)
+		parent = strtol(pid + 1, NULL, 10);
+		for (size_t w = 0; w < nworkers && !worker; w++)
+			if (workers[w].pid == parent) {
+				k = workers[w].issue;
+				worker = true;
+			}
+		if (!worker && (branch = strstr(args, "waved-issue/")) != NULL)
 			k = strtol(branch + 12, NULL, 10);
 		if (k < 1 || k > n)
 			continue;
 		seen[k].count++;
-		seen[k].ms += atof(line) / 1000;
+		seen[k].ms += atof(l) / 1000;
 		if (worker)
-			seen[k].worker_ms += atof(line) / 1000;
+			seen[k].worker_ms += atof(l) / 1000;
 		command_name(args, name, sizeof(name));
 		strbuf_addf(&seen[k].commands, "%s%s", seen[k].commands.len ? ", " : "", name);
 	}
+	free(workers);
 	free(text);
 }
 

@@ -7,10 +7,12 @@
  * kill -9 in the middle of a park or a take loses nothing and lands nothing
  * twice.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -334,7 +336,8 @@ count_gits(void)
 
 	which.out[strcspn(which.out, "\n")] = '\0';
 	char *script = xasprintf("#!/bin/sh\n"
-	    "printf '%%s\\t%%s\\n' \"$(tr '\\000\\t' '  ' < /proc/$PPID/cmdline)\" \"$*\" >> %s\n"
+	    "printf '%%s %%s\\t%%s\\n' $PPID \"$(tr '\\000\\t' '  ' < /proc/$PPID/cmdline)\" "
+	    "\"$*\" >> %s\n"
 	    "exec %s \"$@\"\n", log, which.out);
 
 	free(write_text(bin, "git", script));
@@ -351,26 +354,37 @@ count_gits(void)
 }
 
 /*
- * The git processes of issue r1#N in the log: those its worker ran, and
- * those the supervisor ran naming its branch.  Their lines go to lines.
+ * The git processes of issue r1#N in the log: those its worker ran (known
+ * by its title, or by its pid for what it ran before it set its title),
+ * and those the supervisor ran naming its branch.  Their lines go to lines.
  */
 static int
 gits_of(const char *log, int number, struct strbuf *lines)
 {
 	char *text = read_file(log, NULL), *worker = xasprintf("worker r1#%d ", number);
 	char *branch = xasprintf("waved-issue/%d", number);
-	int n = 0;
+	long pids[16];
+	int n = 0, npids = 0;
 
 	for (char *line = text, *end; line && *line; line = end + (*end == '\n')) {
 		char *tab = strchr(line, '\t');
 
 		end = line + strcspn(line, "\n");
+		if (tab && tab < end && npids < 16 &&
+		    memmem(line, (size_t)(tab - line), worker, strlen(worker)) != NULL)
+			pids[npids++] = strtol(line, NULL, 10);
+	}
+	for (char *line = text, *end; line && *line; line = end + (*end == '\n')) {
+		char *tab = strchr(line, '\t');
+		bool ours = false;
+
+		end = line + strcspn(line, "\n");
 		if (tab == NULL || tab > end)
 			continue;
-		bool ours = (memmem(line, (size_t)(tab - line), worker, strlen(worker)) != NULL) ||
-		    (memmem(line, (size_t)(tab - line), "worker r1#", 10) == NULL &&
+		for (int k = 0; k < npids && !ours; k++)
+			ours = strtol(line, NULL, 10) == pids[k];
+		ours = ours || (memmem(line, (size_t)(tab - line), "worker r1#", 10) == NULL &&
 		    memmem(tab, (size_t)(end - tab), branch, strlen(branch)) != NULL);
-
 		if (ours) {
 			n++;
 			strbuf_addf(lines, "%.*s\n", (int)(end - tab - 1), tab + 1);
@@ -414,52 +428,87 @@ Test(e2e_warm, a_warm_fast_forward_issue_runs_at_most_6_gits)
 }
 
 /*
- * The same with a landing that merges: r1#4 starts from the tip r1#3
- * started from (both warm, in the spares of r1#1 and r1#2), and r1#3 lands
- * while r1#4 is in review: 8 git processes at most.
+ * waved --once on issues while the test holds the repo's merge lock until
+ * both issues named are waiting for it: both are then prepared from the
+ * same tip, and the second to land merges.
+ */
+static void
+once_with_both_waiting(const char *repo, const char *issues, const char *a, const char *b)
+{
+	char *path = xasprintf("%s/.git/waved-merge.lock", repo);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	cr_assert(fd != -1 && flock(fd, LOCK_EX) == 0);
+	scenario_issues(sc, issues);
+	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+
+	cr_assert(scenario_await(sc, "merge_wait", a, 1, 60), "%s never queued", a);
+	cr_assert(scenario_await(sc, "merge_wait", b, 1, 60), "%s never queued", b);
+	close(fd);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+	free(path);
+}
+
+/*
+ * The same with a landing that merges: r1#3 and r1#4 start warm (in the
+ * spares of r1#1 and r1#2) from the same tip, and wait for the merge lock
+ * together: the first lands by fast-forward (6 git processes at most), the
+ * second merges (8 at most).
  */
 Test(e2e_warm, a_warm_merging_issue_runs_at_most_8_gits)
 {
 	char *repo = repo_with_cache("r1"), *log;
-	char *review = write_text(sc->dir, "review.sh", "case $WAVED_NUMBER in\n"
-	    "3) until [ -e ../../../go ]; do sleep 0.05; done ;;\n"
-	    "4) touch ../../../go; until git log --format=%s waved | grep -q '^t3 '; do "
-	    "sleep 0.05; done ;;\nesac\n");
-	char *more = xasprintf("[phase \"implement\"]\nrun = echo $WAVED_NUMBER > "
-	    "f-$WAVED_NUMBER.txt\n[phase \"review\"]\nrun = sh %s\n", review);
 
-	scenario_config(sc, "cap = 2\n", more);
-	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	scenario_config(sc, "cap = 2\n", "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > "
+	    "f-$WAVED_NUMBER.txt\n");
+	/* Two spares: r1#1 and r1#2 both start cold. */
+	once_with_both_waiting(repo, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\"}]", "r1#1", "r1#2");
+	cr_assert_eq(spare_count("r1"), 2);
+	log = count_gits();
+	once_with_both_waiting(repo, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
 	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\"},"
 	    "{\"repo\":\"r1\",\"number\":3,\"title\":\"t3\",\"depends_on\":[\"#1\",\"#2\"]},"
-	    "{\"repo\":\"r1\",\"number\":4,\"title\":\"t4\",\"depends_on\":[\"#1\",\"#2\"]}]");
-	log = count_gits();
-	struct run_result r = scenario_once(sc, NULL);
+	    "{\"repo\":\"r1\",\"number\":4,\"title\":\"t4\",\"depends_on\":[\"#1\",\"#2\"]}]",
+	    "r1#3", "r1#4");
 	cJSON *evs = scenario_events(sc);
 	struct strbuf lines = { 0 };
-	int failed = ev_find(evs, "failed", NULL, 0);
+	int merged = 0, ff = 0;
 
-	cr_assert_eq(ev_count(evs, "done", NULL), 4, "%s", failed >= 0 ?
-	    ev_string(evs, failed, "reason") : r.err);
-	run_result_free(&r);
-	/* r1#4 landed as a merge: its landed commit has two parents. */
-	const char *sha = ev_string(evs, ev_find(evs, "merged", "r1#4", 0), "sha");
-	char *parents = scenario_git(repo, (const char *[]){ "rev-list", "--parents", "-n1", sha,
-	    NULL });
+	cr_assert_eq(ev_count(evs, "done", NULL), 4);
+	assert_landed_once(repo, 4);
+	for (int n = 3; n <= 4; n++) {
+		char key[8];
 
-	cr_assert_eq(count_lines_equal(parents, parents), 1);
-	cr_assert_eq(strlen(parents), 3 * strlen(sha) + 2, "not a merge: %s", parents);
-	int count = gits_of(log, 4, &lines);
+		snprintf(key, sizeof(key), "r1#%d", n);
+		const char *sha = ev_string(evs, ev_find(evs, "merged", key, 0), "sha");
+		char *parents = scenario_git(repo, (const char *[]){ "rev-list", "--parents", "-n1",
+		    sha, NULL });
 
-	cr_assert(count >= 1 && count <= 8, "r1#4 ran %d gits:\n%s", count, lines.s);
+		if (strlen(parents) == 3 * strlen(sha) + 2)
+			merged = n;
+		else
+			ff = n;
+		free(parents);
+	}
+	cr_assert(merged && ff, "one fast-forward and one merge");
+	/* Both were warm: their prepare took a spare. */
+	for (int n = 3; n <= 4; n++) {
+		char *attempt = xasprintf("%s/logs/r1/%d/attempt-1.log", sc->state, n), *text;
+
+		text = read_file(attempt, NULL);
+		cr_assert(text && strstr(text, "a warm worktree"), "r1#%d: %s", n, text ? text : "");
+		free(text);
+		free(attempt);
+	}
+	int count = gits_of(log, merged, &lines);
+
+	cr_assert(count >= 1 && count <= 8, "r1#%d ran %d gits:\n%s", merged, count, lines.s);
 	strbuf_free(&lines);
-	count = gits_of(log, 3, &lines);
-	cr_assert(count >= 1 && count <= 6, "r1#3 ran %d gits:\n%s", count, lines.s);
+	count = gits_of(log, ff, &lines);
+	cr_assert(count >= 1 && count <= 6, "r1#%d ran %d gits:\n%s", ff, count, lines.s);
 	strbuf_free(&lines);
-	free(parents);
 	cJSON_Delete(evs);
-	free(more);
-	free(review);
 	free(log);
 	free(repo);
 }

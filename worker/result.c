@@ -7,7 +7,9 @@
  * no_change: an unrelated HEAD, a rebase or merge in progress, a repository
  * replaced by another, a lock file a git left behind.
  */
+#include <ctype.h>
 #include <stdint.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/spawn.h"
 #include "worker/worker_internal.h"
 
 /* The worktree's own git dir, from its .git file; NULL (why set) when it is not ours any more. */
@@ -263,8 +266,77 @@ hooks_path_in(const char *repo, const char *scope, const char *file)
 }
 
 /*
+ * Can the config file at path set core.hooksPath?  Only when its text names
+ * hooksPath or an include, in any case (keys are case-insensitive); a file
+ * that is not there sets nothing.  When it cannot, no git need be asked.
+ */
+static bool
+may_set_hooks(const char *path)
+{
+	char *text = path ? read_file(path, NULL) : NULL;
+	bool may;
+
+	if (path == NULL)
+		return true;	/* where it is is unknown: ask git */
+	if (text == NULL)
+		return access(path, F_OK) == 0;	/* unreadable: as git finds it */
+	for (char *p = text; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	may = strstr(text, "hookspath") != NULL || strstr(text, "include") != NULL;
+	free(text);
+	return may;
+}
+
+/* The files git reads for --global (its default places, or $GIT_CONFIG_GLOBAL). */
+static bool
+global_may_set_hooks(void)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char *a, *b;
+	bool may;
+
+	if (getenv("GIT_CONFIG_GLOBAL"))
+		return may_set_hooks(getenv("GIT_CONFIG_GLOBAL"));
+	if (home == NULL)
+		return true;
+	a = xasprintf("%s/.gitconfig", home);
+	b = xdg && *xdg ? xasprintf("%s/git/config", xdg) : xasprintf("%s/.config/git/config", home);
+	may = may_set_hooks(a) || may_set_hooks(b);
+	free(b);
+	free(a);
+	return may;
+}
+
+/* The file git reads for --system: $GIT_CONFIG_SYSTEM, else etc/gitconfig of its prefix. */
+static bool
+system_may_set_hooks(void)
+{
+	const char *nosystem = getenv("GIT_CONFIG_NOSYSTEM"), *git = spawn_which("git");
+	char *prefix, *file;
+	bool may;
+
+	if (nosystem && *nosystem && strcmp(nosystem, "0") != 0 && strcasecmp(nosystem, "false"))
+		return false;
+	if (getenv("GIT_CONFIG_SYSTEM"))
+		return may_set_hooks(getenv("GIT_CONFIG_SYSTEM"));
+	if (git == NULL || may_set_hooks("/etc/gitconfig"))
+		return true;
+	/* PREFIX/bin/git reads PREFIX/etc/gitconfig (/etc/gitconfig for /usr). */
+	prefix = xstrdup(git);
+	for (int k = 0; k < 2 && strrchr(prefix, '/'); k++)
+		*strrchr(prefix, '/') = '\0';
+	file = strcmp(prefix, "/usr") == 0 || !*prefix ? NULL : xasprintf("%s/etc/gitconfig", prefix);
+	may = file && may_set_hooks(file);
+	free(file);
+	free(prefix);
+	return may;
+}
+
+/*
  * The hooks the repo has as its operator configured them: core.hooksPath of
  * the repository, the user or the system, else the common dir's hooks/.
+ * git is asked only for a scope whose files may set it (section 15: the
+ * warm path runs few git processes).
  * Read when the attempt starts, before any of its phases could plant one
  * (what an agent writes into the config is restored after each phase).
  */
@@ -277,9 +349,9 @@ result_hooks_dir(const char *repo)
 	if (common == NULL)
 		return NULL;
 	file = xasprintf("%s/config", common);
-	if ((dir = hooks_path_in(repo, "--file", file)) == NULL &&
-	    (dir = hooks_path_in(repo, "--global", NULL)) == NULL &&
-	    (dir = hooks_path_in(repo, "--system", NULL)) == NULL)
+	if ((!may_set_hooks(file) || (dir = hooks_path_in(repo, "--file", file)) == NULL) &&
+	    (!global_may_set_hooks() || (dir = hooks_path_in(repo, "--global", NULL)) == NULL) &&
+	    (!system_may_set_hooks() || (dir = hooks_path_in(repo, "--system", NULL)) == NULL))
 		dir = xasprintf("%s/hooks", common);
 	free(file);
 	free(common);
