@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -282,6 +283,102 @@ print_git_counts(const char *log, cJSON *evs, int n)
 	free(seen);
 }
 
+/*
+ * waved --once in dir on issues, the repo's merge lock held until the
+ * events file holds waits merge_wait events (the run's two issues wait for
+ * it): both start from one tip, and the second to land merges.
+ */
+static void
+once_with_both_waiting(const char *dir, const char *issues, int waits)
+{
+	char *path = xasprintf("%s/issues.json", dir), *lock = xasprintf("%s/repos/r0/.git/"
+	    "waved-merge.lock", dir);
+	char *waved = xasprintf("%s/waved", bench_build), *conf = xasprintf("%s/waved.conf", dir);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644), status;
+	FILE *fp = fopen(path, "w");
+	pid_t pid;
+
+	if (fp == NULL || fd == -1 || flock(fd, LOCK_EX) == -1)
+		fatal("bench: %s", lock);
+	fputs(issues, fp);
+	fclose(fp);
+	if ((pid = spawn_start((const char *[]){ waved, "--once", "-c", conf, NULL },
+	    &(struct spawn_opts){ .cwd = dir, .out_fd = -1 })) == -1)
+		fatal("bench: %s", waved);
+	await_events(dir, "merge_wait", waits);	/* all of the file's, past runs' too */
+	close(fd);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fatalx("bench: waved --once failed in %s", dir);
+	free(conf);
+	free(waved);
+	free(lock);
+	free(path);
+}
+
+/*
+ * DESIGN.md section 15, a landing that merges: r0#3 and r0#4 start warm
+ * (in the spares r0#1 and r0#2 left) from one tip and wait for the merge
+ * lock together; the second to land merges.  Its git processes, counted.
+ */
+static void
+bench_merging_count(void)
+{
+	char *dir = scenario("merging", 1, 2, "echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt", NULL);
+	struct git_seen seen[5] = { 0 };
+	const char *first = "[{\"repo\":\"r0\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r0\",\"number\":2,\"title\":\"t2\"}]";
+	char *second = xasprintf("[{\"repo\":\"r0\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r0\",\"number\":2,\"title\":\"t2\"},"
+	    "{\"repo\":\"r0\",\"number\":3,\"title\":\"t3\",\"depends_on\":[\"#1\",\"#2\"]},"
+	    "{\"repo\":\"r0\",\"number\":4,\"title\":\"t4\",\"depends_on\":[\"#1\",\"#2\"]}]");
+	char *log, *repo = xasprintf("%s/repos/r0", dir);
+	int merged = 0;
+	cJSON *evs, *e;
+
+	once_with_both_waiting(dir, first, 2);
+	log = git_count_begin(dir);
+	once_with_both_waiting(dir, second, 4);
+	/* The supervisor deletes a landed branch without waiting for it: let it end. */
+	for (int k = 3; k <= 4; k++) {
+		char *ref = xasprintf("%s/.git/refs/heads/waved-issue/%d", repo, k);
+
+		for (int tries = 0; tries < 100 && access(ref, F_OK) == 0; tries++)
+			nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+		free(ref);
+	}
+	nanosleep(&(struct timespec){ 0, 200000000 }, NULL);
+	git_count_end();
+	git_seen_read(log, seen, 4);
+	evs = events(dir);
+	/* The merging one: its landed commit has two parents. */
+	cJSON_ArrayForEach(e, evs) {
+		const char *issue = cJSON_GetStringValue(cJSON_GetObjectItem(e, "issue"));
+		const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(e, "sha"));
+		struct strbuf out = { 0 };
+		char *parent2;
+
+		if (strcmp(name_of(e), "merged") != 0 || !issue || !sha || atoi(issue + 3) < 3)
+			continue;
+		parent2 = xasprintf("%s^2", sha);
+		if (spawn_run((const char *[]){ "git", "rev-parse", "-q", "--verify", parent2, NULL },
+		    repo, &out, 0) == 0)
+			merged = atoi(issue + 3);
+		strbuf_free(&out);
+		free(parent2);
+	}
+	if (merged == 0)
+		fatalx("bench: neither r0#3 nor r0#4 merged in %s", dir);
+	ratio("git processes, warm merging issue", seen[merged].count, "", 8);
+	printf("%-34s (%.1f ms of git: %s)\n", "", seen[merged].ms, seen[merged].commands.s);
+	for (int k = 0; k < 5; k++)
+		strbuf_free(&seen[k].commands);
+	cJSON_Delete(evs);
+	free(log);
+	free(repo);
+	free(second);
+	free(dir);
+}
+
 /* One repo, cap 1, phases that do nothing: what is left is waved's own cost. */
 void
 bench_overhead(void)
@@ -331,6 +428,7 @@ bench_overhead(void)
 	    (double)(last_done - first) / n, scripted);
 	print_git_counts(log, evs, n);
 	free(log);
+	bench_merging_count();
 	cJSON_Delete(evs);
 	free(path);
 	free(dir);
