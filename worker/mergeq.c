@@ -349,9 +349,12 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 		if (git_ref_read(req->repo->path, ref, &tip) == 0 &&
 		    git_ref_read(req->repo->path, branch_ref, &head) == 0)
 			check_agent_branch(req, ref, &tip);
-		if (req->head && req->base && git_oid_equal(&head, req->head) &&
-		    git_oid_equal(&tip, req->base))
-			base = tip;	/* known: no merge-base to ask for */
+		bool known = req->head && req->base && git_oid_equal(&head, req->head);
+
+		if (known && git_oid_equal(&tip, req->base))
+			base = tip;	/* known: a fast-forward, no merge-base to ask for */
+		else if (known && req->only_ours && *req->only_ours && !git_oid_equal(&head, req->base))
+			base = *req->base;	/* known: neither holds the other, a merge */
 		else if (!tip.hex[0] || !head.hex[0] ||
 		    git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
 			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);

@@ -407,6 +407,7 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 	time_t since = time(NULL) - 2;	/* file times lag the clock by a tick */
 
 	w->head_checked = false;
+	w->only_ours = w->only_ours && untouched;
 	if (commit) {
 		int rc = git_commit_all(w->worktree, w->commit_message, w->hooks_dir,
 		    w->cfg->phases[id].timeout, &err);
@@ -435,6 +436,7 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 	if (id != PHASE_RESOLVE)
 		adopt_head(w, git_dir);
 	w->head_checked = true;
+	w->only_ours = w->only_ours && untouched;
 	w->changed_since = since;
 out:
 	strbuf_free(&err);

@@ -467,7 +467,7 @@ prepare(struct worker *w)
 		w->changed_since = time(NULL) - 2;	/* what prepare writes is the base's */
 		prepare_fresh(w);
 		w->head = w->base;
-		w->head_checked = true;
+		w->head_checked = w->only_ours = true;
 	} else
 		prepare_resume(w);
 	strlcpy(m.sha, w->base.hex, sizeof(m.sha));
@@ -631,6 +631,7 @@ merge(struct worker *w)
 		.envp = env, .locked = merge_locked, .guarded = merge_guarded, .arg = w,
 		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
 		.head = w->head_checked ? &w->head : NULL, .base = &w->base,
+		.only_ours = &w->only_ours,
 	};
 	struct git_oid landed;
 

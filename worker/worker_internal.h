@@ -39,6 +39,9 @@ struct worker {
 	/* head descends from base and adds no file past max_file_size; files
 	 * whose ctime is before changed_since were there when that was found. */
 	bool head_checked;
+	/* head is base plus waved's own commits of what the agent left (the
+	 * agent moved HEAD in no phase): none of it can be on the agent branch. */
+	bool only_ours;
 	bool tidy;		/* the last thing done in the worktree was an add -A and its commit */
 	time_t changed_since;
 	bool feedback;		/* feedback_file holds something for the next implement */
