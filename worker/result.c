@@ -437,7 +437,9 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 		adopt_head(w, git_dir);
 	w->head_checked = true;
 	w->only_ours = w->only_ours && untouched;
-	w->changed_since = since;
+	/* Only an add -A took everything: what a review left is looked at with the next commit. */
+	if (commit)
+		w->changed_since = since;
 out:
 	strbuf_free(&err);
 	free(git_dir);
