@@ -203,13 +203,14 @@ spares_park(const struct config *cfg, const struct repo_conf *r, const char *wor
 	/* Detached first: the branch must be free to delete once it landed. */
 	if (!detach(worktree, log))
 		return false;
-	if (tidy) {
-		char *mark = tidy_mark(worktree);
+	/* Written here only, never taken from before: an agent may have left one. */
+	char *mark = tidy_mark(worktree);
 
-		if (mark)
-			write_file_whole(mark, "");
-		free(mark);
-	}
+	if (mark && tidy)
+		write_file_whole(mark, "");
+	else if (mark)
+		unlink(mark);
+	free(mark);
 	if ((fd = lock_spares(cfg, r)) == -1)
 		return false;
 	for (int k = 0; k < cfg->spare_worktrees && !parked; k++) {
