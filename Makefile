@@ -82,9 +82,9 @@ $(TESTS): $(TEST_OBJ) $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
 $(BENCH): $(BUILD)/scripts/bench_plan.o $(LIBCOMMON)
 	$(Q)$(LINK)
 
-# The counting git of make bench: a program of its own, no library.
+# The counting git of make bench (a git on PATH that logs each run).
 $(BENCHGIT): $(BUILD)/scripts/bench_git.o
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+	$(Q)$(LINK)
 
 $(BENCHRUN): $(BUILD)/scripts/bench_run.o $(BUILD)/scripts/bench_lib.o $(BUILD)/scripts/bench_memory.o \
     $(BUILD)/scripts/bench_makespan.o $(LIBCOMMON)
