@@ -1,6 +1,8 @@
 #include "common/git.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -560,4 +562,51 @@ git_refs_list(const char *dir)
 	free(own);
 	free(common);
 	return out.s ? strbuf_take(&out) : xstrdup("");
+}
+
+/*
+ * Write a file of a git dir as git does: NAME.lock created exclusively,
+ * then renamed over NAME; false (nothing changed) when the lock is taken.
+ */
+bool
+git_file_write_locked(const char *path, const char *text)
+{
+	char *lock = xasprintf("%s.lock", path);
+	size_t len = strlen(text);
+	int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	bool ok = fd != -1;
+
+	if (ok) {
+		ok = write(fd, text, len) == (ssize_t)len;
+		ok = close(fd) == 0 && ok && rename(lock, path) == 0;
+		if (!ok)
+			unlink(lock);
+	}
+	free(lock);
+	return ok;
+}
+
+int
+git_head_write(const char *worktree, const char *ref)
+{
+	char *own, *common, *head, *line = NULL;
+	struct git_oid oid;
+	bool done = false;
+
+	if (!git_dirs(worktree, &own, &common) || strcmp(own, common) == 0) {
+		free(own);
+		free(common);
+		return -1;
+	}
+	head = xasprintf("%s/HEAD", own);
+	if (ref && strncmp(ref, "refs/heads/", 11) == 0 && read_ref(own, common, ref, &oid, 0) == 0)
+		line = xasprintf("ref: %s\n", ref);
+	else if (ref == NULL && read_ref(own, common, "HEAD", &oid, 0) == 0)
+		line = xasprintf("%s\n", oid.hex);
+	done = line && git_file_write_locked(head, line);
+	free(line);
+	free(head);
+	free(own);
+	free(common);
+	return done ? 0 : -1;
 }

@@ -99,51 +99,6 @@ own_git_dir(const char *worktree)
 }
 
 /*
- * Write a file of a git dir as git does: NAME.lock created exclusively,
- * then renamed over NAME; false (nothing changed) when the lock is taken.
- */
-static bool
-write_locked(const char *path, const char *text)
-{
-	char *lock = xasprintf("%s.lock", path);
-	size_t len = strlen(text);
-	int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	bool ok = fd != -1;
-
-	if (ok) {
-		ok = write(fd, text, len) == (ssize_t)len;
-		ok = close(fd) == 0 && ok && rename(lock, path) == 0;
-		if (!ok)
-			unlink(lock);
-	}
-	free(lock);
-	return ok;
-}
-
-/*
- * Detach the worktree's HEAD at its commit: what `git checkout --detach`
- * does when nothing is to be checked out, without the process.
- */
-static bool
-detach(const char *worktree, struct strbuf *log)
-{
-	char *own = own_git_dir(worktree), *head = own ? xasprintf("%s/HEAD", own) : NULL;
-	struct git_oid oid;
-	bool done = false;
-
-	if (own && git_ref_read(worktree, "HEAD", &oid) == 0) {
-		char *line = xasprintf("%s\n", oid.hex);
-
-		done = write_locked(head, line);
-		free(line);
-	}
-	free(head);
-	free(own);
-	return done || run_logged(worktree, log, (const char *[]){ "checkout", "-q", "--detach",
-	    NULL });
-}
-
-/*
  * Move a worktree from to to: what `git worktree move` does (the folder
  * renamed, its git dir's gitdir file pointed at the new place), without
  * the process.  A crash between the two is what spares_tidy repairs.
@@ -168,7 +123,7 @@ move(const struct repo_conf *r, const char *from, const char *to, struct strbuf 
 	real = realpath(to, NULL);
 	gitdir = xasprintf("%s/gitdir", own);
 	line = xasprintf("%s/.git\n", real ? real : to);
-	moved = write_locked(gitdir, line);
+	moved = git_file_write_locked(gitdir, line);
 	if (!moved) {
 		if (log)
 			strbuf_addf(log, "write %s: %s\n", gitdir, strerror(errno));
@@ -201,7 +156,8 @@ spares_park(const struct config *cfg, const struct repo_conf *r, const char *wor
 	if (!cfg->reuse_worktrees || cfg->spare_worktrees == 0)
 		return false;
 	/* Detached first: the branch must be free to delete once it landed. */
-	if (!detach(worktree, log))
+	if (git_head_write(worktree, NULL) != 0 &&
+	    !run_logged(worktree, log, (const char *[]){ "checkout", "-q", "--detach", NULL }))
 		return false;
 	/* Written here only, never taken from before: an agent may have left one. */
 	char *mark = tidy_mark(worktree);

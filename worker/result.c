@@ -95,13 +95,22 @@ adopt_head(struct worker *w, const char *git_dir)
 {
 	char *want = xasprintf("refs/heads/%s", w->branch), *ref = head_ref(git_dir);
 
-	if (ref == NULL || strcmp(ref, want) != 0) {
+	struct git_oid on_branch;
+
+	/* Detached where the branch is (a sandboxed phase that made no commit):
+	 * only HEAD goes back onto the branch. */
+	if (ref == NULL && git_ref_read(w->worktree, want, &on_branch) == 0 &&
+	    git_oid_equal(&on_branch, &w->head) && git_head_write(w->worktree, want) == 0)
+		;
+	else if (ref == NULL || strcmp(ref, want) != 0) {
 		dprintf(w->log_fd, "== waved: the agent left HEAD %s%s at %.12s: taken as the "
 		    "result, on %s\n", ref ? "on " : "detached", ref ? ref : "", w->head.hex,
 		    w->branch);
 		git_run(w->worktree, NULL, (const char *[]){ "update-ref", "-m",
 		    "waved: the agent's HEAD", want, w->head.hex, NULL });
-		git_run(w->worktree, NULL, (const char *[]){ "symbolic-ref", "HEAD", want, NULL });
+		if (git_head_write(w->worktree, want) != 0)
+			git_run(w->worktree, NULL, (const char *[]){ "symbolic-ref", "HEAD", want,
+			    NULL });
 	}
 	free(ref);
 	free(want);

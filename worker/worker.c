@@ -287,7 +287,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	guard_before(w);
 	w->tidy = false;	/* whatever the phase leaves, until a commit takes it all */
 	/* Sandboxed, the shared refs are read-only: the phase commits on a detached HEAD. */
-	if (spec.prefix && id != PHASE_RESOLVE)
+	if (spec.prefix && id != PHASE_RESOLVE && git_head_write(w->worktree, NULL) != 0)
 		git_run(w->worktree, NULL, (const char *[]){ "checkout", "-q", "--detach", NULL });
 	phase_run(&spec, &out);
 	sandbox_prefix_free(sandbox);
