@@ -502,7 +502,8 @@ loose_refs(const char *own, const char *common, const char *name, struct strbuf 
 			continue;
 		sub = xasprintf("%s/%s", name, e->d_name);
 		full = xasprintf("%s/%s", path, e->d_name);
-		if (stat(full, &st) == 0 && S_ISDIR(st.st_mode))
+		/* lstat: a symbolic link to a folder (a loop, planted) is not walked. */
+		if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode))
 			loose_refs(own, common, sub, out);
 		else if (read_ref(own, common, sub, &oid, 0) == 0)
 			strbuf_addf(out, "%s %s\n", oid.hex, sub);

@@ -6,6 +6,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -141,5 +143,26 @@ Test(git_refs, a_bare_repository)
 	cr_assert_str_eq(common, bare);
 	free(common);
 	free(bare);
+	free(repo);
+}
+
+/* What an agent may plant under refs/: a folder linked to its parent, a fifo. */
+Test(git_refs, a_planted_loop_or_fifo_is_no_ref_and_no_hang)
+{
+	char *repo = xasprintf("%s/r", dir), *loop = xasprintf("%s/.git/refs/heads/loop", repo);
+	char *fifo = xasprintf("%s/.git/refs/heads/fifo", repo), *list;
+	struct git_oid oid;
+
+	git_repo_new(repo);
+	cr_assert_eq(symlink("..", loop), 0);
+	cr_assert_eq(mkfifo(fifo, 0644), 0);
+	list = git_refs_list(repo);
+	cr_assert(strstr(list, " refs/heads/main\n"), "%s", list);
+	cr_assert_null(strstr(list, "loop"), "%s", list);
+	cr_assert_null(strstr(list, "fifo"), "%s", list);
+	cr_assert_eq(git_ref_read(repo, "refs/heads/fifo", &oid), -1);
+	free(list);
+	free(fifo);
+	free(loop);
 	free(repo);
 }
