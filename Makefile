@@ -42,6 +42,7 @@ WAVECTL  = $(BUILD)/wavectl
 TESTS    = $(BUILD)/waved-tests
 BENCH    = $(BUILD)/bench-plan
 BENCHRUN = $(BUILD)/bench-run
+BENCHGIT = $(BUILD)/bench-git
 
 .PHONY: all deps test test-future check asan demo bench fuzz fuzz-binaries install clean
 .DEFAULT_GOAL := all
@@ -79,6 +80,10 @@ $(TESTS): $(TEST_OBJ) $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
 	$(Q)$(LINK) $(CRIT_LIBS)
 
 $(BENCH): $(BUILD)/scripts/bench_plan.o $(LIBCOMMON)
+	$(Q)$(LINK)
+
+# The counting git of make bench (a git on PATH that logs each run).
+$(BENCHGIT): $(BUILD)/scripts/bench_git.o
 	$(Q)$(LINK)
 
 $(BENCHRUN): $(BUILD)/scripts/bench_run.o $(BUILD)/scripts/bench_lib.o $(BUILD)/scripts/bench_memory.o \
@@ -134,7 +139,7 @@ $(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz_lib.o $(L
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH) $(BENCHRUN) $(WAVED) $(WAVECTL)
+	@$(MAKE) --no-print-directory $(BENCH) $(BENCHRUN) $(BENCHGIT) $(WAVED) $(WAVECTL)
 	@scripts/bench $(abspath $(BUILD))
 
 install: all

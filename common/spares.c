@@ -1,6 +1,7 @@
 #include "common/spares.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,9 +84,71 @@ run_logged(const char *dir, struct strbuf *log, const char *const args[])
 	return rc == 0;
 }
 
+/* The worktree's own git dir, when its .git file names it absolutely (caller frees). */
+static char *
+own_git_dir(const char *worktree)
+{
+	char *own, *common;
+
+	if (!git_dirs(worktree, &own, &common) || strcmp(own, common) == 0) {
+		free(own);
+		own = NULL;
+	}
+	free(common);
+	return own;
+}
+
+/*
+ * Move a worktree from to to: what `git worktree move` does (the folder
+ * renamed, its git dir's gitdir file pointed at the new place), without
+ * the process.  A crash between the two is what spares_tidy repairs.
+ */
+static bool
+move(const struct repo_conf *r, const char *from, const char *to, struct strbuf *log)
+{
+	char *own = own_git_dir(from), *gitdir, *line, *real;
+	bool moved;
+
+	if (own == NULL || access(to, F_OK) == 0) {
+		free(own);
+		return run_logged(r->path, log, (const char *[]){ "worktree", "move", from, to,
+		    NULL });
+	}
+	if (rename(from, to) == -1) {
+		if (log)
+			strbuf_addf(log, "rename %s: %s\n", from, strerror(errno));
+		free(own);
+		return false;
+	}
+	real = realpath(to, NULL);
+	gitdir = xasprintf("%s/gitdir", own);
+	line = xasprintf("%s/.git\n", real ? real : to);
+	moved = git_file_write_locked(gitdir, line);
+	if (!moved) {
+		if (log)
+			strbuf_addf(log, "write %s: %s\n", gitdir, strerror(errno));
+		moved = git_run(r->path, NULL, (const char *[]){ "worktree", "repair", to, NULL }) == 0;
+	}
+	free(line);
+	free(gitdir);
+	free(real);
+	free(own);
+	return moved;
+}
+
+/* The mark of a spare parked with nothing untracked: its take needs no clean. */
+static char *
+tidy_mark(const char *worktree)
+{
+	char *own = own_git_dir(worktree), *mark = own ? xasprintf("%s/waved-tidy", own) : NULL;
+
+	free(own);
+	return mark;
+}
+
 bool
 spares_park(const struct config *cfg, const struct repo_conf *r, const char *worktree,
-    struct strbuf *log)
+    bool tidy, struct strbuf *log)
 {
 	bool parked = false;
 	int fd;
@@ -93,8 +156,17 @@ spares_park(const struct config *cfg, const struct repo_conf *r, const char *wor
 	if (!cfg->reuse_worktrees || cfg->spare_worktrees == 0)
 		return false;
 	/* Detached first: the branch must be free to delete once it landed. */
-	if (!run_logged(worktree, log, (const char *[]){ "checkout", "-q", "--detach", NULL }))
+	if (git_head_write(worktree, NULL) != 0 &&
+	    !run_logged(worktree, log, (const char *[]){ "checkout", "-q", "--detach", NULL }))
 		return false;
+	/* Written here only, never taken from before: an agent may have left one. */
+	char *mark = tidy_mark(worktree);
+
+	if (mark && tidy)
+		write_file_whole(mark, "");
+	else if (mark)
+		unlink(mark);
+	free(mark);
 	if ((fd = lock_spares(cfg, r)) == -1)
 		return false;
 	for (int k = 0; k < cfg->spare_worktrees && !parked; k++) {
@@ -102,8 +174,7 @@ spares_park(const struct config *cfg, const struct repo_conf *r, const char *wor
 
 		if (!exists(slot)) {
 			mkdir_p(dir, 0755);
-			parked = run_logged(r->path, log, (const char *[]){ "worktree", "move", worktree,
-			    slot, NULL });
+			parked = move(r, worktree, slot, log);
 			k = cfg->spare_worktrees;	/* one try: a failed move is not retried */
 		}
 		free(dir);
@@ -126,8 +197,7 @@ move_a_spare(const struct config *cfg, const struct repo_conf *r, const char *wo
 		char *slot = spare_slot(cfg, r, k);
 
 		if (exists(slot)) {
-			moved = git_run(r->path, NULL, (const char *[]){ "worktree", "move", slot,
-			    worktree, NULL }) == 0;
+			moved = move(r, slot, worktree, NULL);
 			if (!moved)
 				discard(r, slot);
 		}
@@ -141,11 +211,19 @@ bool
 spares_take(const struct config *cfg, const struct repo_conf *r, const char *worktree,
     const char *branch, const char *base, struct strbuf *log)
 {
+	char *mark;
+	bool tidy;
+
 	if (!cfg->reuse_worktrees || !move_a_spare(cfg, r, worktree))
 		return false;
+	/* Parked tidy: the last thing done in it was an add -A and its commit. */
+	mark = tidy_mark(worktree);
+	tidy = mark && unlink(mark) == 0;
+	free(mark);
 	/* Tracked files as base has them, untracked ones gone, ignored ones kept. */
 	if (run_logged(worktree, log, (const char *[]){ "checkout", "-q", "-f", "-B", branch, base,
-	    NULL }) && run_logged(worktree, log, (const char *[]){ "clean", "-q", "-fd", NULL }))
+	    NULL }) && (tidy || run_logged(worktree, log, (const char *[]){ "clean", "-q", "-fd",
+	    NULL })))
 		return true;
 	discard(r, worktree);
 	return false;

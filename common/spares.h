@@ -14,10 +14,15 @@
 #include "common/config.h"
 #include "common/util.h"
 
-/* Park the worktree of a landed issue; false (and nothing moved) when the
- * repo has spare_worktrees spares already or reuse is off. */
+/*
+ * Park the worktree of a landed issue; false (and nothing moved) when the
+ * repo has spare_worktrees spares already or reuse is off.  tidy: the last
+ * thing done in it was an add -A and its commit (nothing untracked left),
+ * so that its take needs no git clean.  Park and take move the folder and
+ * point git's record at it themselves (no git worktree move).
+ */
 bool spares_park(const struct config *cfg, const struct repo_conf *r, const char *worktree,
-    struct strbuf *log);
+    bool tidy, struct strbuf *log);
 
 /*
  * Take a spare into worktree (which must not exist) and make it exact:

@@ -47,6 +47,7 @@ size_t children_of(pid_t parent, pid_t *pids, size_t max);
 void bench_overhead(void);
 void bench_warm(void);
 void bench_makespan(void);
+void bench_history(void);
 void bench_conflicts(void);
 void bench_memory(void);
 void bench_cluster_workers(void);

@@ -186,6 +186,34 @@ Test(e2e_untrusted, a_file_past_max_file_size_fails_naming_it)
 	    "echo x > f.txt", "big.bin is 5000 bytes, over max_file_size");
 }
 
+/* Staged by the agent, not committed: waved's commit takes it, and the check sees it. */
+Test(e2e_untrusted, a_big_file_the_agent_staged_fails_naming_it)
+{
+	fails_naming("max_attempts = 1\nmax_file_size = 1K", "head -c 5000 /dev/zero > big.bin && "
+	    "git add big.bin && echo x > f.txt", "big.bin is 5000 bytes, over max_file_size");
+}
+
+/* Committed by the agent itself (HEAD moved): git is asked. */
+Test(e2e_untrusted, a_big_file_the_agent_committed_fails_naming_it)
+{
+	fails_naming("max_attempts = 1\nmax_file_size = 1K", "head -c 5000 /dev/zero > big.bin && "
+	    "git add big.bin && " GIT_ID "commit -qm big", "big.bin is 5000 bytes, over max_file_size");
+}
+
+/*
+ * Left by a review that asked for changes, after the last commit: the next
+ * round's commit takes it, and its check must see it (what changed since the
+ * last commit, not since the last phase: the review ends well after it
+ * wrote the file, past the slack for file times).
+ */
+Test(e2e_untrusted, a_big_file_a_review_left_fails_with_the_next_commit)
+{
+	fails_naming("max_attempts = 1\nmax_file_size = 1K", "echo x >> f.txt\n"
+	    "[phase \"review\"]\nrun = test -e ../../../../reviewed || { touch ../../../../reviewed "
+	    "&& head -c 5000 /dev/zero > big.bin && sleep 3 && exit 1; }",
+	    "big.bin is 5000 bytes, over max_file_size");
+}
+
 /* The repo's own pre-commit hook runs on waved's commit of the agent's work. */
 Test(e2e_untrusted, the_repos_own_commit_hook_refuses_and_the_attempt_fails)
 {

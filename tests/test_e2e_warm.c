@@ -7,10 +7,12 @@
  * kill -9 in the middle of a park or a take loses nothing and lands nothing
  * twice.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -194,12 +196,11 @@ Test(e2e_warm, spares_never_exceed_spare_worktrees)
 }
 
 /*
- * A git on PATH that holds a "worktree move" of the given kind (park: into
- * .spare/, take: out of it) once it is done, for the test to kill everything
- * right there.
+ * A git on PATH that holds the first git whose arguments hold what (after
+ * running it), for the test to kill everything right there.
  */
 static void
-hold_moves(const char *kind)
+hold_git(const char *what)
 {
 	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
 	    NULL });
@@ -208,15 +209,11 @@ hold_moves(const char *kind)
 	which.out[strcspn(which.out, "\n")] = '\0';
 	/* waved's git gets options (-c ...) before the command: look for it anywhere. */
 	char *script = xasprintf("#!/bin/sh\n"
-	    "eval last=\\${$#}\n"
-	    "if [ \"${*#*worktree move}\" != \"$*\" ]; then\n"
-	    "  case $last in */.spare/*) kind=park ;; *) kind=take ;; esac\n"
-	    "  if [ $kind = %s ] && mkdir %s/held 2>/dev/null; then\n"
-	    "    %s \"$@\"; echo $$ $PPID > %s/held/pids.tmp; mv %s/held/pids.tmp %s/held/pids\n"
-	    "    exec sleep 120\n"
-	    "  fi\n"
+	    "if [ \"${*#*%s}\" != \"$*\" ] && mkdir %s/held 2>/dev/null; then\n"
+	    "  %s \"$@\"; echo $$ $PPID > %s/held/pids.tmp; mv %s/held/pids.tmp %s/held/pids\n"
+	    "  exec sleep 120\n"
 	    "fi\n"
-	    "exec %s \"$@\"\n", kind, sc->dir, which.out, sc->dir, sc->dir, sc->dir, which.out);
+	    "exec %s \"$@\"\n", what, sc->dir, which.out, sc->dir, sc->dir, sc->dir, which.out);
 
 	free(write_text(bin, "git", script));
 	path = xasprintf("%s/git", bin);
@@ -230,15 +227,15 @@ hold_moves(const char *kind)
 	run_result_free(&which);
 }
 
-/* Run until the held move, kill -9 the daemon, the worker and git, then finish. */
+/* Run until the held git, kill -9 the daemon, the worker and git, then finish. */
 static void
-kill_during_move(const char *kind)
+kill_during(const char *what)
 {
 	char *repo = repo_with_cache("r1");
 	char *pids_path = xasprintf("%s/held/pids", sc->dir), *pids = NULL;
 	long git_pid = 0, worker_pid = 0;
 
-	hold_moves(kind);
+	hold_git(what);
 	scenario_config(sc, "cap = 1\n", SETUP
 	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
 	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
@@ -248,7 +245,7 @@ kill_during_move(const char *kind)
 
 	for (int64_t deadline = mono_ms() + 60000; (pids = read_file(pids_path, NULL)) == NULL;
 	    nap_ms(50))
-		cr_assert_lt(mono_ms(), deadline, "no %s was held", kind);
+		cr_assert_lt(mono_ms(), deadline, "no %s was held", what);
 	cr_assert_eq(sscanf(pids, "%ld %ld", &git_pid, &worker_pid), 2);
 	kill(pid, SIGKILL);
 	kill((pid_t)worker_pid, SIGKILL);
@@ -276,12 +273,242 @@ kill_during_move(const char *kind)
 	free(repo);
 }
 
-Test(e2e_warm, kill_9_during_a_park_loses_nothing)
-{
-	kill_during_move("park");
-}
-
+/* A take moves the spare into place, then switches it to the issue's branch. */
 Test(e2e_warm, kill_9_during_a_take_loses_nothing)
 {
-	kill_during_move("take");
+	kill_during("checkout -q -f -B waved-issue/2");
+}
+
+/*
+ * A park renames the folder, then points git's record (the gitdir file of
+ * the worktree's git dir) at it.  Cut between the two (a kill -9), the next
+ * start joins them again (git worktree repair), and the spare is used.
+ */
+Test(e2e_warm, a_park_cut_short_is_repaired)
+{
+	char *repo = repo_with_cache("r1");
+
+	scenario_config(sc, "cap = 1\n", SETUP
+	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"}]");
+	cJSON_Delete(scenario_once_ok(sc));
+	char *spare = xasprintf("%s/worktrees/r1/.spare/0/.git", sc->state);
+	char *dotgit = read_file(spare, NULL);
+
+	cr_assert(dotgit && strncmp(dotgit, "gitdir: ", 8) == 0, "%s", dotgit ? dotgit : "");
+	dotgit[strcspn(dotgit, "\n")] = '\0';
+	char *record = xasprintf("%s/gitdir", dotgit + 8), *old = read_file(record, NULL);
+
+	cr_assert(old && strstr(old, "/.spare/0/.git"), "%s", old ? old : "");
+	char *before = xasprintf("%s/worktrees/r1/1/.git\n", sc->state);
+
+	free(write_text(dotgit + 8, "gitdir", before));
+	free(before);
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\",\"depends_on\":[\"#1\"]},"
+	    "{\"repo\":\"r1\",\"number\":3,\"title\":\"t3\",\"depends_on\":[\"#2\"]}]");
+	cJSON *evs = scenario_once_ok(sc);
+	char *log = warm_log();
+
+	cr_assert_eq(ev_count(evs, "done", NULL), 3);
+	cr_assert_str_eq(log, "1 0\n2 1\n3 1\n");
+	assert_landed_once(repo, 3);
+	cJSON_Delete(evs);
+	free(log);
+	free(old);
+	free(record);
+	free(dotgit);
+	free(spare);
+	free(repo);
+}
+
+/*
+ * A git on PATH that logs, for each run, the title of the process that
+ * started it (a worker's names its issue) and its arguments, then runs the
+ * real git.  Returns the log's path.
+ */
+static char *
+count_gits(void)
+{
+	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
+	    NULL });
+	char *bin = xasprintf("%s/bin", sc->dir), *log = xasprintf("%s/git.log", sc->dir), *path;
+
+	which.out[strcspn(which.out, "\n")] = '\0';
+	char *script = xasprintf("#!/bin/sh\n"
+	    "printf '%%s %%s\\t%%s\\n' $PPID \"$(tr '\\000\\t' '  ' < /proc/$PPID/cmdline)\" "
+	    "\"$*\" >> %s\n"
+	    "exec %s \"$@\"\n", log, which.out);
+
+	free(write_text(bin, "git", script));
+	path = xasprintf("%s/git", bin);
+	cr_assert_eq(chmod(path, 0755), 0);
+	free(path);
+	path = xasprintf("%s:%s", bin, getenv("PATH"));
+	setenv("PATH", path, 1);
+	free(path);
+	free(script);
+	free(bin);
+	run_result_free(&which);
+	return log;
+}
+
+/*
+ * The git processes of issue r1#N in the log: those its worker ran (known
+ * by its title, or by its pid for what it ran before it set its title),
+ * and those the supervisor ran naming its branch.  Their lines go to lines.
+ */
+static int
+gits_of(const char *log, int number, struct strbuf *lines)
+{
+	char *text = read_file(log, NULL), *worker = xasprintf("worker r1#%d ", number);
+	char *branch = xasprintf("waved-issue/%d", number);
+	long pids[16];
+	int n = 0, npids = 0;
+
+	for (char *line = text, *end; line && *line; line = end + (*end == '\n')) {
+		char *tab = strchr(line, '\t');
+
+		end = line + strcspn(line, "\n");
+		if (tab && tab < end && npids < 16 &&
+		    memmem(line, (size_t)(tab - line), worker, strlen(worker)) != NULL)
+			pids[npids++] = strtol(line, NULL, 10);
+	}
+	for (char *line = text, *end; line && *line; line = end + (*end == '\n')) {
+		char *tab = strchr(line, '\t');
+		bool ours = false;
+
+		end = line + strcspn(line, "\n");
+		if (tab == NULL || tab > end)
+			continue;
+		for (int k = 0; k < npids && !ours; k++)
+			ours = strtol(line, NULL, 10) == pids[k];
+		ours = ours || (memmem(line, (size_t)(tab - line), "worker r1#", 10) == NULL &&
+		    memmem(tab, (size_t)(end - tab), branch, strlen(branch)) != NULL);
+		if (ours) {
+			n++;
+			strbuf_addf(lines, "%.*s\n", (int)(end - tab - 1), tab + 1);
+		}
+	}
+	free(branch);
+	free(worker);
+	free(text);
+	return n;
+}
+
+/*
+ * DESIGN.md section 15: a warm issue whose landing is a fast-forward (prepare
+ * from a spare, commit, land, park) costs at most 6 git processes, the checks
+ * of an untrusted agent included.  Issues 2 and 3 take the spare of the one
+ * before them.
+ */
+Test(e2e_warm, a_warm_fast_forward_issue_runs_at_most_6_gits)
+{
+	char *repo = repo_with_cache("r1"), *issues = issues_json(3), *log;
+
+	scenario_config(sc, "cap = 1\n",
+	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	scenario_issues(sc, issues);
+	log = count_gits();
+	cJSON *evs = scenario_once_ok(sc);
+
+	cr_assert_eq(ev_count(evs, "done", NULL), 3);
+	assert_landed_once(repo, 3);
+	for (int n = 2; n <= 3; n++) {
+		struct strbuf lines = { 0 };
+		int count = gits_of(log, n, &lines);
+
+		cr_assert(count >= 1 && count <= 6, "r1#%d ran %d gits:\n%s", n, count, lines.s);
+		strbuf_free(&lines);
+	}
+	cJSON_Delete(evs);
+	free(log);
+	free(issues);
+	free(repo);
+}
+
+/*
+ * waved --once on issues while the test holds the repo's merge lock until
+ * both issues named are waiting for it: both are then prepared from the
+ * same tip, and the second to land merges.
+ */
+static void
+once_with_both_waiting(const char *repo, const char *issues, const char *a, const char *b)
+{
+	char *path = xasprintf("%s/.git/waved-merge.lock", repo);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	cr_assert(fd != -1 && flock(fd, LOCK_EX) == 0);
+	scenario_issues(sc, issues);
+	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+
+	cr_assert(scenario_await(sc, "merge_wait", a, 1, 60), "%s never queued", a);
+	cr_assert(scenario_await(sc, "merge_wait", b, 1, 60), "%s never queued", b);
+	close(fd);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+	free(path);
+}
+
+/*
+ * The same with a landing that merges: r1#3 and r1#4 start warm (in the
+ * spares of r1#1 and r1#2) from the same tip, and wait for the merge lock
+ * together: the first lands by fast-forward (6 git processes at most), the
+ * second merges (8 at most).
+ */
+Test(e2e_warm, a_warm_merging_issue_runs_at_most_8_gits)
+{
+	char *repo = repo_with_cache("r1"), *log;
+
+	scenario_config(sc, "cap = 2\n", "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > "
+	    "f-$WAVED_NUMBER.txt\n");
+	/* Two spares: r1#1 and r1#2 both start cold. */
+	once_with_both_waiting(repo, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\"}]", "r1#1", "r1#2");
+	cr_assert_eq(spare_count("r1"), 2);
+	log = count_gits();
+	once_with_both_waiting(repo, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"t1\"},"
+	    "{\"repo\":\"r1\",\"number\":2,\"title\":\"t2\"},"
+	    "{\"repo\":\"r1\",\"number\":3,\"title\":\"t3\",\"depends_on\":[\"#1\",\"#2\"]},"
+	    "{\"repo\":\"r1\",\"number\":4,\"title\":\"t4\",\"depends_on\":[\"#1\",\"#2\"]}]",
+	    "r1#3", "r1#4");
+	cJSON *evs = scenario_events(sc);
+	struct strbuf lines = { 0 };
+	int merged = 0, ff = 0;
+
+	cr_assert_eq(ev_count(evs, "done", NULL), 4);
+	assert_landed_once(repo, 4);
+	for (int n = 3; n <= 4; n++) {
+		char key[8];
+
+		snprintf(key, sizeof(key), "r1#%d", n);
+		const char *sha = ev_string(evs, ev_find(evs, "merged", key, 0), "sha");
+		char *parents = scenario_git(repo, (const char *[]){ "rev-list", "--parents", "-n1",
+		    sha, NULL });
+
+		if (strlen(parents) == 3 * strlen(sha) + 2)
+			merged = n;
+		else
+			ff = n;
+		free(parents);
+	}
+	cr_assert(merged && ff, "one fast-forward and one merge");
+	/* Both were warm: their prepare took a spare. */
+	for (int n = 3; n <= 4; n++) {
+		char *attempt = xasprintf("%s/logs/r1/%d/attempt-1.log", sc->state, n), *text;
+
+		text = read_file(attempt, NULL);
+		cr_assert(text && strstr(text, "a warm worktree"), "r1#%d: %s", n, text ? text : "");
+		free(text);
+		free(attempt);
+	}
+	int count = gits_of(log, merged, &lines);
+
+	cr_assert(count >= 1 && count <= 8, "r1#%d ran %d gits:\n%s", merged, count, lines.s);
+	strbuf_free(&lines);
+	count = gits_of(log, ff, &lines);
+	cr_assert(count >= 1 && count <= 6, "r1#%d ran %d gits:\n%s", ff, count, lines.s);
+	strbuf_free(&lines);
+	cJSON_Delete(evs);
+	free(log);
+	free(repo);
 }

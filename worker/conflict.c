@@ -147,7 +147,8 @@ conflict_bring_in(struct worker *w, int round, const char *ref, const char *labe
 		finish(w, OUTCOME_FAILED, xasprintf("merge: cannot commit the merge of %s", label));
 	strbuf_free(&out);
 	free(message);
-	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1)
+	w->only_ours = false;	/* the tip's history is in it now */
+	if (git_ref_read(w->worktree, "HEAD", &w->head) == -1)
 		finish(w, OUTCOME_FAILED, "merge: the merge commit does not resolve");
 	if (w->cfg->phases[PHASE_VERIFY].run) {
 		struct log_span span;

@@ -31,15 +31,11 @@ guard_tip_set(const struct config *cfg, const char *repo, const struct git_oid *
 	free(path);
 }
 
-/* "oid refname" lines of the branches and tags, in one git process. */
+/* "oid refname" lines of the branches and tags, read from their files. */
 static char *
 list_refs(const struct worker *w)
 {
-	struct strbuf out = { 0 };
-
-	git_run(w->repo->path, &out, (const char *[]){ "for-each-ref",
-	    "--format=%(objectname) %(refname)", "refs/heads/", "refs/tags/", NULL });
-	return out.s ? strbuf_take(&out) : xstrdup("");
+	return git_refs_list(w->repo->path);
 }
 
 /* The oid a listing gives ref, into oid; false when it has none. */

@@ -321,7 +321,7 @@ gate_left_branch(const struct merge_request *req, const char *ref, const struct 
 	struct git_oid now;
 	char *foreign;
 
-	if (git_rev_parse(req->repo->path, ref, &now) == -1 || git_oid_equal(&now, tip))
+	if (git_ref_read(req->repo->path, ref, &now) == -1 || git_oid_equal(&now, tip))
 		return MERGE_LANDED;
 	foreign = xasprintf("refs/waved/foreign/%s-gate-%.12s", req->repo->name, now.hex);
 	git_run(req->repo->path, NULL, (const char *[]){ "update-ref", foreign, now.hex, NULL });
@@ -346,9 +346,16 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 		tip.hex[0] = head.hex[0] = '\0';
 		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGE_LANDED)
 			break;
-		if (git_rev_parse_two(req->repo->path, ref, branch_ref, &tip, &head) == 0)
+		if (git_ref_read(req->repo->path, ref, &tip) == 0 &&
+		    git_ref_read(req->repo->path, branch_ref, &head) == 0)
 			check_agent_branch(req, ref, &tip);
-		if (!tip.hex[0] || !head.hex[0] ||
+		bool known = req->head && req->base && git_oid_equal(&head, req->head);
+
+		if (known && git_oid_equal(&tip, req->base))
+			base = tip;	/* known: a fast-forward, no merge-base to ask for */
+		else if (known && req->only_ours && *req->only_ours && !git_oid_equal(&head, req->base))
+			base = *req->base;	/* known: neither holds the other, a merge */
+		else if (!tip.hex[0] || !head.hex[0] ||
 		    git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
 			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
 			r = MERGE_ERROR;

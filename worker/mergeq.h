@@ -30,6 +30,12 @@ struct merge_request {
 	int signal_fd;
 	char *const *envp;
 	const struct slurm_job_spec *slurm;	/* the gate's job with the cluster runner */
+	/* What the worker knows without git: head descends from base (NULL: nothing
+	 * known).  A branch still at head, on a tip still at base, fast-forwards. */
+	const struct git_oid *head, *base;
+	/* And head is base plus the worker's own commits, none landed: on a tip
+	 * past base it can only merge (no merge-base to ask for). */
+	const bool *only_ours;
 	/* Progress, for the pipe protocol and the process title. */
 	void (*locked)(void *arg);
 	/* The agent branch found moved at a landing: taken in, or put back (section 19). */

@@ -7,12 +7,17 @@
  * no_change: an unrelated HEAD, a rebase or merge in progress, a repository
  * replaced by another, a lock file a git left behind.
  */
+#include <ctype.h>
+#include <stdint.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/spawn.h"
 #include "worker/contain.h"
 #include "worker/worker_internal.h"
 
@@ -91,13 +96,22 @@ adopt_head(struct worker *w, const char *git_dir)
 {
 	char *want = xasprintf("refs/heads/%s", w->branch), *ref = head_ref(git_dir);
 
-	if (ref == NULL || strcmp(ref, want) != 0) {
+	struct git_oid on_branch;
+
+	/* Detached where the branch is (a sandboxed phase that made no commit):
+	 * only HEAD goes back onto the branch. */
+	if (ref == NULL && git_ref_read(w->worktree, want, &on_branch) == 0 &&
+	    git_oid_equal(&on_branch, &w->head) && git_head_write(w->worktree, want) == 0)
+		;
+	else if (ref == NULL || strcmp(ref, want) != 0) {
 		dprintf(w->log_fd, "== waved: the agent left HEAD %s%s at %.12s: taken as the "
 		    "result, on %s\n", ref ? "on " : "detached", ref ? ref : "", w->head.hex,
 		    w->branch);
 		git_run(w->worktree, NULL, (const char *[]){ "update-ref", "-m",
 		    "waved: the agent's HEAD", want, w->head.hex, NULL });
-		git_run(w->worktree, NULL, (const char *[]){ "symbolic-ref", "HEAD", want, NULL });
+		if (git_head_write(w->worktree, want) != 0)
+			git_run(w->worktree, NULL, (const char *[]){ "symbolic-ref", "HEAD", want,
+			    NULL });
 	}
 	free(ref);
 	free(want);
@@ -143,6 +157,104 @@ oversized(const struct worker *w)
 	return why;
 }
 
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Without a git process: is every file git's index holds that changed since
+ * w->changed_since at most max_file_size?  An entry's ctime is when its file
+ * last changed (no program can set it back), so a file this attempt added
+ * or changed, staged by the agent or by waved's add, is one of them; each is
+ * looked at in the worktree, as oversized() looks (the worktree's size
+ * first).  False where the index is of a form not read here (a split or
+ * sparse index): then git is asked.
+ */
+static bool
+index_says_small(const struct worker *w, const char *git_dir)
+{
+	char *path = xasprintf("%s/index", git_dir);
+	size_t len = 0, hash = strlen(w->base.hex) / 2, at = 12;
+	unsigned char *ix = (unsigned char *)read_file(path, &len);
+	uint32_t version, count;
+	char name[4096] = "";
+	bool small = false;
+
+	free(path);
+	if (ix == NULL || len < 12 + hash || memcmp(ix, "DIRC", 4) != 0)
+		goto out;
+	version = be32(ix + 4);
+	count = be32(ix + 8);
+	if (version < 2 || version > 4)
+		goto out;
+	for (uint32_t k = 0; k < count; k++) {
+		size_t fixed = 40 + hash + 2, namelen, entry = at;
+		uint16_t flags;
+
+		if (at + fixed > len)
+			goto out;
+		flags = (uint16_t)(ix[at + 40 + hash] << 8 | ix[at + 40 + hash + 1]);
+		if (flags & 0x4000) {	/* extended flags (version 3 on) */
+			if (version < 3 || (ix[at + fixed] & 0x40))	/* a sparse folder entry */
+				goto out;
+			fixed += 2;
+		}
+		const unsigned char *p = ix + at + fixed, *end = ix + len;
+		if (version == 4) {
+			/* The name is the last one less a count of bytes, plus a suffix. */
+			size_t strip = 0, keep;
+			int shift = 0;
+
+			do {
+				if (p >= end || shift > 28)
+					goto out;
+				strip = (strip << 7) | (*p & 0x7f);
+				shift += 7;
+			} while ((*p++ & 0x80) && (strip += 1));
+			keep = strlen(name);
+			if (strip > keep)
+				goto out;
+			const unsigned char *nul = memchr(p, '\0', (size_t)(end - p));
+			if (nul == NULL || keep - strip + (size_t)(nul - p) >= sizeof(name))
+				goto out;
+			memcpy(name + keep - strip, p, (size_t)(nul - p));
+			name[keep - strip + (size_t)(nul - p)] = '\0';
+			at = (size_t)(nul + 1 - ix);
+		} else {
+			const unsigned char *nul = memchr(p, '\0', (size_t)(end - p));
+
+			if (nul == NULL || (size_t)(nul - p) >= sizeof(name))
+				goto out;
+			namelen = (size_t)(nul - p);
+			memcpy(name, p, namelen + 1);
+			/* Padded with 1 to 8 NULs to a multiple of 8. */
+			at += (fixed + namelen + 8) & ~(size_t)7;
+		}
+		uint32_t ctime = be32(ix + entry), mode = be32(ix + entry + 24);
+
+		if ((mode & 0170000) == 0100000 && (time_t)ctime >= w->changed_since) {
+			char *file = xasprintf("%s/%s", w->worktree, name);
+			struct stat st;
+			bool big = lstat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+			    st.st_size > w->cfg->max_file_size;
+
+			free(file);
+			if (big)
+				goto out;
+		}
+	}
+	/* A split index keeps most entries elsewhere ("link"): ask git. */
+	for (size_t e = at; e + 8 <= len - hash; e += 8 + be32(ix + e + 4))
+		if (memcmp(ix + e, "link", 4) == 0 || memcmp(ix + e, "sdir", 4) == 0)
+			goto out;
+	small = true;
+out:
+	free(ix);
+	return small;
+}
+
 /* One scope's core.hooksPath ("--global", "--system", or "--file" with file), or NULL. */
 static char *
 hooks_path_in(const char *repo, const char *scope, const char *file)
@@ -164,8 +276,77 @@ hooks_path_in(const char *repo, const char *scope, const char *file)
 }
 
 /*
+ * Can the config file at path set core.hooksPath?  Only when its text names
+ * hooksPath or an include, in any case (keys are case-insensitive); a file
+ * that is not there sets nothing.  When it cannot, no git need be asked.
+ */
+static bool
+may_set_hooks(const char *path)
+{
+	char *text = path ? read_file(path, NULL) : NULL;
+	bool may;
+
+	if (path == NULL)
+		return true;	/* where it is is unknown: ask git */
+	if (text == NULL)
+		return access(path, F_OK) == 0;	/* unreadable: as git finds it */
+	for (char *p = text; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	may = strstr(text, "hookspath") != NULL || strstr(text, "include") != NULL;
+	free(text);
+	return may;
+}
+
+/* The files git reads for --global (its default places, or $GIT_CONFIG_GLOBAL). */
+static bool
+global_may_set_hooks(void)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char *a, *b;
+	bool may;
+
+	if (getenv("GIT_CONFIG_GLOBAL"))
+		return may_set_hooks(getenv("GIT_CONFIG_GLOBAL"));
+	if (home == NULL)
+		return true;
+	a = xasprintf("%s/.gitconfig", home);
+	b = xdg && *xdg ? xasprintf("%s/git/config", xdg) : xasprintf("%s/.config/git/config", home);
+	may = may_set_hooks(a) || may_set_hooks(b);
+	free(b);
+	free(a);
+	return may;
+}
+
+/* The file git reads for --system: $GIT_CONFIG_SYSTEM, else etc/gitconfig of its prefix. */
+static bool
+system_may_set_hooks(void)
+{
+	const char *nosystem = getenv("GIT_CONFIG_NOSYSTEM"), *git = spawn_which("git");
+	char *prefix, *file;
+	bool may;
+
+	if (nosystem && *nosystem && strcmp(nosystem, "0") != 0 && strcasecmp(nosystem, "false"))
+		return false;
+	if (getenv("GIT_CONFIG_SYSTEM"))
+		return may_set_hooks(getenv("GIT_CONFIG_SYSTEM"));
+	if (git == NULL || may_set_hooks("/etc/gitconfig"))
+		return true;
+	/* PREFIX/bin/git reads PREFIX/etc/gitconfig (/etc/gitconfig for /usr). */
+	prefix = xstrdup(git);
+	for (int k = 0; k < 2 && strrchr(prefix, '/'); k++)
+		*strrchr(prefix, '/') = '\0';
+	file = strcmp(prefix, "/usr") == 0 || !*prefix ? NULL : xasprintf("%s/etc/gitconfig", prefix);
+	may = file && may_set_hooks(file);
+	free(file);
+	free(prefix);
+	return may;
+}
+
+/*
  * The hooks the repo has as its operator configured them: core.hooksPath of
  * the repository, the user or the system, else the common dir's hooks/.
+ * git is asked only for a scope whose files may set it (section 15: the
+ * warm path runs few git processes).
  * Read when the attempt starts, before any of its phases could plant one
  * (what an agent writes into the config is restored after each phase).
  */
@@ -178,9 +359,9 @@ result_hooks_dir(const char *repo)
 	if (common == NULL)
 		return NULL;
 	file = xasprintf("%s/config", common);
-	if ((dir = hooks_path_in(repo, "--file", file)) == NULL &&
-	    (dir = hooks_path_in(repo, "--global", NULL)) == NULL &&
-	    (dir = hooks_path_in(repo, "--system", NULL)) == NULL)
+	if ((!may_set_hooks(file) || (dir = hooks_path_in(repo, "--file", file)) == NULL) &&
+	    (!global_may_set_hooks() || (dir = hooks_path_in(repo, "--global", NULL)) == NULL) &&
+	    (!system_may_set_hooks() || (dir = hooks_path_in(repo, "--system", NULL)) == NULL))
 		dir = xasprintf("%s/hooks", common);
 	free(file);
 	free(common);
@@ -224,6 +405,19 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 	}
 	if ((why = unfinished(git_dir, id == PHASE_RESOLVE)) != NULL)
 		goto out;
+	/*
+	 * HEAD where the last check left it (the agent committed nothing, or
+	 * waved's commit is on top of it): it still descends from the base, and
+	 * only what changed since that check can be too big, which the index
+	 * says without git.  Anything else is asked of git.
+	 */
+	struct git_oid left = { "" }, checked = w->head;
+	bool untouched = w->head_checked && git_ref_read(w->worktree, "HEAD", &left) == 0 &&
+	    git_oid_equal(&left, &checked);
+	time_t since = time(NULL) - 2;	/* file times lag the clock by a tick */
+
+	w->head_checked = false;
+	w->only_ours = w->only_ours && untouched;
 	if (commit) {
 		/* The repo's hooks run as the phases do: in the attempt's cgroup,
 		 * and nothing they leave running outlives the commit. */
@@ -242,22 +436,29 @@ result_take(struct worker *w, enum phase_id id, bool commit)
 			goto out;
 		}
 		w->committed = rc == 1;
+		w->tidy = w->hooks_dir == NULL;	/* a hook may leave files behind */
 	}
-	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1) {
+	if (git_ref_read(w->worktree, "HEAD", &w->head) == -1) {
 		why = xstrdup("the worktree's HEAD does not resolve to a commit");
 		goto out;
 	}
-	if (!git_oid_equal(&w->head, &w->base) &&
+	if (!untouched && !git_oid_equal(&w->head, &w->base) &&
 	    !git_is_ancestor(w->worktree, w->base.hex, w->head.hex)) {
 		why = xasprintf("the worktree's HEAD %.12s does not descend from the attempt's "
 		    "base %.12s (%s): build on the base, do not reset to another history",
 		    w->head.hex, w->base.hex, w->cfg->agent_branch);
 		goto out;
 	}
-	if ((why = oversized(w)) != NULL)
+	if (!(untouched && (git_oid_equal(&w->head, &checked) || index_says_small(w, git_dir))) &&
+	    (why = oversized(w)) != NULL)
 		goto out;
 	if (id != PHASE_RESOLVE)
 		adopt_head(w, git_dir);
+	w->head_checked = true;
+	w->only_ours = w->only_ours && untouched;
+	/* Only an add -A took everything: what a review left is looked at with the next commit. */
+	if (commit)
+		w->changed_since = since;
 out:
 	strbuf_free(&err);
 	free(git_dir);

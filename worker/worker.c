@@ -51,7 +51,7 @@ park_or_drop(struct worker *w)
 {
 	struct strbuf log = { 0 };
 
-	if (spares_park(w->cfg, w->repo, w->worktree, &log))
+	if (spares_park(w->cfg, w->repo, w->worktree, w->tidy, &log))
 		dprintf(w->log_fd, "== waved: worktree parked as a spare\n");
 	else {
 		if (log.s)
@@ -285,8 +285,9 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	dprintf(w->log_fd, "== waved: %s: %s\n", name, command);
 	span->since = lseek(w->log_fd, 0, SEEK_END);
 	guard_before(w);
+	w->tidy = false;	/* whatever the phase leaves, until a commit takes it all */
 	/* Sandboxed, the shared refs are read-only: the phase commits on a detached HEAD. */
-	if (spec.prefix && id != PHASE_RESOLVE)
+	if (spec.prefix && id != PHASE_RESOLVE && git_head_write(w->worktree, NULL) != 0)
 		git_run(w->worktree, NULL, (const char *[]){ "checkout", "-q", "--detach", NULL });
 	phase_run(&spec, &out);
 	sandbox_prefix_free(sandbox);
@@ -410,7 +411,7 @@ prepare_fresh(struct worker *w)
 
 	if (w->repo->land == LAND_PR)
 		publish_base(w, &w->base);
-	else if (git_rev_parse(w->repo->path, agent, &w->base) == -1) {
+	else if (git_ref_read(w->repo->path, agent, &w->base) == -1) {
 		char *why = xasprintf("prepare: agent branch %s is missing in %s",
 		    w->cfg->agent_branch, w->repo->path);
 		finish(w, OUTCOME_FAILED, why);
@@ -463,8 +464,10 @@ prepare(struct worker *w)
 	set_title(w, "prepare");
 	write_issue_file(w);
 	if (w->job->resume == RESUME_NONE) {
+		w->changed_since = time(NULL) - 2;	/* what prepare writes is the base's */
 		prepare_fresh(w);
 		w->head = w->base;
+		w->head_checked = w->only_ours = true;
 	} else
 		prepare_resume(w);
 	strlcpy(m.sha, w->base.hex, sizeof(m.sha));
@@ -627,6 +630,8 @@ merge(struct worker *w)
 		.scratch = w->scratch, .log_fd = w->log_fd, .signal_fd = w->signal_fd,
 		.envp = env, .locked = merge_locked, .guarded = merge_guarded, .arg = w,
 		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
+		.head = w->head_checked ? &w->head : NULL, .base = &w->base,
+		.only_ours = &w->only_ours,
 	};
 	struct git_oid landed;
 

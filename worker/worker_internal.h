@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "common/git.h"
 #include "common/proto.h"
@@ -35,6 +36,14 @@ struct worker {
 	struct git_oid base;
 	struct git_oid head;	/* the worktree's HEAD after the last phase */
 	bool committed;		/* the last phase's leftovers were committed by us */
+	/* head descends from base and adds no file past max_file_size; files
+	 * whose ctime is before changed_since were there when that was found. */
+	bool head_checked;
+	/* head is base plus waved's own commits of what the agent left (the
+	 * agent moved HEAD in no phase): none of it can be on the agent branch. */
+	bool only_ours;
+	bool tidy;		/* the last thing done in the worktree was an add -A and its commit */
+	time_t changed_since;
 	bool feedback;		/* feedback_file holds something for the next implement */
 	char *pr_feedback;	/* land = pr: what the pull request's round began with, or NULL */
 	bool owns_issue;	/* holds the issue's worker lock */
