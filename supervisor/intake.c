@@ -192,7 +192,6 @@ intake_start(struct supervisor *sv)
 		sv->command = intake_command_new(command_issues, sv);
 	if (sv->github == NULL)
 		return;
-	workers_set_github(sv->workers, sv->github);
 	sv->pulls = pulls_new(sv->cfg, sv->github, sv->sched, sv->events);
 	sched_set_pushed_hook(sv->sched, pulls_pushed, sv->pulls);
 	if (sv->cfg->source.type != SOURCE_GITHUB)

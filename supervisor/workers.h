@@ -20,10 +20,6 @@ void workers_free(struct workers *w);
 /* The scheduler to report to, and the config the next workers run with. */
 void workers_attach(struct workers *w, struct sched *s, const struct config *cfg);
 
-/* The GitHub client whose token a forked child wipes (unless pass_token). */
-struct github;
-void workers_set_github(struct workers *w, struct github *gh);
-
 /* A sched_start_fn: fork the worker of job; its pid, or -1. */
 pid_t workers_start(const struct sched_job *job, void *arg);
 
