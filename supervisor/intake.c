@@ -265,14 +265,6 @@ intake_tick(struct supervisor *sv, int64_t now)
 }
 
 bool
-intake_child_exited(struct supervisor *sv, pid_t pid, int status)
-{
-	if (sv->command && intake_command_child_exited(sv->command, pid, status))
-		return true;
-	return sv->report && report_child_exited(sv->report, pid, status);
-}
-
-bool
 intake_loaded(const struct supervisor *sv)
 {
 	return sv->command == NULL || intake_command_loaded(sv->command);

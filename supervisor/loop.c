@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/store.h"
 #include "ctl/summary.h"
+#include "supervisor/children.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
 
@@ -240,16 +241,6 @@ catch_up_signals(struct supervisor *sv)
 	for (size_t k = 0; k < ARRAY_LEN(signal_table); k++)
 		if (deferred & (1u << k))
 			dispatch(sv, run_signal, &k);
-}
-
-/* A child that is no worker ended: the usage, source or report command's status counts. */
-static void
-other_child_exited(pid_t pid, int status, void *arg)
-{
-	struct supervisor *sv = arg;
-
-	if (!usage_child_exited(sv->usage, pid, status))
-		intake_child_exited(sv, pid, status);
 }
 
 /* ---- the loop ---- */
@@ -601,6 +592,7 @@ close_state(struct supervisor *sv)
 	if (sv->signal_fd != -1)
 		close(sv->signal_fd);
 	free(sv->fds);
+	children_free();
 	config_free(sv->cfg);
 }
 
@@ -630,7 +622,6 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	sv.workers = workers_new();
 	sv.reload = reload_new();
 	sv.usage = hands_usage_new(&sv);
-	workers_set_others(sv.workers, other_child_exited, &sv);
 	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);

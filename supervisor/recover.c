@@ -13,6 +13,7 @@
 #include "common/spawn.h"
 #include "common/paths.h"
 #include "common/git.h"
+#include "supervisor/children.h"
 
 extern char **environ;
 
@@ -125,9 +126,17 @@ recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long
 	char *branch = issue_branch_name(cfg, number);
 	const char *argv[] = { "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, NULL };
 
-	/* Not waited for here: the child is reaped with the workers' SIGCHLD. */
-	if (spawn_start(argv, &(struct spawn_opts){ .out_fd = -1 }) == -1)
+	/* Not waited for here: the table of children reaps it, and says if it failed. */
+	pid_t pid = spawn_start(argv, &(struct spawn_opts){ .out_fd = -1 });
+
+	if (pid == -1)
 		log_warn("%s: cannot delete branch %s", repo->name, branch);
+	else {
+		char *what = xasprintf("git branch -D %s in %s", branch, repo->name);
+
+		children_add(pid, CHILD_GIT, what, NULL, NULL);
+		free(what);
+	}
 	free(branch);
 }
 

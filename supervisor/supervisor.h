@@ -75,12 +75,11 @@ void intake_poll(struct supervisor *sv);	/* read the source now */
 bool intake_settled(const struct supervisor *sv);	/* read once, nothing left to report */
 int64_t intake_next_deadline(const struct supervisor *sv);
 /* The source's and the report command's children: pipes (up to
- * INTAKE_POLLFDS entries), timeouts, exits. */
+ * INTAKE_POLLFDS entries) and timeouts (their exits: children.c). */
 #define INTAKE_POLLFDS 4
 size_t intake_pollfds(const struct supervisor *sv, struct pollfd *fds);
 void intake_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n);
 void intake_tick(struct supervisor *sv, int64_t now);
-bool intake_child_exited(struct supervisor *sv, pid_t pid, int status);
 /* The source gave a list of issues at least once in this run (--once's exit). */
 bool intake_loaded(const struct supervisor *sv);
 void intake_close(struct supervisor *sv);

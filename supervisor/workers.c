@@ -12,7 +12,9 @@
 #include <bsd/unistd.h>
 
 #include "common/log.h"
+#include "common/github.h"
 #include "common/proto.h"
+#include "supervisor/children.h"
 #include "worker/job.h"
 #include "worker/worker.h"
 
@@ -28,7 +30,7 @@ struct worker_proc {
 	size_t issue;
 	int fd;			/* read end; -1 once at EOF */
 	int gate;		/* write end of the worker's gate: one byte lets it on; -1: none */
-	bool evaluator;		/* a recovery child, not a worker: one "recovered", then gone */
+	enum child_type type;	/* CHILD_RECOVERY: one "recovered", then gone */
 	bool exited;		/* reaped; its exit waits to be told (the store was down) */
 	int status;
 	char buf[2 * PROTO_MAX_LINE];
@@ -53,16 +55,20 @@ struct workers {
 	struct worker_proc *v;
 	size_t n, cap;
 	bool stopping;
-	void (*others)(pid_t pid, int status, void *arg);
-	void *others_arg;
 	int self;		/* waved's own binary, opened at start: what workers exec */
 };
 
-void
-workers_set_others(struct workers *w, void (*fn)(pid_t pid, int status, void *arg), void *arg)
+/* Reaped (children.c): its exit is told once its last words are read. */
+static void
+proc_exited(pid_t pid, int status, void *arg)
 {
-	w->others = fn;
-	w->others_arg = arg;
+	struct workers *w = arg;
+
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].pid == pid) {
+			w->v[k].exited = true;
+			w->v[k].status = status;
+		}
 }
 
 /*
@@ -232,9 +238,10 @@ workers_start(const struct sched_job *job, void *arg)
 	fcntl(gate[1], F_SETFL, O_NONBLOCK);
 	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
 	w->v[w->n] = (struct worker_proc){
-		.pid = pid, .issue = job->issue, .fd = fds[0], .gate = gate[1],
+		.pid = pid, .issue = job->issue, .fd = fds[0], .gate = gate[1], .type = CHILD_WORKER,
 	};
 	w->n++;
+	children_add(pid, CHILD_WORKER, job->key, proc_exited, w);
 	return pid;
 }
 
@@ -290,9 +297,10 @@ workers_evaluate(const struct recover_input *in, size_t issue, void *arg)
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
 	w->v[w->n++] = (struct worker_proc){
-		.pid = pid, .issue = issue, .fd = fds[0], .gate = -1, .evaluator = true,
+		.pid = pid, .issue = issue, .fd = fds[0], .gate = -1, .type = CHILD_RECOVERY,
 		.hello = true,
 	};
+	children_add(pid, CHILD_RECOVERY, key, proc_exited, w);
 	return pid;
 }
 
@@ -313,7 +321,7 @@ workers_over_budget(pid_t pid, void *arg)
 	struct workers *w = arg;
 
 	for (size_t k = 0; k < w->n; k++)
-		if (w->v[k].pid == pid && !w->v[k].evaluator && kill(pid, SIGUSR1) == -1)
+		if (w->v[k].pid == pid && w->v[k].type == CHILD_WORKER && kill(pid, SIGUSR1) == -1)
 			log_warn("worker %d: over budget", (int)pid);
 }
 
@@ -382,11 +390,11 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 		protocol_error(w, p, err);
 		return;
 	}
-	if (p->evaluator || m.type == PROTO_RECOVERED) {
+	if (p->type == CHILD_RECOVERY || m.type == PROTO_RECOVERED) {
 		struct recover_decision d = { .action = m.action, .resume = m.resume };
 
 		strlcpy(d.landed, m.sha, sizeof(d.landed));
-		if (!p->evaluator || m.type != PROTO_RECOVERED ||
+		if (p->type != CHILD_RECOVERY || m.type != PROTO_RECOVERED ||
 		    sched_on_recovered(w->sched, p->issue, p->pid, &d) == -1)
 			protocol_error(w, p, "a message out of sequence");
 		return;
@@ -489,30 +497,10 @@ settle_exits(struct workers *w)
 	}
 }
 
-/* Mark the children that have exited; those that are not ours are only reaped. */
-static void
-mark_exited(struct workers *w)
-{
-	pid_t pid;
-	int status;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		size_t k;
-
-		for (k = 0; k < w->n && w->v[k].pid != pid; k++)
-			;
-		if (k < w->n) {
-			w->v[k].exited = true;
-			w->v[k].status = status;
-		} else if (w->others)
-			w->others(pid, status, w->others_arg);
-	}
-}
-
 void
 workers_reap(struct workers *w)
 {
-	mark_exited(w);
+	children_reap();
 	settle_exits(w);
 }
 
@@ -527,7 +515,7 @@ workers_resume(struct workers *w)
 size_t
 workers_forget_exited(struct workers *w)
 {
-	mark_exited(w);
+	children_reap();
 	for (size_t k = w->n; k-- > 0;)
 		if (w->v[k].exited) {
 			proc_close(&w->v[k]);

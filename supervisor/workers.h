@@ -27,10 +27,8 @@ pid_t workers_start(const struct sched_job *job, void *arg);
 size_t workers_pollfds(const struct workers *w, struct pollfd *fds);
 /* Read what a worker's pipe holds. */
 void workers_readable(struct workers *w, int fd);
-/* Who hears of children that are not workers (the usage command). */
-void workers_set_others(struct workers *w, void (*fn)(pid_t pid, int status, void *arg),
-    void *arg);
-/* Reap every child that has exited (on SIGCHLD). */
+/* Reap every child that has exited (on SIGCHLD; children.c), then tell the
+ * scheduler of the workers among them. */
 void workers_reap(struct workers *w);
 /* The store is back: what workers said and did while it was down, in order. */
 void workers_resume(struct workers *w);
