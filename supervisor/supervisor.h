@@ -21,6 +21,7 @@
 #include "supervisor/intake_command.h"
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
+#include "supervisor/pollset.h"
 #include "supervisor/pulls.h"
 #include "supervisor/reload.h"
 #include "supervisor/report.h"
@@ -54,7 +55,8 @@ struct supervisor {
 	int signal_fd;
 	unsigned deferred;		/* signals that wait for the store (bits of signal_table) */
 	bool was_down;			/* the journal was down on the last turn of the loop */
-	struct pollfd *fds;		/* the signalfd and every worker's pipe */
+	struct pollset *pollset;	/* the one poll: every descriptor and who serves it */
+	struct pollfd *fds;		/* room for what a module's *_pollfds writes */
 	size_t fds_cap;
 	int64_t next_poll;		/* monotonic ms */
 	bool stopping;

@@ -1,4 +1,7 @@
-/* The supervisor's table of children (supervisor/children.c). */
+/*
+ * The supervisor's table of children (supervisor/children.c) and its poll
+ * set (supervisor/pollset.c).
+ */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/children.h"
+#include "supervisor/pollset.h"
 #include "tests/lib/testlib.h"
 
 TMPDIR_SUITE(children);
@@ -100,4 +104,38 @@ Test(children, a_child_not_in_the_table_is_reaped_and_named)
 	free(want);
 	free(log);
 	children_free();
+}
+
+static void
+count_call(void *arg, const struct pollfd *pfd)
+{
+	int *calls = arg;
+
+	cr_assert(pfd->revents & POLLIN);
+	calls[pfd->fd]++;
+}
+
+Test(children, the_poll_set_serves_only_what_is_ready_by_its_callback)
+{
+	struct pollset *ps = pollset_new();
+	int a[2], b[2], calls[1024] = { 0 };
+
+	cr_assert(pipe(a) == 0 && pipe(b) == 0);
+	cr_assert(a[0] < 1024 && b[0] < 1024);
+	cr_assert_eq(write(b[1], "x", 1), 1);
+	pollset_add(ps, a[0], POLLIN, count_call, calls);
+	pollset_add_all(ps, (struct pollfd[]){ { .fd = b[0], .events = POLLIN } }, 1, count_call,
+	    calls);
+	cr_assert_eq(pollset_poll(ps, 0), 1);
+	pollset_dispatch(ps);
+	cr_assert_eq(calls[a[0]], 0);
+	cr_assert_eq(calls[b[0]], 1);
+	/* A new turn starts empty. */
+	pollset_clear(ps);
+	cr_assert_eq(pollset_poll(ps, 0), 0);
+	pollset_free(ps);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
 }
