@@ -659,7 +659,7 @@ sched_recover(struct sched *s)
 
 		if (state_in_flight(is->state) && is->repo != NO_REPO) {
 			/* Its worker belonged to the dead supervisor: let it end first. */
-			recover_reap_orphan(is->pid);
+			recover_reap_orphan(s->cfg, s->repos[is->repo].conf, is->number, is->pid);
 			recovery_input(s, i, &in, &marker);
 			recover_evaluate(&in, &d);
 			recover_carry_out(&in, &d);

@@ -692,7 +692,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->commit_message = xasprintf("%s (%s)", job->title, job->issue);
 	char *dir = path_issue_dir(w->cfg, w->repo->name, job->number);
 	mkdir_p(dir, 0755);
-	w->lock_path = xasprintf("%s/worker.lock", dir);
+	w->lock_path = xasprintf("%s/" WORKER_LOCK_FILE, dir);
 	w->issue_file = xasprintf("%s/issue.md", dir);
 	w->feedback_file = xasprintf("%s/feedback.md", dir);
 	w->retry_after_file = xasprintf("%s/" RETRY_AFTER_FILE, dir);
