@@ -63,7 +63,7 @@ pollset_poll(struct pollset *ps, int timeout_ms)
 void
 pollset_dispatch(struct pollset *ps)
 {
-	/* By index: a callback may add nothing, but may grow nothing either. */
+	/* Callbacks add no entry: the set is this turn's, and is not moved under them. */
 	for (size_t k = 0; k < ps->n; k++)
 		if (ps->fds[k].revents)
 			ps->entries[k].fn(ps->entries[k].arg, &ps->fds[k]);
