@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <bsd/string.h>
+#include <bsd/unistd.h>
 #include <cJSON.h>
 
 #include "common/log.h"
@@ -277,5 +278,7 @@ job_worker_main(void)
 		_exit(1);
 	}
 	close(JOB_FD);
+	/* Until its first step names itself: not "waved --worker". */
+	setproctitle("worker %s (attempt %d)", job.issue, job.attempt);
 	worker_main(&job);
 }
