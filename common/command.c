@@ -184,6 +184,12 @@ command_next_deadline(const struct command *c)
 	return c->kill_at ? c->kill_at : c->deadline;
 }
 
+pid_t
+command_pid(const struct command *c)
+{
+	return c->pid;
+}
+
 bool
 command_done(const struct command *c)
 {

@@ -37,6 +37,8 @@ struct command;
 
 /* Start it; NULL with why (caller frees) when it cannot be run at all. */
 struct command *command_start(const struct command_spec *spec, char **why);
+/* Its process (the leader of its group). */
+pid_t command_pid(const struct command *c);
 /* Kill what is left of it (its group, SIGKILL) and forget it; NULL passes. */
 void command_free(struct command *c);
 

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "common/argv.h"
+#include "common/log.h"
 #include "common/github.h"
 #include "common/keymap.h"
 #include "common/spawn.h"
@@ -696,25 +697,23 @@ config_dir(const char *path)
 	return dir;
 }
 
-struct config *
-config_load(const char *path, char **errors)
+/* Parse text as the file path, relative paths from dir; takes text. */
+static struct config *
+parse(char *text, const char *path, const char *dir, char **errors)
 {
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	struct parse_state st = { .cfg = cfg, .at_line_start = true };
-
-	cfg->refs = 1;
 	int rc;
 
+	cfg->refs = 1;
 	*errors = NULL;
 	cfg->file = xstrdup(path);
+	cfg->text = text;
 	cfg->repo_index = keymap_new(16);
 	config_set_defaults(cfg);
-	if ((st.fp = fopen(path, "re")) == NULL) {
-		*errors = xasprintf("%s: cannot read: %s\n", path, strerror(errno));
-		config_free(cfg);
-		return NULL;
-	}
-	st.dir = config_dir(path);
+	if ((st.fp = fmemopen(text, strlen(text), "r")) == NULL)
+		fatal("fmemopen");
+	st.dir = xstrdup(dir);
 	cfg->dir = xstrdup(st.dir);
 	/* Long phase commands are normal; continuation lines are not supported. */
 	ini_use_stack = false;
@@ -735,6 +734,28 @@ config_load(const char *path, char **errors)
 		return NULL;
 	}
 	return cfg;
+}
+
+struct config *
+config_load(const char *path, char **errors)
+{
+	char *text = read_file(path, NULL), *dir;
+	struct config *cfg;
+
+	if (text == NULL) {
+		*errors = xasprintf("%s: cannot read: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	dir = config_dir(path);
+	cfg = parse(text, path, dir, errors);
+	free(dir);
+	return cfg;
+}
+
+struct config *
+config_parse_text(const char *text, const char *file, const char *dir, char **errors)
+{
+	return parse(xstrdup(text), file, dir, errors);
 }
 
 const struct config *
@@ -758,6 +779,7 @@ config_free(struct config *cfg)
 	if (cfg == NULL || --cfg->refs > 0)
 		return;
 	free(cfg->file);
+	free(cfg->text);
 	free(cfg->dir);
 	free(cfg->state_dir);
 	free(cfg->agent_branch);

@@ -123,6 +123,7 @@ struct source_conf {
 struct config {
 	int refs;		/* config_load returns one; config_free drops one */
 	char *file;		/* the path it was read from */
+	char *text;		/* what was read there: a worker parses this very generation */
 	char *dir;		/* its folder: relative paths and the source's commands start there */
 	char *state_dir;
 	int cap;		/* as configured; 0 = number of repos */
@@ -168,6 +169,13 @@ struct config {
  * one "FILE:LINE: key: what was expected" line per problem (caller frees).
  */
 struct config *config_load(const char *path, char **errors);
+/*
+ * The same from text already read: what a worker gets in its job, so that
+ * it runs with the generation it was started with, whatever the file says
+ * by then.  file names it in messages; dir is where relative paths start.
+ */
+struct config *config_parse_text(const char *text, const char *file, const char *dir,
+    char **errors);
 /* Drops a reference; the last one frees. */
 void config_free(struct config *cfg);
 /* One more holder (NULL passes through), and its release. */

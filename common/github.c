@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -182,7 +181,7 @@ github_open(const struct source_conf *src, char **err)
 	if (token == NULL)
 		return NULL;
 	gh = github_new(src->api, token);
-	/* pass_token = yes: the phases get it (a worker removes it otherwise). */
+	/* pass_token = yes: the phases get it (a worker is exec'd without it otherwise). */
 	if (src->pass_token)
 		setenv("GITHUB_TOKEN", token, 1);
 	explicit_bzero(token, strlen(token));
@@ -236,135 +235,6 @@ on_body(char *data, size_t size, size_t n, void *userp)
 	strbuf_add(&t->body, chunk);
 	free(chunk);
 	return size * n;
-}
-
-/*
- * Zero each copy of secret in [p, end).  Under AddressSanitizer plain loads
- * with no checks (this reads freed memory and redzones on purpose); else
- * memmem, which is fast.
- */
-#ifdef __SANITIZE_ADDRESS__
-__attribute__((no_sanitize("address")))
-static void
-wipe_range(unsigned char *p, const unsigned char *end, const unsigned char *secret, size_t len)
-{
-	for (; p + len <= end; p++) {
-		size_t k = 0;
-
-		while (k < len && p[k] == secret[k])
-			k++;
-		if (k < len)
-			continue;
-		for (k = 0; k < len; k++)
-			((volatile unsigned char *)p)[k] = 0;
-		p += len - 1;
-	}
-}
-#else
-static void
-wipe_range(unsigned char *p, const unsigned char *end, const unsigned char *secret, size_t len)
-{
-	unsigned char *hit;
-
-	while (p + len <= end && (hit = memmem(p, (size_t)(end - p), secret, len)) != NULL) {
-		explicit_bzero(hit, len);
-		p = hit + len;
-	}
-}
-#endif
-
-/*
- * Sweep the resident pages of a mapping only: a page never touched holds
- * zeros, and touching it would cost a fault each (sanitizers reserve a lot).
- * Runs of resident pages are swept whole, so a copy across pages is found.
- */
-static void
-wipe_mapping(unsigned long from, unsigned long to, const char *secret, size_t len)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), npages = (to - from) / page;
-	unsigned char *vec = malloc(npages ? npages : 1);
-
-	if (vec == NULL || mincore((void *)from, to - from, vec) == -1) {
-		free(vec);
-		return;
-	}
-	for (size_t k = 0; k < npages; ) {
-		size_t run = k;
-
-		while (run < npages && (vec[run] & 1))
-			run++;
-		if (run > k)
-			wipe_range((unsigned char *)(from + k * page),
-			    (const unsigned char *)(from + run * page),
-			    (const unsigned char *)secret, len);
-		k = run + 1;
-	}
-	free(vec);
-}
-
-/* Overwrite every copy of secret in our writable memory (freed heap included). */
-static void
-wipe_everywhere(const char *secret, size_t len)
-{
-	FILE *maps = fopen("/proc/self/maps", "re");
-	char line[512];
-
-	if (maps == NULL || len == 0) {
-		if (maps)
-			fclose(maps);
-		return;
-	}
-	while (fgets(line, sizeof(line), maps)) {
-		unsigned long from, to;
-		char perms[8];
-
-		/* Private and writable: our heap, stacks and data, never a file's pages;
-		 * not the vast reservations a sanitizer makes. */
-		if (sscanf(line, "%lx-%lx %7s", &from, &to, perms) != 3 || perms[0] != 'r' ||
-		    perms[1] != 'w' || perms[3] != 'p' || to - from > (1UL << 30))
-			continue;
-		wipe_mapping(from, to, secret, len);
-	}
-	fclose(maps);
-}
-
-void
-github_wipe_in_child(struct github *gh)
-{
-	extern char **environ;
-	static const char bearer[] = "Authorization: Bearer ";
-	char *token = NULL;
-
-	if (gh && gh->auth && strncmp(gh->auth, bearer, sizeof(bearer) - 1) == 0)
-		token = xstrdup(gh->auth + sizeof(bearer) - 1);
-	for (char **e = environ; *e; e++)
-		if (strncmp(*e, "GITHUB_TOKEN=", 13) == 0) {
-			if (token == NULL && (*e)[13])
-				token = xstrdup(*e + 13);
-			explicit_bzero(*e + 13, strlen(*e + 13));
-		}
-	if (token == NULL)
-		return;
-	/*
-	 * The client's copies, the environment's, and whatever freed memory
-	 * still holds (curl built its requests with it).  The needle itself
-	 * sits in a page made read-only, which the sweep of writable memory
-	 * passes by.
-	 */
-	size_t len = strlen(token);
-	long page = sysconf(_SC_PAGESIZE);
-	size_t size = (len + 1 + (size_t)page - 1) / (size_t)page * (size_t)page;
-	char *needle = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (needle != MAP_FAILED) {
-		memcpy(needle, token, len + 1);
-		explicit_bzero(token, len);
-		mprotect(needle, size, PROT_READ);
-		wipe_everywhere(needle, len);
-		munmap(needle, size);
-	} else
-		explicit_bzero(token, len);
-	free(token);
 }
 
 bool

@@ -33,13 +33,6 @@ struct gh_response {
 
 typedef void gh_done_fn(const struct gh_response *res, void *arg);
 
-/*
- * In a forked child that needs no GitHub: overwrite the copies of the token
- * this client holds (its Authorization header and those of its requests in
- * flight), and $GITHUB_TOKEN in the environment.  The parent's are untouched.
- */
-void github_wipe_in_child(struct github *gh);
-
 /* Text from outside, checked before it becomes part of a URL: owner/name as
  * GitHub allows them, and an issue number (a whole number from 1). */
 bool github_owner_name_valid(const char *owner_name);

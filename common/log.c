@@ -22,6 +22,18 @@ log_init(const char *ident, bool to_stderr, int verbosity)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+bool
+log_to_stderr_now(void)
+{
+	return log_to_stderr;
+}
+
+int
+log_verbosity_now(void)
+{
+	return log_verbosity;
+}
+
 void
 log_set_context(const struct log_ctx *ctx)
 {

@@ -18,6 +18,9 @@ struct log_ctx {
 
 /* to_stderr: foreground; otherwise syslog(LOG_DAEMON) under ident. */
 void log_init(const char *ident, bool to_stderr, int verbosity);
+/* Where log_init sent the log: what an exec'd child is told to do likewise. */
+bool log_to_stderr_now(void);
+int log_verbosity_now(void);
 /* The context used by the plain log_* calls (a worker sets its issue). */
 void log_set_context(const struct log_ctx *ctx);
 

@@ -330,20 +330,28 @@ control_pollfds(const struct control *c, struct pollfd *fds)
 }
 
 void
-control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
+control_ready(struct control *c, const struct pollfd *pfd)
 {
-	for (size_t k = 1; k < n; k++) {
-		for (size_t j = 0; j < c->n; j++) {
-			struct client *cl = &c->clients[j];
-
-			if (cl->fd != fds[k].fd)
-				continue;
-			if (fds[k].revents & (POLLIN | POLLHUP | POLLERR))
-				client_read(c, cl);
-			if (cl->out.len > cl->sent)
-				client_write(cl);
-		}
+	if (pfd->fd == c->fd) {
+		if (pfd->revents & POLLIN)
+			accept_clients(c);
+		return;
 	}
+	for (size_t j = 0; j < c->n; j++) {
+		struct client *cl = &c->clients[j];
+
+		if (cl->fd != pfd->fd)
+			continue;
+		if (pfd->revents & (POLLIN | POLLHUP | POLLERR))
+			client_read(c, cl);
+		if (cl->out.len > cl->sent)
+			client_write(cl);
+	}
+}
+
+void
+control_sweep(struct control *c)
+{
 	/* Drop the clients that are done (replied and closing, or gone) or idle too long. */
 	int64_t now = mono_ms();
 	for (size_t j = c->n; j-- > 0;) {
@@ -353,6 +361,4 @@ control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 		    (idle(cl) && now - cl->active >= IDLE_MS))
 			client_drop(c, j);
 	}
-	if (n > 0 && (fds[0].revents & POLLIN))
-		accept_clients(c);
 }

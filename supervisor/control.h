@@ -42,7 +42,9 @@ void control_close(struct control *c);
 /* The listening socket and every client, for poll(); room for control_nfds. */
 size_t control_nfds(const struct control *c);
 size_t control_pollfds(const struct control *c, struct pollfd *fds);
-/* Serve whatever poll reported on these descriptors. */
-void control_dispatch(struct control *c, const struct pollfd *fds, size_t n);
+/* One of those entries is ready (the socket: accept; a client: read, write). */
+void control_ready(struct control *c, const struct pollfd *pfd);
+/* Once a turn: drop the clients that are done or idle too long. */
+void control_sweep(struct control *c);
 
 #endif

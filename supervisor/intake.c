@@ -192,7 +192,6 @@ intake_start(struct supervisor *sv)
 		sv->command = intake_command_new(command_issues, sv);
 	if (sv->github == NULL)
 		return;
-	workers_set_github(sv->workers, sv->github);
 	sv->pulls = pulls_new(sv->cfg, sv->github, sv->sched, sv->events);
 	sched_set_pushed_hook(sv->sched, pulls_pushed, sv->pulls);
 	if (sv->cfg->source.type != SOURCE_GITHUB)
@@ -263,14 +262,6 @@ intake_tick(struct supervisor *sv, int64_t now)
 		intake_command_tick(sv->command, now);
 	if (sv->report)
 		report_tick(sv->report, now, sv->stopping);
-}
-
-bool
-intake_child_exited(struct supervisor *sv, pid_t pid, int status)
-{
-	if (sv->command && intake_command_child_exited(sv->command, pid, status))
-		return true;
-	return sv->report && report_child_exited(sv->report, pid, status);
 }
 
 bool

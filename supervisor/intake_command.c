@@ -6,6 +6,7 @@
 
 #include "common/command.h"
 #include "common/log.h"
+#include "supervisor/children.h"
 #include "common/source_command.h"
 #include "common/util.h"
 
@@ -66,6 +67,12 @@ tell(struct intake_command *ic, int rc, const struct issue_list *issues, const c
 }
 
 static void
+command_exited_fn(pid_t pid, int status, void *arg)
+{
+	intake_command_child_exited(arg, pid, status);
+}
+
+static void
 start(struct intake_command *ic, const struct config *cfg)
 {
 	char *why = NULL;
@@ -77,6 +84,7 @@ start(struct intake_command *ic, const struct config *cfg)
 		free(why);
 		return;
 	}
+	children_add(command_pid(ic->run), CHILD_COMMAND, SOURCE_COMMAND_NAME, command_exited_fn, ic);
 	ic->cfg = config_hold(cfg);
 }
 

@@ -18,6 +18,8 @@
 #include "common/store.h"
 #include "ctl/summary.h"
 #include "supervisor/cgroup_tree.h"
+#include "supervisor/children.h"
+#include "supervisor/pollset.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
 
@@ -243,16 +245,6 @@ catch_up_signals(struct supervisor *sv)
 			dispatch(sv, run_signal, &k);
 }
 
-/* A child that is no worker ended: the usage, source or report command's status counts. */
-static void
-other_child_exited(pid_t pid, int status, void *arg)
-{
-	struct supervisor *sv = arg;
-
-	if (!usage_child_exited(sv->usage, pid, status))
-		intake_child_exited(sv, pid, status);
-}
-
 /* ---- the loop ---- */
 
 static int
@@ -298,56 +290,80 @@ settled(const struct supervisor *sv)
 	return intake_settled(sv) && sched_settled(sv->sched);
 }
 
-/* The fds of one source of events within the poll array. */
-struct fd_slice {
-	struct pollfd *fds;
-	size_t n;
-};
+/* ---- what the poll set's entries do: each its own transaction ---- */
 
 static void
 on_control(struct supervisor *sv, void *arg)
 {
-	struct fd_slice *sl = arg;
-
-	control_dispatch(sv->control, sl->fds, sl->n);
+	control_ready(sv->control, arg);
 }
 
 static void
 on_github(struct supervisor *sv, void *arg)
 {
-	struct fd_slice *sl = arg;
-
-	github_dispatch(sv->github, sl->fds, sl->n);
+	github_dispatch(sv->github, arg, arg ? 1 : 0);	/* NULL: curl's timers alone */
 }
 
 static void
 on_reload(struct supervisor *sv, void *arg)
 {
-	struct fd_slice *sl = arg;
-
-	reload_dispatch(sv, sl->fds, sl->n);
+	reload_dispatch(sv, arg, 1);
 }
 
 static void
 on_usage(struct supervisor *sv, void *arg)
 {
-	struct fd_slice *sl = arg;
-
-	usage_dispatch(sv->usage, sl->fds, sl->n);
+	usage_dispatch(sv->usage, arg, 1);
 }
 
 static void
 on_intake(struct supervisor *sv, void *arg)
 {
-	struct fd_slice *sl = arg;
-
-	intake_dispatch(sv, sl->fds, sl->n);
+	intake_dispatch(sv, arg, 1);
 }
 
 static void
 on_worker(struct supervisor *sv, void *arg)
 {
-	workers_readable(sv->workers, *(int *)arg);
+	workers_readable(sv->workers, ((const struct pollfd *)arg)->fd);
+}
+
+static void
+fd_signals(void *sv, const struct pollfd *pfd)
+{
+	(void)pfd;
+	signals_dispatch(sv);	/* a transaction per signal, as each may wait for the store */
+}
+
+static void
+fd_control(void *sv, const struct pollfd *pfd)
+{
+	dispatch(sv, on_control, (void *)pfd);	/* heard even while the store is down */
+}
+
+/* Each step may find the store gone: the rest waits for the next turn. */
+#define WHEN_STORE_UP(name, handler)						\
+	static void								\
+	name(void *arg, const struct pollfd *pfd)				\
+	{									\
+		struct supervisor *sv = arg;					\
+										\
+		if (sched_can_act(sv->sched))					\
+			dispatch(sv, handler, (void *)pfd);			\
+	}
+WHEN_STORE_UP(fd_worker, on_worker)
+WHEN_STORE_UP(fd_github, on_github)
+WHEN_STORE_UP(fd_reload, on_reload)
+WHEN_STORE_UP(fd_usage, on_usage)
+WHEN_STORE_UP(fd_intake, on_intake)
+
+/* Add what a module's *_pollfds gives (at most max entries), served by fn. */
+static void
+add_fds(struct supervisor *sv, size_t max, size_t (*fill)(const void *, struct pollfd *),
+    const void *owner, pollset_fn *fn)
+{
+	grow_array((void **)&sv->fds, &sv->fds_cap, max, sizeof(*sv->fds));
+	pollset_add_all(sv->pollset, sv->fds, fill(owner, sv->fds), fn, sv);
 }
 
 /* The hands that watch the machine, then admission: who may start now. */
@@ -380,6 +396,43 @@ on_timers(struct supervisor *sv, void *arg)
 		intake_poll(sv);
 }
 
+/* What each module would put in the poll array, through one type. */
+static size_t
+workers_fill(const void *w, struct pollfd *fds)
+{
+	return workers_pollfds(w, fds);
+}
+
+static size_t
+control_fill(const void *c, struct pollfd *fds)
+{
+	return control_pollfds(c, fds);
+}
+
+static size_t
+github_fill(const void *gh, struct pollfd *fds)
+{
+	return github_pollfds((struct github *)gh, fds);
+}
+
+static size_t
+reload_fill(const void *r, struct pollfd *fds)
+{
+	return reload_pollfds(r, fds);
+}
+
+static size_t
+usage_fill(const void *u, struct pollfd *fds)
+{
+	return usage_pollfds(u, fds);
+}
+
+static size_t
+intake_fill(const void *sv, struct pollfd *fds)
+{
+	return intake_pollfds(sv, fds);
+}
+
 /*
  * While the store cannot be written the supervisor acts on nothing: it
  * admits nothing, reads no worker (each waits at its gate), talks to no
@@ -389,31 +442,25 @@ static void
 iterate_down(struct supervisor *sv)
 {
 	int64_t until = journal_next_retry(sv->journal), now = mono_ms();
-	struct fd_slice control;
-	int n;
 
 	if (sv->stopping && sv->stop_deadline < until)
 		until = sv->stop_deadline;
 	sv->disk_was_low = sv->disk_was_low || disk_low(sv->cfg->state_dir, NULL);
 	update_title(sv);
-	grow_array((void **)&sv->fds, &sv->fds_cap, 1 + control_nfds(sv->control), sizeof(*sv->fds));
-	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
-	control = (struct fd_slice){ sv->fds + 1, control_pollfds(sv->control, sv->fds + 1) };
-	n = poll(sv->fds, 1 + control.n, until <= now ? 0 : until - now > 1000 ? 1000 :
-	    (int)(until - now));
-	if (n == -1 && errno != EINTR)
+	pollset_clear(sv->pollset);
+	pollset_add(sv->pollset, sv->signal_fd, POLLIN, fd_signals, sv);
+	add_fds(sv, control_nfds(sv->control), control_fill, sv->control, fd_control);
+	if (pollset_poll(sv->pollset, until <= now ? 0 : until - now > 1000 ? 1000 :
+	    (int)(until - now)) == -1 && errno != EINTR)
 		fatal("poll");
-	if (n > 0 && sv->fds[0].revents)
-		signals_dispatch(sv);
-	if (n > 0)
-		dispatch(sv, on_control, &control);
+	pollset_dispatch(sv->pollset);
+	control_sweep(sv->control);
 }
 
 static void
 loop_iterate(struct supervisor *sv)
 {
-	struct fd_slice control, github, reload, usage, intake, workers;
-	int n;
+	struct pollset *ps = sv->pollset;
 
 	if (!journal_ready(sv->journal)) {
 		sv->was_down = true;
@@ -430,43 +477,28 @@ loop_iterate(struct supervisor *sv)
 	update_title(sv);
 	if (sv->opts->once && !sv->stopping && !sv->draining && settled(sv))
 		return;		/* nothing left to wait for */
-	/* One poll: the signalfd, the control socket and its clients, GitHub's
-	 * sockets, a reload's preflight, the usage command, the source's and the
-	 * report's commands, every worker's pipe. */
-	grow_array((void **)&sv->fds, &sv->fds_cap, 3 + INTAKE_POLLFDS + control_nfds(sv->control) +
-	    (sv->github ? github_nfds(sv->github) : 0) + workers_count(sv->workers), sizeof(*sv->fds));
-	sv->fds[0] = (struct pollfd){ .fd = sv->signal_fd, .events = POLLIN };
-	control.fds = sv->fds + 1;
-	control.n = control_pollfds(sv->control, control.fds);
-	github.fds = control.fds + control.n;
-	github.n = sv->github ? github_pollfds(sv->github, github.fds) : 0;
-	reload.fds = github.fds + github.n;
-	reload.n = reload_pollfds(sv->reload, reload.fds);
-	usage.fds = reload.fds + reload.n;
-	usage.n = usage_pollfds(sv->usage, usage.fds);
-	intake.fds = usage.fds + usage.n;
-	intake.n = intake_pollfds(sv, intake.fds);
-	workers.fds = intake.fds + intake.n;
-	workers.n = workers_pollfds(sv->workers, workers.fds);
-	n = poll(sv->fds, (nfds_t)(workers.fds + workers.n - sv->fds), poll_timeout(sv));
-	if (n == -1 && errno != EINTR)
+	/*
+	 * One poll, served in this order: every worker's pipe (a worker's last
+	 * words before the SIGCHLD of its end), the signalfd, the control
+	 * socket and its clients, GitHub's sockets, a reload's preflight, the
+	 * usage command, the source's and the report's commands.
+	 */
+	pollset_clear(ps);
+	add_fds(sv, workers_count(sv->workers), workers_fill, sv->workers, fd_worker);
+	pollset_add(ps, sv->signal_fd, POLLIN, fd_signals, sv);
+	add_fds(sv, control_nfds(sv->control), control_fill, sv->control, fd_control);
+	if (sv->github)
+		add_fds(sv, github_nfds(sv->github), github_fill, sv->github, fd_github);
+	add_fds(sv, 1, reload_fill, sv->reload, fd_reload);
+	add_fds(sv, 1, usage_fill, sv->usage, fd_usage);
+	add_fds(sv, INTAKE_POLLFDS, intake_fill, sv, fd_intake);
+	if (pollset_poll(ps, poll_timeout(sv)) == -1 && errno != EINTR)
 		fatal("poll");
-	/* Each step may find the store gone: the rest waits for the next turn. */
-	for (size_t k = 0; n > 0 && k < workers.n; k++)
-		if (workers.fds[k].revents && sched_can_act(sv->sched))
-			dispatch(sv, on_worker, &workers.fds[k].fd);
-	if (n > 0 && sv->fds[0].revents)
-		signals_dispatch(sv);
-	if (n > 0)
-		dispatch(sv, on_control, &control);
+	pollset_dispatch(ps);
+	control_sweep(sv->control);
+	/* What comes due by the clock, whether a descriptor was ready or not. */
 	if (sv->github && sched_can_act(sv->sched))
-		dispatch(sv, on_github, &github);
-	if (sched_can_act(sv->sched))
-		dispatch(sv, on_reload, &reload);
-	if (sched_can_act(sv->sched))
-		dispatch(sv, on_usage, &usage);
-	if (n > 0 && intake.n > 0 && sched_can_act(sv->sched))
-		dispatch(sv, on_intake, &intake);
+		dispatch(sv, on_github, NULL);
 	if (sched_can_act(sv->sched))
 		dispatch(sv, on_timers, NULL);
 }
@@ -613,6 +645,8 @@ close_state(struct supervisor *sv)
 	if (sv->signal_fd != -1)
 		close(sv->signal_fd);
 	free(sv->fds);
+	pollset_free(sv->pollset);
+	children_free();
 	config_free(sv->cfg);
 	cgroup_tree_close();
 }
@@ -642,10 +676,10 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		return EXIT_BAD_CONFIG;
 	}
 	open_containment(cfg);
+	sv.pollset = pollset_new();
 	sv.workers = workers_new();
 	sv.reload = reload_new();
 	sv.usage = hands_usage_new(&sv);
-	workers_set_others(sv.workers, other_child_exited, &sv);
 	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);

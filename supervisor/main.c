@@ -24,6 +24,7 @@
 #include "supervisor/preflight.h"
 #include "common/source_command.h"
 #include "common/source_github.h"
+#include "worker/job.h"
 
 #define PIDFILE_NAME "waved.pid"
 
@@ -295,6 +296,15 @@ main(int argc, char **argv)
 	struct pidfh *pfh;
 	char *errors = NULL;
 
+	/*
+	 * Worker mode, internal: the supervisor forked and exec'd us with the
+	 * job on a descriptor (worker/job.h), which must not be closed first.
+	 */
+	if (argc == 2 && strcmp(argv[1], JOB_WORKER_FLAG) == 0) {
+		setproctitle_init(argc, argv, environ);
+		closefrom(JOB_FD + 1);
+		job_worker_main();
+	}
 	/* Whatever descriptors we were started with are not ours (a held lock, a pipe). */
 	closefrom(STDERR_FILENO + 1);
 	setproctitle_init(argc, argv, environ);

@@ -1,11 +1,13 @@
 #include "supervisor/recover.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 
@@ -13,6 +15,7 @@
 #include "common/spawn.h"
 #include "common/paths.h"
 #include "common/git.h"
+#include "supervisor/children.h"
 
 extern char **environ;
 
@@ -125,36 +128,79 @@ recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long
 	char *branch = issue_branch_name(cfg, number);
 	const char *argv[] = { "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, NULL };
 
-	/* Not waited for here: the child is reaped with the workers' SIGCHLD. */
-	if (spawn_start(argv, &(struct spawn_opts){ .out_fd = -1 }) == -1)
+	/* Not waited for here: the table of children reaps it, and says if it failed. */
+	pid_t pid = spawn_start(argv, &(struct spawn_opts){ .out_fd = -1 });
+
+	if (pid == -1)
 		log_warn("%s: cannot delete branch %s", repo->name, branch);
+	else {
+		char *what = xasprintf("git branch -D %s in %s", branch, repo->name);
+
+		children_add(pid, CHILD_GIT, what, NULL, NULL);
+		free(what);
+	}
 	free(branch);
 }
 
-/* Is pid a waved worker (by its process title)? */
+/*
+ * Is a worker of this issue still running?  Each holds its issue's lock
+ * (flock, worker.c) from its admission to its end, and the kernel lets go
+ * of it when the holder dies: a try that fails says one is alive, whatever
+ * it calls itself and whoever has its old pid now.
+ */
 static bool
-is_worker(pid_t pid)
+lock_held(const char *path)
 {
-	char *path = xasprintf("/proc/%d/cmdline", (int)pid), *cmd = read_file(path, NULL);
-	bool worker = cmd && strncmp(cmd, "waved: worker", 13) == 0;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	bool held;
 
-	free(cmd);
-	free(path);
-	return worker;
+	if (fd == -1)
+		return false;	/* never made: no worker got that far */
+	held = flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	close(fd);		/* and with it the lock, if we took it */
+	return held;
+}
+
+/* Wait up to ms for the lock to be let go; true when it was. */
+static bool
+lock_released(const char *path, int64_t ms)
+{
+	int64_t deadline = mono_ms() + ms;
+
+	while (lock_held(path)) {
+		if (mono_ms() >= deadline)
+			return false;
+		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+	}
+	return true;
 }
 
 void
-recover_reap_orphan(pid_t pid)
+recover_reap_orphan(const struct config *cfg, const struct repo_conf *repo, long number,
+    pid_t pid)
 {
-	int64_t deadline = mono_ms() + ORPHAN_GRACE_MS;
+	char *dir = path_issue_dir(cfg, repo->name, number);
+	char *path = xasprintf("%s/" WORKER_LOCK_FILE, dir);
 
-	if (pid <= 0 || !is_worker(pid))
+	free(dir);
+	if (!lock_held(path)) {
+		free(path);
 		return;
-	kill(pid, SIGTERM);	/* PDEATHSIG said so already; say it again */
-	while (is_worker(pid) && mono_ms() < deadline)
-		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
-	if (is_worker(pid)) {
-		log_warnx("worker %d of a previous run did not stop: killing it", (int)pid);
-		kill(pid, SIGKILL);
 	}
+	/* The lock is taken after the admission that recorded pid is committed:
+	 * while it is held, pid is its holder. */
+	log_info("%s#%ld: worker %d of a previous run still holds its lock: stopping it",
+	    repo->name, number, (int)pid);
+	if (pid > 0)
+		kill(pid, SIGTERM);	/* PDEATHSIG said so already; say it again */
+	if (!lock_released(path, ORPHAN_GRACE_MS)) {
+		log_warnx("%s#%ld: worker %d of a previous run did not stop: killing it",
+		    repo->name, number, (int)pid);
+		if (pid > 0)
+			kill(pid, SIGKILL);
+		if (!lock_released(path, ORPHAN_GRACE_MS))
+			log_warnx("%s#%ld: its lock is still held: its next worker waits for it",
+			    repo->name, number);
+	}
+	free(path);
 }

@@ -36,7 +36,11 @@ void recover_reset(const struct config *cfg, const struct repo_conf *repo, long 
 void recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, long number);
 /* Delete a landed issue's branch in the background (never blocks the loop). */
 void recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number);
-/* A worker of a dead supervisor may still be winding down: give it a moment, then kill. */
-void recover_reap_orphan(pid_t pid);
+/*
+ * A worker of a dead supervisor may still be winding down: found by its hold
+ * on the issue's lock, given a moment, then killed (pid: the one recorded).
+ */
+void recover_reap_orphan(const struct config *cfg, const struct repo_conf *repo, long number,
+    pid_t pid);
 
 #endif

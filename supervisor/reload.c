@@ -11,6 +11,7 @@
 #include <bsd/unistd.h>
 
 #include "common/log.h"
+#include "supervisor/children.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
 
@@ -173,6 +174,8 @@ start(struct supervisor *sv)
 		preflight_child(cfg, fds[1]);
 	}
 	close(fds[1]);
+	/* Its answer comes on the pipe; its exit status is the table's to read. */
+	children_add(r->pid, CHILD_PREFLIGHT, "reload", NULL, NULL);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	r->fd = fds[0];
 	r->cfg = cfg;

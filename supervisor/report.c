@@ -10,6 +10,7 @@
 #include "common/argv.h"
 #include "common/command.h"
 #include "common/log.h"
+#include "supervisor/children.h"
 #include "common/util.h"
 
 #define REPORT_NAME "report command"
@@ -122,6 +123,13 @@ failed(struct report *r, int64_t seq, const char *why)
 	    REPORT_NAME, (long long)seq, why, (long long)(r->backoff_ms / 1000), r->failures);
 }
 
+/* The report command was reaped: its status counts. */
+static void
+command_exited_fn(pid_t pid, int status, void *arg)
+{
+	report_child_exited(arg, pid, status);
+}
+
 static void
 start(struct report *r)
 {
@@ -149,8 +157,10 @@ start(struct report *r)
 		if (r->run == NULL) {
 			failed(r, seq, err);
 			free(err);
-		} else
+		} else {
 			r->seq = seq;
+			children_add(command_pid(r->run), CHILD_COMMAND, "report", command_exited_fn, r);
+		}
 	}
 	argv_free(argv);
 	free(line);

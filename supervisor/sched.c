@@ -2137,7 +2137,7 @@ sched_recover(struct sched *s)
 
 		if (state_in_flight(is->state) && is->repo != NO_REPO) {
 			/* Its worker belonged to the dead supervisor: let it end first. */
-			recover_reap_orphan(is->pid);
+			recover_reap_orphan(s->cfg, s->repos[is->repo].conf, is->number, is->pid);
 			recover_here(s, i, &d);
 			apply_recovery(s, i, &d, false);
 		} else if (state_in_flight(is->state)) {

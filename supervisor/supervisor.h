@@ -21,6 +21,7 @@
 #include "supervisor/intake_command.h"
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
+#include "supervisor/pollset.h"
 #include "supervisor/pulls.h"
 #include "supervisor/reload.h"
 #include "supervisor/report.h"
@@ -54,7 +55,8 @@ struct supervisor {
 	int signal_fd;
 	unsigned deferred;		/* signals that wait for the store (bits of signal_table) */
 	bool was_down;			/* the journal was down on the last turn of the loop */
-	struct pollfd *fds;		/* the signalfd and every worker's pipe */
+	struct pollset *pollset;	/* the one poll: every descriptor and who serves it */
+	struct pollfd *fds;		/* room for what a module's *_pollfds writes */
 	size_t fds_cap;
 	int64_t next_poll;		/* monotonic ms */
 	bool stopping;
@@ -75,12 +77,11 @@ void intake_poll(struct supervisor *sv);	/* read the source now */
 bool intake_settled(const struct supervisor *sv);	/* read once, nothing left to report */
 int64_t intake_next_deadline(const struct supervisor *sv);
 /* The source's and the report command's children: pipes (up to
- * INTAKE_POLLFDS entries), timeouts, exits. */
+ * INTAKE_POLLFDS entries) and timeouts (their exits: children.c). */
 #define INTAKE_POLLFDS 4
 size_t intake_pollfds(const struct supervisor *sv, struct pollfd *fds);
 void intake_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n);
 void intake_tick(struct supervisor *sv, int64_t now);
-bool intake_child_exited(struct supervisor *sv, pid_t pid, int status);
 /* The source gave a list of issues at least once in this run (--once's exit). */
 bool intake_loaded(const struct supervisor *sv);
 void intake_close(struct supervisor *sv);

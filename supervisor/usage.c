@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/spawn.h"
+#include "supervisor/children.h"
 #include "common/util.h"
 #include "supervisor/cap.h"
 
@@ -96,6 +97,12 @@ usage_limit(const struct usage_conf *c, double percent)
 }
 
 static void
+command_exited_fn(pid_t pid, int status, void *arg)
+{
+	usage_child_exited(arg, pid, status);
+}
+
+static void
 start(struct usage *u, const struct usage_conf *c, int64_t now)
 {
 	int fds[2];
@@ -115,6 +122,7 @@ start(struct usage *u, const struct usage_conf *c, int64_t now)
 		u->fn(&r, u->arg);
 		return;
 	}
+	children_add(u->pid, CHILD_USAGE, "command", command_exited_fn, u);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	u->fd = fds[0];
 	u->exited = u->killed = false;

@@ -15,17 +15,23 @@
 #include "common/github.h"
 #include "common/proto.h"
 #include "supervisor/cgroup_tree.h"
+#include "supervisor/children.h"
+#include "worker/job.h"
 #include "worker/worker.h"
 
-#define WORKER_PIPE_FD 3	/* where the child finds its pipe */
-#define WORKER_GATE_FD 4	/* and the read end of its gate */
+#define WORKER_PIPE_FD 3	/* where a recovery child finds its pipe */
+
+extern char **environ;
+
+_Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_FD == JOB_PIPE_FD + 2,
+    "exec_worker places the worker's descriptors in a row");
 
 struct worker_proc {
 	pid_t pid;
 	size_t issue;
 	int fd;			/* read end; -1 once at EOF */
 	int gate;		/* write end of the worker's gate: one byte lets it on; -1: none */
-	bool evaluator;		/* a recovery child, not a worker: one "recovered", then gone */
+	enum child_type type;	/* CHILD_RECOVERY: one "recovered", then gone */
 	bool exited;		/* reaped; its exit waits to be told (the store was down) */
 	int status;
 	char buf[2 * PROTO_MAX_LINE];
@@ -50,42 +56,37 @@ struct workers {
 	struct worker_proc *v;
 	size_t n, cap;
 	bool stopping;
-	void (*others)(pid_t pid, int status, void *arg);
-	void *others_arg;
-	struct github *github;
+	int self;		/* waved's own binary, opened at start: what workers exec */
 };
 
-void
-workers_set_github(struct workers *w, struct github *gh)
+/* Reaped (children.c): its exit is told once its last words are read. */
+static void
+proc_exited(pid_t pid, int status, void *arg)
 {
-	w->github = gh;
+	struct workers *w = arg;
+
+	for (size_t k = 0; k < w->n; k++)
+		if (w->v[k].pid == pid) {
+			w->v[k].exited = true;
+			w->v[k].status = status;
+		}
+	/* A worker SIGKILLed mid-phase left its attempt running: it ends here. */
+	cgroup_tree_end_attempt(pid);
 }
 
 /*
- * In a forked child: no core dump, and no token it does not need (the
- * supervisor holds it for the GitHub source; phases get it only with
- * pass_token = yes).
+ * The binary is opened now, not looked up at each start: an upgrade that
+ * replaces it on disk while this supervisor runs must not give its workers
+ * another version (nor another protocol).
  */
-static void
-drop_secrets(const struct workers *w)
-{
-	signal(SIGBUS, SIG_DFL);	/* the supervisor's handler speaks of its database */
-	prctl(PR_SET_DUMPABLE, 0);
-	if (!w->cfg->source.pass_token)
-		github_wipe_in_child(w->github);
-}
-
-void
-workers_set_others(struct workers *w, void (*fn)(pid_t pid, int status, void *arg), void *arg)
-{
-	w->others = fn;
-	w->others_arg = arg;
-}
-
 struct workers *
 workers_new(void)
 {
-	return xcalloc(1, sizeof(struct workers));
+	struct workers *w = xcalloc(1, sizeof(struct workers));
+
+	if ((w->self = open("/proc/self/exe", O_PATH | O_CLOEXEC)) == -1)
+		log_warn("/proc/self/exe: no worker can start");
+	return w;
 }
 
 /* Its pipe and gate, closed. */
@@ -108,6 +109,8 @@ workers_free(struct workers *w)
 		proc_close(&w->v[k]);
 	free(w->v);
 	config_release(w->cfg);
+	if (w->self != -1)
+		close(w->self);
 	free(w);
 }
 
@@ -130,84 +133,124 @@ place_fd(int fd, int want)
 		fcntl(want, F_SETFD, FD_CLOEXEC);
 }
 
-/* In the child: keep only stdio, the pipe and the gate, then become the worker. */
-static void __attribute__((noreturn))
-become_worker(const struct workers *w, const struct sched_job *job, int pipe_fd, int gate_fd,
-    pid_t supervisor)
+/* The environment a worker is exec'd with: ours, without the token unless pass_token. */
+static char **
+worker_env(const struct workers *w)
 {
-	struct worker_job wj = {
-		.cfg = w->cfg, .repo = job->repo, .number = job->number,
-		.title = job->title, .body = job->body, .attempt = job->attempt,
-		.pipe_fd = WORKER_PIPE_FD, .gate_fd = WORKER_GATE_FD, .supervisor = supervisor,
-		.resume = (enum resume_point)job->resume,
-	};
-	long pool = job->pool ? config_pool(w->cfg, job->pool) : -1;
+	size_t n = 0, cap = 0;
+	char **env = NULL;
 
-	wj.pool = pool >= 0 ? &w->cfg->pools[pool] : NULL;
+	for (char **e = environ; *e; e++) {
+		if (!w->cfg->source.pass_token && strncmp(*e, "GITHUB_TOKEN=", 13) == 0)
+			continue;
+		grow_array((void **)&env, &cap, n + 2, sizeof(*env));
+		env[n++] = *e;
+	}
+	grow_array((void **)&env, &cap, n + 1, sizeof(*env));
+	env[n] = NULL;
+	return env;
+}
 
-	/* Neither may land on the other's number while being moved. */
-	pipe_fd = fcntl(pipe_fd, F_DUPFD_CLOEXEC, WORKER_GATE_FD + 1);
-	gate_fd = fcntl(gate_fd, F_DUPFD_CLOEXEC, WORKER_GATE_FD + 1);
-	place_fd(pipe_fd, WORKER_PIPE_FD);
-	place_fd(gate_fd, WORKER_GATE_FD);
+/*
+ * In the child: only stdio, the pipe, the gate and the job cross the exec
+ * (at fixed numbers, not close-on-exec), then waved itself in worker mode.
+ * The signal mask crosses too: a stop asked for before the worker opens its
+ * signalfd waits for it there.
+ */
+static void __attribute__((noreturn))
+exec_worker(const struct workers *w, const char *key, int pipe_fd, int gate_fd, int job_fd,
+    char **env)
+{
+	char *argv[] = { "waved", JOB_WORKER_FLAG, NULL };
+	int fds[] = { pipe_fd, gate_fd, job_fd, w->self };
+	const int self = JOB_FD + 1;	/* close-on-exec, as it is only the exec's */
+
+	signal(SIGBUS, SIG_DFL);
+	/* Out of the way first: none may land on another's number while moved. */
+	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
+		fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, self + 1);
+	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
+		if (fds[k] == -1 || dup3(fds[k], JOB_PIPE_FD + (int)k, k == 3 ? O_CLOEXEC : 0) == -1)
+			_exit(127);
 	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
-	closefrom(WORKER_GATE_FD + 1);
-	drop_secrets(w);
-	strlcpy(wj.issue, job->key, sizeof(wj.issue));
-	strlcpy(wj.trace, job->trace, sizeof(wj.trace));
-	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
-	strlcpy(wj.pr_head, job->pr_head ? job->pr_head : "", sizeof(wj.pr_head));
-	strlcpy(wj.pr_base, job->pr_base ? job->pr_base : "", sizeof(wj.pr_base));
-	wj.pr_conflict = job->pr_conflict;
-	worker_main(&wj);
+	closefrom(self + 1);
+	fexecve(self, argv, env);
+	log_warn("%s: exec waved for its worker", key);
+	_exit(127);
 }
 
 pid_t
 workers_start(const struct sched_job *job, void *arg)
 {
 	struct workers *w = arg;
-	pid_t parent = getpid(), pid;
-	int fds[2], gate[2];
+	struct worker_job wj = {
+		.cfg = w->cfg, .repo = job->repo, .number = job->number,
+		.title = job->title, .body = job->body, .attempt = job->attempt,
+		.supervisor = getpid(), .resume = (enum resume_point)job->resume,
+		.pr_conflict = job->pr_conflict,
+	};
+	long pool = job->pool ? config_pool(w->cfg, job->pool) : -1;
+	int fds[2], gate[2], job_fd;
+	char **env;
+	pid_t pid;
 
+	wj.pool = pool >= 0 ? &w->cfg->pools[pool] : NULL;
+	strlcpy(wj.issue, job->key, sizeof(wj.issue));
+	strlcpy(wj.trace, job->trace, sizeof(wj.trace));
+	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
+	strlcpy(wj.pr_head, job->pr_head ? job->pr_head : "", sizeof(wj.pr_head));
+	strlcpy(wj.pr_base, job->pr_base ? job->pr_base : "", sizeof(wj.pr_base));
+	if (w->self == -1) {
+		log_warnx("%s: no worker: waved's own binary could not be opened at start",
+		    job->key);
+		return -1;
+	}
+	if ((job_fd = job_write(&wj)) == -1)
+		return -1;
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		log_warn("%s: pipe", job->key);
+		close(job_fd);
 		return -1;
 	}
 	if (pipe2(gate, O_CLOEXEC) == -1) {
 		log_warn("%s: pipe", job->key);
 		close(fds[0]);
 		close(fds[1]);
+		close(job_fd);
 		return -1;
 	}
+	/* Built before the fork: the child only moves descriptors and execs. */
+	env = worker_env(w);
 	if ((pid = fork()) == -1) {
 		log_warn("%s: fork", job->key);
 		close(fds[0]);
 		close(fds[1]);
 		close(gate[0]);
 		close(gate[1]);
+		close(job_fd);
+		free(env);
 		return -1;
 	}
-	if (pid == 0) {
-		close(fds[0]);
-		close(gate[1]);
-		become_worker(w, job, fds[1], gate[0], parent);
-	}
+	if (pid == 0)
+		exec_worker(w, job->key, fds[1], gate[0], job_fd, env);
+	free(env);
+	close(job_fd);
 	close(fds[1]);
 	close(gate[0]);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	fcntl(gate[1], F_SETFL, O_NONBLOCK);
 	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
 	w->v[w->n] = (struct worker_proc){
-		.pid = pid, .issue = job->issue, .fd = fds[0], .gate = gate[1],
+		.pid = pid, .issue = job->issue, .fd = fds[0], .gate = gate[1], .type = CHILD_WORKER,
 	};
 	w->n++;
+	children_add(pid, CHILD_WORKER, job->key, proc_exited, w);
 	return pid;
 }
 
 /* In the recovery child: ask git, do what it says, answer, and go. */
 static void __attribute__((noreturn))
-become_evaluator(const struct workers *w, const struct recover_input *in, const char *key,
-    int pipe_fd)
+become_evaluator(const struct recover_input *in, const char *key, int pipe_fd)
 {
 	struct recover_decision d;
 	struct proto_msg m = { .type = PROTO_RECOVERED };
@@ -218,7 +261,10 @@ become_evaluator(const struct workers *w, const struct recover_input *in, const 
 	sigprocmask(SIG_SETMASK, &none, NULL);	/* the supervisor's mask is for its signalfd */
 	place_fd(fcntl(pipe_fd, F_DUPFD_CLOEXEC, WORKER_PIPE_FD + 1), WORKER_PIPE_FD);
 	closefrom(WORKER_PIPE_FD + 1);
-	drop_secrets(w);
+	/* No core dump, and no reading of its memory by another process of
+	 * ours: it was forked, not exec'd, and holds what the supervisor held. */
+	signal(SIGBUS, SIG_DFL);	/* the supervisor's handler speaks of its database */
+	prctl(PR_SET_DUMPABLE, 0);
 	setproctitle("recover %s", key);
 	recover_evaluate(in, &d);
 	recover_carry_out(in, &d);
@@ -248,15 +294,16 @@ workers_evaluate(const struct recover_input *in, size_t issue, void *arg)
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		become_evaluator(w, in, key, fds[1]);
+		become_evaluator(in, key, fds[1]);
 	}
 	close(fds[1]);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
 	w->v[w->n++] = (struct worker_proc){
-		.pid = pid, .issue = issue, .fd = fds[0], .gate = -1, .evaluator = true,
+		.pid = pid, .issue = issue, .fd = fds[0], .gate = -1, .type = CHILD_RECOVERY,
 		.hello = true,
 	};
+	children_add(pid, CHILD_RECOVERY, key, proc_exited, w);
 	return pid;
 }
 
@@ -277,7 +324,7 @@ workers_over_budget(pid_t pid, void *arg)
 	struct workers *w = arg;
 
 	for (size_t k = 0; k < w->n; k++)
-		if (w->v[k].pid == pid && !w->v[k].evaluator && kill(pid, SIGUSR1) == -1)
+		if (w->v[k].pid == pid && w->v[k].type == CHILD_WORKER && kill(pid, SIGUSR1) == -1)
 			log_warn("worker %d: over budget", (int)pid);
 }
 
@@ -346,11 +393,11 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 		protocol_error(w, p, err);
 		return;
 	}
-	if (p->evaluator || m.type == PROTO_RECOVERED) {
+	if (p->type == CHILD_RECOVERY || m.type == PROTO_RECOVERED) {
 		struct recover_decision d = { .action = m.action, .resume = m.resume };
 
 		strlcpy(d.landed, m.sha, sizeof(d.landed));
-		if (!p->evaluator || m.type != PROTO_RECOVERED ||
+		if (p->type != CHILD_RECOVERY || m.type != PROTO_RECOVERED ||
 		    sched_on_recovered(w->sched, p->issue, p->pid, &d) == -1)
 			protocol_error(w, p, "a message out of sequence");
 		return;
@@ -453,32 +500,10 @@ settle_exits(struct workers *w)
 	}
 }
 
-/* Mark the children that have exited; those that are not ours are only reaped. */
-static void
-mark_exited(struct workers *w)
-{
-	pid_t pid;
-	int status;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		size_t k;
-
-		for (k = 0; k < w->n && w->v[k].pid != pid; k++)
-			;
-		if (k < w->n) {
-			w->v[k].exited = true;
-			w->v[k].status = status;
-			/* A worker SIGKILLed mid-phase left its attempt running: it ends here. */
-			cgroup_tree_end_attempt(pid);
-		} else if (w->others)
-			w->others(pid, status, w->others_arg);
-	}
-}
-
 void
 workers_reap(struct workers *w)
 {
-	mark_exited(w);
+	children_reap();
 	settle_exits(w);
 }
 
@@ -493,7 +518,7 @@ workers_resume(struct workers *w)
 size_t
 workers_forget_exited(struct workers *w)
 {
-	mark_exited(w);
+	children_reap();
 	for (size_t k = w->n; k-- > 0;)
 		if (w->v[k].exited) {
 			proc_close(&w->v[k]);

@@ -20,10 +20,6 @@ void workers_free(struct workers *w);
 /* The scheduler to report to, and the config the next workers run with. */
 void workers_attach(struct workers *w, struct sched *s, const struct config *cfg);
 
-/* The GitHub client whose token a forked child wipes (unless pass_token). */
-struct github;
-void workers_set_github(struct workers *w, struct github *gh);
-
 /* A sched_start_fn: fork the worker of job; its pid, or -1. */
 pid_t workers_start(const struct sched_job *job, void *arg);
 
@@ -31,10 +27,8 @@ pid_t workers_start(const struct sched_job *job, void *arg);
 size_t workers_pollfds(const struct workers *w, struct pollfd *fds);
 /* Read what a worker's pipe holds. */
 void workers_readable(struct workers *w, int fd);
-/* Who hears of children that are not workers (the usage command). */
-void workers_set_others(struct workers *w, void (*fn)(pid_t pid, int status, void *arg),
-    void *arg);
-/* Reap every child that has exited (on SIGCHLD). */
+/* Reap every child that has exited (on SIGCHLD; children.c), then tell the
+ * scheduler of the workers among them. */
 void workers_reap(struct workers *w);
 /* The store is back: what workers said and did while it was down, in order. */
 void workers_resume(struct workers *w);

@@ -373,7 +373,13 @@ memory_holds(pid_t pid, const char *needle)
 	return found;
 }
 
-/* With pass_token = no, a worker keeps no copy of the token in its memory. */
+/*
+ * With pass_token = no, the token never reaches a worker: it is exec'd
+ * (DESIGN.md section 1) with an environment and a job that do not carry it,
+ * so there is no copy in its memory to wipe.  Its memory holds its
+ * environment (libbsd's setproctitle moves it to the heap) and its job: the
+ * scan covers both (/proc/PID/environ does not: the title overwrites it).
+ */
 Test(e2e_github, a_worker_holds_no_token)
 {
 	char *conf, *slow;

@@ -178,6 +178,56 @@ Test(e2e_recover, worker_killed_while_holding_the_merge_lock)
 	    "{ touch ../../../../crashed-once; sleep 60; }\n", "merge");
 }
 
+/*
+ * The daemon is killed -9 while a worker's phase ignores SIGTERM: the
+ * worker outlives it by its kill grace, holding its issue's lock.  The next
+ * start finds it by that lock, waits for it to end, and only then asks git
+ * what became of the attempt.
+ */
+Test(e2e_recover, an_orphaned_worker_is_found_by_its_lock_after_the_daemon_dies)
+{
+	char *api = scenario_repo(sc, "api"), *log;
+	pid_t pid, worker;
+	cJSON *evs;
+
+	scenario_config(sc, "kill_grace = 10", "[phase \"implement\"]\nrun = echo $WAVED_ATTEMPT >> f.txt; "
+	    "[ -e ../../../orphaned-once ] || { trap '' TERM; touch ../../../orphaned-once; "
+	    "exec sleep 60; }\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"orphan\"}]");
+	pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	/* The phase says when it ignores SIGTERM. */
+	char *marker = xasprintf("%s/orphaned-once", sc->state);
+	for (int k = 0; access(marker, F_OK) != 0; k++) {
+		cr_assert_lt(k, 3000, "the phase did not start");
+		nap_ms(20);
+	}
+	free(marker);
+	worker = worker_of("api#1");
+	cr_assert_gt(worker, 0);
+	kill(pid, SIGKILL);
+	cr_assert_eq(scenario_wait(pid, 30), 128 + SIGKILL);
+	/* Its phase ignores the SIGTERM that the daemon's death sent: the worker
+	 * waits out kill_grace before it kills it. */
+	cr_assert_not(process_gone(worker), "worker %d should outlive the daemon", (int)worker);
+	pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "recovered", "api#1", 1, 60));
+	cr_assert(process_gone(worker), "recovery began while worker %d still ran", (int)worker);
+	cr_assert_eq(scenario_wait(pid, 120), 0, "the issue should still land");
+	log = xasprintf("%s/waved.out", sc->dir);
+	char *out = read_file(log, NULL), *want = xasprintf("api#1: worker %d of a previous run "
+	    "still holds its lock", (int)worker);
+	evs = scenario_events(sc);
+	cr_assert(out && strstr(out, want), "expected \"%s\" in:\n%s", want, out);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cJSON_Delete(evs);
+	assert_once_on(api, "orphan (api#1)");
+	assert_nothing_left_running();
+	free(want);
+	free(out);
+	free(log);
+	free(api);
+}
+
 Test(e2e_recover, a_failing_phase_backs_off_then_dies_and_retry_revives)
 {
 	struct run_result r;

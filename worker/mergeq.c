@@ -2,37 +2,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "common/proto.h"
 #include "worker/guard.h"
 #include "worker/phase.h"
+#include "worker/signals.h"
 
 #define MERGE_CAS_TRIES 5	/* another writer moved the ref between read and swap */
-
-/* True when a stop request (SIGTERM/SIGINT) is waiting on the signalfd. */
-static bool
-stop_requested(int signal_fd, int wait_ms)
-{
-	struct pollfd pfd = { .fd = signal_fd, .events = POLLIN };
-	struct signalfd_siginfo si;
-
-	while (poll(&pfd, 1, wait_ms) > 0) {
-		if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
-			return false;
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			return true;
-		wait_ms = 0;
-	}
-	return false;
-}
 
 /*
  * The lock lives in the repository's common git dir, not in waved's state:
@@ -67,7 +49,7 @@ lock_acquire(const struct merge_request *req, struct strbuf *reason)
 			close(fd);
 			return -1;
 		}
-		if (stop_requested(req->signal_fd, 50)) {
+		if (signals_wait(req->signal_fd, -1, 50) == HEARD_STOP) {
 			close(fd);
 			return -2;
 		}

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -18,6 +17,7 @@
 #include "common/spawn.h"
 #include "common/util.h"
 #include "worker/contain.h"
+#include "worker/signals.h"
 
 /*
  * Keep the log within log_max: past it, the middle goes.  The first half
@@ -225,7 +225,7 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 		struct pollfd pfd[2] = { { .fd = spec->signal_fd, .events = POLLIN },
 		    { .fd = output[0], .events = POLLIN } };
 		int64_t now = mono_ms(), until = kill_at ? kill_at : deadline;
-		struct signalfd_siginfo si;
+		enum signals_heard heard;
 		struct rusage ru;
 
 		bound_log(spec->log_fd, spec->log_max, &cut);
@@ -268,12 +268,13 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 			close(output[0]);	/* every writer is gone */
 			output[0] = -1;
 		}
-		if (!pfd[0].revents || read(spec->signal_fd, &si, sizeof(si)) != sizeof(si))
+		if (!pfd[0].revents)
 			continue;
-		if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !kill_at) {
+		heard = signals_read(spec->signal_fd);
+		if (heard == HEARD_STOP && !kill_at) {
 			out->result = PHASE_STOPPED;
 			kill_at = terminate(spec, pid, now);
-		} else if (si.ssi_signo == SIGUSR1 && !kill_at) {
+		} else if (heard == HEARD_OVER_BUDGET && !kill_at) {
 			out->result = PHASE_OVER_BUDGET;
 			dprintf(spec->log_fd, "\n== waved: %s: the issue is over its budget: "
 			    "stopped\n", spec->name);

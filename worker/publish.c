@@ -5,18 +5,17 @@
  * supervisor opens or updates its pull request.  The branch is never forced
  * unless it is this issue's own, replaced with --force-with-lease.
  */
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <bsd/unistd.h>
 
 #include "common/log.h"
+#include "worker/signals.h"
 #include "worker/worker_internal.h"
 
 /* Pauses before trying the remote again: a blip should not cost a round of agent work. */
@@ -26,18 +25,16 @@ static const int remote_retry_ms[] = { 1000, 4000 };
 static bool
 pause_or_stop(struct worker *w, int ms)
 {
-	struct pollfd fd = { .fd = w->signal_fd, .events = POLLIN };
 	int64_t until = mono_ms() + ms;
-	struct signalfd_siginfo si;
+	enum signals_heard h;
 
-	while (mono_ms() < until) {
-		if (poll(&fd, 1, (int)(until - mono_ms())) <= 0)
-			continue;
-		if (read(w->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
-		    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
-			return true;	/* SIGUSR1 (over budget) is for a phase to hear */
-	}
-	return false;
+	/* SIGUSR1 (over budget) is for a phase to hear: the pause goes on. */
+	do {
+		int64_t left = until - mono_ms();
+
+		h = signals_wait(w->signal_fd, -1, left > 0 ? (int)left : 0);
+	} while (h == HEARD_OVER_BUDGET);
+	return h == HEARD_STOP;
 }
 
 /*

@@ -24,6 +24,7 @@
 #include "worker/phase.h"
 #include "worker/contain.h"
 #include "worker/guard.h"
+#include "worker/signals.h"
 #include "worker/worker_internal.h"
 
 #define FEEDBACK_TAIL_BYTES 3000
@@ -562,31 +563,25 @@ report_merge(struct worker *w, enum proto_merge_state state, const char *sha)
 static void
 await_gate(struct worker *w)
 {
-	struct pollfd fds[2] = {
-		{ .fd = w->job->gate_fd, .events = POLLIN },
-		{ .fd = w->signal_fd, .events = POLLIN },
-	};
-
 	for (;;) {
-		struct signalfd_siginfo si;
 		char c;
 
-		if (poll(fds, 2, -1) == -1 && errno != EINTR)
-			_exit(1);
-		if (fds[1].revents && read(w->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
-		    si.ssi_signo != SIGCHLD) {
-			if (si.ssi_signo == SIGUSR1)
-				finish(w, OUTCOME_OVER_BUDGET,
-				    "over budget: the supervisor stopped the attempt");
+		switch (signals_wait(w->signal_fd, w->job->gate_fd, -1)) {
+		case HEARD_OVER_BUDGET:
+			finish(w, OUTCOME_OVER_BUDGET, "over budget: the supervisor stopped the attempt");
+		case HEARD_STOP:
 			stopped(w);
-		}
-		if (fds[0].revents) {
+		case HEARD_READY: {
 			ssize_t n = read(w->job->gate_fd, &c, 1);
 
 			if (n == 1)
 				return;
 			if (n == 0 || errno != EINTR)
 				_exit(1);	/* the supervisor is gone */
+			break;
+		}
+		case HEARD_NOTHING:
+			_exit(1);	/* poll failed */
 		}
 	}
 }
@@ -697,7 +692,7 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->commit_message = xasprintf("%s (%s)", job->title, job->issue);
 	char *dir = path_issue_dir(w->cfg, w->repo->name, job->number);
 	mkdir_p(dir, 0755);
-	w->lock_path = xasprintf("%s/worker.lock", dir);
+	w->lock_path = xasprintf("%s/" WORKER_LOCK_FILE, dir);
 	w->issue_file = xasprintf("%s/issue.md", dir);
 	w->feedback_file = xasprintf("%s/feedback.md", dir);
 	w->retry_after_file = xasprintf("%s/" RETRY_AFTER_FILE, dir);

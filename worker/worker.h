@@ -13,6 +13,10 @@
 #include "common/proto.h"
 #include "common/util.h"
 
+/* In the issue's folder: held (flock) by its worker for as long as it runs;
+ * a restarted supervisor finds a worker of its previous run by it. */
+#define WORKER_LOCK_FILE "worker.lock"
+
 /* Exit status of a worker that stopped on request before it finished. */
 #define WORKER_EXIT_STOPPED 3
 
