@@ -14,7 +14,6 @@
 #include <ini.h>
 
 #include "common/argv.h"
-#include "common/github.h"
 #include "common/keymap.h"
 #include "common/spawn.h"
 #include "common/util.h"
@@ -850,4 +849,23 @@ config_default_path(const char *from_flag)
 	if ((env = getenv("WAVED_CONFIG")) != NULL && *env)
 		return env;
 	return CONFIG_DEFAULT_PATH;
+}
+
+bool
+github_owner_name_valid(const char *owner_name)
+{
+	const char *slash = strchr(owner_name, '/');
+	size_t owner, name;
+
+	if (slash == NULL || strchr(slash + 1, '/'))
+		return false;
+	owner = (size_t)(slash - owner_name);
+	name = strlen(slash + 1);
+	/* Owners: letters, digits and inner hyphens; names also '.' and '_', never . or .. */
+	return owner >= 1 && owner <= 39 && owner_name[0] != '-' &&
+	    strspn(owner_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") ==
+	    owner && name >= 1 && name <= 100 && strcmp(slash + 1, ".") != 0 &&
+	    strcmp(slash + 1, "..") != 0 &&
+	    strspn(slash + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._") ==
+	    name;
 }

@@ -181,6 +181,10 @@ bool config_parse_size(const char *text, long long *bytes);
 /* The pool's index, or -1. */
 long config_pool(const struct config *cfg, const char *name);
 
+/* Text from outside, checked before it becomes part of a URL: owner/name as
+ * GitHub allows them (the github key, a dependency an issue names). */
+bool github_owner_name_valid(const char *owner_name);
+
 /* Some repo lands by pull request: waved needs a GitHub client. */
 bool config_wants_github(const struct config *cfg);
 /* The configured cap, or the number of repos when it is 0. */

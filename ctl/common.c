@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/source_command.h"
 #include "common/source_file.h"
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 
 int
 ctl_json_flag(int argc, char **argv, const char *command, bool *json)

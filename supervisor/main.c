@@ -19,10 +19,10 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "supervisor/loop.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "supervisor/preflight.h"
 #include "common/source_command.h"
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 
 #define PIDFILE_NAME "waved.pid"
 

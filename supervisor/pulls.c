@@ -6,7 +6,7 @@
 
 #include <cJSON.h>
 
-#include "common/github_pulls.h"
+#include "supervisor/github/pulls_parse.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/util.h"

@@ -14,7 +14,7 @@
 
 #include "common/config.h"
 #include "common/events.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "supervisor/sched.h"
 
 struct pulls;

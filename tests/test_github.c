@@ -11,9 +11,9 @@
 #include <criterion/criterion.h>
 
 #include "common/events.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/util.h"
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 #include "tests/lib/httpd.h"
 #include "tests/lib/testlib.h"
 

@@ -10,9 +10,9 @@
 
 #include <cJSON.h>
 
-#include "common/github_parse.h"
+#include "supervisor/github/parse.h"
 #include "common/log.h"
-#include "common/source_github_internal.h"
+#include "supervisor/github/issues_internal.h"
 #include "common/util.h"
 
 /* ---- reporting back ---- */

@@ -1,4 +1,4 @@
-#include "common/github.h"
+#include "supervisor/github/client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 
 #include <curl/curl.h>
 
-#include "common/curl_dl.h"
-#include "common/github_parse.h"
+#include "supervisor/github/curl_dl.h"
+#include "supervisor/github/parse.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -365,25 +365,6 @@ github_wipe_in_child(struct github *gh)
 	} else
 		explicit_bzero(token, len);
 	free(token);
-}
-
-bool
-github_owner_name_valid(const char *owner_name)
-{
-	const char *slash = strchr(owner_name, '/');
-	size_t owner, name;
-
-	if (slash == NULL || strchr(slash + 1, '/'))
-		return false;
-	owner = (size_t)(slash - owner_name);
-	name = strlen(slash + 1);
-	/* Owners: letters, digits and inner hyphens; names also '.' and '_', never . or .. */
-	return owner >= 1 && owner <= 39 && owner_name[0] != '-' &&
-	    strspn(owner_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") ==
-	    owner && name >= 1 && name <= 100 && strcmp(slash + 1, ".") != 0 &&
-	    strcmp(slash + 1, "..") != 0 &&
-	    strspn(slash + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._") ==
-	    name;
 }
 
 char *

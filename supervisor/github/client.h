@@ -40,9 +40,9 @@ typedef void gh_done_fn(const struct gh_response *res, void *arg);
  */
 void github_wipe_in_child(struct github *gh);
 
-/* Text from outside, checked before it becomes part of a URL: owner/name as
- * GitHub allows them, and an issue number (a whole number from 1). */
-bool github_owner_name_valid(const char *owner_name);
+/* An issue number from outside (a whole number from 1), checked before it
+ * becomes part of a URL; owner/name is checked by github_owner_name_valid
+ * (common/config.h). */
 /* text for a URL's query: every byte but A-Z a-z 0-9 - . _ ~ / as %XX (caller frees). */
 char *github_query_escape(const char *text);
 /* item's key as an issue number, or 0 when it is missing or not one. */

@@ -1,4 +1,4 @@
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -10,9 +10,9 @@
 #include <cJSON.h>
 #include <curl/curl.h>
 
-#include "common/github_parse.h"
+#include "supervisor/github/parse.h"
 #include "common/log.h"
-#include "common/source_github_internal.h"
+#include "supervisor/github/issues_internal.h"
 #include "common/util.h"
 
 #define BACKOFF_FIRST_S 1

@@ -2,7 +2,7 @@
  * The GitHub source (DESIGN.md section 10): the open issues with the label
  * (and milestone) of every repo with a github key, their dependencies, rate
  * limits honoured, and outcomes reported back.  Everything goes through the
- * non-blocking client of common/github.h.
+ * non-blocking client of supervisor/github/client.h.
  */
 #ifndef WAVED_SOURCE_GITHUB_H
 #define WAVED_SOURCE_GITHUB_H
@@ -12,7 +12,7 @@
 
 #include "common/config.h"
 #include "common/events.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/issue.h"
 
 struct source_github;
