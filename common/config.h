@@ -106,6 +106,9 @@ struct source_conf {
 	char *label;
 	char *milestone;
 	char *token_file;
+	char *token_command;	/* prints the token; run at start, on a 401, every token_ttl */
+	int token_ttl;		/* seconds between runs of token_command */
+	int requests_per_minute;	/* GitHub requests in any 60 s, every kind counted */
 	bool pass_token;
 	bool close_on_done;
 	bool open_pr;
