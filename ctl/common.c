@@ -66,7 +66,7 @@ static int
 load_github(const struct config *cfg, struct issue_list *out)
 {
 	char *err = NULL;
-	struct github *gh = github_open(&cfg->source, &err);
+	struct github *gh = github_open(cfg, &err);
 	struct source_github *sg;
 	int rc = 0;
 

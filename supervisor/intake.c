@@ -169,7 +169,7 @@ intake_open(struct supervisor *sv)
 
 	/* It holds the token from here on: no core dump, no ptrace by others of our uid. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if ((sv->github = github_open(&sv->cfg->source, &err)) == NULL) {
+	if ((sv->github = github_open(sv->cfg, &err)) == NULL) {
 		log_warnx("preflight: %s", err);
 		free(err);
 		return -1;
@@ -193,7 +193,8 @@ intake_start(struct supervisor *sv)
 	if (sv->github == NULL)
 		return;
 	workers_set_github(sv->workers, sv->github);
-	sv->pulls = pulls_new(sv->cfg, sv->github, sv->sched, sv->events);
+	github_set_events(sv->github, sv->events);
+	sv->pulls = pulls_new(sv->cfg, sv->github, sv->sched);
 	sched_set_pushed_hook(sv->sched, pulls_pushed, sv->pulls);
 	if (sv->cfg->source.type != SOURCE_GITHUB)
 		return;		/* GitHub for pull requests only */
@@ -269,6 +270,8 @@ bool
 intake_child_exited(struct supervisor *sv, pid_t pid, int status)
 {
 	if (sv->command && intake_command_child_exited(sv->command, pid, status))
+		return true;
+	if (github_child_exited(sv->github, pid, status))	/* token_command */
 		return true;
 	return sv->report && report_child_exited(sv->report, pid, status);
 }

@@ -193,7 +193,7 @@ check_only(const struct config *cfg)
 		rc = -1;
 	if (config_wants_github(cfg)) {
 		char *err = NULL;
-		struct github *gh = github_open(&cfg->source, &err);
+		struct github *gh = github_open(cfg, &err);
 
 		if (gh == NULL) {
 			strbuf_addf(&errors, "%s\n", err);

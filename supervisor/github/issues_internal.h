@@ -24,6 +24,8 @@ struct source_github {
 	size_t nrepos;
 	struct external *ext;
 	size_t next, ext_cap;
+	int interval_s;			/* every repo's poll interval in force (stretched_interval) */
+	int shown_interval, shown_rpm;	/* what STATE/github.json says */
 };
 
 #endif
