@@ -391,6 +391,27 @@ Test(github, requests_per_minute_counts_every_request_304s_too)
 	free(a.body);
 }
 
+/* A 401 reads token_file again, and the request goes once more with what it holds now. */
+Test(github, a_401_reads_token_file_again)
+{
+	struct answer a = { 0 };
+	char *token;
+
+	start("limiter", "token_file = token", API_REPO);
+	token = write_text(dir, "token", "old\n");
+	chmod(token, 0600);
+	open_configured();
+	free(write_text(dir, "token", "new\n"));
+	chmod(token, 0600);
+	ask("api", "GET", "/secret", NULL, &a);
+	github_wait(gh, 20000);
+	cr_assert_eq(a.status, 200, "%ld", a.status);
+	assert_before("GET /secret if-none-match=- auth=yes body= bearer=old", 0,
+	    "GET /secret if-none-match=- auth=yes body= bearer=new", 0);
+	free(token);
+	free(a.body);
+}
+
 /* A 401 runs token_command again, and the request goes once more with the new token. */
 Test(github, a_401_runs_token_command_again_and_retries_with_the_new_token)
 {

@@ -27,6 +27,7 @@
 #define GH_CACHE_BUCKETS 4096
 #define GH_TOKEN_RETRY_MS 60000		/* a token command that failed runs again after this */
 #define GH_TOKEN_MAX 4096		/* bytes a token command may print */
+#define GH_HOLD_MIN_MS 1000		/* the shortest hold a rate limit makes */
 
 struct gh_socket {
 	curl_socket_t fd;
@@ -964,8 +965,14 @@ limit_until(const struct gh_transfer *t, long status)
 static void
 hold(struct github *gh, const struct gh_transfer *t, int64_t until)
 {
-	int64_t mono_until = mono_ms() + (until - now_ms());
+	int64_t mono_until, now = now_ms();
 	char ts[32];
+
+	/* A reset already past (clocks differ) or a Retry-After of 0: a second at
+	 * least, never a loop of requests GitHub refuses. */
+	if (until < now + GH_HOLD_MIN_MS)
+		until = now + GH_HOLD_MIN_MS;
+	mono_until = mono_ms() + (until - now);
 
 	if (mono_until <= gh->held_until)
 		return;		/* already held that long: said once */

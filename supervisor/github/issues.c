@@ -256,7 +256,8 @@ external_done(const struct gh_response *res, void *arg)
 	const char *body = NULL;
 	cJSON *o;
 
-	/* An issue we cannot see stays unsatisfied; only a rate limit fails the poll. */
+	/* An issue we cannot see stays unsatisfied; only a refusal (403, 429 with no
+	 * limit to wait out: the client waits those out itself) fails the poll. */
 	if (res->status == 200 || res->status == 304 || res->status == 403 || res->status == 429)
 		body = page_body(r, res, NULL, "an issue lookup");
 	else
