@@ -16,7 +16,7 @@ SANITIZE ?=
 Q = $(if $(filter 1,$(V)),,@)
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl is not linked: common/curl_dl.c loads it when the GitHub source needs it.
+# libcurl is not linked: supervisor/github/curl_dl.c loads it when waved first talks to GitHub.
 PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
@@ -27,9 +27,12 @@ LDFLAGS += -Wl,--as-needed $(SANITIZE)
 LDLIBS  += $(PKG_LIBS) -lm
 
 # One library per layer, so that the link says who may use what: wavectl
-# gets common/ and ctl/ only, the daemon common/, supervisor/ and worker/.
+# gets common/ and ctl/ only, the daemon common/, supervisor/ (its GitHub
+# client in supervisor/github/) and worker/.  A library keeps members by
+# their base name: no two files of a layer may share one.
 COMMON_SRC = $(wildcard common/*.c)
-DAEMON_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) $(wildcard worker/*.c)
+DAEMON_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) \
+    $(wildcard supervisor/github/*.c) $(wildcard worker/*.c)
 CTL_SRC    = $(filter-out ctl/wavectl.c,$(wildcard ctl/*.c))
 TEST_SRC   = $(wildcard tests/test_*.c) $(wildcard tests/lib/*.c)
 
@@ -73,7 +76,10 @@ LINK = $(if $(Q),@echo "  LD      $@";) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(WAVED): $(BUILD)/supervisor/main.o $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
 	$(Q)$(LINK)
 
-$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBCOMMON)
+# wavectl links one part of the daemon's library: plan and status of a
+# GitHub source read the issues through the one GitHub client
+# (supervisor/github/), which the linker takes from it alone.
+$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBDAEMON) $(LIBCOMMON)
 	$(Q)$(LINK)
 
 $(TESTS): $(TEST_OBJ) $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)

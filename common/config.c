@@ -15,7 +15,6 @@
 
 #include "common/argv.h"
 #include "common/log.h"
-#include "common/github.h"
 #include "common/keymap.h"
 #include "common/spawn.h"
 #include "common/util.h"
@@ -50,7 +49,8 @@ enum value_type {
 	V_STEPS,		/* usage steps: "PERCENT:LIMIT ..." */
 	V_SIZE,			/* bytes, with K M G T */
 	V_USD,			/* dollars: a decimal number >= 0 */
-	V_TOKENS		/* a whole number >= 0 (long long) */
+	V_TOKENS,		/* a whole number >= 0 (long long) */
+	V_DURATION		/* seconds, or a number with s, m or h (int) */
 };
 
 /* One configuration key: where it lives, its type and its bounds. */
@@ -101,6 +101,9 @@ static const struct key_def key_defs[] = {
 	{ SECT_SOURCE, "label", V_STR, SRC(label), 0, 0 },
 	{ SECT_SOURCE, "milestone", V_STR, SRC(milestone), 0, 0 },
 	{ SECT_SOURCE, "token_file", V_PATH, SRC(token_file), 0, 0 },
+	{ SECT_SOURCE, "token_command", V_COMMAND, SRC(token_command), 0, 0 },
+	{ SECT_SOURCE, "token_ttl", V_DURATION, SRC(token_ttl), 60, 7 * 86400 },
+	{ SECT_SOURCE, "requests_per_minute", V_INT, SRC(requests_per_minute), 1, 100000 },
 	{ SECT_SOURCE, "pass_token", V_BOOL, SRC(pass_token), 0, 0 },
 	{ SECT_SOURCE, "close_on_done", V_BOOL, SRC(close_on_done), 0, 0 },
 	{ SECT_SOURCE, "open_pr", V_BOOL, SRC(open_pr), 0, 0 },
@@ -148,6 +151,7 @@ struct parse_state {
 	size_t repo;		/* current [repo "..."] */
 	size_t pool;		/* current [pool "..."] */
 	int command_line;	/* where [source] command is set */
+	int token_command_line;	/* where [source] token_command is set */
 	unsigned long seen[64];	/* keys set in this section instance: bit per key_def */
 	struct strbuf errors;
 };
@@ -217,6 +221,8 @@ config_set_defaults(struct config *cfg)
 	cfg->source.api = xstrdup("https://api.github.com");
 	cfg->source.label = xstrdup("waved");
 	cfg->source.command_timeout = 60;
+	cfg->source.token_ttl = 50 * 60;
+	cfg->source.requests_per_minute = 800;
 	for (int i = 0; i < PHASE_COUNT; i++)
 		cfg->phases[i].timeout = 3600;
 }
@@ -525,6 +531,23 @@ set_value(struct parse_state *st, const struct key_def *def, void *base, const c
 			config_error(st, st->lineno, def->name, "%s", why);
 		return;
 	}
+	case V_DURATION: {
+		errno = 0;
+		n = strtol(v, &end, 10);
+		long unit = *end == 'h' ? 3600 : *end == 'm' ? 60 : 1;
+
+		if (*end == 's' || *end == 'm' || *end == 'h')
+			end++;
+		if (*v == '\0' || !isdigit((unsigned char)*v) || *end != '\0' || errno != 0 ||
+		    n > def->max / unit || n * unit < def->min) {
+			config_error(st, st->lineno, def->name,
+			    "expected a duration from %lds to %ldh such as 50m, 3600 or 1h, got \"%s\"",
+			    def->min, def->max / 3600, v);
+			return;
+		}
+		*(int *)((char *)base + def->offset) = (int)(n * unit);
+		return;
+	}
 	case V_SIZE:
 		if (!config_parse_size(v, (long long *)((char *)base + def->offset)))
 			config_error(st, st->lineno, def->name,
@@ -624,6 +647,8 @@ config_handler(void *user, const char *section, const char *name, const char *va
 		st->cfg->repos[st->repo].path_line = st->lineno;
 	if (st->section == SECT_SOURCE && strcmp(name, "command") == 0)
 		st->command_line = st->lineno;
+	if (st->section == SECT_SOURCE && strcmp(name, "token_command") == 0)
+		st->token_command_line = st->lineno;
 	set_value(st, &key_defs[i], section_base(st), value);
 	return 1;
 }
@@ -673,6 +698,9 @@ config_validate(struct parse_state *st)
 		config_error(st, st->command_line, "command",
 		    "only with [source] type = command (this source's type is %s)",
 		    cfg->source.type == SOURCE_GITHUB ? "github" : "file");
+	if (cfg->source.token_command && cfg->source.token_file)
+		config_error(st, st->token_command_line, "token_command",
+		    "either token_command or token_file, not both: which token would be meant?");
 	if (strcmp(cfg->agent_branch, cfg->base_branch) == 0)
 		config_error(st, st->lineno, "agent_branch",
 		    "must differ from base_branch (\"%s\"): waved never moves the base",
@@ -789,6 +817,7 @@ config_free(struct config *cfg)
 	free(cfg->source.label);
 	free(cfg->source.milestone);
 	free(cfg->source.token_file);
+	free(cfg->source.token_command);
 	free(cfg->source.command);
 	free(cfg->source.report);
 	for (int i = 0; i < PHASE_COUNT; i++)
@@ -874,4 +903,23 @@ config_default_path(const char *from_flag)
 	if ((env = getenv("WAVED_CONFIG")) != NULL && *env)
 		return env;
 	return CONFIG_DEFAULT_PATH;
+}
+
+bool
+github_owner_name_valid(const char *owner_name)
+{
+	const char *slash = strchr(owner_name, '/');
+	size_t owner, name;
+
+	if (slash == NULL || strchr(slash + 1, '/'))
+		return false;
+	owner = (size_t)(slash - owner_name);
+	name = strlen(slash + 1);
+	/* Owners: letters, digits and inner hyphens; names also '.' and '_', never . or .. */
+	return owner >= 1 && owner <= 39 && owner_name[0] != '-' &&
+	    strspn(owner_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") ==
+	    owner && name >= 1 && name <= 100 && strcmp(slash + 1, ".") != 0 &&
+	    strcmp(slash + 1, "..") != 0 &&
+	    strspn(slash + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._") ==
+	    name;
 }

@@ -106,6 +106,9 @@ struct source_conf {
 	char *label;
 	char *milestone;
 	char *token_file;
+	char *token_command;	/* prints the token; run at start, on a 401, every token_ttl */
+	int token_ttl;		/* seconds between runs of token_command */
+	int requests_per_minute;	/* GitHub requests in any 60 s, every kind counted */
 	bool pass_token;
 	bool close_on_done;
 	bool open_pr;
@@ -189,6 +192,10 @@ bool config_parse_steps(const char *text, struct usage_step *steps, size_t *n, c
 bool config_parse_size(const char *text, long long *bytes);
 /* The pool's index, or -1. */
 long config_pool(const struct config *cfg, const char *name);
+
+/* Text from outside, checked before it becomes part of a URL: owner/name as
+ * GitHub allows them (the github key, a dependency an issue names). */
+bool github_owner_name_valid(const char *owner_name);
 
 /* Some repo lands by pull request: waved needs a GitHub client. */
 bool config_wants_github(const struct config *cfg);

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/source_command.h"
 #include "common/source_file.h"
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 
 int
 ctl_json_flag(int argc, char **argv, const char *command, bool *json)
@@ -66,7 +66,7 @@ static int
 load_github(const struct config *cfg, struct issue_list *out)
 {
 	char *err = NULL;
-	struct github *gh = github_open(&cfg->source, &err);
+	struct github *gh = github_open(cfg, &err);
 	struct source_github *sg;
 	int rc = 0;
 

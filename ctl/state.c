@@ -78,6 +78,24 @@ ctl_state_free(struct ctl_state *st)
 	memset(st, 0, sizeof(*st));
 }
 
+/* What the daemon's GitHub client says of its polls, when it has one. */
+static void
+github_read(const struct config *cfg, struct ctl_state *st)
+{
+	char *path = xasprintf("%s/github.json", cfg->state_dir), *text = read_file(path, NULL);
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
+	const cJSON *interval = cJSON_GetObjectItem(o, "poll_interval");
+	const cJSON *rpm = cJSON_GetObjectItem(o, "requests_per_minute");
+
+	if (cJSON_IsNumber(interval) && cJSON_IsNumber(rpm)) {
+		st->gh_poll_interval = interval->valueint;
+		st->gh_requests_per_minute = rpm->valueint;
+	}
+	cJSON_Delete(o);
+	free(text);
+	free(path);
+}
+
 int
 ctl_state_read(const struct config *cfg, struct ctl_state *st)
 {
@@ -107,6 +125,8 @@ ctl_state_read(const struct config *cfg, struct ctl_state *st)
 	if (store_schema_version(store) >= 8)
 		store_spent_since(store, now_ms() - 24LL * 3600 * 1000, &st->day_usd, &st->day_tokens);
 	store_close(store);
+	if (st->running)
+		github_read(cfg, st);
 	return 0;
 }
 

@@ -47,6 +47,9 @@ struct ctl_state {
 	/* [budget]: spent in the last 24 hours, and the day's limits (0: none) */
 	double day_usd, per_day_usd;
 	int64_t day_tokens, per_day_tokens;
+	/* The GitHub client of a running daemon: the poll interval in force and
+	 * the budget (STATE/github.json); 0: none */
+	int gh_poll_interval, gh_requests_per_minute;
 };
 
 /* Read the store of cfg's state_dir (none yet is an empty state); 0 or -1 (printed). */

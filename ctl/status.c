@@ -77,6 +77,12 @@ print_json(const struct ctl_state *st)
 	cJSON_AddItemToObject(root, "limits", limits);
 	cJSON_AddItemToObject(root, "pools", pools ? pools : cJSON_CreateObject());
 	cJSON_AddNumberToObject(root, "reports_pending", (double)st->reports_pending);
+	if (st->gh_poll_interval > 0) {
+		cJSON *gh = cJSON_AddObjectToObject(root, "github");
+
+		cJSON_AddNumberToObject(gh, "poll_interval", st->gh_poll_interval);
+		cJSON_AddNumberToObject(gh, "requests_per_minute", st->gh_requests_per_minute);
+	}
 	cJSON *budget = cJSON_AddObjectToObject(root, "budget");
 	cJSON_AddNumberToObject(budget, "spent_today_usd", st->day_usd);
 	cJSON_AddNumberToObject(budget, "spent_today_tokens", (double)st->day_tokens);
@@ -190,6 +196,9 @@ print_human(const struct ctl_state *st)
 	if (st->per_day_tokens > 0)
 		printf("tokens today: %lld of per_day_tokens %lld\n", (long long)st->day_tokens,
 		    (long long)st->per_day_tokens);
+	if (st->gh_poll_interval > 0)
+		printf("github: each repo polled every %d s (requests_per_minute %d)\n",
+		    st->gh_poll_interval, st->gh_requests_per_minute);
 	if (st->reports_pending > 0)
 		printf("reports: %ld outcome%s waiting for the report command\n",
 		    st->reports_pending, st->reports_pending == 1 ? "" : "s");

@@ -169,7 +169,7 @@ intake_open(struct supervisor *sv)
 
 	/* It holds the token from here on: no core dump, no ptrace by others of our uid. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if ((sv->github = github_open(&sv->cfg->source, &err)) == NULL) {
+	if ((sv->github = github_open(sv->cfg, &err)) == NULL) {
 		log_warnx("preflight: %s", err);
 		free(err);
 		return -1;
@@ -192,7 +192,8 @@ intake_start(struct supervisor *sv)
 		sv->command = intake_command_new(command_issues, sv);
 	if (sv->github == NULL)
 		return;
-	sv->pulls = pulls_new(sv->cfg, sv->github, sv->sched, sv->events);
+	github_set_events(sv->github, sv->events);
+	sv->pulls = pulls_new(sv->cfg, sv->github, sv->sched);
 	sched_set_pushed_hook(sv->sched, pulls_pushed, sv->pulls);
 	if (sv->cfg->source.type != SOURCE_GITHUB)
 		return;		/* GitHub for pull requests only */

@@ -20,10 +20,10 @@
 #include "common/paths.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/loop.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "supervisor/preflight.h"
 #include "common/source_command.h"
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 #include "worker/job.h"
 
 #define PIDFILE_NAME "waved.pid"
@@ -203,7 +203,7 @@ check_only(const struct config *cfg)
 		rc = -1;
 	if (config_wants_github(cfg)) {
 		char *err = NULL;
-		struct github *gh = github_open(&cfg->source, &err);
+		struct github *gh = github_open(cfg, &err);
 
 		if (gh == NULL) {
 			strbuf_addf(&errors, "%s\n", err);

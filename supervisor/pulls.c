@@ -6,7 +6,7 @@
 
 #include <cJSON.h>
 
-#include "common/github_pulls.h"
+#include "supervisor/github/pulls_parse.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/util.h"
@@ -25,11 +25,6 @@ enum step {
 	STEP_COUNT
 };
 
-/* A GET's last answer: sent again as If-None-Match, used again on a 304. */
-struct etag_cache {
-	char *url, *etag, *body;
-};
-
 struct watch {
 	struct pulls *p;
 	size_t issue;
@@ -38,7 +33,6 @@ struct watch {
 	int64_t next;			/* monotonic ms: when it is due */
 	enum step step;
 	char *path;			/* of the request in flight */
-	bool get;			/* it is a GET: its answer is kept for a 304 */
 	char github[256];		/* its repo's owner/name (a reload may free the conf) */
 	char repo_name[REPO_NAME_MAX + 1];
 	char branch[128];
@@ -46,14 +40,12 @@ struct watch {
 	long ids[REVIEWS_MAX];		/* reviews that requested changes on the head */
 	int nids;
 	struct strbuf reviews, checks;	/* the feedback being gathered */
-	struct etag_cache cache[STEP_COUNT];
 };
 
 struct pulls {
 	const struct config *cfg;	/* held */
 	struct github *gh;
 	struct sched *sched;
-	struct events *events;		/* for rate_limited */
 	struct watch **w;
 	size_t n, cap;
 	int pending;
@@ -82,11 +74,6 @@ watch_of(struct pulls *p, size_t issue, const char *key)
 static void
 watch_free(struct watch *w)
 {
-	for (int k = 0; k < STEP_COUNT; k++) {
-		free(w->cache[k].url);
-		free(w->cache[k].etag);
-		free(w->cache[k].body);
-	}
 	strbuf_free(&w->reviews);
 	strbuf_free(&w->checks);
 	free(w->path);
@@ -105,49 +92,22 @@ static void
 request(struct watch *w, enum step step, const char *method, char *path, const char *body,
     gh_done_fn *done)
 {
-	const struct etag_cache *c = &w->cache[step];
-	bool get = strcmp(method, "GET") == 0;
-
 	free(w->path);
 	w->path = path;
 	w->step = step;
-	w->get = get;
 	w->busy = true;
 	w->p->pending++;
-	github_request(w->p->gh, method, path, get && c->url && strcmp(c->url, path) == 0 ?
-	    c->etag : NULL, body, done, request_dropped, w);
+	/* The client's one limiter and ETag cache: a rate limit never reaches the watch. */
+	github_request(w->p->gh, &(struct gh_for){ .repo = w->repo_name, .issue = w->key }, method,
+	    path, body, done, request_dropped, w);
 }
 
-/* A rate limit (403 or 429 with Retry-After, or none left): ms to wait, or -1. */
-static int64_t
-rate_limit_wait(const struct gh_response *res)
-{
-	if (res->status != 403 && res->status != 429)
-		return -1;
-	if (res->retry_after >= 0)
-		return res->retry_after * 1000;
-	if (res->rate_remaining == 0 && res->rate_reset > 0)
-		return res->rate_reset * 1000 - now_ms();
-	return -1;
-}
-
-/* Not now: again at the next interval, or when a rate limit says (an event). */
+/* Not now: again at the next interval. */
 static void
 give_up_for_now(struct watch *w, const struct gh_response *res)
 {
-	int64_t wait_ms = rate_limit_wait(res);
+	int64_t wait_ms = (int64_t)w->p->cfg->poll_interval * 1000;
 
-	if (wait_ms >= 0 && w->p->events) {
-		cJSON *f = cJSON_CreateObject();
-		char ts[32];
-
-		format_timestamp(now_ms() + wait_ms, ts, sizeof(ts));
-		cJSON_AddStringToObject(f, "repo", w->repo_name);
-		cJSON_AddStringToObject(f, "until", ts);
-		events_emit(w->p->events, "rate_limited", &(struct log_ctx){ .issue = w->key }, f);
-	}
-	if (wait_ms < 0)
-		wait_ms = (int64_t)w->p->cfg->poll_interval * 1000;
 	log_warnx("%s: its pull request: GitHub answered %ld%s%s for %s; again in %lld s", w->key,
 	    res->status, res->error ? ": " : "", res->error ? res->error : "", w->path,
 	    (long long)(wait_ms / 1000));
@@ -163,33 +123,21 @@ rest(struct watch *w)
 }
 
 /*
- * The body of an answer: fresh (and kept, with its ETag, for a GET), the
- * kept one on a 304, "{}" for a missing resource when missing_ok; NULL
- * after a failure (the watch rests).  The body lives until the next answer.
+ * The body of an answer: fresh, or the one a 304 stands for (the client's
+ * ETag cache), "{}" for a missing resource when missing_ok; NULL after a
+ * failure (the watch rests).  The body lives until the callback returns.
  */
 static const char *
 answer(struct watch *w, const struct gh_response *res, bool missing_ok)
 {
-	struct etag_cache *c = &w->cache[w->step];
-
 	w->p->pending--;
-	if (res->status == 304 && c->body && c->url && strcmp(c->url, w->path) == 0)
-		return c->body;
 	if (missing_ok && res->status == 404)
 		return "{}";
-	if (res->status < 200 || res->status >= 300) {
+	if ((res->status < 200 || res->status >= 300) && res->status != 304) {
 		give_up_for_now(w, res);
 		return NULL;
 	}
-	if (!w->get)
-		return res->body ? res->body : "";
-	free(c->url);
-	free(c->etag);
-	free(c->body);
-	c->url = xstrdup(w->path);
-	c->etag = res->etag ? xstrdup(res->etag) : NULL;
-	c->body = xstrdup(res->body ? res->body : "");
-	return c->body;
+	return res->body ? res->body : "";
 }
 
 /* ---- after a push: open the pull request, or update the one opened before ---- */
@@ -434,14 +382,13 @@ check_pull(struct watch *w)
 /* ---- the watcher ---- */
 
 struct pulls *
-pulls_new(const struct config *cfg, struct github *gh, struct sched *s, struct events *events)
+pulls_new(const struct config *cfg, struct github *gh, struct sched *s)
 {
 	struct pulls *p = xcalloc(1, sizeof(*p));
 
 	p->cfg = config_hold(cfg);
 	p->gh = gh;
 	p->sched = s;
-	p->events = events;
 	return p;
 }
 

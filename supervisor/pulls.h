@@ -14,13 +14,12 @@
 
 #include "common/config.h"
 #include "common/events.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "supervisor/sched.h"
 
 struct pulls;
 
-struct pulls *pulls_new(const struct config *cfg, struct github *gh, struct sched *s,
-    struct events *events);
+struct pulls *pulls_new(const struct config *cfg, struct github *gh, struct sched *s);
 void pulls_free(struct pulls *p);
 /* A reloaded configuration (the old one is released). */
 void pulls_reconfigure(struct pulls *p, const struct config *cfg);

@@ -86,6 +86,8 @@ apply(struct supervisor *sv, struct config *cfg)
 		return;
 	}
 	workers_attach(sv->workers, sv->sched, cfg);
+	if (sv->github)
+		github_reconfigure(sv->github, cfg);	/* token_file read again, token_command run */
 	if (sv->gh_source)
 		source_github_reconfigure(sv->gh_source, cfg);
 	if (sv->pulls)

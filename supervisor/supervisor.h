@@ -15,7 +15,7 @@
 
 #include "common/config.h"
 #include "common/events.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/store.h"
 #include "supervisor/control.h"
 #include "supervisor/intake_command.h"
@@ -27,7 +27,7 @@
 #include "supervisor/report.h"
 #include "supervisor/usage.h"
 #include "supervisor/sched.h"
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 #include "supervisor/workers.h"
 
 struct supervisor {

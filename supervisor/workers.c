@@ -12,7 +12,7 @@
 #include <bsd/unistd.h>
 
 #include "common/log.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/proto.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"

@@ -238,6 +238,50 @@ Test(config, github_key_must_be_owner_slash_name)
 	    3, "github: expected owner/name as GitHub allows them, got \"../keys\"");
 }
 
+/* [source] token_command, token_ttl and requests_per_minute: defaults, forms, errors by line. */
+Test(config, github_token_command_ttl_and_requests_per_minute)
+{
+	const char *tail = "[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\ngithub = acme/a\n";
+	char *text = xasprintf("[source]\ntype = github\n%s", tail), *path, *errors = NULL;
+	struct config *cfg;
+
+	path = write_text(dir, "waved.conf", text);
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(cfg->source.token_ttl, 3000, "50 minutes by default");
+	cr_assert_eq(cfg->source.requests_per_minute, 800);
+	cr_assert_null(cfg->source.token_command);
+	config_free(cfg);
+	free(path);
+	free(text);
+	text = xasprintf("[source]\ntype = github\ntoken_command = gh auth token\ntoken_ttl = 1h\n"
+	    "requests_per_minute = 30\n%s", tail);
+	path = write_text(dir, "waved.conf", text);
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_str_eq(cfg->source.token_command, "gh auth token");
+	cr_assert_eq(cfg->source.token_ttl, 3600);
+	cr_assert_eq(cfg->source.requests_per_minute, 30);
+	config_free(cfg);
+	free(path);
+	free(text);
+	assert_error("[source]\ntype = github\ntoken_ttl = 90\ntoken_ttl = 5m\n[phase \"implement\"]\n"
+	    "run = x\n[repo \"a\"]\npath = /a\ngithub = acme/a\n", 4, "token_ttl: set twice");
+	assert_error("[source]\ntype = github\n\ntoken_ttl = soon\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\ngithub = acme/a\n", 4,
+	    "token_ttl: expected a duration from 60s to 168h such as 50m, 3600 or 1h, got \"soon\"");
+	assert_error("[source]\ntype = github\ntoken_ttl = 30s\n[phase \"implement\"]\nrun = x\n"
+	    "[repo \"a\"]\npath = /a\ngithub = acme/a\n", 3, "token_ttl: expected a duration");
+	assert_error("[source]\ntype = github\nrequests_per_minute = 0\n[phase \"implement\"]\n"
+	    "run = x\n[repo \"a\"]\npath = /a\ngithub = acme/a\n", 3,
+	    "requests_per_minute: expected a whole number from 1 to 100000, got \"0\"");
+	assert_error("[source]\ntype = github\ntoken_command = 'gh auth\n[phase \"implement\"]\n"
+	    "run = x\n[repo \"a\"]\npath = /a\ngithub = acme/a\n", 3, "token_command: ");
+	assert_error("[source]\ntype = github\ntoken_file = /t\ntoken_command = gh auth token\n"
+	    "[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\ngithub = acme/a\n", 4,
+	    "token_command: either token_command or token_file, not both");
+}
+
 Test(config, land_pr_needs_github_and_push)
 {
 	assert_error("[phase \"implement\"]\nrun = x\n[repo \"a\"]\npath = /a\nland = merge\n",

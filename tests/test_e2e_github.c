@@ -315,31 +315,190 @@ Test(e2e_github, hostile_input_never_reaches_the_api)
 	cJSON_Delete(evs);
 }
 
-/* A rate-limited repo keeps its pause when a reload asks every repo for a fresh look. */
-Test(e2e_github, a_rate_limit_pause_holds_across_a_reload)
+/*
+ * One limiter for every request: a secondary limit met by web's listing holds
+ * api's requests too (its issues' dependencies, their comments) until it
+ * ends, when web's listing goes again first.  Told by the order of the
+ * server's log: between web's limited listing and its second, nothing but
+ * api's own listing, which was under way before the limit.
+ */
+Test(e2e_github, a_secondary_limit_on_one_repo_holds_the_other_repo_and_the_comments)
 {
 	struct run_result r;
-	pid_t pid;
+	const char *web_list = "GET /repos/acme/web/issues?state=open";
 
-	start_with("hostile", true);
-	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
-	cr_assert(scenario_await(sc, "rate_limited", NULL, 1, 30));
-	cr_assert(scenario_await(sc, "done", "api#1", 1, 30));
-	r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf, "reload", NULL });
+	start_with("held", true);
+	r = scenario_once(sc, NULL);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_free(&r);
-	/* The reload polls api again at once; web must wait for its Retry-After (60 s). */
-	for (int waited = 0; httpd_count(server, "GET /repos/acme/api/issues?") < 2; waited += 20) {
-		cr_assert_lt(waited, 10000, "api was not polled again after the reload");
+	int limited = httpd_index(server, web_list, 0), again = httpd_index(server, web_list, 1);
+	cr_assert(limited >= 0 && again > limited, "web was listed twice: %d %d", limited, again);
+	for (int k = limited + 1; k < again; k++) {
+		char *line = httpd_line(server, k);
+
+		cr_assert(line && strstr(line, "GET /repos/acme/api/issues?state=open") &&
+		    k == httpd_index(server, "GET /repos/acme/api/issues?state=open", 0),
+		    "sent during the hold: %s", line ? line : "?");
+		free(line);
+	}
+	cr_assert_gt(httpd_index(server, "/dependencies/blocked_by", 0), again);
+	cr_assert_gt(httpd_index(server, "POST /repos/acme/api/issues/1/comments ", 0), again);
+	cJSON *evs = scenario_events(sc);
+	int k = ev_find(evs, "rate_limited", NULL, 0);
+	cr_assert_geq(k, 0);
+	cr_assert_str_eq(ev_string(evs, k, "repo"), "web");
+	cr_assert_eq(ev_count(evs, "done", "api#2"), 1);
+	cJSON_Delete(evs);
+}
+
+/* [source] gets more keys: the line after "type = github". */
+static void
+source_keys(const char *keys)
+{
+	char *conf = read_file(sc->conf, NULL), *at = strstr(conf, "type = github\n"), *more;
+
+	cr_assert_not_null(at);
+	at += strlen("type = github\n");
+	more = xasprintf("%.*s%s%s", (int)(at - conf), conf, keys, at);
+	free(write_text(sc->dir, "waved.conf", more));
+	free(more);
+	free(conf);
+}
+
+/*
+ * A 401 runs token_command again (through the daemon's loop) and the request
+ * goes with its token.  Tokens as long as real ones: a forked worker wipes
+ * every copy of the token in its memory, and a two-letter one is everywhere.
+ */
+Test(e2e_github, a_401_runs_token_command_again_and_the_retry_carries_the_new_token)
+{
+	struct run_result r;
+	const char *list = "GET /repos/acme/api/issues?state=open";
+
+	start_with("token", false);
+	unsetenv("GITHUB_TOKEN");
+	source_keys("token_command = ./token.sh\n");
+	char *script = write_text(sc->dir, "token.sh", "#!/bin/sh\nn=$(cat count 2>/dev/null || "
+	    "echo 0)\nn=$((n + 1))\necho $n > count\necho token-of-run-$n-not-secret\n");
+	chmod(script, 0700);
+	free(script);
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "exit %d: %s%s", r.status, r.out, r.err);
+	run_result_free(&r);
+	int first = httpd_index(server, list, 0), second = httpd_index(server, list, 1);
+	char *a = httpd_line(server, first), *b = httpd_line(server, second);
+	const char *t1 = " bearer=token-of-run-1-not-secret", *t2 = " bearer=token-of-run-2-not-secret";
+	cr_assert(a && strstr(a, t1), "%s", a ? a : "?");
+	cr_assert(b && strstr(b, t2), "the retry carries the token of the second run: %s",
+	    b ? b : "?");
+	cr_assert_eq(httpd_count(server, t1), first + 1, "nothing after the 401 with the first token");
+	cr_assert_eq(httpd_count(server, "-3-not-secret"), 0, "token_command ran twice");
+	cr_assert_geq(httpd_count(server, "POST /repos/acme/api/issues/2/comments "), 1);
+	free(a);
+	free(b);
+}
+
+/* SIGHUP reads token_file again: the next request carries the new token. */
+Test(e2e_github, sighup_reads_token_file_again)
+{
+	const char *old = " bearer=file-token-one-not-secret", *new = " bearer=file-token-two-not-secret";
+	pid_t pid;
+	char *token;
+
+	start_with("token", false);
+	unsetenv("GITHUB_TOKEN");
+	source_keys("token_file = token\n");
+	token = write_text(sc->dir, "token", "file-token-one-not-secret\n");
+	chmod(token, 0600);
+	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "done", "api#2", 1, 60));
+	cr_assert_eq(httpd_count(server, new), 0);
+	int before = httpd_count(server, "\n");
+	free(write_text(sc->dir, "token", "file-token-two-not-secret\n"));
+	chmod(token, 0600);
+	kill(pid, SIGHUP);
+	for (int waited = 0; httpd_count(server, new) == 0; waited += 20) {
+		cr_assert_lt(waited, 30000, "no request with the new token after SIGHUP");
 		nap_ms(20);
 	}
-	for (int waited = 0; waited < 1000; waited += 50) {
-		cr_assert_eq(httpd_count(server, "GET /repos/acme/web/issues?"), 1,
-		    "web was polled again before its Retry-After");
-		nap_ms(50);
-	}
+	int first = httpd_index(server, new, 0);
+	cr_assert_geq(first, before, "the new token only after the reload");
+	cr_assert_eq(httpd_count(server, old), first,
+	    "every request before it carried the old token, none after");
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
+	free(token);
+}
+
+/*
+ * requests_per_minute 30 and twelve repos polled every second: the polls
+ * would take 720 requests a minute; the interval stretches to fit four
+ * fifths of 30 (30 s), wavectl status shows it, and no repo is listed twice.
+ * (The twelve preflight requests count too: 24 of the first minute's 30.)
+ */
+Test(e2e_github, requests_per_minute_stretches_the_poll_interval)
+{
+	struct strbuf routes = { 0 }, conf = { 0 };
+	char *fixtures, *repo, *log, *json = NULL;
+	pid_t pid;
+
+	sc = scenario_new();
+	fixtures = xasprintf("%s/fixtures", sc->dir);
+	for (int k = 0; k < 2; k++) {
+		const char *from = k ? "empty.http" : "repo-api.http", *to = k ? "empty.http" : "repo.http";
+		char *path = xasprintf("tests/fixtures/github/once/%s", from), *text = read_file(path, NULL);
+
+		cr_assert_not_null(text, "%s", path);
+		free(write_text(fixtures, to, text));
+		free(text);
+		free(path);
+	}
+	repo = xasprintf("%s/repos/one", sc->dir);
+	git_repo_new(repo);
+	strbuf_addf(&conf, "[waved]\nstate_dir = state\npoll_interval = 1\n[source]\ntype = github\n"
+	    "requests_per_minute = 30\n[phase \"implement\"]\nrun = true\n");
+	for (int k = 1; k <= 12; k++) {
+		strbuf_addf(&routes, "GET /repos/acme/r%d repo.http\n", k);
+		strbuf_addf(&routes, "GET /repos/acme/r%d/issues?state=open&labels=waved&per_page=100 "
+		    "empty.http\n", k);
+		strbuf_addf(&conf, "[repo \"r%d\"]\npath = repos/one\ngithub = acme/r%d\n", k, k);
+	}
+	free(write_text(fixtures, "routes", routes.s));
+	log = xasprintf("%s/requests.log", sc->dir);
+	server = httpd_start(fixtures, log);
+	strbuf_addf(&conf, "[source]\napi = http://127.0.0.1:%d\n", server->port);
+	free(write_text(sc->dir, "waved.conf", conf.s));
+	setenv("GITHUB_TOKEN", "test-token-not-secret", 1);
+	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	for (int waited = 0; httpd_count(server, "/issues?state=open") < 12; waited += 50) {
+		cr_assert_lt(waited, 30000, "not every repo was listed");
+		nap_ms(50);
+	}
+	for (int waited = 0; json == NULL || strstr(json, "\"github\"") == NULL; waited += 100) {
+		struct run_result r = run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", sc->conf,
+		    "status", "--json", NULL });
+
+		free(json);
+		json = xstrdup(r.out);
+		run_result_free(&r);
+		cr_assert_lt(waited, 30000, "status never showed the interval: %s", json);
+		nap_ms(100);
+	}
+	cJSON *o = cJSON_Parse(json), *gh = cJSON_GetObjectItem(o, "github");
+	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(gh, "poll_interval")), 30, "%s", json);
+	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(gh, "requests_per_minute")), 30);
+	cJSON_Delete(o);
+	/* Three of the configured intervals: at the stretched one, nothing is due yet. */
+	nap_ms(3000);
+	cr_assert_eq(httpd_count(server, "/issues?state=open"), 12, "a repo was polled again");
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+	strbuf_free(&routes);
+	strbuf_free(&conf);
+	free(json);
+	free(fixtures);
+	free(repo);
+	free(log);
 }
 
 /* Does the memory of pid hold needle?  (Root reads any process's memory.) */

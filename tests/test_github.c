@@ -11,9 +11,9 @@
 #include <criterion/criterion.h>
 
 #include "common/events.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/util.h"
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 #include "tests/lib/httpd.h"
 #include "tests/lib/testlib.h"
 
@@ -175,46 +175,263 @@ Test(github, milestone_filter)
 	source_github_free(sg);
 }
 
-Test(github, rate_limits_server_errors_and_bad_credentials)
+Test(github, server_errors_back_off_and_bad_credentials_are_no_rate_limit)
 {
 	struct source_github *sg;
 	char *path, *ev;
 
 	start("limits", NULL,
-	    API_REPO "[repo \"web\"]\npath = /x\ngithub = acme/web\n"
 	    "[repo \"docs\"]\npath = /x\ngithub = acme/docs\n[repo \"ops\"]\npath = /x\ngithub = acme/ops\n");
 	sg = source_github_new(cfg, gh, events, capture, NULL);
-	time_t before = time(NULL);
 	poll_once(sg);
-	time_t after = time(NULL);
 	cr_assert(source_github_ready(sg), "every repo was polled, failing or not");
 	cr_assert_eq(got.n, 0);
 	path = xasprintf("%s/events.ndjson", dir);
 	ev = read_file(path, NULL);
-	/* The fixture's reset is an hour after the server answered. */
-	const char *key = "\"event\":\"rate_limited\",\"repo\":\"api\",\"until\":\"";
-	const char *until = ev ? strstr(ev, key) : NULL;
-	struct tm tm = { 0 };
-	cr_assert_not_null(until, "403 with x-ratelimit-remaining 0 waits for the reset: %s", ev);
-	until += strlen(key);
-	cr_assert_not_null(strptime(until, "%Y-%m-%dT%H:%M:%S", &tm), "%s", until);
-	cr_assert(timegm(&tm) >= before + 3600 && timegm(&tm) <= after + 3600,
-	    "until is the fixture's reset, an hour ahead: %s", until);
-	cr_assert(strstr(ev, "\"repo\":\"web\""), "429 with retry-after: %s", ev);
-	cr_assert_null(strstr(ev, "\"repo\":\"ops\""), "a 401 is no rate limit");
+	cr_assert(ev == NULL || strstr(ev, "rate_limited") == NULL, "a 401 or a 500 is no rate limit: %s",
+	    ev);
 	free(ev);
-	/* Retry-After 1 and the 500's backoff of 1 s: the next polls succeed. */
+	cr_assert_eq(httpd_count(server, "GET /repos/acme/ops/issues"), 1,
+	    "a fixed token: a 401 is the answer, sent once");
+	/* The 500's backoff of 1 s: the next poll succeeds. */
 	int64_t deadline = mono_ms() + 15000;
-	while ((!find("web", 1) || !find("docs", 1)) && mono_ms() < deadline) {
+	while (!find("docs", 1) && mono_ms() < deadline) {
 		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
 		source_github_tick(sg);
 		github_wait(gh, 5000);
 	}
-	cr_assert_not_null(find("web", 1), "polled again after Retry-After");
 	cr_assert_not_null(find("docs", 1), "polled again after the 500's backoff");
-	cr_assert_eq(httpd_count(server, "GET /repos/acme/api/issues"), 1, "api waits for the reset");
 	source_github_free(sg);
 	free(path);
+}
+
+/* ---- the one client: its limiter, its ETag cache, its token ---- */
+
+struct answer {
+	long status;
+	char *body;
+};
+
+static void
+answered(const struct gh_response *res, void *arg)
+{
+	struct answer *a = arg;
+
+	a->status = res->status;
+	free(a->body);
+	a->body = xstrdup(res->body);
+}
+
+static void
+ask(const char *repo, const char *method, const char *path, const char *body, struct answer *a)
+{
+	github_request(gh, &(struct gh_for){ .repo = repo }, method, path, body, answered, NULL, a);
+}
+
+/* Drive the client until GitHub's answer has set the limiter (a bound, not a measure). */
+static void
+until_held(void)
+{
+	for (int64_t deadline = mono_ms() + 10000; !github_held_until(gh) && mono_ms() < deadline; )
+		github_wait(gh, 20);
+	cr_assert(github_held_until(gh), "the answer set no hold");
+}
+
+/* The nth logged request containing text must come before the mth containing other. */
+static void
+assert_before(const char *text, int nth, const char *other, int mth)
+{
+	int a = httpd_index(server, text, nth), b = httpd_index(server, other, mth);
+
+	cr_assert(a >= 0 && b >= 0 && a < b, "\"%s\" #%d (at %d) must come before \"%s\" #%d (at %d)",
+	    text, nth, a, other, mth, b);
+}
+
+static char *
+events_text(void)
+{
+	char *path = xasprintf("%s/events.ndjson", dir), *text = read_file(path, NULL);
+
+	free(path);
+	return text ? text : xstrdup("");
+}
+
+/*
+ * A secondary limit met by one repo's request holds the other repo's
+ * request and a comment until it ends; the limited request goes first then,
+ * and its caller sees only the answer after it.
+ */
+Test(github, a_secondary_limit_holds_every_request_until_its_end)
+{
+	struct answer limited = { 0 }, other = { 0 }, comment = { 0 };
+	char *ev;
+
+	start("limiter", NULL, API_REPO);
+	github_set_events(gh, events);
+	ask("api", "GET", "/limited", NULL, &limited);
+	until_held();
+	ask("web", "GET", "/other", NULL, &other);
+	ask("web", "POST", "/comment", "{\"body\":\"done\"}", &comment);
+	github_wait(gh, 20000);
+	cr_assert_eq(github_pending(gh), 0);
+	cr_assert_eq(limited.status, 200, "the caller never sees the limit: %ld", limited.status);
+	cr_assert_eq(other.status, 200);
+	assert_before("GET /limited ", 0, "GET /limited ", 1);
+	assert_before("GET /limited ", 1, "GET /other ", 0);
+	assert_before("GET /limited ", 1, "POST /comment ", 0);
+	ev = events_text();
+	cr_assert(strstr(ev, "\"event\":\"rate_limited\",\"repo\":\"api\",\"until\":\""), "%s", ev);
+	free(ev);
+	free(limited.body);
+	free(other.body);
+	free(comment.body);
+}
+
+/* None left (a 403 with x-ratelimit-remaining 0): every request waits for the reset. */
+Test(github, a_spent_quota_holds_every_request_until_the_reset)
+{
+	struct answer spent = { 0 }, other = { 0 }, comment = { 0 };
+	char *ev;
+	time_t before = time(NULL);
+
+	start("limiter", NULL, API_REPO);
+	github_set_events(gh, events);
+	ask("api", "GET", "/spent", NULL, &spent);
+	until_held();
+	time_t after = time(NULL);
+	ask("web", "GET", "/other", NULL, &other);
+	ask("web", "POST", "/comment", "{\"body\":\"done\"}", &comment);
+	github_wait(gh, 20000);
+	cr_assert_eq(github_pending(gh), 0);
+	cr_assert_eq(spent.status, 200);
+	assert_before("GET /spent ", 0, "GET /spent ", 1);
+	assert_before("GET /spent ", 1, "GET /other ", 0);
+	assert_before("GET /spent ", 1, "POST /comment ", 0);
+	/* until is the fixture's reset: two seconds after the server answered. */
+	ev = events_text();
+	const char *key = "\"event\":\"rate_limited\",\"repo\":\"api\",\"until\":\"";
+	const char *until = strstr(ev, key);
+	struct tm tm = { 0 };
+	cr_assert_not_null(until, "%s", ev);
+	cr_assert_not_null(strptime(until + strlen(key), "%Y-%m-%dT%H:%M:%S", &tm));
+	cr_assert(timegm(&tm) >= before + 2 && timegm(&tm) <= after + 2, "%s", until);
+	free(ev);
+	free(spent.body);
+	free(other.body);
+	free(comment.body);
+}
+
+/* The last request of the hour answered 200: the next waits for the reset all the same. */
+Test(github, the_last_request_of_the_quota_holds_the_next)
+{
+	struct answer last = { 0 };
+
+	start("limiter", NULL, API_REPO);
+	ask("api", "GET", "/last", NULL, &last);
+	github_wait(gh, 20000);
+	cr_assert_eq(last.status, 200);
+	cr_assert(github_held_until(gh) > 0, "x-ratelimit-remaining 0 holds until x-ratelimit-reset");
+	free(last.body);
+}
+
+/* One cache for every GET: a listing's 304 and a pull request's 304 each stand for their own. */
+Test(github, one_etag_cache_a_listing_and_a_pull_each_get_their_own_304)
+{
+	struct answer list = { 0 }, pull = { 0 };
+	const char *listing = "/repos/acme/api/issues?state=open&labels=waved&per_page=100";
+
+	start("limiter", NULL, API_REPO);
+	ask("api", "GET", listing, NULL, &list);
+	github_wait(gh, 20000);
+	ask("api", "GET", "/repos/acme/api/pulls/1", NULL, &pull);
+	github_wait(gh, 20000);
+	ask("api", "GET", listing, NULL, &list);
+	github_wait(gh, 20000);
+	cr_assert_eq(list.status, 304);
+	cr_assert(strstr(list.body, "The listing's issue"), "a 304 stands for its own URL's body: %s",
+	    list.body);
+	ask("api", "GET", "/repos/acme/api/pulls/1", NULL, &pull);
+	github_wait(gh, 20000);
+	cr_assert_eq(pull.status, 304);
+	cr_assert(strstr(pull.body, "The pull request"), "%s", pull.body);
+	cr_assert_eq(httpd_count(server, "GET /repos/acme/api/issues?state=open&labels=waved&per_page=100 "
+	    "if-none-match=W/\"list-v1\""), 1);
+	cr_assert_eq(httpd_count(server, "GET /repos/acme/api/pulls/1 if-none-match=W/\"pull-v1\""), 1);
+	free(list.body);
+	free(pull.body);
+}
+
+/* A client of the configuration (github_open) instead of the fixed-token one. */
+static void
+open_configured(void)
+{
+	char *err = NULL;
+
+	github_free(gh);
+	gh = github_open(cfg, &err);
+	cr_assert_not_null(gh, "%s", err);
+}
+
+/* requests_per_minute counts every request started, a 304 too: the next waits its minute. */
+Test(github, requests_per_minute_counts_every_request_304s_too)
+{
+	struct answer a = { 0 };
+	char *token;
+
+	start("limiter", "token_file = token\nrequests_per_minute = 2", API_REPO);
+	token = write_text(dir, "token", "t0\n");
+	chmod(token, 0600);
+	free(token);
+	open_configured();
+	for (int k = 0; k < 3; k++)
+		ask("api", "GET", "/cached", NULL, &a);
+	github_wait(gh, 1500);	/* far less than the minute the third must wait */
+	cr_assert_eq(httpd_count(server, "GET /cached "), 2, "a 200 and a 304, then the budget is spent");
+	cr_assert_eq(github_pending(gh), 1);
+	free(a.body);
+}
+
+/* A 401 reads token_file again, and the request goes once more with what it holds now. */
+Test(github, a_401_reads_token_file_again)
+{
+	struct answer a = { 0 };
+	char *token;
+
+	start("limiter", "token_file = token", API_REPO);
+	token = write_text(dir, "token", "old\n");
+	chmod(token, 0600);
+	open_configured();
+	free(write_text(dir, "token", "new\n"));
+	chmod(token, 0600);
+	ask("api", "GET", "/secret", NULL, &a);
+	github_wait(gh, 20000);
+	cr_assert_eq(a.status, 200, "%ld", a.status);
+	assert_before("GET /secret if-none-match=- auth=yes body= bearer=old", 0,
+	    "GET /secret if-none-match=- auth=yes body= bearer=new", 0);
+	free(token);
+	free(a.body);
+}
+
+/* A 401 runs token_command again, and the request goes once more with the new token. */
+Test(github, a_401_runs_token_command_again_and_retries_with_the_new_token)
+{
+	struct answer a = { 0 };
+	char *script;
+
+	start("limiter", "token_command = ./token.sh", API_REPO);
+	/* Each run prints the next token: t1, t2, ... */
+	script = write_text(dir, "token.sh", "#!/bin/sh\nn=$(cat count 2>/dev/null || echo 0)\n"
+	    "n=$((n + 1))\necho $n > count\necho t$n\n");
+	chmod(script, 0700);
+	free(script);
+	open_configured();
+	ask("api", "GET", "/secret", NULL, &a);
+	github_wait(gh, 20000);
+	cr_assert_eq(a.status, 200, "%ld", a.status);
+	assert_before("GET /secret if-none-match=- auth=yes body= bearer=t1", 0,
+	    "GET /secret if-none-match=- auth=yes body= bearer=t2", 0);
+	cr_assert_eq(httpd_count(server, "GET /secret "), 2);
+	free(a.body);
 }
 
 Test(github, token_file_readable_by_others_is_refused)

@@ -1,5 +1,5 @@
 /*
- * What waved reads of a pull request (common/github_pulls.c): the one of a
+ * What waved reads of a pull request (supervisor/github/pulls_parse.c): the one of a
  * head branch, its state, the reviews and comments that ask for changes on
  * its head, and the checks and statuses that failed there.
  */
@@ -8,7 +8,7 @@
 
 #include <criterion/criterion.h>
 
-#include "common/github_pulls.h"
+#include "supervisor/github/pulls_parse.h"
 
 #define HEAD "0123456789abcdef0123456789abcdef01234567"
 #define OLD "fedcba9876543210fedcba9876543210fedcba98"

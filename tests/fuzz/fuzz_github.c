@@ -1,15 +1,15 @@
 /*
- * make fuzz: what GitHub answers (common/github_parse.c): the input is at
+ * make fuzz: what GitHub answers (supervisor/github/parse.c): the input is at
  * once a Link header, an issue body, a page of issues (each one's body read
  * for dependencies in turn) and a page of comments; and, for land = pr
- * (common/github_pulls.c), a pull request, a listing of them, reviews,
+ * (supervisor/github/pulls_parse.c), a pull request, a listing of them, reviews,
  * review comments, check runs and a combined status.
  */
 #include <stdlib.h>
 
-#include "common/github.h"
-#include "common/github_parse.h"
-#include "common/github_pulls.h"
+#include "supervisor/github/client.h"
+#include "supervisor/github/parse.h"
+#include "supervisor/github/pulls_parse.h"
 #include "tests/fuzz/fuzz.h"
 
 /* What waved does first with a dependency: check it before any URL. */

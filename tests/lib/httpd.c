@@ -208,8 +208,10 @@ serve(int fd, int port, FILE *log)
 	buf[len] = '\0';
 	sscanf(buf, "%7s %511s", method, path);
 	char *inm = header_value(buf, "If-None-Match"), *auth = header_value(buf, "Authorization");
-	fprintf(log, "%s %s if-none-match=%s auth=%s body=%.400s\n", method, path, inm ? inm : "-",
-	    auth && strncmp(auth, "Bearer ", 7) == 0 ? "yes" : "no", end + 4);
+	/* The token last, after the body: tests tell a refreshed token from the one before. */
+	bool bearer = auth && strncmp(auth, "Bearer ", 7) == 0;
+	fprintf(log, "%s %s if-none-match=%s auth=%s body=%.400s bearer=%.80s\n", method, path,
+	    inm ? inm : "-", bearer ? "yes" : "no", end + 4, bearer ? auth + 7 : "-");
 	fflush(log);
 	free(auth);
 	for (int k = 0; k < nroutes; k++) {
@@ -310,4 +312,38 @@ httpd_count(const struct httpd *h, const char *text)
 		n++;
 	free(log);
 	return n;
+}
+
+int
+httpd_index(const struct httpd *h, const char *text, int nth)
+{
+	char *log = read_file(h->log, NULL), *line = log, *eol;
+	int index = 0, found = -1;
+
+	for (; line && *line && found < 0; line = eol + 1, index++) {
+		if ((eol = strchr(line, '\n')) == NULL)
+			break;
+		*eol = '\0';
+		if (strstr(line, text) && nth-- == 0)
+			found = index;
+	}
+	free(log);
+	return found;
+}
+
+char *
+httpd_line(const struct httpd *h, int index)
+{
+	char *log = read_file(h->log, NULL), *line = log, *eol, *copy = NULL;
+
+	for (; line && *line; line = eol + 1, index--) {
+		if ((eol = strchr(line, '\n')) == NULL)
+			break;
+		if (index == 0) {
+			copy = strndup(line, (size_t)(eol - line));
+			break;
+		}
+	}
+	free(log);
+	return copy;
 }

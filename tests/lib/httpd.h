@@ -23,7 +23,8 @@
 struct httpd {
 	pid_t pid;
 	int port;
-	char *log;	/* a line per request: METHOD PATH if-none-match=.. auth=yes|no body=.. */
+	char *log;	/* a line per request, at its arrival:
+			 * METHOD PATH if-none-match=.. auth=yes|no body=.. bearer=TOKEN|- */
 };
 
 struct httpd *httpd_start(const char *fixtures, const char *log);
@@ -32,5 +33,9 @@ void httpd_stop(struct httpd *h);
 void httpd_send_raw(int fd, const char *raw, int port);
 /* How many logged requests contain text. */
 int httpd_count(const struct httpd *h, const char *text);
+/* The place (0, 1, ...) in the log of the nth (from 0) request containing text, or -1. */
+int httpd_index(const struct httpd *h, const char *text, int nth);
+/* The logged request at place index (caller frees), or NULL. */
+char *httpd_line(const struct httpd *h, int index);
 
 #endif

@@ -1,4 +1,4 @@
-#include "common/github_parse.h"
+#include "supervisor/github/parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/util.h"
 
 /* url starts with api and then a path: the same scheme, host and port. */

@@ -1,7 +1,7 @@
 /* No type-checking macros: this file defines the functions they would wrap. */
 #define CURL_DISABLE_TYPECHECK 1
 
-#include "common/curl_dl.h"
+#include "supervisor/github/curl_dl.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>

@@ -10,9 +10,9 @@
 
 #include <cJSON.h>
 
-#include "common/github_parse.h"
+#include "supervisor/github/parse.h"
 #include "common/log.h"
-#include "common/source_github_internal.h"
+#include "supervisor/github/issues_internal.h"
 #include "common/util.h"
 
 /* ---- reporting back ---- */
@@ -22,6 +22,8 @@ struct report {
 	const struct repo_conf *repo;
 	long number;
 	char *outcome, *text, *marker;
+	char *key;			/* "api#12" */
+	struct gh_for who;		/* its repo and key, for the limiter */
 	sg_reported_fn *done;
 	void *arg;
 	bool ok;
@@ -35,6 +37,7 @@ report_drop(void *arg)
 	free(rp->outcome);
 	free(rp->text);
 	free(rp->marker);
+	free(rp->key);
 	free(rp);
 }
 
@@ -48,7 +51,7 @@ report_end(struct report *rp)
 static bool
 report_failed(struct report *rp, const struct gh_response *res, const char *what)
 {
-	if (res->status >= 200 && res->status < 300)
+	if ((res->status >= 200 && res->status < 300) || res->status == 304)
 		return false;
 	log_warnx("%s#%ld: reporting to GitHub: %s failed (%ld%s%s); will try again", rp->repo->name,
 	    rp->number, what, res->status, res->error ? ": " : "", res->error ? res->error : "");
@@ -80,7 +83,8 @@ report_close(struct report *rp)
 		return;
 	}
 	path = xasprintf("/repos/%s/issues/%ld", rp->repo->github, rp->number);
-	github_request(rp->sg->gh, "PATCH", path, NULL, "{\"state\":\"closed\"}", report_closed, report_drop, rp);
+	github_request(rp->sg->gh, &rp->who, "PATCH", path, "{\"state\":\"closed\"}", report_closed,
+	    report_drop, rp);
 	free(path);
 }
 
@@ -117,7 +121,7 @@ report_comments_listed(const struct gh_response *res, void *arg)
 	text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
 	path = xasprintf("/repos/%s/issues/%ld/comments", rp->repo->github, rp->number);
-	github_request(rp->sg->gh, "POST", path, NULL, text, report_commented, report_drop, rp);
+	github_request(rp->sg->gh, &rp->who, "POST", path, text, report_commented, report_drop, rp);
 	free(path);
 	free(text);
 }
@@ -141,10 +145,12 @@ source_github_report(struct source_github *sg, const char *repo, long number,
 	rp->outcome = xstrdup(outcome);
 	rp->text = xstrdup(text);
 	rp->marker = xasprintf("<!-- waved: %s#%ld %s -->", repo, number, outcome);
+	rp->key = xasprintf("%s#%ld", conf->name, number);
+	rp->who = (struct gh_for){ .repo = conf->name, .issue = rp->key };
 	rp->done = done;
 	rp->arg = arg;
 	path = xasprintf("/repos/%s/issues/%ld/comments?per_page=100", conf->github, number);
-	github_request(sg->gh, "GET", path, NULL, NULL, report_comments_listed, report_drop, rp);
+	github_request(sg->gh, &rp->who, "GET", path, NULL, report_comments_listed, report_drop, rp);
 	free(path);
 }
 
@@ -186,7 +192,8 @@ source_github_preflight(const struct config *cfg, struct github *gh, struct strb
 		p->errors = errors;
 		p->failures = &failures;
 		path = xasprintf("/repos/%s", cfg->repos[k].github);
-		github_request(gh, "GET", path, NULL, NULL, preflight_done, free, p);
+		github_request(gh, &(struct gh_for){ .repo = p->repo->name }, "GET", path, NULL,
+		    preflight_done, free, p);
 		free(path);
 		asked++;
 	}
@@ -231,11 +238,12 @@ pr_listed(const struct gh_response *res, void *arg)
 {
 	struct pr_update *u = arg;
 	const struct config *cfg = u->sg->cfg;
-	cJSON *arr = res->status == 200 ? cJSON_Parse(res->body) : NULL, *req = cJSON_CreateObject();
+	bool ok = res->status == 200 || res->status == 304;
+	cJSON *arr = ok ? cJSON_Parse(res->body) : NULL, *req = cJSON_CreateObject();
 	long number = github_number(cJSON_GetArrayItem(arr, 0), "number");
 	char *path, *text;
 
-	if (res->status != 200) {
+	if (!ok) {
 		log_warnx("repo %s: listing pull requests failed (%ld)", u->repo->name, res->status);
 		cJSON_Delete(req);
 		pr_update_drop(u);
@@ -253,7 +261,8 @@ pr_listed(const struct gh_response *res, void *arg)
 		path = xasprintf("/repos/%s/pulls", u->repo->github);
 	}
 	text = cJSON_PrintUnformatted(req);
-	github_request(u->sg->gh, number > 0 ? "PATCH" : "POST", path, NULL, text, pr_written, pr_update_drop, u);
+	github_request(u->sg->gh, &(struct gh_for){ .repo = u->repo->name },
+	    number > 0 ? "PATCH" : "POST", path, text, pr_written, pr_update_drop, u);
 	cJSON_Delete(req);
 	cJSON_Delete(arr);
 	free(text);
@@ -284,7 +293,8 @@ source_github_update_pr(struct source_github *sg, const char *repo, const long *
 	    head, base);
 	free(head);
 	free(base);
-	github_request(sg->gh, "GET", path, NULL, NULL, pr_listed, pr_update_drop, u);
+	github_request(sg->gh, &(struct gh_for){ .repo = conf->name }, "GET", path, NULL, pr_listed,
+	    pr_update_drop, u);
 	free(path);
 	free(owner);
 }

@@ -1,4 +1,4 @@
-#include "common/github_pulls.h"
+#include "supervisor/github/pulls_parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include <cJSON.h>
 
-#include "common/github.h"
+#include "supervisor/github/client.h"
 
 /* A piece of outside text in the feedback file: valid UTF-8, at most this long. */
 #define PIECE_MAX 4000

@@ -1,14 +1,14 @@
 /*
- * What the GitHub source's two files share: source_github.c polls (issues,
- * dependencies, milestones), source_github_report.c writes back (outcome
+ * What the GitHub source's two files share: issues.c polls (issues,
+ * dependencies, milestones), writeback.c writes back (outcome
  * comments, closing, the pull request) and checks the repos at start.
  */
 #ifndef WAVED_SOURCE_GITHUB_INTERNAL_H
 #define WAVED_SOURCE_GITHUB_INTERNAL_H
 
 #include "common/events.h"
-#include "common/github.h"
-#include "common/source_github.h"
+#include "supervisor/github/client.h"
+#include "supervisor/github/issues.h"
 
 struct sg_repo;
 struct external;
@@ -24,6 +24,8 @@ struct source_github {
 	size_t nrepos;
 	struct external *ext;
 	size_t next, ext_cap;
+	int interval_s;			/* every repo's poll interval in force (stretched_interval) */
+	int shown_interval, shown_rpm;	/* what STATE/github.json says */
 };
 
 #endif

@@ -2,7 +2,7 @@
  * The GitHub source (DESIGN.md section 10): the open issues with the label
  * (and milestone) of every repo with a github key, their dependencies, rate
  * limits honoured, and outcomes reported back.  Everything goes through the
- * non-blocking client of common/github.h.
+ * non-blocking client of supervisor/github/client.h.
  */
 #ifndef WAVED_SOURCE_GITHUB_H
 #define WAVED_SOURCE_GITHUB_H
@@ -12,7 +12,7 @@
 
 #include "common/config.h"
 #include "common/events.h"
-#include "common/github.h"
+#include "supervisor/github/client.h"
 #include "common/issue.h"
 
 struct source_github;
@@ -34,6 +34,9 @@ void source_github_tick(struct source_github *sg);
 int64_t source_github_next_deadline(const struct source_github *sg);
 /* Poll every repo now (SIGHUP), rate limits still honoured. */
 void source_github_poll_all(struct source_github *sg);
+/* The seconds between a repo's polls in force: poll_interval, or longer when
+ * the polls would pass requests_per_minute (a repo GitHub asks to wait longer waits). */
+int source_github_interval(const struct source_github *sg);
 /* Every repo has been polled at least once (successfully or not). */
 bool source_github_ready(const struct source_github *sg);
 

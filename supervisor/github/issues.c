@@ -1,4 +1,4 @@
-#include "common/source_github.h"
+#include "supervisor/github/issues.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -10,17 +10,12 @@
 #include <cJSON.h>
 #include <curl/curl.h>
 
-#include "common/github_parse.h"
+#include "supervisor/github/parse.h"
 #include "common/log.h"
-#include "common/source_github_internal.h"
+#include "supervisor/github/issues_internal.h"
 #include "common/util.h"
 
 #define BACKOFF_FIRST_S 1
-
-/* A response kept for its ETag: a 304 means "the same as last time". */
-struct cached_page {
-	char *url, *etag, *body, *next;
-};
 
 struct sg_repo {
 	struct source_github *sg;
@@ -32,11 +27,10 @@ struct sg_repo {
 	bool polled;			/* polled once, successfully or not */
 	int64_t next_poll;		/* monotonic ms */
 	int interval_s;			/* poll_interval, or more if GitHub asks */
-	int64_t paused_until;		/* a rate limit: no request before (monotonic ms) */
 	int backoff_s;
 	long milestone;			/* its number; 0: not looked up yet */
-	struct cached_page *cache;
-	size_t ncache, cache_cap;
+	int requests;			/* sent by the poll under way */
+	int cost;			/* sent by the last poll: what the next will cost */
 };
 
 /* An issue of a repo that is not configured: satisfied once closed. */
@@ -79,42 +73,14 @@ request_drop(void *q)
 	request_free(q);
 }
 
-static struct cached_page *
-cache_find(struct sg_repo *r, const char *url)
-{
-	for (size_t k = 0; k < r->ncache; k++)
-		if (strcmp(r->cache[k].url, url) == 0)
-			return &r->cache[k];
-	return NULL;
-}
-
-static void
-cache_put(struct sg_repo *r, const char *url, const struct gh_response *res)
-{
-	struct cached_page *c = cache_find(r, url);
-
-	if (c == NULL) {
-		grow_array((void **)&r->cache, &r->cache_cap, r->ncache + 1, sizeof(*r->cache));
-		c = &r->cache[r->ncache++];
-		memset(c, 0, sizeof(*c));
-		c->url = xstrdup(url);
-	}
-	free(c->etag);
-	free(c->body);
-	free(c->next);
-	c->etag = res->etag ? xstrdup(res->etag) : NULL;
-	c->body = xstrdup(res->body);
-	c->next = res->next ? xstrdup(res->next) : NULL;
-}
-
-/* GET url with the ETag we hold for it. */
+/* GET url (the client sends the ETag it holds for it). */
 static void
 get(struct sg_repo *r, struct sg_request *q, gh_done_fn *done)
 {
-	struct cached_page *c = cache_find(r, q->url);
-
 	r->inflight++;
-	github_request(r->sg->gh, "GET", q->url, c ? c->etag : NULL, NULL, done, request_drop, q);
+	r->requests++;
+	github_request(r->sg->gh, &(struct gh_for){ .repo = r->conf->name }, "GET", q->url, NULL,
+	    done, request_drop, q);
 }
 
 /* The configured repo for owner/name, or NULL. */
@@ -190,70 +156,96 @@ add_dep(struct sg_repo *r, struct issue_spec *spec, const char *owner_name, long
 
 static void poll_finished(struct sg_repo *r);
 
-/* A response that is not a success: rate limit, backoff, or a configuration error. */
+/*
+ * The interval of every repo's polls: poll_interval, stretched evenly when
+ * the polls (each costs what the repo's last one sent) would take more than
+ * four fifths of requests_per_minute; the rest is for comments, closes and
+ * pull requests.  The limiter holds whatever passes it anyway: this keeps
+ * polls from queueing up behind it.
+ */
+static int
+stretched_interval(const struct source_github *sg)
+{
+	long per_round = 0, budget = (long)github_requests_per_minute(sg->gh) * 4 / 5;
+	long need;
+
+	for (size_t k = 0; k < sg->nrepos; k++)
+		per_round += sg->repos[k].cost > 0 ? sg->repos[k].cost : 1;
+	if (budget < 1)
+		budget = 1;
+	need = (per_round * 60 + budget - 1) / budget;
+	return need > sg->cfg->poll_interval ? (int)need : sg->cfg->poll_interval;
+}
+
+/*
+ * The interval in force and the budget, for wavectl status: STATE/github.json,
+ * written whole when either changes.  Only the daemon's source writes it (the
+ * one with an event log; wavectl plan reads the source too).
+ */
+static void
+interval_show(struct source_github *sg)
+{
+	int rpm = github_requests_per_minute(sg->gh);
+	char *path, *text;
+
+	if (sg->events == NULL || (sg->shown_interval == sg->interval_s && sg->shown_rpm == rpm))
+		return;
+	path = xasprintf("%s/github.json", sg->cfg->state_dir);
+	text = xasprintf("{\"poll_interval\":%d,\"requests_per_minute\":%d}\n", sg->interval_s,
+	    rpm);
+	if (write_file_whole(path, text) == 0) {
+		sg->shown_interval = sg->interval_s;
+		sg->shown_rpm = rpm;
+	} else
+		log_warn("%s", path);
+	free(path);
+	free(text);
+}
+
+/* The repo's interval in force: the stretched one, or longer when GitHub asks. */
+static int
+repo_interval(const struct sg_repo *r)
+{
+	return r->interval_s > r->sg->interval_s ? r->interval_s : r->sg->interval_s;
+}
+
+/*
+ * A response that is not a success: backoff, or a configuration error.  A
+ * rate limit never comes here: the client holds every request until it
+ * ends and sends the limited one again.
+ */
 static void
 poll_failed(struct sg_repo *r, const struct gh_response *res, const char *what)
 {
 	int64_t now = mono_ms();
 
 	r->failed = true;
-	if (res->status == 403 || res->status == 429) {
-		int64_t until_wall = -1;
-
-		if (res->retry_after >= 0)
-			until_wall = now_ms() + res->retry_after * 1000;
-		else if (res->rate_remaining == 0 && res->rate_reset > 0)
-			until_wall = res->rate_reset * 1000;
-		if (until_wall > 0) {
-			char ts[32];
-			cJSON *f = cJSON_CreateObject();
-
-			r->next_poll = r->paused_until = now + (until_wall - now_ms());
-			format_timestamp(until_wall, ts, sizeof(ts));
-			cJSON_AddStringToObject(f, "repo", r->conf->name);
-			cJSON_AddStringToObject(f, "until", ts);
-			if (r->sg->events)
-				events_emit(r->sg->events, "rate_limited", NULL, f);
-			else
-				cJSON_Delete(f);
-			log_warnx("repo %s: GitHub rate limit: polling again at %s", r->conf->name, ts);
-			return;
-		}
-	}
 	if (res->status == 401 || res->status == 403 || res->status == 404) {
 		log_warnx("repo %s: GitHub answered %ld for %s (%s): check [repo \"%s\"] github "
 		    "and the token", r->conf->name, res->status, r->conf->github, what, r->conf->name);
-		r->next_poll = now + (int64_t)r->interval_s * 1000;
+		r->next_poll = now + (int64_t)repo_interval(r) * 1000;
 		return;
 	}
 	/* 5xx or the network: try again soon, then less and less often. */
 	log_warnx("repo %s: GitHub %s failed (%s): retrying in %d s", r->conf->name, what,
 	    res->status ? "a server error" : res->error, r->backoff_s);
 	r->next_poll = now + (int64_t)r->backoff_s * 1000;
-	r->backoff_s = r->backoff_s * 2 > r->interval_s ? r->interval_s : r->backoff_s * 2;
+	r->backoff_s = r->backoff_s * 2 > repo_interval(r) ? repo_interval(r) : r->backoff_s * 2;
 }
 
-/* The body of a 200, or of the cached page on a 304; NULL (poll failed) otherwise. */
+/* The body of a 200, or of the page a 304 stands for; NULL (poll failed) otherwise. */
 static const char *
-page_body(struct sg_repo *r, const struct sg_request *q, const struct gh_response *res,
-    const char **next, const char *what)
+page_body(struct sg_repo *r, const struct gh_response *res, const char **next, const char *what)
 {
-	struct cached_page *c;
-
-	if (res->status == 200) {
-		cache_put(r, q->url, res);
-		c = cache_find(r, q->url);
-	} else if (res->status == 304 && (c = cache_find(r, q->url)) != NULL) {
-		/* Unchanged: costs nothing against the rate limit, changes nothing here. */
-	} else {
+	if (res->status != 200 && res->status != 304) {
 		poll_failed(r, res, what);
 		return NULL;
 	}
 	if (next)
-		*next = c->next;
+		*next = res->next;
 	if (res->poll_interval > r->interval_s)
 		r->interval_s = (int)res->poll_interval;
-	return c->body;
+	return res->body;
 }
 
 static void
@@ -264,9 +256,10 @@ external_done(const struct gh_response *res, void *arg)
 	const char *body = NULL;
 	cJSON *o;
 
-	/* An issue we cannot see stays unsatisfied; only a rate limit fails the poll. */
+	/* An issue we cannot see stays unsatisfied; only a refusal (403, 429 with no
+	 * limit to wait out: the client waits those out itself) fails the poll. */
 	if (res->status == 200 || res->status == 304 || res->status == 403 || res->status == 429)
-		body = page_body(r, q, res, NULL, "an issue lookup");
+		body = page_body(r, res, NULL, "an issue lookup");
 	else
 		log_warnx("repo %s: dependency %s: GitHub answered %ld; it stays unsatisfied",
 		    r->conf->name, r->sg->ext[q->ext].key, res->status);
@@ -293,7 +286,7 @@ deps_done(const struct gh_response *res, void *arg)
 	const char *body;
 
 	/* A GitHub without the dependencies API (404) has no such dependencies. */
-	if (res->status != 404 && (body = page_body(r, q, res, NULL, "a dependency list")) != NULL)
+	if (res->status != 404 && (body = page_body(r, res, NULL, "a dependency list")) != NULL)
 		arr = cJSON_Parse(body);
 	cJSON_ArrayForEach(item, arr) {
 		long number = github_number(item, "number");
@@ -374,7 +367,7 @@ list_done(const struct gh_response *res, void *arg)
 {
 	struct sg_request *q = arg;
 	struct sg_repo *r = q->r;
-	const char *next = NULL, *body = page_body(r, q, res, &next, "the issue list");
+	const char *next = NULL, *body = page_body(r, res, &next, "the issue list");
 	cJSON *arr = body ? cJSON_Parse(body) : NULL;
 	const cJSON *item;
 
@@ -423,7 +416,7 @@ milestones_done(const struct gh_response *res, void *arg)
 {
 	struct sg_request *q = arg;
 	struct sg_repo *r = q->r;
-	const char *body = page_body(r, q, res, NULL, "the milestones");
+	const char *body = page_body(r, res, NULL, "the milestones");
 	cJSON *arr = body ? cJSON_Parse(body) : NULL;
 	const cJSON *item;
 
@@ -449,6 +442,7 @@ poll_repo(struct sg_repo *r)
 {
 	issue_list_clear(&r->building);
 	r->failed = false;
+	r->requests = 0;
 	if (r->sg->cfg->source.milestone && r->milestone <= 0) {
 		char *url = xasprintf("/repos/%s/milestones?state=all&per_page=100", r->conf->github);
 		get(r, request_new(r, url), milestones_done);
@@ -474,6 +468,9 @@ static void
 poll_finished(struct sg_repo *r)
 {
 	r->polled = true;
+	r->cost = r->requests;
+	r->sg->interval_s = stretched_interval(r->sg);
+	interval_show(r->sg);
 	if (!r->failed) {
 		struct issue_list old = r->issues;
 
@@ -481,7 +478,7 @@ poll_finished(struct sg_repo *r)
 		r->building = old;
 		issue_list_clear(&r->building);
 		r->backoff_s = BACKOFF_FIRST_S;
-		r->next_poll = mono_ms() + (int64_t)r->interval_s * 1000;
+		r->next_poll = mono_ms() + (int64_t)repo_interval(r) * 1000;
 	} else
 		issue_list_clear(&r->building);	/* a failed poll never drops known issues */
 	deliver(r->sg);
@@ -494,13 +491,6 @@ repo_clear(struct sg_repo *r)
 {
 	issue_list_clear(&r->issues);
 	issue_list_clear(&r->building);
-	for (size_t c = 0; c < r->ncache; c++) {
-		free(r->cache[c].url);
-		free(r->cache[c].etag);
-		free(r->cache[c].body);
-		free(r->cache[c].next);
-	}
-	free(r->cache);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -545,6 +535,8 @@ repos_build(struct source_github *sg, const struct config *cfg)
 	free(old);
 	config_release(sg->cfg);
 	sg->cfg = config_hold(cfg);
+	sg->interval_s = stretched_interval(sg);
+	interval_show(sg);
 }
 
 struct source_github *
@@ -599,6 +591,8 @@ source_github_tick(struct source_github *sg)
 	int64_t now = mono_ms();
 
 	take_up_reload(sg);
+	if (github_held_until(sg->gh))
+		return;		/* a rate limit: polls would only queue up behind it */
 	for (size_t k = 0; k < sg->nrepos; k++)
 		if (sg->repos[k].inflight == 0 && now >= sg->repos[k].next_poll)
 			poll_repo(&sg->repos[k]);
@@ -607,12 +601,12 @@ source_github_tick(struct source_github *sg)
 int64_t
 source_github_next_deadline(const struct source_github *sg)
 {
-	int64_t next = INT64_MAX;
+	int64_t next = INT64_MAX, held = github_held_until(sg->gh);
 
 	for (size_t k = 0; k < sg->nrepos; k++)
 		if (sg->repos[k].inflight == 0 && sg->repos[k].next_poll < next)
 			next = sg->repos[k].next_poll;
-	return next;
+	return next < held ? held : next;
 }
 
 void
@@ -623,9 +617,8 @@ source_github_poll_all(struct source_github *sg)
 	for (size_t k = 0; k < sg->nrepos; k++) {
 		struct sg_repo *r = &sg->repos[k];
 
-		/* A rate-limited repo keeps its pause, whatever asks for a poll. */
-		if (r->inflight == 0 && now >= r->paused_until &&
-		    r->next_poll <= now + (int64_t)r->interval_s * 1000)
+		/* A repo that GitHub asked to wait (x-poll-interval) or that backs off keeps its time. */
+		if (r->inflight == 0 && r->next_poll <= now + (int64_t)repo_interval(r) * 1000)
 			r->next_poll = now;
 	}
 	source_github_tick(sg);
@@ -650,4 +643,10 @@ source_github_dep_closed(const struct issue_ref *dep, void *arg)
 	snprintf(key, sizeof(key), "%s#%ld", dep->repo, dep->number);
 	e = external_find(sg, key);
 	return e && e->closed;
+}
+
+int
+source_github_interval(const struct source_github *sg)
+{
+	return sg->interval_s;
 }
