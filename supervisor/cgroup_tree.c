@@ -17,30 +17,35 @@
 
 static char *home;	/* the cgroup we were started in */
 static char *tree;	/* home/waved.PID, or NULL: the subreaper alone */
-static char *stale;	/* the tree of this state folder's last run, when not removed */
+static char *trees_file;	/* STATE/cgroup */
+static struct strbuf stale;	/* the trees of this state folder's last runs, one a line */
 
 /*
  * STATE/cgroup names the tree of the supervisor that uses this state
- * folder: the next start removes the last one's (another waved's, on
- * another state folder, is not ours to touch).
+ * folder, then those of earlier runs not yet removed: the next start
+ * removes what it can of them (another waved's, on another state folder,
+ * is not ours to touch).
  */
+static void
+write_trees(const char *others)
+{
+	char *text = xasprintf("%s\n%s", tree, others);
+
+	if (write_file_whole(trees_file, text) == -1)
+		log_warn("%s", trees_file);
+	free(text);
+}
+
 static void
 remember_tree(const char *state_dir)
 {
-	char *path = xasprintf("%s/%s", state_dir, CGROUP_TREE_FILE), *text = read_file(path, NULL);
+	char *text;
 
-	if (text && *text) {
-		text[strcspn(text, "\n")] = '\0';
-		stale = text;
-		text = NULL;
-	}
-	char *line = xasprintf("%s\n", tree);
-
-	if (write_file_whole(path, line) == -1)
-		log_warn("%s", path);
-	free(line);
+	trees_file = xasprintf("%s/%s", state_dir, CGROUP_TREE_FILE);
+	if ((text = read_file(trees_file, NULL)) != NULL)
+		strbuf_add(&stale, text);
 	free(text);
-	free(path);
+	write_trees(stale.len ? stale.s : "");
 }
 
 /* memory.peak per attempt needs the memory controller enabled down to the attempts. */
@@ -98,29 +103,16 @@ a_tree_beside_ours(const char *path)
 	    strchr(path + len + 1, '/') == NULL && strstr(path, "..") == NULL;
 }
 
-void
-cgroup_tree_remove_stale(void)
-{
-	if (stale && a_tree_beside_ours(stale) && access(stale, F_OK) == 0) {
-		if (cgroup_kill_remove(stale, KILL_WAIT_MS))
-			log_info("removed the cgroup tree %s of the last run", stale);
-		else
-			log_warn("cgroup %s of the last run", stale);
-	}
-	free(stale);
-	stale = NULL;
-}
-
-/* Every attempt's cgroup still in the tree (a worker not reaped yet, at exit). */
+/* End every attempt's cgroup in a tree (ours at exit, a dead run's at start). */
 static void
-end_all_attempts(void)
+end_all_attempts(const char *of)
 {
-	DIR *d = opendir(tree);
+	DIR *d = opendir(of);
 	struct dirent *e;
 
 	while (d && (e = readdir(d)) != NULL)
 		if (strncmp(e->d_name, CGROUP_ATTEMPT_PREFIX, strlen(CGROUP_ATTEMPT_PREFIX)) == 0) {
-			char *dir = xasprintf("%s/%s", tree, e->d_name);
+			char *dir = xasprintf("%s/%s", of, e->d_name);
 
 			cgroup_kill_remove(dir, KILL_WAIT_MS);
 			free(dir);
@@ -129,6 +121,43 @@ end_all_attempts(void)
 		closedir(d);
 }
 
+/*
+ * What the attempts of a dead run left running ends; its supervisor's own
+ * children (a report command still writing, say) are left to finish, and
+ * its tree goes once they have.
+ */
+static bool
+remove_stale_tree(const char *old)
+{
+	char *leaf;
+	bool gone;
+
+	end_all_attempts(old);
+	leaf = xasprintf("%s/%s", old, CGROUP_LEAF);
+	gone = !cgroup_populated(leaf) && cgroup_kill_remove(old, KILL_WAIT_MS);
+	free(leaf);
+	if (gone)
+		log_info("removed the cgroup tree %s of an earlier run", old);
+	return gone;
+}
+
+void
+cgroup_tree_remove_stale(void)
+{
+	struct strbuf left = { 0 };
+	char *save = NULL;
+
+	if (tree == NULL || stale.len == 0)
+		return;
+	for (char *old = strtok_r(stale.s, "\n", &save); old; old = strtok_r(NULL, "\n", &save))
+		if (a_tree_beside_ours(old) && access(old, F_OK) == 0 && !remove_stale_tree(old))
+			strbuf_addf(&left, "%s\n", old);
+	write_trees(left.len ? left.s : "");
+	strbuf_free(&left);
+	strbuf_free(&stale);
+}
+
+
 void
 cgroup_tree_close(void)
 {
@@ -136,7 +165,7 @@ cgroup_tree_close(void)
 		char *leaf = xasprintf("%s/%s", tree, CGROUP_LEAF);
 		int64_t deadline = mono_ms() + LEAF_WAIT_MS;
 
-		end_all_attempts();
+		end_all_attempts(tree);
 		/* Back where we started, so that the tree can go: a child of ours
 		 * may still be finishing (a worker parking its worktree).  A home
 		 * that now has controllers enabled refuses: the next start removes it. */
@@ -148,10 +177,11 @@ cgroup_tree_close(void)
 		}
 		free(leaf);
 	}
-	free(stale);
+	strbuf_free(&stale);
+	free(trees_file);
 	free(tree);
 	free(home);
-	tree = home = stale = NULL;
+	tree = home = trees_file = NULL;
 }
 
 void
