@@ -26,19 +26,25 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(SANI
 LDFLAGS += -Wl,--as-needed $(SANITIZE)
 LDLIBS  += $(PKG_LIBS) -lm
 
-# One library per layer, so that the link says who may use what: wavectl
-# gets common/ and ctl/ only, the daemon common/, supervisor/ (its GitHub
-# client in supervisor/github/) and worker/.  A library keeps members by
-# their base name: no two files of a layer may share one.
+# One library per side, so that the link says who may call what: common/
+# is what more than one of supervisor, worker and wavectl link; the
+# supervisor (its GitHub client in supervisor/github/), the worker and
+# wavectl each have their own.  Only waved's main.c joins the supervisor and
+# the worker (waved --worker).  scripts/check-layers fails the build when a
+# library needs a symbol of a side it may not call.  A library keeps members
+# by their base name: no two files of one library may share one.
 COMMON_SRC = $(wildcard common/*.c)
-DAEMON_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) \
-    $(wildcard supervisor/github/*.c) $(wildcard worker/*.c)
+SUPERVISOR_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) \
+    $(wildcard supervisor/github/*.c)
+WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = $(filter-out ctl/wavectl.c,$(wildcard ctl/*.c))
 TEST_SRC   = $(wildcard tests/test_*.c) $(wildcard tests/lib/*.c)
 
 TEST_OBJ   = $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIBCOMMON  = $(BUILD)/libwaved-common.a
-LIBDAEMON  = $(BUILD)/libwaved-daemon.a
+LIBSUPERVISOR = $(BUILD)/libwaved-supervisor.a
+LIBWORKER  = $(BUILD)/libwaved-worker.a
+LAYERS     = $(BUILD)/.layers-checked
 LIBCTL     = $(BUILD)/libwaved-ctl.a
 WAVED    = $(BUILD)/waved
 WAVECTL  = $(BUILD)/wavectl
@@ -50,7 +56,7 @@ BENCHGIT = $(BUILD)/bench-git
 .PHONY: all deps test test-future check asan demo bench fuzz fuzz-binaries install clean
 .DEFAULT_GOAL := all
 
-all: $(WAVED) $(WAVECTL)
+all: $(WAVED) $(WAVECTL) $(LAYERS)
 
 deps:
 	@scripts/install-deps
@@ -63,26 +69,28 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/%.o: CFLAGS += $(CRIT_CFLAGS)
 
 $(LIBCOMMON): $(COMMON_SRC:%.c=$(BUILD)/%.o)
-$(LIBDAEMON): $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+$(LIBSUPERVISOR): $(SUPERVISOR_SRC:%.c=$(BUILD)/%.o)
+$(LIBWORKER): $(WORKER_SRC:%.c=$(BUILD)/%.o)
 $(LIBCTL): $(CTL_SRC:%.c=$(BUILD)/%.o)
-$(LIBCOMMON) $(LIBDAEMON) $(LIBCTL):
+$(LIBCOMMON) $(LIBSUPERVISOR) $(LIBWORKER) $(LIBCTL):
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
 LINK = $(if $(Q),@echo "  LD      $@";) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# waved links ctl/ for one thing: the summary an interrupted --once prints
-# (ctl/summary.h), the same as wavectl summary.
-$(WAVED): $(BUILD)/supervisor/main.o $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
+$(WAVED): $(BUILD)/supervisor/main.o $(LIBSUPERVISOR) $(LIBWORKER) $(LIBCOMMON)
 	$(Q)$(LINK)
 
-# wavectl links one part of the daemon's library: plan and status of a
-# GitHub source read the issues through the one GitHub client
-# (supervisor/github/), which the linker takes from it alone.
-$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBDAEMON) $(LIBCOMMON)
+# wavectl links one part of the supervisor's library: plan of a GitHub
+# source reads the issues through the one GitHub client (supervisor/github/),
+# which the linker takes from it alone (scripts/check-layers allows that).
+$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBSUPERVISOR) $(LIBCOMMON)
 	$(Q)$(LINK)
 
-$(TESTS): $(TEST_OBJ) $(LIBDAEMON) $(LIBCTL) $(LIBCOMMON)
+$(LAYERS): scripts/check-layers $(LIBCOMMON) $(LIBSUPERVISOR) $(LIBWORKER) $(LIBCTL)
+	$(Q)scripts/check-layers $(BUILD) && touch $@
+
+$(TESTS): $(TEST_OBJ) $(LIBSUPERVISOR) $(LIBWORKER) $(LIBCTL) $(LIBCOMMON)
 	$(Q)$(LINK) $(CRIT_LIBS)
 
 $(BENCH): $(BUILD)/scripts/bench_plan.o $(LIBCOMMON)
@@ -140,7 +148,7 @@ fuzz:
 # delete them after each build.
 fuzz-binaries: $(FUZZBIN) $(FUZZERS:%=$(BUILD)/tests/fuzz/fuzz_%.o) $(BUILD)/tests/fuzz/fuzz_lib.o
 
-$(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz_lib.o $(LIBDAEMON) $(LIBCOMMON)
+$(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz_lib.o $(LIBSUPERVISOR) $(LIBWORKER) $(LIBCOMMON)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 

@@ -495,3 +495,30 @@ retry_after_parse(const char *text, int64_t now)
 		return -1;
 	return at > now ? at - now : 0;
 }
+
+void
+print_text(FILE *fp, const char *text, size_t max)
+{
+	size_t n = max ? utf8_cut(text, max) : strlen(text);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		fputc(c < 0x20 || c == 0x7f ? '?' : c, fp);
+	}
+	if (n < strlen(text))
+		fputs("...", fp);
+}
+
+void
+format_age(int64_t ms, char *buf, size_t size)
+{
+	long long s = (long long)(ms < 0 ? 0 : ms / 1000);
+
+	if (s < 60)
+		snprintf(buf, size, "%.1fs", ms < 0 ? 0.0 : ms / 1000.0);
+	else if (s < 3600)
+		snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+}

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <bsd/string.h>	/* strlcpy, strlcat */
 
@@ -63,6 +64,11 @@ void issue_key(char *buf, size_t size, const char *repo, long number);
 bool issue_key_parse(const char *key, char *repo, size_t repo_size, long *number);
 /* The longest prefix of s of at most max bytes that does not cut a UTF-8 sequence. */
 size_t utf8_cut(const char *s, size_t max);
+/* Print untrusted text with control characters shown as '?', at most max bytes
+ * (0: no limit), never cutting a UTF-8 sequence. */
+void print_text(FILE *fp, const char *text, size_t max);
+/* A duration as "42s", "3m12s", "2h05m". */
+void format_age(int64_t ms, char *buf, size_t size);
 /* A copy of text from outside as valid UTF-8: each byte that starts no valid
  * sequence (overlong, surrogate, past U+10FFFF, cut short) becomes U+FFFD. */
 char *utf8_valid_dup(const char *s);

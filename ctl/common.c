@@ -6,6 +6,7 @@
 
 #include "supervisor/github/client.h"
 #include "common/source_command.h"
+#include "common/summary.h"
 #include "common/source_file.h"
 #include "supervisor/github/issues.h"
 
@@ -105,29 +106,18 @@ ctl_load_issues(const struct config *cfg, struct issue_list *out)
 	return rc;
 }
 
-void
-ctl_print_text(FILE *fp, const char *text, size_t max)
+int
+cmd_summary(const char *config_path, int argc, char **argv)
 {
-	size_t n = max ? utf8_cut(text, max) : strlen(text);
+	struct config *cfg;
+	bool json;
+	int rc;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		fputc(c < 0x20 || c == 0x7f ? '?' : c, fp);
-	}
-	if (n < strlen(text))
-		fputs("...", fp);
-}
-
-void
-ctl_format_age(int64_t ms, char *buf, size_t size)
-{
-	long long s = (long long)(ms < 0 ? 0 : ms / 1000);
-
-	if (s < 60)
-		snprintf(buf, size, "%.1fs", ms < 0 ? 0.0 : ms / 1000.0);
-	else if (s < 3600)
-		snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
-	else
-		snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	if (ctl_json_flag(argc, argv, "summary", &json) == -1)
+		return CTL_BAD_INPUT;
+	if ((cfg = ctl_load_config(config_path)) == NULL)
+		return CTL_BAD_INPUT;
+	rc = summary_print(cfg, stdout, json);
+	config_free(cfg);
+	return rc == -1 ? CTL_BAD_INPUT : CTL_OK;
 }

@@ -34,10 +34,5 @@ int ctl_json_flag(int argc, char **argv, const char *command, bool *json);
 struct config *ctl_load_config(const char *path);
 /* Load the configured source's issues, printing skipped entries; -1 when unusable. */
 int ctl_load_issues(const struct config *cfg, struct issue_list *out);
-/* Print untrusted text with control characters shown as '?', at most max bytes
- * (0: no limit), never cutting a UTF-8 sequence. */
-void ctl_print_text(FILE *fp, const char *text, size_t max);
-/* A duration as "42s", "3m12s", "2h05m". */
-void ctl_format_age(int64_t ms, char *buf, size_t size);
 
 #endif

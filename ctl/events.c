@@ -17,7 +17,7 @@
 #include <cJSON.h>
 
 #include "ctl/ctl.h"
-#include "ctl/state.h"
+#include "common/snapshot.h"
 #include "common/paths.h"
 
 #define FOLLOW_INTERVAL_MS 100
@@ -57,7 +57,7 @@ cmd_events(const char *config_path, int argc, char **argv)
 	};
 	const char *issue = NULL;
 	bool follow = false;
-	struct ctl_events *ev;
+	struct event_tail *ev;
 	struct config *cfg;
 	cJSON *e;
 	int ch;
@@ -80,9 +80,9 @@ cmd_events(const char *config_path, int argc, char **argv)
 	if ((cfg = ctl_load_config(config_path)) == NULL)
 		return CTL_BAD_INPUT;
 	catch_interrupts();
-	ev = ctl_events_open(cfg->state_dir, false);
+	ev = event_tail_open(cfg->state_dir, false);
 	while (!interrupted) {
-		while ((e = ctl_events_next(ev)) != NULL) {
+		while ((e = event_tail_next(ev)) != NULL) {
 			const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(e, "issue"));
 
 			if (issue == NULL || (key && strcmp(key, issue) == 0)) {
@@ -97,7 +97,7 @@ cmd_events(const char *config_path, int argc, char **argv)
 			break;
 		nap();
 	}
-	ctl_events_close(ev);
+	event_tail_close(ev);
 	config_free(cfg);
 	return CTL_OK;
 }
@@ -106,14 +106,14 @@ cmd_events(const char *config_path, int argc, char **argv)
 static int
 latest_attempt(const struct config *cfg, const char *key)
 {
-	struct ctl_state st;
+	struct snapshot st;
 	int attempt = 0;
 
-	if (ctl_state_read(cfg, &st) == 0)
+	if (snapshot_read(cfg, &st) == 0)
 		for (size_t k = 0; k < st.n; k++)
 			if (strcmp(st.issues[k].key, key) == 0)
 				attempt = st.issues[k].attempt;
-	ctl_state_free(&st);
+	snapshot_free(&st);
 	return attempt;
 }
 

@@ -11,7 +11,7 @@
 #include <cJSON.h>
 
 #include "ctl/ctl.h"
-#include "ctl/state.h"
+#include "common/snapshot.h"
 
 /* Merges per repo and rate-limit waits, from the event log. */
 struct tallies {
@@ -24,7 +24,7 @@ struct tallies {
 static void
 tally(struct tallies *t, const struct config *cfg)
 {
-	struct ctl_events *ev = ctl_events_open(cfg->state_dir, false);
+	struct event_tail *ev = event_tail_open(cfg->state_dir, false);
 	cJSON *e;
 
 	t->nrepos = cfg->nrepos;
@@ -32,7 +32,7 @@ tally(struct tallies *t, const struct config *cfg)
 	t->merges = xcalloc(cfg->nrepos + 1, sizeof(*t->merges));
 	for (size_t k = 0; k < cfg->nrepos; k++)
 		t->repos[k] = cfg->repos[k].name;
-	while ((e = ctl_events_next(ev)) != NULL) {
+	while ((e = event_tail_next(ev)) != NULL) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e, "event"));
 		const char *issue = cJSON_GetStringValue(cJSON_GetObjectItem(e, "issue"));
 
@@ -47,7 +47,7 @@ tally(struct tallies *t, const struct config *cfg)
 			}
 		cJSON_Delete(e);
 	}
-	ctl_events_close(ev);
+	event_tail_close(ev);
 }
 
 static void
@@ -57,7 +57,7 @@ metric(const char *name, const char *type, const char *help)
 }
 
 static void
-print_limits(const struct ctl_state *st)
+print_limits(const struct snapshot *st)
 {
 	static const char *const hands[] = { "operator", "usage", "tempfail", "budget" };
 	cJSON *l = cJSON_Parse(st->daemon.limits);
@@ -86,7 +86,7 @@ print_limits(const struct ctl_state *st)
 }
 
 static void
-print_metrics(const struct ctl_state *st, const struct tallies *t)
+print_metrics(const struct snapshot *st, const struct tallies *t)
 {
 	int64_t agent = 0, wasted = 0, tokens_in = 0, tokens_out = 0;
 	double cost = 0;
@@ -98,7 +98,7 @@ print_metrics(const struct ctl_state *st, const struct tallies *t)
 		tokens_out += st->issues[k].tokens_out;
 		agent += st->issues[k].agent_ms;
 		wasted += st->issues[k].wasted_ms;
-		inflight += ctl_in_flight(st->issues[k].state);
+		inflight += snapshot_in_flight(st->issues[k].state);
 	}
 	metric("waved_up", "gauge", "1 while the daemon runs.");
 	printf("waved_up %d\n", st->running ? 1 : 0);
@@ -137,7 +137,7 @@ print_metrics(const struct ctl_state *st, const struct tallies *t)
 int
 cmd_metrics(const char *config_path, int argc, char **argv __attribute__((unused)))
 {
-	struct ctl_state st = { 0 };
+	struct snapshot st = { 0 };
 	struct tallies t = { 0 };
 	struct config *cfg;
 
@@ -147,7 +147,7 @@ cmd_metrics(const char *config_path, int argc, char **argv __attribute__((unused
 	}
 	if ((cfg = ctl_load_config(config_path)) == NULL)
 		return CTL_BAD_INPUT;
-	if (ctl_state_read(cfg, &st) == -1) {
+	if (snapshot_read(cfg, &st) == -1) {
 		config_free(cfg);
 		return CTL_BAD_INPUT;
 	}
@@ -155,7 +155,7 @@ cmd_metrics(const char *config_path, int argc, char **argv __attribute__((unused
 	print_metrics(&st, &t);
 	free(t.repos);
 	free(t.merges);
-	ctl_state_free(&st);
+	snapshot_free(&st);
 	config_free(cfg);
 	return CTL_OK;
 }

@@ -148,13 +148,13 @@ print_plan_table(const struct plan *p, const struct issue_list *l, size_t nrepos
 			if (plan_is_timed(p)) {
 				char prio[32];
 
-				ctl_format_age(plan_priority(p, w[i]), prio, sizeof(prio));
+				format_age(plan_priority(p, w[i]), prio, sizeof(prio));
 				printf("%-5zu %-16s %-12s %7s  ", k + 1, key, s->repo, prio);
 			} else
 				printf("%-5zu %-16s %-12s %4ld  ", k + 1, key, s->repo,
 				    plan_priority(p, w[i]));
 			print_deps(s);
-			ctl_print_text(stdout, s->title, 60);
+			print_text(stdout, s->title, 60);
 			putchar('\n');
 		}
 		planned += n;
@@ -165,7 +165,7 @@ print_plan_table(const struct plan *p, const struct issue_list *l, size_t nrepos
 		for (size_t k = 0; k < plan_wave_count(p); k++) {
 			char t[32];
 
-			ctl_format_age(plan_wave_expected(p, k), t, sizeof(t));
+			format_age(plan_wave_expected(p, k), t, sizeof(t));
 			printf("%-5zu %s\n", k + 1, t);
 		}
 	}

@@ -9,11 +9,11 @@
 #include <cJSON.h>
 
 #include "ctl/ctl.h"
-#include "ctl/state.h"
+#include "common/snapshot.h"
 
 /* Each hand's limit on the cap, as the daemon last recorded them. */
 static cJSON *
-limits_of(const struct ctl_state *st)
+limits_of(const struct snapshot *st)
 {
 	cJSON *l = cJSON_Parse(st->daemon.limits);
 
@@ -33,7 +33,7 @@ limits_of(const struct ctl_state *st)
 /* Which hand holds the cap where it is: the smallest limit; the disk and
  * memory above all. */
 static const char *
-binding(const struct ctl_state *st, const cJSON *l)
+binding(const struct snapshot *st, const cJSON *l)
 {
 	static const char *const hands[] = { "operator", "usage", "tempfail", "budget" };
 	const char *who = "the configured cap";
@@ -56,13 +56,13 @@ binding(const struct ctl_state *st, const cJSON *l)
 
 /* land = pr: its pull request waits for a person. */
 static bool
-awaits_merge(const struct ctl_issue *r)
+awaits_merge(const struct snapshot_issue *r)
 {
 	return strcmp(r->state, state_name(STATE_AWAITING_MERGE)) == 0;
 }
 
 static void
-print_json(const struct ctl_state *st)
+print_json(const struct snapshot *st)
 {
 	cJSON *root = cJSON_CreateObject(), *inflight, *awaiting, *counts, *issues;
 	char ts[32], *text;
@@ -101,7 +101,7 @@ print_json(const struct ctl_state *st)
 	for (int k = 0; k < STATE_COUNT; k++)
 		cJSON_AddNumberToObject(counts, state_name(k), st->counts[k]);
 	for (size_t k = 0; k < st->n; k++) {
-		const struct ctl_issue *r = &st->issues[k];
+		const struct snapshot_issue *r = &st->issues[k];
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(o, "issue", r->key);
@@ -129,7 +129,7 @@ print_json(const struct ctl_state *st)
 			cJSON_AddStringToObject(o, "since", ts);
 			cJSON_AddItemToArray(awaiting, o);
 		}
-		if (!ctl_in_flight(r->state))
+		if (!snapshot_in_flight(r->state))
 			continue;
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "issue", r->key);
@@ -158,7 +158,7 @@ needs_attention(const char *state)
 
 /* In flight, then what needs attention grouped by repo, then the counts. */
 static void
-print_human(const struct ctl_state *st)
+print_human(const struct snapshot *st)
 {
 	const char *repo = NULL;
 	bool header = false;
@@ -203,33 +203,33 @@ print_human(const struct ctl_state *st)
 		printf("reports: %ld outcome%s waiting for the report command\n",
 		    st->reports_pending, st->reports_pending == 1 ? "" : "s");
 	for (size_t k = 0; k < st->n; k++) {
-		const struct ctl_issue *r = &st->issues[k];
+		const struct snapshot_issue *r = &st->issues[k];
 
-		if (!ctl_in_flight(r->state))
+		if (!snapshot_in_flight(r->state))
 			continue;
 		if (!header)
 			printf("\n%-20s %-10s %-7s %-8s %s\n", "IN FLIGHT", "PHASE", "ATTEMPT", "PID", "AGE");
 		header = true;
-		ctl_format_age(now_ms() - r->since, age, sizeof(age));
+		format_age(now_ms() - r->since, age, sizeof(age));
 		printf("%-20s %-10s %-7d %-8ld %s\n", r->key, r->phase, r->attempt, r->pid, age);
 	}
 	header = false;
 	for (size_t k = 0; k < st->n; k++) {
-		const struct ctl_issue *r = &st->issues[k];
+		const struct snapshot_issue *r = &st->issues[k];
 
 		if (!awaits_merge(r))
 			continue;
 		if (!header)
 			printf("\n%-20s %-6s %-8s %s\n", "AWAITING MERGE", "ROUND", "AGE", "PULL REQUEST");
 		header = true;
-		ctl_format_age(now_ms() - r->pr_since, age, sizeof(age));
+		format_age(now_ms() - r->pr_since, age, sizeof(age));
 		printf("%-20s %-6d %-8s ", r->key, r->pr_round, age);
-		ctl_print_text(stdout, r->pr_url ? r->pr_url : "(pushed; opening it)", 200);
+		print_text(stdout, r->pr_url ? r->pr_url : "(pushed; opening it)", 200);
 		putchar('\n');
 	}
 	header = false;
 	for (size_t k = 0; k < st->n; k++) {
-		const struct ctl_issue *r = &st->issues[k];
+		const struct snapshot_issue *r = &st->issues[k];
 
 		if (!needs_attention(r->state))
 			continue;
@@ -240,7 +240,7 @@ print_human(const struct ctl_state *st)
 			printf("[%s]\n", r->repo);
 		repo = r->repo;
 		printf("%-20s %-11s %-8d ", r->key, r->state, r->attempts);
-		ctl_print_text(stdout, r->reason ? r->reason : "-", 100);
+		print_text(stdout, r->reason ? r->reason : "-", 100);
 		putchar('\n');
 	}
 	putchar('\n');
@@ -252,7 +252,7 @@ print_human(const struct ctl_state *st)
 int
 cmd_status(const char *config_path, int argc, char **argv)
 {
-	struct ctl_state st;
+	struct snapshot st;
 	struct config *cfg;
 	bool json;
 	int rc = CTL_OK;
@@ -261,13 +261,13 @@ cmd_status(const char *config_path, int argc, char **argv)
 		return CTL_BAD_INPUT;
 	if ((cfg = ctl_load_config(config_path)) == NULL)
 		return CTL_BAD_INPUT;
-	if (ctl_state_read(cfg, &st) == -1)
+	if (snapshot_read(cfg, &st) == -1)
 		rc = CTL_BAD_INPUT;
 	else if (json)
 		print_json(&st);
 	else
 		print_human(&st);
-	ctl_state_free(&st);
+	snapshot_free(&st);
 	config_free(cfg);
 	return rc;
 }

@@ -17,7 +17,7 @@
 
 #include "common/keymap.h"
 #include "ctl/ctl.h"
-#include "ctl/state.h"
+#include "common/snapshot.h"
 #include "common/paths.h"
 
 #define REFRESH_MS 250
@@ -33,7 +33,7 @@ on_interrupt(int sig)
 
 struct watch {
 	const struct config *cfg;
-	struct ctl_events *events;
+	struct event_tail *events;
 	bool tty;
 	int width;
 	int drawn;		/* lines of the live block on screen */
@@ -107,7 +107,7 @@ note_start(struct watch *w, const char *key, int64_t ms)
 
 /* The last line a phase wrote to its attempt log, for the live row. */
 static void
-last_log_line(const struct watch *w, const struct ctl_issue *r, char *out, size_t size)
+last_log_line(const struct watch *w, const struct snapshot_issue *r, char *out, size_t size)
 {
 	char *path = path_attempt_log(w->cfg, r->repo, r->number, r->attempt > 0 ? r->attempt : 1);
 	char buf[1024];
@@ -139,7 +139,7 @@ print_event_line(struct watch *w, const cJSON *e)
 	const cJSON *issue = cJSON_GetObjectItem(e, "issue");
 	const cJSON *attempt = cJSON_GetObjectItem(e, "attempt");
 	const char *key = cJSON_IsString(issue) ? issue->valuestring : "";
-	int64_t ts = ctl_parse_ts(cJSON_GetStringValue(cJSON_GetObjectItem(e, "ts")));
+	int64_t ts = timestamp_parse(cJSON_GetStringValue(cJSON_GetObjectItem(e, "ts")));
 	char age[16];
 
 	if (strcmp(name, "admitted") == 0) {
@@ -150,14 +150,14 @@ print_event_line(struct watch *w, const cJSON *e)
 		printf("%12s %s %s\n", "Phase", key,
 		    cJSON_GetStringValue(cJSON_GetObjectItem(e, "phase")));
 	} else if (strcmp(name, "done") == 0) {
-		ctl_format_age(ts - started_at(w, key, ts), age, sizeof(age));
+		format_age(ts - started_at(w, key, ts), age, sizeof(age));
 		printf("%12s %s in %s (attempt %d)\n", "Landed", key, age, attempt->valueint);
 	} else if (strcmp(name, "failed") == 0 || strcmp(name, "dead") == 0 ||
 	    strcmp(name, "blocked") == 0) {
 		const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(e, "reason"));
 		printf("%12s %s%s", strcmp(name, "failed") == 0 ? "Failed" :
 		    strcmp(name, "dead") == 0 ? "Dead" : "Blocked", key, why ? ": " : "");
-		ctl_print_text(stdout, why ? why : "", (size_t)(w->width > 40 ? w->width - 30 : 10));
+		print_text(stdout, why ? why : "", (size_t)(w->width > 40 ? w->width - 30 : 10));
 		putchar('\n');
 	} else if (strcmp(name, "conflict_resolved") == 0) {
 		const cJSON *files = cJSON_GetObjectItem(e, "files"), *f;
@@ -166,7 +166,7 @@ print_event_line(struct watch *w, const cJSON *e)
 		    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "round")));
 		cJSON_ArrayForEach(f, files) {
 			putchar(' ');
-			ctl_print_text(stdout, cJSON_GetStringValue(f) ? f->valuestring : "", 60);
+			print_text(stdout, cJSON_GetStringValue(f) ? f->valuestring : "", 60);
 		}
 		printf(" (a merge conflict the agent resolved)\n");
 	} else if (strncmp(name, "pr_", 3) == 0) {
@@ -177,7 +177,7 @@ print_event_line(struct watch *w, const cJSON *e)
 		printf("%12s %s ", strcmp(name, "pr_opened") == 0 ? "PR opened" :
 		    strcmp(name, "pr_merged") == 0 ? "PR merged" :
 		    strcmp(name, "pr_closed") == 0 ? "PR closed" : "PR back", key);
-		ctl_print_text(stdout, url ? url : "", 100);
+		print_text(stdout, url ? url : "", 100);
 		if (kind)
 			printf(" (%s, round %d)", strcmp(kind, "review") == 0 ? "review" : "checks",
 			    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "round")));
@@ -193,7 +193,7 @@ print_event_line(struct watch *w, const cJSON *e)
 }
 
 static int
-draw_live(struct watch *w, const struct ctl_state *st)
+draw_live(struct watch *w, const struct snapshot *st)
 {
 	int lines = 1, running = st->counts[STATE_RUNNING] +
 	    st->counts[STATE_REVIEW] + st->counts[STATE_MERGING];
@@ -206,15 +206,15 @@ draw_live(struct watch *w, const struct ctl_state *st)
 	    st->counts[STATE_QUEUED], st->counts[STATE_READY], st->counts[STATE_RETRY_WAIT],
 	    st->counts[STATE_DONE], st->counts[STATE_DEAD], st->counts[STATE_BLOCKED]);
 	for (size_t k = 0; k < st->n; k++) {
-		const struct ctl_issue *r = &st->issues[k];
+		const struct snapshot_issue *r = &st->issues[k];
 		int used;
 
-		if (!ctl_in_flight(r->state))
+		if (!snapshot_in_flight(r->state))
 			continue;
-		ctl_format_age(now_ms() - started_at(w, r->key, r->since), age, sizeof(age));
+		format_age(now_ms() - started_at(w, r->key, r->since), age, sizeof(age));
 		last_log_line(w, r, last, sizeof(last));
 		used = printf("  %-16s %-10s attempt %-2d %8s  ", r->key, r->phase, r->attempt, age);
-		ctl_print_text(stdout, last, (size_t)(w->width - used > 4 ? w->width - used - 4 : 1));
+		print_text(stdout, last, (size_t)(w->width - used > 4 ? w->width - used - 4 : 1));
 		printf("\033[K\n");
 		lines++;
 	}
@@ -229,33 +229,33 @@ draw_live(struct watch *w, const struct ctl_state *st)
 static void
 note_starts_in_flight(struct watch *w)
 {
-	struct ctl_state st;
+	struct snapshot st;
 
-	if (ctl_state_read(w->cfg, &st) == -1)
+	if (snapshot_read(w->cfg, &st) == -1)
 		return;
 	for (size_t k = 0; k < st.n; k++)
-		if (ctl_in_flight(st.issues[k].state) && st.issues[k].since > 0)
+		if (snapshot_in_flight(st.issues[k].state) && st.issues[k].since > 0)
 			note_start(w, st.issues[k].key, st.issues[k].since);
-	ctl_state_free(&st);
+	snapshot_free(&st);
 }
 
 static void
 refresh(struct watch *w)
 {
-	struct ctl_state st;
+	struct snapshot st;
 	cJSON *e;
 
 	if (w->tty && w->drawn > 0)
 		printf("\033[%dA\r\033[J", w->drawn);	/* back over the live block */
 	w->drawn = 0;
-	while ((e = ctl_events_next(w->events)) != NULL) {
+	while ((e = event_tail_next(w->events)) != NULL) {
 		print_event_line(w, e);
 		cJSON_Delete(e);
 	}
-	if (w->tty && ctl_state_read(w->cfg, &st) == 0) {
+	if (w->tty && snapshot_read(w->cfg, &st) == 0) {
 		w->width = terminal_width();
 		w->drawn = draw_live(w, &st);
-		ctl_state_free(&st);
+		snapshot_free(&st);
 	}
 	fflush(stdout);
 }
@@ -294,7 +294,7 @@ cmd_watch(const char *config_path, int argc, char **argv)
 	w.tty = isatty(STDOUT_FILENO);
 	w.width = w.tty ? terminal_width() : 100;
 	w.started = keymap_new(64);
-	w.events = ctl_events_open(cfg->state_dir, true);
+	w.events = event_tail_open(cfg->state_dir, true);
 	note_starts_in_flight(&w);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -308,7 +308,7 @@ cmd_watch(const char *config_path, int argc, char **argv)
 	if (w.stopped)
 		printf("%12s\n", "Stopped");
 	input_restore(&w);
-	ctl_events_close(w.events);
+	event_tail_close(w.events);
 	keymap_free(w.started);
 	free(w.start_ms);
 	config_free(cfg);

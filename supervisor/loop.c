@@ -16,7 +16,7 @@
 #include "common/events.h"
 #include "common/log.h"
 #include "common/store.h"
-#include "ctl/summary.h"
+#include "common/summary.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
 #include "supervisor/pollset.h"
@@ -716,7 +716,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	/* Interrupted or drained: what was done and what was not, for the person
 	 * at the terminal (as wavectl summary). */
 	if (opts->once && (sv.interrupted || sv.draining || sv.budget_stopped))
-		ctl_summary_print(sv.cfg, stdout, false);
+		summary_print(sv.cfg, stdout, false);
 	if (sv.budget_stopped) {
 		char *line = sched_budget_describe(sv.sched, now_ms());
 

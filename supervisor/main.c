@@ -24,7 +24,8 @@
 #include "supervisor/preflight.h"
 #include "common/source_command.h"
 #include "supervisor/github/issues.h"
-#include "worker/job.h"
+#include "common/job.h"
+#include "worker/worker.h"
 
 #define PIDFILE_NAME "waved.pid"
 
@@ -298,12 +299,12 @@ main(int argc, char **argv)
 
 	/*
 	 * Worker mode, internal: the supervisor forked and exec'd us with the
-	 * job on a descriptor (worker/job.h), which must not be closed first.
+	 * job on a descriptor (common/job.h), which must not be closed first.
 	 */
 	if (argc == 2 && strcmp(argv[1], JOB_WORKER_FLAG) == 0) {
 		setproctitle_init(argc, argv, environ);
 		closefrom(JOB_FD + 1);
-		job_worker_main();
+		worker_main_exec();
 	}
 	/* Whatever descriptors we were started with are not ours (a held lock, a pipe). */
 	closefrom(STDERR_FILENO + 1);

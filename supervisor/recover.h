@@ -10,7 +10,8 @@
 
 #include "common/config.h"
 #include "common/store.h"
-#include "worker/worker.h"
+#include "common/job.h"
+#include "common/proto.h"
 
 struct recover_input {
 	const struct config *cfg;

@@ -11,13 +11,11 @@
 
 #include <bsd/unistd.h>
 
+#include "common/job.h"
 #include "common/log.h"
-#include "supervisor/github/client.h"
 #include "common/proto.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
-#include "worker/job.h"
-#include "worker/worker.h"
 
 #define WORKER_PIPE_FD 3	/* where a recovery child finds its pipe */
 

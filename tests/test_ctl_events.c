@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 
 #include "common/util.h"
-#include "ctl/state.h"
+#include "common/snapshot.h"
 #include "tests/lib/testlib.h"
 
 TMPDIR_SUITE(ctl_events);
@@ -22,9 +22,9 @@ append(const char *name, const char *text)
 }
 
 static void
-expect_event(struct ctl_events *ev, const char *name)
+expect_event(struct event_tail *ev, const char *name)
 {
-	cJSON *e = ctl_events_next(ev);
+	cJSON *e = event_tail_next(ev);
 
 	cr_assert_not_null(e, "expected %s", name);
 	cr_assert_str_eq(cJSON_GetObjectItem(e, "event")->valuestring, name);
@@ -33,16 +33,16 @@ expect_event(struct ctl_events *ev, const char *name)
 
 Test(ctl_events, follows_whole_lines_across_rotation)
 {
-	struct ctl_events *ev;
+	struct event_tail *ev;
 	char *cur = xasprintf("%s/events.ndjson", dir), *old = xasprintf("%s/events.ndjson.1", dir);
 
 	append("events.ndjson", "{\"event\":\"a\"}\n");
-	ev = ctl_events_open(dir, false);
+	ev = event_tail_open(dir, false);
 	expect_event(ev, "a");
-	cr_assert_null(ctl_events_next(ev));
+	cr_assert_null(event_tail_next(ev));
 	/* Half a line is not an event yet. */
 	append("events.ndjson", "{\"event\":");
-	cr_assert_null(ctl_events_next(ev));
+	cr_assert_null(event_tail_next(ev));
 	append("events.ndjson", "\"b\"}\n");
 	expect_event(ev, "b");
 	/* The writer rotates: the old file's last lines, then the new file's. */
@@ -51,8 +51,8 @@ Test(ctl_events, follows_whole_lines_across_rotation)
 	append("events.ndjson", "{\"event\":\"d\"}\n");
 	expect_event(ev, "c");
 	expect_event(ev, "d");
-	cr_assert_null(ctl_events_next(ev));
-	ctl_events_close(ev);
+	cr_assert_null(event_tail_next(ev));
+	event_tail_close(ev);
 	free(cur);
 	free(old);
 }
@@ -62,6 +62,6 @@ Test(ctl_events, timestamps_parse_back)
 	char ts[32];
 
 	format_timestamp(1795968000123LL, ts, sizeof(ts));
-	cr_assert_eq(ctl_parse_ts(ts), 1795968000123LL);
-	cr_assert_eq(ctl_parse_ts("yesterday"), -1);
+	cr_assert_eq(timestamp_parse(ts), 1795968000123LL);
+	cr_assert_eq(timestamp_parse("yesterday"), -1);
 }

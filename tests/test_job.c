@@ -13,7 +13,7 @@
 #include "common/config.h"
 #include "common/util.h"
 #include "tests/lib/testlib.h"
-#include "worker/job.h"
+#include "common/job.h"
 
 TMPDIR_SUITE(job);
 

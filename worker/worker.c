@@ -760,3 +760,19 @@ worker_main(const struct worker_job *job)
 		publish(&w);
 	merge(&w);
 }
+
+void
+worker_main_exec(void)
+{
+	static struct worker_job job;
+	char err[512];
+
+	if (job_read(JOB_FD, &job, err, sizeof(err)) == -1) {
+		log_warnx("worker: its job on descriptor %d: %s", JOB_FD, err);
+		_exit(1);
+	}
+	close(JOB_FD);
+	/* Until its first step names itself: not "waved --worker". */
+	setproctitle("worker %s (attempt %d)", job.issue, job.attempt);
+	worker_main(&job);
+}

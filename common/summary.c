@@ -11,16 +11,15 @@
 #include <cJSON.h>
 
 #include "common/keymap.h"
-#include "ctl/ctl.h"
-#include "ctl/state.h"
-#include "ctl/summary.h"
+#include "common/snapshot.h"
+#include "common/summary.h"
 
 struct span {
 	int64_t first, last;	/* first admission, last done/dead; 0 when none */
 };
 
 struct summary {
-	struct ctl_state st;
+	struct snapshot st;
 	struct keymap *index;	/* issue -> index into st.issues */
 	struct span *spans;
 	int64_t first, last;
@@ -41,7 +40,7 @@ issue_index(const struct summary *s, const char *key)
 }
 
 static void
-count_merge(struct summary *s, const struct ctl_issue *r)
+count_merge(struct summary *s, const struct snapshot_issue *r)
 {
 	size_t k;
 
@@ -60,13 +59,13 @@ count_merge(struct summary *s, const struct ctl_issue *r)
 static void
 read_events(struct summary *s, const struct config *cfg)
 {
-	struct ctl_events *ev = ctl_events_open(cfg->state_dir, false);
+	struct event_tail *ev = event_tail_open(cfg->state_dir, false);
 	cJSON *e;
 
-	while ((e = ctl_events_next(ev)) != NULL) {
+	while ((e = event_tail_next(ev)) != NULL) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e, "event"));
 		long i = issue_index(s, cJSON_GetStringValue(cJSON_GetObjectItem(e, "issue")));
-		int64_t ts = ctl_parse_ts(cJSON_GetStringValue(cJSON_GetObjectItem(e, "ts")));
+		int64_t ts = timestamp_parse(cJSON_GetStringValue(cJSON_GetObjectItem(e, "ts")));
 
 		if (i >= 0 && name && strcmp(name, "admitted") == 0) {
 			if (!s->spans[i].first)
@@ -80,7 +79,7 @@ read_events(struct summary *s, const struct config *cfg)
 			count_merge(s, &s->st.issues[i]);
 		cJSON_Delete(e);
 	}
-	ctl_events_close(ev);
+	event_tail_close(ev);
 }
 
 /* What agents spent: in all, on attempts that did not land, per landed issue. */
@@ -130,27 +129,27 @@ print_human(const struct summary *s, FILE *fp)
 	fprintf(fp, "%-20s %-10s %8s %10s %10s %10s %9s  %s\n", "ISSUE", "OUTCOME", "ATTEMPTS", "TIME",
 	    "AGENT", "WASTED", "PEAK RSS", "TITLE");
 	for (size_t k = 0; k < s->st.n; k++) {
-		const struct ctl_issue *r = &s->st.issues[k];
+		const struct snapshot_issue *r = &s->st.issues[k];
 
 		if (s->spans[k].first && s->spans[k].last)
-			ctl_format_age(s->spans[k].last - s->spans[k].first, age, sizeof(age));
+			format_age(s->spans[k].last - s->spans[k].first, age, sizeof(age));
 		else
 			strcpy(age, "-");
-		ctl_format_age(r->agent_ms, agent, sizeof(agent));
-		ctl_format_age(r->wasted_ms, wasted, sizeof(wasted));
+		format_age(r->agent_ms, agent, sizeof(agent));
+		format_age(r->wasted_ms, wasted, sizeof(wasted));
 		char rss[16];
 		snprintf(rss, sizeof(rss), "%.0fM", (double)r->maxrss_kb / 1024);
 		fprintf(fp, "%-20s %-10s %8d %10s %10s %10s %9s  ", r->key, r->state, r->attempts, age,
 		    agent, r->wasted_ms ? wasted : "-", r->maxrss_kb ? rss : "-");
-		ctl_print_text(fp, r->title, 50);
+		print_text(fp, r->title, 50);
 		fputc('\n', fp);
 	}
-	ctl_format_age(s->last - s->first, age, sizeof(age));
+	format_age(s->last - s->first, age, sizeof(age));
 	fprintf(fp, "\n%d done, %d dead, %d blocked of %zu; makespan %s\n", s->st.counts[STATE_DONE],
 	    s->st.counts[STATE_DEAD], s->st.counts[STATE_BLOCKED], s->st.n, s->first && s->last ? age : "-");
 	totals(s, &agent_ms, &wasted_ms);
-	ctl_format_age(agent_ms, agent, sizeof(agent));
-	ctl_format_age(wasted_ms, wasted, sizeof(wasted));
+	format_age(agent_ms, agent, sizeof(agent));
+	format_age(wasted_ms, wasted, sizeof(wasted));
 	fprintf(fp, "agent time %s, of which wasted on attempts that did not land %s (%.1f%%)\n", agent,
 	    wasted, agent_ms ? 100.0 * (double)wasted_ms / (double)agent_ms : 0.0);
 	double cost, wasted_cost, per_landed;
@@ -178,7 +177,7 @@ print_json(const struct summary *s, FILE *fp)
 	char *text;
 
 	for (size_t k = 0; k < s->st.n; k++) {
-		const struct ctl_issue *r = &s->st.issues[k];
+		const struct snapshot_issue *r = &s->st.issues[k];
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(o, "issue", r->key);
@@ -231,11 +230,11 @@ print_json(const struct summary *s, FILE *fp)
 }
 
 int
-ctl_summary_print(const struct config *cfg, FILE *fp, bool json)
+summary_print(const struct config *cfg, FILE *fp, bool json)
 {
 	struct summary s = { 0 };
 
-	if (ctl_state_read(cfg, &s.st) == -1)
+	if (snapshot_read(cfg, &s.st) == -1)
 		return -1;
 	s.index = keymap_new(s.st.n);
 	s.spans = xcalloc(s.st.n, sizeof(*s.spans));
@@ -251,22 +250,6 @@ ctl_summary_print(const struct config *cfg, FILE *fp, bool json)
 	free(s.merges);
 	free(s.spans);
 	keymap_free(s.index);
-	ctl_state_free(&s.st);
+	snapshot_free(&s.st);
 	return 0;
-}
-
-int
-cmd_summary(const char *config_path, int argc, char **argv)
-{
-	struct config *cfg;
-	bool json;
-	int rc;
-
-	if (ctl_json_flag(argc, argv, "summary", &json) == -1)
-		return CTL_BAD_INPUT;
-	if ((cfg = ctl_load_config(config_path)) == NULL)
-		return CTL_BAD_INPUT;
-	rc = ctl_summary_print(cfg, stdout, json);
-	config_free(cfg);
-	return rc == -1 ? CTL_BAD_INPUT : CTL_OK;
 }

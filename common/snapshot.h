@@ -2,8 +2,8 @@
  * What wavectl reads of the daemon's state: the store (read-only) and the
  * event log, followed as it grows and across rotation.
  */
-#ifndef WAVED_CTL_STATE_H
-#define WAVED_CTL_STATE_H
+#ifndef WAVED_SNAPSHOT_H
+#define WAVED_SNAPSHOT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,7 +16,7 @@
 #include "common/store.h"
 
 
-struct ctl_issue {
+struct snapshot_issue {
 	char key[ISSUE_KEY_MAX];
 	char repo[REPO_NAME_MAX + 1];
 	long number;
@@ -37,10 +37,10 @@ struct ctl_issue {
 	int64_t pr_since;	/* awaiting its merge since, ms */
 };
 
-struct ctl_state {
+struct snapshot {
 	struct store_daemon daemon;
 	bool running;		/* the store says so and the pid is alive */
-	struct ctl_issue *issues;
+	struct snapshot_issue *issues;
 	size_t n, cap;
 	int counts[STATE_COUNT];	/* by enum issue_state */
 	long reports_pending;	/* outcomes the report command has yet to take */
@@ -53,19 +53,19 @@ struct ctl_state {
 };
 
 /* Read the store of cfg's state_dir (none yet is an empty state); 0 or -1 (printed). */
-int ctl_state_read(const struct config *cfg, struct ctl_state *st);
-void ctl_state_free(struct ctl_state *st);
-bool ctl_in_flight(const char *state);
+int snapshot_read(const struct config *cfg, struct snapshot *st);
+void snapshot_free(struct snapshot *st);
+bool snapshot_in_flight(const char *state);
 
 /* Follow STATE/events.ndjson like tail -f: whole lines only, across rotation. */
-struct ctl_events;
+struct event_tail;
 /* from_end: start at the current end (only new events), else at the start. */
-struct ctl_events *ctl_events_open(const char *state_dir, bool from_end);
-void ctl_events_close(struct ctl_events *ev);
+struct event_tail *event_tail_open(const char *state_dir, bool from_end);
+void event_tail_close(struct event_tail *ev);
 /* The next whole event, or NULL when there is none yet (caller frees). */
-cJSON *ctl_events_next(struct ctl_events *ev);
+cJSON *event_tail_next(struct event_tail *ev);
 
 /* "2026-11-23T16:00:00.123Z" -> ms since the epoch; -1 when malformed. */
-int64_t ctl_parse_ts(const char *ts);
+int64_t timestamp_parse(const char *ts);
 
 #endif

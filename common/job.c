@@ -1,4 +1,4 @@
-#include "worker/job.h"
+#include "common/job.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -265,20 +265,4 @@ job_read(int fd, struct worker_job *j, char *err, size_t errsize)
 	rc = read_job(o, j, err, errsize);
 	cJSON_Delete(o);
 	return rc;
-}
-
-void
-job_worker_main(void)
-{
-	static struct worker_job job;
-	char err[512];
-
-	if (job_read(JOB_FD, &job, err, sizeof(err)) == -1) {
-		log_warnx("worker: its job on descriptor %d: %s", JOB_FD, err);
-		_exit(1);
-	}
-	close(JOB_FD);
-	/* Until its first step names itself: not "waved --worker". */
-	setproctitle("worker %s (attempt %d)", job.issue, job.attempt);
-	worker_main(&job);
 }

@@ -1,4 +1,4 @@
-#include "ctl/state.h"
+#include "common/snapshot.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -18,7 +18,7 @@ dup_or_null(const char *s)
 }
 
 bool
-ctl_in_flight(const char *state)
+snapshot_in_flight(const char *state)
 {
 	enum issue_state st;
 
@@ -28,8 +28,8 @@ ctl_in_flight(const char *state)
 static void
 collect_row(const struct store_issue_row *row, void *arg)
 {
-	struct ctl_state *st = arg;
-	struct ctl_issue *r;
+	struct snapshot *st = arg;
+	struct snapshot_issue *r;
 
 	grow_array((void **)&st->issues, &st->cap, st->n + 1, sizeof(*st->issues));
 	r = &st->issues[st->n++];
@@ -64,7 +64,7 @@ collect_row(const struct store_issue_row *row, void *arg)
 }
 
 void
-ctl_state_free(struct ctl_state *st)
+snapshot_free(struct snapshot *st)
 {
 	for (size_t k = 0; k < st->n; k++) {
 		free(st->issues[k].state);
@@ -80,7 +80,7 @@ ctl_state_free(struct ctl_state *st)
 
 /* What the daemon's GitHub client says of its polls, when it has one. */
 static void
-github_read(const struct config *cfg, struct ctl_state *st)
+github_read(const struct config *cfg, struct snapshot *st)
 {
 	char *path = xasprintf("%s/github.json", cfg->state_dir), *text = read_file(path, NULL);
 	cJSON *o = text ? cJSON_Parse(text) : NULL;
@@ -97,7 +97,7 @@ github_read(const struct config *cfg, struct ctl_state *st)
 }
 
 int
-ctl_state_read(const struct config *cfg, struct ctl_state *st)
+snapshot_read(const struct config *cfg, struct snapshot *st)
 {
 	char *path = xasprintf("%s/%s", cfg->state_dir, STORE_FILE), *err = NULL;
 	struct store *store;
@@ -130,7 +130,7 @@ ctl_state_read(const struct config *cfg, struct ctl_state *st)
 	return 0;
 }
 
-struct ctl_events {
+struct event_tail {
 	char *path;
 	FILE *fp;
 	ino_t ino;
@@ -138,7 +138,7 @@ struct ctl_events {
 };
 
 static void
-events_reopen(struct ctl_events *ev, bool from_end)
+events_reopen(struct event_tail *ev, bool from_end)
 {
 	struct stat sb;
 
@@ -154,10 +154,10 @@ events_reopen(struct ctl_events *ev, bool from_end)
 		fseek(ev->fp, 0, SEEK_END);
 }
 
-struct ctl_events *
-ctl_events_open(const char *state_dir, bool from_end)
+struct event_tail *
+event_tail_open(const char *state_dir, bool from_end)
 {
-	struct ctl_events *ev = xcalloc(1, sizeof(*ev));
+	struct event_tail *ev = xcalloc(1, sizeof(*ev));
 
 	ev->path = xasprintf("%s/%s", state_dir, EVENTS_FILE);
 	events_reopen(ev, from_end);
@@ -165,7 +165,7 @@ ctl_events_open(const char *state_dir, bool from_end)
 }
 
 void
-ctl_events_close(struct ctl_events *ev)
+event_tail_close(struct event_tail *ev)
 {
 	if (ev == NULL)
 		return;
@@ -178,7 +178,7 @@ ctl_events_close(struct ctl_events *ev)
 
 /* At EOF: has the file been rotated (or created) since we opened it? */
 static bool
-events_rotated(struct ctl_events *ev)
+events_rotated(struct event_tail *ev)
 {
 	struct stat sb;
 
@@ -186,7 +186,7 @@ events_rotated(struct ctl_events *ev)
 }
 
 cJSON *
-ctl_events_next(struct ctl_events *ev)
+event_tail_next(struct event_tail *ev)
 {
 	char buf[8192];
 
@@ -213,7 +213,7 @@ ctl_events_next(struct ctl_events *ev)
 }
 
 int64_t
-ctl_parse_ts(const char *ts)
+timestamp_parse(const char *ts)
 {
 	struct tm tm = { 0 };
 	int ms = 0;
