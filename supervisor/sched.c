@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/heap.h"
+#include "supervisor/heap.h"
 #include "common/keymap.h"
 #include "common/log.h"
 #include "common/paths.h"

@@ -1,4 +1,4 @@
-#include "common/heap.h"
+#include "supervisor/heap.h"
 
 #include <stdlib.h>
 
