@@ -204,15 +204,6 @@ int config_effective_cap(const struct config *cfg);
 const struct repo_conf *config_repo(const struct config *cfg, const char *name);
 const char *phase_name(enum phase_id id);
 
-/*
- * Check-time validation of the outside world: every repo path is a git
- * repository.  Returns 0, or -1 with one line per problem in *errors.
- */
-int config_check_repos(const struct config *cfg, char **errors);
-/* The same for one repo, appending its problem to errors. */
-int config_check_repo(const struct config *cfg, const struct repo_conf *r,
-    struct strbuf *errors);
-
 /* The config path to use: -c, else $WAVED_CONFIG, else the default. */
 const char *config_default_path(const char *from_flag);
 

@@ -97,6 +97,19 @@ keep_clean_config(const struct config *cfg, const struct repo_conf *r)
 	free(common);
 }
 
+/* The repo's path is a git repository (the configuration names file:line). */
+static int
+check_is_repo(const struct config *cfg, const struct repo_conf *r, struct strbuf *errors)
+{
+	const char *argv[] = { "git", "-C", r->path, "rev-parse", "--git-dir", NULL };
+
+	if (spawn_run(argv, NULL, NULL, 0) == 0)
+		return 0;
+	strbuf_addf(errors, "%s:%d: path: [repo \"%s\"] %s is not a git repository\n",
+	    cfg->file, r->path_line, r->name, r->path);
+	return -1;
+}
+
 static int
 preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare,
     struct strbuf *errors)
@@ -106,7 +119,7 @@ preflight_repo(const struct config *cfg, const struct repo_conf *r, bool prepare
 	char *base = xasprintf("refs/heads/%s", cfg->base_branch);
 	int rc = 0;
 
-	if (config_check_repo(cfg, r, errors) == -1)
+	if (check_is_repo(cfg, r, errors) == -1)
 		rc = -1;
 	else if (!prepare && check_required_filters(r, errors) == -1)
 		rc = -1;

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include "common/config.h"
+#include "supervisor/preflight.h"
 #include "common/util.h"
 #include "tests/lib/testlib.h"
 
@@ -372,11 +373,13 @@ Test(config, check_repos_rejects_a_folder_that_is_not_git)
 	path = write_text(dir, "waved.conf", text);
 	cfg = config_load(path, &errors);
 	cr_assert_not_null(cfg, "%s", errors);
-	cr_assert_eq(config_check_repos(cfg, &errors), -1);
-	cr_assert(strstr(errors, "waved.conf:7: path: [repo \"plain\"]") != NULL, "%s", errors);
-	cr_assert(strstr(errors, "is not a git repository") != NULL, "%s", errors);
-	cr_assert(strstr(errors, "\"api\"") == NULL, "%s", errors);
-	free(errors);
+	struct strbuf problems = { 0 };
+
+	cr_assert_eq(preflight_repos(cfg, false, &problems), -1);
+	cr_assert(strstr(problems.s, "waved.conf:7: path: [repo \"plain\"]") != NULL, "%s", problems.s);
+	cr_assert(strstr(problems.s, "is not a git repository") != NULL, "%s", problems.s);
+	cr_assert(strstr(problems.s, "[repo \"api\"]") == NULL, "%s", problems.s);
+	strbuf_free(&problems);
 	config_free(cfg);
 	free(path);
 	free(text);
