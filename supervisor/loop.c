@@ -254,7 +254,7 @@ poll_timeout(const struct supervisor *sv)
 	int64_t retry = sched_next_deadline(sv->sched);	/* wall clock */
 	int64_t until = workers_next_deadline(sv->workers);
 	int64_t intake = intake_next_deadline(sv);
-	int64_t hands = hands_next_deadline(sv);
+	int64_t hands = pressure_next_deadline(sv);
 
 	if (retry != INT64_MAX && now + (retry - wall) < until)
 		until = now + (retry - wall);
@@ -371,8 +371,8 @@ static void
 on_admission(struct supervisor *sv, void *arg)
 {
 	(void)arg;
-	hands_check_memory(sv, mono_ms());
-	hands_check_disk(sv, mono_ms());
+	pressure_check_memory(sv, mono_ms());
+	pressure_check_disk(sv, mono_ms());
 	usage_tick(sv->usage, &sv->cfg->usage, mono_ms());
 	/* With a usage monitor, its first answer comes before the first admission. */
 	if (sv->cfg->usage.command == NULL || usage_heard(sv->usage))
@@ -679,14 +679,14 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	sv.pollset = pollset_new();
 	sv.workers = workers_new();
 	sv.reload = reload_new();
-	sv.usage = hands_usage_new(&sv);
+	sv.usage = pressure_usage_new(&sv);
 	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);
-	sched_set_memory_room(sv.sched, hands_memory_room, &sv);
+	sched_set_memory_room(sv.sched, pressure_memory_room, &sv);
 	sched_set_over_budget(sv.sched, workers_over_budget, sv.workers);
 	workers_attach(sv.workers, sv.sched, cfg);
-	if ((sv.control = control_open(cfg->state_dir, levers_handle, &sv)) == NULL) {
+	if ((sv.control = control_open(cfg->state_dir, control_requests_handle, &sv)) == NULL) {
 		log_warn("control socket %s/%s", cfg->state_dir, CONTROL_SOCKET);
 		close_state(&sv);
 		return EXIT_BAD_CONFIG;

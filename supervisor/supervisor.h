@@ -1,7 +1,7 @@
 /*
  * The supervisor's own state, shared by the files of its lifecycle: loop.c
  * (start, the poll loop, signals, stop), intake.c (the issue source and the
- * outcomes reported back to it) and levers.c (the control socket's requests).
+ * outcomes reported back to it) and control_requests.c (the control socket's requests).
  * Nothing outside supervisor/ sees it.
  */
 #ifndef WAVED_SUPERVISOR_H
@@ -86,15 +86,15 @@ void intake_tick(struct supervisor *sv, int64_t now);
 bool intake_loaded(const struct supervisor *sv);
 void intake_close(struct supervisor *sv);
 
-/* hands.c: the usage monitor and the memory floor pull the cap. */
-struct usage *hands_usage_new(struct supervisor *sv);
-void hands_check_memory(struct supervisor *sv, int64_t now);
-bool hands_memory_room(long peak_kb, void *sv);	/* sched_memory_room_fn */
-void hands_check_disk(struct supervisor *sv, int64_t now);
-int64_t hands_next_deadline(const struct supervisor *sv);
+/* pressure.c: the usage monitor and the memory floor pull the cap. */
+struct usage *pressure_usage_new(struct supervisor *sv);
+void pressure_check_memory(struct supervisor *sv, int64_t now);
+bool pressure_memory_room(long peak_kb, void *sv);	/* sched_memory_room_fn */
+void pressure_check_disk(struct supervisor *sv, int64_t now);
+int64_t pressure_next_deadline(const struct supervisor *sv);
 
-/* levers.c: the control socket's requests, the same levers as the signals. */
-cJSON *levers_handle(const char *cmd, const char *arg, char **error, uint64_t ticket,
+/* control_requests.c: the control socket's requests, the same levers as the signals. */
+cJSON *control_requests_handle(const char *cmd, const char *arg, char **error, uint64_t ticket,
     void *sv);
 
 #endif

@@ -58,8 +58,8 @@ static void __attribute__((noreturn))
 resolve_failed(struct worker *w, char *reason)
 {
 	git_run(w->worktree, NULL, (const char *[]){ "merge", "--abort", NULL });
-	write_feedback(w, reason, "");
-	finish(w, OUTCOME_CONFLICT, reason);
+	worker_write_feedback(w, reason, "");
+	worker_finish(w, OUTCOME_CONFLICT, reason);
 }
 
 /* Tell the supervisor which files a round resolved (as many as fit a message). */
@@ -77,7 +77,7 @@ report_resolved(struct worker *w, int round, const char *files)
 	}
 	snprintf(m.reason, sizeof(m.reason), "%.*s", (int)len, lines);
 	free(lines);
-	send_msg(w, &m);
+	worker_send(w, &m);
 }
 
 /*
@@ -97,12 +97,12 @@ resolve(struct worker *w, int round, const char *ref, const char *label)
 	struct log_span span;
 
 	write_conflict_feedback(w, round, files, ref, label);
-	out = run_phase(w, PHASE_RESOLVE, command, &span);
+	out = worker_run_phase(w, PHASE_RESOLVE, command, &span);
 	if (out.result == PHASE_TIMED_OUT || out.result == PHASE_LOST ||
 	    out.result == PHASE_STALLED ||
 	    out.status == PHASE_EXIT_TEMPFAIL) {
 		git_run(w->worktree, NULL, (const char *[]){ "merge", "--abort", NULL });
-		phase_passed(w, PHASE_RESOLVE, &out, &span, NULL);
+		worker_phase_passed(w, PHASE_RESOLVE, &out, &span, NULL);
 	}
 	if (out.status != 0)
 		resolve_failed(w, xasprintf("conflict: resolve failed (exit %d) on %s",
@@ -139,23 +139,23 @@ conflict_bring_in(struct worker *w, int round, const char *ref, const char *labe
 	    out.s ? out.s : "");
 	strbuf_free(&out);
 	if (rc == -1)
-		finish(w, OUTCOME_FAILED, xasprintf("merge: cannot bring %s into the issue branch",
+		worker_finish(w, OUTCOME_FAILED, xasprintf("merge: cannot bring %s into the issue branch",
 		    label));
 	if (rc == 1)
 		resolve(w, round, ref, label);
 	if (git_commit_all(w->worktree, message, NULL, 0, &out) == -1)
-		finish(w, OUTCOME_FAILED, xasprintf("merge: cannot commit the merge of %s", label));
+		worker_finish(w, OUTCOME_FAILED, xasprintf("merge: cannot commit the merge of %s", label));
 	strbuf_free(&out);
 	free(message);
 	w->only_ours = false;	/* the tip's history is in it now */
 	if (git_ref_read(w->worktree, "HEAD", &w->head) == -1)
-		finish(w, OUTCOME_FAILED, "merge: the merge commit does not resolve");
+		worker_finish(w, OUTCOME_FAILED, "merge: the merge commit does not resolve");
 	if (w->cfg->phases[PHASE_VERIFY].run) {
 		struct log_span span;
-		struct phase_outcome vo = run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run,
+		struct phase_outcome vo = worker_run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run,
 		    &span);
 
-		phase_passed(w, PHASE_VERIFY, &vo, &span, NULL);
+		worker_phase_passed(w, PHASE_VERIFY, &vo, &span, NULL);
 	}
 }
 

@@ -146,7 +146,7 @@ restore_config(struct worker *w)
 	dprintf(w->log_fd, "== waved: the agent changed the shared config (%s): restored\n",
 	    keys.s ? keys.s : "its layout");
 	strlcpy(m.reason, keys.s ? keys.s : "", sizeof(m.reason));
-	send_msg(w, &m);
+	worker_send(w, &m);
 	strbuf_free(&keys);
 	free(before_keys);
 	free(now_keys);
@@ -184,7 +184,7 @@ restore_agent_branch(struct worker *w, const char *refs_now, const char *phase)
 		m.sha[0] = '\0';
 		strlcpy(m.sha, known.hex, sizeof(m.sha));
 		strlcpy(m.reason, foreign, sizeof(m.reason));
-		send_msg(w, &m);
+		worker_send(w, &m);
 	}
 	why = xasprintf("the agent moved %s to %.12s during %s: put back to %.12s (its commit "
 	    "is kept as %s); work lands through waved's merge, never on %s itself",

@@ -90,7 +90,7 @@ pull_request_head(struct worker *w, struct git_oid *base)
 			    "%.12s: building on %.12s\n", w->branch, base->hex, theirs.hex);
 		*base = theirs;
 	} else if (!ours_here)
-		finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
+		worker_finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
 		    "neither here nor on %s: %s", w->job->pr_base, w->repo->push, out.s ? out.s : ""));
 	strbuf_free(&out);
 	free(ref);
@@ -108,12 +108,12 @@ remote_base(struct worker *w, struct git_oid *base)
 
 	free(spec);
 	if (rc != 0)
-		finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: fetching %s from %s failed%s: %s",
+		worker_finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: fetching %s from %s failed%s: %s",
 		    w->cfg->base_branch, w->repo->push, rc == -2 ? " (git_timeout)" : "",
 		    out.s ? out.s : ""));
 	strbuf_free(&out);
 	if (git_rev_parse(w->repo->path, ref, base) == -1)
-		finish(w, OUTCOME_FAILED, "prepare: the fetched base branch does not resolve");
+		worker_finish(w, OUTCOME_FAILED, "prepare: the fetched base branch does not resolve");
 	free(ref);
 }
 
@@ -190,7 +190,7 @@ publish(struct worker *w)
 	if (remote_head(w, theirs, &out) == -1) {
 		why = xasprintf("push: asking %s for %s failed: %s", w->repo->push, w->branch,
 		    out.s ? out.s : "");
-		finish(w, OUTCOME_TEMPFAIL, why);
+		worker_finish(w, OUTCOME_TEMPFAIL, why);
 	}
 	if (theirs[0] && strcmp(theirs, w->head.hex) != 0 &&
 	    strcmp(theirs, w->job->pr_head) != 0 &&
@@ -198,7 +198,7 @@ publish(struct worker *w)
 		why = xasprintf("push: %s on %s is at %.12s, which waved did not push; "
 		    "it is left alone (delete it, or merge it by hand)", w->branch, w->repo->push,
 		    theirs);
-		finish(w, OUTCOME_FAILED, why);
+		worker_finish(w, OUTCOME_FAILED, why);
 	}
 	lease = xasprintf("--force-with-lease=refs/heads/%s:%s", w->branch, theirs);
 	spec = xasprintf("%s:refs/heads/%s", w->head.hex, w->branch);
@@ -215,8 +215,8 @@ publish(struct worker *w)
 
 		why = xasprintf("push to %s %s%s: %s", w->repo->push, refused ? "refused" : "failed",
 		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
-		finish(w, refused ? OUTCOME_FAILED : OUTCOME_TEMPFAIL, why);
+		worker_finish(w, refused ? OUTCOME_FAILED : OUTCOME_TEMPFAIL, why);
 	}
 	strbuf_free(&out);
-	finish(w, OUTCOME_PUSHED, "");
+	worker_finish(w, OUTCOME_PUSHED, "");
 }

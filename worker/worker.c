@@ -34,7 +34,7 @@ extern char **environ;
 
 
 void
-send_msg(struct worker *w, const struct proto_msg *m)
+worker_send(struct worker *w, const struct proto_msg *m)
 {
 	if (proto_send(w->job->pipe_fd, m) == -1)
 		_exit(1);	/* the supervisor is gone: nobody to report to */
@@ -64,7 +64,7 @@ park_or_drop(struct worker *w)
 
 /* Report the outcome, tidy up and end the process. */
 void
-finish(struct worker *w, enum proto_outcome outcome, const char *reason)
+worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 {
 	struct proto_msg m = { .type = PROTO_DONE, .outcome = outcome };
 	bool success = outcome == OUTCOME_MERGED || outcome == OUTCOME_PUSHED;
@@ -92,7 +92,7 @@ finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 		park_or_drop(w);
 	else if (w->owns_issue && (!w->cfg->keep_failed_worktrees || m.outcome == OUTCOME_TEMPFAIL))
 		git_worktree_drop(w->repo->path, w->worktree, NULL);	/* nothing to look at */
-	send_msg(w, &m);
+	worker_send(w, &m);
 	_exit(0);
 }
 
@@ -123,7 +123,7 @@ log_tail(struct worker *w, const struct log_span *span)
 }
 
 void
-write_feedback(struct worker *w, const char *reason, const char *tail)
+worker_write_feedback(struct worker *w, const char *reason, const char *tail)
 {
 	FILE *fp = fopen(w->feedback_file, "we");
 
@@ -220,7 +220,7 @@ report_usage(struct worker *w, bool at_end)
 	m.cost_usd = spent.cost_usd;
 	m.tokens_in = spent.tokens_in;
 	m.tokens_out = spent.tokens_out;
-	send_msg(w, &m);
+	worker_send(w, &m);
 }
 
 static void
@@ -236,7 +236,7 @@ report_phase_start(pid_t pgid, void *arg)
 	struct proto_msg m = { .type = PROTO_PHASE, .pgid = pgid };
 
 	strlcpy(m.phase, r->phase, sizeof(m.phase));
-	send_msg(r->w, &m);
+	worker_send(r->w, &m);
 }
 
 /* With the cluster runner, the job a phase (or the merge gate) runs as; else NULL. */
@@ -260,7 +260,7 @@ job_for(struct worker *w, const char *phase, const char *cwd, int timeout_s)
  * is the work.  Returns the outcome; span gets where its output is in the log.
  */
 struct phase_outcome
-run_phase(struct worker *w, enum phase_id id, const char *command, struct log_span *span)
+worker_run_phase(struct worker *w, enum phase_id id, const char *command, struct log_span *span)
 {
 	const char *name = phase_name(id);
 	struct phase_report report = { w, name };
@@ -305,7 +305,7 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 		stopped(w);
 	}
 	if (out.result == PHASE_NOT_STARTED)
-		finish(w, OUTCOME_FAILED, "could not fork the phase process");
+		worker_finish(w, OUTCOME_FAILED, "could not fork the phase process");
 	dprintf(w->log_fd, "\n== waved: %s ended: %s %d after %ld ms\n", name,
 	    out.result == PHASE_TIMED_OUT ? "timed out, status" : out.result == PHASE_STALLED ?
 	    "stalled, status" : "exit", out.status, out.ms);
@@ -330,22 +330,22 @@ run_phase(struct worker *w, enum phase_id id, const char *command, struct log_sp
 	end.tokens_in = w->usage.phase.tokens_in;
 	end.tokens_out = w->usage.phase.tokens_out;
 	strlcpy(end.sha, (why ? w->base : w->head).hex, sizeof(end.sha));
-	send_msg(w, &end);
+	worker_send(w, &end);
 	if (out.result == PHASE_OVER_BUDGET) {
 		free(why);
-		finish(w, OUTCOME_OVER_BUDGET, "over budget: the supervisor stopped the attempt");
+		worker_finish(w, OUTCOME_OVER_BUDGET, "over budget: the supervisor stopped the attempt");
 	}
 	if (why) {
 		dprintf(w->log_fd, "== waved: %s\n", why);
-		write_feedback(w, why, "");
-		finish(w, OUTCOME_FAILED, why);
+		worker_write_feedback(w, why, "");
+		worker_finish(w, OUTCOME_FAILED, why);
 	}
 	return out;
 }
 
 /* A phase that did not pass ends the attempt, unless a round is left (then false). */
 bool
-phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
+worker_phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
     const struct log_span *span, int *rounds_left)
 {
 	char *tail, *reason, line[512];
@@ -357,25 +357,25 @@ phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out
 	if (out->result == PHASE_TIMED_OUT) {
 		reason = xasprintf("timeout: %s ran past %d s", phase_name(id),
 		    w->cfg->phases[id].timeout);
-		write_feedback(w, reason, tail);
-		finish(w, OUTCOME_TIMEOUT, reason);
+		worker_write_feedback(w, reason, tail);
+		worker_finish(w, OUTCOME_TIMEOUT, reason);
 	}
 	if (out->result == PHASE_STALLED) {
 		reason = xasprintf("stalled: no output for %d s", w->cfg->phases[id].idle_timeout);
-		write_feedback(w, reason, tail);
-		finish(w, OUTCOME_FAILED, reason);
+		worker_write_feedback(w, reason, tail);
+		worker_finish(w, OUTCOME_FAILED, reason);
 	}
 	if (out->status == PHASE_EXIT_TEMPFAIL) {
 		reason = xasprintf("%s asked to be retried later (exit 75): %s", phase_name(id), line);
-		finish(w, OUTCOME_TEMPFAIL, reason);
+		worker_finish(w, OUTCOME_TEMPFAIL, reason);
 	}
 	if (out->result == PHASE_LOST) {
 		reason = xasprintf("%s: the cluster ended Slurm job %ld (%s); back in line",
 		    phase_name(id), out->job, out->job_state);
-		finish(w, OUTCOME_TEMPFAIL, reason);
+		worker_finish(w, OUTCOME_TEMPFAIL, reason);
 	}
 	reason = xasprintf("%s failed (exit %d): %s", phase_name(id), out->status, line);
-	write_feedback(w, reason, tail);
+	worker_write_feedback(w, reason, tail);
 	free(tail);
 	if (rounds_left && *rounds_left > 0) {
 		(*rounds_left)--;
@@ -383,7 +383,7 @@ phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out
 		free(reason);
 		return false;
 	}
-	finish(w, OUTCOME_FAILED, reason);
+	worker_finish(w, OUTCOME_FAILED, reason);
 }
 
 /* The issue's text, for its phases (rewritten each attempt: it may have changed). */
@@ -396,7 +396,7 @@ write_issue_file(struct worker *w)
 	mkdir_p(dir, 0755);
 	free(dir);
 	if ((fp = fopen(w->issue_file, "we")) == NULL)
-		finish(w, OUTCOME_FAILED, "prepare: cannot write the issue file");
+		worker_finish(w, OUTCOME_FAILED, "prepare: cannot write the issue file");
 	fprintf(fp, "# %s\n\n%s\n", w->job->title, w->job->body);
 	fclose(fp);
 }
@@ -415,7 +415,7 @@ prepare_fresh(struct worker *w)
 	else if (git_ref_read(w->repo->path, agent, &w->base) == -1) {
 		char *why = xasprintf("prepare: agent branch %s is missing in %s",
 		    w->cfg->agent_branch, w->repo->path);
-		finish(w, OUTCOME_FAILED, why);
+		worker_finish(w, OUTCOME_FAILED, why);
 	} else if (!guard_tip_get(w->cfg, w->repo->name, &known))
 		guard_tip_set(w->cfg, w->repo->name, &w->base);	/* the first waved sees */
 	free(agent);
@@ -438,7 +438,7 @@ prepare_fresh(struct worker *w)
 	strbuf_free(&err);
 	if (git_worktree_fresh(w->repo->path, w->worktree, w->branch, w->base.hex, &err) == -1) {
 		char *why = xasprintf("prepare: git worktree add failed: %s", err.s ? err.s : "");
-		finish(w, OUTCOME_FAILED, why);
+		worker_finish(w, OUTCOME_FAILED, why);
 	}
 	strbuf_free(&err);
 }
@@ -448,10 +448,10 @@ static void
 prepare_resume(struct worker *w)
 {
 	if (!git_oid_set(&w->base, w->job->base))
-		finish(w, OUTCOME_FAILED, "prepare: the recorded base is no object id");
+		worker_finish(w, OUTCOME_FAILED, "prepare: the recorded base is no object id");
 	if (git_run(w->worktree, NULL, (const char *[]){ "reset", "-q", "--hard", NULL }) != 0 ||
 	    git_run(w->worktree, NULL, (const char *[]){ "clean", "-q", "-fd", NULL }) != 0)
-		finish(w, OUTCOME_FAILED, "prepare: cannot clean the worktree to resume");
+		worker_finish(w, OUTCOME_FAILED, "prepare: cannot clean the worktree to resume");
 	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1)
 		w->head = w->base;
 	dprintf(w->log_fd, "== waved: resuming at %s\n", resume_point_name(w->job->resume));
@@ -473,7 +473,7 @@ prepare(struct worker *w)
 		prepare_resume(w);
 	strlcpy(m.sha, w->base.hex, sizeof(m.sha));
 	result_note_git_dir(w);
-	send_msg(w, &m);
+	worker_send(w, &m);
 }
 
 /* The repo's setup phase, if it has one (e.g. npm ci). */
@@ -485,8 +485,8 @@ run_setup(struct worker *w)
 	struct log_span span;
 
 	if (setup) {
-		out = run_phase(w, PHASE_SETUP, setup, &span);
-		phase_passed(w, PHASE_SETUP, &out, &span, NULL);
+		out = worker_run_phase(w, PHASE_SETUP, setup, &span);
+		worker_phase_passed(w, PHASE_SETUP, &out, &span, NULL);
 	}
 }
 
@@ -508,26 +508,26 @@ run_pipeline(struct worker *w)
 		run_setup(w);
 	for (;; from = RESUME_NONE) {
 		if (from <= RESUME_IMPLEMENT) {
-			out = run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &span);
-			phase_passed(w, PHASE_IMPLEMENT, &out, &span, NULL);
+			out = worker_run_phase(w, PHASE_IMPLEMENT, w->cfg->phases[PHASE_IMPLEMENT].run, &span);
+			worker_phase_passed(w, PHASE_IMPLEMENT, &out, &span, NULL);
 		}
 		if (from <= RESUME_VERIFY && w->cfg->phases[PHASE_VERIFY].run) {
-			out = run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run, &span);
-			if (!phase_passed(w, PHASE_VERIFY, &out, &span, &fix_left))
+			out = worker_run_phase(w, PHASE_VERIFY, w->cfg->phases[PHASE_VERIFY].run, &span);
+			if (!worker_phase_passed(w, PHASE_VERIFY, &out, &span, &fix_left))
 				continue;
 		}
 		/* A commit just made is new: never the base nor one of its ancestors. */
 		if (!w->committed && !git_has_work(w->worktree, w->head.hex, w->base.hex))
-			finish(w, OUTCOME_NO_CHANGE, "no_change: no commit beyond the agent branch");
+			worker_finish(w, OUTCOME_NO_CHANGE, "no_change: no commit beyond the agent branch");
 		if (!slot_released) {
 			struct proto_msg m = { .type = PROTO_SLOT };
-			send_msg(w, &m);	/* entering review: the repo may take its next issue */
+			worker_send(w, &m);	/* entering review: the repo may take its next issue */
 			slot_released = true;
 		}
 		if (from == RESUME_MERGE || w->cfg->phases[PHASE_REVIEW].run == NULL)
 			return;
-		out = run_phase(w, PHASE_REVIEW, w->cfg->phases[PHASE_REVIEW].run, &span);
-		if (phase_passed(w, PHASE_REVIEW, &out, &span, &review_left))
+		out = worker_run_phase(w, PHASE_REVIEW, w->cfg->phases[PHASE_REVIEW].run, &span);
+		if (worker_phase_passed(w, PHASE_REVIEW, &out, &span, &review_left))
 			return;
 	}
 }
@@ -551,7 +551,7 @@ report_merge(struct worker *w, enum proto_merge_state state, const char *sha)
 
 	if (sha)
 		strlcpy(m.sha, sha, sizeof(m.sha));
-	send_msg(w, &m);
+	worker_send(w, &m);
 }
 
 /*
@@ -568,7 +568,7 @@ await_gate(struct worker *w)
 
 		switch (signals_wait(w->signal_fd, w->job->gate_fd, -1)) {
 		case HEARD_OVER_BUDGET:
-			finish(w, OUTCOME_OVER_BUDGET, "over budget: the supervisor stopped the attempt");
+			worker_finish(w, OUTCOME_OVER_BUDGET, "over budget: the supervisor stopped the attempt");
 		case HEARD_STOP:
 			stopped(w);
 		case HEARD_READY: {
@@ -594,7 +594,7 @@ merge_guarded(void *arg, int what, const struct git_oid *tip, const char *foreig
 
 	strlcpy(m.sha, tip->hex, sizeof(m.sha));
 	strlcpy(m.reason, foreign, sizeof(m.reason));
-	send_msg((struct worker *)arg, &m);
+	worker_send((struct worker *)arg, &m);
 }
 
 /* Ask for the merge queue, and wait to be let in. */
@@ -641,20 +641,20 @@ merge(struct worker *w)
 		switch (r) {
 		case MERGE_LANDED:
 			report_merge(w, MERGE_MERGED, landed.hex);
-			finish(w, OUTCOME_MERGED, "");
+			worker_finish(w, OUTCOME_MERGED, "");
 		case MERGE_STOPPED:
 			stopped(w);
 		case MERGE_TEMPFAIL:
-			finish(w, OUTCOME_TEMPFAIL, why);
+			worker_finish(w, OUTCOME_TEMPFAIL, why);
 		case MERGE_CHECK_FAILED:
 		case MERGE_ERROR:
-			write_feedback(w, why, "");
-			finish(w, OUTCOME_FAILED, why);
+			worker_write_feedback(w, why, "");
+			worker_finish(w, OUTCOME_FAILED, why);
 		case MERGE_CONFLICT:
 			/* why reads "conflict in PATH, PATH". */
 			if (round >= w->cfg->conflict_rounds) {
-				write_feedback(w, why, "");
-				finish(w, OUTCOME_CONFLICT, why);
+				worker_write_feedback(w, why, "");
+				worker_finish(w, OUTCOME_CONFLICT, why);
 			}
 			free(why);
 			conflict_bring_in_tip(w, ++round);
@@ -728,10 +728,10 @@ take_issue_lock(struct worker *w)
 	int fd = open(w->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
 	if (fd == -1)
-		finish(w, OUTCOME_FAILED, "prepare: cannot open the issue's worker lock");
+		worker_finish(w, OUTCOME_FAILED, "prepare: cannot open the issue's worker lock");
 	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (mono_ms() >= deadline)
-			finish(w, OUTCOME_TEMPFAIL, "another worker of this issue is still running");
+			worker_finish(w, OUTCOME_TEMPFAIL, "another worker of this issue is still running");
 		poll(NULL, 0, 50);
 	}
 	/* Held until this process ends: the descriptor is never closed. */
@@ -747,7 +747,7 @@ worker_main(const struct worker_job *job)
 	worker_init(&w, job);
 	strlcpy(hello.issue, job->issue, sizeof(hello.issue));
 	strlcpy(hello.trace, job->trace, sizeof(hello.trace));
-	send_msg(&w, &hello);
+	worker_send(&w, &hello);
 	await_gate(&w);		/* until the admission is committed */
 	take_issue_lock(&w);
 	dprintf(w.log_fd, "== waved: %s attempt %d trace %s\n", job->issue, job->attempt,

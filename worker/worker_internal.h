@@ -59,17 +59,17 @@ struct log_span {
 };
 
 /* Report to the supervisor; a supervisor gone ends the worker. */
-void send_msg(struct worker *w, const struct proto_msg *m);
+void worker_send(struct worker *w, const struct proto_msg *m);
 /* Report the outcome, tidy up and end the process. */
-void finish(struct worker *w, enum proto_outcome outcome, const char *reason)
+void worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
     __attribute__((noreturn));
 /* The reason and output a next round or attempt reads in $WAVED_FEEDBACK_FILE. */
-void write_feedback(struct worker *w, const char *reason, const char *tail);
+void worker_write_feedback(struct worker *w, const char *reason, const char *tail);
 /* Run one phase and report its start and end; span gets its output's place. */
-struct phase_outcome run_phase(struct worker *w, enum phase_id id, const char *command,
+struct phase_outcome worker_run_phase(struct worker *w, enum phase_id id, const char *command,
     struct log_span *span);
 /* A phase that did not pass ends the attempt, unless a round is left (then false). */
-bool phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
+bool worker_phase_passed(struct worker *w, enum phase_id id, const struct phase_outcome *out,
     const struct log_span *span, int *rounds_left);
 
 /*

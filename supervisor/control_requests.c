@@ -40,7 +40,7 @@ control_cap(struct supervisor *sv, const char *arg, char **error)
 }
 
 cJSON *
-levers_handle(const char *cmd, const char *arg, char **error, uint64_t ticket, void *ctx)
+control_requests_handle(const char *cmd, const char *arg, char **error, uint64_t ticket, void *ctx)
 {
 	struct supervisor *sv = ctx;
 	int was = sched_effective_cap(sv->sched);

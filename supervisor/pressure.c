@@ -51,7 +51,7 @@ usage_read(const struct usage_reading *r, void *arg)
 }
 
 struct usage *
-hands_usage_new(struct supervisor *sv)
+pressure_usage_new(struct supervisor *sv)
 {
 	return usage_new(usage_read, sv);
 }
@@ -71,7 +71,7 @@ mem_available(void)
 
 /* May an issue of a repo whose phases recently peaked at peak_kb start now? */
 bool
-hands_memory_room(long peak_kb, void *arg)
+pressure_memory_room(long peak_kb, void *arg)
 {
 	struct supervisor *sv = arg;
 	long long floor = sv->cfg->usage.min_free_mem, avail;
@@ -83,7 +83,7 @@ hands_memory_room(long peak_kb, void *arg)
 
 /* Held for memory: look again each second, for the next admission's repo. */
 void
-hands_check_memory(struct supervisor *sv, int64_t now)
+pressure_check_memory(struct supervisor *sv, int64_t now)
 {
 	if (sv->cfg->usage.min_free_mem == 0) {
 		sched_memory_low(sv->sched, false);	/* a reload took the floor away */
@@ -92,12 +92,12 @@ hands_check_memory(struct supervisor *sv, int64_t now)
 	if (now < sv->next_memory_check || !sched_memory_is_low(sv->sched))
 		return;
 	sv->next_memory_check = now + MEMORY_CHECK_MS;
-	sched_memory_low(sv->sched, !hands_memory_room(sched_next_peak_kb(sv->sched), sv));
+	sched_memory_low(sv->sched, !pressure_memory_room(sched_next_peak_kb(sv->sched), sv));
 }
 
 /* A nearly full state_dir holds admissions until there is room again. */
 void
-hands_check_disk(struct supervisor *sv, int64_t now)
+pressure_check_disk(struct supervisor *sv, int64_t now)
 {
 	long long avail = 0;
 	bool low;
@@ -116,7 +116,7 @@ hands_check_disk(struct supervisor *sv, int64_t now)
 }
 
 int64_t
-hands_next_deadline(const struct supervisor *sv)
+pressure_next_deadline(const struct supervisor *sv)
 {
 	/* Without a usage command the monitor never runs: no deadline of its own
 	 * (its clock stays at 0, which would make every poll return at once). */
