@@ -41,15 +41,6 @@ four_issues(const char *waved_keys, const char *more)
 	    "{\"repo\":\"r2\",\"number\":2,\"title\":\"d\"}]");
 }
 
-static char *
-daemon_output(void)
-{
-	char *path = xasprintf("%s/waved.out", sc->dir), *text = read_file(path, NULL);
-
-	free(path);
-	return text ? text : xstrdup("");
-}
-
 /* waved --once with two issues in flight and two waiting, then a first SIGINT: it drains. */
 static pid_t
 two_in_flight_then_ctrl_c(void)
@@ -79,7 +70,7 @@ Test(e2e_signals, the_first_sigint_drains_the_work_in_flight_then_exits_130)
 	cr_assert_geq(cap, 0);
 	cr_assert_str_eq(ev_string(evs, cap, "why"), "signal");
 	cr_assert_eq(ev_number(evs, cap, "effective"), 0);
-	char *out = daemon_output();
+	char *out = scenario_read(sc, "waved.out");
 	cr_assert(strstr(out, "ISSUE") && strstr(out, "OUTCOME") && strstr(out, "2 done"),
 	    "the summary on stdout: %s", out);
 	free(out);
@@ -95,7 +86,7 @@ Test(e2e_signals, a_second_sigint_stops_now_and_the_next_start_resumes)
 	cJSON *evs = scenario_events(sc);
 	cr_assert_eq(ev_count(evs, "done", NULL), 0, "stopped before anything landed");
 	cJSON_Delete(evs);
-	char *out = daemon_output();
+	char *out = scenario_read(sc, "waved.out");
 	cr_assert(strstr(out, "ISSUE"), "the summary: %s", out);
 	free(out);
 
@@ -189,25 +180,6 @@ Test(e2e_signals, a_daemonized_process_ends_with_cgroup_no_too)
 	run_result_free(&r);
 }
 
-/* The number in the file at dir/name, once it is there (at most 60 s); -1 when never. */
-static long
-await_number(const char *name)
-{
-	char *path = xasprintf("%s/%s", sc->dir, name), *text = NULL;
-	long n = -1;
-
-	for (int k = 0; k < 600 && text == NULL; k++, nap_ms(100))
-		if ((text = read_file(path, NULL)) != NULL && *text == '\0') {
-			free(text);	/* written but not yet filled */
-			text = NULL;
-		}
-	if (text)
-		n = strtol(text, NULL, 10);
-	free(text);
-	free(path);
-	return n;
-}
-
 /* The phase of r1#1 starts a daemonized server the first time it runs, then waits. */
 static void
 a_phase_that_starts_a_server(void)
@@ -245,7 +217,7 @@ require_cgroup(void)
 static char *
 cgroup_tree_of_the_run(void)
 {
-	char *out = daemon_output(), *at = strstr(out, "cgroup per attempt under "), *tree;
+	char *out = scenario_read(sc, "waved.out"), *at = strstr(out, "cgroup per attempt under "), *tree;
 
 	cr_assert(at, "%s", out);
 	at += strlen("cgroup per attempt under ");
@@ -261,7 +233,8 @@ Test(e2e_signals, a_killed_worker_leaves_nothing_of_its_attempt_running)
 	a_phase_that_starts_a_server();
 	require_cgroup();
 	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
-	long server = await_number("server.pid"), worker = await_number("worker.pid");
+	long server = scenario_await_number(sc, "server.pid", 60);
+	long worker = scenario_await_number(sc, "worker.pid", 60);
 
 	cr_assert(server > 0 && worker > 0, "the phase did not start its server");
 	cr_assert_eq(kill((pid_t)worker, SIGKILL), 0);
@@ -283,7 +256,8 @@ Test(e2e_signals, the_next_start_ends_what_a_killed_run_left)
 	a_phase_that_starts_a_server();
 	require_cgroup();
 	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
-	long server = await_number("server.pid"), worker = await_number("worker.pid");
+	long server = scenario_await_number(sc, "server.pid", 60);
+	long worker = scenario_await_number(sc, "worker.pid", 60);
 
 	cr_assert(server > 0 && worker > 0, "the phase did not start its server");
 	char *old = cgroup_tree_of_the_run();

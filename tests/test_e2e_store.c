@@ -93,21 +93,12 @@ count_substr(const char *text, const char *needle)
 	return n;
 }
 
-static char *
-daemon_output(void)
-{
-	char *path = xasprintf("%s/waved.out", sc->dir), *text = read_file(path, NULL);
-
-	free(path);
-	return text ? text : xstrdup("");
-}
-
 /* Wait until the daemon's output holds needle. */
 static bool
 await_output(const char *needle, int timeout_s)
 {
 	for (int waited = 0; waited < timeout_s * 1000; waited += 50) {
-		char *out = daemon_output();
+		char *out = scenario_read(sc, "waved.out");
 		bool found = strstr(out, needle) != NULL;
 
 		free(out);
@@ -224,14 +215,14 @@ outage_of(const char *const files[])
 		chattr("+i", files[k]);
 	free(write_text(sc->state, "go", ""));
 	if (!await_output("store: cannot commit", 30)) {
-		char *out = daemon_output();
+		char *out = scenario_read(sc, "waved.out");
 		cr_assert_fail("one line when the outage starts; the daemon said:\n%s", out);
 	}
 	nap_ms(1500);		/* workers reach their gates meanwhile */
 	for (size_t k = 0; files[k]; k++)
 		chattr("-i", files[k]);
 	cr_assert_eq(scenario_wait(pid, 120), 0, "every issue lands once the store is back");
-	char *out = daemon_output();
+	char *out = scenario_read(sc, "waved.out");
 	cr_assert_eq(count_substr(out, "store: cannot commit"), 1, "%s", out);
 	cr_assert_eq(count_substr(out, "store: writable again"), 1, "%s", out);
 	free(out);
@@ -264,7 +255,7 @@ Test(e2e_store, a_short_write_to_the_event_log)
 	cr_assert_eq(prlimit(pid, RLIMIT_FSIZE, &low, NULL), 0);
 	free(write_text(sc->state, "go", ""));
 	if (!await_output("store: cannot commit", 30)) {
-		char *out = daemon_output();
+		char *out = scenario_read(sc, "waved.out");
 		cr_assert_fail("one line when the outage starts; the daemon said:\n%s", out);
 	}
 	nap_ms(1500);

@@ -302,3 +302,28 @@ process_gone(pid_t pid)
 	free(path);
 	return gone;
 }
+
+char *
+scenario_read(struct scenario *sc, const char *name)
+{
+	char *path = xasprintf("%s/%s", sc->dir, name), *text = read_file(path, NULL);
+
+	free(path);
+	return text ? text : xstrdup("");
+}
+
+long
+scenario_await_number(struct scenario *sc, const char *name, int timeout_s)
+{
+	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000;
+
+	for (;;) {
+		char *text = scenario_read(sc, name);
+		long n = *text ? strtol(text, NULL, 10) : -1;
+
+		free(text);
+		if (n >= 0 || mono_ms() >= deadline)
+			return n;
+		nap_ms(100);
+	}
+}

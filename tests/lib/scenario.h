@@ -49,6 +49,12 @@ cJSON *scenario_once_ok(struct scenario *sc);
 /* waved in the background with args; output goes to dir/waved.out (so does
  * the stderr of scenario_once: the daemon's log, read by the invariants). */
 pid_t scenario_start(struct scenario *sc, const char *const args[]);
+/* The text of the file dir/name (caller frees; "" when there is none), e.g.
+ * waved.out, the output of scenario_start and the stderr of scenario_once. */
+char *scenario_read(struct scenario *sc, const char *name);
+/* The number a script writes into dir/name, once it is there (at most
+ * timeout_s); -1 when it never is. */
+long scenario_await_number(struct scenario *sc, const char *name, int timeout_s);
 /* Wait for pid up to timeout_s; its exit status (128+N for signal N), or -1. */
 int scenario_wait(pid_t pid, int timeout_s);
 
