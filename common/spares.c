@@ -207,6 +207,38 @@ move_a_spare(const struct config *cfg, const struct repo_conf *r, const char *wo
 	return moved;
 }
 
+/*
+ * A tidy spare already at base (the issue before it landed by fast-forward
+ * and nothing landed since): its tracked files are base's, nothing
+ * untracked is there, so the branch and HEAD are two ref files written as
+ * git writes them, and no checkout runs.  False: let git do it.
+ */
+static bool
+take_in_place(const char *worktree, const char *branch, const char *base)
+{
+	struct git_oid head;
+	char *own = NULL, *common = NULL, *ref, *path, *line, *slash;
+	bool done;
+
+	if (git_ref_read(worktree, "HEAD", &head) != 0 || strcmp(head.hex, base) != 0 ||
+	    !git_dirs(worktree, &own, &common))
+		return false;
+	ref = xasprintf("refs/heads/%s", branch);
+	path = xasprintf("%s/%s", common, ref);
+	line = xasprintf("%s\n", base);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	done = mkdir_p(path, 0755) == 0;
+	*slash = '/';
+	done = done && git_file_write_locked(path, line) && git_head_write(worktree, ref) == 0;
+	free(line);
+	free(path);
+	free(ref);
+	free(own);
+	free(common);
+	return done;
+}
+
 bool
 spares_take(const struct config *cfg, const struct repo_conf *r, const char *worktree,
     const char *branch, const char *base, struct strbuf *log)
@@ -220,6 +252,8 @@ spares_take(const struct config *cfg, const struct repo_conf *r, const char *wor
 	mark = tidy_mark(worktree);
 	tidy = mark && unlink(mark) == 0;
 	free(mark);
+	if (tidy && take_in_place(worktree, branch, base))
+		return true;
 	/* Tracked files as base has them, untracked ones gone, ignored ones kept. */
 	if (run_logged(worktree, log, (const char *[]){ "checkout", "-q", "-f", "-B", branch, base,
 	    NULL }) && (tidy || run_logged(worktree, log, (const char *[]){ "clean", "-q", "-fd",
