@@ -17,6 +17,7 @@
 
 static char *home;	/* the cgroup we were started in */
 static char *tree;	/* home/waved.PID, or NULL: the subreaper alone */
+static bool memory_in_home;	/* we enabled the memory controller below home */
 static char *trees_file;	/* STATE/cgroup */
 static struct strbuf stale;	/* the trees of this state folder's last runs, one a line */
 
@@ -56,51 +57,11 @@ enable_memory(void)
 
 	/* Best effort: home refuses while other processes are in it (EBUSY). */
 	if (have && strstr(have, "memory")) {
-		cgroup_write(home, "cgroup.subtree_control", "+memory");
+		memory_in_home = cgroup_write(home, "cgroup.subtree_control", "+memory") == 0;
 		cgroup_write(tree, "cgroup.subtree_control", "+memory");
 	}
 	free(have);
 	free(path);
-}
-
-bool
-cgroup_tree_open(const char *state_dir, struct strbuf *why)
-{
-	char *leaf;
-
-	if ((home = cgroup_own_dir()) == NULL) {
-		strbuf_addf(why, "no cgroup v2 hierarchy is mounted");
-		return false;
-	}
-	tree = xasprintf("%s/%s%d", home, CGROUP_TREE_PREFIX, (int)getpid());
-	leaf = xasprintf("%s/%s", tree, CGROUP_LEAF);
-	if ((mkdir(tree, 0755) == -1 && errno != EEXIST) ||
-	    (mkdir(leaf, 0755) == -1 && errno != EEXIST) ||
-	    cgroup_write(leaf, "cgroup.procs", "0") == -1) {
-		strbuf_addf(why, "%s: %s", tree, strerror(errno));
-		rmdir(leaf);
-		rmdir(tree);
-		free(leaf);
-		free(tree);
-		tree = NULL;
-		return false;
-	}
-	free(leaf);
-	enable_memory();
-	remember_tree(state_dir);
-	log_info("phases contained in a cgroup per attempt under %s", tree);
-	return true;
-}
-
-/* HOME/waved.N and not ours: what the state folder says is checked, not believed. */
-static bool
-a_tree_beside_ours(const char *path)
-{
-	size_t len = strlen(home);
-
-	return strcmp(path, tree) != 0 && strncmp(path, home, len) == 0 && path[len] == '/' &&
-	    strncmp(path + len + 1, CGROUP_TREE_PREFIX, strlen(CGROUP_TREE_PREFIX)) == 0 &&
-	    strchr(path + len + 1, '/') == NULL && strstr(path, "..") == NULL;
 }
 
 /* End every attempt's cgroup in a tree (ours at exit, a dead run's at start). */
@@ -121,6 +82,72 @@ end_all_attempts(const char *of)
 		closedir(d);
 }
 
+bool
+cgroup_tree_open(const char *state_dir, struct strbuf *why)
+{
+	char *leaf;
+
+	if ((home = cgroup_own_dir()) == NULL) {
+		strbuf_addf(why, "no cgroup v2 hierarchy is mounted");
+		return false;
+	}
+	tree = xasprintf("%s/%s%d", home, CGROUP_TREE_PREFIX, (int)getpid());
+	leaf = xasprintf("%s/%s", tree, CGROUP_LEAF);
+	if (mkdir(tree, 0755) == 0 || (errno == EEXIST && (end_all_attempts(tree), true))) {
+		/* (EEXIST: a dead run's whose pid was ours; what its attempts left ends.) */
+		if ((mkdir(leaf, 0755) == 0 || errno == EEXIST) &&
+		    cgroup_write(leaf, "cgroup.procs", "0") == 0) {
+			free(leaf);
+			enable_memory();
+			remember_tree(state_dir);
+			log_info("phases contained in a cgroup per attempt under %s", tree);
+			return true;
+		}
+	}
+	strbuf_addf(why, "%s: %s", tree, strerror(errno));
+	rmdir(leaf);
+	rmdir(tree);
+	free(leaf);
+	free(tree);
+	tree = NULL;
+	return false;
+}
+
+/* HOME/waved.N and not ours: what the state folder says is checked, not believed. */
+static bool
+a_tree_beside_ours(const char *path)
+{
+	size_t len = strlen(home);
+
+	return strcmp(path, tree) != 0 && strncmp(path, home, len) == 0 && path[len] == '/' &&
+	    strncmp(path + len + 1, CGROUP_TREE_PREFIX, strlen(CGROUP_TREE_PREFIX)) == 0 &&
+	    strchr(path + len + 1, '/') == NULL && strstr(path, "..") == NULL;
+}
+
+
+/* Does the supervisor that named tree old (HOME/waved.N) still live in its leaf? */
+static bool
+supervisor_alive(const char *old)
+{
+	const char *name = strrchr(old, '/') + 1;
+	char *path, *text, *leaf, *line;
+	long pid = strtol(name + strlen(CGROUP_TREE_PREFIX), NULL, 10);
+	bool alive = false;
+
+	if (pid <= 0 || pid == getpid())
+		return false;
+	path = xasprintf("/proc/%ld/cgroup", pid);
+	text = read_file(path, NULL);
+	leaf = xasprintf("%s/%s\n", old + strlen(home), CGROUP_LEAF);
+	/* "0::/path": the path below the mount, as HOME is below it too. */
+	line = text ? strstr(text, "0::") : NULL;
+	alive = line && strstr(line, leaf) != NULL;
+	free(leaf);
+	free(text);
+	free(path);
+	return alive;
+}
+
 /*
  * What the attempts of a dead run left running ends; its supervisor's own
  * children (a report command still writing, say) are left to finish, and
@@ -132,6 +159,8 @@ remove_stale_tree(const char *old)
 	char *leaf;
 	bool gone;
 
+	if (supervisor_alive(old))
+		return true;	/* not stale: the pid came back as another waved's */
 	end_all_attempts(old);
 	leaf = xasprintf("%s/%s", old, CGROUP_LEAF);
 	gone = !cgroup_populated(leaf) && cgroup_kill_remove(old, KILL_WAIT_MS);
@@ -167,9 +196,15 @@ cgroup_tree_close(void)
 
 		end_all_attempts(tree);
 		/* Back where we started, so that the tree can go: a child of ours
-		 * may still be finishing (a worker parking its worktree).  A home
-		 * that now has controllers enabled refuses: the next start removes it. */
-		if (cgroup_write(home, "cgroup.procs", "0") == 0) {
+		 * may still be finishing (a worker parking its worktree).  Home
+		 * takes processes only without controllers enabled below it. */
+		if (memory_in_home) {
+			cgroup_write(tree, "cgroup.subtree_control", "-memory");
+			cgroup_write(home, "cgroup.subtree_control", "-memory");
+		}
+		if (cgroup_write(home, "cgroup.procs", "0") == -1)
+			log_warn("cgroup %s: back from %s: the next start removes it", home, tree);
+		else {
 			while (cgroup_populated(leaf) && mono_ms() < deadline)
 				nanosleep(&(struct timespec){ 0, 20 * 1000000L }, NULL);
 			if (rmdir(leaf) == -1 || rmdir(tree) == -1)

@@ -228,28 +228,33 @@ send_signal(const struct proc_entry *e, void *arg)
 	kill(e->pid, *(int *)arg);
 }
 
+/*
+ * With a cgroup, the descendants are looked at too: an agent running as
+ * waved's user may move a process of its own out of the attempt's cgroup
+ * (the tree is that user's), but not out from below the subreaper.
+ */
 void
 contain_signal(int sig)
 {
-	if (cg.attempt == NULL)
-		each_descendant(send_signal, &sig);
-	else if (sig != SIGKILL || cgroup_write(cg.attempt, "cgroup.kill", "1") == -1)
+	if (cg.attempt && (sig != SIGKILL || cgroup_write(cg.attempt, "cgroup.kill", "1") == -1))
 		each_member(send_signal, &sig);
+	each_descendant(send_signal, &sig);
 }
 
 bool
 contain_empty(void)
 {
-	if (cg.attempt)
-		return !cgroup_populated(cg.attempt);
-	return each_descendant(NULL, NULL) == 0;
+	return (cg.attempt == NULL || !cgroup_populated(cg.attempt)) &&
+	    each_descendant(NULL, NULL) == 0;
 }
 
-/* How many processes of the attempt are alive. */
+/* How many processes of the attempt are alive (in its cgroup, or below us). */
 static int
 contain_count(void)
 {
-	return cg.attempt ? each_member(NULL, NULL) : each_descendant(NULL, NULL);
+	int members = cg.attempt ? each_member(NULL, NULL) : 0, below = each_descendant(NULL, NULL);
+
+	return members > below ? members : below;
 }
 
 /* A cgroup's "KEY VALUE" line's value (cpu.stat), or -1. */

@@ -4,8 +4,9 @@
  * (setsid, a double fork), is still below it; a phase runs in a session of
  * its own with no controlling terminal.  Where the supervisor made a cgroup
  * tree (common/cgroup.h), the phases are born in the attempt's cgroup,
- * which then answers the questions below (cgroup.procs, cgroup.events,
- * cpu.stat, cgroup.kill, memory.peak) without a look through /proc.  When
+ * which ends them by cgroup.kill even once their worker is gone, and gives
+ * their CPU (cpu.stat) and peak (memory.peak); the descendants below the
+ * subreaper are still looked at, for a process moved out of it.  When
  * the phase ends, whatever of it is left gets SIGTERM, the grace to exit,
  * then SIGKILL: nothing an attempt started survives into the next one.
  */

@@ -292,9 +292,6 @@ phase_run(const struct phase_spec *spec, struct phase_outcome *out)
 	if (left > 0)
 		dprintf(spec->log_fd, "\n== waved: %s left %d process%s running: ended\n",
 		    spec->name, left, left == 1 ? "" : "es");
-	/* The cgroup's peak counts every process of the attempt at once. */
-	if (contain_peak_kb() > out->maxrss_kb)
-		out->maxrss_kb = contain_peak_kb();
 	out->ms = (long)(mono_ms() - start);
 	out->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (spec->slurm)
