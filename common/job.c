@@ -140,7 +140,7 @@ static int
 read_config(const cJSON *o, struct worker_job *j, char *err, size_t errsize)
 {
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "config");
-	char *text, *file, *dir, *state_dir, *errors = NULL;
+	char *text = NULL, *file = NULL, *dir = NULL, *state_dir = NULL, *errors = NULL;
 	struct config *cfg;
 
 	if (get_str(c, "text", false, &text, err, errsize) == -1)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -93,6 +94,15 @@ children_reap(void)
 			c.fn(pid, status, c.arg);
 		free(c.what);
 	}
+}
+
+void
+children_wait(enum child_type type, int64_t timeout_ms)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+
+	for (children_reap(); children_count(type) > 0 && mono_ms() < deadline; children_reap())
+		nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
 }
 
 void

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum child_type {
@@ -31,6 +32,8 @@ void children_add(pid_t pid, enum child_type type, const char *what, child_exit_
     void *arg);
 /* Reap every child that has exited, each told to its callback. */
 void children_reap(void);
+/* Reap until no child of type is left, or timeout_ms has passed. */
+void children_wait(enum child_type type, int64_t timeout_ms);
 /* How many of type are alive (not reaped). */
 size_t children_count(enum child_type type);
 /* The type's name, for the log: "worker", "git helper", ... */

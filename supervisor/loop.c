@@ -712,6 +712,8 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		journal_event(sv.journal, JOURNAL_DAEMON, "stopped", f);
 		journal_commit(sv.journal);
 	}
+	/* What a landing left to do in the background (its branch deleted) ends first. */
+	children_wait(CHILD_GIT, (int64_t)sv.cfg->git_timeout * 1000);
 	log_info("stopped");
 	/* Interrupted or drained: what was done and what was not, for the person
 	 * at the terminal (as wavectl summary). */

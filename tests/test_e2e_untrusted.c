@@ -231,6 +231,19 @@ Test(e2e_untrusted, the_repos_own_commit_hook_refuses_and_the_attempt_fails)
 	free(api);
 }
 
+/* A big file committed, then removed by a later commit, would land with the history. */
+Test(e2e_untrusted, a_big_file_committed_then_removed_fails_naming_it)
+{
+	issues(1, "max_attempts = 1\nmax_file_size = 1K",
+	    "head -c 4096 /dev/zero > big.bin && " GIT_ID "add big.bin && " GIT_ID "commit -qm big && "
+	    GIT_ID "rm -q big.bin && " GIT_ID "commit -qm gone && echo x > f.txt");
+	char *why = first_failure("api#1", 1);
+
+	cr_assert(why && strstr(why, "big.bin") && strstr(why, "max_file_size"), "%s", why);
+	free(why);
+	free(api);
+}
+
 /* What a commit hook leaves running (a daemon it started) is the attempt's to end. */
 Test(e2e_untrusted, a_daemon_a_commit_hook_starts_does_not_outlive_the_attempt)
 {

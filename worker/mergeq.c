@@ -333,13 +333,20 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 			check_agent_branch(req, ref, &tip);
 		bool known = req->head && req->base && git_oid_equal(&head, req->head);
 
+		if (!tip.hex[0] || !head.hex[0]) {
+			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
+			r = MERGE_ERROR;
+			break;
+		}
 		if (known && git_oid_equal(&tip, req->base))
 			base = tip;	/* known: a fast-forward, no merge-base to ask for */
 		else if (known && req->only_ours && *req->only_ours && !git_oid_equal(&head, req->base))
-			base = *req->base;	/* known: neither holds the other, a merge */
-		else if (!tip.hex[0] || !head.hex[0] ||
-		    git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
-			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
+			base = *req->base;	/* the tip holds the base (waved's landings and
+						 * moves it takes in descend from it), the head is
+						 * the base plus waved's commits: a merge on it */
+		else if (git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
+			strbuf_addf(reason, "merge: cannot find the merge base of %s and %s", ref,
+			    req->branch);
 			r = MERGE_ERROR;
 			break;
 		}

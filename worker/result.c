@@ -157,6 +157,61 @@ oversized(const struct worker *w)
 	return why;
 }
 
+/* The path an object of the attempt's commits has, for the message; caller frees. */
+static char *
+object_path(const struct worker *w, const char *oid)
+{
+	struct strbuf out = { 0 };
+	char *range = xasprintf("%s..%s", w->base.hex, w->head.hex), *path = NULL;
+	size_t len = strlen(oid);
+
+	if (git_run(w->worktree, &out, (const char *[]){ "rev-list", "--objects", range, NULL }) == 0)
+		for (char *line = out.s, *next; line && *line && path == NULL; line = next) {
+			next = line + strcspn(line, "\n");
+			if (*next)
+				*next++ = '\0';
+			if (strncmp(line, oid, len) == 0 && line[len] == ' ')
+				path = xstrdup(line + len + 1);
+		}
+	strbuf_free(&out);
+	free(range);
+	return path;
+}
+
+char *
+result_blobs_too_big(const struct worker *w)
+{
+	struct strbuf out = { 0 };
+	char *range, *limit, *why = NULL, *omitted;
+
+	if (w->cfg->max_file_size <= 0 || !w->head.hex[0] || !w->base.hex[0] ||
+	    git_oid_equal(&w->head, &w->base))
+		return NULL;
+	range = xasprintf("%s..%s", w->base.hex, w->head.hex);
+	limit = xasprintf("--filter=blob:limit=%lld", w->cfg->max_file_size + 1);
+	/* The blobs over the limit are the ones the filter leaves out: "~OID" lines. */
+	if (git_run(w->worktree, &out, (const char *[]){ "rev-list", "--objects", limit,
+	    "--filter-print-omitted", range, NULL }) != 0)
+		why = xasprintf("cannot list the objects of %s", range);
+	else if (out.s && (omitted = strstr(out.s, "~")) != NULL &&
+	    (omitted == out.s || omitted[-1] == '\n')) {
+		char oid[sizeof(w->head.hex)], *path;
+
+		strlcpy(oid, omitted + 1, sizeof(oid));
+		oid[strcspn(oid, "\n")] = '\0';
+		path = object_path(w, oid);
+		why = xasprintf("%s (blob %.12s) is over max_file_size (%lld) in a commit of "
+		    "this attempt: what a commit added stays in the history even when a later "
+		    "one removes it; leave it out (.gitignore) and rewrite those commits",
+		    path ? path : "a file", oid, w->cfg->max_file_size);
+		free(path);
+	}
+	strbuf_free(&out);
+	free(limit);
+	free(range);
+	return why;
+}
+
 static uint32_t
 be32(const unsigned char *p)
 {

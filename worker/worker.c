@@ -743,6 +743,18 @@ take_issue_lock(struct worker *w)
 	w->owns_issue = true;
 }
 
+/* Every commit of the attempt, not only its last tree, goes where it lands. */
+static void
+check_what_lands(struct worker *w)
+{
+	char *why = result_blobs_too_big(w);
+
+	if (why) {
+		worker_write_feedback(w, why, "");
+		worker_finish(w, OUTCOME_FAILED, why);
+	}
+}
+
 void
 worker_main(const struct worker_job *job)
 {
@@ -761,6 +773,7 @@ worker_main(const struct worker_job *job)
 	if (w.job->pr_conflict && w.job->resume == RESUME_NONE)
 		conflict_round(&w);
 	run_pipeline(&w);
+	check_what_lands(&w);
 	if (w.repo->land == LAND_PR)
 		publish(&w);
 	merge(&w);

@@ -78,6 +78,12 @@ bool worker_phase_passed(struct worker *w, enum phase_id id, const struct phase_
  * verify), and its HEAD taken as the result.  NULL, or why the attempt fails.
  */
 char *result_take(struct worker *w, enum phase_id id, bool commit);
+/*
+ * Before it lands: a blob past max_file_size in any commit of the attempt
+ * (one added, then removed, still lands with the history); why (caller
+ * frees), or NULL.
+ */
+char *result_blobs_too_big(const struct worker *w);
 /* Note the worktree's git dir once prepare made it: the agent may not point it elsewhere. */
 void result_note_git_dir(struct worker *w);
 /* The folder of the repo's own commit hooks, when it holds any (caller frees), or NULL. */

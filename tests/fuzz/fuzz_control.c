@@ -59,7 +59,10 @@ serve(int client)
 		fds[n] = (struct pollfd){ .fd = client, .events = POLLIN };
 		if (poll(fds, n + 1, 1) < 0)
 			return;
-		control_dispatch(control, fds, n);
+		for (size_t k = 0; k < n; k++)
+			if (fds[k].revents)
+				control_ready(control, &fds[k]);
+		control_sweep(control);
 		if (later) {
 			control_answer(control, later, cJSON_CreateObject(), NULL);
 			later = 0;
