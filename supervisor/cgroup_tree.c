@@ -13,7 +13,8 @@
 #include "common/log.h"
 
 #define KILL_WAIT_MS 2000	/* SIGKILLed processes leave in milliseconds; D state may not */
-#define LEAF_WAIT_MS 5000	/* for our last children to end at exit */
+#define LEAF_WAIT_MS 5000
+#define REAP_WAIT_MS 200	/* in the loop, at a worker's reap */	/* for our last children to end at exit */
 
 static char *home;	/* the cgroup we were started in */
 static char *tree;	/* home/waved.PID, or NULL: the subreaper alone */
@@ -230,8 +231,9 @@ cgroup_tree_end_attempt(pid_t worker)
 	if (cgroup_populated(dir))
 		log_info("worker %d ended with processes of its attempt running: ending them",
 		    (int)worker);
-	if (!cgroup_kill_remove(dir, KILL_WAIT_MS))
-		log_warn("cgroup %s", dir);
+	/* A moment for SIGKILL to take (the loop waits meanwhile); what is slower
+	 * (a process in D state) stays until the tree goes at exit. */
+	cgroup_kill_remove(dir, REAP_WAIT_MS);
 	free(dir);
 }
 
