@@ -226,17 +226,27 @@ cgroup_tree_of_the_run(void)
 	return tree;
 }
 
-/* A worker SIGKILLed mid-phase cannot end what its phase daemonized; the
- * supervisor ends the attempt's cgroup when it reaps the worker. */
-Test(e2e_signals, a_killed_worker_leaves_nothing_of_its_attempt_running)
+/* waved --once, its phase's server and worker running; waved's pid. */
+static pid_t
+start_with_a_server(long *server, long *worker)
 {
 	a_phase_that_starts_a_server();
 	require_cgroup();
 	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
-	long server = scenario_await_number(sc, "server.pid", 60);
-	long worker = scenario_await_number(sc, "worker.pid", 60);
 
-	cr_assert(server > 0 && worker > 0, "the phase did not start its server");
+	*server = scenario_await_number(sc, "server.pid", 60);
+	*worker = scenario_await_number(sc, "worker.pid", 60);
+	cr_assert(*server > 0 && *worker > 0, "the phase did not start its server");
+	return pid;
+}
+
+/* A worker SIGKILLed mid-phase cannot end what its phase daemonized; the
+ * supervisor ends the attempt's cgroup when it reaps the worker. */
+Test(e2e_signals, a_killed_worker_leaves_nothing_of_its_attempt_running)
+{
+	long server, worker;
+	pid_t pid = start_with_a_server(&server, &worker);
+
 	cr_assert_eq(kill((pid_t)worker, SIGKILL), 0);
 	for (int k = 0; k < 300 && !process_gone((pid_t)server); k++)
 		nap_ms(100);
@@ -253,13 +263,9 @@ Test(e2e_signals, a_killed_worker_leaves_nothing_of_its_attempt_running)
  * attempt left, once its recovery is done, and removes the old tree. */
 Test(e2e_signals, the_next_start_ends_what_a_killed_run_left)
 {
-	a_phase_that_starts_a_server();
-	require_cgroup();
-	pid_t pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
-	long server = scenario_await_number(sc, "server.pid", 60);
-	long worker = scenario_await_number(sc, "worker.pid", 60);
+	long server, worker;
+	pid_t pid = start_with_a_server(&server, &worker);
 
-	cr_assert(server > 0 && worker > 0, "the phase did not start its server");
 	char *old = cgroup_tree_of_the_run();
 
 	kill(pid, SIGKILL);

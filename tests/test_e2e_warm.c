@@ -195,6 +195,21 @@ Test(e2e_warm, spares_never_exceed_spare_worktrees)
 	cJSON_Delete(evs);
 }
 
+/* script becomes the git found first on PATH (bin/git) for this test's runs. */
+static void
+git_first_on_path(const char *bin, const char *script)
+{
+	char *path;
+
+	free(write_text(bin, "git", script));
+	path = xasprintf("%s/git", bin);
+	cr_assert_eq(chmod(path, 0755), 0);
+	free(path);
+	path = xasprintf("%s:%s", bin, getenv("PATH"));
+	setenv("PATH", path, 1);
+	free(path);
+}
+
 /*
  * A git on PATH that holds the first git whose arguments hold what (after
  * running it), for the test to kill everything right there.
@@ -204,7 +219,7 @@ hold_git(const char *what)
 {
 	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
 	    NULL });
-	char *bin = xasprintf("%s/bin", sc->dir), *path;
+	char *bin = xasprintf("%s/bin", sc->dir);
 
 	which.out[strcspn(which.out, "\n")] = '\0';
 	/* waved's git gets options (-c ...) before the command: look for it anywhere. */
@@ -215,13 +230,7 @@ hold_git(const char *what)
 	    "fi\n"
 	    "exec %s \"$@\"\n", what, sc->dir, which.out, sc->dir, sc->dir, sc->dir, which.out);
 
-	free(write_text(bin, "git", script));
-	path = xasprintf("%s/git", bin);
-	cr_assert_eq(chmod(path, 0755), 0);
-	free(path);
-	path = xasprintf("%s:%s", bin, getenv("PATH"));
-	setenv("PATH", path, 1);
-	free(path);
+	git_first_on_path(bin, script);
 	free(script);
 	free(bin);
 	run_result_free(&which);
@@ -339,7 +348,7 @@ count_gits(void)
 {
 	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
 	    NULL });
-	char *bin = xasprintf("%s/bin", sc->dir), *log = xasprintf("%s/git.log", sc->dir), *path;
+	char *bin = xasprintf("%s/bin", sc->dir), *log = xasprintf("%s/git.log", sc->dir);
 
 	which.out[strcspn(which.out, "\n")] = '\0';
 	char *script = xasprintf("#!/bin/sh\n"
@@ -347,13 +356,7 @@ count_gits(void)
 	    "\"$*\" >> %s\n"
 	    "exec %s \"$@\"\n", log, which.out);
 
-	free(write_text(bin, "git", script));
-	path = xasprintf("%s/git", bin);
-	cr_assert_eq(chmod(path, 0755), 0);
-	free(path);
-	path = xasprintf("%s:%s", bin, getenv("PATH"));
-	setenv("PATH", path, 1);
-	free(path);
+	git_first_on_path(bin, script);
 	free(script);
 	free(bin);
 	run_result_free(&which);
