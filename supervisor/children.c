@@ -54,6 +54,16 @@ children_add(pid_t pid, enum child_type type, const char *what, child_exit_fn *f
 	};
 }
 
+void
+children_forget(const void *arg)
+{
+	for (size_t k = 0; k < nchildren; k++)
+		if (table[k].arg == arg) {
+			table[k].fn = NULL;
+			table[k].arg = NULL;
+		}
+}
+
 size_t
 children_count(enum child_type type)
 {

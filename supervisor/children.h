@@ -30,6 +30,8 @@ typedef void child_exit_fn(pid_t pid, int status, void *arg);
 /* Track pid; what names it in the log ("api#12", "git branch -D ..."); fn may be NULL. */
 void children_add(pid_t pid, enum child_type type, const char *what, child_exit_fn *fn,
     void *arg);
+/* arg is being freed: its children, when they exit, are reaped and logged only. */
+void children_forget(const void *arg);
 /* Reap every child that has exited, each told to its callback. */
 void children_reap(void);
 /* Reap until no child of type is left, or timeout_ms has passed. */

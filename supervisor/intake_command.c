@@ -34,6 +34,7 @@ intake_command_free(struct intake_command *ic)
 {
 	if (ic == NULL)
 		return;
+	children_forget(ic);
 	command_free(ic->run);
 	config_release(ic->cfg);
 	config_release(ic->again);

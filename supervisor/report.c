@@ -69,6 +69,7 @@ report_free(struct report *r)
 {
 	if (r == NULL)
 		return;
+	children_forget(r);
 	journal_set_rendered(r->journal, NULL, NULL);
 	/* Killed mid-way, it stays in the store: the next start delivers it again. */
 	command_free(r->run);

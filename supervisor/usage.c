@@ -45,6 +45,7 @@ usage_free(struct usage *u)
 {
 	if (u == NULL)
 		return;
+	children_forget(u);
 	if (u->pid > 0 && !u->exited)
 		kill(-u->pid, SIGKILL);
 	if (u->fd != -1)

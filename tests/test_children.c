@@ -80,6 +80,20 @@ Test(children, a_non_zero_exit_of_a_helper_is_logged_and_told)
 	children_free();
 }
 
+/* What owned a child may be freed before it ends (a reload): its callback is not called. */
+Test(children, a_forgotten_owner_is_not_told)
+{
+	int seen = -1;
+	pid_t pid = ended_child(0);
+
+	children_add(pid, CHILD_COMMAND, "report", heard, &seen);
+	children_forget(&seen);
+	free(reap_logged());
+	cr_assert_eq(seen, -1, "the callback of a forgotten owner ran");
+	cr_assert_eq(children_count(CHILD_COMMAND), 0, "it is reaped all the same");
+	children_free();
+}
+
 Test(children, a_zero_exit_is_told_but_not_logged)
 {
 	int seen = -1;

@@ -578,6 +578,7 @@ github_free(struct github *gh)
 
 	if (gh == NULL)
 		return;
+	children_forget(gh);
 	/* Transfers still running or queued are dropped without their callbacks. */
 	while ((t = gh->transfers) != NULL) {
 		transfer_unlink(gh, t);
