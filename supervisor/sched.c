@@ -2089,6 +2089,15 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 	heap_free(&s->admit);
 	heap_init(&s->admit, repo_before, repo_moved, s);
 	repos_build(s, cfg);
+	/* What a repo learnt stays with it: its memory peak, its conflict-first claim. */
+	for (size_t r = 0; r < nold; r++) {
+		size_t now = repo_index(s, old[r].conf->name);
+
+		if (now != NO_REPO) {
+			s->repos[now].peak_kb = old[r].peak_kb;
+			s->repos[now].conflicted = old[r].conflicted;
+		}
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_issue *is = &s->v[i];
 
