@@ -611,3 +611,10 @@ git_head_write(const char *worktree, const char *ref)
 	free(common);
 	return done ? 0 : -1;
 }
+
+bool
+git_push_refused(const char *porcelain)
+{
+	/* --porcelain marks a ref the remote refused with "!" at the start of its line. */
+	return porcelain && (porcelain[0] == '!' || strstr(porcelain, "\n!") != NULL);
+}

@@ -58,6 +58,9 @@ char *git_head_ref(const char *dir);
  * exists.  0, or -1 when nothing was written (then ask git).
  */
 int git_head_write(const char *worktree, const char *ref);
+/* Did `git push --porcelain` say the remote refused a ref (no retry changes that),
+ * rather than that the way there failed? */
+bool git_push_refused(const char *porcelain);
 /* A file of a git dir written through NAME.lock, as git writes them; false when locked. */
 bool git_file_write_locked(const char *path, const char *text);
 /* "oid refname" lines of the branches and tags of dir's repository (caller frees). */

@@ -166,3 +166,16 @@ Test(git_refs, a_planted_loop_or_fifo_is_no_ref_and_no_hang)
 	free(loop);
 	free(repo);
 }
+
+/* git push --porcelain: "!" starts the line of a ref the remote refused. */
+Test(git_refs, a_refused_push_is_told_from_a_failed_one)
+{
+	cr_assert(git_push_refused("To /srv/api.git\n!\trefs/heads/waved:refs/heads/waved\t"
+	    "[rejected] (fetch first)\nDone\n"));
+	cr_assert(git_push_refused("!\trefs/heads/x:refs/heads/x\t[remote rejected] (hook)\n"));
+	cr_assert_not(git_push_refused("fatal: unable to access 'https://example.invalid/': "
+	    "Could not resolve host\n"));
+	cr_assert_not(git_push_refused("To /srv/api.git\n=\trefs/heads/waved:refs/heads/waved\t"
+	    "[up to date]\nDone\n"));
+	cr_assert_not(git_push_refused(NULL));
+}

@@ -243,13 +243,14 @@ push_agent(const struct merge_request *req, const char *ref, struct strbuf *reas
 	int rc = git_run_remote(req->repo->path, req->cfg->git_timeout, &out, (const char *[]){
 	    "push", "-q", "--porcelain", req->repo->push, spec, NULL });
 
+	const char *said = rc == 0 ? "ok" : git_push_refused(out.s) ? "refused" : "failed";
+
 	if (rc != 0) {
 		strbuf_free(reason);
-		strbuf_addf(reason, "push to %s failed%s: %s", req->repo->push,
+		strbuf_addf(reason, "push to %s %s%s: %s", req->repo->push, said,
 		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
 	}
-	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec,
-	    rc == 0 ? "ok" : "refused");
+	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec, said);
 	strbuf_free(&out);
 	free(spec);
 	return rc == 0;

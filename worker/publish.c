@@ -205,13 +205,13 @@ publish(struct worker *w)
 	rc = remote_git(w, w->worktree, &out, (const char *[]){
 	    "push", "-q", "--porcelain", lease, w->repo->push, spec, NULL });
 	dprintf(w->log_fd, "== waved: push %s %s: %s\n", w->repo->push, spec,
-	    rc == 0 ? "ok" : "refused");
+	    rc == 0 ? "ok" : git_push_refused(out.s) ? "refused" : "failed");
 	free(lease);
 	free(spec);
 	if (rc != 0) {
-		/* --porcelain marks a refused ref with "!": the remote said no, which
-		 * trying again will not change; anything else is the way there. */
-		bool refused = out.s && (out.s[0] == '!' || strstr(out.s, "\n!"));
+		/* The remote said no, which trying again will not change; anything
+		 * else is the way there. */
+		bool refused = git_push_refused(out.s);
 
 		why = xasprintf("push to %s %s%s: %s", w->repo->push, refused ? "refused" : "failed",
 		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
