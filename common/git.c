@@ -618,3 +618,21 @@ git_push_refused(const char *porcelain)
 	/* --porcelain marks a ref the remote refused with "!" at the start of its line. */
 	return porcelain && (porcelain[0] == '!' || strstr(porcelain, "\n!") != NULL);
 }
+
+void
+git_fetch_prepare(struct git_fetch *f, const char *remote, const char *branch)
+{
+	f->tracking = xasprintf("refs/remotes/%s/%s", remote, branch);
+	f->spec = xasprintf("+refs/heads/%s:%s", branch, f->tracking);
+	memcpy(f->argv, (const char *[]){ "fetch", "-q", "--no-tags", "--no-write-fetch-head",
+	    remote, f->spec, NULL }, 7 * sizeof(char *));
+	f->argv[7] = NULL;
+}
+
+void
+git_fetch_clear(struct git_fetch *f)
+{
+	free(f->spec);
+	free(f->tracking);
+	f->spec = f->tracking = NULL;
+}

@@ -58,6 +58,18 @@ char *git_head_ref(const char *dir);
  * exists.  0, or -1 when nothing was written (then ask git).
  */
 int git_head_write(const char *worktree, const char *ref);
+/*
+ * The one way waved fetches: the remote's branch into its remote-tracking
+ * ref refs/remotes/REMOTE/BRANCH (f->tracking), forced, no tags, and never
+ * into FETCH_HEAD, which the repo's other workers write too.  f->argv is
+ * for git_run_remote or a wrapper that retries it.
+ */
+struct git_fetch {
+	char *spec, *tracking;
+	const char *argv[8];
+};
+void git_fetch_prepare(struct git_fetch *f, const char *remote, const char *branch);
+void git_fetch_clear(struct git_fetch *f);
 /* Did `git push --porcelain` say the remote refused a ref (no retry changes that),
  * rather than that the way there failed? */
 bool git_push_refused(const char *porcelain);

@@ -202,18 +202,17 @@ static enum merge_result
 sync_remote(const struct merge_request *req, const char *ref, struct strbuf *reason)
 {
 	const char *remote = req->repo->push, *agent = req->cfg->agent_branch;
-	char *tracking = xasprintf("refs/remotes/%s/%s", remote, agent);
-	char *spec = xasprintf("+%s:%s", ref, tracking), *message;
 	struct git_oid ours = { "" }, theirs = { "" }, base = { "" }, joined = { "" };
 	enum merge_result r = MERGE_LANDED;
+	struct git_fetch f;
+	char *message;
 
-	if (git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, (const char *[]){
-	    "fetch", "-q", "--no-tags", remote, spec, NULL }) != 0 ||
-	    git_rev_parse_two(req->repo->path, tracking, ref, &theirs, &ours) == -1 ||
+	git_fetch_prepare(&f, remote, agent);
+	if (git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, f.argv) != 0 ||
+	    git_rev_parse_two(req->repo->path, f.tracking, ref, &theirs, &ours) == -1 ||
 	    git_merge_base(req->repo->path, &ours, &theirs, &base) == -1 ||
 	    git_oid_equal(&base, &theirs)) {
-		free(spec);
-		free(tracking);
+		git_fetch_clear(&f);
 		return MERGE_LANDED;	/* nothing there, or nothing we lack */
 	}
 	message = xasprintf("Merge %s/%s into %s", remote, agent, agent);
@@ -229,8 +228,7 @@ sync_remote(const struct merge_request *req, const char *ref, struct strbuf *rea
 			strbuf_addf(reason, "merge: %s moved under us; ", ref);
 		}
 	}
-	free(spec);
-	free(tracking);
+	git_fetch_clear(&f);
 	return r;
 }
 

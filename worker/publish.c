@@ -70,20 +70,17 @@ remote_git(struct worker *w, const char *dir, struct strbuf *out, const char *co
 static void
 pull_request_head(struct worker *w, struct git_oid *base)
 {
-	char *commit = xasprintf("%s^{commit}", w->job->pr_base), *ref, *spec;
+	char *commit = xasprintf("%s^{commit}", w->job->pr_base);
+	struct git_fetch f;
 	struct git_oid theirs;
 	struct strbuf out = { 0 };
 	bool ours_here = git_rev_parse(w->repo->path, commit, base) == 0;
 	int rc;
 
 	free(commit);
-	/* Into a ref of its own, not FETCH_HEAD: other workers fetch in this repo too. */
-	ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->branch);
-	spec = xasprintf("+refs/heads/%s:%s", w->branch, ref);
-	rc = remote_git(w, w->repo->path, &out, (const char *[]){
-	    "fetch", "-q", "--no-tags", "--no-write-fetch-head", w->repo->push, spec, NULL });
-	free(spec);
-	if (rc == 0 && git_rev_parse(w->repo->path, ref, &theirs) == 0 &&
+	git_fetch_prepare(&f, w->repo->push, w->branch);
+	rc = remote_git(w, w->repo->path, &out, f.argv);
+	if (rc == 0 && git_rev_parse(w->repo->path, f.tracking, &theirs) == 0 &&
 	    (!ours_here || git_is_ancestor(w->repo->path, base->hex, theirs.hex))) {
 		if (ours_here && !git_oid_equal(&theirs, base))
 			dprintf(w->log_fd, "== waved: prepare: %s has commits pushed after waved's "
@@ -93,28 +90,27 @@ pull_request_head(struct worker *w, struct git_oid *base)
 		worker_finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
 		    "neither here nor on %s: %s", w->job->pr_base, w->repo->push, out.s ? out.s : ""));
 	strbuf_free(&out);
-	free(ref);
+	git_fetch_clear(&f);
 }
 
 /* The remote's base branch, fetched now into its remote-tracking ref. */
 static void
 remote_base(struct worker *w, struct git_oid *base)
 {
-	char *ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
-	char *spec = xasprintf("+refs/heads/%s:%s", w->cfg->base_branch, ref);
 	struct strbuf out = { 0 };
-	int rc = remote_git(w, w->repo->path, &out, (const char *[]){
-	    "fetch", "-q", "--no-tags", "--no-write-fetch-head", w->repo->push, spec, NULL });
+	struct git_fetch f;
+	int rc;
 
-	free(spec);
+	git_fetch_prepare(&f, w->repo->push, w->cfg->base_branch);
+	rc = remote_git(w, w->repo->path, &out, f.argv);
 	if (rc != 0)
 		worker_finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: fetching %s from %s failed%s: %s",
 		    w->cfg->base_branch, w->repo->push, rc == -2 ? " (git_timeout)" : "",
 		    out.s ? out.s : ""));
 	strbuf_free(&out);
-	if (git_rev_parse(w->repo->path, ref, base) == -1)
+	if (git_rev_parse(w->repo->path, f.tracking, base) == -1)
 		worker_finish(w, OUTCOME_FAILED, "prepare: the fetched base branch does not resolve");
-	free(ref);
+	git_fetch_clear(&f);
 }
 
 /*
