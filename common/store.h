@@ -179,6 +179,12 @@ int store_duration_note(struct store *st, const char *scope, const char *name, i
 typedef void store_duration_fn(const char *scope, const char *name, int64_t avg_ms,
     long attempts, void *arg);
 int store_each_duration(struct store *st, store_duration_fn *fn, void *arg);
+/*
+ * The averages of cfg's repos and pools, by their index in cfg->repos and
+ * cfg->pools (0: no history yet); each array holds nrepos or npools.
+ */
+void store_durations_of(struct store *st, const struct config *cfg, int64_t *repo_ms,
+    int64_t *pool_ms);
 
 /* The attempt's last state marker; false when it has none. */
 struct store_marker {

@@ -647,3 +647,29 @@ store_each_duration(struct store *st, store_duration_fn *fn, void *arg)
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
+
+struct durations_of {
+	const struct config *cfg;
+	int64_t *repo_ms, *pool_ms;
+};
+
+static void
+duration_of(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
+{
+	struct durations_of *d = arg;
+	const struct repo_conf *repo;
+	long pool;
+
+	(void)attempts;
+	if (strcmp(scope, "repo") == 0 && (repo = config_repo(d->cfg, name)) != NULL)
+		d->repo_ms[repo - d->cfg->repos] = avg_ms;
+	else if (strcmp(scope, "pool") == 0 && (pool = config_pool(d->cfg, name)) >= 0)
+		d->pool_ms[pool] = avg_ms;
+}
+
+void
+store_durations_of(struct store *st, const struct config *cfg, int64_t *repo_ms,
+    int64_t *pool_ms)
+{
+	store_each_duration(st, duration_of, &(struct durations_of){ cfg, repo_ms, pool_ms });
+}

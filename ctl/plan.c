@@ -20,25 +20,6 @@ key_of(const struct issue_spec *s, char *buf, size_t size)
 }
 
 /* What the repos' and pools' last attempts took, by name (0: no history). */
-struct history {
-	const struct config *cfg;
-	int64_t *repo_ms, *pool_ms;
-};
-
-static void
-history_row(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
-{
-	struct history *h = arg;
-	const struct repo_conf *repo;
-	long pool;
-
-	(void)attempts;
-	if (strcmp(scope, "repo") == 0 && (repo = config_repo(h->cfg, name)) != NULL)
-		h->repo_ms[repo - h->cfg->repos] = avg_ms;
-	else if (strcmp(scope, "pool") == 0 && (pool = config_pool(h->cfg, name)) >= 0)
-		h->pool_ms[pool] = avg_ms;
-}
-
 /*
  * Each issue's expected time, as waved computes it, from its database when
  * there is one it can read (no database, or one of another version: the
@@ -48,8 +29,8 @@ static int64_t *
 expected_times(const struct config *cfg, const struct issue_list *l)
 {
 	char *path = xasprintf("%s/%s", cfg->state_dir, STORE_FILE), *err = NULL;
-	struct history h = { cfg, xcalloc(cfg->nrepos + 1, sizeof(int64_t)),
-	    xcalloc(cfg->npools + 1, sizeof(int64_t)) };
+	int64_t *repo_ms = xcalloc(cfg->nrepos + 1, sizeof(int64_t));
+	int64_t *pool_ms = xcalloc(cfg->npools + 1, sizeof(int64_t));
 	int64_t *expected = xcalloc(l->n + 1, sizeof(int64_t));
 	struct store *store = NULL;
 	struct stat sb;
@@ -57,7 +38,7 @@ expected_times(const struct config *cfg, const struct issue_list *l)
 	if (stat(path, &sb) == 0 && (store = store_open(path, STORE_READONLY, &err)) == NULL)
 		free(err);
 	if (store) {
-		store_each_duration(store, history_row, &h);
+		store_durations_of(store, cfg, repo_ms, pool_ms);
 		store_close(store);
 	}
 	for (size_t k = 0; k < l->n; k++) {
@@ -65,11 +46,11 @@ expected_times(const struct config *cfg, const struct issue_list *l)
 		const char *pool_name = l->v[k].pool[0] ? l->v[k].pool : repo ? repo->pool : NULL;
 		long pool = pool_name ? config_pool(cfg, pool_name) : -1;
 
-		expected[k] = plan_expected_ms(repo ? h.repo_ms[repo - cfg->repos] : 0,
-		    pool >= 0 ? h.pool_ms[pool] : 0);
+		expected[k] = plan_expected_ms(repo ? repo_ms[repo - cfg->repos] : 0,
+		    pool >= 0 ? pool_ms[pool] : 0);
 	}
-	free(h.repo_ms);
-	free(h.pool_ms);
+	free(repo_ms);
+	free(pool_ms);
 	free(path);
 	return expected;
 }

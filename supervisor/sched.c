@@ -1326,34 +1326,16 @@ dep_settled(const struct issue_ref *dep, void *arg)
  * averages, read at each plan).  Returns the plan; *members maps its list
  * back to table indexes.
  */
-/* What the repos' and pools' last attempts took, as the store keeps it. */
-struct history {
-	struct sched *s;
-	int64_t *repo_ms, *pool_ms;
-};
-
-static void
-history_row(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
-{
-	struct history *h = arg;
-	long k;
-
-	(void)attempts;
-	if (strcmp(scope, "repo") == 0 && (k = (long)repo_index(h->s, name)) != (long)NO_REPO)
-		h->repo_ms[k] = avg_ms;
-	else if (strcmp(scope, "pool") == 0 && (k = admission_pool(h->s->adm, name)) >= 0)
-		h->pool_ms[k] = avg_ms;
-}
-
 static struct plan *
 plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 {
-	struct history h = { s, xcalloc(s->nrepos + 1, sizeof(int64_t)),
-	    xcalloc(s->cfg->npools + 1, sizeof(int64_t)) };
+	/* The repo table is cfg's repos in order, the pools cfg's pools. */
+	int64_t *repo_ms = xcalloc(s->nrepos + 1, sizeof(int64_t));
+	int64_t *pool_ms = xcalloc(s->cfg->npools + 1, sizeof(int64_t));
 	int64_t *expected = xcalloc(s->n + 1, sizeof(int64_t));
 	struct plan *p;
 
-	store_each_duration(s->store, history_row, &h);
+	store_durations_of(s->store, s->cfg, repo_ms, pool_ms);
 	*members = xcalloc(s->n, sizeof(size_t));
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_issue *is = &s->v[i];
@@ -1369,13 +1351,13 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 		spec->deps = is->deps;	/* a view of the table: the list owns no spec's parts */
 		spec->ndeps = is->ndeps;
 		long pool = issue_pool(s, i);
-		expected[list->n - 1] = plan_expected_ms(h.repo_ms[is->repo],
-		    pool >= 0 ? h.pool_ms[pool] : 0);
+		expected[list->n - 1] = plan_expected_ms(repo_ms[is->repo],
+		    pool >= 0 ? pool_ms[pool] : 0);
 	}
 	p = plan_build_timed(list, expected, dep_settled, s);
 	free(expected);
-	free(h.repo_ms);
-	free(h.pool_ms);
+	free(repo_ms);
+	free(pool_ms);
 	return p;
 }
 
