@@ -253,15 +253,15 @@ poll_timeout(const struct supervisor *sv)
 	int64_t now = mono_ms(), wall = now_ms();
 	int64_t retry = sched_next_deadline(sv->sched);	/* wall clock */
 	int64_t until = workers_next_deadline(sv->workers);
-	int64_t intake = intake_next_deadline(sv);
+	int64_t source = source_next_deadline(sv);
 	int64_t hands = pressure_next_deadline(sv);
 
 	if (retry != INT64_MAX && now + (retry - wall) < until)
 		until = now + (retry - wall);
 	if (sv->stopping && sv->stop_deadline < until)
 		until = sv->stop_deadline;
-	if (intake < until)
-		until = intake;
+	if (source < until)
+		until = source;
 	if (hands < until)
 		until = hands;
 	if (until <= now)
@@ -287,7 +287,7 @@ update_title(struct supervisor *sv)
 static bool
 settled(const struct supervisor *sv)
 {
-	return intake_settled(sv) && sched_settled(sv->sched);
+	return source_settled(sv) && sched_settled(sv->sched);
 }
 
 /* ---- what the poll set's entries do: each its own transaction ---- */
@@ -317,9 +317,9 @@ on_usage(struct supervisor *sv, void *arg)
 }
 
 static void
-on_intake(struct supervisor *sv, void *arg)
+on_source(struct supervisor *sv, void *arg)
 {
-	intake_dispatch(sv, arg, 1);
+	source_dispatch(sv, arg, 1);
 }
 
 static void
@@ -355,7 +355,7 @@ WHEN_STORE_UP(fd_worker, on_worker)
 WHEN_STORE_UP(fd_github, on_github)
 WHEN_STORE_UP(fd_reload, on_reload)
 WHEN_STORE_UP(fd_usage, on_usage)
-WHEN_STORE_UP(fd_intake, on_intake)
+WHEN_STORE_UP(fd_source, on_source)
 
 /* Add what a module's *_pollfds gives (at most max entries), served by fn. */
 static void
@@ -389,11 +389,11 @@ on_timers(struct supervisor *sv, void *arg)
 	if (sv->pulls && !sv->stopping)
 		pulls_tick(sv->pulls);
 	workers_watchdog(sv->workers, mono_ms());
-	intake_tick(sv, mono_ms());
+	source_tick(sv, mono_ms());
 	sched_tick(sv->sched, now_ms());
 	sched_budget_tick(sv->sched, now_ms());
 	if (!sv->stopping && mono_ms() >= sv->next_poll)
-		intake_poll(sv);
+		source_poll(sv);
 }
 
 /* What each module would put in the poll array, through one type. */
@@ -428,9 +428,9 @@ usage_fill(const void *u, struct pollfd *fds)
 }
 
 static size_t
-intake_fill(const void *sv, struct pollfd *fds)
+source_fill(const void *sv, struct pollfd *fds)
 {
-	return intake_pollfds(sv, fds);
+	return source_pollfds(sv, fds);
 }
 
 /*
@@ -491,7 +491,7 @@ loop_iterate(struct supervisor *sv)
 		add_fds(sv, github_nfds(sv->github), github_fill, sv->github, fd_github);
 	add_fds(sv, 1, reload_fill, sv->reload, fd_reload);
 	add_fds(sv, 1, usage_fill, sv->usage, fd_usage);
-	add_fds(sv, INTAKE_POLLFDS, intake_fill, sv, fd_intake);
+	add_fds(sv, SOURCE_POLLFDS, source_fill, sv, fd_source);
 	if (pollset_poll(ps, poll_timeout(sv)) == -1 && errno != EINTR)
 		fatal("poll");
 	pollset_dispatch(ps);
@@ -567,7 +567,7 @@ check_finished(struct supervisor *sv)
 		journal_begin(sv->journal);
 		begin_drain(sv, "an issue is dead (--exit-on-error)", EXIT_SOME_FAILED);
 		journal_commit(sv->journal);
-	} else if (sv->opts->once && intake_settled(sv) && sched_budget_stuck(sv->sched) &&
+	} else if (sv->opts->once && source_settled(sv) && sched_budget_stuck(sv->sched) &&
 	    workers_count(sv->workers) == 0) {
 		/* Only the rolling day can move things on: come back later (EX_TEMPFAIL). */
 		sv->finished = true;
@@ -575,7 +575,7 @@ check_finished(struct supervisor *sv)
 		sv->exit_status = EXIT_TEMPFAIL;
 	} else if (sv->opts->once && settled(sv)) {
 		sv->finished = true;
-		sv->exit_status = sched_all_done(sv->sched) && intake_loaded(sv) ? EXIT_ALL_DONE :
+		sv->exit_status = sched_all_done(sv->sched) && source_loaded(sv) ? EXIT_ALL_DONE :
 		    EXIT_SOME_FAILED;
 	}
 }
@@ -614,7 +614,7 @@ open_state(struct supervisor *sv)
 		strbuf_free(&errors);
 		return -1;
 	}
-	if (config_wants_github(sv->cfg) && intake_open(sv) == -1)
+	if (config_wants_github(sv->cfg) && source_open(sv) == -1)
 		return -1;
 	return 0;
 }
@@ -636,7 +636,7 @@ close_state(struct supervisor *sv)
 	control_close(sv->control);
 	reload_free(sv->reload);
 	usage_free(sv->usage);
-	intake_close(sv);
+	source_close(sv);
 	sched_free(sv->sched);
 	workers_free(sv->workers);
 	journal_free(sv->journal);
@@ -657,11 +657,11 @@ on_start(struct supervisor *sv, void *arg)
 {
 	(void)arg;
 	sched_set_running(sv->sched, true);
-	intake_start(sv);
+	source_start(sv);
 	sched_recover(sv->sched);
 	cgroup_tree_remove_stale();	/* the orphans have ended: what they left goes */
 	sched_budget_tick(sv->sched, now_ms());	/* what the last 24 hours spent, before any admission */
-	intake_poll(sv);
+	source_poll(sv);
 }
 
 int

@@ -100,7 +100,7 @@ apply(struct supervisor *sv, struct config *cfg)
 		sched_cap_limit(sv->sched, config_effective_cap(cfg), "config", "reload");
 	log_info("reloaded %s", sv->opts->config_path);
 	answer_all(sv, NULL);
-	intake_poll(sv);
+	source_poll(sv);
 }
 
 /* In the child: the preflight, its answer on the pipe, and nothing else. */

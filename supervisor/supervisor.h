@@ -1,6 +1,6 @@
 /*
  * The supervisor's own state, shared by the files of its lifecycle: loop.c
- * (start, the poll loop, signals, stop), intake.c (the issue source and the
+ * (start, the poll loop, signals, stop), source.c (the issue source and the
  * outcomes reported back to it) and control_requests.c (the control socket's requests).
  * Nothing outside supervisor/ sees it.
  */
@@ -18,7 +18,7 @@
 #include "supervisor/github/client.h"
 #include "common/store.h"
 #include "supervisor/control.h"
-#include "supervisor/intake_command.h"
+#include "supervisor/command_source.h"
 #include "supervisor/journal.h"
 #include "supervisor/loop.h"
 #include "supervisor/pollset.h"
@@ -47,7 +47,7 @@ struct supervisor {
 	struct github *github;		/* with [source] type = github */
 	struct source_github *gh_source;
 	struct pulls *pulls;		/* land = pr: the pull requests awaiting a merge */
-	struct intake_command *command;	/* with [source] type = command */
+	struct command_source *command;	/* with [source] type = command */
 	struct report *report;		/* [source] report: outcomes told to a command */
 	int reports;			/* outcomes being reported to GitHub */
 	bool report_again;		/* a report failed: try the unreported ones again */
@@ -70,21 +70,21 @@ struct supervisor {
 	char title[128];
 };
 
-/* intake.c: the issue source, whichever it is, and the pull requests of land = pr. */
-int intake_open(struct supervisor *sv);		/* GitHub client and preflight; -1 logged */
-void intake_start(struct supervisor *sv);	/* hooks, and outcomes left unreported */
-void intake_poll(struct supervisor *sv);	/* read the source now */
-bool intake_settled(const struct supervisor *sv);	/* read once, nothing left to report */
-int64_t intake_next_deadline(const struct supervisor *sv);
+/* source.c: the issue source, whichever it is, and the pull requests of land = pr. */
+int source_open(struct supervisor *sv);		/* GitHub client and preflight; -1 logged */
+void source_start(struct supervisor *sv);	/* hooks, and outcomes left unreported */
+void source_poll(struct supervisor *sv);	/* read the source now */
+bool source_settled(const struct supervisor *sv);	/* read once, nothing left to report */
+int64_t source_next_deadline(const struct supervisor *sv);
 /* The source's and the report command's children: pipes (up to
- * INTAKE_POLLFDS entries) and timeouts (their exits: children.c). */
-#define INTAKE_POLLFDS 4
-size_t intake_pollfds(const struct supervisor *sv, struct pollfd *fds);
-void intake_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n);
-void intake_tick(struct supervisor *sv, int64_t now);
+ * SOURCE_POLLFDS entries) and timeouts (their exits: children.c). */
+#define SOURCE_POLLFDS 4
+size_t source_pollfds(const struct supervisor *sv, struct pollfd *fds);
+void source_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n);
+void source_tick(struct supervisor *sv, int64_t now);
 /* The source gave a list of issues at least once in this run (--once's exit). */
-bool intake_loaded(const struct supervisor *sv);
-void intake_close(struct supervisor *sv);
+bool source_loaded(const struct supervisor *sv);
+void source_close(struct supervisor *sv);
 
 /* pressure.c: the usage monitor and the memory floor pull the cap. */
 struct usage *pressure_usage_new(struct supervisor *sv);

@@ -1,5 +1,5 @@
 /*
- * The supervisor's intake: the issue source read on its schedule (the file
+ * The supervisor's side of the issue source: read on its schedule (the file
  * at every poll_interval; GitHub repo by repo, and the command source's
  * command, through the poll loop) and handed to the scheduler, and outcomes
  * reported back to GitHub and to the report command.
@@ -17,7 +17,7 @@
 
 /* Read the source and hand it to the scheduler; a failed read drops nothing. */
 void
-intake_poll(struct supervisor *sv)
+source_poll(struct supervisor *sv)
 {
 	struct issue_list issues = { 0 };
 	struct strbuf problems = { 0 };
@@ -30,7 +30,7 @@ intake_poll(struct supervisor *sv)
 	}
 	if (sv->command) {
 		sv->next_poll = INT64_MAX;	/* until it is over: command_issues sets it */
-		intake_command_poll(sv->command, sv->cfg);
+		command_source_poll(sv->command, sv->cfg);
 		return;
 	}
 	rc = source_file_load(sv->cfg->source.path, sv->cfg, &issues, &problems);
@@ -162,7 +162,7 @@ report_unreported(const struct store_issue_row *row, void *arg)
 
 /* The GitHub client, its token, and the check that every repo is readable. */
 int
-intake_open(struct supervisor *sv)
+source_open(struct supervisor *sv)
 {
 	struct strbuf errors = { 0 };
 	char *err = NULL;
@@ -183,13 +183,13 @@ intake_open(struct supervisor *sv)
 }
 
 void
-intake_start(struct supervisor *sv)
+source_start(struct supervisor *sv)
 {
 	sched_set_outcome_hook(sv->sched, report_outcome, sv);
 	/* Before recovery, whose done events are outcomes too. */
 	sv->report = report_new(sv->store, sv->journal, sv->cfg);
 	if (sv->cfg->source.type == SOURCE_COMMAND)
-		sv->command = intake_command_new(command_issues, sv);
+		sv->command = command_source_new(command_issues, sv);
 	if (sv->github == NULL)
 		return;
 	github_set_events(sv->github, sv->events);
@@ -203,21 +203,21 @@ intake_start(struct supervisor *sv)
 }
 
 bool
-intake_settled(const struct supervisor *sv)
+source_settled(const struct supervisor *sv)
 {
 	if (sv->pulls && !pulls_idle(sv->pulls))
 		return false;
 	if (sv->report && !report_settled(sv->report))
 		return false;
-	if (sv->command && (!intake_command_heard(sv->command) ||
-	    intake_command_running(sv->command)))
+	if (sv->command && (!command_source_heard(sv->command) ||
+	    command_source_running(sv->command)))
 		return false;
 	return sv->gh_source == NULL || (source_github_ready(sv->gh_source) && sv->reports == 0 &&
 	    github_pending(sv->github) == 0);
 }
 
 int64_t
-intake_next_deadline(const struct supervisor *sv)
+source_next_deadline(const struct supervisor *sv)
 {
 	int64_t next = sv->next_poll;
 
@@ -227,17 +227,17 @@ intake_next_deadline(const struct supervisor *sv)
 		next = source_github_next_deadline(sv->gh_source);
 	if (sv->pulls && pulls_next_deadline(sv->pulls) < next)
 		next = pulls_next_deadline(sv->pulls);
-	if (sv->command && intake_command_next_deadline(sv->command) < next)
-		next = intake_command_next_deadline(sv->command);
+	if (sv->command && command_source_next_deadline(sv->command) < next)
+		next = command_source_next_deadline(sv->command);
 	if (sv->report && report_next_deadline(sv->report, sv->stopping) < next)
 		next = report_next_deadline(sv->report, sv->stopping);
 	return next;
 }
 
 size_t
-intake_pollfds(const struct supervisor *sv, struct pollfd *fds)
+source_pollfds(const struct supervisor *sv, struct pollfd *fds)
 {
-	size_t n = sv->command ? intake_command_pollfds(sv->command, fds) : 0;
+	size_t n = sv->command ? command_source_pollfds(sv->command, fds) : 0;
 
 	return n + (sv->report ? report_pollfds(sv->report, fds + n) : 0);
 }
@@ -248,37 +248,37 @@ intake_pollfds(const struct supervisor *sv, struct pollfd *fds)
  * non-blocking, so a stale entry costs one EAGAIN.
  */
 void
-intake_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n)
+source_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n)
 {
 	if (sv->command)
-		intake_command_dispatch(sv->command, fds, n);
+		command_source_dispatch(sv->command, fds, n);
 	if (sv->report)
 		report_dispatch(sv->report, fds, n);
 }
 
 void
-intake_tick(struct supervisor *sv, int64_t now)
+source_tick(struct supervisor *sv, int64_t now)
 {
 	if (sv->command)
-		intake_command_tick(sv->command, now);
+		command_source_tick(sv->command, now);
 	if (sv->report)
 		report_tick(sv->report, now, sv->stopping);
 }
 
 bool
-intake_loaded(const struct supervisor *sv)
+source_loaded(const struct supervisor *sv)
 {
-	return sv->command == NULL || intake_command_loaded(sv->command);
+	return sv->command == NULL || command_source_loaded(sv->command);
 }
 
 void
-intake_close(struct supervisor *sv)
+source_close(struct supervisor *sv)
 {
 	if (sv->sched)
 		sched_set_pushed_hook(sv->sched, NULL, NULL);
 	pulls_free(sv->pulls);
 	report_free(sv->report);
-	intake_command_free(sv->command);
+	command_source_free(sv->command);
 	sv->report = NULL;
 	sv->command = NULL;
 	source_github_free(sv->gh_source);

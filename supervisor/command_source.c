@@ -1,4 +1,4 @@
-#include "supervisor/intake_command.h"
+#include "supervisor/command_source.h"
 
 #include <malloc.h>
 #include <stdlib.h>
@@ -10,8 +10,8 @@
 #include "common/source_command.h"
 #include "common/util.h"
 
-struct intake_command {
-	intake_command_fn *fn;
+struct command_source {
+	command_source_fn *fn;
 	void *arg;
 	const struct config *cfg;	/* held by the run under way */
 	struct command *run;
@@ -19,10 +19,10 @@ struct intake_command {
 	bool heard, loaded;
 };
 
-struct intake_command *
-intake_command_new(intake_command_fn *fn, void *arg)
+struct command_source *
+command_source_new(command_source_fn *fn, void *arg)
 {
-	struct intake_command *ic = xcalloc(1, sizeof(*ic));
+	struct command_source *ic = xcalloc(1, sizeof(*ic));
 
 	ic->fn = fn;
 	ic->arg = arg;
@@ -30,7 +30,7 @@ intake_command_new(intake_command_fn *fn, void *arg)
 }
 
 void
-intake_command_free(struct intake_command *ic)
+command_source_free(struct command_source *ic)
 {
 	if (ic == NULL)
 		return;
@@ -55,7 +55,7 @@ first_reason(const char *problems)
 
 /* Tell what a run gave; a bad run leaves the scheduler as it was. */
 static void
-tell(struct intake_command *ic, int rc, const struct issue_list *issues, const char *problems)
+tell(struct command_source *ic, int rc, const struct issue_list *issues, const char *problems)
 {
 	char *why = rc == 0 ? NULL : first_reason(problems);
 
@@ -70,11 +70,11 @@ tell(struct intake_command *ic, int rc, const struct issue_list *issues, const c
 static void
 command_exited_fn(pid_t pid, int status, void *arg)
 {
-	intake_command_child_exited(arg, pid, status);
+	command_source_child_exited(arg, pid, status);
 }
 
 static void
-start(struct intake_command *ic, const struct config *cfg)
+start(struct command_source *ic, const struct config *cfg)
 {
 	char *why = NULL;
 
@@ -91,7 +91,7 @@ start(struct intake_command *ic, const struct config *cfg)
 
 /* Output read and the command reaped: what did it print? */
 static void
-finish(struct intake_command *ic)
+finish(struct command_source *ic)
 {
 	struct issue_list issues = { 0 };
 	struct strbuf said = { 0 }, problems = { 0 };
@@ -122,7 +122,7 @@ finish(struct intake_command *ic)
 }
 
 void
-intake_command_poll(struct intake_command *ic, const struct config *cfg)
+command_source_poll(struct command_source *ic, const struct config *cfg)
 {
 	if (ic->run) {
 		config_release(ic->again);
@@ -132,44 +132,44 @@ intake_command_poll(struct intake_command *ic, const struct config *cfg)
 }
 
 bool
-intake_command_running(const struct intake_command *ic)
+command_source_running(const struct command_source *ic)
 {
 	return ic->run != NULL;
 }
 
 bool
-intake_command_heard(const struct intake_command *ic)
+command_source_heard(const struct command_source *ic)
 {
 	return ic->heard;
 }
 
 bool
-intake_command_loaded(const struct intake_command *ic)
+command_source_loaded(const struct command_source *ic)
 {
 	return ic->loaded;
 }
 
 void
-intake_command_tick(struct intake_command *ic, int64_t now)
+command_source_tick(struct command_source *ic, int64_t now)
 {
 	if (ic->run)
 		command_tick(ic->run, now);
 }
 
 int64_t
-intake_command_next_deadline(const struct intake_command *ic)
+command_source_next_deadline(const struct command_source *ic)
 {
 	return ic->run ? command_next_deadline(ic->run) : INT64_MAX;
 }
 
 size_t
-intake_command_pollfds(const struct intake_command *ic, struct pollfd *fds)
+command_source_pollfds(const struct command_source *ic, struct pollfd *fds)
 {
 	return ic->run ? command_pollfds(ic->run, fds) : 0;
 }
 
 void
-intake_command_dispatch(struct intake_command *ic, const struct pollfd *fds, size_t n)
+command_source_dispatch(struct command_source *ic, const struct pollfd *fds, size_t n)
 {
 	if (ic->run == NULL || n == 0)
 		return;
@@ -179,7 +179,7 @@ intake_command_dispatch(struct intake_command *ic, const struct pollfd *fds, siz
 }
 
 bool
-intake_command_child_exited(struct intake_command *ic, pid_t pid, int status)
+command_source_child_exited(struct command_source *ic, pid_t pid, int status)
 {
 	if (!command_exited(ic->run, pid, status))
 		return false;
