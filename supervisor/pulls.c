@@ -216,9 +216,9 @@ watch_repo(struct watch *w, const struct repo_conf *repo)
 	strlcpy(w->repo_name, repo->name, sizeof(w->repo_name));
 }
 
-/* Never two pull requests: the one of this head branch is looked for first. */
+/* Open the pull request of a pushed branch; never two: one of this head branch is looked for first. */
 static void
-publish(struct watch *w, const struct sched_pull *v)
+open_pull_request(struct watch *w, const struct sched_pull *v)
 {
 	char *owner = strndup(v->repo->github, strcspn(v->repo->github, "/"));
 	char *branch = issue_branch_name(w->p->cfg, v->number), *head;
@@ -450,7 +450,7 @@ pulls_tick(struct pulls *p)
 		if (w->busy || w->next > now || v.repo->github == NULL)
 			continue;
 		if (!v.synced || v.pr <= 0)
-			publish(w, &v);
+			open_pull_request(w, &v);
 		else
 			check_pull(w);
 	}
