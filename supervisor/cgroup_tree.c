@@ -171,13 +171,48 @@ remove_stale_tree(const char *old)
 	return gone;
 }
 
+/*
+ * The empty trees beside ours of supervisors that are gone, whatever state
+ * folder they used (one removed since, a run killed for good): nothing is
+ * left in them to end, only folders to remove.  A pid that exists may be a
+ * waved still making its tree: left alone.
+ */
+static void
+remove_empty_trees(void)
+{
+	DIR *d = opendir(home);
+	struct dirent *e;
+	size_t plen = strlen(CGROUP_TREE_PREFIX);
+
+	while (d && (e = readdir(d)) != NULL) {
+		char *end, *old;
+		long pid;
+
+		if (strncmp(e->d_name, CGROUP_TREE_PREFIX, plen) != 0)
+			continue;
+		pid = strtol(e->d_name + plen, &end, 10);
+		if (*end != '\0' || pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		old = xasprintf("%s/%s", home, e->d_name);
+		if (!cgroup_populated(old))
+			cgroup_kill_remove(old, 0);
+		free(old);
+	}
+	if (d)
+		closedir(d);
+}
+
 void
 cgroup_tree_remove_stale(void)
 {
 	struct strbuf left = { 0 };
 	char *save = NULL;
 
-	if (tree == NULL || stale.len == 0)
+	if (tree == NULL)
+		return;
+	remove_empty_trees();
+	if (stale.len == 0)
 		return;
 	for (char *old = strtok_r(stale.s, "\n", &save); old; old = strtok_r(NULL, "\n", &save))
 		if (a_tree_beside_ours(old) && access(old, F_OK) == 0 && !remove_stale_tree(old))

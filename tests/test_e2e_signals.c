@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "common/cgroup.h"
 #include "common/util.h"
 #include "tests/lib/scenario.h"
 
@@ -277,6 +278,30 @@ Test(e2e_signals, the_next_start_ends_what_a_killed_run_left)
 	cr_assert(process_gone((pid_t)server), "the server of the killed run still runs");
 	cr_assert(access(old, F_OK) == -1, "%s of the killed run is left", old);
 	free(old);
+}
+
+/* An empty tree of a supervisor gone for good (its state folder too) is removed by any start. */
+Test(e2e_signals, an_empty_tree_of_a_waved_gone_is_removed)
+{
+	free(scenario_repo(sc, "r1"));
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo x > f.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"r1\",\"number\":1,\"title\":\"a\"}]");
+	require_cgroup();
+	pid_t gone = fork();
+
+	if (gone == 0)
+		_exit(0);
+	cr_assert(gone > 0 && scenario_wait(gone, 10) == 0);
+	char *home = cgroup_own_dir();
+	char *tree = xasprintf("%s/%s%d", home, CGROUP_TREE_PREFIX, (int)gone);
+	char *leaf = xasprintf("%s/%s", tree, CGROUP_LEAF);
+
+	cr_assert(mkdir(tree, 0755) == 0 && mkdir(leaf, 0755) == 0, "%s", tree);
+	cJSON_Delete(scenario_once_ok(sc));
+	cr_assert(access(tree, F_OK) == -1, "%s is still there", tree);
+	free(leaf);
+	free(tree);
+	free(home);
 }
 
 /* The log is written by waved from a pipe: a writer the phase left behind cannot reach it. */
