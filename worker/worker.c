@@ -85,9 +85,11 @@ worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	    reason && *reason ? ": " : "", reason ? reason : "");
 	/* The cgroup's peak holds every process of the attempt at once, page
 	 * cache too: told in the log, not taken for the phases' peaks (wait4). */
-	if (contain_peak_kb() > 0)
+	long peak_kb = contain_peak_kb();
+
+	if (peak_kb > 0)
 		dprintf(w->log_fd, "== waved: the attempt's peak memory (memory.peak): %ld MiB\n",
-		    contain_peak_kb() / 1024);
+		    peak_kb / 1024);
 	/*
 	 * Only the worker holding the issue's lock may touch its worktree.  The
 	 * branch stays: until the supervisor has recorded the landing, it is the
