@@ -14,7 +14,28 @@
 
 #include "common/log.h"
 
-#define JOB_VERSION 1	/* the supervisor and its worker are the same binary: a check, not a protocol */
+#define JOB_VERSION 2	/* the supervisor and its children are the same binary: a check, not a protocol */
+
+static const char *const role_flags[] = {
+	[JOB_WORKER] = JOB_WORKER_FLAG,
+	[JOB_RECOVER] = JOB_RECOVER_FLAG,
+	[JOB_PREFLIGHT] = JOB_PREFLIGHT_FLAG,
+};
+
+int
+job_role_of_flag(const char *flag)
+{
+	for (size_t k = 0; k < ARRAY_LEN(role_flags); k++)
+		if (strcmp(flag, role_flags[k]) == 0)
+			return (int)k;
+	return -1;
+}
+
+const char *
+job_role_flag(enum job_role role)
+{
+	return role_flags[role];
+}
 
 static void
 add_str(cJSON *o, const char *key, const char *v)
@@ -48,6 +69,7 @@ job_write(const struct worker_job *j)
 	int fd;
 
 	cJSON_AddNumberToObject(o, "v", JOB_VERSION);
+	cJSON_AddNumberToObject(o, "role", j->role);
 	add_str(c, "text", j->cfg->text);
 	add_str(c, "file", j->cfg->file);
 	add_str(c, "dir", j->cfg->dir);
@@ -55,7 +77,7 @@ job_write(const struct worker_job *j)
 	add_str(c, "state_dir", j->cfg->state_dir);
 	cJSON_AddBoolToObject(o, "log_stderr", log_to_stderr_now());
 	cJSON_AddNumberToObject(o, "log_verbosity", log_verbosity_now());
-	add_str(o, "repo", j->repo->name);
+	add_str(o, "repo", j->repo ? j->repo->name : NULL);
 	add_str(o, "issue", j->issue);
 	cJSON_AddNumberToObject(o, "number", (double)j->number);
 	add_str(o, "title", j->title ? j->title : "");
@@ -69,6 +91,14 @@ job_write(const struct worker_job *j)
 	add_str(o, "pr_head", j->pr_head);
 	add_str(o, "pr_base", j->pr_base);
 	cJSON_AddBoolToObject(o, "pr_conflict", j->pr_conflict);
+	add_str(o, "final", j->final);
+	if (j->has_marker) {
+		cJSON *m = cJSON_AddObjectToObject(o, "marker");
+
+		add_str(m, "phase", j->marker.phase);
+		cJSON_AddNumberToObject(m, "result", j->marker.result);
+		add_str(m, "head", j->marker.head);
+	}
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (text == NULL)
@@ -170,13 +200,31 @@ read_config(const cJSON *o, struct worker_job *j, char *err, size_t errsize)
 	return cfg ? 0 : -1;
 }
 
+/* A recovery's marker, when the job has one. */
 static int
-read_job(const cJSON *o, struct worker_job *j, char *err, size_t errsize)
+read_marker(const cJSON *o, struct worker_job *j, char *err, size_t errsize)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "marker");
+	double result;
+
+	if (m == NULL)
+		return 0;
+	if (get_buf(m, "phase", j->marker.phase, sizeof(j->marker.phase), err, errsize) == -1 ||
+	    get_num(m, "result", &result, err, errsize) == -1 ||
+	    get_buf(m, "head", j->marker.head, sizeof(j->marker.head), err, errsize) == -1)
+		return -1;
+	j->marker.result = (int)result;
+	j->has_marker = true;
+	return 0;
+}
+
+static int
+read_job(const cJSON *o, enum job_role role, struct worker_job *j, char *err, size_t errsize)
 {
 	const cJSON *log_stderr = cJSON_GetObjectItemCaseSensitive(o, "log_stderr");
 	const cJSON *conflict = cJSON_GetObjectItemCaseSensitive(o, "pr_conflict");
 	char *repo = NULL, *pool = NULL, *title = NULL, *body = NULL;
-	double v, verbosity, number, attempt, supervisor, resume;
+	double v, got_role, verbosity, number, attempt, supervisor, resume;
 	long k;
 
 	if (get_num(o, "v", &v, err, errsize) == -1)
@@ -185,12 +233,20 @@ read_job(const cJSON *o, struct worker_job *j, char *err, size_t errsize)
 		snprintf(err, errsize, "version %g, expected %d", v, JOB_VERSION);
 		return -1;
 	}
+	if (get_num(o, "role", &got_role, err, errsize) == -1)
+		return -1;
+	if (got_role != role) {
+		snprintf(err, errsize, "a job of role %g, exec'd as %s", got_role,
+		    job_role_flag(role));
+		return -1;
+	}
+	j->role = role;
 	if (get_num(o, "log_verbosity", &verbosity, err, errsize) == -1)
 		return -1;
 	/* From here, the log goes where the supervisor's goes. */
 	log_init("waved", cJSON_IsTrue(log_stderr), (int)verbosity);
 	if (read_config(o, j, err, errsize) == -1 ||
-	    get_str(o, "repo", false, &repo, err, errsize) == -1 ||
+	    get_str(o, "repo", role == JOB_PREFLIGHT, &repo, err, errsize) == -1 ||
 	    get_num(o, "number", &number, err, errsize) == -1 ||
 	    get_num(o, "attempt", &attempt, err, errsize) == -1 ||
 	    get_num(o, "supervisor", &supervisor, err, errsize) == -1 ||
@@ -202,9 +258,11 @@ read_job(const cJSON *o, struct worker_job *j, char *err, size_t errsize)
 	    get_buf(o, "trace", j->trace, sizeof(j->trace), err, errsize) == -1 ||
 	    get_buf(o, "base", j->base, sizeof(j->base), err, errsize) == -1 ||
 	    get_buf(o, "pr_head", j->pr_head, sizeof(j->pr_head), err, errsize) == -1 ||
-	    get_buf(o, "pr_base", j->pr_base, sizeof(j->pr_base), err, errsize) == -1)
+	    get_buf(o, "pr_base", j->pr_base, sizeof(j->pr_base), err, errsize) == -1 ||
+	    get_buf(o, "final", j->final, sizeof(j->final), err, errsize) == -1 ||
+	    read_marker(o, j, err, errsize) == -1)
 		goto fail;
-	if ((j->repo = config_repo(j->cfg, repo)) == NULL) {
+	if (repo && (j->repo = config_repo(j->cfg, repo)) == NULL) {
 		snprintf(err, errsize, "repo %s: not in the configuration", repo);
 		goto fail;
 	}
@@ -236,7 +294,7 @@ fail:
 }
 
 int
-job_read(int fd, struct worker_job *j, char *err, size_t errsize)
+job_read(int fd, enum job_role role, struct worker_job *j, char *err, size_t errsize)
 {
 	struct strbuf b = { 0 };
 	char chunk[65536];
@@ -262,7 +320,7 @@ job_read(int fd, struct worker_job *j, char *err, size_t errsize)
 		cJSON_Delete(o);
 		return -1;
 	}
-	rc = read_job(o, j, err, errsize);
+	rc = read_job(o, role, j, err, errsize);
 	cJSON_Delete(o);
 	return rc;
 }

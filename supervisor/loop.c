@@ -19,6 +19,7 @@
 #include "common/summary.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
+#include "supervisor/exec_self.h"
 #include "supervisor/pollset.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
@@ -649,6 +650,7 @@ close_state(struct supervisor *sv)
 	children_free();
 	config_free(sv->cfg);
 	cgroup_tree_close();
+	exec_self_close();
 }
 
 /* The first turn: what the last run left in flight, then the source. */
@@ -676,6 +678,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		return EXIT_BAD_CONFIG;
 	}
 	open_containment(cfg);
+	exec_self_open();	/* what workers, recoveries and preflights are exec'd from */
 	sv.pollset = pollset_new();
 	sv.workers = workers_new();
 	sv.reload = reload_new();

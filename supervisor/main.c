@@ -25,6 +25,8 @@
 #include "common/source_command.h"
 #include "supervisor/github/issues.h"
 #include "common/job.h"
+#include "supervisor/recover.h"
+#include "supervisor/reload.h"
 #include "worker/worker.h"
 
 #define PIDFILE_NAME "waved.pid"
@@ -288,6 +290,20 @@ take_pidfile(const struct config *cfg)
 	return pfh;
 }
 
+static void __attribute__((noreturn))
+run_role(enum job_role role)
+{
+	switch (role) {
+	case JOB_WORKER:
+		worker_main_exec();
+	case JOB_RECOVER:
+		recover_main_exec();
+	case JOB_PREFLIGHT:
+		reload_preflight_main_exec();
+	}
+	_exit(1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -298,13 +314,13 @@ main(int argc, char **argv)
 	char *errors = NULL;
 
 	/*
-	 * Worker mode, internal: the supervisor forked and exec'd us with the
-	 * job on a descriptor (common/job.h), which must not be closed first.
+	 * A role, internal: the supervisor forked and exec'd us with the job on
+	 * a descriptor (common/job.h), which must not be closed first.
 	 */
-	if (argc == 2 && strcmp(argv[1], JOB_WORKER_FLAG) == 0) {
+	if (argc == 2 && job_role_of_flag(argv[1]) != -1) {
 		setproctitle_init(argc, argv, environ);
 		closefrom(JOB_FD + 1);
-		worker_main_exec();
+		run_role((enum job_role)job_role_of_flag(argv[1]));
 	}
 	/* Whatever descriptors we were started with are not ours (a held lock, a pipe). */
 	closefrom(STDERR_FILENO + 1);

@@ -8,9 +8,13 @@
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include <bsd/string.h>
+#include <bsd/unistd.h>
 
+#include "common/job.h"
 #include "common/log.h"
 #include "common/spawn.h"
 #include "common/paths.h"
@@ -203,4 +207,45 @@ recover_reap_orphan(const struct config *cfg, const struct repo_conf *repo, long
 			    repo->name, number);
 	}
 	free(path);
+}
+
+/*
+ * The exec'd recovery (waved --recover, common/job.h): ask git, do what it
+ * says, answer "recovered" on the pipe, and go.  Run by the supervisor's
+ * binary in a process of its own, so a crashed attempt's repository is
+ * looked at by a process that holds nothing of the supervisor's.
+ */
+void
+recover_main_exec(void)
+{
+	static struct worker_job job;
+	struct proto_msg m = { .type = PROTO_RECOVERED };
+	struct recover_decision d;
+	struct recover_input in;
+	sigset_t none;
+	char err[512];
+
+	/* The supervisor's mask is for its signalfd: a TERM ends us. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (job_read(JOB_FD, JOB_RECOVER, &job, err, sizeof(err)) == -1) {
+		log_warnx("recovery: its job on descriptor %d: %s", JOB_FD, err);
+		_exit(1);
+	}
+	close(JOB_FD);
+	if (getppid() != job.supervisor)
+		_exit(1);	/* the supervisor died before PDEATHSIG was set */
+	setproctitle("recover %s", job.issue);
+	in = (struct recover_input){
+		.cfg = job.cfg, .repo = job.repo, .number = job.number,
+		.base = job.base[0] ? job.base : NULL, .final = job.final[0] ? job.final : NULL,
+		.marker = job.has_marker ? &job.marker : NULL,
+	};
+	recover_evaluate(&in, &d);
+	recover_carry_out(&in, &d);
+	m.action = d.action;
+	m.resume = d.resume;
+	strlcpy(m.sha, d.landed, sizeof(m.sha));
+	_exit(proto_send(JOB_PIPE_FD, &m) == 0 ? 0 : 1);
 }

@@ -37,6 +37,8 @@ void recover_reset(const struct config *cfg, const struct repo_conf *repo, long 
 void recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, long number);
 /* Delete a landed issue's branch in the background (never blocks the loop). */
 void recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number);
+/* waved --recover: the exec'd child that evaluates and carries out one recovery. */
+void recover_main_exec(void) __attribute__((noreturn));
 /*
  * A worker of a dead supervisor may still be winding down: found by its hold
  * on the issue's lock, given a moment, then killed (pid: the one recorded).

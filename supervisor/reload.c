@@ -10,8 +10,10 @@
 
 #include <bsd/unistd.h>
 
+#include "common/job.h"
 #include "common/log.h"
 #include "supervisor/children.h"
+#include "supervisor/exec_self.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
 
@@ -103,30 +105,38 @@ apply(struct supervisor *sv, struct config *cfg)
 	source_poll(sv);
 }
 
-/* In the child: the preflight, its answer on the pipe, and nothing else. */
-static void __attribute__((noreturn))
-preflight_child(const struct config *cfg, int fd)
+/*
+ * The exec'd preflight (waved --preflight, common/job.h): check the
+ * candidate configuration's repos and runner, answer on the pipe, and go.
+ * It runs git and srun, so it holds nothing of the supervisor's.
+ */
+void
+reload_preflight_main_exec(void)
 {
-	struct strbuf errors = { 0 };
+	static struct worker_job job;
+	struct strbuf answer = { 0 };
 	sigset_t none;
+	char err[512];
 	int rc;
 
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (fd != 3) {
-		dup2(fd, 3);
-		close(fd);
+	sigprocmask(SIG_SETMASK, &none, NULL);	/* the supervisor's is for its signalfd */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (job_read(JOB_FD, JOB_PREFLIGHT, &job, err, sizeof(err)) == -1) {
+		log_warnx("reload preflight: its job on descriptor %d: %s", JOB_FD, err);
+		_exit(1);
 	}
-	closefrom(4);
+	close(JOB_FD);
+	if (getppid() != job.supervisor)
+		_exit(1);
 	setproctitle("reload preflight");
-	rc = preflight_repos(cfg, true, &errors);
-	if (preflight_runner(cfg, &errors) == -1)
+	rc = preflight_repos(job.cfg, true, &answer);
+	if (preflight_runner(job.cfg, &answer) == -1)
 		rc = -1;
 	if (rc == 0)
-		strbuf_add(&errors, PREFLIGHT_OK);
-	for (size_t off = 0; off < errors.len; ) {
-		ssize_t n = write(3, errors.s + off, errors.len - off);
+		strbuf_add(&answer, PREFLIGHT_OK);
+	for (size_t off = 0; off < answer.len; ) {
+		ssize_t n = write(JOB_PIPE_FD, answer.s + off, answer.len - off);
 
 		if (n <= 0 && errno != EINTR)
 			_exit(1);
@@ -143,6 +153,7 @@ start(struct supervisor *sv)
 	struct reload *r = sv->reload;
 	char *errors = NULL;
 	struct config *cfg = config_load(sv->opts->config_path, &errors);
+	struct worker_job job = { .role = JOB_PREFLIGHT };
 	int fds[2];
 
 	if (cfg == NULL) {
@@ -166,16 +177,21 @@ start(struct supervisor *sv)
 		free(cfg->state_dir);
 		cfg->state_dir = xstrdup(sv->cfg->state_dir);
 	}
-	if (pipe2(fds, O_CLOEXEC) == -1 || (r->pid = fork()) == -1) {
+	if (pipe2(fds, O_CLOEXEC) == -1) {
 		refuse(sv, "cannot start the preflight");
 		config_free(cfg);
 		return false;
 	}
-	if (r->pid == 0) {
-		close(fds[0]);
-		preflight_child(cfg, fds[1]);
-	}
+	job.cfg = cfg;
+	job.supervisor = getpid();
+	r->pid = exec_self(&job, fds[1], -1, false);
 	close(fds[1]);
+	if (r->pid == -1) {
+		close(fds[0]);
+		refuse(sv, "cannot start the preflight");
+		config_free(cfg);
+		return false;
+	}
 	/* Its answer comes on the pipe; its exit status is the table's to read. */
 	children_add(r->pid, CHILD_PREFLIGHT, "reload", NULL, NULL);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);

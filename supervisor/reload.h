@@ -25,6 +25,9 @@ void reload_free(struct reload *r);
  */
 int reload_request(struct supervisor *sv, uint64_t ticket);
 
+/* waved --preflight: the exec'd child that checks a candidate configuration. */
+void reload_preflight_main_exec(void) __attribute__((noreturn));
+
 /* The preflight child's pipe, for poll(): 0 or 1 entries. */
 size_t reload_pollfds(const struct reload *r, struct pollfd *fds);
 void reload_dispatch(struct supervisor *sv, const struct pollfd *fds, size_t n);

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,13 +15,7 @@
 #include "common/proto.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
-
-#define WORKER_PIPE_FD 3	/* where a recovery child finds its pipe */
-
-extern char **environ;
-
-_Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_FD == JOB_PIPE_FD + 2,
-    "exec_worker places the worker's descriptors in a row");
+#include "supervisor/exec_self.h"
 
 struct worker_proc {
 	pid_t pid;
@@ -54,7 +47,6 @@ struct workers {
 	struct worker_proc *v;
 	size_t n, cap;
 	bool stopping;
-	int self;		/* waved's own binary, opened at start: what workers exec */
 };
 
 /* Reaped (children.c): its exit is told once its last words are read. */
@@ -72,19 +64,10 @@ proc_exited(pid_t pid, int status, void *arg)
 	cgroup_tree_end_attempt(pid);
 }
 
-/*
- * The binary is opened now, not looked up at each start: an upgrade that
- * replaces it on disk while this supervisor runs must not give its workers
- * another version (nor another protocol).
- */
 struct workers *
 workers_new(void)
 {
-	struct workers *w = xcalloc(1, sizeof(struct workers));
-
-	if ((w->self = open("/proc/self/exe", O_PATH | O_CLOEXEC)) == -1)
-		log_warn("/proc/self/exe: no worker can start");
-	return w;
+	return xcalloc(1, sizeof(struct workers));
 }
 
 /* Its pipe and gate, closed. */
@@ -107,8 +90,6 @@ workers_free(struct workers *w)
 		proc_close(&w->v[k]);
 	free(w->v);
 	config_release(w->cfg);
-	if (w->self != -1)
-		close(w->self);
 	free(w);
 }
 
@@ -120,61 +101,21 @@ workers_attach(struct workers *w, struct sched *s, const struct config *cfg)
 	w->cfg = config_hold(cfg);
 }
 
-/* Put fd at want (both close-on-exec: never into a phase). */
+/* Track a child of ours that speaks the protocol on fd (the read end). */
 static void
-place_fd(int fd, int want)
+proc_add(struct workers *w, pid_t pid, size_t issue, int fd, int gate, enum child_type type,
+    const char *key)
 {
-	if (fd != want) {
-		dup3(fd, want, O_CLOEXEC);
-		close(fd);
-	} else
-		fcntl(want, F_SETFD, FD_CLOEXEC);
-}
-
-/* The environment a worker is exec'd with: ours, without the token unless pass_token. */
-static char **
-worker_env(const struct workers *w)
-{
-	size_t n = 0, cap = 0;
-	char **env = NULL;
-
-	for (char **e = environ; *e; e++) {
-		if (!w->cfg->source.pass_token && strncmp(*e, "GITHUB_TOKEN=", 13) == 0)
-			continue;
-		grow_array((void **)&env, &cap, n + 2, sizeof(*env));
-		env[n++] = *e;
-	}
-	grow_array((void **)&env, &cap, n + 1, sizeof(*env));
-	env[n] = NULL;
-	return env;
-}
-
-/*
- * In the child: only stdio, the pipe, the gate and the job cross the exec
- * (at fixed numbers, not close-on-exec), then waved itself in worker mode.
- * The signal mask crosses too: a stop asked for before the worker opens its
- * signalfd waits for it there.
- */
-static void __attribute__((noreturn))
-exec_worker(const struct workers *w, const char *key, int pipe_fd, int gate_fd, int job_fd,
-    char **env)
-{
-	char *argv[] = { "waved", JOB_WORKER_FLAG, NULL };
-	int fds[] = { pipe_fd, gate_fd, job_fd, w->self };
-	const int self = JOB_FD + 1;	/* close-on-exec, as it is only the exec's */
-
-	signal(SIGBUS, SIG_DFL);
-	/* Out of the way first: none may land on another's number while moved. */
-	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
-		fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, self + 1);
-	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
-		if (fds[k] == -1 || dup3(fds[k], JOB_PIPE_FD + (int)k, k == 3 ? O_CLOEXEC : 0) == -1)
-			_exit(127);
-	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
-	closefrom(self + 1);
-	fexecve(self, argv, env);
-	log_warn("%s: exec waved for its worker", key);
-	_exit(127);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	if (gate != -1)
+		fcntl(gate, F_SETFL, O_NONBLOCK);
+	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
+	w->v[w->n++] = (struct worker_proc){
+		.pid = pid, .issue = issue, .fd = fd, .gate = gate, .type = type,
+		/* A recovery says "recovered" and nothing else. */
+		.hello = type == CHILD_RECOVERY,
+	};
+	children_add(pid, type, key, proc_exited, w);
 }
 
 pid_t
@@ -182,14 +123,13 @@ workers_start(const struct sched_job *job, void *arg)
 {
 	struct workers *w = arg;
 	struct worker_job wj = {
-		.cfg = w->cfg, .repo = job->repo, .number = job->number,
+		.role = JOB_WORKER, .cfg = w->cfg, .repo = job->repo, .number = job->number,
 		.title = job->title, .body = job->body, .attempt = job->attempt,
 		.supervisor = getpid(), .resume = (enum resume_point)job->resume,
 		.pr_conflict = job->pr_conflict,
 	};
 	long pool = job->pool ? config_pool(w->cfg, job->pool) : -1;
-	int fds[2], gate[2], job_fd;
-	char **env;
+	int fds[2], gate[2];
 	pid_t pid;
 
 	wj.pool = pool >= 0 ? &w->cfg->pools[pool] : NULL;
@@ -198,110 +138,57 @@ workers_start(const struct sched_job *job, void *arg)
 	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
 	strlcpy(wj.pr_head, job->pr_head ? job->pr_head : "", sizeof(wj.pr_head));
 	strlcpy(wj.pr_base, job->pr_base ? job->pr_base : "", sizeof(wj.pr_base));
-	if (w->self == -1) {
-		log_warnx("%s: no worker: waved's own binary could not be opened at start",
-		    job->key);
-		return -1;
-	}
-	if ((job_fd = job_write(&wj)) == -1)
-		return -1;
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		log_warn("%s: pipe", job->key);
-		close(job_fd);
 		return -1;
 	}
 	if (pipe2(gate, O_CLOEXEC) == -1) {
 		log_warn("%s: pipe", job->key);
 		close(fds[0]);
 		close(fds[1]);
-		close(job_fd);
 		return -1;
 	}
-	/* Built before the fork: the child only moves descriptors and execs. */
-	env = worker_env(w);
-	if ((pid = fork()) == -1) {
-		log_warn("%s: fork", job->key);
-		close(fds[0]);
-		close(fds[1]);
-		close(gate[0]);
-		close(gate[1]);
-		close(job_fd);
-		free(env);
-		return -1;
-	}
-	if (pid == 0)
-		exec_worker(w, job->key, fds[1], gate[0], job_fd, env);
-	free(env);
-	close(job_fd);
+	pid = exec_self(&wj, fds[1], gate[0], w->cfg->source.pass_token);
 	close(fds[1]);
 	close(gate[0]);
-	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	fcntl(gate[1], F_SETFL, O_NONBLOCK);
-	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
-	w->v[w->n] = (struct worker_proc){
-		.pid = pid, .issue = job->issue, .fd = fds[0], .gate = gate[1], .type = CHILD_WORKER,
-	};
-	w->n++;
-	children_add(pid, CHILD_WORKER, job->key, proc_exited, w);
+	if (pid == -1) {
+		close(fds[0]);
+		close(gate[1]);
+		return -1;
+	}
+	proc_add(w, pid, job->issue, fds[0], gate[1], CHILD_WORKER, job->key);
 	return pid;
 }
 
-/* In the recovery child: ask git, do what it says, answer, and go. */
-static void __attribute__((noreturn))
-become_evaluator(const struct recover_input *in, const char *key, int pipe_fd)
-{
-	struct recover_decision d;
-	struct proto_msg m = { .type = PROTO_RECOVERED };
-	sigset_t none;
-
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);	/* the supervisor's mask is for its signalfd */
-	place_fd(fcntl(pipe_fd, F_DUPFD_CLOEXEC, WORKER_PIPE_FD + 1), WORKER_PIPE_FD);
-	closefrom(WORKER_PIPE_FD + 1);
-	/* No core dump, and no reading of its memory by another process of
-	 * ours: it was forked, not exec'd, and holds what the supervisor held. */
-	signal(SIGBUS, SIG_DFL);	/* the supervisor's handler speaks of its database */
-	prctl(PR_SET_DUMPABLE, 0);
-	setproctitle("recover %s", key);
-	recover_evaluate(in, &d);
-	recover_carry_out(in, &d);
-	m.action = d.action;
-	m.resume = d.resume;
-	strlcpy(m.sha, d.landed, sizeof(m.sha));
-	_exit(proto_send(WORKER_PIPE_FD, &m) == 0 ? 0 : 1);
-}
-
+/* A recovery: waved exec'd to ask git, do what it says and answer "recovered". */
 pid_t
 workers_evaluate(const struct recover_input *in, size_t issue, void *arg)
 {
 	struct workers *w = arg;
 	const char *key = sched_issue_key(w->sched, issue);
+	struct worker_job job = {
+		.role = JOB_RECOVER, .cfg = in->cfg, .repo = in->repo, .number = in->number,
+		.supervisor = getpid(), .has_marker = in->marker != NULL,
+	};
 	int fds[2];
 	pid_t pid;
 
+	strlcpy(job.issue, key, sizeof(job.issue));
+	strlcpy(job.base, in->base ? in->base : "", sizeof(job.base));
+	strlcpy(job.final, in->final ? in->final : "", sizeof(job.final));
+	if (in->marker)
+		job.marker = *in->marker;
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		log_warn("%s: pipe", key);
 		return -1;
 	}
-	if ((pid = fork()) == -1) {
-		log_warn("%s: fork", key);
+	pid = exec_self(&job, fds[1], -1, false);
+	close(fds[1]);
+	if (pid == -1) {
 		close(fds[0]);
-		close(fds[1]);
 		return -1;
 	}
-	if (pid == 0) {
-		close(fds[0]);
-		become_evaluator(in, key, fds[1]);
-	}
-	close(fds[1]);
-	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
-	w->v[w->n++] = (struct worker_proc){
-		.pid = pid, .issue = issue, .fd = fds[0], .gate = -1, .type = CHILD_RECOVERY,
-		.hello = true,
-	};
-	children_add(pid, CHILD_RECOVERY, key, proc_exited, w);
+	proc_add(w, pid, issue, fds[0], -1, CHILD_RECOVERY, key);
 	return pid;
 }
 

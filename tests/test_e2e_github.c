@@ -564,3 +564,59 @@ Test(e2e_github, a_worker_holds_no_token)
 	free(patched);
 	free(conf);
 }
+
+/*
+ * A recovery runs git in a crashed attempt's repository: it is exec'd too,
+ * so it holds no token either.  A git on PATH holds the recovery's first
+ * git (its parent's title says "recover") until the test has looked.
+ */
+Test(e2e_github, a_recovery_holds_no_token)
+{
+	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
+	    NULL });
+	char *conf, *slow, *bin, *script, *path;
+	pid_t pid, worker, recovery;
+
+	start(false);
+	conf = read_file(sc->conf, NULL);
+	slow = strstr(conf, "run = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt\n");
+	cr_assert_not_null(slow);
+	char *patched = xasprintf("%.*srun = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt; sleep 60\n%s",
+	    (int)(slow - conf), conf, slow + strlen("run = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt\n"));
+	free(write_text(sc->dir, "waved.conf", patched));
+	which.out[strcspn(which.out, "\n")] = '\0';
+	bin = xasprintf("%s/bin", sc->dir);
+	script = xasprintf("#!/bin/sh\n"
+	    "if tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q 'waved: recover'; then\n"
+	    "  echo $PPID > %s/recovery.tmp; mv %s/recovery.tmp %s/recovery\n"
+	    "  while [ ! -e %s/go ]; do sleep 0.1; done\n"
+	    "fi\n"
+	    "exec %s \"$@\"\n", sc->dir, sc->dir, sc->dir, sc->dir, which.out);
+	free(write_text(bin, "git", script));
+	path = xasprintf("%s/git", bin);
+	cr_assert_eq(chmod(path, 0755), 0);
+	free(path);
+	path = xasprintf("%s:%s", bin, getenv("PATH"));
+	setenv("PATH", path, 1);
+	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "phase_start", "api#1", 1, 30));
+	cJSON *evs = scenario_events(sc);
+	worker = (pid_t)ev_number(evs, ev_find(evs, "admitted", "api#1", 0), "pid");
+	cJSON_Delete(evs);
+	cr_assert_eq(kill(worker, SIGKILL), 0);
+	recovery = (pid_t)scenario_await_number(sc, "recovery", 30);
+	cr_assert_gt(recovery, 0, "no recovery ran git");
+	cr_assert(memory_holds(pid, "test-token-not-secret"), "the supervisor holds it (the check works)");
+	cr_assert_not(memory_holds(recovery, "test-token-not-secret"), "recovery %d holds the token",
+	    (int)recovery);
+	free(write_text(sc->dir, "go", ""));
+	cr_assert(scenario_await(sc, "recovered", "api#1", 1, 60));
+	kill(pid, SIGTERM);
+	cr_assert_eq(scenario_wait(pid, 60), 0);
+	run_result_free(&which);
+	free(patched);
+	free(script);
+	free(path);
+	free(bin);
+	free(conf);
+}

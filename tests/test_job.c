@@ -71,7 +71,7 @@ Test(job, the_worker_reads_what_the_supervisor_wrote_and_no_token)
 	cr_assert_neq(fd = job_write(&in), -1);
 	text = job_text(fd);
 	cr_assert_null(strstr(text, "test-token-not-secret"), "the job carries the token: %s", text);
-	cr_assert_eq(job_read(fd, &out, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(job_read(fd, JOB_WORKER, &out, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(out.issue, "api#12");
 	cr_assert_eq(out.number, 12);
 	cr_assert_str_eq(out.title, "a \"title\"\n");
@@ -89,6 +89,7 @@ Test(job, the_worker_reads_what_the_supervisor_wrote_and_no_token)
 	cr_assert_str_eq(out.cfg->state_dir, cfg->state_dir);
 	cr_assert_eq(out.pipe_fd, JOB_PIPE_FD);
 	cr_assert_eq(out.gate_fd, JOB_GATE_FD);
+	cr_assert_not(out.has_marker);
 	config_free((struct config *)out.cfg);
 	free((char *)out.title);
 	free((char *)out.body);
@@ -107,7 +108,61 @@ Test(job, a_job_that_is_not_one_is_refused)
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(write(p[1], "{\"v\":99}", 8), 8);
 	close(p[1]);
-	cr_assert_eq(job_read(p[0], &out, err, sizeof(err)), -1);
+	cr_assert_eq(job_read(p[0], JOB_WORKER, &out, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "version"), "%s", err);
 	close(p[0]);
+}
+
+Test(job, a_recovery_carries_its_evidence_and_is_no_worker)
+{
+	struct config *cfg = load();
+	struct worker_job in = {
+		.role = JOB_RECOVER, .cfg = cfg, .repo = &cfg->repos[0], .number = 7,
+		.supervisor = 4242, .has_marker = true,
+		.marker = { .phase = "verify", .result = 1 },
+	}, out;
+	char err[256];
+	int fd;
+
+	snprintf(in.issue, sizeof(in.issue), "api#7");
+	snprintf(in.base, sizeof(in.base), "%040d", 1);
+	snprintf(in.final, sizeof(in.final), "%040d", 2);
+	snprintf(in.marker.head, sizeof(in.marker.head), "%040d", 3);
+	cr_assert_neq(fd = job_write(&in), -1);
+	cr_assert_eq(job_read(fd, JOB_WORKER, &out, err, sizeof(err)), -1);
+	cr_assert(strstr(err, JOB_WORKER_FLAG), "%s", err);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	cr_assert_eq(job_read(fd, JOB_RECOVER, &out, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(out.role, JOB_RECOVER);
+	cr_assert_str_eq(out.repo->name, "api");
+	cr_assert_eq(out.number, 7);
+	cr_assert_str_eq(out.base, in.base);
+	cr_assert_str_eq(out.final, in.final);
+	cr_assert(out.has_marker);
+	cr_assert_str_eq(out.marker.phase, "verify");
+	cr_assert_eq(out.marker.result, 1);
+	cr_assert_str_eq(out.marker.head, in.marker.head);
+	config_free((struct config *)out.cfg);
+	free((char *)out.title);
+	free((char *)out.body);
+	close(fd);
+	config_free(cfg);
+}
+
+Test(job, a_preflight_needs_no_repo)
+{
+	struct config *cfg = load();
+	struct worker_job in = { .role = JOB_PREFLIGHT, .cfg = cfg, .supervisor = 4242 }, out;
+	char err[256];
+	int fd;
+
+	cr_assert_neq(fd = job_write(&in), -1);
+	cr_assert_eq(job_read(fd, JOB_PREFLIGHT, &out, err, sizeof(err)), 0, "%s", err);
+	cr_assert_null(out.repo);
+	cr_assert_str_eq(out.cfg->state_dir, cfg->state_dir);
+	config_free((struct config *)out.cfg);
+	free((char *)out.title);
+	free((char *)out.body);
+	close(fd);
+	config_free(cfg);
 }

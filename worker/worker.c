@@ -787,7 +787,7 @@ worker_main_exec(void)
 	static struct worker_job job;
 	char err[512];
 
-	if (job_read(JOB_FD, &job, err, sizeof(err)) == -1) {
+	if (job_read(JOB_FD, JOB_WORKER, &job, err, sizeof(err)) == -1) {
 		log_warnx("worker: its job on descriptor %d: %s", JOB_FD, err);
 		_exit(1);
 	}
