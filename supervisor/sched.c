@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "supervisor/heap.h"
-#include "common/keymap.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/plan.h"
@@ -17,50 +16,17 @@
 #include "supervisor/cap.h"
 #include "supervisor/deps.h"
 #include "supervisor/journal.h"
+#include "supervisor/records.h"
 #include "supervisor/recover.h"
 
-/* land = pr (DESIGN.md section 18): an issue's pull request, once it has pushed. */
-struct sched_pr {
-	long number;			/* 0: not opened yet */
-	char *url;
-	char *head;			/* the head waved pushed last: the push's lease */
-	char *kind;			/* what sent it back for the next round, or NULL */
-	int round;			/* feedback rounds taken */
-	int pushes;			/* attempts that ended pushed (not failures) */
-	int64_t since;			/* ms since the epoch: awaiting its merge since */
-	bool synced;			/* the pull request shows the last push (memory only) */
-};
-
-struct sched_issue {
-	int64_t id;			/* row in the store */
-	char *key;			/* "api#12" */
-	size_t repo;			/* index into repos; NO_REPO: repo not configured */
-	long number;
-	char *title, *body;
-	struct issue_ref *deps;
-	size_t ndeps;
-	enum issue_state state;
-	int attempts;			/* attempts that counted, the last one included */
-	char *reason;
-	int64_t created;
-	int64_t retry_at;
+/* What the scheduler keeps of an issue beside its record. */
+struct place {
 	long priority;
-	bool in_source;
-	const char *pool;		/* its own [pool] (interned), or NULL for its repo's */
-	const char *flight_pool;	/* the pool whose slot its flight holds (interned), or NULL */
 	size_t pos;			/* in its repo's ready heap, or in the retry heap */
 	size_t shelf;			/* which of its repo's ready heaps: its pool's */
-	struct attempt at;		/* the attempt in flight, or the last */
-	pid_t pid;			/* its worker */
+	const char *flight_pool;	/* the pool whose slot its flight holds (interned), or NULL */
 	bool flying;			/* its flight holds a cap slot in this run of the daemon */
 	bool holds_slot;		/* ... and its repo's slot */
-	bool evaluating;		/* its worker crashed; pid is the recovery child's */
-	bool merged;
-	char *final;			/* the commit that landed, or NULL */
-	int64_t agent_ms, wasted_ms;	/* of every attempt, as the store has them */
-	struct sched_pr *pr;		/* land = pr: from its first push on, else NULL */
-	double budget_usd;		/* spent against [budget] per_issue since its last retry */
-	int64_t budget_tokens;		/* likewise, tokens in + out */
 };
 
 struct sched_repo {
@@ -84,18 +50,17 @@ struct sched {
 	struct journal *journal;
 	struct admission *adm;
 	struct deps *deps;
+	struct records *records;
 	sched_start_fn *start;
 	void *start_arg;
-	struct sched_issue *v;
-	size_t n, cap_v;
-	struct keymap *index;		/* (repo, number) -> index into v */
+	struct place *places;		/* by record */
+	size_t nplaces;
 	struct sched_repo *repos;
 	size_t nrepos;
 	struct heap admit;		/* repos that may admit their next ready issue */
 	struct heap retry;		/* issues in retry_wait, by retry_at */
 	int inflight;
 	int died;			/* issues that became dead in this run (--exit-on-error) */
-	int awaiting;			/* issues awaiting their merge (land = pr) */
 	sched_pushed_fn *pushed;
 	void *pushed_arg;
 	sched_gate_fn *gate;
@@ -110,14 +75,18 @@ struct sched {
 	void *over_budget_arg;
 };
 
-#define NO_REPO SIZE_MAX
+#define NO_REPO RECORD_NO_REPO
 
-/* Replace a heap string (NULL or empty clears it). */
-static void
-set_str(char **slot, const char *value)
+static struct record *
+rec(const struct sched *s, size_t i)
 {
-	free(*slot);
-	*slot = value && *value ? xstrdup(value) : NULL;
+	return records_get(s->records, i);
+}
+
+static enum issue_state
+state_of(const struct sched *s, size_t i)
+{
+	return records_state(s->records, i);
 }
 
 static cJSON *
@@ -136,21 +105,20 @@ txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 	journal_event(s->journal, issue, name, fields);
 }
 
-static struct log_ctx
-issue_log(const struct sched_issue *is)
-{
-	return (struct log_ctx){ is->key, is->at.number, is->at.trace[0] ? is->at.trace : NULL };
-}
-
-/* The issue's row as memory has it: its one writer. */
+/* Bring in the store's issues, with a place for each new one. */
 static void
-issue_save(struct sched *s, size_t i)
+load(struct sched *s)
 {
-	const struct sched_issue *is = &s->v[i];
+	size_t n;
 
-	store_issue_save(s->store, is->id, &(struct store_sched_row){
-	    .state = state_name(is->state), .reason = is->reason, .attempts = is->attempts,
-	    .retry_at = is->retry_at, .final_commit = is->final });
+	records_load(s->records);
+	n = records_count(s->records);
+	if (n <= s->nplaces)
+		return;
+	s->places = xreallocarray(s->places, n, sizeof(*s->places));
+	for (size_t i = s->nplaces; i < n; i++)
+		s->places[i] = (struct place){ .pos = HEAP_NONE };
+	s->nplaces = n;
 }
 
 /* ---- ordering ---- */
@@ -160,11 +128,11 @@ static bool
 issue_before(size_t a, size_t b, void *ctx)
 {
 	const struct sched *s = ctx;
-	const struct sched_issue *x = &s->v[a], *y = &s->v[b];
+	const struct record *x = rec(s, a), *y = rec(s, b);
 	int c;
 
-	if (x->priority != y->priority)
-		return x->priority > y->priority;
+	if (s->places[a].priority != s->places[b].priority)
+		return s->places[a].priority > s->places[b].priority;
 	if (x->created != y->created)
 		return x->created < y->created;
 	if ((c = strcmp(s->repos[x->repo].conf->name, s->repos[y->repo].conf->name)) != 0)
@@ -175,7 +143,7 @@ issue_before(size_t a, size_t b, void *ctx)
 static void
 issue_moved(size_t item, size_t pos, void *ctx)
 {
-	((struct sched *)ctx)->v[item].pos = pos;
+	((struct sched *)ctx)->places[item].pos = pos;
 }
 
 static size_t repo_next(const struct sched *s, size_t r);
@@ -194,7 +162,8 @@ repo_before(size_t a, size_t b, void *ctx)
 
 	if (x == SIZE_MAX || y == SIZE_MAX)	/* about to leave the admit heap */
 		return y == SIZE_MAX && x != SIZE_MAX;
-	if (s->v[x].priority == s->v[y].priority && s->repos[a].nready != s->repos[b].nready)
+	if (s->places[x].priority == s->places[y].priority &&
+	    s->repos[a].nready != s->repos[b].nready)
 		return s->repos[a].nready > s->repos[b].nready;
 	return issue_before(x, y, ctx);
 }
@@ -210,14 +179,14 @@ retry_before(size_t a, size_t b, void *ctx)
 {
 	const struct sched *s = ctx;
 
-	return s->v[a].retry_at < s->v[b].retry_at;
+	return rec(s, a)->retry_at < rec(s, b)->retry_at;
 }
 
 /* The [pool] an issue takes a slot of (its own, else its repo's); -1: none. */
 static long
 issue_pool(const struct sched *s, size_t i)
 {
-	const struct sched_issue *is = &s->v[i];
+	const struct record *is = rec(s, i);
 	const char *name = is->pool ? is->pool :
 	    is->repo != NO_REPO ? s->repos[is->repo].conf->pool : NULL;
 
@@ -259,7 +228,7 @@ repo_refresh(struct sched *s, size_t r)
 	size_t next;
 
 	if (repo->conflicted != SIZE_MAX) {
-		enum issue_state st = s->v[repo->conflicted].state;
+		enum issue_state st = state_of(s, repo->conflicted);
 
 		if (st != STATE_READY && st != STATE_RETRY_WAIT && st != STATE_QUEUED)
 			repo->conflicted = SIZE_MAX;	/* dead, or retried by hand: no claim */
@@ -297,32 +266,34 @@ repos_refresh(struct sched *s)
 static void
 unlist(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct place *p = &s->places[i];
+	const struct record *is = rec(s, i);
 
-	if (is->pos == HEAP_NONE)
+	if (p->pos == HEAP_NONE)
 		return;
-	if (is->state == STATE_READY) {
-		heap_remove(&s->repos[is->repo].ready[is->shelf], is->pos);
+	if (state_of(s, i) == STATE_READY) {
+		heap_remove(&s->repos[is->repo].ready[p->shelf], p->pos);
 		s->repos[is->repo].nready--;
 		repo_refresh(s, is->repo);
-	} else if (is->state == STATE_RETRY_WAIT)
-		heap_remove(&s->retry, is->pos);
+	} else if (state_of(s, i) == STATE_RETRY_WAIT)
+		heap_remove(&s->retry, p->pos);
 }
 
 /* Into the heap its state waits in, if any. */
 static void
 list(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct place *p = &s->places[i];
+	const struct record *is = rec(s, i);
 
-	if (is->pos != HEAP_NONE)
+	if (p->pos != HEAP_NONE)
 		return;
-	if (is->state == STATE_READY && is->in_source && is->repo != NO_REPO) {
-		is->shelf = (size_t)(issue_pool(s, i) + 1);
-		heap_push(&s->repos[is->repo].ready[is->shelf], i);
+	if (state_of(s, i) == STATE_READY && is->in_source && is->repo != NO_REPO) {
+		p->shelf = (size_t)(issue_pool(s, i) + 1);
+		heap_push(&s->repos[is->repo].ready[p->shelf], i);
 		s->repos[is->repo].nready++;
 		repo_refresh(s, is->repo);
-	} else if (is->state == STATE_RETRY_WAIT)
+	} else if (state_of(s, i) == STATE_RETRY_WAIT)
 		heap_push(&s->retry, i);
 }
 
@@ -403,52 +374,55 @@ sched_table(enum issue_state from, enum sched_input in, int *to)
 static void
 release_slot(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct place *p = &s->places[i];
+	size_t repo = rec(s, i)->repo;
 
-	if (!is->holds_slot)
+	if (!p->holds_slot)
 		return;
-	is->holds_slot = false;
-	s->repos[is->repo].busy = false;
-	repo_refresh(s, is->repo);
+	p->holds_slot = false;
+	s->repos[repo].busy = false;
+	repo_refresh(s, repo);
 }
 
 /* Entering flight: a cap slot, its repo's slot, its pool's. */
 static void
 flight_begin(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct place *p = &s->places[i];
+	size_t repo = rec(s, i)->repo;
 	long pool = issue_pool(s, i);
 
-	if (is->flying || is->repo == NO_REPO)
+	if (p->flying || repo == NO_REPO)
 		return;
-	is->flying = true;
+	p->flying = true;
 	s->inflight++;
-	s->repos[is->repo].inflight++;
+	s->repos[repo].inflight++;
 	if (pool >= 0) {
 		admission_pool_take(s->adm, pool);
-		is->flight_pool = repo_intern(admission_pool_name(s->adm, pool));
+		p->flight_pool = repo_intern(admission_pool_name(s->adm, pool));
 		repos_refresh(s);
 	}
-	is->holds_slot = true;
-	s->repos[is->repo].busy = true;
-	repo_refresh(s, is->repo);
+	p->holds_slot = true;
+	s->repos[repo].busy = true;
+	repo_refresh(s, repo);
 }
 
 /* Leaving flight (or the daemon stopping with it in flight): every slot back. */
 static void
 flight_end(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
-	long pool = admission_pool(s->adm, is->flight_pool);
+	struct place *p = &s->places[i];
+	size_t repo = rec(s, i)->repo;
+	long pool = admission_pool(s->adm, p->flight_pool);
 
-	if (!is->flying)
+	if (!p->flying)
 		return;
 	release_slot(s, i);
-	is->flying = false;
+	p->flying = false;
 	s->inflight--;
-	s->repos[is->repo].inflight--;
-	repo_refresh(s, is->repo);
-	is->flight_pool = NULL;
+	s->repos[repo].inflight--;
+	repo_refresh(s, repo);
+	p->flight_pool = NULL;
 	if (pool >= 0) {
 		admission_pool_release(s->adm, pool);
 		repos_refresh(s);	/* any repo may have its next issue waiting for it */
@@ -462,7 +436,7 @@ may_block(size_t w, void *arg)
 {
 	const struct sched *s = arg;
 
-	return state_waiting(s->v[w].state) && s->v[w].state != STATE_BLOCKED;
+	return state_waiting(state_of(s, w)) && state_of(s, w) != STATE_BLOCKED;
 }
 
 /* Entering dead: every waiting dependent, and theirs, is blocked, naming the dependency. */
@@ -473,8 +447,9 @@ block_dependents(struct sched *s, size_t i)
 	size_t n = deps_spread(s->deps, &i, 1, may_block, s, &hits);
 
 	for (size_t k = 0; k < n; k++) {
-		const struct sched_issue *by = &s->v[hits[k].by];
-		char *why = xasprintf("dependency %s is %s", by->key, state_name(by->state));
+		size_t by = hits[k].by;
+		char *why = xasprintf("dependency %s is %s", rec(s, by)->key,
+		    state_name(state_of(s, by)));
 
 		sched_fire(s, hits[k].issue, IN_BLOCKED, why, fields_str("reason", why));
 		free(why);
@@ -489,7 +464,7 @@ release_dependents(struct sched *s, size_t i)
 	size_t *freed, n = deps_done(s->deps, i, &freed);
 
 	for (size_t k = 0; k < n; k++)
-		if (s->v[freed[k]].state == STATE_QUEUED)
+		if (state_of(s, freed[k]) == STATE_QUEUED)
 			sched_fire(s, freed[k], IN_DEPS_DONE, NULL, NULL);
 	free(freed);
 }
@@ -502,17 +477,13 @@ leave(struct sched *s, size_t i, enum issue_state from, enum issue_state to)
 	unlist(s, i);
 	if (state_in_flight(from) && !state_in_flight(to))
 		flight_end(s, i);
-	if (from == STATE_AWAITING_MERGE)
-		s->awaiting--;
 }
 
 static void
 enter(struct sched *s, size_t i, enum issue_state from)
 {
-	struct sched_issue *is = &s->v[i];
-
 	list(s, i);
-	switch (is->state) {
+	switch (state_of(s, i)) {
 	case STATE_RUNNING:
 		if (!state_in_flight(from))
 			flight_begin(s, i);
@@ -531,9 +502,6 @@ enter(struct sched *s, size_t i, enum issue_state from)
 		s->died++;
 		block_dependents(s, i);
 		break;
-	case STATE_AWAITING_MERGE:
-		s->awaiting++;
-		break;
 	default:
 		break;
 	}
@@ -542,14 +510,14 @@ enter(struct sched *s, size_t i, enum issue_state from)
 bool
 sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, cJSON *fields)
 {
-	struct sched_issue *is = &s->v[i];
-	const struct row *r = row_of(is->state, in);
-	enum issue_state from = is->state, to;
+	const struct record *is = rec(s, i);
+	enum issue_state from = state_of(s, i), to;
+	const struct row *r = row_of(from, in);
 	const char *event;
 
 	if (r == NULL) {
 		log_warnx("%s: illegal transition refused: %s --%s-->", is->key,
-		    state_name(is->state), sched_input_name(in));
+		    state_name(from), sched_input_name(in));
 		cJSON_Delete(fields);
 		return false;
 	}
@@ -562,10 +530,8 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, c
 		return true;
 	}
 	leave(s, i, from, to);
-	is->state = to;
-	free(is->reason);
-	is->reason = reason ? xstrdup(reason) : NULL;
-	issue_save(s, i);
+	records_set_state(s->records, i, to, reason);
+	records_save(s->records, i);
 	if (event)
 		txn_event(s, i, event, fields);
 	else
@@ -577,71 +543,30 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, c
 long
 sched_lookup(const struct sched *s, const char *repo, long number)
 {
-	return keymap_get(s->index, repo, number);
+	return records_lookup(s->records, repo, number);
 }
 
 enum issue_state
 sched_issue_state(const struct sched *s, size_t i)
 {
-	return s->v[i].state;
+	return state_of(s, i);
 }
 
 /* ---- land = pr: the pull request's record ---- */
-
-static void
-pr_absorb(struct sched_issue *is, const struct store_pull *row)
-{
-	if (row->head == NULL && row->number == 0 && row->pushes == 0)
-		return;		/* no pulls row: never pushed */
-	is->pr = xcalloc(1, sizeof(*is->pr));
-	is->pr->number = row->number;
-	set_str(&is->pr->url, row->url);
-	set_str(&is->pr->head, row->head);
-	set_str(&is->pr->kind, row->kind);
-	is->pr->round = row->round;
-	is->pr->pushes = row->pushes;
-	is->pr->since = row->since;
-}
-
-static void
-pr_free(struct sched_issue *is)
-{
-	if (is->pr == NULL)
-		return;
-	free(is->pr->url);
-	free(is->pr->head);
-	free(is->pr->kind);
-	free(is->pr);
-	is->pr = NULL;
-}
-
-/* The pull request's row, as memory has it. */
-static void
-pr_save(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-	struct store_pull p = {
-		.number = is->pr->number, .url = is->pr->url, .head = is->pr->head,
-		.round = is->pr->round, .pushes = is->pr->pushes, .since = is->pr->since,
-		.kind = is->pr->kind,
-	};
-
-	store_set_pull(s->store, is->id, &p);
-}
 
 /* wavectl retry of a dead issue: its next pull request is a new one. */
 static void
 pr_forget(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 
 	/* The lease stays: the remote branch is still the one waved pushed. */
 	is->pr->number = 0;
-	set_str(&is->pr->url, NULL);
+	record_set_str(&is->pr->url, NULL);
 	is->pr->round = is->pr->pushes = 0;
 	is->pr->since = 0;
-	set_str(&is->pr->kind, NULL);
-	pr_save(s, i);
+	record_set_str(&is->pr->kind, NULL);
+	records_save_pull(s->records, i);
 }
 
 /* ---- admission ---- */
@@ -649,7 +574,7 @@ pr_forget(struct sched *s, size_t i)
 static pid_t
 launch(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	const struct record *is = rec(s, i);
 	struct sched_job job = {
 		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
 		.number = is->number, .title = is->title, .body = is->body,
@@ -667,7 +592,7 @@ launch(struct sched *s, size_t i)
 static void
 start_failed(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	const char *why = "could not fork a worker";
 	cJSON *f = fields_str("reason", why), *r = cJSON_CreateObject();
 
@@ -688,14 +613,14 @@ admit_one(struct sched *s, size_t r)
 {
 	struct sched_repo *repo = &s->repos[r];
 	size_t i = repo_next(s, r);
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	cJSON *f;
 	pid_t pid;
 
 	repo->conflicted = SIZE_MAX;
 	attempt_next(&is->at, is->attempts);
 	is->merged = false;
-	set_str(&is->final, NULL);
+	record_set_str(&is->final, NULL);
 	unlist(s, i);		/* out of the ready heap before the fork */
 	if ((pid = launch(s, i)) == -1) {
 		start_failed(s, i);
@@ -708,7 +633,7 @@ admit_one(struct sched *s, size_t r)
 	cJSON_AddStringToObject(f, "repo", repo->conf->name);
 	cJSON_AddNumberToObject(f, "inflight", s->inflight + 1);
 	cJSON_AddNumberToObject(f, "effective_cap", admission_effective(s->adm));
-	cJSON_AddNumberToObject(f, "priority", (double)is->priority);
+	cJSON_AddNumberToObject(f, "priority", (double)s->places[i].priority);
 	sched_fire(s, i, IN_ADMIT, NULL, f);
 }
 
@@ -738,11 +663,12 @@ sched_next_peak_kb(const struct sched *s)
 	return s->admit.n > 0 ? s->repos[heap_top(&s->admit)].peak_kb : 0;
 }
 
+
 /* ---- the end of an attempt ---- */
 
 /* Attempts that failed: the numbered ones less those that ended pushed. */
 static int
-attempts_spent(const struct sched_issue *is)
+attempts_spent(const struct record *is)
 {
 	return is->attempts - (is->pr ? is->pr->pushes : 0);
 }
@@ -751,7 +677,7 @@ attempts_spent(const struct sched_issue *is)
 static void
 waste_attempt(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 
 	is->wasted_ms += attempt_waste(s->store, is->id, &is->at);
 }
@@ -770,7 +696,7 @@ note_repo_peak(struct sched_repo *repo, long maxrss_kb)
 static void
 attempt_closed(struct sched *s, size_t i, const char *outcome, const char *reason)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	cJSON *f = fields_str("reason", reason);
 
 	cJSON_AddStringToObject(f, "outcome", outcome);
@@ -784,7 +710,7 @@ attempt_closed(struct sched *s, size_t i, const char *outcome, const char *reaso
 static void
 attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason, bool counts)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	int64_t delay;
 	cJSON *r;
 
@@ -832,7 +758,7 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 static void
 attempt_over_budget(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	char *why = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
 
 	if (why == NULL)	/* a reload raised the limit after the stop was asked */
@@ -849,7 +775,7 @@ attempt_over_budget(struct sched *s, size_t i)
 static void
 attempt_landed(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	cJSON *f = fields_str("outcome", "merged");
 
 	admission_attempt_ended(s->adm, false);
@@ -863,7 +789,7 @@ attempt_landed(struct sched *s, size_t i)
 static void
 attempt_pushed(struct sched *s, size_t i, const char *sha)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	cJSON *f = fields_str("sha", sha);
 
 	attempt_end(s->store, &is->at, "pushed", NULL);
@@ -872,12 +798,12 @@ attempt_pushed(struct sched *s, size_t i, const char *sha)
 		is->pr = xcalloc(1, sizeof(*is->pr));
 	is->attempts = is->at.number;	/* numbered; it is not a failure (attempts_spent) */
 	is->pr->pushes++;
-	set_str(&is->pr->head, sha);
-	set_str(&is->pr->kind, NULL);	/* the round it was is done */
+	record_set_str(&is->pr->head, sha);
+	record_set_str(&is->pr->kind, NULL);	/* the round it was is done */
 	is->pr->since = now_ms();
 	is->pr->synced = false;
 	is->at.ms = 0;		/* on its pull request now: not wasted by a later failure */
-	pr_save(s, i);
+	records_save_pull(s->records, i);
 	cJSON_AddNumberToObject(f, "round", is->pr->round);
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
 	sched_fire(s, i, IN_PUSHED, NULL, f);
@@ -888,7 +814,7 @@ attempt_pushed(struct sched *s, size_t i, const char *sha)
 static int
 on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	cJSON *f = fields_str("phase", m->phase);
 
 	if (!m->end) {
@@ -916,25 +842,25 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 static int
 on_merge(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 
 	switch (m->merge) {
 	case MERGE_WAIT:
-		if (is->state != STATE_MERGING && !sched_fire(s, i, IN_MERGE, NULL, NULL))
+		if (state_of(s, i) != STATE_MERGING && !sched_fire(s, i, IN_MERGE, NULL, NULL))
 			return -1;
 		txn_event(s, i, "merge_wait", NULL);
 		return 0;
 	case MERGE_LOCKED:
-		if (is->state != STATE_MERGING)
+		if (state_of(s, i) != STATE_MERGING)
 			return -1;	/* the lock without asking for the queue */
 		txn_event(s, i, "merge_locked", NULL);
 		return 0;
 	case MERGE_MERGED:
-		if (is->state != STATE_MERGING)
+		if (state_of(s, i) != STATE_MERGING)
 			return -1;
 		is->merged = true;
-		set_str(&is->final, m->sha);
-		issue_save(s, i);
+		record_set_str(&is->final, m->sha);
+		records_save(s->records, i);
 		txn_event(s, i, "merged", fields_str("sha", m->sha));
 		return 0;
 	}
@@ -964,7 +890,7 @@ on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
 static void
 on_guard(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	const char *repo = s->repos[s->v[i].repo].conf->name;
+	const char *repo = s->repos[rec(s, i)->repo].conf->name;
 	cJSON *f = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(f, "repo", repo);
@@ -985,7 +911,7 @@ on_guard(struct sched *s, size_t i, const struct proto_msg *m)
 static int
 on_usage(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	char *before = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
 	char *after;
 	int64_t now = now_ms();
@@ -997,7 +923,7 @@ on_usage(struct sched *s, size_t i, const struct proto_msg *m)
 	after = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, &dollars);
 	/* Crossed just now: once per crossing, however many reports follow. */
 	if (before == NULL && after != NULL) {
-		struct log_ctx ctx = issue_log(is);
+		struct log_ctx ctx = records_log(s->records, i);
 
 		log_issue_warnx(&ctx, "%s: stopping the attempt", after);
 		admission_exceeded_event(s->adm, i, "issue", !dollars,
@@ -1015,7 +941,7 @@ on_usage(struct sched *s, size_t i, const struct proto_msg *m)
 static int
 on_done(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	char *over = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
 	bool landed = m->outcome == OUTCOME_MERGED || m->outcome == OUTCOME_PUSHED;
 	bool passed = over != NULL, noted;
@@ -1052,17 +978,17 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 
 /* Is pid the worker of the issue's attempt in flight? */
 static bool
-current_worker(const struct sched_issue *is, pid_t pid)
+current_worker(const struct sched *s, size_t i, pid_t pid)
 {
-	return state_in_flight(is->state) && is->pid == pid;
+	return state_in_flight(state_of(s, i)) && rec(s, i)->pid == pid;
 }
 
 int
 sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 
-	if (!current_worker(is, pid))
+	if (!current_worker(s, i, pid))
 		return -1;
 	switch (m->type) {
 	case PROTO_HELLO:
@@ -1098,7 +1024,7 @@ sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m
 static void
 recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store_marker *marker)
 {
-	struct sched_issue *is = &s->v[i];
+	const struct record *is = rec(s, i);
 	bool has_marker = attempt_last_marker(s->store, &is->at, marker);
 
 	*in = (struct recover_input){
@@ -1107,6 +1033,7 @@ recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store
 		.marker = has_marker ? marker : NULL,
 	};
 }
+
 
 /* Ask git here, in the loop: only when no child could be started to ask it
  * (or before the loop starts). */
@@ -1126,7 +1053,7 @@ recover_here(struct sched *s, size_t i, struct recover_decision *d)
 static void
 apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	cJSON *f = fields_str("action", recover_action_name(d->action));
 
 	is->evaluating = false;
@@ -1134,7 +1061,7 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
 	txn_event(s, i, "recovered", f);
 	if (d->action == RECOVER_DONE) {
-		set_str(&is->final, d->landed);
+		record_set_str(&is->final, d->landed);
 		attempt_landed(s, i);
 		return;
 	}
@@ -1169,7 +1096,7 @@ describe_exit(int status)
 static void
 on_crash(struct sched *s, size_t i, pid_t pid, int status)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	struct recover_decision d;
 	struct recover_input in;
 	struct store_marker marker;
@@ -1199,10 +1126,10 @@ on_crash(struct sched *s, size_t i, pid_t pid, int status)
 void
 sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	struct recover_decision d;
 
-	if (!current_worker(is, pid))
+	if (!current_worker(s, i, pid))
 		return;		/* it had reported its result */
 	if (stopping) {
 		/* Asked to stop: left in flight in the store, as after a kill -9, so
@@ -1223,9 +1150,9 @@ sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stop
 int
 sched_on_recovered(struct sched *s, size_t i, pid_t pid, const struct recover_decision *d)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 
-	if (!current_worker(is, pid) || !is->evaluating)
+	if (!current_worker(s, i, pid) || !is->evaluating)
 		return -1;
 	apply_recovery(s, i, d, true);
 	return 0;
@@ -1236,9 +1163,9 @@ sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 {
 	struct recover_decision d;
 
-	if (!current_worker(&s->v[i], pid))
+	if (!current_worker(s, i, pid))
 		return;
-	if (s->v[i].evaluating) {
+	if (rec(s, i)->evaluating) {
 		recover_here(s, i, &d);
 		apply_recovery(s, i, &d, true);
 	} else
@@ -1246,66 +1173,6 @@ sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 }
 
 /* ---- the source and the plan ---- */
-
-static size_t
-repo_index(const struct sched *s, const char *name)
-{
-	for (size_t r = 0; r < s->nrepos; r++)
-		if (strcmp(s->repos[r].conf->name, name) == 0)
-			return r;
-	return NO_REPO;
-}
-
-/* Add a stored issue to the table, or refresh the text of a waiting one. */
-static void
-absorb_row(const struct store_issue_row *row, void *arg)
-{
-	struct sched *s = arg;
-	long i = sched_lookup(s, row->repo, row->number);
-	struct sched_issue *is;
-
-	if (i < 0) {
-		grow_array((void **)&s->v, &s->cap_v, s->n + 1, sizeof(*s->v));
-		i = (long)s->n++;
-		is = &s->v[i];
-		memset(is, 0, sizeof(*is));
-		is->id = row->id;
-		is->key = xasprintf("%s#%ld", row->repo, row->number);
-		is->number = row->number;
-		if (!state_from_name(row->state, &is->state))
-			is->state = STATE_QUEUED;
-		is->attempts = row->attempts;
-		is->reason = row->reason ? xstrdup(row->reason) : NULL;
-		is->retry_at = row->retry_at;
-		is->pos = HEAP_NONE;
-		set_str(&is->final, row->final_commit);
-		/* What recovery needs of the attempt a previous run left. */
-		is->at.number = row->attempt;
-		is->at.id = row->attempt_id;
-		is->at.ms = row->attempt_ms;
-		is->pid = (pid_t)row->pid;
-		if (row->trace)
-			strlcpy(is->at.trace, row->trace, sizeof(is->at.trace));
-		set_str(&is->at.base, row->base);
-		is->agent_ms = row->agent_ms;
-		is->wasted_ms = row->wasted_ms;
-		is->budget_usd = row->budget_usd;
-		is->budget_tokens = row->budget_tokens;
-		pr_absorb(is, &row->pull);
-		if (is->state == STATE_AWAITING_MERGE)
-			s->awaiting++;
-		keymap_put(s->index, row->repo, row->number, i);
-	}
-	is = &s->v[i];
-	is->repo = repo_index(s, row->repo);
-	if (is->title == NULL || state_waiting(is->state)) {
-		free(is->title);
-		free(is->body);
-		is->title = xstrdup(row->title);
-		is->body = xstrdup(row->body);
-		is->created = row->created;
-	}
-}
 
 static bool
 dep_settled(const struct issue_ref *dep, void *arg)
@@ -1315,7 +1182,7 @@ dep_settled(const struct issue_ref *dep, void *arg)
 
 	/* Done satisfies; dead is decided below, with a better reason than "unknown". */
 	if (j >= 0)
-		return s->v[j].state == STATE_DONE || s->v[j].state == STATE_DEAD;
+		return state_of(s, j) == STATE_DONE || state_of(s, j) == STATE_DEAD;
 	return s->external && s->external(dep, s->external_arg);
 }
 
@@ -1329,23 +1196,25 @@ dep_settled(const struct issue_ref *dep, void *arg)
 static struct plan *
 plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 {
+	size_t n = records_count(s->records);
 	/* The repo table is cfg's repos in order, the pools cfg's pools. */
-	int64_t *repo_ms = xcalloc(s->nrepos + 1, sizeof(int64_t));
+	int64_t *repo_ms = xcalloc(s->cfg->nrepos + 1, sizeof(int64_t));
 	int64_t *pool_ms = xcalloc(s->cfg->npools + 1, sizeof(int64_t));
-	int64_t *expected = xcalloc(s->n + 1, sizeof(int64_t));
+	int64_t *expected = xcalloc(n + 1, sizeof(int64_t));
 	struct plan *p;
 
 	store_durations_of(s->store, s->cfg, repo_ms, pool_ms);
-	*members = xcalloc(s->n, sizeof(size_t));
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
+	*members = xcalloc(n, sizeof(size_t));
+	for (size_t i = 0; i < n; i++) {
+		const struct record *is = rec(s, i);
+		enum issue_state st = state_of(s, i);
 		struct issue_spec *spec;
 
-		if (!is->in_source || is->state == STATE_DONE || is->state == STATE_DEAD)
+		if (!is->in_source || st == STATE_DONE || st == STATE_DEAD)
 			continue;
 		(*members)[list->n] = i;
 		spec = issue_list_add(list);
-		strlcpy(spec->repo, s->repos[is->repo].conf->name, sizeof(spec->repo));
+		strlcpy(spec->repo, records_repo(s->records, i)->name, sizeof(spec->repo));
 		spec->number = is->number;
 		spec->created = is->created;
 		spec->deps = is->deps;	/* a view of the table: the list owns no spec's parts */
@@ -1375,14 +1244,15 @@ reason_reaches(size_t w, void *arg)
 {
 	struct reasons *r = arg;
 
-	return r->why[w] == NULL && state_waiting(r->s->v[w].state);
+	return r->why[w] == NULL && state_waiting(state_of(r->s, w));
 }
 
 static char **
 block_reasons(struct sched *s, struct plan *p, const size_t *members)
 {
-	struct reasons r = { s, xcalloc(s->n, sizeof(char *)) };
-	size_t *seeds = xcalloc(s->n + plan_blocked_count(p), sizeof(size_t)), nseeds = 0, n;
+	size_t total = records_count(s->records);
+	struct reasons r = { s, xcalloc(total, sizeof(char *)) };
+	size_t *seeds = xcalloc(total + plan_blocked_count(p), sizeof(size_t)), nseeds = 0, n;
 	struct deps_hit *hits;
 
 	for (size_t k = 0; k < plan_blocked_count(p); k++) {
@@ -1391,13 +1261,13 @@ block_reasons(struct sched *s, struct plan *p, const size_t *members)
 		r.why[i] = xstrdup(plan_blocked_reason(p, k));
 		seeds[nseeds++] = i;
 	}
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].state == STATE_DEAD)
+	for (size_t i = 0; i < total; i++)
+		if (state_of(s, i) == STATE_DEAD)
 			seeds[nseeds++] = i;
 	n = deps_spread(s->deps, seeds, nseeds, reason_reaches, &r, &hits);
 	for (size_t k = 0; k < n; k++)
-		r.why[hits[k].issue] = xasprintf("dependency %s is %s", s->v[hits[k].by].key,
-		    s->v[hits[k].by].state == STATE_DEAD ? "dead" : "blocked");
+		r.why[hits[k].issue] = xasprintf("dependency %s is %s", rec(s, hits[k].by)->key,
+		    state_of(s, hits[k].by) == STATE_DEAD ? "dead" : "blocked");
 	free(hits);
 	free(seeds);
 	return r.why;
@@ -1408,15 +1278,17 @@ static void
 settle_waiting(struct sched *s, struct plan *p, const size_t *members)
 {
 	char **why = block_reasons(s, p, members);
+	size_t n = records_count(s->records);
 
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
+	for (size_t i = 0; i < n; i++) {
+		enum issue_state st = state_of(s, i);
+		const char *reason = records_reason(s->records, i);
 
-		if (!is->in_source || !state_waiting(is->state) || is->state == STATE_RETRY_WAIT)
+		if (!rec(s, i)->in_source || !state_waiting(st) || st == STATE_RETRY_WAIT)
 			;
 		else if (why[i] == NULL)
 			sched_fire(s, i, IN_SETTLE, NULL, NULL);
-		else if (is->state != STATE_BLOCKED || !is->reason || strcmp(is->reason, why[i]) != 0)
+		else if (st != STATE_BLOCKED || !reason || strcmp(reason, why[i]) != 0)
 			sched_fire(s, i, IN_BLOCKED, why[i], fields_str("reason", why[i]));
 		free(why[i]);
 	}
@@ -1427,9 +1299,11 @@ settle_waiting(struct sched *s, struct plan *p, const size_t *members)
 static void
 link_dependencies(struct sched *s)
 {
-	deps_reset(s->deps, s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
+	size_t n = records_count(s->records);
+
+	deps_reset(s->deps, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct record *is = rec(s, i);
 
 		if (!is->in_source)
 			continue;
@@ -1437,8 +1311,25 @@ link_dependencies(struct sched *s)
 			long j = sched_lookup(s, is->deps[k].repo, is->deps[k].number);
 
 			if (j >= 0)
-				deps_add(s->deps, i, (size_t)j, s->v[j].state == STATE_DONE);
+				deps_add(s->deps, i, (size_t)j, state_of(s, j) == STATE_DONE);
 		}
+	}
+}
+
+/* A new priority: a listed issue moves with it in its repo's ready heap. */
+static void
+set_priority(struct sched *s, size_t i, long prio)
+{
+	struct place *p = &s->places[i];
+	bool listed = state_of(s, i) == STATE_READY && p->pos != HEAP_NONE;
+	size_t repo = rec(s, i)->repo;
+
+	if (prio == p->priority)
+		return;
+	p->priority = prio;
+	if (listed) {
+		heap_fix(&s->repos[repo].ready[p->shelf], p->pos);
+		repo_refresh(s, repo);
 	}
 }
 
@@ -1452,23 +1343,27 @@ replan(struct sched *s)
 
 	link_dependencies(s);
 	p = plan_open_issues(s, &list, &members);
-	for (size_t k = 0; k < list.n; k++) {
-		struct sched_issue *is = &s->v[members[k]];
-		long prio = plan_priority(p, k);
-
-		if (prio != is->priority) {
-			bool listed = is->state == STATE_READY && is->pos != HEAP_NONE;
-			is->priority = prio;
-			if (listed) {
-				heap_fix(&s->repos[is->repo].ready[is->shelf], is->pos);
-				repo_refresh(s, is->repo);
-			}
-		}
-	}
+	for (size_t k = 0; k < list.n; k++)
+		set_priority(s, members[k], plan_priority(p, k));
 	settle_waiting(s, p, members);
 	free(list.v);		/* the array only: its specs' parts are the table's */
 	plan_free(p);
 	free(members);
+}
+
+/* Its own pool: a listed ready issue moves onto its new pool's shelf. */
+static void
+set_pool(struct sched *s, size_t i, const char *pool)
+{
+	struct record *is = rec(s, i);
+
+	if (pool != is->pool && state_of(s, i) == STATE_READY &&
+	    s->places[i].pos != HEAP_NONE) {
+		unlist(s, i);
+		is->pool = pool;
+		list(s, i);
+	} else
+		is->pool = pool;
 }
 
 int
@@ -1484,27 +1379,20 @@ sched_sync(struct sched *s, const struct issue_list *source)
 			rc = -1;
 		added[k] = u == STORE_ADDED;
 	}
-	store_each_issue(s->store, absorb_row, s);
-	for (size_t i = 0; i < s->n; i++)
-		s->v[i].in_source = false;
+	load(s);
+	for (size_t i = 0; i < records_count(s->records); i++)
+		rec(s, i)->in_source = false;
 	for (size_t k = 0; k < source->n; k++) {
 		long i = sched_lookup(s, source->v[k].repo, source->v[k].number);
-		struct sched_issue *is;
-		const char *pool;
+		struct record *is;
 
 		if (i < 0)
 			continue;
-		is = &s->v[i];
+		is = rec(s, i);
 		if (added[k])
 			txn_event(s, (size_t)i, "queued", fields_str("title", is->title));
 		is->in_source = is->repo != NO_REPO;
-		pool = source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL;
-		if (pool != is->pool && is->state == STATE_READY && is->pos != HEAP_NONE) {
-			unlist(s, (size_t)i);	/* onto its new pool's shelf */
-			is->pool = pool;
-			list(s, (size_t)i);
-		} else
-			is->pool = pool;
+		set_pool(s, (size_t)i, source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL);
 		free(is->deps);
 		is->ndeps = source->v[k].ndeps;
 		is->deps = xcalloc(is->ndeps, sizeof(*is->deps));
@@ -1521,7 +1409,7 @@ sched_retry(struct sched *s, const char *key, char **why)
 {
 	char repo[REPO_NAME_MAX + 1];
 	long number, i;
-	struct sched_issue *is;
+	struct record *is;
 
 	*why = NULL;
 	if (!issue_key_parse(key, repo, sizeof(repo), &number) ||
@@ -1529,21 +1417,21 @@ sched_retry(struct sched *s, const char *key, char **why)
 		*why = xasprintf("no issue %s", key);
 		return -1;
 	}
-	if (s->v[i].repo == NO_REPO) {
+	is = rec(s, i);
+	if (is->repo == NO_REPO) {
 		*why = xasprintf("%s: repo \"%s\" is not configured", key, repo);
 		return -1;
 	}
-	if (!s->v[i].in_source) {
+	if (!is->in_source) {
 		*why = xasprintf("%s is no longer in the issue source", key);
 		return -1;
 	}
-	is = &s->v[i];
-	if (is->state != STATE_DEAD && is->state != STATE_BLOCKED) {
+	if (state_of(s, i) != STATE_DEAD && state_of(s, i) != STATE_BLOCKED) {
 		*why = xasprintf("%s is %s: only a dead or blocked issue can be retried", key,
-		    state_name(is->state));
+		    state_name(state_of(s, i)));
 		return -1;
 	}
-	if (is->state == STATE_DEAD) {
+	if (state_of(s, i) == STATE_DEAD) {
 		is->attempts = 0;	/* a fresh set of attempts, and a fresh budget */
 		is->budget_usd = 0;
 		is->budget_tokens = 0;
@@ -1553,8 +1441,10 @@ sched_retry(struct sched *s, const char *key, char **why)
 	}
 	sched_fire(s, (size_t)i, IN_RETRY, NULL, fields_str("why", "retry"));
 	replan(s);	/* ready if it can be; its blocked dependents follow */
-	if (is->state == STATE_BLOCKED) {
-		*why = xasprintf("%s is still blocked: %s", key, is->reason ? is->reason : "?");
+	if (state_of(s, i) == STATE_BLOCKED) {
+		const char *reason = records_reason(s->records, i);
+
+		*why = xasprintf("%s is still blocked: %s", key, reason ? reason : "?");
 		return -1;
 	}
 	return 0;
@@ -1566,7 +1456,7 @@ int64_t
 sched_next_deadline(const struct sched *s)
 {
 	size_t top = heap_top(&s->retry);
-	int64_t next = top == HEAP_NONE ? INT64_MAX : s->v[top].retry_at;
+	int64_t next = top == HEAP_NONE ? INT64_MAX : rec(s, top)->retry_at;
 	int64_t cooldown = admission_cooldown_due(s->adm);
 
 	return cooldown < next ? cooldown : next;
@@ -1578,7 +1468,7 @@ sched_tick(struct sched *s, int64_t now)
 	size_t top;
 
 	admission_tick(s->adm, now);
-	while ((top = heap_top(&s->retry)) != HEAP_NONE && s->v[top].retry_at <= now)
+	while ((top = heap_top(&s->retry)) != HEAP_NONE && rec(s, top)->retry_at <= now)
 		sched_fire(s, top, IN_BACKOFF_OVER, NULL, NULL);
 }
 
@@ -1594,25 +1484,26 @@ sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg)
 int
 sched_awaiting(const struct sched *s)
 {
-	return s->awaiting;
+	return (int)records_in_state(s->records, STATE_AWAITING_MERGE);
 }
 
 /* Issue i awaits its merge (having pushed, it has its pull request). */
 static bool
 awaits(const struct sched *s, size_t i)
 {
-	return i < s->n && s->v[i].state == STATE_AWAITING_MERGE && s->v[i].pr;
+	return i < records_count(s->records) && state_of(s, i) == STATE_AWAITING_MERGE &&
+	    rec(s, i)->pr;
 }
 
 bool
 sched_awaiting_pull(const struct sched *s, size_t i, struct sched_pull *out)
 {
-	const struct sched_issue *is = &s->v[i];
+	const struct record *is;
 
-	if (!awaits(s, i) || is->repo == NO_REPO)
+	if (!awaits(s, i) || (is = rec(s, i))->repo == NO_REPO)
 		return false;
 	*out = (struct sched_pull){
-		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
+		.issue = i, .key = is->key, .repo = records_repo(s->records, i),
 		.number = is->number, .title = is->title, .trace = is->at.trace,
 		.attempts = is->attempts, .pr = is->pr->number, .url = is->pr->url,
 		.head = is->pr->head, .round = is->pr->round, .synced = is->pr->synced,
@@ -1624,20 +1515,20 @@ sched_awaiting_pull(const struct sched *s, size_t i, struct sched_pull *out)
 bool
 sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out)
 {
-	for (size_t i = from; i < s->n; i++)
+	for (size_t i = from; i < records_count(s->records); i++)
 		if (sched_awaiting_pull(s, i, out))
 			return true;
 	return false;
 }
 
-static struct sched_issue *
+static struct record *
 awaiting(struct sched *s, size_t i)
 {
-	return awaits(s, i) ? &s->v[i] : NULL;
+	return awaits(s, i) ? rec(s, i) : NULL;
 }
 
 static cJSON *
-pr_fields(const struct sched_issue *is)
+pr_fields(const struct record *is)
 {
 	cJSON *f = cJSON_CreateObject();
 
@@ -1651,7 +1542,7 @@ pr_fields(const struct sched_issue *is)
 void
 sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
 {
-	struct sched_issue *is = awaiting(s, i);
+	struct record *is = awaiting(s, i);
 	bool first;
 
 	if (is == NULL)
@@ -1661,8 +1552,8 @@ sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
 	if (!first && is->pr->url && strcmp(is->pr->url, url) == 0)
 		return;		/* updated: nothing new to record */
 	is->pr->number = number;
-	set_str(&is->pr->url, url);
-	pr_save(s, i);
+	record_set_str(&is->pr->url, url);
+	records_save_pull(s->records, i);
 	if (first)
 		txn_event(s, i, "pr_opened", pr_fields(is));
 }
@@ -1670,13 +1561,13 @@ sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
 void
 sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 {
-	struct sched_issue *is = awaiting(s, i);
+	struct record *is = awaiting(s, i);
 	cJSON *f;
 
 	if (is == NULL)
 		return;
 	/* GitHub names the merge commit; without one, the head it merged stands for it. */
-	set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr->head);
+	record_set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr->head);
 	f = pr_fields(is);
 	if (is->final)
 		cJSON_AddStringToObject(f, "sha", is->final);
@@ -1690,7 +1581,7 @@ sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 static void
 waste_pull(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 
 	if (is->agent_ms > is->wasted_ms)
 		store_add_wasted_time(s->store, is->id, is->agent_ms - is->wasted_ms);
@@ -1700,7 +1591,7 @@ waste_pull(struct sched *s, size_t i)
 void
 sched_pr_closed(struct sched *s, size_t i)
 {
-	struct sched_issue *is = awaiting(s, i);
+	struct record *is = awaiting(s, i);
 	const char *why = "pull request closed";
 
 	if (is == NULL)
@@ -1714,8 +1605,8 @@ sched_pr_closed(struct sched *s, size_t i)
 static bool
 write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 {
-	struct sched_issue *is = &s->v[i];
-	char *dir = path_issue_dir(s->cfg, s->repos[is->repo].conf->name, is->number);
+	const struct record *is = rec(s, i);
+	char *dir = path_issue_dir(s->cfg, records_repo(s->records, i)->name, is->number);
 	char *path = xasprintf("%s/feedback.md", dir);
 	FILE *fp;
 
@@ -1737,7 +1628,7 @@ write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 void
 sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 {
-	struct sched_issue *is = awaiting(s, i);
+	struct record *is = awaiting(s, i);
 	char line[512], *reason;
 	cJSON *f;
 
@@ -1757,14 +1648,15 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 		is->pr->round--;		/* the next poll finds the same feedback again */
 		return;
 	}
-	set_str(&is->pr->kind, kind);
-	pr_save(s, i);
+	record_set_str(&is->pr->kind, kind);
+	records_save_pull(s->records, i);
 	f = pr_fields(is);
 	cJSON_AddStringToObject(f, "kind", kind);
 	cJSON_AddNumberToObject(f, "round", is->pr->round);
 	txn_event(s, i, "pr_feedback", f);
 	sched_fire(s, i, IN_PR_FEEDBACK, NULL, NULL);
 }
+
 
 /* ---- budgets (DESIGN.md section 20) ---- */
 
@@ -1790,7 +1682,7 @@ sched_budget_held(const struct sched *s)
 bool
 sched_budget_stuck(const struct sched *s)
 {
-	return sched_budget_held(s) && s->inflight == 0 && s->awaiting == 0 &&
+	return sched_budget_held(s) && s->inflight == 0 && sched_awaiting(s) == 0 &&
 	    (s->admit.n > 0 || s->retry.n > 0);
 }
 
@@ -1799,9 +1691,9 @@ sched_budget_describe(struct sched *s, int64_t now)
 {
 	int waiting = 0;
 
-	for (size_t i = 0; i < s->n; i++)
-		waiting += s->v[i].in_source && (s->v[i].state == STATE_QUEUED ||
-		    s->v[i].state == STATE_READY || s->v[i].state == STATE_RETRY_WAIT);
+	for (size_t i = 0; i < records_count(s->records); i++)
+		waiting += rec(s, i)->in_source && (state_of(s, i) == STATE_QUEUED ||
+		    state_of(s, i) == STATE_READY || state_of(s, i) == STATE_RETRY_WAIT);
 	return admission_budget_describe(s->adm, now, waiting);
 }
 
@@ -1896,7 +1788,7 @@ sched_set_running(struct sched *s, bool running)
 static void
 issue_ctx(size_t issue, struct log_ctx *ctx, void *arg)
 {
-	*ctx = issue_log(&((struct sched *)arg)->v[issue]);
+	*ctx = records_log(((struct sched *)arg)->records, issue);
 }
 
 /*
@@ -1909,25 +1801,28 @@ static void
 committed(const char *event, size_t issue, void *arg)
 {
 	struct sched *s = arg;
-	struct sched_issue *i = issue == JOURNAL_DAEMON ? NULL : &s->v[issue];
+	const struct record *i = issue == JOURNAL_DAEMON ? NULL : rec(s, issue);
+	const struct repo_conf *repo;
 	bool done = strcmp(event, "done") == 0;
 
 	if (i == NULL)
 		return;
-	if (done && i->repo != NO_REPO)
-		recover_drop_branch(s->cfg, s->repos[i->repo].conf, i->number);
-	if (s->outcome_hook && i->repo != NO_REPO && (done || strcmp(event, "dead") == 0)) {
+	repo = records_repo(s->records, issue);
+	if (done && repo)
+		recover_drop_branch(s->cfg, repo, i->number);
+	if (s->outcome_hook && repo && (done || strcmp(event, "dead") == 0)) {
 		struct sched_outcome o = {
-			.repo = s->repos[i->repo].conf->name, .number = i->number,
+			.repo = repo->name, .number = i->number,
 			.outcome = event, .attempts = i->attempts,
-			.final = i->final, .reason = i->reason, .pr_url = i->pr ? i->pr->url : NULL,
+			.final = i->final, .reason = records_reason(s->records, issue),
+			.pr_url = i->pr ? i->pr->url : NULL,
 			.trace = i->at.trace[0] ? i->at.trace : NULL,
 		};
 		s->outcome_hook(&o, s->outcome_arg);
 	}
 	if (s->pushed && strcmp(event, "pushed") == 0)
 		s->pushed(issue, s->pushed_arg);
-	if (s->gate && state_in_flight(i->state) && i->pid > 0 &&
+	if (s->gate && state_in_flight(state_of(s, issue)) && i->pid > 0 &&
 	    (strcmp(event, "admitted") == 0 || strcmp(event, "merge_wait") == 0))
 		s->gate(i->pid, s->gate_arg);
 }
@@ -1966,7 +1861,17 @@ sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, 
 	s->external_arg = arg;
 }
 
+
 /* ---- setup ---- */
+
+static size_t
+repo_index(const struct sched *s, const char *name)
+{
+	for (size_t r = 0; r < s->nrepos; r++)
+		if (strcmp(s->repos[r].conf->name, name) == 0)
+			return r;
+	return NO_REPO;
+}
 
 static void
 repos_free(struct sched_repo *repos, size_t n)
@@ -2005,16 +1910,16 @@ sched_new(const struct config *cfg, struct store *store, struct journal *journal
 	s->journal = journal;
 	s->adm = admission_new(s->cfg, store, journal, cap);
 	s->deps = deps_new();
+	s->records = records_new(s->cfg, store);
 	journal_set_hooks(journal, issue_ctx, committed, s);
 	s->start = start;
 	s->start_arg = arg;
-	s->index = keymap_new(64);
 	repos_build(s, cfg);
 	heap_init(&s->admit, repo_before, repo_moved, s);
 	heap_init(&s->retry, retry_before, issue_moved, s);
 	if (store_sync_repos(store, cfg) == -1)
 		log_warnx("store: cannot record the repos");
-	store_each_issue(store, absorb_row, s);
+	load(s);
 	return s;
 }
 
@@ -2023,22 +1928,12 @@ sched_free(struct sched *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->v[i].title);
-		free(s->v[i].body);
-		free(s->v[i].deps);
-		free(s->v[i].reason);
-		free(s->v[i].key);
-		free(s->v[i].at.base);
-		free(s->v[i].final);
-		pr_free(&s->v[i]);
-	}
 	repos_free(s->repos, s->nrepos);
 	heap_free(&s->admit);
 	heap_free(&s->retry);
 	free(s->repos);
-	free(s->v);
-	keymap_free(s->index);
+	free(s->places);
+	records_free(s->records);
 	deps_free(s->deps);
 	admission_free(s->adm);
 	config_release(s->cfg);
@@ -2048,26 +1943,24 @@ sched_free(struct sched *s)
 bool
 sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 {
-	/* A repo with work in flight must stay: its worker is using it. */
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
+	size_t n = records_count(s->records);
 
-		if (state_in_flight(is->state) && is->repo != NO_REPO &&
-		    config_repo(cfg, s->repos[is->repo].conf->name) == NULL) {
+	/* A repo with work in flight must stay: its worker is using it. */
+	for (size_t i = 0; i < n; i++) {
+		const struct repo_conf *repo = records_repo(s->records, i);
+
+		if (state_in_flight(state_of(s, i)) && repo && config_repo(cfg, repo->name) == NULL) {
 			*why = xasprintf("repo \"%s\" cannot be removed while %s is in flight",
-			    s->repos[is->repo].conf->name, is->key);
+			    repo->name, rec(s, i)->key);
 			return false;
 		}
 	}
 	/* Re-home every issue on the new repo table, then rebuild the ready heaps. */
-	size_t *names = xcalloc(s->n, sizeof(size_t));
 	struct sched_repo *old = s->repos;
 	size_t nold = s->nrepos;
 
-	for (size_t i = 0; i < s->n; i++) {
-		names[i] = s->v[i].repo;
-		s->v[i].pos = HEAP_NONE;
-	}
+	for (size_t i = 0; i < n; i++)
+		s->places[i].pos = HEAP_NONE;
 	heap_free(&s->admit);
 	heap_init(&s->admit, repo_before, repo_moved, s);
 	repos_build(s, cfg);
@@ -2080,37 +1973,34 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 			s->repos[now].conflicted = old[r].conflicted;
 		}
 	}
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
+	records_reconfigure(s->records, cfg);
+	for (size_t i = 0; i < n; i++) {
+		size_t repo = rec(s, i)->repo;
 
-		is->repo = names[i] == NO_REPO ? NO_REPO : repo_index(s, old[names[i]].conf->name);
-		if (is->repo == NO_REPO) {
-			is->in_source = false;	/* out of the plan until its repo is back */
+		if (repo == NO_REPO)
 			continue;
-		}
-		if (is->holds_slot)
-			s->repos[is->repo].busy = true;
-		if (is->flying)
-			s->repos[is->repo].inflight++;
+		if (s->places[i].holds_slot)
+			s->repos[repo].busy = true;
+		if (s->places[i].flying)
+			s->repos[repo].inflight++;
 	}
 	repos_free(old, nold);
 	free(old);
-	free(names);
 	config_release(s->cfg);
 	s->cfg = config_hold(cfg);
 	/* The pools of the new configuration, counted again from the flights. */
 	admission_reconfigure(s->adm, s->cfg);
-	for (size_t i = 0; i < s->n; i++) {
-		long p = admission_pool(s->adm, s->v[i].flight_pool);
+	for (size_t i = 0; i < n; i++) {
+		long p = admission_pool(s->adm, s->places[i].flight_pool);
 
 		if (p >= 0)
 			admission_pool_take(s->adm, p);
 		else
-			s->v[i].flight_pool = NULL;
+			s->places[i].flight_pool = NULL;
 	}
 	heap_free(&s->retry);
 	heap_init(&s->retry, retry_before, issue_moved, s);
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < n; i++)
 		list(s, i);
 	repos_refresh(s);
 	store_sync_repos(s->store, cfg);
@@ -2123,19 +2013,20 @@ sched_recover(struct sched *s)
 {
 	struct recover_decision d;
 
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
+	for (size_t i = 0; i < records_count(s->records); i++) {
+		const struct record *is = rec(s, i);
+		enum issue_state st = state_of(s, i);
 
-		if (state_in_flight(is->state) && is->repo != NO_REPO) {
+		if (state_in_flight(st) && is->repo != NO_REPO) {
 			/* Its worker belonged to the dead supervisor: let it end first. */
-			recover_reap_orphan(s->cfg, s->repos[is->repo].conf, is->number, is->pid);
+			recover_reap_orphan(s->cfg, records_repo(s->records, i), is->number, is->pid);
 			recover_here(s, i, &d);
 			apply_recovery(s, i, &d, false);
-		} else if (state_in_flight(is->state)) {
+		} else if (state_in_flight(st)) {
 			sched_fire(s, i, IN_ORPHANED, NULL, fields_str("action", "reset"));
-		} else if (is->state == STATE_RETRY_WAIT)
+		} else if (st == STATE_RETRY_WAIT)
 			list(s, i);
-		else if (is->state == STATE_READY)
+		else if (st == STATE_READY)
 			sched_fire(s, i, IN_RESTART, NULL, NULL);	/* sync decides again */
 	}
 }
@@ -2145,7 +2036,7 @@ sched_settled(const struct sched *s)
 {
 	/* Paused with work waiting is not settled: the operator may resume; nor
 	 * is a pull request awaiting its merge: a person may merge it. */
-	return s->inflight == 0 && s->retry.n == 0 && s->admit.n == 0 && s->awaiting == 0;
+	return s->inflight == 0 && s->retry.n == 0 && s->admit.n == 0 && sched_awaiting(s) == 0;
 }
 
 int
@@ -2157,8 +2048,8 @@ sched_died(const struct sched *s)
 bool
 sched_all_done(const struct sched *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].in_source && s->v[i].state != STATE_DONE)
+	for (size_t i = 0; i < records_count(s->records); i++)
+		if (rec(s, i)->in_source && state_of(s, i) != STATE_DONE)
 			return false;
 	return true;
 }
@@ -2166,5 +2057,5 @@ sched_all_done(const struct sched *s)
 const char *
 sched_issue_key(const struct sched *s, size_t issue)
 {
-	return s->v[issue].key;
+	return rec(s, issue)->key;
 }
