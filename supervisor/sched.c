@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "supervisor/heap.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/plan.h"
@@ -18,30 +17,13 @@
 #include "supervisor/journal.h"
 #include "supervisor/records.h"
 #include "supervisor/recover.h"
+#include "supervisor/runq.h"
 
-/* What the scheduler keeps of an issue beside its record. */
-struct place {
-	long priority;
-	size_t pos;			/* in its repo's ready heap, or in the retry heap */
-	size_t shelf;			/* which of its repo's ready heaps: its pool's */
-	const char *flight_pool;	/* the pool whose slot its flight holds (interned), or NULL */
-	bool flying;			/* its flight holds a cap slot in this run of the daemon */
+/* What an issue's flight holds, in this run of the daemon. */
+struct hold {
+	bool flying;			/* a cap slot */
 	bool holds_slot;		/* ... and its repo's slot */
-};
-
-struct sched_repo {
-	const struct repo_conf *conf;
-	bool busy;			/* an issue holds the repo slot */
-	/* Its ready issues by priority, one heap per pool (0: none, k + 1: pool k):
-	 * an issue waiting for its full pool holds back no other of its repo. */
-	struct heap *ready;
-	size_t nshelves;
-	size_t nready;
-	size_t pos;			/* in the admit heap */
-	int inflight;			/* its issues between admission and landing */
-	long peak_kb;			/* recent peak resident size of its phases, 0: unknown */
-	size_t conflicted;		/* an issue whose attempt failed on a conflict: the repo's
-					 * next admission, once none is in flight; SIZE_MAX: none */
+	const char *pool;		/* the pool whose slot it holds (interned), or NULL */
 };
 
 struct sched {
@@ -53,12 +35,9 @@ struct sched {
 	struct records *records;
 	sched_start_fn *start;
 	void *start_arg;
-	struct place *places;		/* by record */
-	size_t nplaces;
-	struct sched_repo *repos;
-	size_t nrepos;
-	struct heap admit;		/* repos that may admit their next ready issue */
-	struct heap retry;		/* issues in retry_wait, by retry_at */
+	struct runq *runq;
+	struct hold *holds;		/* by record */
+	size_t nholds;
 	int inflight;
 	int died;			/* issues that became dead in this run (--exit-on-error) */
 	sched_pushed_fn *pushed;
@@ -105,196 +84,20 @@ txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 	journal_event(s->journal, issue, name, fields);
 }
 
-/* Bring in the store's issues, with a place for each new one. */
+/* Bring in the store's issues, with room for each new one. */
 static void
 load(struct sched *s)
 {
 	size_t n;
 
 	records_load(s->records);
+	runq_grow(s->runq);
 	n = records_count(s->records);
-	if (n <= s->nplaces)
+	if (n <= s->nholds)
 		return;
-	s->places = xreallocarray(s->places, n, sizeof(*s->places));
-	for (size_t i = s->nplaces; i < n; i++)
-		s->places[i] = (struct place){ .pos = HEAP_NONE };
-	s->nplaces = n;
-}
-
-/* ---- ordering ---- */
-
-/* Critical path first, then oldest, then by key: the same order as wavectl plan. */
-static bool
-issue_before(size_t a, size_t b, void *ctx)
-{
-	const struct sched *s = ctx;
-	const struct record *x = rec(s, a), *y = rec(s, b);
-	int c;
-
-	if (s->places[a].priority != s->places[b].priority)
-		return s->places[a].priority > s->places[b].priority;
-	if (x->created != y->created)
-		return x->created < y->created;
-	if ((c = strcmp(s->repos[x->repo].conf->name, s->repos[y->repo].conf->name)) != 0)
-		return c < 0;
-	return x->number < y->number;
-}
-
-static void
-issue_moved(size_t item, size_t pos, void *ctx)
-{
-	((struct sched *)ctx)->places[item].pos = pos;
-}
-
-static size_t repo_next(const struct sched *s, size_t r);
-
-/*
- * Across repos, by the issue each would admit: the higher critical path
- * first; of two equal ones, the repo with more issues ready, for a repo is a
- * chain of its own (one at a time), and the longest such chain left to the
- * end would run alone.
- */
-static bool
-repo_before(size_t a, size_t b, void *ctx)
-{
-	struct sched *s = ctx;
-	size_t x = repo_next(s, a), y = repo_next(s, b);
-
-	if (x == SIZE_MAX || y == SIZE_MAX)	/* about to leave the admit heap */
-		return y == SIZE_MAX && x != SIZE_MAX;
-	if (s->places[x].priority == s->places[y].priority &&
-	    s->repos[a].nready != s->repos[b].nready)
-		return s->repos[a].nready > s->repos[b].nready;
-	return issue_before(x, y, ctx);
-}
-
-static void
-repo_moved(size_t item, size_t pos, void *ctx)
-{
-	((struct sched *)ctx)->repos[item].pos = pos;
-}
-
-static bool
-retry_before(size_t a, size_t b, void *ctx)
-{
-	const struct sched *s = ctx;
-
-	return rec(s, a)->retry_at < rec(s, b)->retry_at;
-}
-
-/* The [pool] an issue takes a slot of (its own, else its repo's); -1: none. */
-static long
-issue_pool(const struct sched *s, size_t i)
-{
-	const struct record *is = rec(s, i);
-	const char *name = is->pool ? is->pool :
-	    is->repo != NO_REPO ? s->repos[is->repo].conf->pool : NULL;
-
-	return admission_pool(s->adm, name);
-}
-
-/*
- * The issue the repo would admit next: its conflicted one, else the first by
- * priority of those whose pool has a free slot (DESIGN.md section 16: an
- * issue waiting for its pool holds back no other of its repo); SIZE_MAX:
- * none has room.
- */
-static size_t
-repo_next(const struct sched *s, size_t r)
-{
-	const struct sched_repo *repo = &s->repos[r];
-	size_t best = SIZE_MAX;
-
-	if (repo->conflicted != SIZE_MAX)
-		return repo->conflicted;
-	for (size_t k = 0; k < repo->nshelves; k++) {
-		size_t top = heap_top(&repo->ready[k]);
-
-		if (top == HEAP_NONE || !admission_pool_room(s->adm, (long)k - 1))
-			continue;
-		if (best == SIZE_MAX || issue_before(top, best, (void *)s))
-			best = top;
-	}
-	return best;
-}
-
-/* Keep the repo's place in the admit heap true to its slot, its ready issues
- * and their pools. */
-static void
-repo_refresh(struct sched *s, size_t r)
-{
-	struct sched_repo *repo = &s->repos[r];
-	bool admissible = !repo->busy && repo->nready > 0;
-	size_t next;
-
-	if (repo->conflicted != SIZE_MAX) {
-		enum issue_state st = state_of(s, repo->conflicted);
-
-		if (st != STATE_READY && st != STATE_RETRY_WAIT && st != STATE_QUEUED)
-			repo->conflicted = SIZE_MAX;	/* dead, or retried by hand: no claim */
-		else
-			admissible = admissible && repo->inflight == 0 && st == STATE_READY;
-	}
-	/* The repo slot first, then the pool's: waiting for its pool, it holds no cap slot. */
-	if (admissible) {
-		next = repo_next(s, r);
-		admissible = next != SIZE_MAX && admission_pool_room(s->adm, issue_pool(s, next));
-	}
-
-	if (admissible && repo->pos == HEAP_NONE)
-		heap_push(&s->admit, r);
-	else if (admissible)
-		heap_fix(&s->admit, repo->pos);
-	else if (repo->pos != HEAP_NONE)
-		heap_remove(&s->admit, repo->pos);
-}
-
-/* Every repo at once (a pool's room changed: any repo's next issue may
- * have): the admit heap built again, for many keys moved together. */
-static void
-repos_refresh(struct sched *s)
-{
-	heap_free(&s->admit);
-	heap_init(&s->admit, repo_before, repo_moved, s);
-	for (size_t r = 0; r < s->nrepos; r++) {
-		s->repos[r].pos = HEAP_NONE;
-		repo_refresh(s, r);
-	}
-}
-
-/* Take the issue out of whatever heap it is in. */
-static void
-unlist(struct sched *s, size_t i)
-{
-	struct place *p = &s->places[i];
-	const struct record *is = rec(s, i);
-
-	if (p->pos == HEAP_NONE)
-		return;
-	if (state_of(s, i) == STATE_READY) {
-		heap_remove(&s->repos[is->repo].ready[p->shelf], p->pos);
-		s->repos[is->repo].nready--;
-		repo_refresh(s, is->repo);
-	} else if (state_of(s, i) == STATE_RETRY_WAIT)
-		heap_remove(&s->retry, p->pos);
-}
-
-/* Into the heap its state waits in, if any. */
-static void
-list(struct sched *s, size_t i)
-{
-	struct place *p = &s->places[i];
-	const struct record *is = rec(s, i);
-
-	if (p->pos != HEAP_NONE)
-		return;
-	if (state_of(s, i) == STATE_READY && is->in_source && is->repo != NO_REPO) {
-		p->shelf = (size_t)(issue_pool(s, i) + 1);
-		heap_push(&s->repos[is->repo].ready[p->shelf], i);
-		s->repos[is->repo].nready++;
-		repo_refresh(s, is->repo);
-	} else if (state_of(s, i) == STATE_RETRY_WAIT)
-		heap_push(&s->retry, i);
+	s->holds = xreallocarray(s->holds, n, sizeof(*s->holds));
+	memset(s->holds + s->nholds, 0, (n - s->nholds) * sizeof(*s->holds));
+	s->nholds = n;
 }
 
 static void replan(struct sched *s);
@@ -374,61 +177,53 @@ sched_table(enum issue_state from, enum sched_input in, int *to)
 static void
 release_slot(struct sched *s, size_t i)
 {
-	struct place *p = &s->places[i];
-	size_t repo = rec(s, i)->repo;
+	struct hold *h = &s->holds[i];
 
-	if (!p->holds_slot)
+	if (!h->holds_slot)
 		return;
-	p->holds_slot = false;
-	s->repos[repo].busy = false;
-	repo_refresh(s, repo);
+	h->holds_slot = false;
+	runq_repo_busy(s->runq, rec(s, i)->repo, false);
 }
-
 /* Entering flight: a cap slot, its repo's slot, its pool's. */
 static void
 flight_begin(struct sched *s, size_t i)
 {
-	struct place *p = &s->places[i];
+	struct hold *h = &s->holds[i];
 	size_t repo = rec(s, i)->repo;
-	long pool = issue_pool(s, i);
+	long pool = runq_pool(s->runq, i);
 
-	if (p->flying || repo == NO_REPO)
+	if (h->flying || repo == NO_REPO)
 		return;
-	p->flying = true;
+	h->flying = true;
 	s->inflight++;
-	s->repos[repo].inflight++;
+	runq_repo_flights(s->runq, repo, +1);
 	if (pool >= 0) {
 		admission_pool_take(s->adm, pool);
-		p->flight_pool = repo_intern(admission_pool_name(s->adm, pool));
-		repos_refresh(s);
+		h->pool = repo_intern(admission_pool_name(s->adm, pool));
+		runq_refresh(s->runq);
 	}
-	p->holds_slot = true;
-	s->repos[repo].busy = true;
-	repo_refresh(s, repo);
+	h->holds_slot = true;
+	runq_repo_busy(s->runq, repo, true);
 }
-
 /* Leaving flight (or the daemon stopping with it in flight): every slot back. */
 static void
 flight_end(struct sched *s, size_t i)
 {
-	struct place *p = &s->places[i];
-	size_t repo = rec(s, i)->repo;
-	long pool = admission_pool(s->adm, p->flight_pool);
+	struct hold *h = &s->holds[i];
+	long pool = admission_pool(s->adm, h->pool);
 
-	if (!p->flying)
+	if (!h->flying)
 		return;
 	release_slot(s, i);
-	p->flying = false;
+	h->flying = false;
 	s->inflight--;
-	s->repos[repo].inflight--;
-	repo_refresh(s, repo);
-	p->flight_pool = NULL;
+	runq_repo_flights(s->runq, rec(s, i)->repo, -1);
+	h->pool = NULL;
 	if (pool >= 0) {
 		admission_pool_release(s->adm, pool);
-		repos_refresh(s);	/* any repo may have its next issue waiting for it */
+		runq_refresh(s->runq);	/* any repo may have its next issue waiting for it */
 	}
 }
-
 /* ---- dependents ---- */
 
 static bool
@@ -474,7 +269,7 @@ release_dependents(struct sched *s, size_t i)
 static void
 leave(struct sched *s, size_t i, enum issue_state from, enum issue_state to)
 {
-	unlist(s, i);
+	runq_unlist(s->runq, i);
 	if (state_in_flight(from) && !state_in_flight(to))
 		flight_end(s, i);
 }
@@ -482,7 +277,7 @@ leave(struct sched *s, size_t i, enum issue_state from, enum issue_state to)
 static void
 enter(struct sched *s, size_t i, enum issue_state from)
 {
-	list(s, i);
+	runq_list(s->runq, i);
 	switch (state_of(s, i)) {
 	case STATE_RUNNING:
 		if (!state_in_flight(from))
@@ -576,10 +371,10 @@ launch(struct sched *s, size_t i)
 {
 	const struct record *is = rec(s, i);
 	struct sched_job job = {
-		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
+		.issue = i, .key = is->key, .repo = records_repo(s->records, i),
 		.number = is->number, .title = is->title, .body = is->body,
 		.attempt = is->at.number, .trace = is->at.trace, .resume = is->at.resume,
-		.base = is->at.base, .pool = admission_pool_name(s->adm, issue_pool(s, i)),
+		.base = is->at.base, .pool = admission_pool_name(s->adm, runq_pool(s->runq, i)),
 		.pr_head = is->pr ? is->pr->head : NULL,
 		.pr_base = is->pr && is->pr->pushes > 0 ? is->pr->head : NULL,
 		.pr_conflict = is->pr && is->pr->kind && strcmp(is->pr->kind, "conflict") == 0,
@@ -611,17 +406,15 @@ start_failed(struct sched *s, size_t i)
 static void
 admit_one(struct sched *s, size_t r)
 {
-	struct sched_repo *repo = &s->repos[r];
-	size_t i = repo_next(s, r);
+	size_t i = runq_take(s->runq, r);
 	struct record *is = rec(s, i);
 	cJSON *f;
 	pid_t pid;
 
-	repo->conflicted = SIZE_MAX;
 	attempt_next(&is->at, is->attempts);
 	is->merged = false;
 	record_set_str(&is->final, NULL);
-	unlist(s, i);		/* out of the ready heap before the fork */
+	runq_unlist(s->runq, i);	/* out of the ready heap before the fork */
 	if ((pid = launch(s, i)) == -1) {
 		start_failed(s, i);
 		return;
@@ -630,22 +423,22 @@ admit_one(struct sched *s, size_t r)
 	attempt_begin(s->store, is->id, &is->at, pid);
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "pid", pid);
-	cJSON_AddStringToObject(f, "repo", repo->conf->name);
+	cJSON_AddStringToObject(f, "repo", records_repo(s->records, i)->name);
 	cJSON_AddNumberToObject(f, "inflight", s->inflight + 1);
 	cJSON_AddNumberToObject(f, "effective_cap", admission_effective(s->adm));
-	cJSON_AddNumberToObject(f, "priority", (double)s->places[i].priority);
+	cJSON_AddNumberToObject(f, "priority", (double)runq_priority(s->runq, i));
 	sched_fire(s, i, IN_ADMIT, NULL, f);
 }
-
 void
 sched_admit(struct sched *s)
 {
-	while (admission_open(s->adm, s->inflight) && s->admit.n > 0 && sched_can_act(s)) {
-		size_t r = heap_top(&s->admit);
+	size_t r;
 
+	while (admission_open(s->adm, s->inflight) && (r = runq_next_repo(s->runq)) != SIZE_MAX &&
+	    sched_can_act(s)) {
 		/* Read at the moment of each admission: two admitted in the same
 		 * instant must not both start below the floor. */
-		if (!admission_memory_room(s->adm, s->repos[r].peak_kb))
+		if (!admission_memory_room(s->adm, runq_peak_kb(s->runq, r)))
 			return;
 		admit_one(s, r);
 	}
@@ -660,7 +453,9 @@ sched_set_memory_room(struct sched *s, sched_memory_room_fn *fn, void *arg)
 long
 sched_next_peak_kb(const struct sched *s)
 {
-	return s->admit.n > 0 ? s->repos[heap_top(&s->admit)].peak_kb : 0;
+	size_t r = runq_next_repo(s->runq);
+
+	return r == SIZE_MAX ? 0 : runq_peak_kb(s->runq, r);
 }
 
 
@@ -682,15 +477,6 @@ waste_attempt(struct sched *s, size_t i)
 	is->wasted_ms += attempt_waste(s->store, is->id, &is->at);
 }
 
-/* A repo's recent peak: a new high at once, a lower one pulls it down a quarter. */
-static void
-note_repo_peak(struct sched_repo *repo, long maxrss_kb)
-{
-	if (maxrss_kb <= 0)
-		return;
-	repo->peak_kb = maxrss_kb >= repo->peak_kb ? maxrss_kb :
-	    (repo->peak_kb * 3 + maxrss_kb) / 4;
-}
 
 /* The "failed" event of an attempt that ended, and its row. */
 static void
@@ -734,7 +520,7 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 		sched_fire(s, i, IN_GAVE_UP, reason, fields_str("reason", reason));
 		return;
 	}
-	delay = is->at.tempfails ? attempt_tempfail_backoff(s->cfg, s->repos[is->repo].conf->name,
+	delay = is->at.tempfails ? attempt_tempfail_backoff(s->cfg, records_repo(s->records, i)->name,
 	    is->number, is->key, &is->at) : attempt_backoff(s->cfg, is->attempts);
 	is->retry_at = now_ms() + delay;
 	r = cJSON_CreateObject();
@@ -744,10 +530,8 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	/* Its next attempt is the repo's next admission, made once nothing else of
 	 * the repo is in flight: it starts from a tip that holds them all, and no
 	 * two issues can keep knocking each other out (DESIGN.md section 6). */
-	if (strcmp(outcome, "conflict") == 0 && s->repos[is->repo].conflicted == SIZE_MAX) {
-		s->repos[is->repo].conflicted = i;
-		repo_refresh(s, is->repo);
-	}
+	if (strcmp(outcome, "conflict") == 0)
+		runq_claim(s->runq, i);
 }
 
 /*
@@ -833,7 +617,7 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 	cJSON_AddNumberToObject(f, "tokens_in", (double)m->tokens_in);
 	cJSON_AddNumberToObject(f, "tokens_out", (double)m->tokens_out);
 	attempt_phase_end(s->store, is->id, &is->at, m);
-	note_repo_peak(&s->repos[is->repo], m->maxrss_kb);
+	runq_note_peak(s->runq, is->repo, m->maxrss_kb);
 	is->agent_ms += m->ms;
 	txn_event(s, i, "phase_end", f);
 	return 0;
@@ -890,7 +674,7 @@ on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
 static void
 on_guard(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	const char *repo = s->repos[rec(s, i)->repo].conf->name;
+	const char *repo = records_repo(s->records, i)->name;
 	cJSON *f = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(f, "repo", repo);
@@ -954,14 +738,14 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	}
 	if (m->outcome == OUTCOME_MERGED && !is->merged)
 		return -1;	/* "merged" without the merge that proves it */
-	if (m->outcome == OUTCOME_PUSHED && s->repos[is->repo].conf->land != LAND_PR)
+	if (m->outcome == OUTCOME_PUSHED && records_repo(s->records, i)->land != LAND_PR)
 		return -1;	/* a pull request the repo does not land by */
 	/* What it took counts toward its repo's and pool's expected time, unless
 	 * it ended on a limit (an exit of 75) rather than on its work. */
 	noted = m->outcome != OUTCOME_TEMPFAIL && is->at.ms > 0;
 	if (noted)
-		attempt_note_duration(s->store, s->repos[is->repo].conf->name,
-		    admission_pool_name(s->adm, issue_pool(s, i)), &is->at);
+		attempt_note_duration(s->store, records_repo(s->records, i)->name,
+		    admission_pool_name(s->adm, runq_pool(s->runq, i)), &is->at);
 	if (m->outcome == OUTCOME_MERGED) {
 		attempt_end(s->store, &is->at, "merged", NULL);
 		attempt_landed(s, i);
@@ -1028,7 +812,7 @@ recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store
 	bool has_marker = attempt_last_marker(s->store, &is->at, marker);
 
 	*in = (struct recover_input){
-		.cfg = s->cfg, .repo = s->repos[is->repo].conf, .number = is->number,
+		.cfg = s->cfg, .repo = records_repo(s->records, i), .number = is->number,
 		.base = is->at.base, .final = is->final,
 		.marker = has_marker ? marker : NULL,
 	};
@@ -1219,7 +1003,7 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 		spec->created = is->created;
 		spec->deps = is->deps;	/* a view of the table: the list owns no spec's parts */
 		spec->ndeps = is->ndeps;
-		long pool = issue_pool(s, i);
+		long pool = runq_pool(s->runq, i);
 		expected[list->n - 1] = plan_expected_ms(repo_ms[is->repo],
 		    pool >= 0 ? pool_ms[pool] : 0);
 	}
@@ -1316,22 +1100,6 @@ link_dependencies(struct sched *s)
 	}
 }
 
-/* A new priority: a listed issue moves with it in its repo's ready heap. */
-static void
-set_priority(struct sched *s, size_t i, long prio)
-{
-	struct place *p = &s->places[i];
-	bool listed = state_of(s, i) == STATE_READY && p->pos != HEAP_NONE;
-	size_t repo = rec(s, i)->repo;
-
-	if (prio == p->priority)
-		return;
-	p->priority = prio;
-	if (listed) {
-		heap_fix(&s->repos[repo].ready[p->shelf], p->pos);
-		repo_refresh(s, repo);
-	}
-}
 
 /* Re-derive dependencies, priorities and every waiting issue's state. */
 static void
@@ -1344,27 +1112,13 @@ replan(struct sched *s)
 	link_dependencies(s);
 	p = plan_open_issues(s, &list, &members);
 	for (size_t k = 0; k < list.n; k++)
-		set_priority(s, members[k], plan_priority(p, k));
+		runq_set_priority(s->runq, members[k], plan_priority(p, k));
 	settle_waiting(s, p, members);
 	free(list.v);		/* the array only: its specs' parts are the table's */
 	plan_free(p);
 	free(members);
 }
 
-/* Its own pool: a listed ready issue moves onto its new pool's shelf. */
-static void
-set_pool(struct sched *s, size_t i, const char *pool)
-{
-	struct record *is = rec(s, i);
-
-	if (pool != is->pool && state_of(s, i) == STATE_READY &&
-	    s->places[i].pos != HEAP_NONE) {
-		unlist(s, i);
-		is->pool = pool;
-		list(s, i);
-	} else
-		is->pool = pool;
-}
 
 int
 sched_sync(struct sched *s, const struct issue_list *source)
@@ -1392,7 +1146,8 @@ sched_sync(struct sched *s, const struct issue_list *source)
 		if (added[k])
 			txn_event(s, (size_t)i, "queued", fields_str("title", is->title));
 		is->in_source = is->repo != NO_REPO;
-		set_pool(s, (size_t)i, source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL);
+		runq_set_pool(s->runq, (size_t)i,
+		    source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL);
 		free(is->deps);
 		is->ndeps = source->v[k].ndeps;
 		is->deps = xcalloc(is->ndeps, sizeof(*is->deps));
@@ -1455,8 +1210,8 @@ sched_retry(struct sched *s, const char *key, char **why)
 int64_t
 sched_next_deadline(const struct sched *s)
 {
-	size_t top = heap_top(&s->retry);
-	int64_t next = top == HEAP_NONE ? INT64_MAX : rec(s, top)->retry_at;
+	size_t top = runq_next_retry(s->runq);
+	int64_t next = top == SIZE_MAX ? INT64_MAX : rec(s, top)->retry_at;
 	int64_t cooldown = admission_cooldown_due(s->adm);
 
 	return cooldown < next ? cooldown : next;
@@ -1468,7 +1223,7 @@ sched_tick(struct sched *s, int64_t now)
 	size_t top;
 
 	admission_tick(s->adm, now);
-	while ((top = heap_top(&s->retry)) != HEAP_NONE && rec(s, top)->retry_at <= now)
+	while ((top = runq_next_retry(s->runq)) != SIZE_MAX && rec(s, top)->retry_at <= now)
 		sched_fire(s, top, IN_BACKOFF_OVER, NULL, NULL);
 }
 
@@ -1683,7 +1438,7 @@ bool
 sched_budget_stuck(const struct sched *s)
 {
 	return sched_budget_held(s) && s->inflight == 0 && sched_awaiting(s) == 0 &&
-	    (s->admit.n > 0 || s->retry.n > 0);
+	    (runq_admissible(s->runq) > 0 || runq_retrying(s->runq) > 0);
 }
 
 char *
@@ -1756,7 +1511,7 @@ sched_memory_is_low(const struct sched *s)
 bool
 sched_waiting_for_slots(const struct sched *s)
 {
-	return s->admit.n > 0 || s->retry.n > 0;
+	return runq_admissible(s->runq) > 0 || runq_retrying(s->runq) > 0;
 }
 
 int
@@ -1864,41 +1619,6 @@ sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, 
 
 /* ---- setup ---- */
 
-static size_t
-repo_index(const struct sched *s, const char *name)
-{
-	for (size_t r = 0; r < s->nrepos; r++)
-		if (strcmp(s->repos[r].conf->name, name) == 0)
-			return r;
-	return NO_REPO;
-}
-
-static void
-repos_free(struct sched_repo *repos, size_t n)
-{
-	for (size_t r = 0; r < n; r++) {
-		for (size_t k = 0; k < repos[r].nshelves; k++)
-			heap_free(&repos[r].ready[k]);
-		free(repos[r].ready);
-	}
-}
-
-static void
-repos_build(struct sched *s, const struct config *cfg)
-{
-	s->nrepos = cfg->nrepos;
-	s->repos = xcalloc(s->nrepos, sizeof(*s->repos));
-	for (size_t r = 0; r < s->nrepos; r++) {
-		s->repos[r].conf = &cfg->repos[r];
-		s->repos[r].pos = HEAP_NONE;
-		s->repos[r].conflicted = SIZE_MAX;
-		s->repos[r].nshelves = cfg->npools + 1;
-		s->repos[r].ready = xcalloc(s->repos[r].nshelves, sizeof(struct heap));
-		for (size_t k = 0; k < s->repos[r].nshelves; k++)
-			heap_init(&s->repos[r].ready[k], issue_before, issue_moved, s);
-	}
-}
-
 struct sched *
 sched_new(const struct config *cfg, struct store *store, struct journal *journal, int cap,
     sched_start_fn *start, void *arg)
@@ -1911,12 +1631,10 @@ sched_new(const struct config *cfg, struct store *store, struct journal *journal
 	s->adm = admission_new(s->cfg, store, journal, cap);
 	s->deps = deps_new();
 	s->records = records_new(s->cfg, store);
+	s->runq = runq_new(s->cfg, s->records, s->adm);
 	journal_set_hooks(journal, issue_ctx, committed, s);
 	s->start = start;
 	s->start_arg = arg;
-	repos_build(s, cfg);
-	heap_init(&s->admit, repo_before, repo_moved, s);
-	heap_init(&s->retry, retry_before, issue_moved, s);
 	if (store_sync_repos(store, cfg) == -1)
 		log_warnx("store: cannot record the repos");
 	load(s);
@@ -1928,11 +1646,8 @@ sched_free(struct sched *s)
 {
 	if (s == NULL)
 		return;
-	repos_free(s->repos, s->nrepos);
-	heap_free(&s->admit);
-	heap_free(&s->retry);
-	free(s->repos);
-	free(s->places);
+	runq_free(s->runq);
+	free(s->holds);
 	records_free(s->records);
 	deps_free(s->deps);
 	admission_free(s->adm);
@@ -1955,54 +1670,34 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 			return false;
 		}
 	}
-	/* Re-home every issue on the new repo table, then rebuild the ready heaps. */
-	struct sched_repo *old = s->repos;
-	size_t nold = s->nrepos;
-
-	for (size_t i = 0; i < n; i++)
-		s->places[i].pos = HEAP_NONE;
-	heap_free(&s->admit);
-	heap_init(&s->admit, repo_before, repo_moved, s);
-	repos_build(s, cfg);
-	/* What a repo learnt stays with it: its memory peak, its conflict-first claim. */
-	for (size_t r = 0; r < nold; r++) {
-		size_t now = repo_index(s, old[r].conf->name);
-
-		if (now != NO_REPO) {
-			s->repos[now].peak_kb = old[r].peak_kb;
-			s->repos[now].conflicted = old[r].conflicted;
-		}
-	}
+	/* Re-home every issue on the new repo table, the pools counted again
+	 * from the flights, then every issue listed again. */
 	records_reconfigure(s->records, cfg);
+	config_release(s->cfg);
+	s->cfg = config_hold(cfg);
+	admission_reconfigure(s->adm, s->cfg);
+	for (size_t i = 0; i < n; i++) {
+		long p = admission_pool(s->adm, s->holds[i].pool);
+
+		if (p >= 0)
+			admission_pool_take(s->adm, p);
+		else
+			s->holds[i].pool = NULL;
+	}
+	runq_reconfigure(s->runq, cfg);
 	for (size_t i = 0; i < n; i++) {
 		size_t repo = rec(s, i)->repo;
 
 		if (repo == NO_REPO)
 			continue;
-		if (s->places[i].holds_slot)
-			s->repos[repo].busy = true;
-		if (s->places[i].flying)
-			s->repos[repo].inflight++;
+		if (s->holds[i].holds_slot)
+			runq_repo_busy(s->runq, repo, true);
+		if (s->holds[i].flying)
+			runq_repo_flights(s->runq, repo, +1);
 	}
-	repos_free(old, nold);
-	free(old);
-	config_release(s->cfg);
-	s->cfg = config_hold(cfg);
-	/* The pools of the new configuration, counted again from the flights. */
-	admission_reconfigure(s->adm, s->cfg);
-	for (size_t i = 0; i < n; i++) {
-		long p = admission_pool(s->adm, s->places[i].flight_pool);
-
-		if (p >= 0)
-			admission_pool_take(s->adm, p);
-		else
-			s->places[i].flight_pool = NULL;
-	}
-	heap_free(&s->retry);
-	heap_init(&s->retry, retry_before, issue_moved, s);
 	for (size_t i = 0; i < n; i++)
-		list(s, i);
-	repos_refresh(s);
+		runq_list(s->runq, i);
+	runq_refresh(s->runq);
 	store_sync_repos(s->store, cfg);
 	return true;
 }
@@ -2025,7 +1720,7 @@ sched_recover(struct sched *s)
 		} else if (state_in_flight(st)) {
 			sched_fire(s, i, IN_ORPHANED, NULL, fields_str("action", "reset"));
 		} else if (st == STATE_RETRY_WAIT)
-			list(s, i);
+			runq_list(s->runq, i);
 		else if (st == STATE_READY)
 			sched_fire(s, i, IN_RESTART, NULL, NULL);	/* sync decides again */
 	}
@@ -2036,7 +1731,8 @@ sched_settled(const struct sched *s)
 {
 	/* Paused with work waiting is not settled: the operator may resume; nor
 	 * is a pull request awaiting its merge: a person may merge it. */
-	return s->inflight == 0 && s->retry.n == 0 && s->admit.n == 0 && sched_awaiting(s) == 0;
+	return s->inflight == 0 && runq_retrying(s->runq) == 0 && runq_admissible(s->runq) == 0 &&
+	    sched_awaiting(s) == 0;
 }
 
 int
