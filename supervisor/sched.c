@@ -444,12 +444,6 @@ sched_admit(struct sched *s)
 	}
 }
 
-void
-sched_set_memory_room(struct sched *s, sched_memory_room_fn *fn, void *arg)
-{
-	admission_set_memory_room(s->adm, fn, arg);
-}
-
 long
 sched_next_peak_kb(const struct sched *s)
 {
@@ -1422,91 +1416,25 @@ sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg)
 	s->over_budget_arg = arg;
 }
 
-void
-sched_budget_tick(struct sched *s, int64_t now)
-{
-	admission_budget_tick(s->adm, now, false);
-}
-
-bool
-sched_budget_held(const struct sched *s)
-{
-	return admission_budget_held(s->adm);
-}
-
 bool
 sched_budget_stuck(const struct sched *s)
 {
-	return sched_budget_held(s) && s->inflight == 0 && sched_awaiting(s) == 0 &&
+	return admission_budget_held(s->adm) && s->inflight == 0 && sched_awaiting(s) == 0 &&
 	    (runq_admissible(s->runq) > 0 || runq_retrying(s->runq) > 0);
 }
 
-char *
-sched_budget_describe(struct sched *s, int64_t now)
+int
+sched_waiting(const struct sched *s)
 {
 	int waiting = 0;
 
 	for (size_t i = 0; i < records_count(s->records); i++)
 		waiting += rec(s, i)->in_source && (state_of(s, i) == STATE_QUEUED ||
 		    state_of(s, i) == STATE_READY || state_of(s, i) == STATE_RETRY_WAIT);
-	return admission_budget_describe(s->adm, now, waiting);
+	return waiting;
 }
 
-/* ---- the cap lever: the hands are admission's ---- */
-
-void
-sched_cap_step(struct sched *s, int delta, const char *why, const char *by)
-{
-	admission_step(s->adm, delta, why, by);
-}
-
-void
-sched_cap_set(struct sched *s, int operator, const char *why, const char *by)
-{
-	admission_set(s->adm, operator, why, by);
-}
-
-void
-sched_cap_limit(struct sched *s, int cap, const char *why, const char *by)
-{
-	admission_limit(s->adm, cap, why, by);
-}
-
-void
-sched_cap_hand(struct sched *s, int hand, int limit, const char *why, const char *by)
-{
-	admission_hand(s->adm, hand, limit, why, by);
-}
-
-void
-sched_memory_low(struct sched *s, bool low)
-{
-	admission_memory_low(s->adm, low);
-}
-
-void
-sched_disk_full(struct sched *s, bool full, const char *detail)
-{
-	admission_disk_full(s->adm, full, detail);
-}
-
-bool
-sched_disk_is_full(const struct sched *s)
-{
-	return admission_disk_is_full(s->adm);
-}
-
-int
-sched_cap_hand_limit(const struct sched *s, int hand)
-{
-	return admission_hand_limit(s->adm, hand);
-}
-
-bool
-sched_memory_is_low(const struct sched *s)
-{
-	return admission_memory_is_low(s->adm);
-}
+/* ---- what waits ---- */
 
 bool
 sched_waiting_for_slots(const struct sched *s)
@@ -1515,27 +1443,9 @@ sched_waiting_for_slots(const struct sched *s)
 }
 
 int
-sched_cap(const struct sched *s)
-{
-	return admission_configured(s->adm);
-}
-
-int
-sched_effective_cap(const struct sched *s)
-{
-	return admission_effective(s->adm);
-}
-
-int
 sched_inflight(const struct sched *s)
 {
 	return s->inflight;
-}
-
-void
-sched_set_running(struct sched *s, bool running)
-{
-	admission_daemon_row(s->adm, running);
 }
 
 /* ---- the journal's hooks: what follows a committed event ---- */
@@ -1620,15 +1530,15 @@ sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, 
 /* ---- setup ---- */
 
 struct sched *
-sched_new(const struct config *cfg, struct store *store, struct journal *journal, int cap,
-    sched_start_fn *start, void *arg)
+sched_new(const struct config *cfg, struct store *store, struct journal *journal,
+    struct admission *adm, sched_start_fn *start, void *arg)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 
 	s->cfg = config_hold(cfg);
 	s->store = store;
 	s->journal = journal;
-	s->adm = admission_new(s->cfg, store, journal, cap);
+	s->adm = adm;
 	s->deps = deps_new();
 	s->records = records_new(s->cfg, store);
 	s->runq = runq_new(s->cfg, s->records, s->adm);
@@ -1650,7 +1560,6 @@ sched_free(struct sched *s)
 	free(s->holds);
 	records_free(s->records);
 	deps_free(s->deps);
-	admission_free(s->adm);
 	config_release(s->cfg);
 	free(s);
 }

@@ -67,9 +67,12 @@ struct sched_outcome {
 };
 typedef void sched_outcome_fn(const struct sched_outcome *o, void *arg);
 
+struct admission;
 struct journal;
+/* adm is who may start (supervisor/admission.h), the supervisor's: the
+ * scheduler asks it before each admission and tells it of flights and ends. */
 struct sched *sched_new(const struct config *cfg, struct store *store,
-    struct journal *journal, int cap, sched_start_fn *start, void *arg);
+    struct journal *journal, struct admission *adm, sched_start_fn *start, void *arg);
 
 /* Let the worker pid past its gate: its admission, or its place in the merge
  * queue, is committed (DESIGN.md section 5: commit or stop). */
@@ -85,10 +88,6 @@ int sched_on_recovered(struct sched *s, size_t issue, pid_t pid,
 
 /* The store can be written: the scheduler may act on what it is told. */
 bool sched_can_act(const struct sched *s);
-/* Asked before each admission with its repo's recent peak (KiB, 0: unknown):
- * false holds admissions (the memory hand lifts the hold). */
-typedef bool sched_memory_room_fn(long peak_kb, void *arg);
-void sched_set_memory_room(struct sched *s, sched_memory_room_fn *fn, void *arg);
 /* The recent peak of the repo whose issue would be admitted next (KiB, 0: unknown). */
 long sched_next_peak_kb(const struct sched *s);
 void sched_free(struct sched *s);
@@ -118,30 +117,11 @@ int64_t sched_next_deadline(const struct sched *s);
 /* Move issues whose backoff is over back to ready. */
 void sched_tick(struct sched *s, int64_t now);
 
-/*
- * The operator's hand on the cap lever (supervisor/cap.h): a step from the
- * effective cap, a value, or a new configured cap (SIGHUP).  why is the
- * cap_changed event's (signal, control, config); by says what, for the log.
- */
-void sched_cap_step(struct sched *s, int delta, const char *why, const char *by);
-void sched_cap_set(struct sched *s, int operator, const char *why, const char *by);
-void sched_cap_limit(struct sched *s, int cap, const char *why, const char *by);
-/* Another hand's limit (enum cap_hand; CAP_NO_LIMIT lifts it), or the memory floor. */
-void sched_cap_hand(struct sched *s, int hand, int limit, const char *why, const char *by);
-void sched_memory_low(struct sched *s, bool low);
-/* state_dir's disk is nearly full (admit nothing), or has room again. */
-void sched_disk_full(struct sched *s, bool full, const char *detail);
-bool sched_disk_is_full(const struct sched *s);
-/* Each hand's limit (CAP_NO_LIMIT: none), and whether memory holds admission. */
-int sched_cap_hand_limit(const struct sched *s, int hand);
-bool sched_memory_is_low(const struct sched *s);
 /* Work is waiting for a slot: the memory floor is worth watching. */
 bool sched_waiting_for_slots(const struct sched *s);
-int sched_cap(const struct sched *s);
-int sched_effective_cap(const struct sched *s);
 int sched_inflight(const struct sched *s);
-/* Mark the daemon as running or stopped in the store. */
-void sched_set_running(struct sched *s, bool running);
+/* Issues of the source waiting in line: queued, ready or waiting out a backoff. */
+int sched_waiting(const struct sched *s);
 
 /*
  * Reports of worker pid about its issue.  A report from a worker that is not
@@ -200,15 +180,8 @@ void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const ch
  */
 typedef void sched_signal_fn(pid_t pid, void *arg);
 void sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg);
-/* Look at the rolling day (at start, and by the clock): pull or lift the cap. */
-void sched_budget_tick(struct sched *s, int64_t now);
-/* The day's budget holds admission. */
-bool sched_budget_held(const struct sched *s);
 /* Nothing in flight and work waiting that only the day's budget holds back. */
 bool sched_budget_stuck(const struct sched *s);
-/* One line for the person at the terminal: spent, the limit, what waits, and
- * when the window frees room.  Caller frees. */
-char *sched_budget_describe(struct sched *s, int64_t now);
 
 /*
  * The table (DESIGN.md section 3).  An input is what happened to an issue;

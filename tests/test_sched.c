@@ -15,6 +15,7 @@
 #include "common/events.h"
 #include "common/store.h"
 #include "common/util.h"
+#include "supervisor/admission.h"
 #include "supervisor/journal.h"
 #include "supervisor/sched.h"
 #include "tests/lib/testlib.h"
@@ -24,6 +25,7 @@ static struct config *cfg;
 static struct store *store;
 static struct events *events;
 static struct journal *journal;
+static struct admission *adm;
 static struct sched *s;
 
 /* What the fake start function was asked to start, and the gates opened. */
@@ -84,7 +86,8 @@ setup(void)
 	journal = journal_new(store, events);
 	njobs = ngates = 0;
 	fail_start = false;
-	s = sched_new(cfg, store, journal, 2, fake_start, NULL);
+	adm = admission_new(cfg, store, journal, 2);
+	s = sched_new(cfg, store, journal, adm, fake_start, NULL);
 	sched_set_gate(s, fake_gate, NULL);
 }
 
@@ -92,6 +95,7 @@ static void
 teardown(void)
 {
 	sched_free(s);
+	admission_free(adm);
 	journal_free(journal);
 	events_close(events);
 	store_close(store);
@@ -331,13 +335,13 @@ Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
 Test(sched, the_cap_bounds_admission_and_a_pause_admits_nothing)
 {
 	sync_three();
-	DISPATCH(sched_cap_set(s, 0, "control", "test"));
+	DISPATCH(admission_set(adm, 0, "control", "test"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 0);
-	DISPATCH(sched_cap_step(s, +1, "signal", "SIGUSR2"));
+	DISPATCH(admission_step(adm, +1, "signal", "SIGUSR2"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
-	cr_assert_eq(sched_effective_cap(s), 1);
+	cr_assert_eq(admission_effective(adm), 1);
 }
 
 Test(sched, the_table_refuses_what_it_does_not_list)
@@ -491,7 +495,7 @@ Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
 	add_issue(&l, "web", 3, "w3");
 	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
 	issue_list_clear(&l);
-	DISPATCH(sched_cap_set(s, 1, "control", "test"));
+	DISPATCH(admission_set(adm, 1, "control", "test"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_str_eq(jobs[0].key, "web#1");
@@ -512,11 +516,11 @@ Test(sched, memory_is_asked_at_every_admission)
 {
 	sync_three();
 	memory_rooms_left = 1;
-	sched_set_memory_room(s, fake_memory_room, NULL);
+	admission_set_memory_room(adm, fake_memory_room, NULL);
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1, "room for one: the second admission found none");
-	cr_assert(sched_memory_is_low(s), "the memory hand holds admissions");
-	cr_assert_eq(sched_effective_cap(s), 0);
+	cr_assert(admission_memory_is_low(adm), "the memory hand holds admissions");
+	cr_assert_eq(admission_effective(adm), 0);
 }
 
 static void
@@ -618,7 +622,7 @@ Test(sched, priorities_follow_the_expected_time_of_attempts_as_they_end)
 	issue_spec_add_dep(add_issue(&l, "web", 2, "second"), "web", 1);
 	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
 	issue_list_clear(&l);
-	DISPATCH(sched_cap_set(s, 1, "control", "test"));
+	DISPATCH(admission_set(adm, 1, "control", "test"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_str_eq(jobs[0].key, "web#1", "by counts: web's chain of two");
