@@ -19,6 +19,7 @@
 #include "common/summary.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
+#include "supervisor/flight.h"
 #include "supervisor/pollset.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
@@ -659,7 +660,8 @@ on_start(struct supervisor *sv, void *arg)
 	(void)arg;
 	admission_daemon_row(sv->admission, true);
 	source_start(sv);
-	sched_recover(sv->sched);
+	sched_restart(sv->sched);
+	flight_recover(sv->sched);
 	cgroup_tree_remove_stale();	/* the orphans have ended: what they left goes */
 	admission_budget_tick(sv->admission, now_ms(), false);	/* what the last 24 hours spent, before any admission */
 	source_poll(sv);

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -68,8 +67,8 @@ state_of(const struct sched *s, size_t i)
 	return records_state(s->records, i);
 }
 
-static cJSON *
-fields_str(const char *key, const char *value)
+cJSON *
+sched_fields(const char *key, const char *value)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -77,9 +76,8 @@ fields_str(const char *key, const char *value)
 	return o;
 }
 
-/* An event of the transaction the loop opened for what is being dispatched. */
-static void
-txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
+void
+sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 {
 	journal_event(s->journal, issue, name, fields);
 }
@@ -99,8 +97,6 @@ load(struct sched *s)
 	memset(s->holds + s->nholds, 0, (n - s->nholds) * sizeof(*s->holds));
 	s->nholds = n;
 }
-
-static void replan(struct sched *s);
 
 /* ---- the table (DESIGN.md section 3) ---- */
 
@@ -246,7 +242,7 @@ block_dependents(struct sched *s, size_t i)
 		char *why = xasprintf("dependency %s is %s", rec(s, by)->key,
 		    state_name(state_of(s, by)));
 
-		sched_fire(s, hits[k].issue, IN_BLOCKED, why, fields_str("reason", why));
+		sched_fire(s, hits[k].issue, IN_BLOCKED, why, sched_fields("reason", why));
 		free(why);
 	}
 	free(hits);
@@ -287,7 +283,7 @@ enter(struct sched *s, size_t i, enum issue_state from)
 		/* The repo's next issue may start while this one is reviewed (rule 1). */
 		if (!s->cfg->hold_repo_during_review) {
 			release_slot(s, i);
-			txn_event(s, i, "slot_released", NULL);
+			sched_event(s, i, "slot_released", NULL);
 		}
 		break;
 	case STATE_DONE:
@@ -328,7 +324,7 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, c
 	records_set_state(s->records, i, to, reason);
 	records_save(s->records, i);
 	if (event)
-		txn_event(s, i, event, fields);
+		sched_event(s, i, event, fields);
 	else
 		cJSON_Delete(fields);
 	enter(s, i, from);
@@ -389,14 +385,14 @@ start_failed(struct sched *s, size_t i)
 {
 	struct record *is = rec(s, i);
 	const char *why = "could not fork a worker";
-	cJSON *f = fields_str("reason", why), *r = cJSON_CreateObject();
+	cJSON *f = sched_fields("reason", why), *r = cJSON_CreateObject();
 
 	log_issue_warnx(&(struct log_ctx){ is->key, is->at.number, is->at.trace },
 	    "cannot start a worker");
 	attempt_begin(s->store, is->id, &is->at, 0);
 	attempt_end(s->store, &is->at, "tempfail", why);
 	cJSON_AddStringToObject(f, "outcome", "tempfail");
-	txn_event(s, i, "failed", f);
+	sched_event(s, i, "failed", f);
 	is->retry_at = now_ms() + (int64_t)s->cfg->retry_backoff * 1000;
 	cJSON_AddNumberToObject(r, "backoff_ms", (double)s->cfg->retry_backoff * 1000);
 	cJSON_AddBoolToObject(r, "counted", false);
@@ -452,503 +448,6 @@ sched_next_peak_kb(const struct sched *s)
 	return r == SIZE_MAX ? 0 : runq_peak_kb(s->runq, r);
 }
 
-
-/* ---- the end of an attempt ---- */
-
-/* Attempts that failed: the numbered ones less those that ended pushed. */
-static int
-attempts_spent(const struct record *is)
-{
-	return is->attempts - (is->pr ? is->pr->pushes : 0);
-}
-
-/* The attempt's agent time did not land: it is wasted (DESIGN.md section 5). */
-static void
-waste_attempt(struct sched *s, size_t i)
-{
-	struct record *is = rec(s, i);
-
-	is->wasted_ms += attempt_waste(s->store, is->id, &is->at);
-}
-
-
-/* The "failed" event of an attempt that ended, and its row. */
-static void
-attempt_closed(struct sched *s, size_t i, const char *outcome, const char *reason)
-{
-	struct record *is = rec(s, i);
-	cJSON *f = fields_str("reason", reason);
-
-	cJSON_AddStringToObject(f, "outcome", outcome);
-	cJSON_AddNumberToObject(f, "agent_ms", (double)is->at.ms);
-	attempt_end(s->store, &is->at, outcome, reason);
-	txn_event(s, i, "failed", f);
-	waste_attempt(s, i);
-}
-
-/* A failed attempt: retry after a backoff, or give up once attempts are spent. */
-static void
-attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason, bool counts)
-{
-	struct record *is = rec(s, i);
-	int64_t delay;
-	cJSON *r;
-
-	attempt_closed(s, i, outcome, reason);
-	/* The disk failed it, not the agent: hold admissions, leave the streak be. */
-	if (strncmp(reason, DISK_FULL_REASON, strlen(DISK_FULL_REASON)) == 0)
-		admission_disk_full(s->adm, true, reason);
-	else
-		admission_attempt_ended(s->adm, strcmp(outcome, "tempfail") == 0);
-	if (counts)
-		is->attempts++;
-	is->at.tempfails = attempt_agent_tempfail(outcome, reason) ? is->at.tempfails + 1 : 0;
-	if (is->at.tempfails >= s->cfg->max_tempfails) {
-		char *why = xasprintf("tempfail limit: %d exits of 75", is->at.tempfails);
-
-		sched_fire(s, i, IN_GAVE_UP, why, fields_str("reason", why));
-		free(why);
-		return;
-	}
-	if (counts && attempts_spent(is) >= s->cfg->max_attempts) {
-		sched_fire(s, i, IN_GAVE_UP, reason, fields_str("reason", reason));
-		return;
-	}
-	delay = is->at.tempfails ? attempt_tempfail_backoff(s->cfg, records_repo(s->records, i)->name,
-	    is->number, is->key, &is->at) : attempt_backoff(s->cfg, is->attempts);
-	is->retry_at = now_ms() + delay;
-	r = cJSON_CreateObject();
-	cJSON_AddNumberToObject(r, "backoff_ms", (double)delay);
-	cJSON_AddBoolToObject(r, "counted", counts);
-	sched_fire(s, i, IN_FAILED, reason, r);
-	/* Its next attempt is the repo's next admission, made once nothing else of
-	 * the repo is in flight: it starts from a tip that holds them all, and no
-	 * two issues can keep knocking each other out (DESIGN.md section 6). */
-	if (strcmp(outcome, "conflict") == 0)
-		runq_claim(s->runq, i);
-}
-
-/*
- * The issue passed its budget (DESIGN.md section 20): whatever the attempt's
- * own end, it is dead, with no retry: another attempt would spend more.
- * wavectl retry gives it a fresh budget.
- */
-static void
-attempt_over_budget(struct sched *s, size_t i)
-{
-	struct record *is = rec(s, i);
-	char *why = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
-
-	if (why == NULL)	/* a reload raised the limit after the stop was asked */
-		why = xstrdup("budget: stopped over its budget");
-	attempt_closed(s, i, "over_budget", why);
-	admission_attempt_ended(s->adm, false);
-	is->at.tempfails = 0;
-	is->attempts++;
-	sched_fire(s, i, IN_GAVE_UP, why, fields_str("reason", why));
-	free(why);
-}
-
-/* The issue's work is on the agent branch (final says which commit). */
-static void
-attempt_landed(struct sched *s, size_t i)
-{
-	struct record *is = rec(s, i);
-	cJSON *f = fields_str("outcome", "merged");
-
-	admission_attempt_ended(s->adm, false);
-	is->at.tempfails = 0;
-	is->attempts = is->at.number;	/* the successful attempt counts too */
-	cJSON_AddNumberToObject(f, "agent_ms", (double)is->at.ms);
-	sched_fire(s, i, IN_LANDED, NULL, f);
-}
-
-/* land = pr: the worker pushed the issue's branch; it awaits its merge. */
-static void
-attempt_pushed(struct sched *s, size_t i, const char *sha)
-{
-	struct record *is = rec(s, i);
-	cJSON *f = fields_str("sha", sha);
-
-	attempt_end(s->store, &is->at, "pushed", NULL);
-	admission_attempt_ended(s->adm, false);
-	if (is->pr == NULL)
-		is->pr = xcalloc(1, sizeof(*is->pr));
-	is->attempts = is->at.number;	/* numbered; it is not a failure (attempts_spent) */
-	is->pr->pushes++;
-	record_set_str(&is->pr->head, sha);
-	record_set_str(&is->pr->kind, NULL);	/* the round it was is done */
-	is->pr->since = now_ms();
-	is->pr->synced = false;
-	is->at.ms = 0;		/* on its pull request now: not wasted by a later failure */
-	records_save_pull(s->records, i);
-	cJSON_AddNumberToObject(f, "round", is->pr->round);
-	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
-	sched_fire(s, i, IN_PUSHED, NULL, f);
-}
-
-/* ---- worker reports: message -> input ---- */
-
-static int
-on_phase(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct record *is = rec(s, i);
-	cJSON *f = fields_str("phase", m->phase);
-
-	if (!m->end) {
-		cJSON_AddNumberToObject(f, "pgid", (double)m->pgid);
-		store_set_phase(s->store, is->id, m->phase);
-		txn_event(s, i, "phase_start", f);
-		return 0;
-	}
-	cJSON_AddNumberToObject(f, "exit", m->exit);
-	cJSON_AddNumberToObject(f, "ms", (double)m->ms);
-	cJSON_AddNumberToObject(f, "maxrss_kb", (double)m->maxrss_kb);
-	cJSON_AddStringToObject(f, "head", m->sha);
-	if (m->job > 0)
-		cJSON_AddNumberToObject(f, "job", (double)m->job);
-	cJSON_AddNumberToObject(f, "cost_usd", m->cost_usd);
-	cJSON_AddNumberToObject(f, "tokens_in", (double)m->tokens_in);
-	cJSON_AddNumberToObject(f, "tokens_out", (double)m->tokens_out);
-	attempt_phase_end(s->store, is->id, &is->at, m);
-	runq_note_peak(s->runq, is->repo, m->maxrss_kb);
-	is->agent_ms += m->ms;
-	txn_event(s, i, "phase_end", f);
-	return 0;
-}
-
-static int
-on_merge(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct record *is = rec(s, i);
-
-	switch (m->merge) {
-	case MERGE_WAIT:
-		if (state_of(s, i) != STATE_MERGING && !sched_fire(s, i, IN_MERGE, NULL, NULL))
-			return -1;
-		txn_event(s, i, "merge_wait", NULL);
-		return 0;
-	case MERGE_LOCKED:
-		if (state_of(s, i) != STATE_MERGING)
-			return -1;	/* the lock without asking for the queue */
-		txn_event(s, i, "merge_locked", NULL);
-		return 0;
-	case MERGE_MERGED:
-		if (state_of(s, i) != STATE_MERGING)
-			return -1;
-		is->merged = true;
-		record_set_str(&is->final, m->sha);
-		records_save(s->records, i);
-		txn_event(s, i, "merged", fields_str("sha", m->sha));
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * A merge conflict the agent resolved: the files, and which round of the
- * attempt.  It comes from the merge queue, or (land = pr) before a push:
- * any state of a worker in flight.
- */
-static int
-on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	cJSON *f = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(f, "files");
-	char *copy = xstrdup(m->reason), *save = NULL;
-
-	for (char *p = strtok_r(copy, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
-		cJSON_AddItemToArray(files, cJSON_CreateString(p));
-	free(copy);
-	cJSON_AddNumberToObject(f, "round", m->round);
-	txn_event(s, i, "conflict_resolved", f);
-	return 0;
-}
-
-/* What a worker found done to the shared repository, and undid or took in (section 19). */
-static void
-on_guard(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	const char *repo = records_repo(s->records, i)->name;
-	cJSON *f = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(f, "repo", repo);
-	if (m->guard == GUARD_CONFIG_RESTORED) {
-		cJSON_AddStringToObject(f, "keys", m->reason);
-		txn_event(s, i, "agent_config_restored", f);
-		return;
-	}
-	cJSON_AddStringToObject(f, "sha", m->sha);
-	if (m->guard == GUARD_BRANCH_RESTORED)
-		cJSON_AddStringToObject(f, "foreign", m->reason);
-	txn_event(s, i, m->guard == GUARD_BRANCH_RESTORED ? "agent_branch_restored" :
-	    "agent_branch_moved", f);
-}
-
-/* A "usage" report: recorded on the attempt, the issue and the day, and the
- * budgets looked at (DESIGN.md section 20). */
-static int
-on_usage(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct record *is = rec(s, i);
-	char *before = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
-	char *after;
-	int64_t now = now_ms();
-	bool dollars;
-
-	store_spend(s->store, is->id, is->at.id, now, m->cost_usd, m->tokens_in, m->tokens_out);
-	is->budget_usd += m->cost_usd;
-	is->budget_tokens += m->tokens_in + m->tokens_out;
-	after = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, &dollars);
-	/* Crossed just now: once per crossing, however many reports follow. */
-	if (before == NULL && after != NULL) {
-		struct log_ctx ctx = records_log(s->records, i);
-
-		log_issue_warnx(&ctx, "%s: stopping the attempt", after);
-		admission_exceeded_event(s->adm, i, "issue", !dollars,
-		    dollars ? is->budget_usd : (double)is->budget_tokens,
-		    dollars ? s->cfg->budget.per_issue : (double)s->cfg->budget.per_issue_tokens);
-		if (s->over_budget && is->pid > 0 && !is->evaluating)
-			s->over_budget(is->pid, s->over_budget_arg);
-	}
-	free(before);
-	free(after);
-	admission_budget_tick(s->adm, now, true);	/* the day, at once */
-	return 0;
-}
-
-static int
-on_done(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct record *is = rec(s, i);
-	char *over = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
-	bool landed = m->outcome == OUTCOME_MERGED || m->outcome == OUTCOME_PUSHED;
-	bool passed = over != NULL, noted;
-
-	free(over);
-	/* Work that landed stays landed; anything else past the budget is dead. */
-	if (m->outcome == OUTCOME_OVER_BUDGET || (passed && !landed)) {
-		attempt_over_budget(s, i);
-		return 0;
-	}
-	if (m->outcome == OUTCOME_MERGED && !is->merged)
-		return -1;	/* "merged" without the merge that proves it */
-	if (m->outcome == OUTCOME_PUSHED && records_repo(s->records, i)->land != LAND_PR)
-		return -1;	/* a pull request the repo does not land by */
-	/* What it took counts toward its repo's and pool's expected time, unless
-	 * it ended on a limit (an exit of 75) rather than on its work. */
-	noted = m->outcome != OUTCOME_TEMPFAIL && is->at.ms > 0;
-	if (noted)
-		attempt_note_duration(s->store, records_repo(s->records, i)->name,
-		    admission_pool_name(s->adm, runq_pool(s->runq, i)), &is->at);
-	if (m->outcome == OUTCOME_MERGED) {
-		attempt_end(s->store, &is->at, "merged", NULL);
-		attempt_landed(s, i);
-	} else if (m->outcome == OUTCOME_PUSHED)
-		attempt_pushed(s, i, m->sha);
-	else
-		attempt_failed(s, i, proto_outcome_name(m->outcome), m->reason,
-		    m->outcome != OUTCOME_TEMPFAIL);
-	/* Expected times moved: the waiting issues' priorities with them. */
-	if (noted)
-		replan(s);
-	return 0;
-}
-
-/* Is pid the worker of the issue's attempt in flight? */
-static bool
-current_worker(const struct sched *s, size_t i, pid_t pid)
-{
-	return state_in_flight(state_of(s, i)) && rec(s, i)->pid == pid;
-}
-
-int
-sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m)
-{
-	struct record *is = rec(s, i);
-
-	if (!current_worker(s, i, pid))
-		return -1;
-	switch (m->type) {
-	case PROTO_HELLO:
-		return strcmp(m->issue, is->key) == 0 && m->attempt == is->at.number &&
-		    strcmp(m->trace, is->at.trace) == 0 ? 0 : -1;
-	case PROTO_PHASE:
-		return on_phase(s, i, m);
-	case PROTO_PREPARED:
-		attempt_prepared(s->store, &is->at, m->sha);
-		return 0;
-	case PROTO_SLOT:
-		return sched_fire(s, i, IN_SLOT, NULL, NULL) ? 0 : -1;
-	case PROTO_MERGE:
-		return on_merge(s, i, m);
-	case PROTO_DONE:
-		return on_done(s, i, m);
-	case PROTO_RESOLVED:
-		return on_resolved(s, i, m);
-	case PROTO_GUARD:
-		on_guard(s, i, m);
-		return 0;
-	case PROTO_USAGE:
-		return on_usage(s, i, m);
-	case PROTO_RECOVERED:
-		return -1;	/* a recovery child's answer, never a worker's */
-	}
-	return -1;
-}
-
-/* ---- crashes and recovery ---- */
-
-/* What recovery needs to know of the issue's attempt; marker is its storage. */
-static void
-recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store_marker *marker)
-{
-	const struct record *is = rec(s, i);
-	bool has_marker = attempt_last_marker(s->store, &is->at, marker);
-
-	*in = (struct recover_input){
-		.cfg = s->cfg, .repo = records_repo(s->records, i), .number = is->number,
-		.base = is->at.base, .final = is->final,
-		.marker = has_marker ? marker : NULL,
-	};
-}
-
-
-/* Ask git here, in the loop: only when no child could be started to ask it
- * (or before the loop starts). */
-static void
-recover_here(struct sched *s, size_t i, struct recover_decision *d)
-{
-	struct recover_input in;
-	struct store_marker marker;
-
-	recovery_input(s, i, &in, &marker);
-	recover_evaluate(&in, d);
-	recover_carry_out(&in, d);
-}
-
-/* Act on a recovery decision (git has done its part); counted: a worker crash
- * uses up the attempt. */
-static void
-apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
-{
-	struct record *is = rec(s, i);
-	cJSON *f = fields_str("action", recover_action_name(d->action));
-
-	is->evaluating = false;
-	if (d->action == RECOVER_RESUME)
-		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
-	txn_event(s, i, "recovered", f);
-	if (d->action == RECOVER_DONE) {
-		record_set_str(&is->final, d->landed);
-		attempt_landed(s, i);
-		return;
-	}
-	if (d->action == RECOVER_RESET)
-		waste_attempt(s, i);
-	if (counted)
-		is->attempts++;
-	if (counted && attempts_spent(is) >= s->cfg->max_attempts) {
-		const char *why = "worker crashed and its attempts are used up";
-
-		sched_fire(s, i, IN_GAVE_UP, why, fields_str("reason", why));
-		return;
-	}
-	is->at.resume = d->action == RECOVER_RESUME ? d->resume : RESUME_NONE;
-	/* On start nothing is in the source yet: queued, and the first sync decides. */
-	sched_fire(s, i, IN_REQUEUE, NULL, NULL);
-}
-
-static char *
-describe_exit(int status)
-{
-	if (WIFSIGNALED(status))
-		return xasprintf("worker crashed: killed by signal %d", WTERMSIG(status));
-	return xasprintf("worker crashed: exit status %d without a result", WEXITSTATUS(status));
-}
-
-/*
- * A worker died without its result.  A child asks git what became of the
- * attempt (the loop never waits on git); meanwhile the issue keeps its
- * slots, and its pid is the child's.
- */
-static void
-on_crash(struct sched *s, size_t i, pid_t pid, int status)
-{
-	struct record *is = rec(s, i);
-	struct recover_decision d;
-	struct recover_input in;
-	struct store_marker marker;
-	cJSON *f = cJSON_CreateObject();
-	char *why = describe_exit(status);
-	pid_t child;
-
-	cJSON_AddNumberToObject(f, "pid", pid);
-	if (WIFSIGNALED(status))
-		cJSON_AddNumberToObject(f, "signal", WTERMSIG(status));
-	else
-		cJSON_AddNumberToObject(f, "status", WEXITSTATUS(status));
-	txn_event(s, i, "worker_crashed", f);
-	attempt_end(s->store, &is->at, "crashed", why);
-	free(why);
-	recovery_input(s, i, &in, &marker);
-	child = s->evaluator ? s->evaluator(&in, i, s->evaluator_arg) : -1;
-	if (child > 0) {
-		is->pid = child;
-		is->evaluating = true;
-		return;
-	}
-	recover_here(s, i, &d);
-	apply_recovery(s, i, &d, true);
-}
-
-void
-sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
-{
-	struct record *is = rec(s, i);
-	struct recover_decision d;
-
-	if (!current_worker(s, i, pid))
-		return;		/* it had reported its result */
-	if (stopping) {
-		/* Asked to stop: left in flight in the store, as after a kill -9, so
-		 * that the next start's recovery resumes it at the phase it was in,
-		 * in its worktree.  Only this run's slots are let go: no move. */
-		is->evaluating = false;
-		flight_end(s, i);
-		is->pid = 0;
-		log_info("%s: stopped in flight: the next start resumes it", is->key);
-	} else if (is->evaluating) {
-		/* The recovery child died without an answer: ask git here. */
-		recover_here(s, i, &d);
-		apply_recovery(s, i, &d, true);
-	} else
-		on_crash(s, i, pid, status);
-}
-
-int
-sched_on_recovered(struct sched *s, size_t i, pid_t pid, const struct recover_decision *d)
-{
-	struct record *is = rec(s, i);
-
-	if (!current_worker(s, i, pid) || !is->evaluating)
-		return -1;
-	apply_recovery(s, i, d, true);
-	return 0;
-}
-
-void
-sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
-{
-	struct recover_decision d;
-
-	if (!current_worker(s, i, pid))
-		return;
-	if (rec(s, i)->evaluating) {
-		recover_here(s, i, &d);
-		apply_recovery(s, i, &d, true);
-	} else
-		attempt_failed(s, i, "failed", why, true);
-}
 
 /* ---- the source and the plan ---- */
 
@@ -1067,7 +566,7 @@ settle_waiting(struct sched *s, struct plan *p, const size_t *members)
 		else if (why[i] == NULL)
 			sched_fire(s, i, IN_SETTLE, NULL, NULL);
 		else if (st != STATE_BLOCKED || !reason || strcmp(reason, why[i]) != 0)
-			sched_fire(s, i, IN_BLOCKED, why[i], fields_str("reason", why[i]));
+			sched_fire(s, i, IN_BLOCKED, why[i], sched_fields("reason", why[i]));
 		free(why[i]);
 	}
 	free(why);
@@ -1095,9 +594,8 @@ link_dependencies(struct sched *s)
 }
 
 
-/* Re-derive dependencies, priorities and every waiting issue's state. */
-static void
-replan(struct sched *s)
+void
+sched_replan(struct sched *s)
 {
 	struct issue_list list = { 0 };
 	size_t *members;
@@ -1138,7 +636,7 @@ sched_sync(struct sched *s, const struct issue_list *source)
 			continue;
 		is = rec(s, i);
 		if (added[k])
-			txn_event(s, (size_t)i, "queued", fields_str("title", is->title));
+			sched_event(s, (size_t)i, "queued", sched_fields("title", is->title));
 		is->in_source = is->repo != NO_REPO;
 		runq_set_pool(s->runq, (size_t)i,
 		    source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL);
@@ -1149,7 +647,7 @@ sched_sync(struct sched *s, const struct issue_list *source)
 			memcpy(is->deps, source->v[k].deps, is->ndeps * sizeof(*is->deps));
 	}
 	free(added);
-	replan(s);
+	sched_replan(s);
 	return rc;
 }
 
@@ -1188,8 +686,8 @@ sched_retry(struct sched *s, const char *key, char **why)
 		if (is->pr)
 			pr_forget(s, (size_t)i);	/* and a new pull request */
 	}
-	sched_fire(s, (size_t)i, IN_RETRY, NULL, fields_str("why", "retry"));
-	replan(s);	/* ready if it can be; its blocked dependents follow */
+	sched_fire(s, (size_t)i, IN_RETRY, NULL, sched_fields("why", "retry"));
+	sched_replan(s);	/* ready if it can be; its blocked dependents follow */
 	if (state_of(s, i) == STATE_BLOCKED) {
 		const char *reason = records_reason(s->records, i);
 
@@ -1304,7 +802,7 @@ sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
 	record_set_str(&is->pr->url, url);
 	records_save_pull(s->records, i);
 	if (first)
-		txn_event(s, i, "pr_opened", pr_fields(is));
+		sched_event(s, i, "pr_opened", pr_fields(is));
 }
 
 void
@@ -1320,8 +818,8 @@ sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 	f = pr_fields(is);
 	if (is->final)
 		cJSON_AddStringToObject(f, "sha", is->final);
-	txn_event(s, i, "pr_merged", f);
-	f = fields_str("outcome", "merged");
+	sched_event(s, i, "pr_merged", f);
+	f = sched_fields("outcome", "merged");
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
 	sched_fire(s, i, IN_PR_MERGED, NULL, f);
 }
@@ -1345,9 +843,9 @@ sched_pr_closed(struct sched *s, size_t i)
 
 	if (is == NULL)
 		return;
-	txn_event(s, i, "pr_closed", pr_fields(is));
+	sched_event(s, i, "pr_closed", pr_fields(is));
 	waste_pull(s, i);
-	sched_fire(s, i, IN_PR_CLOSED, why, fields_str("reason", why));
+	sched_fire(s, i, IN_PR_CLOSED, why, sched_fields("reason", why));
 }
 
 /* The feedback a fix round reads in $WAVED_FEEDBACK_FILE. */
@@ -1388,7 +886,7 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 		reason = xasprintf("pull request: %d feedback round%s used up; last (%s): %s",
 		    s->cfg->pr_rounds, s->cfg->pr_rounds == 1 ? "" : "s", kind, line);
 		waste_pull(s, i);
-		sched_fire(s, i, IN_GAVE_UP, reason, fields_str("reason", reason));
+		sched_fire(s, i, IN_GAVE_UP, reason, sched_fields("reason", reason));
 		free(reason);
 		return;
 	}
@@ -1402,7 +900,7 @@ sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 	f = pr_fields(is);
 	cJSON_AddStringToObject(f, "kind", kind);
 	cJSON_AddNumberToObject(f, "round", is->pr->round);
-	txn_event(s, i, "pr_feedback", f);
+	sched_event(s, i, "pr_feedback", f);
 	sched_fire(s, i, IN_PR_FEEDBACK, NULL, NULL);
 }
 
@@ -1446,6 +944,57 @@ int
 sched_inflight(const struct sched *s)
 {
 	return s->inflight;
+}
+
+/* ---- for the scheduler's other files ---- */
+
+struct records *
+sched_records(const struct sched *s)
+{
+	return s->records;
+}
+
+const struct config *
+sched_config(const struct sched *s)
+{
+	return s->cfg;
+}
+
+struct store *
+sched_store(const struct sched *s)
+{
+	return s->store;
+}
+
+struct admission *
+sched_admission(const struct sched *s)
+{
+	return s->adm;
+}
+
+struct runq *
+sched_runq(const struct sched *s)
+{
+	return s->runq;
+}
+
+void
+sched_let_go(struct sched *s, size_t i)
+{
+	flight_end(s, i);
+}
+
+pid_t
+sched_evaluate(struct sched *s, const struct recover_input *in, size_t i)
+{
+	return s->evaluator ? s->evaluator(in, i, s->evaluator_arg) : -1;
+}
+
+void
+sched_over_budget(struct sched *s, pid_t pid)
+{
+	if (s->over_budget)
+		s->over_budget(pid, s->over_budget_arg);
 }
 
 /* ---- the journal's hooks: what follows a committed event ---- */
@@ -1611,28 +1160,16 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 	return true;
 }
 
-/* Before the loop starts: git is asked here, each in-flight issue in turn. */
+/* After a start: an issue waiting out a backoff waits again; one that was
+ * ready goes back to queued, for the first sync decides again. */
 void
-sched_recover(struct sched *s)
+sched_restart(struct sched *s)
 {
-	struct recover_decision d;
-
-	for (size_t i = 0; i < records_count(s->records); i++) {
-		const struct record *is = rec(s, i);
-		enum issue_state st = state_of(s, i);
-
-		if (state_in_flight(st) && is->repo != NO_REPO) {
-			/* Its worker belonged to the dead supervisor: let it end first. */
-			recover_reap_orphan(s->cfg, records_repo(s->records, i), is->number, is->pid);
-			recover_here(s, i, &d);
-			apply_recovery(s, i, &d, false);
-		} else if (state_in_flight(st)) {
-			sched_fire(s, i, IN_ORPHANED, NULL, fields_str("action", "reset"));
-		} else if (st == STATE_RETRY_WAIT)
+	for (size_t i = 0; i < records_count(s->records); i++)
+		if (state_of(s, i) == STATE_RETRY_WAIT)
 			runq_list(s->runq, i);
-		else if (st == STATE_READY)
-			sched_fire(s, i, IN_RESTART, NULL, NULL);	/* sync decides again */
-	}
+		else if (state_of(s, i) == STATE_READY)
+			sched_fire(s, i, IN_RESTART, NULL, NULL);
 }
 
 bool

@@ -102,9 +102,9 @@ void sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_re
 int sched_sync(struct sched *s, const struct issue_list *source);
 /* Follow a reloaded configuration (same state_dir); false when it cannot be applied. */
 bool sched_reconfigure(struct sched *s, const struct config *cfg, char **why);
-/* Resume or reset the issues a previous run left in flight (DESIGN.md section 7),
- * without counting an attempt: a daemon that died is not the issue's fault. */
-void sched_recover(struct sched *s);
+/* After a start, before the first sync: what a previous run left waiting
+ * (supervisor/flight.h's flight_recover: what it left in flight). */
+void sched_restart(struct sched *s);
 
 /* wavectl retry: a dead or blocked issue back in line, its blocked dependents
  * with it.  -1 with why (caller frees) when it cannot be. */
@@ -122,19 +122,6 @@ bool sched_waiting_for_slots(const struct sched *s);
 int sched_inflight(const struct sched *s);
 /* Issues of the source waiting in line: queued, ready or waiting out a backoff. */
 int sched_waiting(const struct sched *s);
-
-/*
- * Reports of worker pid about its issue.  A report from a worker that is not
- * the issue's current one (an earlier attempt's, late) changes nothing.
- */
-/* A message; -1 when it breaks the protocol. */
-int sched_on_message(struct sched *s, size_t issue, pid_t pid, const struct proto_msg *m);
-/* The worker ended without a done message. status is waitpid's; stopping:
- * the daemon asked it to stop, so the attempt does not count. */
-void sched_on_worker_exit(struct sched *s, size_t issue, pid_t pid, int status,
-    bool stopping);
-/* The supervisor killed the worker (a protocol error, the watchdog): why says so. */
-void sched_on_worker_failed(struct sched *s, size_t issue, pid_t pid, const char *why);
 
 /*
  * land = pr (DESIGN.md section 18): issues awaiting the merge of their pull
@@ -238,5 +225,32 @@ bool sched_all_done(const struct sched *s);
 int sched_died(const struct sched *s);
 /* For the process title. */
 const char *sched_issue_key(const struct sched *s, size_t issue);
+
+/*
+ * For the scheduler's other files (flight.c, backlog.c, awaiting.c), which
+ * act through these and sched_fire; sched.c calls none of them.
+ */
+struct records;
+struct runq;
+struct records *sched_records(const struct sched *s);
+const struct config *sched_config(const struct sched *s);
+struct store *sched_store(const struct sched *s);
+struct admission *sched_admission(const struct sched *s);
+struct runq *sched_runq(const struct sched *s);
+/* An event of the transaction the loop opened; fields (may be NULL) is taken. */
+void sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields);
+/* An event's fields, one string to begin with. */
+cJSON *sched_fields(const char *key, const char *value);
+/* Re-derive dependencies, priorities and every waiting issue's state. */
+void sched_replan(struct sched *s);
+/* Issue i's worker was asked to stop: it stays in flight in the store, as
+ * after a kill -9, for the next start to resume; only this run's slots are
+ * let go, with no move. */
+void sched_let_go(struct sched *s, size_t i);
+/* Start the recovery child of issue i's crashed worker (sched_set_evaluator's
+ * hook); -1 when none could be started. */
+pid_t sched_evaluate(struct sched *s, const struct recover_input *in, size_t i);
+/* Tell worker pid its issue passed its budget (sched_set_over_budget's hook). */
+void sched_over_budget(struct sched *s, pid_t pid);
 
 #endif

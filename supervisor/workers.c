@@ -16,6 +16,7 @@
 #include "common/proto.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
+#include "supervisor/flight.h"
 
 #define WORKER_PIPE_FD 3	/* where a recovery child finds its pipe */
 
@@ -361,7 +362,7 @@ protocol_error(struct workers *w, struct worker_proc *p, const char *why)
 	p->broken = true;
 	kill_worker(p);
 	reason = xasprintf("protocol error: %s", why);
-	sched_on_worker_failed(w->sched, p->issue, p->pid, reason);
+	flight_on_failed(w->sched, p->issue, p->pid, reason);
 	free(reason);
 }
 
@@ -396,7 +397,7 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 
 		strlcpy(d.landed, m.sha, sizeof(d.landed));
 		if (p->type != CHILD_RECOVERY || m.type != PROTO_RECOVERED ||
-		    sched_on_recovered(w->sched, p->issue, p->pid, &d) == -1)
+		    flight_on_recovered(w->sched, p->issue, p->pid, &d) == -1)
 			protocol_error(w, p, "a message out of sequence");
 		return;
 	}
@@ -411,7 +412,7 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 	}
 	if (m.type == PROTO_PHASE)
 		arm_watchdog(w, p, &m);
-	if (sched_on_message(w->sched, p->issue, p->pid, &m) == -1)
+	if (flight_on_message(w->sched, p->issue, p->pid, &m) == -1)
 		protocol_error(w, p, "a message out of sequence");
 }
 
@@ -493,7 +494,7 @@ settle_exits(struct workers *w)
 		if (p->phase_pgid > 0)
 			kill(-p->phase_pgid, SIGKILL);
 		if (!p->broken)
-			sched_on_worker_exit(w->sched, p->issue, p->pid, p->status, w->stopping);
+			flight_on_exit(w->sched, p->issue, p->pid, p->status, w->stopping);
 		w->v[k] = w->v[--w->n];
 	}
 }
@@ -566,7 +567,7 @@ workers_watchdog(struct workers *w, int64_t now)
 		    "%s; killing worker %d", why, (int)p->pid);
 		p->broken = true;
 		kill_worker(p);
-		sched_on_worker_failed(w->sched, p->issue, p->pid, why);
+		flight_on_failed(w->sched, p->issue, p->pid, why);
 		free(why);
 	}
 }

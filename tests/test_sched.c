@@ -16,6 +16,7 @@
 #include "common/store.h"
 #include "common/util.h"
 #include "supervisor/admission.h"
+#include "supervisor/flight.h"
 #include "supervisor/journal.h"
 #include "supervisor/sched.h"
 #include "tests/lib/testlib.h"
@@ -162,7 +163,7 @@ job_of(const char *key)
 static int
 say(int job, struct proto_msg m)
 {
-	return DISPATCH_RC(sched_on_message(s, issues_of[job], 100000 + job, &m));
+	return DISPATCH_RC(flight_on_message(s, issues_of[job], 100000 + job, &m));
 }
 
 static struct proto_msg
@@ -304,7 +305,7 @@ Test(sched, a_stopping_daemon_leaves_its_issue_to_resume_without_counting)
 	sync_three();
 	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
-	DISPATCH(sched_on_worker_exit(s, issues_of[a], 100000 + a, 3 << 8, true));
+	DISPATCH(flight_on_exit(s, issues_of[a], 100000 + a, 3 << 8, true));
 	cr_assert_str_eq(state_of("api", 1), "running", "left for the next start's recovery");
 	cr_assert_eq(sched_inflight(s), 1, "web#1 is still in flight, api#1 holds no slot");
 }
@@ -320,7 +321,7 @@ Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
 	m = hello(a);
 	strcpy(m.trace, "0000000000000000");
 	cr_assert_eq(say(a, m), -1, "a hello of another attempt");
-	cr_assert_eq(sched_on_message(s, issues_of[a], 4242, &(struct proto_msg){ .type = PROTO_SLOT }),
+	cr_assert_eq(flight_on_message(s, issues_of[a], 4242, &(struct proto_msg){ .type = PROTO_SLOT }),
 	    -1, "a pid that is not the issue's worker");
 	cr_assert_eq(say(a, merge_msg(MERGE_LOCKED, NULL)), -1, "the lock before the queue");
 	cr_assert_eq(say(a, merge_msg(MERGE_MERGED, "0123456789abcdef0123456789abcdef01234567")),
