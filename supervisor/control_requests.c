@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "supervisor/backlog.h"
 #include "supervisor/supervisor.h"
 
 static cJSON *
@@ -68,7 +69,7 @@ control_requests_handle(const char *cmd, const char *arg, char **error, uint64_t
 			*error = xstrdup("retry: expected an issue, as in api#12");
 			return NULL;
 		}
-		if (sched_retry(sv->sched, arg, error) == -1)
+		if (backlog_retry(sv->sched, arg, error) == -1)
 			return NULL;
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "issue", arg);

@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "supervisor/admission.h"
 #include "supervisor/attempts.h"
+#include "supervisor/backlog.h"
 #include "supervisor/records.h"
 #include "supervisor/runq.h"
 
@@ -319,7 +320,7 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 		    m->outcome != OUTCOME_TEMPFAIL);
 	/* Expected times moved: the waiting issues' priorities with them. */
 	if (noted)
-		sched_replan(s);
+		backlog_replan(s);
 	return 0;
 }
 

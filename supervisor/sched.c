@@ -82,9 +82,8 @@ sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 	journal_event(s->journal, issue, name, fields);
 }
 
-/* Bring in the store's issues, with room for each new one. */
-static void
-load(struct sched *s)
+void
+sched_load(struct sched *s)
 {
 	size_t n;
 
@@ -345,9 +344,8 @@ sched_issue_state(const struct sched *s, size_t i)
 
 /* ---- land = pr: the pull request's record ---- */
 
-/* wavectl retry of a dead issue: its next pull request is a new one. */
-static void
-pr_forget(struct sched *s, size_t i)
+void
+sched_pr_forget(struct sched *s, size_t i)
 {
 	struct record *is = rec(s, i);
 
@@ -448,254 +446,6 @@ sched_next_peak_kb(const struct sched *s)
 	return r == SIZE_MAX ? 0 : runq_peak_kb(s->runq, r);
 }
 
-
-/* ---- the source and the plan ---- */
-
-static bool
-dep_settled(const struct issue_ref *dep, void *arg)
-{
-	const struct sched *s = arg;
-	long j = sched_lookup(s, dep->repo, dep->number);
-
-	/* Done satisfies; dead is decided below, with a better reason than "unknown". */
-	if (j >= 0)
-		return state_of(s, j) == STATE_DONE || state_of(s, j) == STATE_DEAD;
-	return s->external && s->external(dep, s->external_arg);
-}
-
-/*
- * Plan the issues that are in the source and not done: cycles and unknown
- * dependencies block, the critical path sets priorities, in the expected
- * time of what the repos' and pools' last attempts took (the store's moving
- * averages, read at each plan).  Returns the plan; *members maps its list
- * back to table indexes.
- */
-static struct plan *
-plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
-{
-	size_t n = records_count(s->records);
-	/* The repo table is cfg's repos in order, the pools cfg's pools. */
-	int64_t *repo_ms = xcalloc(s->cfg->nrepos + 1, sizeof(int64_t));
-	int64_t *pool_ms = xcalloc(s->cfg->npools + 1, sizeof(int64_t));
-	int64_t *expected = xcalloc(n + 1, sizeof(int64_t));
-	struct plan *p;
-
-	store_durations_of(s->store, s->cfg, repo_ms, pool_ms);
-	*members = xcalloc(n, sizeof(size_t));
-	for (size_t i = 0; i < n; i++) {
-		const struct record *is = rec(s, i);
-		enum issue_state st = state_of(s, i);
-		struct issue_spec *spec;
-
-		if (!is->in_source || st == STATE_DONE || st == STATE_DEAD)
-			continue;
-		(*members)[list->n] = i;
-		spec = issue_list_add(list);
-		strlcpy(spec->repo, records_repo(s->records, i)->name, sizeof(spec->repo));
-		spec->number = is->number;
-		spec->created = is->created;
-		spec->deps = is->deps;	/* a view of the table: the list owns no spec's parts */
-		spec->ndeps = is->ndeps;
-		long pool = runq_pool(s->runq, i);
-		expected[list->n - 1] = plan_expected_ms(repo_ms[is->repo],
-		    pool >= 0 ? pool_ms[pool] : 0);
-	}
-	p = plan_build_timed(list, expected, dep_settled, s);
-	free(expected);
-	free(repo_ms);
-	free(pool_ms);
-	return p;
-}
-
-/*
- * Why each issue must wait blocked: the plan's reasons (cycles, unknown
- * dependencies), then whatever depends on a dead or blocked issue.
- */
-struct reasons {
-	struct sched *s;
-	char **why;
-};
-
-static bool
-reason_reaches(size_t w, void *arg)
-{
-	struct reasons *r = arg;
-
-	return r->why[w] == NULL && state_waiting(state_of(r->s, w));
-}
-
-static char **
-block_reasons(struct sched *s, struct plan *p, const size_t *members)
-{
-	size_t total = records_count(s->records);
-	struct reasons r = { s, xcalloc(total, sizeof(char *)) };
-	size_t *seeds = xcalloc(total + plan_blocked_count(p), sizeof(size_t)), nseeds = 0, n;
-	struct deps_hit *hits;
-
-	for (size_t k = 0; k < plan_blocked_count(p); k++) {
-		size_t i = members[plan_blocked_issue(p, k)];
-
-		r.why[i] = xstrdup(plan_blocked_reason(p, k));
-		seeds[nseeds++] = i;
-	}
-	for (size_t i = 0; i < total; i++)
-		if (state_of(s, i) == STATE_DEAD)
-			seeds[nseeds++] = i;
-	n = deps_spread(s->deps, seeds, nseeds, reason_reaches, &r, &hits);
-	for (size_t k = 0; k < n; k++)
-		r.why[hits[k].issue] = xasprintf("dependency %s is %s", rec(s, hits[k].by)->key,
-		    state_of(s, hits[k].by) == STATE_DEAD ? "dead" : "blocked");
-	free(hits);
-	free(seeds);
-	return r.why;
-}
-
-/* Put each waiting issue where the plan and its dependencies say, noting only changes. */
-static void
-settle_waiting(struct sched *s, struct plan *p, const size_t *members)
-{
-	char **why = block_reasons(s, p, members);
-	size_t n = records_count(s->records);
-
-	for (size_t i = 0; i < n; i++) {
-		enum issue_state st = state_of(s, i);
-		const char *reason = records_reason(s->records, i);
-
-		if (!rec(s, i)->in_source || !state_waiting(st) || st == STATE_RETRY_WAIT)
-			;
-		else if (why[i] == NULL)
-			sched_fire(s, i, IN_SETTLE, NULL, NULL);
-		else if (st != STATE_BLOCKED || !reason || strcmp(reason, why[i]) != 0)
-			sched_fire(s, i, IN_BLOCKED, why[i], sched_fields("reason", why[i]));
-		free(why[i]);
-	}
-	free(why);
-}
-
-/* Rebuild the dependency index of the issues in the source. */
-static void
-link_dependencies(struct sched *s)
-{
-	size_t n = records_count(s->records);
-
-	deps_reset(s->deps, n);
-	for (size_t i = 0; i < n; i++) {
-		const struct record *is = rec(s, i);
-
-		if (!is->in_source)
-			continue;
-		for (size_t k = 0; k < is->ndeps; k++) {
-			long j = sched_lookup(s, is->deps[k].repo, is->deps[k].number);
-
-			if (j >= 0)
-				deps_add(s->deps, i, (size_t)j, state_of(s, j) == STATE_DONE);
-		}
-	}
-}
-
-
-void
-sched_replan(struct sched *s)
-{
-	struct issue_list list = { 0 };
-	size_t *members;
-	struct plan *p;
-
-	link_dependencies(s);
-	p = plan_open_issues(s, &list, &members);
-	for (size_t k = 0; k < list.n; k++)
-		runq_set_priority(s->runq, members[k], plan_priority(p, k));
-	settle_waiting(s, p, members);
-	free(list.v);		/* the array only: its specs' parts are the table's */
-	plan_free(p);
-	free(members);
-}
-
-
-int
-sched_sync(struct sched *s, const struct issue_list *source)
-{
-	bool *added = xcalloc(source->n, sizeof(bool));
-	int rc = 0;
-
-	for (size_t k = 0; k < source->n; k++) {
-		enum store_upsert u = store_upsert_issue(s->store, &source->v[k]);
-
-		if (u == STORE_ERROR)
-			rc = -1;
-		added[k] = u == STORE_ADDED;
-	}
-	load(s);
-	for (size_t i = 0; i < records_count(s->records); i++)
-		rec(s, i)->in_source = false;
-	for (size_t k = 0; k < source->n; k++) {
-		long i = sched_lookup(s, source->v[k].repo, source->v[k].number);
-		struct record *is;
-
-		if (i < 0)
-			continue;
-		is = rec(s, i);
-		if (added[k])
-			sched_event(s, (size_t)i, "queued", sched_fields("title", is->title));
-		is->in_source = is->repo != NO_REPO;
-		runq_set_pool(s->runq, (size_t)i,
-		    source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL);
-		free(is->deps);
-		is->ndeps = source->v[k].ndeps;
-		is->deps = xcalloc(is->ndeps, sizeof(*is->deps));
-		if (is->ndeps)
-			memcpy(is->deps, source->v[k].deps, is->ndeps * sizeof(*is->deps));
-	}
-	free(added);
-	sched_replan(s);
-	return rc;
-}
-
-int
-sched_retry(struct sched *s, const char *key, char **why)
-{
-	char repo[REPO_NAME_MAX + 1];
-	long number, i;
-	struct record *is;
-
-	*why = NULL;
-	if (!issue_key_parse(key, repo, sizeof(repo), &number) ||
-	    (i = sched_lookup(s, repo, number)) < 0) {
-		*why = xasprintf("no issue %s", key);
-		return -1;
-	}
-	is = rec(s, i);
-	if (is->repo == NO_REPO) {
-		*why = xasprintf("%s: repo \"%s\" is not configured", key, repo);
-		return -1;
-	}
-	if (!is->in_source) {
-		*why = xasprintf("%s is no longer in the issue source", key);
-		return -1;
-	}
-	if (state_of(s, i) != STATE_DEAD && state_of(s, i) != STATE_BLOCKED) {
-		*why = xasprintf("%s is %s: only a dead or blocked issue can be retried", key,
-		    state_name(state_of(s, i)));
-		return -1;
-	}
-	if (state_of(s, i) == STATE_DEAD) {
-		is->attempts = 0;	/* a fresh set of attempts, and a fresh budget */
-		is->budget_usd = 0;
-		is->budget_tokens = 0;
-		store_budget_reset(s->store, is->id);
-		if (is->pr)
-			pr_forget(s, (size_t)i);	/* and a new pull request */
-	}
-	sched_fire(s, (size_t)i, IN_RETRY, NULL, sched_fields("why", "retry"));
-	sched_replan(s);	/* ready if it can be; its blocked dependents follow */
-	if (state_of(s, i) == STATE_BLOCKED) {
-		const char *reason = records_reason(s->records, i);
-
-		*why = xasprintf("%s is still blocked: %s", key, reason ? reason : "?");
-		return -1;
-	}
-	return 0;
-}
 
 /* ---- timers ---- */
 
@@ -978,6 +728,18 @@ sched_runq(const struct sched *s)
 	return s->runq;
 }
 
+struct deps *
+sched_deps(const struct sched *s)
+{
+	return s->deps;
+}
+
+bool
+sched_external_done(const struct sched *s, const struct issue_ref *dep)
+{
+	return s->external && s->external(dep, s->external_arg);
+}
+
 void
 sched_let_go(struct sched *s, size_t i)
 {
@@ -1096,7 +858,7 @@ sched_new(const struct config *cfg, struct store *store, struct journal *journal
 	s->start_arg = arg;
 	if (store_sync_repos(store, cfg) == -1)
 		log_warnx("store: cannot record the repos");
-	load(s);
+	sched_load(s);
 	return s;
 }
 

@@ -98,17 +98,11 @@ void sched_set_outcome_hook(struct sched *s, sched_outcome_fn *fn, void *arg);
 void sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, void *),
     void *arg);
 
-/* Bring in the source's issues: add new ones, refresh waiting ones, re-plan. */
-int sched_sync(struct sched *s, const struct issue_list *source);
 /* Follow a reloaded configuration (same state_dir); false when it cannot be applied. */
 bool sched_reconfigure(struct sched *s, const struct config *cfg, char **why);
 /* After a start, before the first sync: what a previous run left waiting
  * (supervisor/flight.h's flight_recover: what it left in flight). */
 void sched_restart(struct sched *s);
-
-/* wavectl retry: a dead or blocked issue back in line, its blocked dependents
- * with it.  -1 with why (caller frees) when it cannot be. */
-int sched_retry(struct sched *s, const char *key, char **why);
 
 /* Admit ready issues while the cap allows. */
 void sched_admit(struct sched *s);
@@ -230,6 +224,7 @@ const char *sched_issue_key(const struct sched *s, size_t issue);
  * For the scheduler's other files (flight.c, backlog.c, awaiting.c), which
  * act through these and sched_fire; sched.c calls none of them.
  */
+struct deps;
 struct records;
 struct runq;
 struct records *sched_records(const struct sched *s);
@@ -241,8 +236,14 @@ struct runq *sched_runq(const struct sched *s);
 void sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields);
 /* An event's fields, one string to begin with. */
 cJSON *sched_fields(const char *key, const char *value);
-/* Re-derive dependencies, priorities and every waiting issue's state. */
-void sched_replan(struct sched *s);
+/* Bring in the store's issues (records_load), with room for the new ones. */
+void sched_load(struct sched *s);
+/* The dependency index, rebuilt by each plan. */
+struct deps *sched_deps(const struct sched *s);
+/* A dependency outside the configured repos is satisfied (sched_set_external's hook). */
+bool sched_external_done(const struct sched *s, const struct issue_ref *dep);
+/* wavectl retry of a dead issue: its next pull request is a new one. */
+void sched_pr_forget(struct sched *s, size_t i);
 /* Issue i's worker was asked to stop: it stays in flight in the store, as
  * after a kill -9, for the next start to resume; only this run's slots are
  * let go, with no move. */

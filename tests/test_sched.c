@@ -16,6 +16,7 @@
 #include "common/store.h"
 #include "common/util.h"
 #include "supervisor/admission.h"
+#include "supervisor/backlog.h"
 #include "supervisor/flight.h"
 #include "supervisor/journal.h"
 #include "supervisor/sched.h"
@@ -136,7 +137,7 @@ sync_three(void)
 	add_issue(&l, "api", 1, "one");
 	issue_spec_add_dep(add_issue(&l, "api", 2, "two"), "api", 1);
 	add_issue(&l, "web", 1, "w");
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 }
 
@@ -266,12 +267,12 @@ Test(sched, a_failed_attempt_waits_then_dies_and_blocks_its_dependent_until_retr
 	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed again")), 0);
 	cr_assert_str_eq(state_of("api", 1), "dead", "max_attempts = 2");
 	cr_assert_str_eq(state_of("api", 2), "blocked");
-	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#2", &why)), -1, "its dependency is still dead");
+	cr_assert_eq(DISPATCH_RC(backlog_retry(s, "api#2", &why)), -1, "its dependency is still dead");
 	free(why);
-	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#1", &why)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_retry(s, "api#1", &why)), 0);
 	cr_assert_str_eq(state_of("api", 1), "ready");
 	cr_assert_str_eq(state_of("api", 2), "queued", "unblocked with its dependency");
-	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#1", &why)), -1, "only a dead or blocked issue");
+	cr_assert_eq(DISPATCH_RC(backlog_retry(s, "api#1", &why)), -1, "only a dead or blocked issue");
 	cr_assert(strstr(why, "api#1 is ready"), "%s", why);
 	free(why);
 }
@@ -444,7 +445,7 @@ Test(sched, every_input_in_every_state_does_what_the_table_says)
 			issue_spec_add_dep(add_issue(&l, "api", number_of(st, in) + 1, "dependent"),
 			    "api", number_of(st, in));
 		}
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 
 	for (int st = 0; st < STATE_COUNT; st++)
@@ -494,7 +495,7 @@ Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
 	add_issue(&l, "web", 1, "w1");
 	add_issue(&l, "web", 2, "w2");
 	add_issue(&l, "web", 3, "w3");
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 	DISPATCH(admission_set(adm, 1, "control", "test"));
 	DISPATCH(sched_admit(s));
@@ -596,7 +597,7 @@ Test(sched, an_issue_waiting_for_its_pool_holds_back_no_other_of_its_repo)
 	add_issue(&l, "api", 2, "light");
 	strcpy(add_issue(&l, "web", 1, "heavy, longer chain")->pool, "heavy");
 	issue_spec_add_dep(add_issue(&l, "web", 2, "after web#1"), "web", 1);
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 2, "the cap is 2: both repos admit one");
@@ -621,7 +622,7 @@ Test(sched, priorities_follow_the_expected_time_of_attempts_as_they_end)
 	add_issue(&l, "api", 1, "alone");
 	add_issue(&l, "web", 1, "first of two");
 	issue_spec_add_dep(add_issue(&l, "web", 2, "second"), "web", 1);
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 	DISPATCH(admission_set(adm, 1, "control", "test"));
 	DISPATCH(sched_admit(s));
