@@ -5,6 +5,7 @@
 
 #include "common/plan.h"
 #include "common/util.h"
+#include "supervisor/awaiting.h"
 #include "supervisor/deps.h"
 #include "supervisor/records.h"
 #include "supervisor/runq.h"
@@ -254,7 +255,7 @@ backlog_retry(struct sched *s, const char *key, char **why)
 		is->budget_tokens = 0;
 		store_budget_reset(sched_store(s), is->id);
 		if (is->pr)
-			sched_pr_forget(s, (size_t)i);	/* and a new pull request */
+			awaiting_forget(s, (size_t)i);	/* and a new pull request */
 	}
 	sched_fire(s, (size_t)i, IN_RETRY, NULL, sched_fields("why", "retry"));
 	backlog_replan(s);	/* ready if it can be; its blocked dependents follow */

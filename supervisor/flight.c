@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "supervisor/admission.h"
 #include "supervisor/attempts.h"
+#include "supervisor/awaiting.h"
 #include "supervisor/backlog.h"
 #include "supervisor/records.h"
 #include "supervisor/runq.h"
@@ -142,16 +143,9 @@ attempt_pushed(struct sched *s, size_t i, const char *sha)
 
 	attempt_end(sched_store(s), &is->at, "pushed", NULL);
 	admission_attempt_ended(sched_admission(s), false);
-	if (is->pr == NULL)
-		is->pr = xcalloc(1, sizeof(*is->pr));
 	is->attempts = is->at.number;	/* numbered; it is not a failure (attempts_spent) */
-	is->pr->pushes++;
-	record_set_str(&is->pr->head, sha);
-	record_set_str(&is->pr->kind, NULL);	/* the round it was is done */
-	is->pr->since = now_ms();
-	is->pr->synced = false;
 	is->at.ms = 0;		/* on its pull request now: not wasted by a later failure */
-	records_save_pull(sched_records(s), i);
+	awaiting_pushed(s, i, sha);
 	cJSON_AddNumberToObject(f, "round", is->pr->round);
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
 	sched_fire(s, i, IN_PUSHED, NULL, f);

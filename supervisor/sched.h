@@ -117,41 +117,10 @@ int sched_inflight(const struct sched *s);
 /* Issues of the source waiting in line: queued, ready or waiting out a backoff. */
 int sched_waiting(const struct sched *s);
 
-/*
- * land = pr (DESIGN.md section 18): issues awaiting the merge of their pull
- * request, watched by supervisor/pulls.c through the GitHub client.
- */
-struct sched_pull {
-	size_t issue;
-	const char *key;
-	const struct repo_conf *repo;
-	long number;		/* the issue's */
-	const char *title;
-	const char *trace;
-	int attempts;
-	long pr;		/* its pull request's number, 0: none yet */
-	const char *url;	/* NULL until opened */
-	const char *head;	/* the head waved pushed */
-	int round;
-	bool synced;		/* the pull request shows the last push */
-	int64_t since, agent_ms, wasted_ms;
-};
-/* How many issues await their merge. */
-int sched_awaiting(const struct sched *s);
-/* Issue's view when it awaits its merge; false when it does not. */
-bool sched_awaiting_pull(const struct sched *s, size_t issue, struct sched_pull *out);
-/* The first issue awaiting its merge at index from or after; false: none. */
-bool sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out);
-/* Told after the store has an issue's push: its pull request wants opening. */
+/* land = pr (DESIGN.md section 18): told after the store has an issue's push,
+ * so that its pull request is opened (supervisor/pulls.c). */
 typedef void sched_pushed_fn(size_t issue, void *arg);
 void sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg);
-/* What GitHub said of issue's pull request; each changes nothing unless the
- * issue still awaits its merge. */
-void sched_pr_opened(struct sched *s, size_t issue, long number, const char *url);
-void sched_pr_merged(struct sched *s, size_t issue, const char *merge_sha);
-void sched_pr_closed(struct sched *s, size_t issue);
-/* kind: "review", "checks" or "conflict"; text: the feedback file's body. */
-void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const char *text);
 
 /*
  * Budgets (DESIGN.md section 20; the limits are supervisor/admission.c's).
@@ -242,8 +211,6 @@ void sched_load(struct sched *s);
 struct deps *sched_deps(const struct sched *s);
 /* A dependency outside the configured repos is satisfied (sched_set_external's hook). */
 bool sched_external_done(const struct sched *s, const struct issue_ref *dep);
-/* wavectl retry of a dead issue: its next pull request is a new one. */
-void sched_pr_forget(struct sched *s, size_t i);
 /* Issue i's worker was asked to stop: it stays in flight in the store, as
  * after a kill -9, for the next start to resume; only this run's slots are
  * let go, with no move. */
