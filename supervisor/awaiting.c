@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/proto.h"
 #include "common/util.h"
 #include "supervisor/records.h"
 
@@ -223,5 +224,4 @@ awaiting_pr_feedback(struct sched *s, size_t i, const char *kind, const char *te
 	sched_event(s, i, "pr_feedback", f);
 	sched_fire(s, i, IN_PR_FEEDBACK, NULL, NULL);
 }
-
 

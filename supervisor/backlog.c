@@ -164,7 +164,6 @@ link_dependencies(struct sched *s)
 	}
 }
 
-
 void
 backlog_replan(struct sched *s)
 {
@@ -181,7 +180,6 @@ backlog_replan(struct sched *s)
 	plan_free(p);
 	free(members);
 }
-
 
 int
 backlog_sync(struct sched *s, const struct issue_list *source)

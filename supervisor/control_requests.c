@@ -60,8 +60,8 @@ control_requests_handle(const char *cmd, const char *arg, char **error, uint64_t
 		return cap_reply(sv, was);
 	}
 	if (strcmp(cmd, "resume") == 0) {
-		admission_set(sv->admission, sv->paused_from > 0 ? sv->paused_from : admission_configured(sv->admission),
-		    "control", "wavectl resume");
+		admission_set(sv->admission, sv->paused_from > 0 ? sv->paused_from :
+		    admission_configured(sv->admission), "control", "wavectl resume");
 		return cap_reply(sv, was);
 	}
 	if (strcmp(cmd, "retry") == 0) {

@@ -25,6 +25,12 @@ state_of(const struct sched *s, size_t i)
 	return sched_issue_state(s, i);
 }
 
+static const struct repo_conf *
+repo_of(const struct sched *s, size_t i)
+{
+	return records_repo(sched_records(s), i);
+}
+
 /* ---- the end of an attempt ---- */
 
 /* Attempts that failed: the numbered ones less those that ended pushed. */
@@ -61,6 +67,7 @@ attempt_closed(struct sched *s, size_t i, const char *outcome, const char *reaso
 static void
 attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason, bool counts)
 {
+	const struct config *cfg = sched_config(s);
 	struct record *is = rec(s, i);
 	int64_t delay;
 	cJSON *r;
@@ -74,19 +81,19 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	if (counts)
 		is->attempts++;
 	is->at.tempfails = attempt_agent_tempfail(outcome, reason) ? is->at.tempfails + 1 : 0;
-	if (is->at.tempfails >= sched_config(s)->max_tempfails) {
+	if (is->at.tempfails >= cfg->max_tempfails) {
 		char *why = xasprintf("tempfail limit: %d exits of 75", is->at.tempfails);
 
 		sched_fire(s, i, IN_GAVE_UP, why, sched_fields("reason", why));
 		free(why);
 		return;
 	}
-	if (counts && attempts_spent(is) >= sched_config(s)->max_attempts) {
+	if (counts && attempts_spent(is) >= cfg->max_attempts) {
 		sched_fire(s, i, IN_GAVE_UP, reason, sched_fields("reason", reason));
 		return;
 	}
-	delay = is->at.tempfails ? attempt_tempfail_backoff(sched_config(s), records_repo(sched_records(s), i)->name,
-	    is->number, is->key, &is->at) : attempt_backoff(sched_config(s), is->attempts);
+	delay = is->at.tempfails ? attempt_tempfail_backoff(cfg, repo_of(s, i)->name, is->number,
+	    is->key, &is->at) : attempt_backoff(cfg, is->attempts);
 	is->retry_at = now_ms() + delay;
 	r = cJSON_CreateObject();
 	cJSON_AddNumberToObject(r, "backoff_ms", (double)delay);
@@ -107,13 +114,14 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 static void
 attempt_over_budget(struct sched *s, size_t i)
 {
+	struct admission *adm = sched_admission(s);
 	struct record *is = rec(s, i);
-	char *why = admission_issue_over(sched_admission(s), is->budget_usd, is->budget_tokens, NULL);
+	char *why = admission_issue_over(adm, is->budget_usd, is->budget_tokens, NULL);
 
 	if (why == NULL)	/* a reload raised the limit after the stop was asked */
 		why = xstrdup("budget: stopped over its budget");
 	attempt_closed(s, i, "over_budget", why);
-	admission_attempt_ended(sched_admission(s), false);
+	admission_attempt_ended(adm, false);
 	is->at.tempfails = 0;
 	is->attempts++;
 	sched_fire(s, i, IN_GAVE_UP, why, sched_fields("reason", why));
@@ -232,7 +240,7 @@ on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
 static void
 on_guard(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	const char *repo = records_repo(sched_records(s), i)->name;
+	const char *repo = repo_of(s, i)->name;
 	cJSON *f = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(f, "repo", repo);
@@ -253,30 +261,33 @@ on_guard(struct sched *s, size_t i, const struct proto_msg *m)
 static int
 on_usage(struct sched *s, size_t i, const struct proto_msg *m)
 {
+	const struct budget_conf *budget = &sched_config(s)->budget;
+	struct admission *adm = sched_admission(s);
 	struct record *is = rec(s, i);
-	char *before = admission_issue_over(sched_admission(s), is->budget_usd, is->budget_tokens, NULL);
+	char *before = admission_issue_over(adm, is->budget_usd, is->budget_tokens, NULL);
 	char *after;
 	int64_t now = now_ms();
 	bool dollars;
 
-	store_spend(sched_store(s), is->id, is->at.id, now, m->cost_usd, m->tokens_in, m->tokens_out);
+	store_spend(sched_store(s), is->id, is->at.id, now, m->cost_usd, m->tokens_in,
+	    m->tokens_out);
 	is->budget_usd += m->cost_usd;
 	is->budget_tokens += m->tokens_in + m->tokens_out;
-	after = admission_issue_over(sched_admission(s), is->budget_usd, is->budget_tokens, &dollars);
+	after = admission_issue_over(adm, is->budget_usd, is->budget_tokens, &dollars);
 	/* Crossed just now: once per crossing, however many reports follow. */
 	if (before == NULL && after != NULL) {
 		struct log_ctx ctx = records_log(sched_records(s), i);
 
 		log_issue_warnx(&ctx, "%s: stopping the attempt", after);
-		admission_exceeded_event(sched_admission(s), i, "issue", !dollars,
+		admission_exceeded_event(adm, i, "issue", !dollars,
 		    dollars ? is->budget_usd : (double)is->budget_tokens,
-		    dollars ? sched_config(s)->budget.per_issue : (double)sched_config(s)->budget.per_issue_tokens);
+		    dollars ? budget->per_issue : (double)budget->per_issue_tokens);
 		if (is->pid > 0 && !is->evaluating)
 			sched_over_budget(s, is->pid);
 	}
 	free(before);
 	free(after);
-	admission_budget_tick(sched_admission(s), now, true);	/* the day, at once */
+	admission_budget_tick(adm, now, true);	/* the day, at once */
 	return 0;
 }
 
@@ -296,13 +307,13 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	}
 	if (m->outcome == OUTCOME_MERGED && !is->merged)
 		return -1;	/* "merged" without the merge that proves it */
-	if (m->outcome == OUTCOME_PUSHED && records_repo(sched_records(s), i)->land != LAND_PR)
+	if (m->outcome == OUTCOME_PUSHED && repo_of(s, i)->land != LAND_PR)
 		return -1;	/* a pull request the repo does not land by */
 	/* What it took counts toward its repo's and pool's expected time, unless
 	 * it ended on a limit (an exit of 75) rather than on its work. */
 	noted = m->outcome != OUTCOME_TEMPFAIL && is->at.ms > 0;
 	if (noted)
-		attempt_note_duration(sched_store(s), records_repo(sched_records(s), i)->name,
+		attempt_note_duration(sched_store(s), repo_of(s, i)->name,
 		    admission_pool_name(sched_admission(s), runq_pool(sched_runq(s), i)), &is->at);
 	if (m->outcome == OUTCOME_MERGED) {
 		attempt_end(sched_store(s), &is->at, "merged", NULL);
@@ -370,12 +381,11 @@ recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store
 	bool has_marker = attempt_last_marker(sched_store(s), &is->at, marker);
 
 	*in = (struct recover_input){
-		.cfg = sched_config(s), .repo = records_repo(sched_records(s), i), .number = is->number,
+		.cfg = sched_config(s), .repo = repo_of(s, i), .number = is->number,
 		.base = is->at.base, .final = is->final,
 		.marker = has_marker ? marker : NULL,
 	};
 }
-
 
 /* Ask git here, in the loop: only when no child could be started to ask it
  * (or before the loop starts). */
@@ -514,7 +524,7 @@ flight_on_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 		attempt_failed(s, i, "failed", why, true);
 }
 
-/* Git is asked here, each in-flight issue in turn. */
+/* Before the loop starts: git is asked here, each in-flight issue in turn. */
 void
 flight_recover(struct sched *s)
 {
@@ -526,7 +536,7 @@ flight_recover(struct sched *s)
 
 		if (state_in_flight(st) && is->repo != RECORD_NO_REPO) {
 			/* Its worker belonged to the dead supervisor: let it end first. */
-			recover_reap_orphan(sched_config(s), records_repo(sched_records(s), i), is->number, is->pid);
+			recover_reap_orphan(sched_config(s), repo_of(s, i), is->number, is->pid);
 			recover_here(s, i, &d);
 			apply_recovery(s, i, &d, false);
 		} else if (state_in_flight(st))

@@ -276,8 +276,8 @@ update_title(struct supervisor *sv)
 	char title[128];
 
 	snprintf(title, sizeof(title), "supervisor [%d/%d in flight, cap %d]%s",
-	    sched_inflight(sv->sched), admission_effective(sv->admission), admission_configured(sv->admission),
-	    sv->stopping ? " stopping" : "");
+	    sched_inflight(sv->sched), admission_effective(sv->admission),
+	    admission_configured(sv->admission), sv->stopping ? " stopping" : "");
 	if (strcmp(title, sv->title) != 0) {
 		strlcpy(sv->title, title, sizeof(sv->title));
 		setproctitle("%s", title);
@@ -663,7 +663,8 @@ on_start(struct supervisor *sv, void *arg)
 	sched_restart(sv->sched);
 	flight_recover(sv->sched);
 	cgroup_tree_remove_stale();	/* the orphans have ended: what they left goes */
-	admission_budget_tick(sv->admission, now_ms(), false);	/* what the last 24 hours spent, before any admission */
+	/* What the last 24 hours spent, before any admission. */
+	admission_budget_tick(sv->admission, now_ms(), false);
 	source_poll(sv);
 }
 

@@ -1,27 +1,23 @@
 #include "supervisor/sched.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/log.h"
-#include "common/paths.h"
-#include "common/plan.h"
 #include "common/util.h"
 #include "supervisor/admission.h"
 #include "supervisor/attempts.h"
-#include "supervisor/cap.h"
 #include "supervisor/deps.h"
 #include "supervisor/journal.h"
 #include "supervisor/records.h"
 #include "supervisor/recover.h"
 #include "supervisor/runq.h"
 
-/* What an issue's flight holds, in this run of the daemon. */
+/* What an issue's flight holds in this run of the daemon (a flight a
+ * previous run left holds nothing here, and frees nothing). */
 struct hold {
 	bool flying;			/* a cap slot */
-	bool holds_slot;		/* ... and its repo's slot */
+	bool repo_slot;			/* ... and its repo's slot */
 	const char *pool;		/* the pool whose slot it holds (interned), or NULL */
 };
 
@@ -29,31 +25,29 @@ struct sched {
 	const struct config *cfg;
 	struct store *store;
 	struct journal *journal;
-	struct admission *adm;
-	struct deps *deps;
-	struct records *records;
-	sched_start_fn *start;
-	void *start_arg;
-	struct runq *runq;
+	struct admission *adm;		/* the supervisor's: who may start */
+	struct records *records;	/* the issues, by index */
+	struct runq *runq;		/* who is admitted next */
+	struct deps *deps;		/* who waits for whom */
 	struct hold *holds;		/* by record */
 	size_t nholds;
 	int inflight;
 	int died;			/* issues that became dead in this run (--exit-on-error) */
-	sched_pushed_fn *pushed;
-	void *pushed_arg;
+	sched_start_fn *start;
+	void *start_arg;
 	sched_gate_fn *gate;
 	void *gate_arg;
-	sched_evaluate_fn *evaluator;
-	void *evaluator_arg;
+	sched_pushed_fn *pushed;
+	void *pushed_arg;
 	sched_outcome_fn *outcome_hook;
 	void *outcome_arg;
-	bool (*external)(const struct issue_ref *, void *);
-	void *external_arg;
+	sched_evaluate_fn *evaluator;
+	void *evaluator_arg;
 	sched_signal_fn *over_budget;	/* stops a worker whose issue passed its budget */
 	void *over_budget_arg;
+	bool (*external)(const struct issue_ref *, void *);
+	void *external_arg;
 };
-
-#define NO_REPO RECORD_NO_REPO
 
 static struct record *
 rec(const struct sched *s, size_t i)
@@ -65,36 +59,6 @@ static enum issue_state
 state_of(const struct sched *s, size_t i)
 {
 	return records_state(s->records, i);
-}
-
-cJSON *
-sched_fields(const char *key, const char *value)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, key, value);
-	return o;
-}
-
-void
-sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
-{
-	journal_event(s->journal, issue, name, fields);
-}
-
-void
-sched_load(struct sched *s)
-{
-	size_t n;
-
-	records_load(s->records);
-	runq_grow(s->runq);
-	n = records_count(s->records);
-	if (n <= s->nholds)
-		return;
-	s->holds = xreallocarray(s->holds, n, sizeof(*s->holds));
-	memset(s->holds + s->nholds, 0, (n - s->nholds) * sizeof(*s->holds));
-	s->nholds = n;
 }
 
 /* ---- the table (DESIGN.md section 3) ---- */
@@ -170,24 +134,25 @@ sched_table(enum issue_state from, enum sched_input in, int *to)
 
 /* The issue gives back its repo slot (entering review, or leaving flight). */
 static void
-release_slot(struct sched *s, size_t i)
+release_repo_slot(struct sched *s, size_t i)
 {
 	struct hold *h = &s->holds[i];
 
-	if (!h->holds_slot)
+	if (!h->repo_slot)
 		return;
-	h->holds_slot = false;
+	h->repo_slot = false;
 	runq_repo_busy(s->runq, rec(s, i)->repo, false);
 }
+
 /* Entering flight: a cap slot, its repo's slot, its pool's. */
 static void
-flight_begin(struct sched *s, size_t i)
+take_slots(struct sched *s, size_t i)
 {
 	struct hold *h = &s->holds[i];
 	size_t repo = rec(s, i)->repo;
 	long pool = runq_pool(s->runq, i);
 
-	if (h->flying || repo == NO_REPO)
+	if (h->flying || repo == RECORD_NO_REPO)
 		return;
 	h->flying = true;
 	s->inflight++;
@@ -197,19 +162,20 @@ flight_begin(struct sched *s, size_t i)
 		h->pool = repo_intern(admission_pool_name(s->adm, pool));
 		runq_refresh(s->runq);
 	}
-	h->holds_slot = true;
+	h->repo_slot = true;
 	runq_repo_busy(s->runq, repo, true);
 }
+
 /* Leaving flight (or the daemon stopping with it in flight): every slot back. */
 static void
-flight_end(struct sched *s, size_t i)
+free_slots(struct sched *s, size_t i)
 {
 	struct hold *h = &s->holds[i];
 	long pool = admission_pool(s->adm, h->pool);
 
 	if (!h->flying)
 		return;
-	release_slot(s, i);
+	release_repo_slot(s, i);
 	h->flying = false;
 	s->inflight--;
 	runq_repo_flights(s->runq, rec(s, i)->repo, -1);
@@ -219,6 +185,7 @@ flight_end(struct sched *s, size_t i)
 		runq_refresh(s->runq);	/* any repo may have its next issue waiting for it */
 	}
 }
+
 /* ---- dependents ---- */
 
 static bool
@@ -266,7 +233,7 @@ leave(struct sched *s, size_t i, enum issue_state from, enum issue_state to)
 {
 	runq_unlist(s->runq, i);
 	if (state_in_flight(from) && !state_in_flight(to))
-		flight_end(s, i);
+		free_slots(s, i);
 }
 
 static void
@@ -276,12 +243,12 @@ enter(struct sched *s, size_t i, enum issue_state from)
 	switch (state_of(s, i)) {
 	case STATE_RUNNING:
 		if (!state_in_flight(from))
-			flight_begin(s, i);
+			take_slots(s, i);
 		break;
 	case STATE_REVIEW:
 		/* The repo's next issue may start while this one is reviewed (rule 1). */
 		if (!s->cfg->hold_repo_during_review) {
-			release_slot(s, i);
+			release_repo_slot(s, i);
 			sched_event(s, i, "slot_released", NULL);
 		}
 		break;
@@ -328,18 +295,6 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, c
 		cJSON_Delete(fields);
 	enter(s, i, from);
 	return true;
-}
-
-long
-sched_lookup(const struct sched *s, const char *repo, long number)
-{
-	return records_lookup(s->records, repo, number);
-}
-
-enum issue_state
-sched_issue_state(const struct sched *s, size_t i)
-{
-	return state_of(s, i);
 }
 
 /* ---- admission ---- */
@@ -407,6 +362,7 @@ admit_one(struct sched *s, size_t r)
 	cJSON_AddNumberToObject(f, "priority", (double)runq_priority(s->runq, i));
 	sched_fire(s, i, IN_ADMIT, NULL, f);
 }
+
 void
 sched_admit(struct sched *s)
 {
@@ -430,7 +386,6 @@ sched_next_peak_kb(const struct sched *s)
 	return r == SIZE_MAX ? 0 : runq_peak_kb(s->runq, r);
 }
 
-
 /* ---- timers ---- */
 
 int64_t
@@ -453,29 +408,42 @@ sched_tick(struct sched *s, int64_t now)
 		sched_fire(s, top, IN_BACKOFF_OVER, NULL, NULL);
 }
 
-/* ---- land = pr ---- */
+/* ---- what the loop asks ---- */
 
-void
-sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg)
+long
+sched_lookup(const struct sched *s, const char *repo, long number)
 {
-	s->pushed = fn;
-	s->pushed_arg = arg;
+	return records_lookup(s->records, repo, number);
 }
 
-/* ---- budgets (DESIGN.md section 20) ---- */
-
-void
-sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg)
+enum issue_state
+sched_issue_state(const struct sched *s, size_t i)
 {
-	s->over_budget = fn;
-	s->over_budget_arg = arg;
+	return state_of(s, i);
+}
+
+const char *
+sched_issue_key(const struct sched *s, size_t issue)
+{
+	return rec(s, issue)->key;
 }
 
 bool
-sched_budget_stuck(const struct sched *s)
+sched_can_act(const struct sched *s)
 {
-	return admission_budget_held(s->adm) && s->inflight == 0 && records_in_state(s->records, STATE_AWAITING_MERGE) == 0 &&
-	    (runq_admissible(s->runq) > 0 || runq_retrying(s->runq) > 0);
+	return !journal_down(s->journal);
+}
+
+int
+sched_inflight(const struct sched *s)
+{
+	return s->inflight;
+}
+
+bool
+sched_waiting_for_slots(const struct sched *s)
+{
+	return runq_admissible(s->runq) > 0 || runq_retrying(s->runq) > 0;
 }
 
 int
@@ -489,18 +457,36 @@ sched_waiting(const struct sched *s)
 	return waiting;
 }
 
-/* ---- what waits ---- */
+bool
+sched_budget_stuck(const struct sched *s)
+{
+	return admission_budget_held(s->adm) && s->inflight == 0 &&
+	    records_in_state(s->records, STATE_AWAITING_MERGE) == 0 &&
+	    sched_waiting_for_slots(s);
+}
 
 bool
-sched_waiting_for_slots(const struct sched *s)
+sched_settled(const struct sched *s)
 {
-	return runq_admissible(s->runq) > 0 || runq_retrying(s->runq) > 0;
+	/* Paused with work waiting is not settled: the operator may resume; nor
+	 * is a pull request awaiting its merge: a person may merge it. */
+	return s->inflight == 0 && runq_retrying(s->runq) == 0 && runq_admissible(s->runq) == 0 &&
+	    records_in_state(s->records, STATE_AWAITING_MERGE) == 0;
+}
+
+bool
+sched_all_done(const struct sched *s)
+{
+	for (size_t i = 0; i < records_count(s->records); i++)
+		if (rec(s, i)->in_source && state_of(s, i) != STATE_DONE)
+			return false;
+	return true;
 }
 
 int
-sched_inflight(const struct sched *s)
+sched_died(const struct sched *s)
 {
-	return s->inflight;
+	return s->died;
 }
 
 /* ---- for the scheduler's other files ---- */
@@ -541,16 +527,40 @@ sched_deps(const struct sched *s)
 	return s->deps;
 }
 
-bool
-sched_external_done(const struct sched *s, const struct issue_ref *dep)
+void
+sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
 {
-	return s->external && s->external(dep, s->external_arg);
+	journal_event(s->journal, issue, name, fields);
+}
+
+cJSON *
+sched_fields(const char *key, const char *value)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, key, value);
+	return o;
+}
+
+void
+sched_load(struct sched *s)
+{
+	size_t n;
+
+	records_load(s->records);
+	runq_grow(s->runq);
+	n = records_count(s->records);
+	if (n <= s->nholds)
+		return;
+	s->holds = xreallocarray(s->holds, n, sizeof(*s->holds));
+	memset(s->holds + s->nholds, 0, (n - s->nholds) * sizeof(*s->holds));
+	s->nholds = n;
 }
 
 void
 sched_let_go(struct sched *s, size_t i)
 {
-	flight_end(s, i);
+	free_slots(s, i);
 }
 
 pid_t
@@ -564,6 +574,12 @@ sched_over_budget(struct sched *s, pid_t pid)
 {
 	if (s->over_budget)
 		s->over_budget(pid, s->over_budget_arg);
+}
+
+bool
+sched_external_done(const struct sched *s, const struct issue_ref *dep)
+{
+	return s->external && s->external(dep, s->external_arg);
 }
 
 /* ---- the journal's hooks: what follows a committed event ---- */
@@ -618,16 +634,10 @@ sched_set_gate(struct sched *s, sched_gate_fn *fn, void *arg)
 }
 
 void
-sched_set_evaluator(struct sched *s, sched_evaluate_fn *fn, void *arg)
+sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg)
 {
-	s->evaluator = fn;
-	s->evaluator_arg = arg;
-}
-
-bool
-sched_can_act(const struct sched *s)
-{
-	return !journal_down(s->journal);
+	s->pushed = fn;
+	s->pushed_arg = arg;
 }
 
 void
@@ -638,12 +648,25 @@ sched_set_outcome_hook(struct sched *s, sched_outcome_fn *fn, void *arg)
 }
 
 void
+sched_set_evaluator(struct sched *s, sched_evaluate_fn *fn, void *arg)
+{
+	s->evaluator = fn;
+	s->evaluator_arg = arg;
+}
+
+void
+sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg)
+{
+	s->over_budget = fn;
+	s->over_budget_arg = arg;
+}
+
+void
 sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, void *), void *arg)
 {
 	s->external = satisfied;
 	s->external_arg = arg;
 }
-
 
 /* ---- setup ---- */
 
@@ -657,12 +680,12 @@ sched_new(const struct config *cfg, struct store *store, struct journal *journal
 	s->store = store;
 	s->journal = journal;
 	s->adm = adm;
-	s->deps = deps_new();
 	s->records = records_new(s->cfg, store);
-	s->runq = runq_new(s->cfg, s->records, s->adm);
-	journal_set_hooks(journal, issue_ctx, committed, s);
+	s->runq = runq_new(s->cfg, s->records, adm);
+	s->deps = deps_new();
 	s->start = start;
 	s->start_arg = arg;
+	journal_set_hooks(journal, issue_ctx, committed, s);
 	if (store_sync_repos(store, cfg) == -1)
 		log_warnx("store: cannot record the repos");
 	sched_load(s);
@@ -675,9 +698,9 @@ sched_free(struct sched *s)
 	if (s == NULL)
 		return;
 	runq_free(s->runq);
-	free(s->holds);
 	records_free(s->records);
 	deps_free(s->deps);
+	free(s->holds);
 	config_release(s->cfg);
 	free(s);
 }
@@ -715,9 +738,9 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 	for (size_t i = 0; i < n; i++) {
 		size_t repo = rec(s, i)->repo;
 
-		if (repo == NO_REPO)
+		if (repo == RECORD_NO_REPO)
 			continue;
-		if (s->holds[i].holds_slot)
+		if (s->holds[i].repo_slot)
 			runq_repo_busy(s->runq, repo, true);
 		if (s->holds[i].flying)
 			runq_repo_flights(s->runq, repo, +1);
@@ -729,8 +752,9 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 	return true;
 }
 
-/* After a start: an issue waiting out a backoff waits again; one that was
- * ready goes back to queued, for the first sync decides again. */
+/* After a start, before the first sync: an issue waiting out a backoff
+ * waits again; one that was ready goes back to queued, for the first sync
+ * to decide again. */
 void
 sched_restart(struct sched *s)
 {
@@ -739,34 +763,4 @@ sched_restart(struct sched *s)
 			runq_list(s->runq, i);
 		else if (state_of(s, i) == STATE_READY)
 			sched_fire(s, i, IN_RESTART, NULL, NULL);
-}
-
-bool
-sched_settled(const struct sched *s)
-{
-	/* Paused with work waiting is not settled: the operator may resume; nor
-	 * is a pull request awaiting its merge: a person may merge it. */
-	return s->inflight == 0 && runq_retrying(s->runq) == 0 && runq_admissible(s->runq) == 0 &&
-	    records_in_state(s->records, STATE_AWAITING_MERGE) == 0;
-}
-
-int
-sched_died(const struct sched *s)
-{
-	return s->died;
-}
-
-bool
-sched_all_done(const struct sched *s)
-{
-	for (size_t i = 0; i < records_count(s->records); i++)
-		if (rec(s, i)->in_source && state_of(s, i) != STATE_DONE)
-			return false;
-	return true;
-}
-
-const char *
-sched_issue_key(const struct sched *s, size_t issue)
-{
-	return rec(s, issue)->key;
 }

@@ -1,8 +1,9 @@
 /*
- * The scheduler alone (supervisor/sched*.c): a fake start function stands in
- * for fork, and the tests play the worker's messages.  Every transition of
- * the table is walked, and every message out of turn is refused.  The store,
- * the event log and the repos are real files in a temporary folder.
+ * The scheduler alone (supervisor/sched.c and the files sched.h lists): a
+ * fake start function stands in for fork, and the tests play the worker's
+ * messages.  Every transition of the table is walked, and every message out
+ * of turn is refused.  The store, the event log and the repos are real
+ * files in a temporary folder.
  */
 #include <signal.h>
 #include <stdio.h>
