@@ -26,8 +26,8 @@ awaiting_pushed(struct sched *s, size_t i, const char *sha)
 	if (is->pr == NULL)
 		is->pr = xcalloc(1, sizeof(*is->pr));
 	is->pr->pushes++;
-	record_set_str(&is->pr->head, sha);
-	record_set_str(&is->pr->kind, NULL);	/* the round it was is done */
+	records_set_str(&is->pr->head, sha);
+	records_set_str(&is->pr->kind, NULL);	/* the round it was is done */
 	is->pr->since = now_ms();
 	is->pr->synced = false;
 	records_save_pull(sched_records(s), i);
@@ -40,10 +40,10 @@ awaiting_forget(struct sched *s, size_t i)
 
 	/* The lease stays: the remote branch is still the one waved pushed. */
 	is->pr->number = 0;
-	record_set_str(&is->pr->url, NULL);
+	records_set_str(&is->pr->url, NULL);
 	is->pr->round = is->pr->pushes = 0;
 	is->pr->since = 0;
-	record_set_str(&is->pr->kind, NULL);
+	records_set_str(&is->pr->kind, NULL);
 	records_save_pull(sched_records(s), i);
 }
 
@@ -120,7 +120,7 @@ awaiting_pr_opened(struct sched *s, size_t i, long number, const char *url)
 	if (!first && is->pr->url && strcmp(is->pr->url, url) == 0)
 		return;		/* updated: nothing new to record */
 	is->pr->number = number;
-	record_set_str(&is->pr->url, url);
+	records_set_str(&is->pr->url, url);
 	records_save_pull(sched_records(s), i);
 	if (first)
 		sched_event(s, i, "pr_opened", pr_fields(is));
@@ -135,7 +135,7 @@ awaiting_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 	if (is == NULL)
 		return;
 	/* GitHub names the merge commit; without one, the head it merged stands for it. */
-	record_set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr->head);
+	records_set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr->head);
 	f = pr_fields(is);
 	if (is->final)
 		cJSON_AddStringToObject(f, "sha", is->final);
@@ -216,7 +216,7 @@ awaiting_pr_feedback(struct sched *s, size_t i, const char *kind, const char *te
 		is->pr->round--;		/* the next poll finds the same feedback again */
 		return;
 	}
-	record_set_str(&is->pr->kind, kind);
+	records_set_str(&is->pr->kind, kind);
 	records_save_pull(sched_records(s), i);
 	f = pr_fields(is);
 	cJSON_AddStringToObject(f, "kind", kind);

@@ -209,7 +209,7 @@ on_merge(struct sched *s, size_t i, const struct proto_msg *m)
 		if (state_of(s, i) != STATE_MERGING)
 			return -1;
 		is->merged = true;
-		record_set_str(&is->final, m->sha);
+		records_set_str(&is->final, m->sha);
 		records_save(sched_records(s), i);
 		sched_event(s, i, "merged", sched_fields("sha", m->sha));
 		return 0;
@@ -413,7 +413,7 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
 	sched_event(s, i, "recovered", f);
 	if (d->action == RECOVER_DONE) {
-		record_set_str(&is->final, d->landed);
+		records_set_str(&is->final, d->landed);
 		attempt_landed(s, i);
 		return;
 	}

@@ -23,7 +23,7 @@ struct records {
 };
 
 void
-record_set_str(char **slot, const char *value)
+records_set_str(char **slot, const char *value)
 {
 	free(*slot);
 	*slot = value && *value ? xstrdup(value) : NULL;
@@ -47,9 +47,9 @@ pr_absorb(struct record *is, const struct store_pull *row)
 		return;		/* no pulls row: never pushed */
 	is->pr = xcalloc(1, sizeof(*is->pr));
 	is->pr->number = row->number;
-	record_set_str(&is->pr->url, row->url);
-	record_set_str(&is->pr->head, row->head);
-	record_set_str(&is->pr->kind, row->kind);
+	records_set_str(&is->pr->url, row->url);
+	records_set_str(&is->pr->head, row->head);
+	records_set_str(&is->pr->kind, row->kind);
 	is->pr->round = row->round;
 	is->pr->pushes = row->pushes;
 	is->pr->since = row->since;
@@ -90,6 +90,16 @@ records_free(struct records *r)
 	free(r);
 }
 
+/* The index of the configured repo named, or RECORD_NO_REPO. */
+static size_t
+repo_index(const struct records *r, const char *name)
+{
+	for (size_t k = 0; k < r->cfg->nrepos; k++)
+		if (strcmp(r->cfg->repos[k].name, name) == 0)
+			return k;
+	return RECORD_NO_REPO;
+}
+
 /* Add a stored issue, or refresh the text of a waiting one. */
 static void
 absorb_row(const struct store_issue_row *row, void *arg)
@@ -113,7 +123,7 @@ absorb_row(const struct store_issue_row *row, void *arg)
 		is->attempts = row->attempts;
 		e->reason = row->reason ? xstrdup(row->reason) : NULL;
 		is->retry_at = row->retry_at;
-		record_set_str(&is->final, row->final_commit);
+		records_set_str(&is->final, row->final_commit);
 		/* What recovery needs of the attempt a previous run left. */
 		is->at.number = row->attempt;
 		is->at.id = row->attempt_id;
@@ -121,7 +131,7 @@ absorb_row(const struct store_issue_row *row, void *arg)
 		is->pid = (pid_t)row->pid;
 		if (row->trace)
 			strlcpy(is->at.trace, row->trace, sizeof(is->at.trace));
-		record_set_str(&is->at.base, row->base);
+		records_set_str(&is->at.base, row->base);
 		is->agent_ms = row->agent_ms;
 		is->wasted_ms = row->wasted_ms;
 		is->budget_usd = row->budget_usd;
@@ -132,7 +142,7 @@ absorb_row(const struct store_issue_row *row, void *arg)
 	}
 	e = &r->v[i];
 	is = &e->rec;
-	is->repo = records_repo_index(r, row->repo);
+	is->repo = repo_index(r, row->repo);
 	if (is->title == NULL || state_waiting(e->state)) {
 		free(is->title);
 		free(is->body);
@@ -190,15 +200,6 @@ records_repo(const struct records *r, size_t i)
 	size_t repo = r->v[i].rec.repo;
 
 	return repo == RECORD_NO_REPO ? NULL : &r->cfg->repos[repo];
-}
-
-size_t
-records_repo_index(const struct records *r, const char *name)
-{
-	for (size_t k = 0; k < r->cfg->nrepos; k++)
-		if (strcmp(r->cfg->repos[k].name, name) == 0)
-			return k;
-	return RECORD_NO_REPO;
 }
 
 enum issue_state

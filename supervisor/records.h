@@ -80,8 +80,6 @@ struct record *records_get(const struct records *r, size_t i);
 long records_lookup(const struct records *r, const char *repo, long number);
 /* The [repo] of a record, or NULL when it is not configured. */
 const struct repo_conf *records_repo(const struct records *r, size_t i);
-/* The index of the configured repo named, or RECORD_NO_REPO. */
-size_t records_repo_index(const struct records *r, const char *name);
 
 enum issue_state records_state(const struct records *r, size_t i);
 /* Why it is in its state (dead, blocked, waiting out a backoff), or NULL. */
@@ -99,7 +97,7 @@ void records_save_pull(struct records *r, size_t i);
 
 /* The log context of its lines: key, attempt, trace. */
 struct log_ctx records_log(const struct records *r, size_t i);
-/* Replace a record's string (NULL or empty clears it). */
-void record_set_str(char **slot, const char *value);
+/* Replace one of a record's strings (NULL or empty clears it). */
+void records_set_str(char **slot, const char *value);
 
 #endif

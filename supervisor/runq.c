@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "supervisor/admission.h"
 #include "supervisor/heap.h"
+#include "supervisor/records.h"
 
 /* What the queues keep of an issue. */
 struct place {

@@ -20,9 +20,9 @@
 #include <stddef.h>
 
 #include "common/config.h"
-#include "supervisor/admission.h"
-#include "supervisor/records.h"
 
+struct admission;
+struct records;
 struct runq;
 
 struct runq *runq_new(const struct config *cfg, struct records *r, struct admission *a);

@@ -346,7 +346,7 @@ admit_one(struct sched *s, size_t r)
 
 	attempt_next(&is->at, is->attempts);
 	is->merged = false;
-	record_set_str(&is->final, NULL);
+	records_set_str(&is->final, NULL);
 	runq_unlist(s->runq, i);	/* out of the ready heap before the fork */
 	if ((pid = launch(s, i)) == -1) {
 		start_failed(s, i);
