@@ -173,16 +173,17 @@ awaiting_pr_closed(struct sched *s, size_t i)
 static bool
 write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 {
+	const struct config *cfg = sched_config(s);
 	const struct record *is = rec(s, i);
-	char *dir = path_issue_dir(sched_config(s), records_repo(sched_records(s), i)->name, is->number);
+	char *dir = path_issue_dir(cfg, records_repo(sched_records(s), i)->name, is->number);
 	char *path = xasprintf("%s/feedback.md", dir);
 	FILE *fp;
 
 	mkdir_p(dir, 0755);
 	if ((fp = fopen(path, "we")) != NULL) {
 		fprintf(fp, PR_FEEDBACK_HEADER " %s of %s came back (%s, round %d of %d)\n\n%s",
-		    is->pr->url ? is->pr->url : "?", is->key, kind, is->pr->round,
-		    sched_config(s)->pr_rounds, text);
+		    is->pr->url ? is->pr->url : "?", is->key, kind, is->pr->round, cfg->pr_rounds,
+		    text);
 		if (fclose(fp) != 0)
 			fp = NULL;
 	}
@@ -196,16 +197,17 @@ write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 void
 awaiting_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 {
+	int rounds = sched_config(s)->pr_rounds;
 	struct record *is = awaiting(s, i);
 	char line[512], *reason;
 	cJSON *f;
 
 	if (is == NULL)
 		return;
-	if (is->pr->round >= sched_config(s)->pr_rounds) {
+	if (is->pr->round >= rounds) {
 		last_line(text, line, sizeof(line));
 		reason = xasprintf("pull request: %d feedback round%s used up; last (%s): %s",
-		    sched_config(s)->pr_rounds, sched_config(s)->pr_rounds == 1 ? "" : "s", kind, line);
+		    rounds, rounds == 1 ? "" : "s", kind, line);
 		waste_pull(s, i);
 		sched_fire(s, i, IN_GAVE_UP, reason, sched_fields("reason", reason));
 		free(reason);
