@@ -117,7 +117,7 @@ typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 int store_each_issue(struct store *st, store_issue_fn *fn, void *arg);
 
 /* What the scheduler keeps of an issue, written whole by its one writer
- * (supervisor/sched.c) after each change; the phase is cleared outside flight. */
+ * (supervisor/records.c) after each change; the phase is cleared outside flight. */
 struct store_sched_row {
 	const char *state;
 	const char *reason;	/* NULL: none */

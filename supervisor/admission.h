@@ -45,7 +45,13 @@ bool admission_pool_room(const struct admission *a, long pool);
 void admission_pool_take(struct admission *a, long pool);
 void admission_pool_release(struct admission *a, long pool);
 
-/* The hands (see sched.h's sched_cap_*, which these serve). */
+/*
+ * The hands on the lever (supervisor/cap.h): the operator's, a step from the
+ * effective cap or a value; a new configured cap (SIGHUP); another hand's
+ * limit (enum cap_hand, CAP_NO_LIMIT lifts it), the memory floor and the
+ * disk.  why is the cap_changed event's (signal, control, config, ...); by
+ * says what, for the log.
+ */
 void admission_step(struct admission *a, int delta, const char *why, const char *by);
 void admission_set(struct admission *a, int operator, const char *why, const char *by);
 void admission_limit(struct admission *a, int cap, const char *why, const char *by);

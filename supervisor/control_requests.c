@@ -1,11 +1,12 @@
 /*
  * The control socket's requests: cap N|up|down, pause, resume, retry,
- * reload.  The same scheduler levers the signals pull.
+ * reload.  The same levers the signals pull (supervisor/admission.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+#include "supervisor/backlog.h"
 #include "supervisor/supervisor.h"
 
 static cJSON *
@@ -13,8 +14,8 @@ cap_reply(struct supervisor *sv, int was)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	cJSON_AddNumberToObject(o, "cap", sched_cap(sv->sched));
-	cJSON_AddNumberToObject(o, "effective_cap", sched_effective_cap(sv->sched));
+	cJSON_AddNumberToObject(o, "cap", admission_configured(sv->admission));
+	cJSON_AddNumberToObject(o, "effective_cap", admission_effective(sv->admission));
 	cJSON_AddNumberToObject(o, "was", was);
 	return o;
 }
@@ -22,15 +23,15 @@ cap_reply(struct supervisor *sv, int was)
 static cJSON *
 control_cap(struct supervisor *sv, const char *arg, char **error)
 {
-	int was = sched_effective_cap(sv->sched);
+	int was = admission_effective(sv->admission);
 	long n;
 
 	if (arg && strcmp(arg, "up") == 0)
-		sched_cap_step(sv->sched, +1, "control", "wavectl cap up");
+		admission_step(sv->admission, +1, "control", "wavectl cap up");
 	else if (arg && strcmp(arg, "down") == 0)
-		sched_cap_step(sv->sched, -1, "control", "wavectl cap down");
+		admission_step(sv->admission, -1, "control", "wavectl cap down");
 	else if (arg && (strcmp(arg, "0") == 0 || parse_positive_long(arg, &n)))
-		sched_cap_set(sv->sched, strcmp(arg, "0") == 0 ? 0 : (int)(n > 10000 ? 10000 : n),
+		admission_set(sv->admission, strcmp(arg, "0") == 0 ? 0 : (int)(n > 10000 ? 10000 : n),
 		    "control", "wavectl cap");
 	else {
 		*error = xstrdup("cap: expected a number, up or down");
@@ -43,7 +44,7 @@ cJSON *
 control_requests_handle(const char *cmd, const char *arg, char **error, uint64_t ticket, void *ctx)
 {
 	struct supervisor *sv = ctx;
-	int was = sched_effective_cap(sv->sched);
+	int was = admission_effective(sv->admission);
 
 	if (!sched_can_act(sv->sched)) {
 		*error = xstrdup("the state database cannot be written: waved acts on nothing until "
@@ -55,12 +56,12 @@ control_requests_handle(const char *cmd, const char *arg, char **error, uint64_t
 	if (strcmp(cmd, "pause") == 0) {
 		if (was > 0)
 			sv->paused_from = was;
-		sched_cap_set(sv->sched, 0, "control", "wavectl pause");
+		admission_set(sv->admission, 0, "control", "wavectl pause");
 		return cap_reply(sv, was);
 	}
 	if (strcmp(cmd, "resume") == 0) {
-		sched_cap_set(sv->sched, sv->paused_from > 0 ? sv->paused_from : sched_cap(sv->sched),
-		    "control", "wavectl resume");
+		admission_set(sv->admission, sv->paused_from > 0 ? sv->paused_from :
+		    admission_configured(sv->admission), "control", "wavectl resume");
 		return cap_reply(sv, was);
 	}
 	if (strcmp(cmd, "retry") == 0) {
@@ -68,7 +69,7 @@ control_requests_handle(const char *cmd, const char *arg, char **error, uint64_t
 			*error = xstrdup("retry: expected an issue, as in api#12");
 			return NULL;
 		}
-		if (sched_retry(sv->sched, arg, error) == -1)
+		if (backlog_retry(sv->sched, arg, error) == -1)
 			return NULL;
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "issue", arg);

@@ -20,6 +20,7 @@
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
 #include "supervisor/exec_self.h"
+#include "supervisor/flight.h"
 #include "supervisor/pollset.h"
 #include "supervisor/preflight.h"
 #include "supervisor/supervisor.h"
@@ -38,13 +39,13 @@ on_child(struct supervisor *sv)
 static void
 on_cap_down(struct supervisor *sv)
 {
-	sched_cap_step(sv->sched, -1, "signal", "SIGUSR1");
+	admission_step(sv->admission, -1, "signal", "SIGUSR1");
 }
 
 static void
 on_cap_up(struct supervisor *sv)
 {
-	sched_cap_step(sv->sched, +1, "signal", "SIGUSR2");
+	admission_step(sv->admission, +1, "signal", "SIGUSR2");
 }
 
 
@@ -113,7 +114,7 @@ on_interrupt(struct supervisor *sv)
 	}
 	sv->interrupted = true;
 	if (!sv->draining && !sv->stopping) {
-		sched_cap_set(sv->sched, 0, "signal", "SIGINT");
+		admission_set(sv->admission, 0, "signal", "SIGINT");
 		begin_drain(sv, "SIGINT", EXIT_INTERRUPTED);
 		return;
 	}
@@ -229,7 +230,7 @@ catch_up(struct supervisor *sv, void *arg)
 	 * is room again. */
 	if (sv->disk_was_low) {
 		sv->disk_was_low = false;
-		sched_disk_full(sv->sched, true, "state_dir's disk filled up while the store was down");
+		admission_disk_full(sv->admission, true, "state_dir's disk filled up while the store was down");
 		sv->next_disk_check = 0;
 	}
 	workers_resume(sv->workers);
@@ -276,8 +277,8 @@ update_title(struct supervisor *sv)
 	char title[128];
 
 	snprintf(title, sizeof(title), "supervisor [%d/%d in flight, cap %d]%s",
-	    sched_inflight(sv->sched), sched_effective_cap(sv->sched), sched_cap(sv->sched),
-	    sv->stopping ? " stopping" : "");
+	    sched_inflight(sv->sched), admission_effective(sv->admission),
+	    admission_configured(sv->admission), sv->stopping ? " stopping" : "");
 	if (strcmp(title, sv->title) != 0) {
 		strlcpy(sv->title, title, sizeof(sv->title));
 		setproctitle("%s", title);
@@ -392,7 +393,7 @@ on_timers(struct supervisor *sv, void *arg)
 	workers_watchdog(sv->workers, mono_ms());
 	source_tick(sv, mono_ms());
 	sched_tick(sv->sched, now_ms());
-	sched_budget_tick(sv->sched, now_ms());
+	admission_budget_tick(sv->admission, now_ms(), false);
 	if (!sv->stopping && mono_ms() >= sv->next_poll)
 		source_poll(sv);
 }
@@ -639,6 +640,7 @@ close_state(struct supervisor *sv)
 	usage_free(sv->usage);
 	source_close(sv);
 	sched_free(sv->sched);
+	admission_free(sv->admission);
 	workers_free(sv->workers);
 	journal_free(sv->journal);
 	events_close(sv->events);
@@ -658,11 +660,13 @@ static void
 on_start(struct supervisor *sv, void *arg)
 {
 	(void)arg;
-	sched_set_running(sv->sched, true);
+	admission_daemon_row(sv->admission, true);
 	source_start(sv);
-	sched_recover(sv->sched);
+	sched_restart(sv->sched);
+	flight_recover(sv->sched);
 	cgroup_tree_remove_stale();	/* the orphans have ended: what they left goes */
-	sched_budget_tick(sv->sched, now_ms());	/* what the last 24 hours spent, before any admission */
+	/* What the last 24 hours spent, before any admission. */
+	admission_budget_tick(sv->admission, now_ms(), false);
 	source_poll(sv);
 }
 
@@ -683,10 +687,11 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	sv.workers = workers_new();
 	sv.reload = reload_new();
 	sv.usage = pressure_usage_new(&sv);
-	sv.sched = sched_new(cfg, sv.store, sv.journal, cap, workers_start, sv.workers);
+	sv.admission = admission_new(cfg, sv.store, sv.journal, cap);
+	sv.sched = sched_new(cfg, sv.store, sv.journal, sv.admission, workers_start, sv.workers);
 	sched_set_gate(sv.sched, workers_open_gate, sv.workers);
 	sched_set_evaluator(sv.sched, workers_evaluate, sv.workers);
-	sched_set_memory_room(sv.sched, pressure_memory_room, &sv);
+	admission_set_memory_room(sv.admission, pressure_memory_room, &sv);
 	sched_set_over_budget(sv.sched, workers_over_budget, sv.workers);
 	workers_attach(sv.workers, sv.sched, cfg);
 	if ((sv.control = control_open(cfg->state_dir, control_requests_handle, &sv)) == NULL) {
@@ -711,7 +716,7 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		f = cJSON_CreateObject();
 		cJSON_AddNumberToObject(f, "status", sv.exit_status);
 		journal_begin(sv.journal);
-		sched_set_running(sv.sched, false);
+		admission_daemon_row(sv.admission, false);
 		journal_event(sv.journal, JOURNAL_DAEMON, "stopped", f);
 		journal_commit(sv.journal);
 	}
@@ -723,7 +728,8 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 	if (opts->once && (sv.interrupted || sv.draining || sv.budget_stopped))
 		summary_print(sv.cfg, stdout, false);
 	if (sv.budget_stopped) {
-		char *line = sched_budget_describe(sv.sched, now_ms());
+		char *line = admission_budget_describe(sv.admission, now_ms(),
+		    sched_waiting(sv.sched));
 
 		printf("%s\n", line);
 		log_info("%s", line);

@@ -44,7 +44,7 @@ usage_read(const struct usage_reading *r, void *arg)
 		cJSON_AddNullToObject(f, "resets_at");
 	record(sv, "usage", f);
 	limit = usage_limit(&sv->cfg->usage, r->percent);
-	sched_cap_hand(sv->sched, CAP_USAGE, limit, "usage", "the usage monitor");
+	admission_hand(sv->admission, CAP_USAGE, limit, "usage", "the usage monitor");
 	/* Paused until a known reset: ask again then, not before. */
 	if (limit == 0 && r->resets_at * 1000 > now_ms())
 		usage_hold_until(sv->usage, mono_ms() + (r->resets_at * 1000 - now_ms()));
@@ -86,13 +86,13 @@ void
 pressure_check_memory(struct supervisor *sv, int64_t now)
 {
 	if (sv->cfg->usage.min_free_mem == 0) {
-		sched_memory_low(sv->sched, false);	/* a reload took the floor away */
+		admission_memory_low(sv->admission, false);	/* a reload took the floor away */
 		return;
 	}
-	if (now < sv->next_memory_check || !sched_memory_is_low(sv->sched))
+	if (now < sv->next_memory_check || !admission_memory_is_low(sv->admission))
 		return;
 	sv->next_memory_check = now + MEMORY_CHECK_MS;
-	sched_memory_low(sv->sched, !pressure_memory_room(sched_next_peak_kb(sv->sched), sv));
+	admission_memory_low(sv->admission, !pressure_memory_room(sched_next_peak_kb(sv->sched), sv));
 }
 
 /* A nearly full state_dir holds admissions until there is room again. */
@@ -103,14 +103,14 @@ pressure_check_disk(struct supervisor *sv, int64_t now)
 	bool low;
 
 	if (now < sv->next_disk_check ||
-	    (!sched_waiting_for_slots(sv->sched) && !sched_disk_is_full(sv->sched)))
+	    (!sched_waiting_for_slots(sv->sched) && !admission_disk_is_full(sv->admission)))
 		return;
 	sv->next_disk_check = now + DISK_CHECK_MS;
 	low = disk_low(sv->cfg->state_dir, &avail);
-	if (low != sched_disk_is_full(sv->sched)) {
+	if (low != admission_disk_is_full(sv->admission)) {
 		char *detail = xasprintf("%lld KiB free on %s", avail / 1024, sv->cfg->state_dir);
 
-		sched_disk_full(sv->sched, low, detail);
+		admission_disk_full(sv->admission, low, detail);
 		free(detail);
 	}
 }
@@ -122,10 +122,10 @@ pressure_next_deadline(const struct supervisor *sv)
 	 * (its clock stays at 0, which would make every poll return at once). */
 	int64_t next = sv->cfg->usage.command ? usage_next_deadline(sv->usage) : INT64_MAX;
 
-	if (sv->cfg->usage.min_free_mem > 0 && sched_memory_is_low(sv->sched) &&
+	if (sv->cfg->usage.min_free_mem > 0 && admission_memory_is_low(sv->admission) &&
 	    sv->next_memory_check < next)
 		next = sv->next_memory_check;
-	if ((sched_waiting_for_slots(sv->sched) || sched_disk_is_full(sv->sched)) &&
+	if ((sched_waiting_for_slots(sv->sched) || admission_disk_is_full(sv->admission)) &&
 	    sv->next_disk_check < next)
 		next = sv->next_disk_check;
 	return next;

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/util.h"
+#include "supervisor/awaiting.h"
 
 #define REVIEWS_MAX 32
 
@@ -143,7 +144,7 @@ answer(struct watch *w, const struct gh_response *res, bool missing_ok)
 /* ---- after a push: open the pull request, or update the one opened before ---- */
 
 static char *
-pull_body(const struct pulls *p, const struct sched_pull *v)
+pull_body(const struct pulls *p, const struct awaiting_pull *v)
 {
 	return xasprintf("Closes #%ld\n\n"
 	    "Opened by waved for %s: attempt %d, trace `%s`, feedback round %d of %d.\n"
@@ -169,7 +170,7 @@ written(const struct gh_response *res, void *arg)
 		rest(w);
 		return;
 	}
-	sched_pr_opened(w->p->sched, w->issue, w->pull.number, w->pull.url);
+	awaiting_pr_opened(w->p->sched, w->issue, w->pull.number, w->pull.url);
 	rest(w);
 }
 
@@ -178,14 +179,14 @@ found(const struct gh_response *res, void *arg)
 {
 	struct watch *w = arg;
 	const char *page = answer(w, res, false);
-	struct sched_pull v;
+	struct awaiting_pull v;
 	cJSON *req;
 	char *body, *text;
 	bool update;
 
 	if (page == NULL)
 		return;
-	if (!sched_awaiting_pull(w->p->sched, w->issue, &v)) {
+	if (!awaiting_view(w->p->sched, w->issue, &v)) {
 		rest(w);	/* no longer awaiting: nothing to open */
 		return;
 	}
@@ -218,7 +219,7 @@ watch_repo(struct watch *w, const struct repo_conf *repo)
 
 /* Open the pull request of a pushed branch; never two: one of this head branch is looked for first. */
 static void
-open_pull_request(struct watch *w, const struct sched_pull *v)
+open_pull_request(struct watch *w, const struct awaiting_pull *v)
 {
 	char *owner = strndup(v->repo->github, strcspn(v->repo->github, "/"));
 	char *branch = issue_branch_name(w->p->cfg, v->number), *head;
@@ -263,7 +264,7 @@ decide(struct watch *w)
 		strbuf_addf(&text, "## Conflict\n\nThe pull request no longer merges into %s: "
 		    "its changes meet what was merged there since.\n", w->p->cfg->base_branch);
 	if (kind)
-		sched_pr_feedback(w->p->sched, w->issue, kind, text.s);
+		awaiting_pr_feedback(w->p->sched, w->issue, kind, text.s);
 	strbuf_free(&text);
 	rest(w);
 }
@@ -336,23 +337,23 @@ pull_read(const struct gh_response *res, void *arg)
 {
 	struct watch *w = arg;
 	const char *body = answer(w, res, false);
-	struct sched_pull v;
+	struct awaiting_pull v;
 
 	if (body == NULL)
 		return;
 	if (!gh_pull_parse(body, &w->pull) ||
-	    !sched_awaiting_pull(w->p->sched, w->issue, &v)) {
+	    !awaiting_view(w->p->sched, w->issue, &v)) {
 		rest(w);
 		return;
 	}
 	if (w->pull.merged) {
-		sched_pr_merged(w->p->sched, w->issue, sha_valid(w->pull.merge_sha) ?
+		awaiting_pr_merged(w->p->sched, w->issue, sha_valid(w->pull.merge_sha) ?
 		    w->pull.merge_sha : NULL);
 		rest(w);
 		return;
 	}
 	if (strcmp(w->pull.state, "closed") == 0) {
-		sched_pr_closed(w->p->sched, w->issue);
+		awaiting_pr_closed(w->p->sched, w->issue);
 		rest(w);
 		return;
 	}
@@ -370,9 +371,9 @@ pull_read(const struct gh_response *res, void *arg)
 static void
 check_pull(struct watch *w)
 {
-	struct sched_pull v;
+	struct awaiting_pull v;
 
-	if (!sched_awaiting_pull(w->p->sched, w->issue, &v))
+	if (!awaiting_view(w->p->sched, w->issue, &v))
 		return;
 	watch_repo(w, v.repo);
 	request(w, STEP_PULL, "GET", xasprintf("/repos/%s/pulls/%ld", v.repo->github, v.pr),
@@ -418,9 +419,9 @@ void
 pulls_pushed(size_t issue, void *arg)
 {
 	struct pulls *p = arg;
-	struct sched_pull v;
+	struct awaiting_pull v;
 
-	if (sched_awaiting_pull(p->sched, issue, &v))
+	if (awaiting_view(p->sched, issue, &v))
 		watch_of(p, issue, v.key)->next = 0;	/* due now */
 }
 
@@ -428,14 +429,14 @@ void
 pulls_tick(struct pulls *p)
 {
 	int64_t now = mono_ms();
-	struct sched_pull v;
+	struct awaiting_pull v;
 	size_t k = 0;
 
 	/* Watches of issues that no longer await their merge go, once idle. */
 	while (k < p->n) {
 		struct watch *w = p->w[k];
 
-		if (!w->busy && !sched_awaiting_pull(p->sched, w->issue, &v)) {
+		if (!w->busy && !awaiting_view(p->sched, w->issue, &v)) {
 			watch_free(w);
 			p->w[k] = p->w[--p->n];
 		} else
@@ -444,7 +445,7 @@ pulls_tick(struct pulls *p)
 	/* Nothing due: no walk over the scheduler's table (the loop turns often). */
 	if (pulls_next_deadline(p) > now)
 		return;
-	for (size_t from = 0; sched_next_awaiting(p->sched, from, &v); from = v.issue + 1) {
+	for (size_t from = 0; awaiting_next(p->sched, from, &v); from = v.issue + 1) {
 		struct watch *w = watch_of(p, v.issue, v.key);
 
 		if (w->busy || w->next > now || v.repo->github == NULL)
@@ -461,10 +462,10 @@ pulls_next_deadline(const struct pulls *p)
 {
 	int64_t next = INT64_MAX;
 
-	if (sched_awaiting(p->sched) == 0)
+	if (awaiting_count(p->sched) == 0)
 		return INT64_MAX;
 	/* An issue awaiting without a watch yet (a start) is due now. */
-	if ((size_t)sched_awaiting(p->sched) > p->n)
+	if ((size_t)awaiting_count(p->sched) > p->n)
 		return 0;
 	for (size_t k = 0; k < p->n; k++)
 		if (!p->w[k]->busy && p->w[k]->next < next)

@@ -78,7 +78,7 @@ refuse(struct supervisor *sv, const char *why)
 static void
 apply(struct supervisor *sv, struct config *cfg)
 {
-	int old_cap = sched_cap(sv->sched);
+	int old_cap = admission_configured(sv->admission);
 	char *why = NULL;
 
 	if (!sched_reconfigure(sv->sched, cfg, &why)) {
@@ -99,7 +99,7 @@ apply(struct supervisor *sv, struct config *cfg)
 	config_free(sv->cfg);
 	sv->cfg = cfg;
 	if (sv->opts->cap == 0 && config_effective_cap(cfg) != old_cap)
-		sched_cap_limit(sv->sched, config_effective_cap(cfg), "config", "reload");
+		admission_limit(sv->admission, config_effective_cap(cfg), "config", "reload");
 	log_info("reloaded %s", sv->opts->config_path);
 	answer_all(sv, NULL);
 	source_poll(sv);

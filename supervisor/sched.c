@@ -1,332 +1,65 @@
 #include "supervisor/sched.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "supervisor/heap.h"
-#include "common/keymap.h"
 #include "common/log.h"
-#include "common/paths.h"
-#include "common/plan.h"
 #include "common/util.h"
 #include "supervisor/admission.h"
 #include "supervisor/attempts.h"
-#include "supervisor/cap.h"
 #include "supervisor/deps.h"
 #include "supervisor/journal.h"
+#include "supervisor/records.h"
 #include "supervisor/recover.h"
+#include "supervisor/runq.h"
 
-/* land = pr (DESIGN.md section 18): an issue's pull request, once it has pushed. */
-struct sched_pr {
-	long number;			/* 0: not opened yet */
-	char *url;
-	char *head;			/* the head waved pushed last: the push's lease */
-	char *kind;			/* what sent it back for the next round, or NULL */
-	int round;			/* feedback rounds taken */
-	int pushes;			/* attempts that ended pushed (not failures) */
-	int64_t since;			/* ms since the epoch: awaiting its merge since */
-	bool synced;			/* the pull request shows the last push (memory only) */
-};
-
-struct sched_issue {
-	int64_t id;			/* row in the store */
-	char *key;			/* "api#12" */
-	size_t repo;			/* index into repos; NO_REPO: repo not configured */
-	long number;
-	char *title, *body;
-	struct issue_ref *deps;
-	size_t ndeps;
-	enum issue_state state;
-	int attempts;			/* attempts that counted, the last one included */
-	char *reason;
-	int64_t created;
-	int64_t retry_at;
-	long priority;
-	bool in_source;
-	const char *pool;		/* its own [pool] (interned), or NULL for its repo's */
-	const char *flight_pool;	/* the pool whose slot its flight holds (interned), or NULL */
-	size_t pos;			/* in its repo's ready heap, or in the retry heap */
-	size_t shelf;			/* which of its repo's ready heaps: its pool's */
-	struct attempt at;		/* the attempt in flight, or the last */
-	pid_t pid;			/* its worker */
-	bool flying;			/* its flight holds a cap slot in this run of the daemon */
-	bool holds_slot;		/* ... and its repo's slot */
-	bool evaluating;		/* its worker crashed; pid is the recovery child's */
-	bool merged;
-	char *final;			/* the commit that landed, or NULL */
-	int64_t agent_ms, wasted_ms;	/* of every attempt, as the store has them */
-	struct sched_pr *pr;		/* land = pr: from its first push on, else NULL */
-	double budget_usd;		/* spent against [budget] per_issue since its last retry */
-	int64_t budget_tokens;		/* likewise, tokens in + out */
-};
-
-struct sched_repo {
-	const struct repo_conf *conf;
-	bool busy;			/* an issue holds the repo slot */
-	/* Its ready issues by priority, one heap per pool (0: none, k + 1: pool k):
-	 * an issue waiting for its full pool holds back no other of its repo. */
-	struct heap *ready;
-	size_t nshelves;
-	size_t nready;
-	size_t pos;			/* in the admit heap */
-	int inflight;			/* its issues between admission and landing */
-	long peak_kb;			/* recent peak resident size of its phases, 0: unknown */
-	size_t conflicted;		/* an issue whose attempt failed on a conflict: the repo's
-					 * next admission, once none is in flight; SIZE_MAX: none */
+/* What an issue's flight holds in this run of the daemon (a flight a
+ * previous run left holds nothing here, and frees nothing). */
+struct hold {
+	bool flying;			/* a cap slot */
+	bool repo_slot;			/* ... and its repo's slot */
+	const char *pool;		/* the pool whose slot it holds (interned), or NULL */
 };
 
 struct sched {
 	const struct config *cfg;
 	struct store *store;
 	struct journal *journal;
-	struct admission *adm;
-	struct deps *deps;
-	sched_start_fn *start;
-	void *start_arg;
-	struct sched_issue *v;
-	size_t n, cap_v;
-	struct keymap *index;		/* (repo, number) -> index into v */
-	struct sched_repo *repos;
-	size_t nrepos;
-	struct heap admit;		/* repos that may admit their next ready issue */
-	struct heap retry;		/* issues in retry_wait, by retry_at */
+	struct admission *adm;		/* the supervisor's: who may start */
+	struct records *records;	/* the issues, by index */
+	struct runq *runq;		/* who is admitted next */
+	struct deps *deps;		/* who waits for whom */
+	struct hold *holds;		/* by record */
+	size_t nholds;
 	int inflight;
 	int died;			/* issues that became dead in this run (--exit-on-error) */
-	int awaiting;			/* issues awaiting their merge (land = pr) */
-	sched_pushed_fn *pushed;
-	void *pushed_arg;
+	sched_start_fn *start;
+	void *start_arg;
 	sched_gate_fn *gate;
 	void *gate_arg;
-	sched_evaluate_fn *evaluator;
-	void *evaluator_arg;
+	sched_pushed_fn *pushed;
+	void *pushed_arg;
 	sched_outcome_fn *outcome_hook;
 	void *outcome_arg;
-	bool (*external)(const struct issue_ref *, void *);
-	void *external_arg;
+	sched_evaluate_fn *evaluator;
+	void *evaluator_arg;
 	sched_signal_fn *over_budget;	/* stops a worker whose issue passed its budget */
 	void *over_budget_arg;
+	bool (*external)(const struct issue_ref *, void *);
+	void *external_arg;
 };
 
-#define NO_REPO SIZE_MAX
-
-/* Replace a heap string (NULL or empty clears it). */
-static void
-set_str(char **slot, const char *value)
+static struct record *
+rec(const struct sched *s, size_t i)
 {
-	free(*slot);
-	*slot = value && *value ? xstrdup(value) : NULL;
+	return records_get(s->records, i);
 }
 
-static cJSON *
-fields_str(const char *key, const char *value)
+static enum issue_state
+state_of(const struct sched *s, size_t i)
 {
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, key, value);
-	return o;
+	return records_state(s->records, i);
 }
-
-/* An event of the transaction the loop opened for what is being dispatched. */
-static void
-txn_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
-{
-	journal_event(s->journal, issue, name, fields);
-}
-
-static struct log_ctx
-issue_log(const struct sched_issue *is)
-{
-	return (struct log_ctx){ is->key, is->at.number, is->at.trace[0] ? is->at.trace : NULL };
-}
-
-/* The issue's row as memory has it: its one writer. */
-static void
-issue_save(struct sched *s, size_t i)
-{
-	const struct sched_issue *is = &s->v[i];
-
-	store_issue_save(s->store, is->id, &(struct store_sched_row){
-	    .state = state_name(is->state), .reason = is->reason, .attempts = is->attempts,
-	    .retry_at = is->retry_at, .final_commit = is->final });
-}
-
-/* ---- ordering ---- */
-
-/* Critical path first, then oldest, then by key: the same order as wavectl plan. */
-static bool
-issue_before(size_t a, size_t b, void *ctx)
-{
-	const struct sched *s = ctx;
-	const struct sched_issue *x = &s->v[a], *y = &s->v[b];
-	int c;
-
-	if (x->priority != y->priority)
-		return x->priority > y->priority;
-	if (x->created != y->created)
-		return x->created < y->created;
-	if ((c = strcmp(s->repos[x->repo].conf->name, s->repos[y->repo].conf->name)) != 0)
-		return c < 0;
-	return x->number < y->number;
-}
-
-static void
-issue_moved(size_t item, size_t pos, void *ctx)
-{
-	((struct sched *)ctx)->v[item].pos = pos;
-}
-
-static size_t repo_next(const struct sched *s, size_t r);
-
-/*
- * Across repos, by the issue each would admit: the higher critical path
- * first; of two equal ones, the repo with more issues ready, for a repo is a
- * chain of its own (one at a time), and the longest such chain left to the
- * end would run alone.
- */
-static bool
-repo_before(size_t a, size_t b, void *ctx)
-{
-	struct sched *s = ctx;
-	size_t x = repo_next(s, a), y = repo_next(s, b);
-
-	if (x == SIZE_MAX || y == SIZE_MAX)	/* about to leave the admit heap */
-		return y == SIZE_MAX && x != SIZE_MAX;
-	if (s->v[x].priority == s->v[y].priority && s->repos[a].nready != s->repos[b].nready)
-		return s->repos[a].nready > s->repos[b].nready;
-	return issue_before(x, y, ctx);
-}
-
-static void
-repo_moved(size_t item, size_t pos, void *ctx)
-{
-	((struct sched *)ctx)->repos[item].pos = pos;
-}
-
-static bool
-retry_before(size_t a, size_t b, void *ctx)
-{
-	const struct sched *s = ctx;
-
-	return s->v[a].retry_at < s->v[b].retry_at;
-}
-
-/* The [pool] an issue takes a slot of (its own, else its repo's); -1: none. */
-static long
-issue_pool(const struct sched *s, size_t i)
-{
-	const struct sched_issue *is = &s->v[i];
-	const char *name = is->pool ? is->pool :
-	    is->repo != NO_REPO ? s->repos[is->repo].conf->pool : NULL;
-
-	return admission_pool(s->adm, name);
-}
-
-/*
- * The issue the repo would admit next: its conflicted one, else the first by
- * priority of those whose pool has a free slot (DESIGN.md section 16: an
- * issue waiting for its pool holds back no other of its repo); SIZE_MAX:
- * none has room.
- */
-static size_t
-repo_next(const struct sched *s, size_t r)
-{
-	const struct sched_repo *repo = &s->repos[r];
-	size_t best = SIZE_MAX;
-
-	if (repo->conflicted != SIZE_MAX)
-		return repo->conflicted;
-	for (size_t k = 0; k < repo->nshelves; k++) {
-		size_t top = heap_top(&repo->ready[k]);
-
-		if (top == HEAP_NONE || !admission_pool_room(s->adm, (long)k - 1))
-			continue;
-		if (best == SIZE_MAX || issue_before(top, best, (void *)s))
-			best = top;
-	}
-	return best;
-}
-
-/* Keep the repo's place in the admit heap true to its slot, its ready issues
- * and their pools. */
-static void
-repo_refresh(struct sched *s, size_t r)
-{
-	struct sched_repo *repo = &s->repos[r];
-	bool admissible = !repo->busy && repo->nready > 0;
-	size_t next;
-
-	if (repo->conflicted != SIZE_MAX) {
-		enum issue_state st = s->v[repo->conflicted].state;
-
-		if (st != STATE_READY && st != STATE_RETRY_WAIT && st != STATE_QUEUED)
-			repo->conflicted = SIZE_MAX;	/* dead, or retried by hand: no claim */
-		else
-			admissible = admissible && repo->inflight == 0 && st == STATE_READY;
-	}
-	/* The repo slot first, then the pool's: waiting for its pool, it holds no cap slot. */
-	if (admissible) {
-		next = repo_next(s, r);
-		admissible = next != SIZE_MAX && admission_pool_room(s->adm, issue_pool(s, next));
-	}
-
-	if (admissible && repo->pos == HEAP_NONE)
-		heap_push(&s->admit, r);
-	else if (admissible)
-		heap_fix(&s->admit, repo->pos);
-	else if (repo->pos != HEAP_NONE)
-		heap_remove(&s->admit, repo->pos);
-}
-
-/* Every repo at once (a pool's room changed: any repo's next issue may
- * have): the admit heap built again, for many keys moved together. */
-static void
-repos_refresh(struct sched *s)
-{
-	heap_free(&s->admit);
-	heap_init(&s->admit, repo_before, repo_moved, s);
-	for (size_t r = 0; r < s->nrepos; r++) {
-		s->repos[r].pos = HEAP_NONE;
-		repo_refresh(s, r);
-	}
-}
-
-/* Take the issue out of whatever heap it is in. */
-static void
-unlist(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-
-	if (is->pos == HEAP_NONE)
-		return;
-	if (is->state == STATE_READY) {
-		heap_remove(&s->repos[is->repo].ready[is->shelf], is->pos);
-		s->repos[is->repo].nready--;
-		repo_refresh(s, is->repo);
-	} else if (is->state == STATE_RETRY_WAIT)
-		heap_remove(&s->retry, is->pos);
-}
-
-/* Into the heap its state waits in, if any. */
-static void
-list(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-
-	if (is->pos != HEAP_NONE)
-		return;
-	if (is->state == STATE_READY && is->in_source && is->repo != NO_REPO) {
-		is->shelf = (size_t)(issue_pool(s, i) + 1);
-		heap_push(&s->repos[is->repo].ready[is->shelf], i);
-		s->repos[is->repo].nready++;
-		repo_refresh(s, is->repo);
-	} else if (is->state == STATE_RETRY_WAIT)
-		heap_push(&s->retry, i);
-}
-
-static void replan(struct sched *s);
 
 /* ---- the table (DESIGN.md section 3) ---- */
 
@@ -401,57 +134,55 @@ sched_table(enum issue_state from, enum sched_input in, int *to)
 
 /* The issue gives back its repo slot (entering review, or leaving flight). */
 static void
-release_slot(struct sched *s, size_t i)
+release_repo_slot(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct hold *h = &s->holds[i];
 
-	if (!is->holds_slot)
+	if (!h->repo_slot)
 		return;
-	is->holds_slot = false;
-	s->repos[is->repo].busy = false;
-	repo_refresh(s, is->repo);
+	h->repo_slot = false;
+	runq_repo_busy(s->runq, rec(s, i)->repo, false);
 }
 
 /* Entering flight: a cap slot, its repo's slot, its pool's. */
 static void
-flight_begin(struct sched *s, size_t i)
+take_slots(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
-	long pool = issue_pool(s, i);
+	struct hold *h = &s->holds[i];
+	size_t repo = rec(s, i)->repo;
+	long pool = runq_pool(s->runq, i);
 
-	if (is->flying || is->repo == NO_REPO)
+	if (h->flying || repo == RECORD_NO_REPO)
 		return;
-	is->flying = true;
+	h->flying = true;
 	s->inflight++;
-	s->repos[is->repo].inflight++;
+	runq_repo_flights(s->runq, repo, +1);
 	if (pool >= 0) {
 		admission_pool_take(s->adm, pool);
-		is->flight_pool = repo_intern(admission_pool_name(s->adm, pool));
-		repos_refresh(s);
+		h->pool = repo_intern(admission_pool_name(s->adm, pool));
+		runq_refresh(s->runq);
 	}
-	is->holds_slot = true;
-	s->repos[is->repo].busy = true;
-	repo_refresh(s, is->repo);
+	h->repo_slot = true;
+	runq_repo_busy(s->runq, repo, true);
 }
 
 /* Leaving flight (or the daemon stopping with it in flight): every slot back. */
 static void
-flight_end(struct sched *s, size_t i)
+free_slots(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
-	long pool = admission_pool(s->adm, is->flight_pool);
+	struct hold *h = &s->holds[i];
+	long pool = admission_pool(s->adm, h->pool);
 
-	if (!is->flying)
+	if (!h->flying)
 		return;
-	release_slot(s, i);
-	is->flying = false;
+	release_repo_slot(s, i);
+	h->flying = false;
 	s->inflight--;
-	s->repos[is->repo].inflight--;
-	repo_refresh(s, is->repo);
-	is->flight_pool = NULL;
+	runq_repo_flights(s->runq, rec(s, i)->repo, -1);
+	h->pool = NULL;
 	if (pool >= 0) {
 		admission_pool_release(s->adm, pool);
-		repos_refresh(s);	/* any repo may have its next issue waiting for it */
+		runq_refresh(s->runq);	/* any repo may have its next issue waiting for it */
 	}
 }
 
@@ -462,7 +193,7 @@ may_block(size_t w, void *arg)
 {
 	const struct sched *s = arg;
 
-	return state_waiting(s->v[w].state) && s->v[w].state != STATE_BLOCKED;
+	return state_waiting(state_of(s, w)) && state_of(s, w) != STATE_BLOCKED;
 }
 
 /* Entering dead: every waiting dependent, and theirs, is blocked, naming the dependency. */
@@ -473,10 +204,11 @@ block_dependents(struct sched *s, size_t i)
 	size_t n = deps_spread(s->deps, &i, 1, may_block, s, &hits);
 
 	for (size_t k = 0; k < n; k++) {
-		const struct sched_issue *by = &s->v[hits[k].by];
-		char *why = xasprintf("dependency %s is %s", by->key, state_name(by->state));
+		size_t by = hits[k].by;
+		char *why = xasprintf("dependency %s is %s", rec(s, by)->key,
+		    state_name(state_of(s, by)));
 
-		sched_fire(s, hits[k].issue, IN_BLOCKED, why, fields_str("reason", why));
+		sched_fire(s, hits[k].issue, IN_BLOCKED, why, sched_fields("reason", why));
 		free(why);
 	}
 	free(hits);
@@ -489,7 +221,7 @@ release_dependents(struct sched *s, size_t i)
 	size_t *freed, n = deps_done(s->deps, i, &freed);
 
 	for (size_t k = 0; k < n; k++)
-		if (s->v[freed[k]].state == STATE_QUEUED)
+		if (state_of(s, freed[k]) == STATE_QUEUED)
 			sched_fire(s, freed[k], IN_DEPS_DONE, NULL, NULL);
 	free(freed);
 }
@@ -499,29 +231,25 @@ release_dependents(struct sched *s, size_t i)
 static void
 leave(struct sched *s, size_t i, enum issue_state from, enum issue_state to)
 {
-	unlist(s, i);
+	runq_unlist(s->runq, i);
 	if (state_in_flight(from) && !state_in_flight(to))
-		flight_end(s, i);
-	if (from == STATE_AWAITING_MERGE)
-		s->awaiting--;
+		free_slots(s, i);
 }
 
 static void
 enter(struct sched *s, size_t i, enum issue_state from)
 {
-	struct sched_issue *is = &s->v[i];
-
-	list(s, i);
-	switch (is->state) {
+	runq_list(s->runq, i);
+	switch (state_of(s, i)) {
 	case STATE_RUNNING:
 		if (!state_in_flight(from))
-			flight_begin(s, i);
+			take_slots(s, i);
 		break;
 	case STATE_REVIEW:
 		/* The repo's next issue may start while this one is reviewed (rule 1). */
 		if (!s->cfg->hold_repo_during_review) {
-			release_slot(s, i);
-			txn_event(s, i, "slot_released", NULL);
+			release_repo_slot(s, i);
+			sched_event(s, i, "slot_released", NULL);
 		}
 		break;
 	case STATE_DONE:
@@ -531,9 +259,6 @@ enter(struct sched *s, size_t i, enum issue_state from)
 		s->died++;
 		block_dependents(s, i);
 		break;
-	case STATE_AWAITING_MERGE:
-		s->awaiting++;
-		break;
 	default:
 		break;
 	}
@@ -542,14 +267,14 @@ enter(struct sched *s, size_t i, enum issue_state from)
 bool
 sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, cJSON *fields)
 {
-	struct sched_issue *is = &s->v[i];
-	const struct row *r = row_of(is->state, in);
-	enum issue_state from = is->state, to;
+	const struct record *is = rec(s, i);
+	enum issue_state from = state_of(s, i), to;
+	const struct row *r = row_of(from, in);
 	const char *event;
 
 	if (r == NULL) {
 		log_warnx("%s: illegal transition refused: %s --%s-->", is->key,
-		    state_name(is->state), sched_input_name(in));
+		    state_name(from), sched_input_name(in));
 		cJSON_Delete(fields);
 		return false;
 	}
@@ -562,86 +287,14 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, c
 		return true;
 	}
 	leave(s, i, from, to);
-	is->state = to;
-	free(is->reason);
-	is->reason = reason ? xstrdup(reason) : NULL;
-	issue_save(s, i);
+	records_set_state(s->records, i, to, reason);
+	records_save(s->records, i);
 	if (event)
-		txn_event(s, i, event, fields);
+		sched_event(s, i, event, fields);
 	else
 		cJSON_Delete(fields);
 	enter(s, i, from);
 	return true;
-}
-
-long
-sched_lookup(const struct sched *s, const char *repo, long number)
-{
-	return keymap_get(s->index, repo, number);
-}
-
-enum issue_state
-sched_issue_state(const struct sched *s, size_t i)
-{
-	return s->v[i].state;
-}
-
-/* ---- land = pr: the pull request's record ---- */
-
-static void
-pr_absorb(struct sched_issue *is, const struct store_pull *row)
-{
-	if (row->head == NULL && row->number == 0 && row->pushes == 0)
-		return;		/* no pulls row: never pushed */
-	is->pr = xcalloc(1, sizeof(*is->pr));
-	is->pr->number = row->number;
-	set_str(&is->pr->url, row->url);
-	set_str(&is->pr->head, row->head);
-	set_str(&is->pr->kind, row->kind);
-	is->pr->round = row->round;
-	is->pr->pushes = row->pushes;
-	is->pr->since = row->since;
-}
-
-static void
-pr_free(struct sched_issue *is)
-{
-	if (is->pr == NULL)
-		return;
-	free(is->pr->url);
-	free(is->pr->head);
-	free(is->pr->kind);
-	free(is->pr);
-	is->pr = NULL;
-}
-
-/* The pull request's row, as memory has it. */
-static void
-pr_save(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-	struct store_pull p = {
-		.number = is->pr->number, .url = is->pr->url, .head = is->pr->head,
-		.round = is->pr->round, .pushes = is->pr->pushes, .since = is->pr->since,
-		.kind = is->pr->kind,
-	};
-
-	store_set_pull(s->store, is->id, &p);
-}
-
-/* wavectl retry of a dead issue: its next pull request is a new one. */
-static void
-pr_forget(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-
-	/* The lease stays: the remote branch is still the one waved pushed. */
-	is->pr->number = 0;
-	set_str(&is->pr->url, NULL);
-	is->pr->round = is->pr->pushes = 0;
-	is->pr->since = 0;
-	set_str(&is->pr->kind, NULL);
-	pr_save(s, i);
 }
 
 /* ---- admission ---- */
@@ -649,12 +302,12 @@ pr_forget(struct sched *s, size_t i)
 static pid_t
 launch(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	const struct record *is = rec(s, i);
 	struct sched_job job = {
-		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
+		.issue = i, .key = is->key, .repo = records_repo(s->records, i),
 		.number = is->number, .title = is->title, .body = is->body,
 		.attempt = is->at.number, .trace = is->at.trace, .resume = is->at.resume,
-		.base = is->at.base, .pool = admission_pool_name(s->adm, issue_pool(s, i)),
+		.base = is->at.base, .pool = admission_pool_name(s->adm, runq_pool(s->runq, i)),
 		.pr_head = is->pr ? is->pr->head : NULL,
 		.pr_base = is->pr && is->pr->pushes > 0 ? is->pr->head : NULL,
 		.pr_conflict = is->pr && is->pr->kind && strcmp(is->pr->kind, "conflict") == 0,
@@ -667,16 +320,16 @@ launch(struct sched *s, size_t i)
 static void
 start_failed(struct sched *s, size_t i)
 {
-	struct sched_issue *is = &s->v[i];
+	struct record *is = rec(s, i);
 	const char *why = "could not fork a worker";
-	cJSON *f = fields_str("reason", why), *r = cJSON_CreateObject();
+	cJSON *f = sched_fields("reason", why), *r = cJSON_CreateObject();
 
 	log_issue_warnx(&(struct log_ctx){ is->key, is->at.number, is->at.trace },
 	    "cannot start a worker");
 	attempt_begin(s->store, is->id, &is->at, 0);
 	attempt_end(s->store, &is->at, "tempfail", why);
 	cJSON_AddStringToObject(f, "outcome", "tempfail");
-	txn_event(s, i, "failed", f);
+	sched_event(s, i, "failed", f);
 	is->retry_at = now_ms() + (int64_t)s->cfg->retry_backoff * 1000;
 	cJSON_AddNumberToObject(r, "backoff_ms", (double)s->cfg->retry_backoff * 1000);
 	cJSON_AddBoolToObject(r, "counted", false);
@@ -686,17 +339,15 @@ start_failed(struct sched *s, size_t i)
 static void
 admit_one(struct sched *s, size_t r)
 {
-	struct sched_repo *repo = &s->repos[r];
-	size_t i = repo_next(s, r);
-	struct sched_issue *is = &s->v[i];
+	size_t i = runq_take(s->runq, r);
+	struct record *is = rec(s, i);
 	cJSON *f;
 	pid_t pid;
 
-	repo->conflicted = SIZE_MAX;
 	attempt_next(&is->at, is->attempts);
 	is->merged = false;
-	set_str(&is->final, NULL);
-	unlist(s, i);		/* out of the ready heap before the fork */
+	records_set_str(&is->final, NULL);
+	runq_unlist(s->runq, i);	/* out of the ready heap before the fork */
 	if ((pid = launch(s, i)) == -1) {
 		start_failed(s, i);
 		return;
@@ -705,859 +356,34 @@ admit_one(struct sched *s, size_t r)
 	attempt_begin(s->store, is->id, &is->at, pid);
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "pid", pid);
-	cJSON_AddStringToObject(f, "repo", repo->conf->name);
+	cJSON_AddStringToObject(f, "repo", records_repo(s->records, i)->name);
 	cJSON_AddNumberToObject(f, "inflight", s->inflight + 1);
 	cJSON_AddNumberToObject(f, "effective_cap", admission_effective(s->adm));
-	cJSON_AddNumberToObject(f, "priority", (double)is->priority);
+	cJSON_AddNumberToObject(f, "priority", (double)runq_priority(s->runq, i));
 	sched_fire(s, i, IN_ADMIT, NULL, f);
 }
 
 void
 sched_admit(struct sched *s)
 {
-	while (admission_open(s->adm, s->inflight) && s->admit.n > 0 && sched_can_act(s)) {
-		size_t r = heap_top(&s->admit);
+	size_t r;
 
+	while (admission_open(s->adm, s->inflight) && (r = runq_next_repo(s->runq)) != SIZE_MAX &&
+	    sched_can_act(s)) {
 		/* Read at the moment of each admission: two admitted in the same
 		 * instant must not both start below the floor. */
-		if (!admission_memory_room(s->adm, s->repos[r].peak_kb))
+		if (!admission_memory_room(s->adm, runq_peak_kb(s->runq, r)))
 			return;
 		admit_one(s, r);
 	}
 }
 
-void
-sched_set_memory_room(struct sched *s, sched_memory_room_fn *fn, void *arg)
-{
-	admission_set_memory_room(s->adm, fn, arg);
-}
-
 long
 sched_next_peak_kb(const struct sched *s)
 {
-	return s->admit.n > 0 ? s->repos[heap_top(&s->admit)].peak_kb : 0;
-}
+	size_t r = runq_next_repo(s->runq);
 
-/* ---- the end of an attempt ---- */
-
-/* Attempts that failed: the numbered ones less those that ended pushed. */
-static int
-attempts_spent(const struct sched_issue *is)
-{
-	return is->attempts - (is->pr ? is->pr->pushes : 0);
-}
-
-/* The attempt's agent time did not land: it is wasted (DESIGN.md section 5). */
-static void
-waste_attempt(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-
-	is->wasted_ms += attempt_waste(s->store, is->id, &is->at);
-}
-
-/* A repo's recent peak: a new high at once, a lower one pulls it down a quarter. */
-static void
-note_repo_peak(struct sched_repo *repo, long maxrss_kb)
-{
-	if (maxrss_kb <= 0)
-		return;
-	repo->peak_kb = maxrss_kb >= repo->peak_kb ? maxrss_kb :
-	    (repo->peak_kb * 3 + maxrss_kb) / 4;
-}
-
-/* The "failed" event of an attempt that ended, and its row. */
-static void
-attempt_closed(struct sched *s, size_t i, const char *outcome, const char *reason)
-{
-	struct sched_issue *is = &s->v[i];
-	cJSON *f = fields_str("reason", reason);
-
-	cJSON_AddStringToObject(f, "outcome", outcome);
-	cJSON_AddNumberToObject(f, "agent_ms", (double)is->at.ms);
-	attempt_end(s->store, &is->at, outcome, reason);
-	txn_event(s, i, "failed", f);
-	waste_attempt(s, i);
-}
-
-/* A failed attempt: retry after a backoff, or give up once attempts are spent. */
-static void
-attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason, bool counts)
-{
-	struct sched_issue *is = &s->v[i];
-	int64_t delay;
-	cJSON *r;
-
-	attempt_closed(s, i, outcome, reason);
-	/* The disk failed it, not the agent: hold admissions, leave the streak be. */
-	if (strncmp(reason, DISK_FULL_REASON, strlen(DISK_FULL_REASON)) == 0)
-		admission_disk_full(s->adm, true, reason);
-	else
-		admission_attempt_ended(s->adm, strcmp(outcome, "tempfail") == 0);
-	if (counts)
-		is->attempts++;
-	is->at.tempfails = attempt_agent_tempfail(outcome, reason) ? is->at.tempfails + 1 : 0;
-	if (is->at.tempfails >= s->cfg->max_tempfails) {
-		char *why = xasprintf("tempfail limit: %d exits of 75", is->at.tempfails);
-
-		sched_fire(s, i, IN_GAVE_UP, why, fields_str("reason", why));
-		free(why);
-		return;
-	}
-	if (counts && attempts_spent(is) >= s->cfg->max_attempts) {
-		sched_fire(s, i, IN_GAVE_UP, reason, fields_str("reason", reason));
-		return;
-	}
-	delay = is->at.tempfails ? attempt_tempfail_backoff(s->cfg, s->repos[is->repo].conf->name,
-	    is->number, is->key, &is->at) : attempt_backoff(s->cfg, is->attempts);
-	is->retry_at = now_ms() + delay;
-	r = cJSON_CreateObject();
-	cJSON_AddNumberToObject(r, "backoff_ms", (double)delay);
-	cJSON_AddBoolToObject(r, "counted", counts);
-	sched_fire(s, i, IN_FAILED, reason, r);
-	/* Its next attempt is the repo's next admission, made once nothing else of
-	 * the repo is in flight: it starts from a tip that holds them all, and no
-	 * two issues can keep knocking each other out (DESIGN.md section 6). */
-	if (strcmp(outcome, "conflict") == 0 && s->repos[is->repo].conflicted == SIZE_MAX) {
-		s->repos[is->repo].conflicted = i;
-		repo_refresh(s, is->repo);
-	}
-}
-
-/*
- * The issue passed its budget (DESIGN.md section 20): whatever the attempt's
- * own end, it is dead, with no retry: another attempt would spend more.
- * wavectl retry gives it a fresh budget.
- */
-static void
-attempt_over_budget(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-	char *why = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
-
-	if (why == NULL)	/* a reload raised the limit after the stop was asked */
-		why = xstrdup("budget: stopped over its budget");
-	attempt_closed(s, i, "over_budget", why);
-	admission_attempt_ended(s->adm, false);
-	is->at.tempfails = 0;
-	is->attempts++;
-	sched_fire(s, i, IN_GAVE_UP, why, fields_str("reason", why));
-	free(why);
-}
-
-/* The issue's work is on the agent branch (final says which commit). */
-static void
-attempt_landed(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-	cJSON *f = fields_str("outcome", "merged");
-
-	admission_attempt_ended(s->adm, false);
-	is->at.tempfails = 0;
-	is->attempts = is->at.number;	/* the successful attempt counts too */
-	cJSON_AddNumberToObject(f, "agent_ms", (double)is->at.ms);
-	sched_fire(s, i, IN_LANDED, NULL, f);
-}
-
-/* land = pr: the worker pushed the issue's branch; it awaits its merge. */
-static void
-attempt_pushed(struct sched *s, size_t i, const char *sha)
-{
-	struct sched_issue *is = &s->v[i];
-	cJSON *f = fields_str("sha", sha);
-
-	attempt_end(s->store, &is->at, "pushed", NULL);
-	admission_attempt_ended(s->adm, false);
-	if (is->pr == NULL)
-		is->pr = xcalloc(1, sizeof(*is->pr));
-	is->attempts = is->at.number;	/* numbered; it is not a failure (attempts_spent) */
-	is->pr->pushes++;
-	set_str(&is->pr->head, sha);
-	set_str(&is->pr->kind, NULL);	/* the round it was is done */
-	is->pr->since = now_ms();
-	is->pr->synced = false;
-	is->at.ms = 0;		/* on its pull request now: not wasted by a later failure */
-	pr_save(s, i);
-	cJSON_AddNumberToObject(f, "round", is->pr->round);
-	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
-	sched_fire(s, i, IN_PUSHED, NULL, f);
-}
-
-/* ---- worker reports: message -> input ---- */
-
-static int
-on_phase(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct sched_issue *is = &s->v[i];
-	cJSON *f = fields_str("phase", m->phase);
-
-	if (!m->end) {
-		cJSON_AddNumberToObject(f, "pgid", (double)m->pgid);
-		store_set_phase(s->store, is->id, m->phase);
-		txn_event(s, i, "phase_start", f);
-		return 0;
-	}
-	cJSON_AddNumberToObject(f, "exit", m->exit);
-	cJSON_AddNumberToObject(f, "ms", (double)m->ms);
-	cJSON_AddNumberToObject(f, "maxrss_kb", (double)m->maxrss_kb);
-	cJSON_AddStringToObject(f, "head", m->sha);
-	if (m->job > 0)
-		cJSON_AddNumberToObject(f, "job", (double)m->job);
-	cJSON_AddNumberToObject(f, "cost_usd", m->cost_usd);
-	cJSON_AddNumberToObject(f, "tokens_in", (double)m->tokens_in);
-	cJSON_AddNumberToObject(f, "tokens_out", (double)m->tokens_out);
-	attempt_phase_end(s->store, is->id, &is->at, m);
-	note_repo_peak(&s->repos[is->repo], m->maxrss_kb);
-	is->agent_ms += m->ms;
-	txn_event(s, i, "phase_end", f);
-	return 0;
-}
-
-static int
-on_merge(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct sched_issue *is = &s->v[i];
-
-	switch (m->merge) {
-	case MERGE_WAIT:
-		if (is->state != STATE_MERGING && !sched_fire(s, i, IN_MERGE, NULL, NULL))
-			return -1;
-		txn_event(s, i, "merge_wait", NULL);
-		return 0;
-	case MERGE_LOCKED:
-		if (is->state != STATE_MERGING)
-			return -1;	/* the lock without asking for the queue */
-		txn_event(s, i, "merge_locked", NULL);
-		return 0;
-	case MERGE_MERGED:
-		if (is->state != STATE_MERGING)
-			return -1;
-		is->merged = true;
-		set_str(&is->final, m->sha);
-		issue_save(s, i);
-		txn_event(s, i, "merged", fields_str("sha", m->sha));
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * A merge conflict the agent resolved: the files, and which round of the
- * attempt.  It comes from the merge queue, or (land = pr) before a push:
- * any state of a worker in flight.
- */
-static int
-on_resolved(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	cJSON *f = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(f, "files");
-	char *copy = xstrdup(m->reason), *save = NULL;
-
-	for (char *p = strtok_r(copy, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
-		cJSON_AddItemToArray(files, cJSON_CreateString(p));
-	free(copy);
-	cJSON_AddNumberToObject(f, "round", m->round);
-	txn_event(s, i, "conflict_resolved", f);
-	return 0;
-}
-
-/* What a worker found done to the shared repository, and undid or took in (section 19). */
-static void
-on_guard(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	const char *repo = s->repos[s->v[i].repo].conf->name;
-	cJSON *f = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(f, "repo", repo);
-	if (m->guard == GUARD_CONFIG_RESTORED) {
-		cJSON_AddStringToObject(f, "keys", m->reason);
-		txn_event(s, i, "agent_config_restored", f);
-		return;
-	}
-	cJSON_AddStringToObject(f, "sha", m->sha);
-	if (m->guard == GUARD_BRANCH_RESTORED)
-		cJSON_AddStringToObject(f, "foreign", m->reason);
-	txn_event(s, i, m->guard == GUARD_BRANCH_RESTORED ? "agent_branch_restored" :
-	    "agent_branch_moved", f);
-}
-
-/* A "usage" report: recorded on the attempt, the issue and the day, and the
- * budgets looked at (DESIGN.md section 20). */
-static int
-on_usage(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct sched_issue *is = &s->v[i];
-	char *before = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
-	char *after;
-	int64_t now = now_ms();
-	bool dollars;
-
-	store_spend(s->store, is->id, is->at.id, now, m->cost_usd, m->tokens_in, m->tokens_out);
-	is->budget_usd += m->cost_usd;
-	is->budget_tokens += m->tokens_in + m->tokens_out;
-	after = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, &dollars);
-	/* Crossed just now: once per crossing, however many reports follow. */
-	if (before == NULL && after != NULL) {
-		struct log_ctx ctx = issue_log(is);
-
-		log_issue_warnx(&ctx, "%s: stopping the attempt", after);
-		admission_exceeded_event(s->adm, i, "issue", !dollars,
-		    dollars ? is->budget_usd : (double)is->budget_tokens,
-		    dollars ? s->cfg->budget.per_issue : (double)s->cfg->budget.per_issue_tokens);
-		if (s->over_budget && is->pid > 0 && !is->evaluating)
-			s->over_budget(is->pid, s->over_budget_arg);
-	}
-	free(before);
-	free(after);
-	admission_budget_tick(s->adm, now, true);	/* the day, at once */
-	return 0;
-}
-
-static int
-on_done(struct sched *s, size_t i, const struct proto_msg *m)
-{
-	struct sched_issue *is = &s->v[i];
-	char *over = admission_issue_over(s->adm, is->budget_usd, is->budget_tokens, NULL);
-	bool landed = m->outcome == OUTCOME_MERGED || m->outcome == OUTCOME_PUSHED;
-	bool passed = over != NULL, noted;
-
-	free(over);
-	/* Work that landed stays landed; anything else past the budget is dead. */
-	if (m->outcome == OUTCOME_OVER_BUDGET || (passed && !landed)) {
-		attempt_over_budget(s, i);
-		return 0;
-	}
-	if (m->outcome == OUTCOME_MERGED && !is->merged)
-		return -1;	/* "merged" without the merge that proves it */
-	if (m->outcome == OUTCOME_PUSHED && s->repos[is->repo].conf->land != LAND_PR)
-		return -1;	/* a pull request the repo does not land by */
-	/* What it took counts toward its repo's and pool's expected time, unless
-	 * it ended on a limit (an exit of 75) rather than on its work. */
-	noted = m->outcome != OUTCOME_TEMPFAIL && is->at.ms > 0;
-	if (noted)
-		attempt_note_duration(s->store, s->repos[is->repo].conf->name,
-		    admission_pool_name(s->adm, issue_pool(s, i)), &is->at);
-	if (m->outcome == OUTCOME_MERGED) {
-		attempt_end(s->store, &is->at, "merged", NULL);
-		attempt_landed(s, i);
-	} else if (m->outcome == OUTCOME_PUSHED)
-		attempt_pushed(s, i, m->sha);
-	else
-		attempt_failed(s, i, proto_outcome_name(m->outcome), m->reason,
-		    m->outcome != OUTCOME_TEMPFAIL);
-	/* Expected times moved: the waiting issues' priorities with them. */
-	if (noted)
-		replan(s);
-	return 0;
-}
-
-/* Is pid the worker of the issue's attempt in flight? */
-static bool
-current_worker(const struct sched_issue *is, pid_t pid)
-{
-	return state_in_flight(is->state) && is->pid == pid;
-}
-
-int
-sched_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m)
-{
-	struct sched_issue *is = &s->v[i];
-
-	if (!current_worker(is, pid))
-		return -1;
-	switch (m->type) {
-	case PROTO_HELLO:
-		return strcmp(m->issue, is->key) == 0 && m->attempt == is->at.number &&
-		    strcmp(m->trace, is->at.trace) == 0 ? 0 : -1;
-	case PROTO_PHASE:
-		return on_phase(s, i, m);
-	case PROTO_PREPARED:
-		attempt_prepared(s->store, &is->at, m->sha);
-		return 0;
-	case PROTO_SLOT:
-		return sched_fire(s, i, IN_SLOT, NULL, NULL) ? 0 : -1;
-	case PROTO_MERGE:
-		return on_merge(s, i, m);
-	case PROTO_DONE:
-		return on_done(s, i, m);
-	case PROTO_RESOLVED:
-		return on_resolved(s, i, m);
-	case PROTO_GUARD:
-		on_guard(s, i, m);
-		return 0;
-	case PROTO_USAGE:
-		return on_usage(s, i, m);
-	case PROTO_RECOVERED:
-		return -1;	/* a recovery child's answer, never a worker's */
-	}
-	return -1;
-}
-
-/* ---- crashes and recovery ---- */
-
-/* What recovery needs to know of the issue's attempt; marker is its storage. */
-static void
-recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store_marker *marker)
-{
-	struct sched_issue *is = &s->v[i];
-	bool has_marker = attempt_last_marker(s->store, &is->at, marker);
-
-	*in = (struct recover_input){
-		.cfg = s->cfg, .repo = s->repos[is->repo].conf, .number = is->number,
-		.base = is->at.base, .final = is->final,
-		.marker = has_marker ? marker : NULL,
-	};
-}
-
-/* Ask git here, in the loop: only when no child could be started to ask it
- * (or before the loop starts). */
-static void
-recover_here(struct sched *s, size_t i, struct recover_decision *d)
-{
-	struct recover_input in;
-	struct store_marker marker;
-
-	recovery_input(s, i, &in, &marker);
-	recover_evaluate(&in, d);
-	recover_carry_out(&in, d);
-}
-
-/* Act on a recovery decision (git has done its part); counted: a worker crash
- * uses up the attempt. */
-static void
-apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
-{
-	struct sched_issue *is = &s->v[i];
-	cJSON *f = fields_str("action", recover_action_name(d->action));
-
-	is->evaluating = false;
-	if (d->action == RECOVER_RESUME)
-		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
-	txn_event(s, i, "recovered", f);
-	if (d->action == RECOVER_DONE) {
-		set_str(&is->final, d->landed);
-		attempt_landed(s, i);
-		return;
-	}
-	if (d->action == RECOVER_RESET)
-		waste_attempt(s, i);
-	if (counted)
-		is->attempts++;
-	if (counted && attempts_spent(is) >= s->cfg->max_attempts) {
-		const char *why = "worker crashed and its attempts are used up";
-
-		sched_fire(s, i, IN_GAVE_UP, why, fields_str("reason", why));
-		return;
-	}
-	is->at.resume = d->action == RECOVER_RESUME ? d->resume : RESUME_NONE;
-	/* On start nothing is in the source yet: queued, and the first sync decides. */
-	sched_fire(s, i, IN_REQUEUE, NULL, NULL);
-}
-
-static char *
-describe_exit(int status)
-{
-	if (WIFSIGNALED(status))
-		return xasprintf("worker crashed: killed by signal %d", WTERMSIG(status));
-	return xasprintf("worker crashed: exit status %d without a result", WEXITSTATUS(status));
-}
-
-/*
- * A worker died without its result.  A child asks git what became of the
- * attempt (the loop never waits on git); meanwhile the issue keeps its
- * slots, and its pid is the child's.
- */
-static void
-on_crash(struct sched *s, size_t i, pid_t pid, int status)
-{
-	struct sched_issue *is = &s->v[i];
-	struct recover_decision d;
-	struct recover_input in;
-	struct store_marker marker;
-	cJSON *f = cJSON_CreateObject();
-	char *why = describe_exit(status);
-	pid_t child;
-
-	cJSON_AddNumberToObject(f, "pid", pid);
-	if (WIFSIGNALED(status))
-		cJSON_AddNumberToObject(f, "signal", WTERMSIG(status));
-	else
-		cJSON_AddNumberToObject(f, "status", WEXITSTATUS(status));
-	txn_event(s, i, "worker_crashed", f);
-	attempt_end(s->store, &is->at, "crashed", why);
-	free(why);
-	recovery_input(s, i, &in, &marker);
-	child = s->evaluator ? s->evaluator(&in, i, s->evaluator_arg) : -1;
-	if (child > 0) {
-		is->pid = child;
-		is->evaluating = true;
-		return;
-	}
-	recover_here(s, i, &d);
-	apply_recovery(s, i, &d, true);
-}
-
-void
-sched_on_worker_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
-{
-	struct sched_issue *is = &s->v[i];
-	struct recover_decision d;
-
-	if (!current_worker(is, pid))
-		return;		/* it had reported its result */
-	if (stopping) {
-		/* Asked to stop: left in flight in the store, as after a kill -9, so
-		 * that the next start's recovery resumes it at the phase it was in,
-		 * in its worktree.  Only this run's slots are let go: no move. */
-		is->evaluating = false;
-		flight_end(s, i);
-		is->pid = 0;
-		log_info("%s: stopped in flight: the next start resumes it", is->key);
-	} else if (is->evaluating) {
-		/* The recovery child died without an answer: ask git here. */
-		recover_here(s, i, &d);
-		apply_recovery(s, i, &d, true);
-	} else
-		on_crash(s, i, pid, status);
-}
-
-int
-sched_on_recovered(struct sched *s, size_t i, pid_t pid, const struct recover_decision *d)
-{
-	struct sched_issue *is = &s->v[i];
-
-	if (!current_worker(is, pid) || !is->evaluating)
-		return -1;
-	apply_recovery(s, i, d, true);
-	return 0;
-}
-
-void
-sched_on_worker_failed(struct sched *s, size_t i, pid_t pid, const char *why)
-{
-	struct recover_decision d;
-
-	if (!current_worker(&s->v[i], pid))
-		return;
-	if (s->v[i].evaluating) {
-		recover_here(s, i, &d);
-		apply_recovery(s, i, &d, true);
-	} else
-		attempt_failed(s, i, "failed", why, true);
-}
-
-/* ---- the source and the plan ---- */
-
-static size_t
-repo_index(const struct sched *s, const char *name)
-{
-	for (size_t r = 0; r < s->nrepos; r++)
-		if (strcmp(s->repos[r].conf->name, name) == 0)
-			return r;
-	return NO_REPO;
-}
-
-/* Add a stored issue to the table, or refresh the text of a waiting one. */
-static void
-absorb_row(const struct store_issue_row *row, void *arg)
-{
-	struct sched *s = arg;
-	long i = sched_lookup(s, row->repo, row->number);
-	struct sched_issue *is;
-
-	if (i < 0) {
-		grow_array((void **)&s->v, &s->cap_v, s->n + 1, sizeof(*s->v));
-		i = (long)s->n++;
-		is = &s->v[i];
-		memset(is, 0, sizeof(*is));
-		is->id = row->id;
-		is->key = xasprintf("%s#%ld", row->repo, row->number);
-		is->number = row->number;
-		if (!state_from_name(row->state, &is->state))
-			is->state = STATE_QUEUED;
-		is->attempts = row->attempts;
-		is->reason = row->reason ? xstrdup(row->reason) : NULL;
-		is->retry_at = row->retry_at;
-		is->pos = HEAP_NONE;
-		set_str(&is->final, row->final_commit);
-		/* What recovery needs of the attempt a previous run left. */
-		is->at.number = row->attempt;
-		is->at.id = row->attempt_id;
-		is->at.ms = row->attempt_ms;
-		is->pid = (pid_t)row->pid;
-		if (row->trace)
-			strlcpy(is->at.trace, row->trace, sizeof(is->at.trace));
-		set_str(&is->at.base, row->base);
-		is->agent_ms = row->agent_ms;
-		is->wasted_ms = row->wasted_ms;
-		is->budget_usd = row->budget_usd;
-		is->budget_tokens = row->budget_tokens;
-		pr_absorb(is, &row->pull);
-		if (is->state == STATE_AWAITING_MERGE)
-			s->awaiting++;
-		keymap_put(s->index, row->repo, row->number, i);
-	}
-	is = &s->v[i];
-	is->repo = repo_index(s, row->repo);
-	if (is->title == NULL || state_waiting(is->state)) {
-		free(is->title);
-		free(is->body);
-		is->title = xstrdup(row->title);
-		is->body = xstrdup(row->body);
-		is->created = row->created;
-	}
-}
-
-static bool
-dep_settled(const struct issue_ref *dep, void *arg)
-{
-	const struct sched *s = arg;
-	long j = sched_lookup(s, dep->repo, dep->number);
-
-	/* Done satisfies; dead is decided below, with a better reason than "unknown". */
-	if (j >= 0)
-		return s->v[j].state == STATE_DONE || s->v[j].state == STATE_DEAD;
-	return s->external && s->external(dep, s->external_arg);
-}
-
-/*
- * Plan the issues that are in the source and not done: cycles and unknown
- * dependencies block, the critical path sets priorities, in the expected
- * time of what the repos' and pools' last attempts took (the store's moving
- * averages, read at each plan).  Returns the plan; *members maps its list
- * back to table indexes.
- */
-static struct plan *
-plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
-{
-	/* The repo table is cfg's repos in order, the pools cfg's pools. */
-	int64_t *repo_ms = xcalloc(s->nrepos + 1, sizeof(int64_t));
-	int64_t *pool_ms = xcalloc(s->cfg->npools + 1, sizeof(int64_t));
-	int64_t *expected = xcalloc(s->n + 1, sizeof(int64_t));
-	struct plan *p;
-
-	store_durations_of(s->store, s->cfg, repo_ms, pool_ms);
-	*members = xcalloc(s->n, sizeof(size_t));
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
-		struct issue_spec *spec;
-
-		if (!is->in_source || is->state == STATE_DONE || is->state == STATE_DEAD)
-			continue;
-		(*members)[list->n] = i;
-		spec = issue_list_add(list);
-		strlcpy(spec->repo, s->repos[is->repo].conf->name, sizeof(spec->repo));
-		spec->number = is->number;
-		spec->created = is->created;
-		spec->deps = is->deps;	/* a view of the table: the list owns no spec's parts */
-		spec->ndeps = is->ndeps;
-		long pool = issue_pool(s, i);
-		expected[list->n - 1] = plan_expected_ms(repo_ms[is->repo],
-		    pool >= 0 ? pool_ms[pool] : 0);
-	}
-	p = plan_build_timed(list, expected, dep_settled, s);
-	free(expected);
-	free(repo_ms);
-	free(pool_ms);
-	return p;
-}
-
-/*
- * Why each issue must wait blocked: the plan's reasons (cycles, unknown
- * dependencies), then whatever depends on a dead or blocked issue.
- */
-struct reasons {
-	struct sched *s;
-	char **why;
-};
-
-static bool
-reason_reaches(size_t w, void *arg)
-{
-	struct reasons *r = arg;
-
-	return r->why[w] == NULL && state_waiting(r->s->v[w].state);
-}
-
-static char **
-block_reasons(struct sched *s, struct plan *p, const size_t *members)
-{
-	struct reasons r = { s, xcalloc(s->n, sizeof(char *)) };
-	size_t *seeds = xcalloc(s->n + plan_blocked_count(p), sizeof(size_t)), nseeds = 0, n;
-	struct deps_hit *hits;
-
-	for (size_t k = 0; k < plan_blocked_count(p); k++) {
-		size_t i = members[plan_blocked_issue(p, k)];
-
-		r.why[i] = xstrdup(plan_blocked_reason(p, k));
-		seeds[nseeds++] = i;
-	}
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].state == STATE_DEAD)
-			seeds[nseeds++] = i;
-	n = deps_spread(s->deps, seeds, nseeds, reason_reaches, &r, &hits);
-	for (size_t k = 0; k < n; k++)
-		r.why[hits[k].issue] = xasprintf("dependency %s is %s", s->v[hits[k].by].key,
-		    s->v[hits[k].by].state == STATE_DEAD ? "dead" : "blocked");
-	free(hits);
-	free(seeds);
-	return r.why;
-}
-
-/* Put each waiting issue where the plan and its dependencies say, noting only changes. */
-static void
-settle_waiting(struct sched *s, struct plan *p, const size_t *members)
-{
-	char **why = block_reasons(s, p, members);
-
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
-
-		if (!is->in_source || !state_waiting(is->state) || is->state == STATE_RETRY_WAIT)
-			;
-		else if (why[i] == NULL)
-			sched_fire(s, i, IN_SETTLE, NULL, NULL);
-		else if (is->state != STATE_BLOCKED || !is->reason || strcmp(is->reason, why[i]) != 0)
-			sched_fire(s, i, IN_BLOCKED, why[i], fields_str("reason", why[i]));
-		free(why[i]);
-	}
-	free(why);
-}
-
-/* Rebuild the dependency index of the issues in the source. */
-static void
-link_dependencies(struct sched *s)
-{
-	deps_reset(s->deps, s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
-
-		if (!is->in_source)
-			continue;
-		for (size_t k = 0; k < is->ndeps; k++) {
-			long j = sched_lookup(s, is->deps[k].repo, is->deps[k].number);
-
-			if (j >= 0)
-				deps_add(s->deps, i, (size_t)j, s->v[j].state == STATE_DONE);
-		}
-	}
-}
-
-/* Re-derive dependencies, priorities and every waiting issue's state. */
-static void
-replan(struct sched *s)
-{
-	struct issue_list list = { 0 };
-	size_t *members;
-	struct plan *p;
-
-	link_dependencies(s);
-	p = plan_open_issues(s, &list, &members);
-	for (size_t k = 0; k < list.n; k++) {
-		struct sched_issue *is = &s->v[members[k]];
-		long prio = plan_priority(p, k);
-
-		if (prio != is->priority) {
-			bool listed = is->state == STATE_READY && is->pos != HEAP_NONE;
-			is->priority = prio;
-			if (listed) {
-				heap_fix(&s->repos[is->repo].ready[is->shelf], is->pos);
-				repo_refresh(s, is->repo);
-			}
-		}
-	}
-	settle_waiting(s, p, members);
-	free(list.v);		/* the array only: its specs' parts are the table's */
-	plan_free(p);
-	free(members);
-}
-
-int
-sched_sync(struct sched *s, const struct issue_list *source)
-{
-	bool *added = xcalloc(source->n, sizeof(bool));
-	int rc = 0;
-
-	for (size_t k = 0; k < source->n; k++) {
-		enum store_upsert u = store_upsert_issue(s->store, &source->v[k]);
-
-		if (u == STORE_ERROR)
-			rc = -1;
-		added[k] = u == STORE_ADDED;
-	}
-	store_each_issue(s->store, absorb_row, s);
-	for (size_t i = 0; i < s->n; i++)
-		s->v[i].in_source = false;
-	for (size_t k = 0; k < source->n; k++) {
-		long i = sched_lookup(s, source->v[k].repo, source->v[k].number);
-		struct sched_issue *is;
-		const char *pool;
-
-		if (i < 0)
-			continue;
-		is = &s->v[i];
-		if (added[k])
-			txn_event(s, (size_t)i, "queued", fields_str("title", is->title));
-		is->in_source = is->repo != NO_REPO;
-		pool = source->v[k].pool[0] ? repo_intern(source->v[k].pool) : NULL;
-		if (pool != is->pool && is->state == STATE_READY && is->pos != HEAP_NONE) {
-			unlist(s, (size_t)i);	/* onto its new pool's shelf */
-			is->pool = pool;
-			list(s, (size_t)i);
-		} else
-			is->pool = pool;
-		free(is->deps);
-		is->ndeps = source->v[k].ndeps;
-		is->deps = xcalloc(is->ndeps, sizeof(*is->deps));
-		if (is->ndeps)
-			memcpy(is->deps, source->v[k].deps, is->ndeps * sizeof(*is->deps));
-	}
-	free(added);
-	replan(s);
-	return rc;
-}
-
-int
-sched_retry(struct sched *s, const char *key, char **why)
-{
-	char repo[REPO_NAME_MAX + 1];
-	long number, i;
-	struct sched_issue *is;
-
-	*why = NULL;
-	if (!issue_key_parse(key, repo, sizeof(repo), &number) ||
-	    (i = sched_lookup(s, repo, number)) < 0) {
-		*why = xasprintf("no issue %s", key);
-		return -1;
-	}
-	if (s->v[i].repo == NO_REPO) {
-		*why = xasprintf("%s: repo \"%s\" is not configured", key, repo);
-		return -1;
-	}
-	if (!s->v[i].in_source) {
-		*why = xasprintf("%s is no longer in the issue source", key);
-		return -1;
-	}
-	is = &s->v[i];
-	if (is->state != STATE_DEAD && is->state != STATE_BLOCKED) {
-		*why = xasprintf("%s is %s: only a dead or blocked issue can be retried", key,
-		    state_name(is->state));
-		return -1;
-	}
-	if (is->state == STATE_DEAD) {
-		is->attempts = 0;	/* a fresh set of attempts, and a fresh budget */
-		is->budget_usd = 0;
-		is->budget_tokens = 0;
-		store_budget_reset(s->store, is->id);
-		if (is->pr)
-			pr_forget(s, (size_t)i);	/* and a new pull request */
-	}
-	sched_fire(s, (size_t)i, IN_RETRY, NULL, fields_str("why", "retry"));
-	replan(s);	/* ready if it can be; its blocked dependents follow */
-	if (is->state == STATE_BLOCKED) {
-		*why = xasprintf("%s is still blocked: %s", key, is->reason ? is->reason : "?");
-		return -1;
-	}
-	return 0;
+	return r == SIZE_MAX ? 0 : runq_peak_kb(s->runq, r);
 }
 
 /* ---- timers ---- */
@@ -1565,8 +391,8 @@ sched_retry(struct sched *s, const char *key, char **why)
 int64_t
 sched_next_deadline(const struct sched *s)
 {
-	size_t top = heap_top(&s->retry);
-	int64_t next = top == HEAP_NONE ? INT64_MAX : s->v[top].retry_at;
+	size_t top = runq_next_retry(s->runq);
+	int64_t next = top == SIZE_MAX ? INT64_MAX : rec(s, top)->retry_at;
 	int64_t cooldown = admission_cooldown_due(s->adm);
 
 	return cooldown < next ? cooldown : next;
@@ -1578,305 +404,34 @@ sched_tick(struct sched *s, int64_t now)
 	size_t top;
 
 	admission_tick(s->adm, now);
-	while ((top = heap_top(&s->retry)) != HEAP_NONE && s->v[top].retry_at <= now)
+	while ((top = runq_next_retry(s->runq)) != SIZE_MAX && rec(s, top)->retry_at <= now)
 		sched_fire(s, top, IN_BACKOFF_OVER, NULL, NULL);
 }
 
-/* ---- land = pr: what GitHub says of the pull request ---- */
+/* ---- what the loop asks ---- */
 
-void
-sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg)
+long
+sched_lookup(const struct sched *s, const char *repo, long number)
 {
-	s->pushed = fn;
-	s->pushed_arg = arg;
+	return records_lookup(s->records, repo, number);
 }
 
-int
-sched_awaiting(const struct sched *s)
+enum issue_state
+sched_issue_state(const struct sched *s, size_t i)
 {
-	return s->awaiting;
+	return state_of(s, i);
 }
 
-/* Issue i awaits its merge (having pushed, it has its pull request). */
-static bool
-awaits(const struct sched *s, size_t i)
+const char *
+sched_issue_key(const struct sched *s, size_t issue)
 {
-	return i < s->n && s->v[i].state == STATE_AWAITING_MERGE && s->v[i].pr;
-}
-
-bool
-sched_awaiting_pull(const struct sched *s, size_t i, struct sched_pull *out)
-{
-	const struct sched_issue *is = &s->v[i];
-
-	if (!awaits(s, i) || is->repo == NO_REPO)
-		return false;
-	*out = (struct sched_pull){
-		.issue = i, .key = is->key, .repo = s->repos[is->repo].conf,
-		.number = is->number, .title = is->title, .trace = is->at.trace,
-		.attempts = is->attempts, .pr = is->pr->number, .url = is->pr->url,
-		.head = is->pr->head, .round = is->pr->round, .synced = is->pr->synced,
-		.since = is->pr->since, .agent_ms = is->agent_ms, .wasted_ms = is->wasted_ms,
-	};
-	return true;
+	return rec(s, issue)->key;
 }
 
 bool
-sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out)
+sched_can_act(const struct sched *s)
 {
-	for (size_t i = from; i < s->n; i++)
-		if (sched_awaiting_pull(s, i, out))
-			return true;
-	return false;
-}
-
-static struct sched_issue *
-awaiting(struct sched *s, size_t i)
-{
-	return awaits(s, i) ? &s->v[i] : NULL;
-}
-
-static cJSON *
-pr_fields(const struct sched_issue *is)
-{
-	cJSON *f = cJSON_CreateObject();
-
-	if (is->pr->url)
-		cJSON_AddStringToObject(f, "url", is->pr->url);
-	if (is->pr->number > 0)
-		cJSON_AddNumberToObject(f, "pr", (double)is->pr->number);
-	return f;
-}
-
-void
-sched_pr_opened(struct sched *s, size_t i, long number, const char *url)
-{
-	struct sched_issue *is = awaiting(s, i);
-	bool first;
-
-	if (is == NULL)
-		return;
-	is->pr->synced = true;
-	first = is->pr->number != number;
-	if (!first && is->pr->url && strcmp(is->pr->url, url) == 0)
-		return;		/* updated: nothing new to record */
-	is->pr->number = number;
-	set_str(&is->pr->url, url);
-	pr_save(s, i);
-	if (first)
-		txn_event(s, i, "pr_opened", pr_fields(is));
-}
-
-void
-sched_pr_merged(struct sched *s, size_t i, const char *merge_sha)
-{
-	struct sched_issue *is = awaiting(s, i);
-	cJSON *f;
-
-	if (is == NULL)
-		return;
-	/* GitHub names the merge commit; without one, the head it merged stands for it. */
-	set_str(&is->final, merge_sha && *merge_sha ? merge_sha : is->pr->head);
-	f = pr_fields(is);
-	if (is->final)
-		cJSON_AddStringToObject(f, "sha", is->final);
-	txn_event(s, i, "pr_merged", f);
-	f = fields_str("outcome", "merged");
-	cJSON_AddNumberToObject(f, "agent_ms", (double)is->agent_ms);
-	sched_fire(s, i, IN_PR_MERGED, NULL, f);
-}
-
-/* The work on the pull request did not land: its agent time is wasted. */
-static void
-waste_pull(struct sched *s, size_t i)
-{
-	struct sched_issue *is = &s->v[i];
-
-	if (is->agent_ms > is->wasted_ms)
-		store_add_wasted_time(s->store, is->id, is->agent_ms - is->wasted_ms);
-	is->wasted_ms = is->agent_ms;
-}
-
-void
-sched_pr_closed(struct sched *s, size_t i)
-{
-	struct sched_issue *is = awaiting(s, i);
-	const char *why = "pull request closed";
-
-	if (is == NULL)
-		return;
-	txn_event(s, i, "pr_closed", pr_fields(is));
-	waste_pull(s, i);
-	sched_fire(s, i, IN_PR_CLOSED, why, fields_str("reason", why));
-}
-
-/* The feedback a fix round reads in $WAVED_FEEDBACK_FILE. */
-static bool
-write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
-{
-	struct sched_issue *is = &s->v[i];
-	char *dir = path_issue_dir(s->cfg, s->repos[is->repo].conf->name, is->number);
-	char *path = xasprintf("%s/feedback.md", dir);
-	FILE *fp;
-
-	mkdir_p(dir, 0755);
-	if ((fp = fopen(path, "we")) != NULL) {
-		fprintf(fp, PR_FEEDBACK_HEADER " %s of %s came back (%s, round %d of %d)\n\n%s",
-		    is->pr->url ? is->pr->url : "?", is->key, kind, is->pr->round,
-		    s->cfg->pr_rounds, text);
-		if (fclose(fp) != 0)
-			fp = NULL;
-	}
-	if (fp == NULL)
-		log_warn("%s: write %s", is->key, path);
-	free(path);
-	free(dir);
-	return fp != NULL;
-}
-
-void
-sched_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
-{
-	struct sched_issue *is = awaiting(s, i);
-	char line[512], *reason;
-	cJSON *f;
-
-	if (is == NULL)
-		return;
-	if (is->pr->round >= s->cfg->pr_rounds) {
-		last_line(text, line, sizeof(line));
-		reason = xasprintf("pull request: %d feedback round%s used up; last (%s): %s",
-		    s->cfg->pr_rounds, s->cfg->pr_rounds == 1 ? "" : "s", kind, line);
-		waste_pull(s, i);
-		sched_fire(s, i, IN_GAVE_UP, reason, fields_str("reason", reason));
-		free(reason);
-		return;
-	}
-	is->pr->round++;
-	if (!write_pr_feedback(s, i, kind, text)) {
-		is->pr->round--;		/* the next poll finds the same feedback again */
-		return;
-	}
-	set_str(&is->pr->kind, kind);
-	pr_save(s, i);
-	f = pr_fields(is);
-	cJSON_AddStringToObject(f, "kind", kind);
-	cJSON_AddNumberToObject(f, "round", is->pr->round);
-	txn_event(s, i, "pr_feedback", f);
-	sched_fire(s, i, IN_PR_FEEDBACK, NULL, NULL);
-}
-
-/* ---- budgets (DESIGN.md section 20) ---- */
-
-void
-sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg)
-{
-	s->over_budget = fn;
-	s->over_budget_arg = arg;
-}
-
-void
-sched_budget_tick(struct sched *s, int64_t now)
-{
-	admission_budget_tick(s->adm, now, false);
-}
-
-bool
-sched_budget_held(const struct sched *s)
-{
-	return admission_budget_held(s->adm);
-}
-
-bool
-sched_budget_stuck(const struct sched *s)
-{
-	return sched_budget_held(s) && s->inflight == 0 && s->awaiting == 0 &&
-	    (s->admit.n > 0 || s->retry.n > 0);
-}
-
-char *
-sched_budget_describe(struct sched *s, int64_t now)
-{
-	int waiting = 0;
-
-	for (size_t i = 0; i < s->n; i++)
-		waiting += s->v[i].in_source && (s->v[i].state == STATE_QUEUED ||
-		    s->v[i].state == STATE_READY || s->v[i].state == STATE_RETRY_WAIT);
-	return admission_budget_describe(s->adm, now, waiting);
-}
-
-/* ---- the cap lever: the hands are admission's ---- */
-
-void
-sched_cap_step(struct sched *s, int delta, const char *why, const char *by)
-{
-	admission_step(s->adm, delta, why, by);
-}
-
-void
-sched_cap_set(struct sched *s, int operator, const char *why, const char *by)
-{
-	admission_set(s->adm, operator, why, by);
-}
-
-void
-sched_cap_limit(struct sched *s, int cap, const char *why, const char *by)
-{
-	admission_limit(s->adm, cap, why, by);
-}
-
-void
-sched_cap_hand(struct sched *s, int hand, int limit, const char *why, const char *by)
-{
-	admission_hand(s->adm, hand, limit, why, by);
-}
-
-void
-sched_memory_low(struct sched *s, bool low)
-{
-	admission_memory_low(s->adm, low);
-}
-
-void
-sched_disk_full(struct sched *s, bool full, const char *detail)
-{
-	admission_disk_full(s->adm, full, detail);
-}
-
-bool
-sched_disk_is_full(const struct sched *s)
-{
-	return admission_disk_is_full(s->adm);
-}
-
-int
-sched_cap_hand_limit(const struct sched *s, int hand)
-{
-	return admission_hand_limit(s->adm, hand);
-}
-
-bool
-sched_memory_is_low(const struct sched *s)
-{
-	return admission_memory_is_low(s->adm);
-}
-
-bool
-sched_waiting_for_slots(const struct sched *s)
-{
-	return s->admit.n > 0 || s->retry.n > 0;
-}
-
-int
-sched_cap(const struct sched *s)
-{
-	return admission_configured(s->adm);
-}
-
-int
-sched_effective_cap(const struct sched *s)
-{
-	return admission_effective(s->adm);
+	return !journal_down(s->journal);
 }
 
 int
@@ -1885,10 +440,146 @@ sched_inflight(const struct sched *s)
 	return s->inflight;
 }
 
-void
-sched_set_running(struct sched *s, bool running)
+bool
+sched_waiting_for_slots(const struct sched *s)
 {
-	admission_daemon_row(s->adm, running);
+	return runq_admissible(s->runq) > 0 || runq_retrying(s->runq) > 0;
+}
+
+int
+sched_waiting(const struct sched *s)
+{
+	int waiting = 0;
+
+	for (size_t i = 0; i < records_count(s->records); i++)
+		waiting += rec(s, i)->in_source && (state_of(s, i) == STATE_QUEUED ||
+		    state_of(s, i) == STATE_READY || state_of(s, i) == STATE_RETRY_WAIT);
+	return waiting;
+}
+
+bool
+sched_budget_stuck(const struct sched *s)
+{
+	return admission_budget_held(s->adm) && s->inflight == 0 &&
+	    records_in_state(s->records, STATE_AWAITING_MERGE) == 0 &&
+	    sched_waiting_for_slots(s);
+}
+
+bool
+sched_settled(const struct sched *s)
+{
+	/* Paused with work waiting is not settled: the operator may resume; nor
+	 * is a pull request awaiting its merge: a person may merge it. */
+	return s->inflight == 0 && runq_retrying(s->runq) == 0 && runq_admissible(s->runq) == 0 &&
+	    records_in_state(s->records, STATE_AWAITING_MERGE) == 0;
+}
+
+bool
+sched_all_done(const struct sched *s)
+{
+	for (size_t i = 0; i < records_count(s->records); i++)
+		if (rec(s, i)->in_source && state_of(s, i) != STATE_DONE)
+			return false;
+	return true;
+}
+
+int
+sched_died(const struct sched *s)
+{
+	return s->died;
+}
+
+/* ---- for the scheduler's other files ---- */
+
+struct records *
+sched_records(const struct sched *s)
+{
+	return s->records;
+}
+
+const struct config *
+sched_config(const struct sched *s)
+{
+	return s->cfg;
+}
+
+struct store *
+sched_store(const struct sched *s)
+{
+	return s->store;
+}
+
+struct admission *
+sched_admission(const struct sched *s)
+{
+	return s->adm;
+}
+
+struct runq *
+sched_runq(const struct sched *s)
+{
+	return s->runq;
+}
+
+struct deps *
+sched_deps(const struct sched *s)
+{
+	return s->deps;
+}
+
+void
+sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields)
+{
+	journal_event(s->journal, issue, name, fields);
+}
+
+cJSON *
+sched_fields(const char *key, const char *value)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, key, value);
+	return o;
+}
+
+void
+sched_load(struct sched *s)
+{
+	size_t n;
+
+	records_load(s->records);
+	runq_grow(s->runq);
+	n = records_count(s->records);
+	if (n <= s->nholds)
+		return;
+	s->holds = xreallocarray(s->holds, n, sizeof(*s->holds));
+	memset(s->holds + s->nholds, 0, (n - s->nholds) * sizeof(*s->holds));
+	s->nholds = n;
+}
+
+void
+sched_let_go(struct sched *s, size_t i)
+{
+	free_slots(s, i);
+}
+
+pid_t
+sched_evaluate(struct sched *s, const struct recover_input *in, size_t i)
+{
+	return s->evaluator ? s->evaluator(in, i, s->evaluator_arg) : -1;
+}
+
+void
+sched_over_budget(struct sched *s, pid_t pid)
+{
+	if (s->over_budget)
+		s->over_budget(pid, s->over_budget_arg);
+}
+
+bool
+sched_external_done(const struct sched *s, const struct issue_ref *dep)
+{
+	return s->external && s->external(dep, s->external_arg);
 }
 
 /* ---- the journal's hooks: what follows a committed event ---- */
@@ -1896,7 +587,7 @@ sched_set_running(struct sched *s, bool running)
 static void
 issue_ctx(size_t issue, struct log_ctx *ctx, void *arg)
 {
-	*ctx = issue_log(&((struct sched *)arg)->v[issue]);
+	*ctx = records_log(((struct sched *)arg)->records, issue);
 }
 
 /*
@@ -1909,25 +600,28 @@ static void
 committed(const char *event, size_t issue, void *arg)
 {
 	struct sched *s = arg;
-	struct sched_issue *i = issue == JOURNAL_DAEMON ? NULL : &s->v[issue];
+	const struct record *i = issue == JOURNAL_DAEMON ? NULL : rec(s, issue);
+	const struct repo_conf *repo;
 	bool done = strcmp(event, "done") == 0;
 
 	if (i == NULL)
 		return;
-	if (done && i->repo != NO_REPO)
-		recover_drop_branch(s->cfg, s->repos[i->repo].conf, i->number);
-	if (s->outcome_hook && i->repo != NO_REPO && (done || strcmp(event, "dead") == 0)) {
+	repo = records_repo(s->records, issue);
+	if (done && repo)
+		recover_drop_branch(s->cfg, repo, i->number);
+	if (s->outcome_hook && repo && (done || strcmp(event, "dead") == 0)) {
 		struct sched_outcome o = {
-			.repo = s->repos[i->repo].conf->name, .number = i->number,
+			.repo = repo->name, .number = i->number,
 			.outcome = event, .attempts = i->attempts,
-			.final = i->final, .reason = i->reason, .pr_url = i->pr ? i->pr->url : NULL,
+			.final = i->final, .reason = records_reason(s->records, issue),
+			.pr_url = i->pr ? i->pr->url : NULL,
 			.trace = i->at.trace[0] ? i->at.trace : NULL,
 		};
 		s->outcome_hook(&o, s->outcome_arg);
 	}
 	if (s->pushed && strcmp(event, "pushed") == 0)
 		s->pushed(issue, s->pushed_arg);
-	if (s->gate && state_in_flight(i->state) && i->pid > 0 &&
+	if (s->gate && state_in_flight(state_of(s, issue)) && i->pid > 0 &&
 	    (strcmp(event, "admitted") == 0 || strcmp(event, "merge_wait") == 0))
 		s->gate(i->pid, s->gate_arg);
 }
@@ -1940,16 +634,10 @@ sched_set_gate(struct sched *s, sched_gate_fn *fn, void *arg)
 }
 
 void
-sched_set_evaluator(struct sched *s, sched_evaluate_fn *fn, void *arg)
+sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg)
 {
-	s->evaluator = fn;
-	s->evaluator_arg = arg;
-}
-
-bool
-sched_can_act(const struct sched *s)
-{
-	return !journal_down(s->journal);
+	s->pushed = fn;
+	s->pushed_arg = arg;
 }
 
 void
@@ -1957,6 +645,20 @@ sched_set_outcome_hook(struct sched *s, sched_outcome_fn *fn, void *arg)
 {
 	s->outcome_hook = fn;
 	s->outcome_arg = arg;
+}
+
+void
+sched_set_evaluator(struct sched *s, sched_evaluate_fn *fn, void *arg)
+{
+	s->evaluator = fn;
+	s->evaluator_arg = arg;
+}
+
+void
+sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg)
+{
+	s->over_budget = fn;
+	s->over_budget_arg = arg;
 }
 
 void
@@ -1968,53 +670,25 @@ sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, 
 
 /* ---- setup ---- */
 
-static void
-repos_free(struct sched_repo *repos, size_t n)
-{
-	for (size_t r = 0; r < n; r++) {
-		for (size_t k = 0; k < repos[r].nshelves; k++)
-			heap_free(&repos[r].ready[k]);
-		free(repos[r].ready);
-	}
-}
-
-static void
-repos_build(struct sched *s, const struct config *cfg)
-{
-	s->nrepos = cfg->nrepos;
-	s->repos = xcalloc(s->nrepos, sizeof(*s->repos));
-	for (size_t r = 0; r < s->nrepos; r++) {
-		s->repos[r].conf = &cfg->repos[r];
-		s->repos[r].pos = HEAP_NONE;
-		s->repos[r].conflicted = SIZE_MAX;
-		s->repos[r].nshelves = cfg->npools + 1;
-		s->repos[r].ready = xcalloc(s->repos[r].nshelves, sizeof(struct heap));
-		for (size_t k = 0; k < s->repos[r].nshelves; k++)
-			heap_init(&s->repos[r].ready[k], issue_before, issue_moved, s);
-	}
-}
-
 struct sched *
-sched_new(const struct config *cfg, struct store *store, struct journal *journal, int cap,
-    sched_start_fn *start, void *arg)
+sched_new(const struct config *cfg, struct store *store, struct journal *journal,
+    struct admission *adm, sched_start_fn *start, void *arg)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 
 	s->cfg = config_hold(cfg);
 	s->store = store;
 	s->journal = journal;
-	s->adm = admission_new(s->cfg, store, journal, cap);
+	s->adm = adm;
+	s->records = records_new(s->cfg, store);
+	s->runq = runq_new(s->cfg, s->records, adm);
 	s->deps = deps_new();
-	journal_set_hooks(journal, issue_ctx, committed, s);
 	s->start = start;
 	s->start_arg = arg;
-	s->index = keymap_new(64);
-	repos_build(s, cfg);
-	heap_init(&s->admit, repo_before, repo_moved, s);
-	heap_init(&s->retry, retry_before, issue_moved, s);
+	journal_set_hooks(journal, issue_ctx, committed, s);
 	if (store_sync_repos(store, cfg) == -1)
 		log_warnx("store: cannot record the repos");
-	store_each_issue(store, absorb_row, s);
+	sched_load(s);
 	return s;
 }
 
@@ -2023,24 +697,10 @@ sched_free(struct sched *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->v[i].title);
-		free(s->v[i].body);
-		free(s->v[i].deps);
-		free(s->v[i].reason);
-		free(s->v[i].key);
-		free(s->v[i].at.base);
-		free(s->v[i].final);
-		pr_free(&s->v[i]);
-	}
-	repos_free(s->repos, s->nrepos);
-	heap_free(&s->admit);
-	heap_free(&s->retry);
-	free(s->repos);
-	free(s->v);
-	keymap_free(s->index);
+	runq_free(s->runq);
+	records_free(s->records);
 	deps_free(s->deps);
-	admission_free(s->adm);
+	free(s->holds);
 	config_release(s->cfg);
 	free(s);
 }
@@ -2048,123 +708,59 @@ sched_free(struct sched *s)
 bool
 sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 {
-	/* A repo with work in flight must stay: its worker is using it. */
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
+	size_t n = records_count(s->records);
 
-		if (state_in_flight(is->state) && is->repo != NO_REPO &&
-		    config_repo(cfg, s->repos[is->repo].conf->name) == NULL) {
+	/* A repo with work in flight must stay: its worker is using it. */
+	for (size_t i = 0; i < n; i++) {
+		const struct repo_conf *repo = records_repo(s->records, i);
+
+		if (state_in_flight(state_of(s, i)) && repo && config_repo(cfg, repo->name) == NULL) {
 			*why = xasprintf("repo \"%s\" cannot be removed while %s is in flight",
-			    s->repos[is->repo].conf->name, is->key);
+			    repo->name, rec(s, i)->key);
 			return false;
 		}
 	}
-	/* Re-home every issue on the new repo table, then rebuild the ready heaps. */
-	size_t *names = xcalloc(s->n, sizeof(size_t));
-	struct sched_repo *old = s->repos;
-	size_t nold = s->nrepos;
-
-	for (size_t i = 0; i < s->n; i++) {
-		names[i] = s->v[i].repo;
-		s->v[i].pos = HEAP_NONE;
-	}
-	heap_free(&s->admit);
-	heap_init(&s->admit, repo_before, repo_moved, s);
-	repos_build(s, cfg);
-	/* What a repo learnt stays with it: its memory peak, its conflict-first claim. */
-	for (size_t r = 0; r < nold; r++) {
-		size_t now = repo_index(s, old[r].conf->name);
-
-		if (now != NO_REPO) {
-			s->repos[now].peak_kb = old[r].peak_kb;
-			s->repos[now].conflicted = old[r].conflicted;
-		}
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
-
-		is->repo = names[i] == NO_REPO ? NO_REPO : repo_index(s, old[names[i]].conf->name);
-		if (is->repo == NO_REPO) {
-			is->in_source = false;	/* out of the plan until its repo is back */
-			continue;
-		}
-		if (is->holds_slot)
-			s->repos[is->repo].busy = true;
-		if (is->flying)
-			s->repos[is->repo].inflight++;
-	}
-	repos_free(old, nold);
-	free(old);
-	free(names);
+	/* Re-home every issue on the new repo table, the pools counted again
+	 * from the flights, then every issue listed again. */
+	records_reconfigure(s->records, cfg);
 	config_release(s->cfg);
 	s->cfg = config_hold(cfg);
-	/* The pools of the new configuration, counted again from the flights. */
 	admission_reconfigure(s->adm, s->cfg);
-	for (size_t i = 0; i < s->n; i++) {
-		long p = admission_pool(s->adm, s->v[i].flight_pool);
+	for (size_t i = 0; i < n; i++) {
+		long p = admission_pool(s->adm, s->holds[i].pool);
 
 		if (p >= 0)
 			admission_pool_take(s->adm, p);
 		else
-			s->v[i].flight_pool = NULL;
+			s->holds[i].pool = NULL;
 	}
-	heap_free(&s->retry);
-	heap_init(&s->retry, retry_before, issue_moved, s);
-	for (size_t i = 0; i < s->n; i++)
-		list(s, i);
-	repos_refresh(s);
+	runq_reconfigure(s->runq, cfg);
+	for (size_t i = 0; i < n; i++) {
+		size_t repo = rec(s, i)->repo;
+
+		if (repo == RECORD_NO_REPO)
+			continue;
+		if (s->holds[i].repo_slot)
+			runq_repo_busy(s->runq, repo, true);
+		if (s->holds[i].flying)
+			runq_repo_flights(s->runq, repo, +1);
+	}
+	for (size_t i = 0; i < n; i++)
+		runq_list(s->runq, i);
+	runq_refresh(s->runq);
 	store_sync_repos(s->store, cfg);
 	return true;
 }
 
-/* Before the loop starts: git is asked here, each in-flight issue in turn. */
+/* After a start, before the first sync: an issue waiting out a backoff
+ * waits again; one that was ready goes back to queued, for the first sync
+ * to decide again. */
 void
-sched_recover(struct sched *s)
+sched_restart(struct sched *s)
 {
-	struct recover_decision d;
-
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_issue *is = &s->v[i];
-
-		if (state_in_flight(is->state) && is->repo != NO_REPO) {
-			/* Its worker belonged to the dead supervisor: let it end first. */
-			recover_reap_orphan(s->cfg, s->repos[is->repo].conf, is->number, is->pid);
-			recover_here(s, i, &d);
-			apply_recovery(s, i, &d, false);
-		} else if (state_in_flight(is->state)) {
-			sched_fire(s, i, IN_ORPHANED, NULL, fields_str("action", "reset"));
-		} else if (is->state == STATE_RETRY_WAIT)
-			list(s, i);
-		else if (is->state == STATE_READY)
-			sched_fire(s, i, IN_RESTART, NULL, NULL);	/* sync decides again */
-	}
-}
-
-bool
-sched_settled(const struct sched *s)
-{
-	/* Paused with work waiting is not settled: the operator may resume; nor
-	 * is a pull request awaiting its merge: a person may merge it. */
-	return s->inflight == 0 && s->retry.n == 0 && s->admit.n == 0 && s->awaiting == 0;
-}
-
-int
-sched_died(const struct sched *s)
-{
-	return s->died;
-}
-
-bool
-sched_all_done(const struct sched *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].in_source && s->v[i].state != STATE_DONE)
-			return false;
-	return true;
-}
-
-const char *
-sched_issue_key(const struct sched *s, size_t issue)
-{
-	return s->v[issue].key;
+	for (size_t i = 0; i < records_count(s->records); i++)
+		if (state_of(s, i) == STATE_RETRY_WAIT)
+			runq_list(s->runq, i);
+		else if (state_of(s, i) == STATE_READY)
+			sched_fire(s, i, IN_RESTART, NULL, NULL);
 }

@@ -6,13 +6,19 @@
  * input) -> state with the actions of entering and leaving: entering done
  * releases the dependents, entering dead blocks them, entering flight takes
  * the repo, pool and cap slots and leaving it frees them.  Callers report
- * what happened (a worker's message, its exit, a timer, a sync, a pull
- * request's news); the table decides where the issue goes.  Everything runs
- * in the one transaction the loop opened for the event (supervisor/journal.h).
- * Around it: supervisor/deps.c (the dependency index), attempts.c (attempt
- * bookkeeping) and admission.c (who may start: cap, hands, pools, memory,
- * disk, budgets).  Admission is O(log n) per event: each repo keeps a heap of
- * its ready issues, and a heap of the repos that may admit picks the next.
+ * what happened; the table decides where the issue goes.  Everything runs in
+ * the one transaction the loop opened for the event (supervisor/journal.h).
+ *
+ * The files of the scheduler, each calling only those below it:
+ *   flight.c    what a worker in flight reports, its crash and recovery
+ *   backlog.c   the source's issues brought in and planned; wavectl retry
+ *   awaiting.c  land = pr: the pull requests' records and GitHub's news
+ *   sched.c     the table, sched_fire, admission, the timers (this header)
+ *   runq.c      who is admitted next: the ready heaps, the repos' slots
+ *   records.c   the issue records and their rows in the store
+ * beside deps.c (the dependency index), attempts.c (attempt bookkeeping)
+ * and admission.c (who may start: the cap lever and its hands, pools,
+ * memory, disk, budgets; the supervisor's, handed to sched_new).
  */
 #ifndef WAVED_SCHED_H
 #define WAVED_SCHED_H
@@ -24,13 +30,16 @@
 #include <cJSON.h>
 
 #include "common/config.h"
-#include "common/events.h"
 #include "common/issue.h"
-#include "common/proto.h"
 #include "common/states.h"
 #include "common/store.h"
 #include "supervisor/recover.h"
 
+struct admission;
+struct deps;
+struct journal;
+struct records;
+struct runq;
 struct sched;
 
 /* What a new worker needs to know about its attempt. */
@@ -67,148 +76,39 @@ struct sched_outcome {
 };
 typedef void sched_outcome_fn(const struct sched_outcome *o, void *arg);
 
-struct journal;
+/* adm is who may start (supervisor/admission.h), the supervisor's: the
+ * scheduler asks it before each admission and tells it of flights and ends. */
 struct sched *sched_new(const struct config *cfg, struct store *store,
-    struct journal *journal, int cap, sched_start_fn *start, void *arg);
+    struct journal *journal, struct admission *adm, sched_start_fn *start, void *arg);
+void sched_free(struct sched *s);
+/* Follow a reloaded configuration (same state_dir); false when it cannot be applied. */
+bool sched_reconfigure(struct sched *s, const struct config *cfg, char **why);
+/* After a start, before the first sync: what a previous run left waiting
+ * goes back in line (supervisor/flight.h's flight_recover: what it left in
+ * flight). */
+void sched_restart(struct sched *s);
 
 /* Let the worker pid past its gate: its admission, or its place in the merge
  * queue, is committed (DESIGN.md section 5: commit or stop). */
 typedef void sched_gate_fn(pid_t pid, void *arg);
 void sched_set_gate(struct sched *s, sched_gate_fn *fn, void *arg);
+/* land = pr (DESIGN.md section 18): told after the store has an issue's push,
+ * so that its pull request is opened (supervisor/pulls.c). */
+typedef void sched_pushed_fn(size_t issue, void *arg);
+void sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg);
+/* Who hears of outcomes (the GitHub source reports them back). */
+void sched_set_outcome_hook(struct sched *s, sched_outcome_fn *fn, void *arg);
 /* Start a child that asks git what became of a crashed worker's attempt,
  * carries out the decision and answers "recovered"; its pid, or -1. */
 typedef pid_t sched_evaluate_fn(const struct recover_input *in, size_t issue, void *arg);
 void sched_set_evaluator(struct sched *s, sched_evaluate_fn *fn, void *arg);
-/* The recovery child's answer; -1 when pid is not the issue's recovery child. */
-int sched_on_recovered(struct sched *s, size_t issue, pid_t pid,
-    const struct recover_decision *d);
-
-/* The store can be written: the scheduler may act on what it is told. */
-bool sched_can_act(const struct sched *s);
-/* Asked before each admission with its repo's recent peak (KiB, 0: unknown):
- * false holds admissions (the memory hand lifts the hold). */
-typedef bool sched_memory_room_fn(long peak_kb, void *arg);
-void sched_set_memory_room(struct sched *s, sched_memory_room_fn *fn, void *arg);
-/* The recent peak of the repo whose issue would be admitted next (KiB, 0: unknown). */
-long sched_next_peak_kb(const struct sched *s);
-void sched_free(struct sched *s);
-
-/* Who hears of outcomes (the GitHub source reports them back). */
-void sched_set_outcome_hook(struct sched *s, sched_outcome_fn *fn, void *arg);
+/* The worker of an issue that passed [budget] per_issue is told to stop
+ * (SIGUSR1: its attempt ends over_budget; DESIGN.md section 20). */
+typedef void sched_signal_fn(pid_t pid, void *arg);
+void sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg);
 /* Who knows whether a dependency outside the configured repos is satisfied. */
 void sched_set_external(struct sched *s, bool (*satisfied)(const struct issue_ref *, void *),
     void *arg);
-
-/* Bring in the source's issues: add new ones, refresh waiting ones, re-plan. */
-int sched_sync(struct sched *s, const struct issue_list *source);
-/* Follow a reloaded configuration (same state_dir); false when it cannot be applied. */
-bool sched_reconfigure(struct sched *s, const struct config *cfg, char **why);
-/* Resume or reset the issues a previous run left in flight (DESIGN.md section 7),
- * without counting an attempt: a daemon that died is not the issue's fault. */
-void sched_recover(struct sched *s);
-
-/* wavectl retry: a dead or blocked issue back in line, its blocked dependents
- * with it.  -1 with why (caller frees) when it cannot be. */
-int sched_retry(struct sched *s, const char *key, char **why);
-
-/* Admit ready issues while the cap allows. */
-void sched_admit(struct sched *s);
-/* The next retry time (ms since the epoch), or INT64_MAX. */
-int64_t sched_next_deadline(const struct sched *s);
-/* Move issues whose backoff is over back to ready. */
-void sched_tick(struct sched *s, int64_t now);
-
-/*
- * The operator's hand on the cap lever (supervisor/cap.h): a step from the
- * effective cap, a value, or a new configured cap (SIGHUP).  why is the
- * cap_changed event's (signal, control, config); by says what, for the log.
- */
-void sched_cap_step(struct sched *s, int delta, const char *why, const char *by);
-void sched_cap_set(struct sched *s, int operator, const char *why, const char *by);
-void sched_cap_limit(struct sched *s, int cap, const char *why, const char *by);
-/* Another hand's limit (enum cap_hand; CAP_NO_LIMIT lifts it), or the memory floor. */
-void sched_cap_hand(struct sched *s, int hand, int limit, const char *why, const char *by);
-void sched_memory_low(struct sched *s, bool low);
-/* state_dir's disk is nearly full (admit nothing), or has room again. */
-void sched_disk_full(struct sched *s, bool full, const char *detail);
-bool sched_disk_is_full(const struct sched *s);
-/* Each hand's limit (CAP_NO_LIMIT: none), and whether memory holds admission. */
-int sched_cap_hand_limit(const struct sched *s, int hand);
-bool sched_memory_is_low(const struct sched *s);
-/* Work is waiting for a slot: the memory floor is worth watching. */
-bool sched_waiting_for_slots(const struct sched *s);
-int sched_cap(const struct sched *s);
-int sched_effective_cap(const struct sched *s);
-int sched_inflight(const struct sched *s);
-/* Mark the daemon as running or stopped in the store. */
-void sched_set_running(struct sched *s, bool running);
-
-/*
- * Reports of worker pid about its issue.  A report from a worker that is not
- * the issue's current one (an earlier attempt's, late) changes nothing.
- */
-/* A message; -1 when it breaks the protocol. */
-int sched_on_message(struct sched *s, size_t issue, pid_t pid, const struct proto_msg *m);
-/* The worker ended without a done message. status is waitpid's; stopping:
- * the daemon asked it to stop, so the attempt does not count. */
-void sched_on_worker_exit(struct sched *s, size_t issue, pid_t pid, int status,
-    bool stopping);
-/* The supervisor killed the worker (a protocol error, the watchdog): why says so. */
-void sched_on_worker_failed(struct sched *s, size_t issue, pid_t pid, const char *why);
-
-/*
- * land = pr (DESIGN.md section 18): issues awaiting the merge of their pull
- * request, watched by supervisor/pulls.c through the GitHub client.
- */
-struct sched_pull {
-	size_t issue;
-	const char *key;
-	const struct repo_conf *repo;
-	long number;		/* the issue's */
-	const char *title;
-	const char *trace;
-	int attempts;
-	long pr;		/* its pull request's number, 0: none yet */
-	const char *url;	/* NULL until opened */
-	const char *head;	/* the head waved pushed */
-	int round;
-	bool synced;		/* the pull request shows the last push */
-	int64_t since, agent_ms, wasted_ms;
-};
-/* How many issues await their merge. */
-int sched_awaiting(const struct sched *s);
-/* Issue's view when it awaits its merge; false when it does not. */
-bool sched_awaiting_pull(const struct sched *s, size_t issue, struct sched_pull *out);
-/* The first issue awaiting its merge at index from or after; false: none. */
-bool sched_next_awaiting(const struct sched *s, size_t from, struct sched_pull *out);
-/* Told after the store has an issue's push: its pull request wants opening. */
-typedef void sched_pushed_fn(size_t issue, void *arg);
-void sched_set_pushed_hook(struct sched *s, sched_pushed_fn *fn, void *arg);
-/* What GitHub said of issue's pull request; each changes nothing unless the
- * issue still awaits its merge. */
-void sched_pr_opened(struct sched *s, size_t issue, long number, const char *url);
-void sched_pr_merged(struct sched *s, size_t issue, const char *merge_sha);
-void sched_pr_closed(struct sched *s, size_t issue);
-/* kind: "review", "checks" or "conflict"; text: the feedback file's body. */
-void sched_pr_feedback(struct sched *s, size_t issue, const char *kind, const char *text);
-
-/*
- * Budgets (DESIGN.md section 20; the limits are supervisor/admission.c's).
- * The worker of an issue that passed [budget] per_issue is told to stop
- * (SIGUSR1: its attempt ends over_budget); the day's spending pulls the cap
- * to 0 until the rolling window frees room.
- */
-typedef void sched_signal_fn(pid_t pid, void *arg);
-void sched_set_over_budget(struct sched *s, sched_signal_fn *fn, void *arg);
-/* Look at the rolling day (at start, and by the clock): pull or lift the cap. */
-void sched_budget_tick(struct sched *s, int64_t now);
-/* The day's budget holds admission. */
-bool sched_budget_held(const struct sched *s);
-/* Nothing in flight and work waiting that only the day's budget holds back. */
-bool sched_budget_stuck(const struct sched *s);
-/* One line for the person at the terminal: spent, the limit, what waits, and
- * when the window frees room.  Caller frees. */
-char *sched_budget_describe(struct sched *s, int64_t now);
 
 /*
  * The table (DESIGN.md section 3).  An input is what happened to an issue;
@@ -253,17 +153,64 @@ bool sched_table(enum issue_state from, enum sched_input in, int *to);
  */
 bool sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason,
     cJSON *fields);
-/* The issue of repo#number (-1: none), and its state. */
+
+/* Admit ready issues while the cap allows. */
+void sched_admit(struct sched *s);
+/* The next retry time, or the tempfail cooldown's (ms since the epoch), or INT64_MAX. */
+int64_t sched_next_deadline(const struct sched *s);
+/* Move issues whose backoff is over back in line. */
+void sched_tick(struct sched *s, int64_t now);
+
+/* The store can be written: the scheduler may act on what it is told. */
+bool sched_can_act(const struct sched *s);
+/* The issue of repo#number (-1: none), its state, and its key (for the
+ * process title and the log). */
 long sched_lookup(const struct sched *s, const char *repo, long number);
 enum issue_state sched_issue_state(const struct sched *s, size_t issue);
-
+const char *sched_issue_key(const struct sched *s, size_t issue);
+int sched_inflight(const struct sched *s);
+/* The recent peak of the repo whose issue would be admitted next (KiB, 0: unknown). */
+long sched_next_peak_kb(const struct sched *s);
+/* Work is waiting for a slot: the memory floor is worth watching. */
+bool sched_waiting_for_slots(const struct sched *s);
+/* Issues of the source waiting in line: queued, ready or waiting out a backoff. */
+int sched_waiting(const struct sched *s);
+/* Nothing in flight and work waiting that only the day's budget holds back. */
+bool sched_budget_stuck(const struct sched *s);
 /* Nothing left that can move: no worker, no retry pending, nothing admissible. */
 bool sched_settled(const struct sched *s);
 /* Every issue of the source is done. */
 bool sched_all_done(const struct sched *s);
 /* How many issues became dead in this run. */
 int sched_died(const struct sched *s);
-/* For the process title. */
-const char *sched_issue_key(const struct sched *s, size_t issue);
+
+/*
+ * For the scheduler's other files (flight.c, backlog.c, awaiting.c), which
+ * act through these and sched_fire; sched.c calls none of them.
+ */
+struct records *sched_records(const struct sched *s);
+const struct config *sched_config(const struct sched *s);
+struct store *sched_store(const struct sched *s);
+struct admission *sched_admission(const struct sched *s);
+struct runq *sched_runq(const struct sched *s);
+/* The dependency index, rebuilt by each plan (backlog.c). */
+struct deps *sched_deps(const struct sched *s);
+/* An event of the transaction the loop opened; fields (may be NULL) is taken. */
+void sched_event(struct sched *s, size_t issue, const char *name, cJSON *fields);
+/* An event's fields, one string to begin with. */
+cJSON *sched_fields(const char *key, const char *value);
+/* Bring in the store's issues (records_load), with room for the new ones. */
+void sched_load(struct sched *s);
+/* Issue i's worker was asked to stop: it stays in flight in the store, as
+ * after a kill -9, for the next start to resume; only this run's slots are
+ * let go, with no move. */
+void sched_let_go(struct sched *s, size_t i);
+/* Start the recovery child of issue i's crashed worker (sched_set_evaluator's
+ * hook); -1 when none could be started. */
+pid_t sched_evaluate(struct sched *s, const struct recover_input *in, size_t i);
+/* Tell worker pid its issue passed its budget (sched_set_over_budget's hook). */
+void sched_over_budget(struct sched *s, pid_t pid);
+/* A dependency outside the configured repos is satisfied (sched_set_external's hook). */
+bool sched_external_done(const struct sched *s, const struct issue_ref *dep);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/backlog.h"
 #include "supervisor/preflight.h"
 #include "common/source_file.h"
 #include "supervisor/supervisor.h"
@@ -36,7 +37,7 @@ source_poll(struct supervisor *sv)
 	rc = source_file_load(sv->cfg->source.path, sv->cfg, &issues, &problems);
 	log_warnx_lines("", problems.s);
 	strbuf_free(&problems);
-	if (rc == 0 && sched_sync(sv->sched, &issues) == -1)
+	if (rc == 0 && backlog_sync(sv->sched, &issues) == -1)
 		log_warnx("some issues could not be recorded in the store");
 	issue_list_clear(&issues);
 	/* Parsing a large issues file leaves free heap behind: give it back. */
@@ -50,7 +51,7 @@ command_issues(const struct issue_list *issues, const char *why, void *arg)
 {
 	struct supervisor *sv = arg;
 
-	if (issues && sched_sync(sv->sched, issues) == -1)
+	if (issues && backlog_sync(sv->sched, issues) == -1)
 		log_warnx("some issues could not be recorded in the store");
 	if (why) {
 		cJSON *f = cJSON_CreateObject();
@@ -69,7 +70,7 @@ github_issues(const struct issue_list *issues, void *arg)
 {
 	struct supervisor *sv = arg;
 
-	if (sched_sync(sv->sched, issues) == -1)
+	if (backlog_sync(sv->sched, issues) == -1)
 		log_warnx("some issues could not be recorded in the store");
 	/* GitHub answers again: what could not be reported before goes out now. */
 	if (sv->report_again && sv->reports == 0) {

@@ -17,6 +17,7 @@
 #include "common/events.h"
 #include "supervisor/github/client.h"
 #include "common/store.h"
+#include "supervisor/admission.h"
 #include "supervisor/control.h"
 #include "supervisor/command_source.h"
 #include "supervisor/journal.h"
@@ -36,6 +37,7 @@ struct supervisor {
 	struct store *store;
 	struct events *events;
 	struct journal *journal;	/* every state change: store, events, then what follows */
+	struct admission *admission;	/* who may start: the cap lever and its hands */
 	struct sched *sched;
 	struct workers *workers;
 	struct control *control;
@@ -89,7 +91,7 @@ void source_close(struct supervisor *sv);
 /* pressure.c: the usage monitor and the memory floor pull the cap. */
 struct usage *pressure_usage_new(struct supervisor *sv);
 void pressure_check_memory(struct supervisor *sv, int64_t now);
-bool pressure_memory_room(long peak_kb, void *sv);	/* sched_memory_room_fn */
+bool pressure_memory_room(long peak_kb, void *sv);	/* admission_memory_fn */
 void pressure_check_disk(struct supervisor *sv, int64_t now);
 int64_t pressure_next_deadline(const struct supervisor *sv);
 

@@ -16,6 +16,7 @@
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
 #include "supervisor/exec_self.h"
+#include "supervisor/flight.h"
 
 struct worker_proc {
 	pid_t pid;
@@ -248,7 +249,7 @@ protocol_error(struct workers *w, struct worker_proc *p, const char *why)
 	p->broken = true;
 	kill_worker(p);
 	reason = xasprintf("protocol error: %s", why);
-	sched_on_worker_failed(w->sched, p->issue, p->pid, reason);
+	flight_on_failed(w->sched, p->issue, p->pid, reason);
 	free(reason);
 }
 
@@ -283,7 +284,7 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 
 		strlcpy(d.landed, m.sha, sizeof(d.landed));
 		if (p->type != CHILD_RECOVERY || m.type != PROTO_RECOVERED ||
-		    sched_on_recovered(w->sched, p->issue, p->pid, &d) == -1)
+		    flight_on_recovered(w->sched, p->issue, p->pid, &d) == -1)
 			protocol_error(w, p, "a message out of sequence");
 		return;
 	}
@@ -298,7 +299,7 @@ handle_line(struct workers *w, struct worker_proc *p, const char *line)
 	}
 	if (m.type == PROTO_PHASE)
 		arm_watchdog(w, p, &m);
-	if (sched_on_message(w->sched, p->issue, p->pid, &m) == -1)
+	if (flight_on_message(w->sched, p->issue, p->pid, &m) == -1)
 		protocol_error(w, p, "a message out of sequence");
 }
 
@@ -380,7 +381,7 @@ settle_exits(struct workers *w)
 		if (p->phase_pgid > 0)
 			kill(-p->phase_pgid, SIGKILL);
 		if (!p->broken)
-			sched_on_worker_exit(w->sched, p->issue, p->pid, p->status, w->stopping);
+			flight_on_exit(w->sched, p->issue, p->pid, p->status, w->stopping);
 		w->v[k] = w->v[--w->n];
 	}
 }
@@ -453,7 +454,7 @@ workers_watchdog(struct workers *w, int64_t now)
 		    "%s; killing worker %d", why, (int)p->pid);
 		p->broken = true;
 		kill_worker(p);
-		sched_on_worker_failed(w->sched, p->issue, p->pid, why);
+		flight_on_failed(w->sched, p->issue, p->pid, why);
 		free(why);
 	}
 }

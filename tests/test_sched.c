@@ -1,8 +1,9 @@
 /*
- * The scheduler alone (supervisor/sched*.c): a fake start function stands in
- * for fork, and the tests play the worker's messages.  Every transition of
- * the table is walked, and every message out of turn is refused.  The store,
- * the event log and the repos are real files in a temporary folder.
+ * The scheduler alone (supervisor/sched.c and the files sched.h lists): a
+ * fake start function stands in for fork, and the tests play the worker's
+ * messages.  Every transition of the table is walked, and every message out
+ * of turn is refused.  The store, the event log and the repos are real
+ * files in a temporary folder.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@
 #include "common/events.h"
 #include "common/store.h"
 #include "common/util.h"
+#include "supervisor/admission.h"
+#include "supervisor/backlog.h"
+#include "supervisor/flight.h"
 #include "supervisor/journal.h"
 #include "supervisor/sched.h"
 #include "tests/lib/testlib.h"
@@ -24,6 +28,7 @@ static struct config *cfg;
 static struct store *store;
 static struct events *events;
 static struct journal *journal;
+static struct admission *adm;
 static struct sched *s;
 
 /* What the fake start function was asked to start, and the gates opened. */
@@ -84,7 +89,8 @@ setup(void)
 	journal = journal_new(store, events);
 	njobs = ngates = 0;
 	fail_start = false;
-	s = sched_new(cfg, store, journal, 2, fake_start, NULL);
+	adm = admission_new(cfg, store, journal, 2);
+	s = sched_new(cfg, store, journal, adm, fake_start, NULL);
 	sched_set_gate(s, fake_gate, NULL);
 }
 
@@ -92,6 +98,7 @@ static void
 teardown(void)
 {
 	sched_free(s);
+	admission_free(adm);
 	journal_free(journal);
 	events_close(events);
 	store_close(store);
@@ -131,7 +138,7 @@ sync_three(void)
 	add_issue(&l, "api", 1, "one");
 	issue_spec_add_dep(add_issue(&l, "api", 2, "two"), "api", 1);
 	add_issue(&l, "web", 1, "w");
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 }
 
@@ -158,7 +165,7 @@ job_of(const char *key)
 static int
 say(int job, struct proto_msg m)
 {
-	return DISPATCH_RC(sched_on_message(s, issues_of[job], 100000 + job, &m));
+	return DISPATCH_RC(flight_on_message(s, issues_of[job], 100000 + job, &m));
 }
 
 static struct proto_msg
@@ -261,12 +268,12 @@ Test(sched, a_failed_attempt_waits_then_dies_and_blocks_its_dependent_until_retr
 	cr_assert_eq(say(a, done_msg(OUTCOME_FAILED, "implement failed again")), 0);
 	cr_assert_str_eq(state_of("api", 1), "dead", "max_attempts = 2");
 	cr_assert_str_eq(state_of("api", 2), "blocked");
-	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#2", &why)), -1, "its dependency is still dead");
+	cr_assert_eq(DISPATCH_RC(backlog_retry(s, "api#2", &why)), -1, "its dependency is still dead");
 	free(why);
-	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#1", &why)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_retry(s, "api#1", &why)), 0);
 	cr_assert_str_eq(state_of("api", 1), "ready");
 	cr_assert_str_eq(state_of("api", 2), "queued", "unblocked with its dependency");
-	cr_assert_eq(DISPATCH_RC(sched_retry(s, "api#1", &why)), -1, "only a dead or blocked issue");
+	cr_assert_eq(DISPATCH_RC(backlog_retry(s, "api#1", &why)), -1, "only a dead or blocked issue");
 	cr_assert(strstr(why, "api#1 is ready"), "%s", why);
 	free(why);
 }
@@ -300,7 +307,7 @@ Test(sched, a_stopping_daemon_leaves_its_issue_to_resume_without_counting)
 	sync_three();
 	DISPATCH(sched_admit(s));
 	a = job_of("api#1");
-	DISPATCH(sched_on_worker_exit(s, issues_of[a], 100000 + a, 3 << 8, true));
+	DISPATCH(flight_on_exit(s, issues_of[a], 100000 + a, 3 << 8, true));
 	cr_assert_str_eq(state_of("api", 1), "running", "left for the next start's recovery");
 	cr_assert_eq(sched_inflight(s), 1, "web#1 is still in flight, api#1 holds no slot");
 }
@@ -316,7 +323,7 @@ Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
 	m = hello(a);
 	strcpy(m.trace, "0000000000000000");
 	cr_assert_eq(say(a, m), -1, "a hello of another attempt");
-	cr_assert_eq(sched_on_message(s, issues_of[a], 4242, &(struct proto_msg){ .type = PROTO_SLOT }),
+	cr_assert_eq(flight_on_message(s, issues_of[a], 4242, &(struct proto_msg){ .type = PROTO_SLOT }),
 	    -1, "a pid that is not the issue's worker");
 	cr_assert_eq(say(a, merge_msg(MERGE_LOCKED, NULL)), -1, "the lock before the queue");
 	cr_assert_eq(say(a, merge_msg(MERGE_MERGED, "0123456789abcdef0123456789abcdef01234567")),
@@ -331,13 +338,13 @@ Test(sched, messages_out_of_turn_are_refused_and_change_nothing)
 Test(sched, the_cap_bounds_admission_and_a_pause_admits_nothing)
 {
 	sync_three();
-	DISPATCH(sched_cap_set(s, 0, "control", "test"));
+	DISPATCH(admission_set(adm, 0, "control", "test"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 0);
-	DISPATCH(sched_cap_step(s, +1, "signal", "SIGUSR2"));
+	DISPATCH(admission_step(adm, +1, "signal", "SIGUSR2"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
-	cr_assert_eq(sched_effective_cap(s), 1);
+	cr_assert_eq(admission_effective(adm), 1);
 }
 
 Test(sched, the_table_refuses_what_it_does_not_list)
@@ -439,7 +446,7 @@ Test(sched, every_input_in_every_state_does_what_the_table_says)
 			issue_spec_add_dep(add_issue(&l, "api", number_of(st, in) + 1, "dependent"),
 			    "api", number_of(st, in));
 		}
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 
 	for (int st = 0; st < STATE_COUNT; st++)
@@ -489,9 +496,9 @@ Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
 	add_issue(&l, "web", 1, "w1");
 	add_issue(&l, "web", 2, "w2");
 	add_issue(&l, "web", 3, "w3");
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
-	DISPATCH(sched_cap_set(s, 1, "control", "test"));
+	DISPATCH(admission_set(adm, 1, "control", "test"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_str_eq(jobs[0].key, "web#1");
@@ -512,11 +519,11 @@ Test(sched, memory_is_asked_at_every_admission)
 {
 	sync_three();
 	memory_rooms_left = 1;
-	sched_set_memory_room(s, fake_memory_room, NULL);
+	admission_set_memory_room(adm, fake_memory_room, NULL);
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1, "room for one: the second admission found none");
-	cr_assert(sched_memory_is_low(s), "the memory hand holds admissions");
-	cr_assert_eq(sched_effective_cap(s), 0);
+	cr_assert(admission_memory_is_low(adm), "the memory hand holds admissions");
+	cr_assert_eq(admission_effective(adm), 0);
 }
 
 static void
@@ -591,7 +598,7 @@ Test(sched, an_issue_waiting_for_its_pool_holds_back_no_other_of_its_repo)
 	add_issue(&l, "api", 2, "light");
 	strcpy(add_issue(&l, "web", 1, "heavy, longer chain")->pool, "heavy");
 	issue_spec_add_dep(add_issue(&l, "web", 2, "after web#1"), "web", 1);
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 2, "the cap is 2: both repos admit one");
@@ -616,9 +623,9 @@ Test(sched, priorities_follow_the_expected_time_of_attempts_as_they_end)
 	add_issue(&l, "api", 1, "alone");
 	add_issue(&l, "web", 1, "first of two");
 	issue_spec_add_dep(add_issue(&l, "web", 2, "second"), "web", 1);
-	cr_assert_eq(DISPATCH_RC(sched_sync(s, &l)), 0);
+	cr_assert_eq(DISPATCH_RC(backlog_sync(s, &l)), 0);
 	issue_list_clear(&l);
-	DISPATCH(sched_cap_set(s, 1, "control", "test"));
+	DISPATCH(admission_set(adm, 1, "control", "test"));
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_str_eq(jobs[0].key, "web#1", "by counts: web's chain of two");
