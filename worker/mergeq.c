@@ -12,6 +12,7 @@
 #include "common/proto.h"
 #include "worker/guard.h"
 #include "worker/phase.h"
+#include "worker/remote.h"
 #include "worker/signals.h"
 
 #define MERGE_CAS_TRIES 5	/* another writer moved the ref between read and swap */
@@ -203,12 +204,20 @@ sync_remote(const struct merge_request *req, const char *ref, struct strbuf *rea
 {
 	const char *remote = req->repo->push, *agent = req->cfg->agent_branch;
 	struct git_oid ours = { "" }, theirs = { "" }, base = { "" }, joined = { "" };
-	enum merge_result r = MERGE_LANDED;
+	enum merge_result r;
 	struct git_fetch f;
 	char *message;
+	int rc;
 
 	git_fetch_prepare(&f, remote, agent);
-	if (git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, f.argv) != 0 ||
+	if ((rc = git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, f.argv)) == -2) {
+		/* No answer in git_timeout: the push would wait as long for none. */
+		strbuf_addf(reason, "fetch from %s: no answer in git_timeout (%d s); nothing "
+		    "landed, back in line", remote, req->cfg->git_timeout);
+		git_fetch_clear(&f);
+		return MERGE_TEMPFAIL;
+	}
+	if (rc != 0 ||
 	    git_rev_parse_two(req->repo->path, f.tracking, ref, &theirs, &ours) == -1 ||
 	    git_merge_base(req->repo->path, &ours, &theirs, &base) == -1 ||
 	    git_oid_equal(&base, &theirs)) {
@@ -232,26 +241,42 @@ sync_remote(const struct merge_request *req, const char *ref, struct strbuf *rea
 	return r;
 }
 
-/* Push the agent branch, never forced; false when the remote refused it. */
-static bool
-push_agent(const struct merge_request *req, const char *ref, struct strbuf *reason)
+enum push_result {
+	PUSHED,
+	PUSH_REFUSED,		/* the remote said no: it moved on since the fetch, or a hook */
+	PUSH_UNREACHED,		/* no answer: no route, no repository there, a reset, git_timeout */
+	PUSH_STOPPED		/* the worker was asked to stop between two tries */
+};
+
+/*
+ * Push commit to the remote's agent branch, never forced.  A refusal is
+ * for taking the remote in and pushing again; a push that never reached
+ * the remote, tried again after a pause or two (remote.c), is for later.
+ */
+static enum push_result
+push_agent(const struct merge_request *req, const struct git_oid *commit, struct strbuf *reason)
 {
-	char *spec = xasprintf("%s:%s", ref, ref);
+	const struct remote_call c = { .remote = req->repo->push,
+	    .timeout_s = req->cfg->git_timeout, .signal_fd = req->signal_fd, .log_fd = req->log_fd };
+	char *spec = xasprintf("%s:refs/heads/%s", commit->hex, req->cfg->agent_branch);
 	struct strbuf out = { 0 };
-	int rc = git_run_remote(req->repo->path, req->cfg->git_timeout, &out, (const char *[]){
+	int rc = remote_git_call(&c, req->repo->path, &out, (const char *[]){
 	    "push", "-q", "--porcelain", req->repo->push, spec, NULL });
+	enum push_result p = rc == 0 ? PUSHED : rc == REMOTE_STOPPED ? PUSH_STOPPED :
+	    git_push_refused(out.s) ? PUSH_REFUSED : PUSH_UNREACHED;
+	static const char *const said[] = { "ok", "refused", "failed", "stopped" };
 
-	const char *said = rc == 0 ? "ok" : git_push_refused(out.s) ? "refused" : "failed";
-
-	if (rc != 0) {
+	if (p == PUSH_REFUSED || p == PUSH_UNREACHED) {
 		strbuf_free(reason);
-		strbuf_addf(reason, "push to %s %s%s: %s", req->repo->push, said,
-		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
+		strbuf_addf(reason, "push to %s %s%s%s: %s", req->repo->push, said[p],
+		    rc == -2 ? " (git_timeout)" : "",
+		    p == PUSH_UNREACHED ? ", the remote not reached; nothing landed" : "",
+		    out.s ? out.s : "");
 	}
-	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec, said);
+	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec, said[p]);
 	strbuf_free(&out);
 	free(spec);
-	return rc == 0;
+	return p;
 }
 
 /*
@@ -322,6 +347,7 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 	char *branch_ref = xasprintf("refs/heads/%s", req->branch);
 	struct git_oid tip, head, base;
 	enum merge_result r = MERGE_ERROR;
+	bool already;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
 		tip.hex[0] = head.hex[0] = '\0';
@@ -350,7 +376,8 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 			break;
 		}
 		/* Idempotent: a retried or recovered merge never lands twice. */
-		if (git_oid_equal(&base, &head))
+		already = git_oid_equal(&base, &head);
+		if (already)
 			*landed = head;
 		else {
 			if ((r = join(req, &tip, &head, &base, req->message, landed, reason)) !=
@@ -360,6 +387,22 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 			    ((r = run_check(req, landed->hex, reason)) != MERGE_LANDED ||
 			    (r = gate_left_branch(req, ref, &tip, reason)) != MERGE_LANDED))
 				break;
+		}
+		/* The remote before the ref here: the agent branch never holds a
+		 * landing its remote lacks, so a push that fails leaves nothing
+		 * to land twice.  Refused: fetch, take in, land and push again.
+		 * Not reached: back in line, for a later attempt. */
+		if (req->repo->push) {
+			enum push_result p = push_agent(req, already ? &tip : landed, reason);
+
+			r = p == PUSH_STOPPED ? MERGE_STOPPED : p == PUSH_UNREACHED ?
+			    MERGE_TEMPFAIL : MERGE_ERROR;
+			if (p == PUSH_REFUSED)
+				continue;
+			if (p != PUSHED)
+				break;
+		}
+		if (!already) {
 			/* The tip first, then the ref: a worker that looks between
 			 * the two sees a landing of waved's, never an agent's move. */
 			guard_tip_set(req->cfg, req->repo->name, landed);
@@ -371,9 +414,7 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 			}
 		}
 		r = MERGE_LANDED;
-		if (req->repo->push == NULL || push_agent(req, ref, reason))
-			break;
-		r = MERGE_ERROR;	/* refused: fetch, take in, push again */
+		break;
 	}
 	free(branch_ref);
 	free(ref);

@@ -16,8 +16,9 @@ enum merge_result {
 	MERGE_CONFLICT,		/* reason: the conflicting paths */
 	MERGE_CHECK_FAILED,	/* the [merge] check gate failed; reason says why */
 	MERGE_ERROR,		/* git failed; reason says how */
-	MERGE_STOPPED,		/* the worker was asked to stop while waiting */
-	MERGE_TEMPFAIL		/* the cluster ended the gate's job: try again later */
+	MERGE_STOPPED,		/* asked to stop while waiting (for the lock, to push again) */
+	MERGE_TEMPFAIL		/* try again later: the cluster ended the gate's job, or the
+				 * push remote did not answer (nothing landed) */
 };
 
 struct merge_request {
