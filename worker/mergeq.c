@@ -15,7 +15,7 @@
 #include "worker/remote.h"
 #include "worker/signals.h"
 
-#define MERGE_CAS_TRIES 5	/* another writer moved the ref between read and swap */
+#define MERGE_CAS_TRIES 5	/* rounds: the ref moved between read and swap, or the remote refused */
 
 /*
  * The lock lives in the repository's common git dir, not in waved's state:
