@@ -22,7 +22,7 @@ proto_outcome_name(enum proto_outcome o)
 }
 
 const char *
-proto_merge_state_name(enum proto_merge_state s)
+proto_merge_stage_name(enum proto_merge_stage s)
 {
 	return s < ARRAY_LEN(merge_names) ? merge_names[s] : "?";
 }
@@ -200,7 +200,7 @@ parse_merge(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 		snprintf(err, errsize, "\"state\": expected wait, locked or merged");
 		return -1;
 	}
-	m->merge = (enum proto_merge_state)i;
+	m->merge = (enum proto_merge_stage)i;
 	return m->merge == MERGE_MERGED ? copy_sha(o, "sha", m->sha, err, errsize) : 0;
 }
 
@@ -438,7 +438,7 @@ build(const struct proto_msg *m, size_t reason_len)
 		break;
 	case PROTO_MERGE:
 		cJSON_AddStringToObject(o, "t", "merge");
-		cJSON_AddStringToObject(o, "state", proto_merge_state_name(m->merge));
+		cJSON_AddStringToObject(o, "state", proto_merge_stage_name(m->merge));
 		if (m->merge == MERGE_MERGED)
 			cJSON_AddStringToObject(o, "sha", m->sha);
 		break;

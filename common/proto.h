@@ -92,10 +92,18 @@ enum recover_action {
 	RECOVER_RESET		/* anything else: a new start, worktree and branch removed */
 };
 
-enum proto_merge_state {
-	MERGE_WAIT,
-	MERGE_LOCKED,
-	MERGE_MERGED
+/*
+ * Where a worker is in its repo's merge queue, told on the pipe as it gets
+ * there ({"t":"merge","state":...}; the events merge_wait, merge_locked,
+ * merged).  Progress only, with no failure in it: it is not enum
+ * mergeq_result (worker/mergeq.h), the queue's verdict on one pass, which
+ * stays in the worker; a landing is told here as MERGE_MERGED, and every
+ * other verdict as the "done" outcome (or a conflict round) it leads to.
+ */
+enum proto_merge_stage {
+	MERGE_WAIT,		/* queued for the repo's merge lock */
+	MERGE_LOCKED,		/* holding it */
+	MERGE_MERGED		/* landed (sha: the agent branch's new tip) */
 };
 
 enum proto_outcome {
@@ -130,7 +138,7 @@ struct proto_msg {
 	/* phase end head, prepared base, merge sha */
 	char sha[PROTO_SHA_MAX + 1];
 	/* merge */
-	enum proto_merge_state merge;
+	enum proto_merge_stage merge;
 	/* done; resolved: the files, one a line */
 	enum proto_outcome outcome;
 	char reason[PROTO_REASON_MAX + 1];
@@ -150,7 +158,7 @@ int proto_send(int fd, const struct proto_msg *msg);
 const char *proto_outcome_name(enum proto_outcome o);
 const char *resume_point_name(enum resume_point r);
 const char *recover_action_name(enum recover_action a);
-const char *proto_merge_state_name(enum proto_merge_state s);
+const char *proto_merge_stage_name(enum proto_merge_stage s);
 const char *proto_guard_name(enum proto_guard g);
 
 #endif

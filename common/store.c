@@ -245,6 +245,28 @@ store_exec_stmt(struct store *st, sqlite3_stmt *s)
 	return 0;
 }
 
+int
+store_exec_binds(struct store *st, enum stmt_id id, const struct store_bind *v, size_t n)
+{
+	sqlite3_stmt *s = store_stmt(st, id);
+
+	for (size_t k = 0; k < n; k++) {
+		int at = (int)k + 1;
+
+		/* Static text: the statement is stepped before the caller goes on,
+		 * and store_stmt clears the bindings before its next use. */
+		if (v[k].type == SB_INT)
+			sqlite3_bind_int64(s, at, v[k].i);
+		else if (v[k].type == SB_REAL)
+			sqlite3_bind_double(s, at, v[k].real);
+		else if (v[k].text)
+			sqlite3_bind_text(s, at, v[k].text, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, at);
+	}
+	return store_exec_stmt(st, s);
+}
+
 static int64_t
 query_int64(struct store *st, enum stmt_id id)
 {

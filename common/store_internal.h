@@ -97,6 +97,27 @@ struct store {
 sqlite3_stmt *store_stmt(struct store *st, enum stmt_id id);
 /* Step a statement that returns no rows, inside a transaction recorded for its replay. */
 int store_exec_stmt(struct store *st, sqlite3_stmt *s);
+
+/* A value for a statement's parameter: a whole number, a text (NULL binds NULL), a real. */
+struct store_bind {
+	enum { SB_INT, SB_TEXT, SB_REAL } type;
+	int64_t i;
+	const char *text;
+	double real;
+};
+#define BIND_INT(v)	((struct store_bind){ .type = SB_INT, .i = (v) })
+#define BIND_TEXT(v)	((struct store_bind){ .type = SB_TEXT, .text = (v) })
+#define BIND_REAL(v)	((struct store_bind){ .type = SB_REAL, .real = (v) })
+
+/* Statement id with values bound to ?1, ?2... in order, stepped by store_exec_stmt. */
+int store_exec_binds(struct store *st, enum stmt_id id, const struct store_bind *v, size_t n);
+/*
+ * The one-statement writer: store_exec_bound(st, ST_SET_PHASE, BIND_INT(id),
+ * BIND_TEXT(phase), BIND_INT(now_ms())); 0 or -1, as store_exec_stmt.
+ */
+#define store_exec_bound(st, id, ...)						\
+	store_exec_binds((st), (id), (const struct store_bind[]){ __VA_ARGS__ },	\
+	    sizeof((const struct store_bind[]){ __VA_ARGS__ }) / sizeof(struct store_bind))
 /* Why the open transaction failed (taken). */
 void store_set_error(struct store *st, char *why);
 

@@ -1,8 +1,8 @@
 /*
  * The rows of the store (common/store.h): issues and their dependencies,
  * attempts and their state markers, pull requests, the daemon's own row.
- * Every write goes through store_exec_stmt, so that a transaction that
- * cannot commit is kept for its replay (store.c).
+ * Every write goes through store_exec_bound (store_exec_stmt), so that a
+ * transaction that cannot commit is kept for its replay (store.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -127,12 +127,8 @@ store_sync_repos(struct store *st, const struct config *cfg)
 	if (own && store_begin(st) == -1)
 		return -1;
 	for (size_t i = 0; i < cfg->nrepos; i++) {
-		sqlite3_stmt *s = store_stmt(st, ST_REPO_UPSERT);
-
-		sqlite3_bind_text(s, 1, cfg->repos[i].name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, cfg->repos[i].path, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, cfg->agent_branch, -1, SQLITE_STATIC);
-		if (store_exec_stmt(st, s) == -1) {
+		if (store_exec_bound(st, ST_REPO_UPSERT, BIND_TEXT(cfg->repos[i].name),
+		    BIND_TEXT(cfg->repos[i].path), BIND_TEXT(cfg->agent_branch)) == -1) {
 			if (own)
 				store_rollback(st);
 			return -1;
@@ -177,36 +173,23 @@ deps_equal(struct store *st, sqlite3_int64 id, const struct issue_spec *spec)
 static int
 deps_replace(struct store *st, sqlite3_int64 id, const struct issue_spec *spec)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_DEPS_DELETE);
-
-	sqlite3_bind_int64(s, 1, id);
-	if (store_exec_stmt(st, s) == -1)
+	if (store_exec_bound(st, ST_DEPS_DELETE, BIND_INT(id)) == -1)
 		return -1;
-	for (size_t k = 0; k < spec->ndeps; k++) {
-		s = store_stmt(st, ST_DEPS_INSERT);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_text(s, 2, spec->deps[k].repo, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, spec->deps[k].number);
-		if (store_exec_stmt(st, s) == -1)
+	for (size_t k = 0; k < spec->ndeps; k++)
+		if (store_exec_bound(st, ST_DEPS_INSERT, BIND_INT(id), BIND_TEXT(spec->deps[k].repo),
+		    BIND_INT(spec->deps[k].number)) == -1)
 			return -1;
-	}
 	return 0;
 }
 
 static enum store_upsert
 issue_insert(struct store *st, const struct issue_spec *spec)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_ISSUE_INSERT);
 	int64_t id = st->next_issue_id;
 
-	sqlite3_bind_text(s, 1, spec->repo, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, spec->number);
-	sqlite3_bind_text(s, 3, spec->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, spec->body ? spec->body : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, spec->created);
-	sqlite3_bind_int64(s, 6, now_ms());
-	sqlite3_bind_int64(s, 7, id);
-	if (store_exec_stmt(st, s) == -1)
+	if (store_exec_bound(st, ST_ISSUE_INSERT, BIND_TEXT(spec->repo), BIND_INT(spec->number),
+	    BIND_TEXT(spec->title), BIND_TEXT(spec->body ? spec->body : ""),
+	    BIND_INT(spec->created), BIND_INT(now_ms()), BIND_INT(id)) == -1)
 		return STORE_ERROR;
 	if (!st->txn_failed && sqlite3_changes(st->db) != 1) {
 		log_warnx("store: %s#%ld: repo is not recorded", spec->repo, spec->number);
@@ -252,13 +235,9 @@ store_upsert_issue(struct store *st, const struct issue_spec *spec)
 	    sqlite3_column_int64(s, 4) == spec->created;
 	sqlite3_reset(s);
 	if (!same_text) {
-		s = store_stmt(st, ST_ISSUE_UPDATE_TEXT);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_text(s, 2, spec->title, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, spec->body ? spec->body : "", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 4, spec->created);
-		sqlite3_bind_int64(s, 5, now_ms());
-		if (store_exec_stmt(st, s) == -1)
+		if (store_exec_bound(st, ST_ISSUE_UPDATE_TEXT, BIND_INT(id), BIND_TEXT(spec->title),
+		    BIND_TEXT(spec->body ? spec->body : ""), BIND_INT(spec->created),
+		    BIND_INT(now_ms())) == -1)
 			return STORE_ERROR;
 		result = STORE_UPDATED;
 	}
@@ -297,16 +276,6 @@ store_count_state(struct store *st, const char *state)
 		n = (long)sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	return n;
-}
-
-/* Bind a text that may be NULL. */
-static void
-bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
-{
-	if (text)
-		sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
 }
 
 static const char *
@@ -372,52 +341,30 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 int
 store_issue_save(struct store *st, int64_t id, const struct store_sched_row *v)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_ISSUE_SAVE);
-
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, v->state, -1, SQLITE_STATIC);
-	bind_text_or_null(s, 3, v->reason);
-	sqlite3_bind_int(s, 4, v->attempts);
-	sqlite3_bind_int64(s, 5, v->retry_at);
-	bind_text_or_null(s, 6, v->final_commit);
-	sqlite3_bind_int64(s, 7, now_ms());
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_ISSUE_SAVE, BIND_INT(id), BIND_TEXT(v->state),
+	    BIND_TEXT(v->reason), BIND_INT(v->attempts), BIND_INT(v->retry_at),
+	    BIND_TEXT(v->final_commit), BIND_INT(now_ms()));
 }
 
 int
 store_set_phase(struct store *st, int64_t id, const char *phase)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_SET_PHASE);
-
-	sqlite3_bind_int64(s, 1, id);
-	bind_text_or_null(s, 2, phase);
-	sqlite3_bind_int64(s, 3, now_ms());
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_SET_PHASE, BIND_INT(id), BIND_TEXT(phase),
+	    BIND_INT(now_ms()));
 }
 
 int
 store_set_pull(struct store *st, int64_t id, const struct store_pull *p)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_SET_PULL);
-
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, p->number);
-	bind_text_or_null(s, 3, p->url);
-	bind_text_or_null(s, 4, p->head);
-	sqlite3_bind_int(s, 5, p->round);
-	sqlite3_bind_int(s, 6, p->pushes);
-	sqlite3_bind_int64(s, 7, p->since);
-	bind_text_or_null(s, 8, p->kind);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_SET_PULL, BIND_INT(id), BIND_INT(p->number),
+	    BIND_TEXT(p->url), BIND_TEXT(p->head), BIND_INT(p->round), BIND_INT(p->pushes),
+	    BIND_INT(p->since), BIND_TEXT(p->kind));
 }
 
 int
 store_clear_pull(struct store *st, int64_t id)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_CLEAR_PULL);
-
-	sqlite3_bind_int64(s, 1, id);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_CLEAR_PULL, BIND_INT(id));
 }
 
 int64_t
@@ -435,14 +382,8 @@ store_attempt_begin(struct store *st, int64_t issue_id, int number, const char *
 	sqlite3_reset(s);
 	if (id == 0)
 		id = st->next_attempt_id++;
-	s = store_stmt(st, ST_ATTEMPT_BEGIN);
-	sqlite3_bind_int64(s, 1, issue_id);
-	sqlite3_bind_int(s, 2, number);
-	sqlite3_bind_text(s, 3, trace, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, pid);
-	sqlite3_bind_int64(s, 5, now_ms());
-	sqlite3_bind_int64(s, 6, id);
-	if (store_exec_stmt(st, s) == -1)
+	if (store_exec_bound(st, ST_ATTEMPT_BEGIN, BIND_INT(issue_id), BIND_INT(number),
+	    BIND_TEXT(trace), BIND_INT(pid), BIND_INT(now_ms()), BIND_INT(id)) == -1)
 		return -1;
 	return id;
 }
@@ -450,49 +391,29 @@ store_attempt_begin(struct store *st, int64_t issue_id, int number, const char *
 int
 store_attempt_set_base(struct store *st, int64_t attempt_id, const char *sha)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_ATTEMPT_BASE);
-
-	sqlite3_bind_int64(s, 1, attempt_id);
-	sqlite3_bind_text(s, 2, sha, -1, SQLITE_STATIC);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_ATTEMPT_BASE, BIND_INT(attempt_id), BIND_TEXT(sha));
 }
 
 int
 store_attempt_end(struct store *st, int64_t attempt_id, const char *outcome,
     const char *reason)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_ATTEMPT_END);
-
-	sqlite3_bind_int64(s, 1, attempt_id);
-	sqlite3_bind_text(s, 2, outcome, -1, SQLITE_STATIC);
-	bind_text_or_null(s, 3, reason);
-	sqlite3_bind_int64(s, 4, now_ms());
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_ATTEMPT_END, BIND_INT(attempt_id), BIND_TEXT(outcome),
+	    BIND_TEXT(reason), BIND_INT(now_ms()));
 }
 
 int
 store_marker_add(struct store *st, int64_t attempt_id, const char *phase, int result,
     const char *head, long ms)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_MARKER_ADD);
-
-	sqlite3_bind_int64(s, 1, attempt_id);
-	sqlite3_bind_text(s, 2, phase, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, result);
-	bind_text_or_null(s, 4, head);
-	sqlite3_bind_int64(s, 5, ms);
-	sqlite3_bind_int64(s, 6, now_ms());
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_MARKER_ADD, BIND_INT(attempt_id), BIND_TEXT(phase),
+	    BIND_INT(result), BIND_TEXT(head), BIND_INT(ms), BIND_INT(now_ms()));
 }
 
 static int
 add_ms(struct store *st, enum stmt_id id, int64_t row, int64_t ms)
 {
-	sqlite3_stmt *s = store_stmt(st, id);
-
-	sqlite3_bind_int64(s, 1, row);
-	sqlite3_bind_int64(s, 2, ms);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, id, BIND_INT(row), BIND_INT(ms));
 }
 
 int
@@ -517,16 +438,9 @@ store_note_rss(struct store *st, int64_t issue_id, int64_t kb)
 int
 store_daemon_set(struct store *st, const struct store_daemon *d)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_DAEMON_SET);
-
-	sqlite3_bind_int64(s, 1, d->pid);
-	sqlite3_bind_int(s, 2, d->running);
-	sqlite3_bind_int(s, 3, d->cap);
-	sqlite3_bind_int(s, 4, d->effective_cap);
-	sqlite3_bind_int(s, 5, d->paused);
-	sqlite3_bind_int64(s, 6, now_ms());
-	bind_text_or_null(s, 7, d->limits[0] ? d->limits : NULL);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_DAEMON_SET, BIND_INT(d->pid), BIND_INT(d->running),
+	    BIND_INT(d->cap), BIND_INT(d->effective_cap), BIND_INT(d->paused), BIND_INT(now_ms()),
+	    BIND_TEXT(d->limits[0] ? d->limits : NULL));
 }
 
 int
@@ -569,23 +483,15 @@ store_last_marker(struct store *st, int64_t attempt_id, struct store_marker *m)
 int
 store_set_reported(struct store *st, const char *repo, long number, const char *what)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_SET_REPORTED);
-
-	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, number);
-	bind_text_or_null(s, 3, what);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_SET_REPORTED, BIND_TEXT(repo), BIND_INT(number),
+	    BIND_TEXT(what));
 }
 
 int
 store_report_add(struct store *st, int64_t seq, const char *line)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_REPORT_ADD);
-
-	sqlite3_bind_int64(s, 1, seq);
-	sqlite3_bind_text(s, 2, line, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, now_ms());
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_REPORT_ADD, BIND_INT(seq), BIND_TEXT(line),
+	    BIND_INT(now_ms()));
 }
 
 bool
@@ -606,10 +512,7 @@ store_report_first(struct store *st, int64_t *seq, char **line)
 int
 store_report_done(struct store *st, int64_t seq)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_REPORT_DONE);
-
-	sqlite3_bind_int64(s, 1, seq);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_REPORT_DONE, BIND_INT(seq));
 }
 
 long
@@ -627,12 +530,8 @@ store_report_count(struct store *st)
 int
 store_duration_note(struct store *st, const char *scope, const char *name, int64_t ms)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_DURATION_NOTE);
-
-	bind_text_or_null(s, 1, scope);
-	bind_text_or_null(s, 2, name);
-	sqlite3_bind_int64(s, 3, ms);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_DURATION_NOTE, BIND_TEXT(scope), BIND_TEXT(name),
+	    BIND_INT(ms));
 }
 
 int

@@ -9,46 +9,25 @@ int
 store_spend(struct store *st, int64_t issue_id, int64_t attempt_id, int64_t at_ms,
     double cost_usd, int64_t tokens_in, int64_t tokens_out)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_SPEND_ATTEMPT);
-
-	sqlite3_bind_int64(s, 1, attempt_id);
-	sqlite3_bind_double(s, 2, cost_usd);
-	sqlite3_bind_int64(s, 3, tokens_in);
-	sqlite3_bind_int64(s, 4, tokens_out);
-	if (store_exec_stmt(st, s) == -1)
+	if (store_exec_bound(st, ST_SPEND_ATTEMPT, BIND_INT(attempt_id), BIND_REAL(cost_usd),
+	    BIND_INT(tokens_in), BIND_INT(tokens_out)) == -1 ||
+	    store_exec_bound(st, ST_SPEND_ISSUE, BIND_INT(issue_id), BIND_REAL(cost_usd),
+	    BIND_INT(tokens_in), BIND_INT(tokens_out)) == -1)
 		return -1;
-	s = store_stmt(st, ST_SPEND_ISSUE);
-	sqlite3_bind_int64(s, 1, issue_id);
-	sqlite3_bind_double(s, 2, cost_usd);
-	sqlite3_bind_int64(s, 3, tokens_in);
-	sqlite3_bind_int64(s, 4, tokens_out);
-	if (store_exec_stmt(st, s) == -1)
-		return -1;
-	s = store_stmt(st, ST_SPEND_ADD);
-	sqlite3_bind_int64(s, 1, at_ms);
-	sqlite3_bind_int64(s, 2, issue_id);
-	sqlite3_bind_double(s, 3, cost_usd);
-	sqlite3_bind_int64(s, 4, tokens_in + tokens_out);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_SPEND_ADD, BIND_INT(at_ms), BIND_INT(issue_id),
+	    BIND_REAL(cost_usd), BIND_INT(tokens_in + tokens_out));
 }
 
 int
 store_waste_cost(struct store *st, int64_t issue_id, int64_t attempt_id)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_WASTE_COST);
-
-	sqlite3_bind_int64(s, 1, issue_id);
-	sqlite3_bind_int64(s, 2, attempt_id);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_WASTE_COST, BIND_INT(issue_id), BIND_INT(attempt_id));
 }
 
 int
 store_budget_reset(struct store *st, int64_t issue_id)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_BUDGET_RESET);
-
-	sqlite3_bind_int64(s, 1, issue_id);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_BUDGET_RESET, BIND_INT(issue_id));
 }
 
 int
@@ -94,8 +73,5 @@ store_spend_frees_at(struct store *st, int64_t since, double limit_usd, int64_t 
 int
 store_spend_prune(struct store *st, int64_t until)
 {
-	sqlite3_stmt *s = store_stmt(st, ST_SPEND_PRUNE);
-
-	sqlite3_bind_int64(s, 1, until);
-	return store_exec_stmt(st, s);
+	return store_exec_bound(st, ST_SPEND_PRUNE, BIND_INT(until));
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -229,6 +230,127 @@ Test(e2e_merge, a_remote_that_diverged_is_merged_with_its_own_message)
 	free(conf);
 	free(with_push);
 	free(other);
+	free(remote);
+	free(api);
+}
+
+/* waved.conf as scenario_config wrote it, with push = origin for the repo last written. */
+static void
+config_push_origin(void)
+{
+	char *conf = read_file(sc->conf, NULL), *with_push = xasprintf("%spush = origin\n", conf);
+
+	free(write_text(sc->dir, "waved.conf", with_push));
+	free(with_push);
+	free(conf);
+}
+
+/*
+ * A push that never reaches the remote (here: no repository at its URL) is
+ * not the issue's failure: nothing lands, not even here, the attempt ends
+ * tempfail, and a later one lands the work once, pushed.
+ */
+Test(e2e_merge, a_push_that_cannot_reach_the_remote_lands_nothing_and_is_tried_later)
+{
+	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
+	char *main_tip, *tip, *log, *local, *pushed, *path;
+	const char *reason;
+	cJSON *evs;
+	pid_t pid;
+	int f;
+
+	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
+	scenario_config(sc, "max_attempts = 1\ntempfail_backoff = 2",
+	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	config_push_origin();
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"one\"}]");
+	main_tip = scenario_git(api, (const char *[]){ "rev-parse", "main", NULL });
+	pid = scenario_start(sc, (const char *[]){ "--once", "-c", sc->conf, NULL });
+	cr_assert(scenario_await(sc, "failed", "api#1", 1, 60));
+	tip = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(tip, main_tip, "nothing may land while the remote cannot be told");
+	evs = scenario_events(sc);
+	f = ev_find(evs, "failed", "api#1", 0);
+	cr_assert_str_eq(ev_string(evs, f, "outcome"), "tempfail");
+	reason = ev_string(evs, f, "reason");
+	cr_assert(reason && strstr(reason, "push to origin failed") &&
+	    strstr(reason, "nothing landed"), "%s", reason);
+	cr_assert_eq(ev_count(evs, "merged", "api#1"), 0);
+	cJSON_Delete(evs);
+	/* The attempt tried the remote again after a pause before it gave up. */
+	path = xasprintf("%s/logs/api/1/attempt-1.log", sc->state);
+	log = read_file(path, NULL);
+	cr_assert(log && strstr(log, "== waved: push origin failed (128); again in 1000 ms"), "%s",
+	    log ? log : "");
+	free(log);
+	/* The remote comes back: the retry lands the work, once, here and there. */
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
+	cr_assert_eq(scenario_wait(pid, 120), 0);
+	evs = scenario_events(sc);
+	f = ev_find(evs, "failed", "api#1", 0);
+	int retry = ev_find(evs, "retry_scheduled", "api#1", f);
+	cr_assert_geq(retry, 0);
+	cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(evs, retry), "counted")));
+	cr_assert_gt(ev_find(evs, "admitted", "api#1", retry), retry, "tried again");
+	cr_assert_eq(ev_count(evs, "merged", "api#1"), 1);
+	cr_assert_eq(ev_number(evs, ev_find(evs, "done", "api#1", 0), "attempt"), 1,
+	    "a push that did not reach the remote uses no attempt");
+	assert_landed_once(api, (const char *[]){ "one (api#1)", NULL });
+	assert_landed_once(remote, (const char *[]){ "one (api#1)", NULL });
+	local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	pushed = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(local, pushed);
+	cJSON_Delete(evs);
+	free(local);
+	free(pushed);
+	free(path);
+	free(tip);
+	free(main_tip);
+	free(remote);
+	free(api);
+}
+
+/* A push the remote refuses (here its hook, once) is taken in and pushed again, in the attempt. */
+Test(e2e_merge, a_push_the_remote_refuses_is_pushed_again_in_the_same_attempt)
+{
+	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
+	char *hooks = xasprintf("%s/hooks", remote), *hook, *script, *path, *log;
+	char *local, *pushed;
+	struct run_result r;
+	cJSON *evs;
+
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
+	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
+	script = xasprintf("#!/bin/sh\nif mkdir %s/refused-once 2>/dev/null; then\n"
+	    "  echo 'not now' >&2; exit 1\nfi\n", sc->dir);
+	hook = write_text(hooks, "pre-receive", script);
+	cr_assert_eq(chmod(hook, 0755), 0);
+	scenario_config(sc, "max_attempts = 1",
+	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	config_push_origin();
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"one\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count(evs, "failed", "api#1"), 0, "a refusal is no tempfail");
+	cr_assert_eq(ev_number(evs, ev_find(evs, "done", "api#1", 0), "attempt"), 1);
+	path = xasprintf("%s/logs/api/1/attempt-1.log", sc->state);
+	log = read_file(path, NULL);
+	cr_assert(log && strstr(log, ": refused\n") && strstr(strstr(log, ": refused\n"), ": ok\n"),
+	    "refused, then taken in and pushed: %s", log ? log : "");
+	assert_landed_once(remote, (const char *[]){ "one (api#1)", NULL });
+	local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	pushed = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(local, pushed);
+	cJSON_Delete(evs);
+	run_result_free(&r);
+	free(local);
+	free(pushed);
+	free(log);
+	free(path);
+	free(hook);
+	free(script);
+	free(hooks);
 	free(remote);
 	free(api);
 }

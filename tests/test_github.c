@@ -14,6 +14,7 @@
 #include "supervisor/github/client.h"
 #include "common/util.h"
 #include "supervisor/github/issues.h"
+#include "supervisor/github/token.h"
 #include "tests/lib/httpd.h"
 #include "tests/lib/testlib.h"
 

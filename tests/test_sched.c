@@ -179,7 +179,7 @@ hello(int job)
 }
 
 static struct proto_msg
-merge_msg(enum proto_merge_state st, const char *sha)
+merge_msg(enum proto_merge_stage st, const char *sha)
 {
 	struct proto_msg m = { .type = PROTO_MERGE, .merge = st };
 

@@ -12,9 +12,10 @@
 #include "common/proto.h"
 #include "worker/guard.h"
 #include "worker/phase.h"
+#include "worker/remote.h"
 #include "worker/signals.h"
 
-#define MERGE_CAS_TRIES 5	/* another writer moved the ref between read and swap */
+#define MERGE_CAS_TRIES 5	/* rounds: the ref moved between read and swap, or the remote refused */
 
 /*
  * The lock lives in the repository's common git dir, not in waved's state:
@@ -58,7 +59,7 @@ lock_acquire(const struct merge_request *req, struct strbuf *reason)
 }
 
 /* The tree of tip merged with head, or a conflict listing its paths. */
-static enum merge_result
+static enum mergeq_result
 merge_tree(const struct merge_request *req, const struct git_oid *tip,
     const struct git_oid *head, struct git_oid *tree, struct strbuf *reason)
 {
@@ -72,7 +73,7 @@ merge_tree(const struct merge_request *req, const struct git_oid *tip,
 		strbuf_addf(reason, "merge: git merge-tree failed (exit %d): %s", rc,
 		    out.s ? out.s : "");
 		strbuf_free(&out);
-		return MERGE_ERROR;
+		return MERGEQ_ERROR;
 	}
 	for (line = strtok_r(out.s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (n++ == 0)
@@ -83,9 +84,9 @@ merge_tree(const struct merge_request *req, const struct git_oid *tip,
 	strbuf_free(&out);
 	if (!tree->hex[0]) {
 		strbuf_addf(reason, "merge: git merge-tree named no tree");
-		return MERGE_ERROR;
+		return MERGEQ_ERROR;
 	}
-	return rc == 0 ? MERGE_LANDED : MERGE_CONFLICT;
+	return rc == 0 ? MERGEQ_LANDED : MERGEQ_CONFLICT;
 }
 
 /* A merge commit of tree with parents first and second. */
@@ -122,7 +123,7 @@ append_output(struct strbuf *reason, int log_fd, off_t since)
 }
 
 /* The [merge] check gate, on the candidate commit in a scratch worktree. */
-static enum merge_result
+static enum mergeq_result
 run_check(const struct merge_request *req, const char *candidate, struct strbuf *reason)
 {
 	struct phase_outcome out;
@@ -138,24 +139,24 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 	remove_tree(req->scratch);
 	if (git_run(req->repo->path, reason, (const char *[]){ "worktree", "add", "-q",
 	    "--detach", req->scratch, candidate, NULL }) != 0)
-		return MERGE_ERROR;
+		return MERGEQ_ERROR;
 	dprintf(req->log_fd, "== waved: merge check: %s\n", req->cfg->merge_check);
 	off_t since = lseek(req->log_fd, 0, SEEK_END);
 	phase_run(&spec, &out);
 	git_worktree_drop(req->repo->path, req->scratch, NULL);
 	if (out.result == PHASE_STOPPED)
-		return MERGE_STOPPED;
+		return MERGEQ_STOPPED;
 	if (out.result == PHASE_EXITED && out.status == 0)
-		return MERGE_LANDED;
+		return MERGEQ_LANDED;
 	if (out.result == PHASE_LOST) {
 		strbuf_addf(reason, "merge check: the cluster ended Slurm job %ld (%s); back in line",
 		    out.job, out.job_state);
-		return MERGE_TEMPFAIL;
+		return MERGEQ_TEMPFAIL;
 	}
 	strbuf_addf(reason, "merge check failed (%s %d): ", out.result == PHASE_TIMED_OUT ?
 	    "timeout, status" : "exit", out.status);
 	append_output(reason, req->log_fd, since);
-	return MERGE_CHECK_FAILED;
+	return MERGEQ_CHECK_FAILED;
 }
 
 /*
@@ -163,22 +164,22 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
  * itself when it contains ours (a fast-forward), else a merge commit with
  * message.  base is their merge base.
  */
-static enum merge_result
+static enum mergeq_result
 join(const struct merge_request *req, const struct git_oid *ours, const struct git_oid *theirs,
     const struct git_oid *base, const char *message, struct git_oid *joined,
     struct strbuf *reason)
 {
 	struct git_oid tree = { "" };
-	enum merge_result r;
+	enum mergeq_result r;
 
 	if (git_oid_equal(base, ours)) {
 		*joined = *theirs;	/* fast-forward */
-		return MERGE_LANDED;
+		return MERGEQ_LANDED;
 	}
-	if ((r = merge_tree(req, ours, theirs, &tree, reason)) != MERGE_LANDED)
+	if ((r = merge_tree(req, ours, theirs, &tree, reason)) != MERGEQ_LANDED)
 		return r;
 	return commit_tree(req, &tree, ours, theirs, message, joined, reason) == 0 ?
-	    MERGE_LANDED : MERGE_ERROR;
+	    MERGEQ_LANDED : MERGEQ_ERROR;
 }
 
 /* Compare-and-swap: the ref moves to new only if it still points at old. */
@@ -198,30 +199,38 @@ move_ref(const struct merge_request *req, const char *ref, const struct git_oid 
  * branch yet has nothing to give.  The fetch goes into a ref of its own,
  * never FETCH_HEAD, which another worker of the repo may be writing.
  */
-static enum merge_result
+static enum mergeq_result
 sync_remote(const struct merge_request *req, const char *ref, struct strbuf *reason)
 {
 	const char *remote = req->repo->push, *agent = req->cfg->agent_branch;
 	struct git_oid ours = { "" }, theirs = { "" }, base = { "" }, joined = { "" };
-	enum merge_result r = MERGE_LANDED;
+	enum mergeq_result r;
 	struct git_fetch f;
 	char *message;
+	int rc;
 
 	git_fetch_prepare(&f, remote, agent);
-	if (git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, f.argv) != 0 ||
+	if ((rc = git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, f.argv)) == -2) {
+		/* No answer in git_timeout: the push would wait as long for none. */
+		strbuf_addf(reason, "fetch from %s: no answer in git_timeout (%d s); nothing "
+		    "landed, back in line", remote, req->cfg->git_timeout);
+		git_fetch_clear(&f);
+		return MERGEQ_TEMPFAIL;
+	}
+	if (rc != 0 ||
 	    git_rev_parse_two(req->repo->path, f.tracking, ref, &theirs, &ours) == -1 ||
 	    git_merge_base(req->repo->path, &ours, &theirs, &base) == -1 ||
 	    git_oid_equal(&base, &theirs)) {
 		git_fetch_clear(&f);
-		return MERGE_LANDED;	/* nothing there, or nothing we lack */
+		return MERGEQ_LANDED;	/* nothing there, or nothing we lack */
 	}
 	message = xasprintf("Merge %s/%s into %s", remote, agent, agent);
 	r = join(req, &ours, &theirs, &base, message, &joined, reason);
 	free(message);
-	if (r == MERGE_CONFLICT) {
+	if (r == MERGEQ_CONFLICT) {
 		strbuf_addf(reason, " (between %s and %s/%s)", agent, remote, agent);
-		r = MERGE_ERROR;
-	} else if (r == MERGE_LANDED) {
+		r = MERGEQ_ERROR;
+	} else if (r == MERGEQ_LANDED) {
 		guard_tip_set(req->cfg, req->repo->name, &joined);
 		if (!move_ref(req, ref, &joined, &ours)) {
 			guard_tip_set(req->cfg, req->repo->name, &ours);
@@ -232,26 +241,42 @@ sync_remote(const struct merge_request *req, const char *ref, struct strbuf *rea
 	return r;
 }
 
-/* Push the agent branch, never forced; false when the remote refused it. */
-static bool
-push_agent(const struct merge_request *req, const char *ref, struct strbuf *reason)
+enum push_result {
+	PUSHED,
+	PUSH_REFUSED,		/* the remote said no: it moved on since the fetch, or a hook */
+	PUSH_UNREACHED,		/* no answer: no route, no repository there, a reset, git_timeout */
+	PUSH_STOPPED		/* the worker was asked to stop between two tries */
+};
+
+/*
+ * Push commit to the remote's agent branch, never forced.  A refusal is
+ * for taking the remote in and pushing again; a push that never reached
+ * the remote, tried again after a pause or two (remote.c), is for later.
+ */
+static enum push_result
+push_agent(const struct merge_request *req, const struct git_oid *commit, struct strbuf *reason)
 {
-	char *spec = xasprintf("%s:%s", ref, ref);
+	const struct remote_call c = { .remote = req->repo->push,
+	    .timeout_s = req->cfg->git_timeout, .signal_fd = req->signal_fd, .log_fd = req->log_fd };
+	char *spec = xasprintf("%s:refs/heads/%s", commit->hex, req->cfg->agent_branch);
 	struct strbuf out = { 0 };
-	int rc = git_run_remote(req->repo->path, req->cfg->git_timeout, &out, (const char *[]){
+	int rc = remote_git_call(&c, req->repo->path, &out, (const char *[]){
 	    "push", "-q", "--porcelain", req->repo->push, spec, NULL });
+	enum push_result p = rc == 0 ? PUSHED : rc == REMOTE_STOPPED ? PUSH_STOPPED :
+	    git_push_refused(out.s) ? PUSH_REFUSED : PUSH_UNREACHED;
+	static const char *const said[] = { "ok", "refused", "failed", "stopped" };
 
-	const char *said = rc == 0 ? "ok" : git_push_refused(out.s) ? "refused" : "failed";
-
-	if (rc != 0) {
+	if (p == PUSH_REFUSED || p == PUSH_UNREACHED) {
 		strbuf_free(reason);
-		strbuf_addf(reason, "push to %s %s%s: %s", req->repo->push, said,
-		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
+		strbuf_addf(reason, "push to %s %s%s%s: %s", req->repo->push, said[p],
+		    rc == -2 ? " (git_timeout)" : "",
+		    p == PUSH_UNREACHED ? ", the remote not reached; nothing landed" : "",
+		    out.s ? out.s : "");
 	}
-	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec, said);
+	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec, said[p]);
 	strbuf_free(&out);
 	free(spec);
-	return rc == 0;
+	return p;
 }
 
 /*
@@ -295,7 +320,7 @@ check_agent_branch(const struct merge_request *req, const char *ref, struct git_
  * where it was, under the lock.  A move is put back, the foreign commit
  * kept, and the landing fails: nothing reaches the branch past the gate.
  */
-static enum merge_result
+static enum mergeq_result
 gate_left_branch(const struct merge_request *req, const char *ref, const struct git_oid *tip,
     struct strbuf *reason)
 {
@@ -303,7 +328,7 @@ gate_left_branch(const struct merge_request *req, const char *ref, const struct 
 	char *foreign;
 
 	if (git_ref_read(req->repo->path, ref, &now) == -1 || git_oid_equal(&now, tip))
-		return MERGE_LANDED;
+		return MERGEQ_LANDED;
 	foreign = xasprintf("refs/waved/foreign/%s-gate-%.12s", req->repo->name, now.hex);
 	git_run(req->repo->path, NULL, (const char *[]){ "update-ref", foreign, now.hex, NULL });
 	if (move_ref(req, ref, tip, &now) && req->guarded)
@@ -311,21 +336,22 @@ gate_left_branch(const struct merge_request *req, const char *ref, const struct 
 	strbuf_addf(reason, "merge check: the agent branch was moved to %.12s while the gate "
 	    "ran: put back (kept as %s)", now.hex, foreign);
 	free(foreign);
-	return MERGE_CHECK_FAILED;
+	return MERGEQ_CHECK_FAILED;
 }
 
 /* Under the lock: land the issue branch on the agent branch, or say why not. */
-static enum merge_result
+static enum mergeq_result
 land_locked(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
 {
 	char *ref = xasprintf("refs/heads/%s", req->cfg->agent_branch);
 	char *branch_ref = xasprintf("refs/heads/%s", req->branch);
 	struct git_oid tip, head, base;
-	enum merge_result r = MERGE_ERROR;
+	enum mergeq_result r = MERGEQ_ERROR;
+	bool already;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
 		tip.hex[0] = head.hex[0] = '\0';
-		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGE_LANDED)
+		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGEQ_LANDED)
 			break;
 		if (git_ref_read(req->repo->path, ref, &tip) == 0 &&
 		    git_ref_read(req->repo->path, branch_ref, &head) == 0)
@@ -334,7 +360,7 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 
 		if (!tip.hex[0] || !head.hex[0]) {
 			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
-			r = MERGE_ERROR;
+			r = MERGEQ_ERROR;
 			break;
 		}
 		if (known && git_oid_equal(&tip, req->base))
@@ -346,50 +372,65 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 		else if (git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
 			strbuf_addf(reason, "merge: cannot find the merge base of %s and %s", ref,
 			    req->branch);
-			r = MERGE_ERROR;
+			r = MERGEQ_ERROR;
 			break;
 		}
 		/* Idempotent: a retried or recovered merge never lands twice. */
-		if (git_oid_equal(&base, &head))
+		already = git_oid_equal(&base, &head);
+		if (already)
 			*landed = head;
 		else {
 			if ((r = join(req, &tip, &head, &base, req->message, landed, reason)) !=
-			    MERGE_LANDED)
+			    MERGEQ_LANDED)
 				break;
 			if (req->cfg->merge_check &&
-			    ((r = run_check(req, landed->hex, reason)) != MERGE_LANDED ||
-			    (r = gate_left_branch(req, ref, &tip, reason)) != MERGE_LANDED))
+			    ((r = run_check(req, landed->hex, reason)) != MERGEQ_LANDED ||
+			    (r = gate_left_branch(req, ref, &tip, reason)) != MERGEQ_LANDED))
 				break;
+		}
+		/* The remote before the ref here: the agent branch never holds a
+		 * landing its remote lacks, so a push that fails leaves nothing
+		 * to land twice.  Refused: fetch, take in, land and push again.
+		 * Not reached: back in line, for a later attempt. */
+		if (req->repo->push) {
+			enum push_result p = push_agent(req, already ? &tip : landed, reason);
+
+			r = p == PUSH_STOPPED ? MERGEQ_STOPPED : p == PUSH_UNREACHED ?
+			    MERGEQ_TEMPFAIL : MERGEQ_ERROR;
+			if (p == PUSH_REFUSED)
+				continue;
+			if (p != PUSHED)
+				break;
+		}
+		if (!already) {
 			/* The tip first, then the ref: a worker that looks between
 			 * the two sees a landing of waved's, never an agent's move. */
 			guard_tip_set(req->cfg, req->repo->name, landed);
 			if (!move_ref(req, ref, landed, &tip)) {
 				guard_tip_set(req->cfg, req->repo->name, &tip);
-				r = MERGE_ERROR;
+				r = MERGEQ_ERROR;
 				strbuf_addf(reason, "merge: %s moved under us; ", ref);
 				continue;
 			}
 		}
-		r = MERGE_LANDED;
-		if (req->repo->push == NULL || push_agent(req, ref, reason))
-			break;
-		r = MERGE_ERROR;	/* refused: fetch, take in, push again */
+		r = MERGEQ_LANDED;
+		break;
 	}
 	free(branch_ref);
 	free(ref);
 	return r;
 }
 
-enum merge_result
+enum mergeq_result
 mergeq_land(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
 {
-	enum merge_result r;
+	enum mergeq_result r;
 	int fd = lock_acquire(req, reason);
 
 	if (fd == -2)
-		return MERGE_STOPPED;
+		return MERGEQ_STOPPED;
 	if (fd == -1)
-		return MERGE_ERROR;
+		return MERGEQ_ERROR;
 	if (req->locked)
 		req->locked(req->arg);
 	landed->hex[0] = '\0';

@@ -11,13 +11,21 @@
 #include "common/git.h"
 #include "common/slurm.h"
 
-enum merge_result {
-	MERGE_LANDED,		/* landed: the new agent tip (or the issue head, if already there) */
-	MERGE_CONFLICT,		/* reason: the conflicting paths */
-	MERGE_CHECK_FAILED,	/* the [merge] check gate failed; reason says why */
-	MERGE_ERROR,		/* git failed; reason says how */
-	MERGE_STOPPED,		/* the worker was asked to stop while waiting */
-	MERGE_TEMPFAIL		/* the cluster ended the gate's job: try again later */
+/*
+ * What one pass through the queue came to, for the worker to act on: report
+ * the landing, end the attempt with an outcome, or bring the tip in for a
+ * conflict round.  Not enum proto_merge_stage (common/proto.h): that is the
+ * progress the supervisor hears on the pipe (waiting, locked, merged), with
+ * no failure in it; only MERGEQ_LANDED is told there, as MERGE_MERGED.
+ */
+enum mergeq_result {
+	MERGEQ_LANDED,		/* landed: the new agent tip (or the issue head, if already there) */
+	MERGEQ_CONFLICT,	/* reason: the conflicting paths */
+	MERGEQ_CHECK_FAILED,	/* the [merge] check gate failed; reason says why */
+	MERGEQ_ERROR,		/* git failed, or the remote refused every push; reason says how */
+	MERGEQ_STOPPED,		/* asked to stop while waiting (for the lock, to push again) */
+	MERGEQ_TEMPFAIL		/* try again later: the cluster ended the gate's job, or the
+				 * push remote did not answer (nothing landed) */
 };
 
 struct merge_request {
@@ -44,7 +52,7 @@ struct merge_request {
 };
 
 /* landed: the new agent tip (or the issue head, when it was there already). */
-enum merge_result mergeq_land(const struct merge_request *req, struct git_oid *landed,
+enum mergeq_result mergeq_land(const struct merge_request *req, struct git_oid *landed,
     struct strbuf *reason);
 
 #endif

@@ -15,50 +15,21 @@
 #include <bsd/unistd.h>
 
 #include "common/log.h"
-#include "worker/signals.h"
+#include "worker/remote.h"
 #include "worker/worker_internal.h"
 
-/* Pauses before trying the remote again: a blip should not cost a round of agent work. */
-static const int remote_retry_ms[] = { 1000, 4000 };
-
-/* Wait ms, or less if the worker is asked to stop (true then); its children's ends do not count. */
-static bool
-pause_or_stop(struct worker *w, int ms)
-{
-	int64_t until = mono_ms() + ms;
-	enum signals_heard h;
-
-	/* SIGUSR1 (over budget) is for a phase to hear: the pause goes on. */
-	do {
-		int64_t left = until - mono_ms();
-
-		h = signals_wait(w->signal_fd, -1, left > 0 ? (int)left : 0);
-	} while (h == HEARD_OVER_BUDGET);
-	return h == HEARD_STOP;
-}
-
 /*
- * git that talks to the push remote (killed after git_timeout), tried again
- * after a pause when it fails, unless it timed out, the remote refused (a
- * --porcelain "!": trying again will not change that), or the worker is
- * asked to stop.
+ * git that talks to the push remote, tried again after a pause when it
+ * fails on the way there (remote.c).  A stop during a pause ends it as a
+ * failure: the caller's attempt ends at once, back in line.
  */
 static int
 remote_git(struct worker *w, const char *dir, struct strbuf *out, const char *const args[])
 {
-	int rc;
+	const struct remote_call c = { .remote = w->repo->push, .timeout_s = w->cfg->git_timeout,
+	    .signal_fd = w->signal_fd, .log_fd = w->log_fd };
 
-	for (size_t k = 0; ; k++) {
-		strbuf_free(out);
-		rc = git_run_remote(dir, w->cfg->git_timeout, out, args);
-		if (rc == 0 || rc == -2 || k == ARRAY_LEN(remote_retry_ms) ||
-		    (out->s && (out->s[0] == '!' || strstr(out->s, "\n!"))))
-			return rc;
-		dprintf(w->log_fd, "== waved: %s %s failed (%d); again in %d ms\n", args[0],
-		    w->repo->push, rc, remote_retry_ms[k]);
-		if (pause_or_stop(w, remote_retry_ms[k]))
-			return rc;
-	}
+	return remote_git_call(&c, dir, out, args);
 }
 
 /*

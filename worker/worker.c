@@ -552,9 +552,9 @@ conflict_round(struct worker *w)
 }
 
 static void
-report_merge(struct worker *w, enum proto_merge_state state, const char *sha)
+report_merge(struct worker *w, enum proto_merge_stage stage, const char *sha)
 {
-	struct proto_msg m = { .type = PROTO_MERGE, .merge = state };
+	struct proto_msg m = { .type = PROTO_MERGE, .merge = stage };
 
 	if (sha)
 		strlcpy(m.sha, sha, sizeof(m.sha));
@@ -639,25 +639,25 @@ merge(struct worker *w)
 
 	for (int round = 0; ; ) {
 		struct strbuf reason = { 0 };
-		enum merge_result r;
+		enum mergeq_result r;
 
 		queue_for_merge(w);
 		r = mergeq_land(&req, &landed, &reason);
 		char *why = strbuf_take(&reason);
 
 		switch (r) {
-		case MERGE_LANDED:
+		case MERGEQ_LANDED:
 			report_merge(w, MERGE_MERGED, landed.hex);
 			worker_finish(w, OUTCOME_MERGED, "");
-		case MERGE_STOPPED:
+		case MERGEQ_STOPPED:
 			stopped(w);
-		case MERGE_TEMPFAIL:
+		case MERGEQ_TEMPFAIL:
 			worker_finish(w, OUTCOME_TEMPFAIL, why);
-		case MERGE_CHECK_FAILED:
-		case MERGE_ERROR:
+		case MERGEQ_CHECK_FAILED:
+		case MERGEQ_ERROR:
 			worker_write_feedback(w, why, "");
 			worker_finish(w, OUTCOME_FAILED, why);
-		case MERGE_CONFLICT:
+		case MERGEQ_CONFLICT:
 			/* why reads "conflict in PATH, PATH". */
 			if (round >= w->cfg->conflict_rounds) {
 				worker_write_feedback(w, why, "");

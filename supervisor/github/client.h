@@ -8,6 +8,9 @@
  * pull requests and their watches alike.
  *
  * The token is sent as a header only: never logged, never in argv.
+ *
+ * Behind it: limiter.h (the limiter), etag_cache.h (the ETag cache),
+ * token.h (the token and its refresh), transport.h (libcurl).
  */
 #ifndef WAVED_GITHUB_H
 #define WAVED_GITHUB_H
@@ -53,9 +56,6 @@ struct gh_for {
 	const char *repo;	/* the [repo "NAME"] name */
 	const char *issue;	/* "api#12" */
 };
-
-/* The token from token_file (refused if group or others may read it) or $GITHUB_TOKEN. */
-char *github_token_load(const struct source_conf *src, char **err);
 
 /* A client with a fixed token (NULL: none); never refreshed. */
 struct github *github_new(const char *api, const char *token);
