@@ -181,7 +181,7 @@ stretched_interval(const struct source_github *sg)
 /*
  * The interval in force and the budget, for wavectl status: STATE/github.json,
  * written whole when either changes.  Only the daemon's source writes it (the
- * one with an event log; wavectl plan reads the source too).
+ * one with an event log; waved --source-issues reads the source too).
  */
 static void
 interval_show(struct source_github *sg)
