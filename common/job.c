@@ -224,6 +224,7 @@ read_job(const cJSON *o, struct worker_job *j, char *err, size_t errsize)
 	j->body = body;
 	j->pipe_fd = JOB_PIPE_FD;
 	j->gate_fd = JOB_GATE_FD;
+	j->log_fd = JOB_LOG_FD;
 	free(repo);
 	free(pool);
 	return 0;

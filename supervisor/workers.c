@@ -13,6 +13,7 @@
 
 #include "common/job.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/proto.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
@@ -21,8 +22,8 @@
 
 extern char **environ;
 
-_Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_FD == JOB_PIPE_FD + 2,
-    "exec_worker places the worker's descriptors in a row");
+_Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_LOG_FD == JOB_PIPE_FD + 2 &&
+    JOB_FD == JOB_PIPE_FD + 3, "exec_worker places the worker's descriptors in a row");
 
 struct worker_proc {
 	pid_t pid;
@@ -150,17 +151,16 @@ worker_env(const struct workers *w)
 }
 
 /*
- * In the child: only stdio, the pipe, the gate and the job cross the exec
- * (at fixed numbers, not close-on-exec), then waved itself in worker mode.
- * The signal mask crosses too: a stop asked for before the worker opens its
- * signalfd waits for it there.
+ * In the child: only stdio, the pipe, the gate, the log and the job cross
+ * the exec (at fixed numbers, not close-on-exec), then waved itself in
+ * worker mode.  The signal mask crosses too: a stop asked for before the
+ * worker opens its signalfd waits for it there.
  */
 static void __attribute__((noreturn))
-exec_worker(const struct workers *w, const char *key, int pipe_fd, int gate_fd, int job_fd,
-    char **env)
+exec_worker(const struct workers *w, const char *key, const int crossing[4], char **env)
 {
 	char *argv[] = { "waved", JOB_WORKER_FLAG, NULL };
-	int fds[] = { pipe_fd, gate_fd, job_fd, w->self };
+	int fds[] = { crossing[0], crossing[1], crossing[2], crossing[3], w->self };
 	const int self = JOB_FD + 1;	/* close-on-exec, as it is only the exec's */
 
 	signal(SIGBUS, SIG_DFL);
@@ -168,13 +168,39 @@ exec_worker(const struct workers *w, const char *key, int pipe_fd, int gate_fd, 
 	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
 		fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, self + 1);
 	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
-		if (fds[k] == -1 || dup3(fds[k], JOB_PIPE_FD + (int)k, k == 3 ? O_CLOEXEC : 0) == -1)
+		if (fds[k] == -1 || dup3(fds[k], JOB_PIPE_FD + (int)k,
+		    JOB_PIPE_FD + (int)k == self ? O_CLOEXEC : 0) == -1)
 			_exit(127);
 	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
 	closefrom(self + 1);
 	fexecve(self, argv, env);
 	log_warn("%s: exec waved for its worker", key);
 	_exit(127);
+}
+
+/*
+ * The attempt's log, opened here to cross the exec (DESIGN.md section 1:
+ * the worker opens none of the state folder's files for it): appending, as
+ * a resumed attempt goes on in the same log, and readable, as a failure's
+ * reason quotes its tail.  A log that cannot be opened is /dev/null, as it
+ * was when the worker opened it: the attempt runs, unlogged, and says so here.
+ */
+static int
+open_attempt_log(const struct workers *w, const struct sched_job *job)
+{
+	char *path = path_attempt_log(w->cfg, job->repo->name, job->number, job->attempt);
+	char *dir = xstrdup(path);
+	int fd;
+
+	*strrchr(dir, '/') = '\0';
+	if (mkdir_p(dir, 0755) == -1 ||
+	    (fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		log_warn("%s: attempt log %s", job->key, path);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	}
+	free(dir);
+	free(path);
+	return fd;
 }
 
 pid_t
@@ -188,7 +214,7 @@ workers_start(const struct sched_job *job, void *arg)
 		.pr_conflict = job->pr_conflict,
 	};
 	long pool = job->pool ? config_pool(w->cfg, job->pool) : -1;
-	int fds[2], gate[2], job_fd;
+	int fds[2], gate[2], job_fd, log_fd;
 	char **env;
 	pid_t pid;
 
@@ -217,6 +243,15 @@ workers_start(const struct sched_job *job, void *arg)
 		close(job_fd);
 		return -1;
 	}
+	if ((log_fd = open_attempt_log(w, job)) == -1) {
+		log_warn("%s: /dev/null", job->key);
+		close(fds[0]);
+		close(fds[1]);
+		close(gate[0]);
+		close(gate[1]);
+		close(job_fd);
+		return -1;
+	}
 	/* Built before the fork: the child only moves descriptors and execs. */
 	env = worker_env(w);
 	if ((pid = fork()) == -1) {
@@ -226,13 +261,15 @@ workers_start(const struct sched_job *job, void *arg)
 		close(gate[0]);
 		close(gate[1]);
 		close(job_fd);
+		close(log_fd);
 		free(env);
 		return -1;
 	}
 	if (pid == 0)
-		exec_worker(w, job->key, fds[1], gate[0], job_fd, env);
+		exec_worker(w, job->key, (const int[4]){ fds[1], gate[0], log_fd, job_fd }, env);
 	free(env);
 	close(job_fd);
+	close(log_fd);
 	close(fds[1]);
 	close(gate[0]);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
