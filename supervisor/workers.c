@@ -179,11 +179,11 @@ exec_worker(const struct workers *w, const char *key, const int crossing[4], cha
 }
 
 /*
- * The attempt's log, opened here to cross the exec (DESIGN.md section 1:
- * the worker opens none of the state folder's files for it): appending, as
- * a resumed attempt goes on in the same log, and readable, as a failure's
- * reason quotes its tail.  A log that cannot be opened is /dev/null, as it
- * was when the worker opened it: the attempt runs, unlogged, and says so here.
+ * The attempt's log, opened here to cross the exec with the pipe and the
+ * gate (DESIGN.md section 1): appending, as a resumed attempt goes on in the
+ * same log, and readable, as a failure's reason quotes its tail.  A log that
+ * cannot be opened is /dev/null, as it was when the worker opened it: the
+ * attempt runs, unlogged, and the supervisor's log says why.
  */
 static int
 open_attempt_log(const struct workers *w, const struct sched_job *job)
