@@ -30,9 +30,11 @@ LDLIBS  += $(PKG_LIBS) -lm
 # is what more than one of supervisor, worker and wavectl link; the
 # supervisor (its GitHub client in supervisor/github/), the worker and
 # wavectl each have their own.  Only waved's main.c joins the supervisor and
-# the worker (waved --worker).  scripts/check-layers fails the build when a
-# library needs a symbol of a side it may not call.  A library keeps members
-# by their base name: no two files of one library may share one.
+# the worker (waved --worker).  wavectl links none of the supervisor: what
+# it needs of GitHub (plan) it asks of waved (waved --source-issues).
+# scripts/check-layers fails the build when a library needs a symbol of a
+# side it may not call.  A library keeps members by their base name: no two
+# files of one library may share one.
 COMMON_SRC = $(wildcard common/*.c)
 SUPERVISOR_SRC = $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) \
     $(wildcard supervisor/github/*.c)
@@ -81,10 +83,7 @@ LINK = $(if $(Q),@echo "  LD      $@";) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(WAVED): $(BUILD)/supervisor/main.o $(LIBSUPERVISOR) $(LIBWORKER) $(LIBCOMMON)
 	$(Q)$(LINK)
 
-# wavectl links one part of the supervisor's library: plan of a GitHub
-# source reads the issues through the one GitHub client (supervisor/github/),
-# which the linker takes from it alone (scripts/check-layers allows that).
-$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBSUPERVISOR) $(LIBCOMMON)
+$(WAVECTL): $(BUILD)/ctl/wavectl.o $(LIBCTL) $(LIBCOMMON)
 	$(Q)$(LINK)
 
 $(LAYERS): scripts/check-layers $(LIBCOMMON) $(LIBSUPERVISOR) $(LIBWORKER) $(LIBCTL)

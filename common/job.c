@@ -282,6 +282,7 @@ read_job(const cJSON *o, enum job_role role, struct worker_job *j, char *err, si
 	j->body = body;
 	j->pipe_fd = JOB_PIPE_FD;
 	j->gate_fd = JOB_GATE_FD;
+	j->log_fd = JOB_LOG_FD;
 	free(repo);
 	free(pool);
 	return 0;

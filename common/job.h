@@ -49,6 +49,7 @@ struct worker_job {
 	int pipe_fd;			/* write end, to the supervisor */
 	int gate_fd;			/* read end: a byte from the supervisor, once it has
 					 * committed what the worker waits on */
+	int log_fd;			/* the attempt's log, opened by the supervisor to append */
 	pid_t supervisor;		/* to notice a supervisor that died before PDEATHSIG was set */
 	enum resume_point resume;
 	char base[65];			/* with resume: the base commit recorded at prepare */
@@ -62,10 +63,11 @@ struct worker_job {
 	struct store_marker marker;	/* the attempt's last state marker */
 };
 
-/* Where the exec'd child finds its pipe, its gate (a worker's alone) and its job. */
+/* Where the exec'd child finds its pipe, its job, and a worker's gate and log. */
 #define JOB_PIPE_FD 3
 #define JOB_GATE_FD 4
-#define JOB_FD 5
+#define JOB_LOG_FD 5
+#define JOB_FD 6
 
 /* The hidden command-line flag of each role (waved(8): internal). */
 #define JOB_WORKER_FLAG "--worker"

@@ -25,9 +25,45 @@ json_issue_number(const cJSON *item, long *out)
 	return true;
 }
 
+/* A whole number that a double holds exactly: the exact form's "created". */
+static bool
+json_whole(const cJSON *item, int64_t *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(item))
+		return false;
+	d = item->valuedouble;
+	if (d < -9007199254740992.0 || d > 9007199254740992.0 || floor(d) != d)
+		return false;
+	*out = (int64_t)d;
+	return true;
+}
+
+/*
+ * The exact form's other dependency: "owner/name#N", an issue of a GitHub
+ * repo waved does not manage (the GitHub source keeps it by that name).
+ */
+static bool
+github_ref_parse(const char *text, struct issue_ref *out)
+{
+	const char *hash = strrchr(text, '#');
+	char owner_name[160];
+
+	if (hash == NULL || (size_t)(hash - text) >= sizeof(owner_name))
+		return false;
+	memcpy(owner_name, text, (size_t)(hash - text));
+	owner_name[hash - text] = '\0';
+	if (!github_owner_name_valid(owner_name) || !parse_positive_long(hash + 1, &out->number) ||
+	    out->number > INT_MAX)
+		return false;
+	out->repo = repo_intern(owner_name);
+	return true;
+}
+
 /* Fill spec from one array entry; on a problem return its description. */
 static char *
-parse_entry(const cJSON *entry, const struct config *cfg, struct issue_spec *spec)
+parse_entry(const cJSON *entry, const struct config *cfg, bool exact, struct issue_spec *spec)
 {
 	const cJSON *repo, *number, *title, *body, *deps, *dep, *pool;
 	int k = 0;
@@ -63,11 +99,15 @@ parse_entry(const cJSON *entry, const struct config *cfg, struct issue_spec *spe
 	cJSON_ArrayForEach(dep, deps) {
 		struct issue_ref ref;
 
-		if (!cJSON_IsString(dep) || !issue_ref_parse(dep->valuestring, spec->repo, &ref))
-			return xasprintf("depends_on[%d]: expected \"#N\" or \"repo#N\"", k);
+		if (!cJSON_IsString(dep) || (!issue_ref_parse(dep->valuestring, spec->repo, &ref) &&
+		    !(exact && github_ref_parse(dep->valuestring, &ref))))
+			return xasprintf("depends_on[%d]: expected \"#N\" or \"repo#N\"%s", k,
+			    exact ? " or \"owner/name#N\"" : "");
 		issue_spec_add_dep(spec, ref.repo, ref.number);
 		k++;
 	}
+	if (exact && !json_whole(cJSON_GetObjectItemCaseSensitive(entry, "created"), &spec->created))
+		return xstrdup("created: expected a whole number");
 	/* Text from outside: kept and shown as valid UTF-8 only. */
 	spec->title = utf8_valid_dup(title->valuestring);
 	spec->body = utf8_valid_dup(cJSON_IsString(body) ? body->valuestring : "");
@@ -107,14 +147,15 @@ json_problem(const char *text, size_t len, const char *name, struct strbuf *prob
 		    near, at + 1 >= end ? " where the text ends (cut short?)" : "");
 }
 
-int
-source_file_parse(const char *text, size_t len, const char *name,
-    const struct config *cfg, struct issue_list *out, struct strbuf *problems)
+/* The file form, or (exact) the form waved --source-issues prints. */
+static int
+parse_list(const char *text, size_t len, const char *name, const struct config *cfg,
+    bool exact, struct issue_list *out, struct strbuf *problems)
 {
 	struct keymap *seen;
 	const cJSON *entry;
 	cJSON *root;
-	int index = 0;
+	int index = 0, rc = 0;
 
 	root = cJSON_ParseWithLengthOpts(text, len, NULL, false);
 	if (root == NULL) {
@@ -129,11 +170,12 @@ source_file_parse(const char *text, size_t len, const char *name,
 	seen = keymap_new(cJSON_GetArraySize(root));
 	cJSON_ArrayForEach(entry, root) {
 		struct issue_spec *spec = issue_list_add(out);
-		char *why = parse_entry(entry, cfg, spec);
+		char *why = parse_entry(entry, cfg, exact, spec);
 		char key[ISSUE_KEY_MAX];
 		long first;
 
-		if (why == NULL) {
+		/* The exact form keeps a repeat: it is what the source said. */
+		if (why == NULL && !exact) {
 			issue_key(key, sizeof(key), spec->repo, spec->number);
 			if ((first = keymap_get(seen, spec->repo, spec->number)) >= 0)
 				why = xasprintf("%s: duplicate of entry %ld", key, first);
@@ -141,17 +183,71 @@ source_file_parse(const char *text, size_t len, const char *name,
 				keymap_put(seen, spec->repo, spec->number, index);
 		}
 		if (why) {
-			strbuf_addf(problems, "%s: entry %d: %s; skipped\n", name, index, why);
+			strbuf_addf(problems, "%s: entry %d: %s%s\n", name, index, why,
+			    exact ? "" : "; skipped");
 			free(why);
 			issue_spec_clear(spec);
 			out->n--;
-		} else
+			if (exact) {
+				rc = -1;
+				break;
+			}
+		} else if (!exact)
 			spec->created = index;
 		index++;
 	}
+	if (rc == -1)
+		issue_list_clear(out);
 	keymap_free(seen);
 	cJSON_Delete(root);
-	return 0;
+	return rc;
+}
+
+int
+source_file_parse(const char *text, size_t len, const char *name,
+    const struct config *cfg, struct issue_list *out, struct strbuf *problems)
+{
+	return parse_list(text, len, name, cfg, false, out, problems);
+}
+
+int
+source_file_parse_exact(const char *text, size_t len, const char *name,
+    const struct config *cfg, struct issue_list *out, struct strbuf *problems)
+{
+	return parse_list(text, len, name, cfg, true, out, problems);
+}
+
+char *
+source_file_format_exact(const struct issue_list *l)
+{
+	struct strbuf b = { 0 };
+	char key[256];
+
+	strbuf_add(&b, "[");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct issue_spec *s = &l->v[i];
+		cJSON *o = cJSON_CreateObject(), *deps;
+		char *text;
+
+		cJSON_AddStringToObject(o, "repo", s->repo);
+		cJSON_AddNumberToObject(o, "number", (double)s->number);
+		cJSON_AddStringToObject(o, "title", s->title ? s->title : "");
+		cJSON_AddStringToObject(o, "body", s->body ? s->body : "");
+		deps = cJSON_AddArrayToObject(o, "depends_on");
+		for (size_t k = 0; k < s->ndeps; k++) {
+			snprintf(key, sizeof(key), "%s#%ld", s->deps[k].repo, s->deps[k].number);
+			cJSON_AddItemToArray(deps, cJSON_CreateString(key));
+		}
+		if (s->pool[0])
+			cJSON_AddStringToObject(o, "pool", s->pool);
+		cJSON_AddNumberToObject(o, "created", (double)s->created);
+		text = cJSON_PrintUnformatted(o);
+		strbuf_addf(&b, "%s\n%s", i ? "," : "", text);
+		free(text);
+		cJSON_Delete(o);
+	}
+	strbuf_add(&b, "\n]\n");
+	return strbuf_take(&b);
 }
 
 int

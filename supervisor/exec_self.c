@@ -13,7 +13,8 @@
 
 extern char **environ;
 
-_Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_FD == JOB_PIPE_FD + 2,
+_Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_LOG_FD == JOB_PIPE_FD + 2 &&
+    JOB_FD == JOB_PIPE_FD + 3,
     "exec_child places the child's descriptors in a row");
 
 static int self = -1;
@@ -53,15 +54,15 @@ child_env(bool pass_token)
 }
 
 /*
- * In the child: only stdio, the pipe, the gate and the job cross the exec
+ * In the child: only stdio, the pipe, the gate, the log and the job cross the exec
  * (at fixed numbers, not close-on-exec).  The signal mask crosses too: a
  * stop asked for before a worker opens its signalfd waits for it there.
  */
 static void __attribute__((noreturn))
-exec_child(const struct worker_job *job, int pipe_fd, int gate_fd, int job_fd, char **env)
+exec_child(const struct worker_job *job, const int crossing[3], int job_fd, char **env)
 {
 	char *argv[] = { "waved", (char *)job_role_flag(job->role), NULL };
-	int fds[] = { pipe_fd, gate_fd, job_fd, self };
+	int fds[] = { crossing[0], crossing[1], crossing[2], job_fd, self };
 	const int at_self = JOB_FD + 1;	/* close-on-exec, as it is only the exec's */
 
 	signal(SIGBUS, SIG_DFL);
@@ -73,7 +74,7 @@ exec_child(const struct worker_job *job, int pipe_fd, int gate_fd, int job_fd, c
 		int at = JOB_PIPE_FD + (int)k;
 
 		if (fds[k] == -1)
-			close(at);	/* no gate: nothing of the parent's at its number */
+			close(at);	/* no gate, no log: nothing of the parent's at its number */
 		else if (dup3(fds[k], at, at == at_self ? O_CLOEXEC : 0) == -1)
 			_exit(127);
 	}
@@ -85,7 +86,7 @@ exec_child(const struct worker_job *job, int pipe_fd, int gate_fd, int job_fd, c
 }
 
 pid_t
-exec_self(const struct worker_job *job, int pipe_fd, int gate_fd, bool pass_token)
+exec_self(const struct worker_job *job, const int crossing[3], bool pass_token)
 {
 	const char *what = job->issue[0] ? job->issue : "reload";
 	char **env;
@@ -103,7 +104,7 @@ exec_self(const struct worker_job *job, int pipe_fd, int gate_fd, bool pass_toke
 	if ((pid = fork()) == -1)
 		log_warn("%s: fork", what);
 	else if (pid == 0)
-		exec_child(job, pipe_fd, gate_fd, job_fd, env);
+		exec_child(job, crossing, job_fd, env);
 	free(env);
 	close(job_fd);
 	return pid;

@@ -21,11 +21,12 @@ int exec_self_open(void);
 void exec_self_close(void);
 
 /*
- * Fork and exec waved in job->role: pipe_fd at JOB_PIPE_FD, gate_fd (or
- * nothing, -1) at JOB_GATE_FD, the job at JOB_FD; the environment is ours
+ * Fork and exec waved in job->role: crossing[] = { pipe, gate, log } at
+ * JOB_PIPE_FD, JOB_GATE_FD, JOB_LOG_FD (a gate and a log are a worker's:
+ * -1, nothing at that number), the job at JOB_FD; the environment is ours
  * without GITHUB_TOKEN unless pass_token.  The caller closes its ends.
  * Returns the pid, or -1 logged.
  */
-pid_t exec_self(const struct worker_job *job, int pipe_fd, int gate_fd, bool pass_token);
+pid_t exec_self(const struct worker_job *job, const int crossing[3], bool pass_token);
 
 #endif

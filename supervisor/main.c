@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "supervisor/github/client.h"
 #include "supervisor/preflight.h"
 #include "common/source_command.h"
+#include "common/source_file.h"
 #include "supervisor/github/issues.h"
 #include "common/job.h"
 #include "supervisor/recover.h"
@@ -39,6 +41,7 @@ struct options {
 	bool check;
 	bool once;
 	bool exit_on_error;
+	bool source_issues;	/* --source-issues, for wavectl plan */
 	int cap;
 };
 
@@ -66,6 +69,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "once", no_argument, NULL, 'o' },
 		{ "exit-on-error", no_argument, NULL, 'E' },
 		{ "cap", required_argument, NULL, 'C' },
+		{ "source-issues", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -85,6 +89,9 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'E':
 			o->exit_on_error = true;
+			break;
+		case 'S':
+			o->source_issues = true;
 			break;
 		case 'C':
 			if (!parse_positive_long(optarg, &cap) || cap > 10000) {
@@ -111,6 +118,10 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->exit_on_error && !o->once) {
 		fprintf(stderr, "waved: --exit-on-error goes with --once\n");
+		return -1;
+	}
+	if (o->source_issues && (o->foreground || o->check || o->once || o->cap)) {
+		fprintf(stderr, "waved: --source-issues goes with -c alone\n");
 		return -1;
 	}
 	return 0;
@@ -236,6 +247,45 @@ check_only(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * --source-issues, for wavectl plan (waved(8): internal): the configured
+ * source read once, in place, its issues on stdout in the exact form
+ * (common/source_file.h).  wavectl asks this of waved rather than read
+ * GitHub itself: the daemon's binary is the one that holds the token and
+ * talks to GitHub (DESIGN.md section 1), and wavectl links none of it.
+ * Exit 0, or 2 with why on stderr (a bad source, as for wavectl plan).
+ */
+static int
+print_source_issues(const struct config *cfg)
+{
+	struct issue_list issues = { 0 };
+	struct strbuf problems = { 0 };
+	char *text;
+	int rc;
+
+	if (cfg->source.type == SOURCE_GITHUB) {
+		/* It holds the token from here on: no core dump, no ptrace by others of our uid. */
+		prctl(PR_SET_DUMPABLE, 0);
+		rc = source_github_read_once(cfg, &issues, &problems);
+	} else if (cfg->source.type == SOURCE_COMMAND)
+		rc = source_command_load(cfg, &issues, &problems);
+	else
+		rc = source_file_load(cfg->source.path, cfg, &issues, &problems);
+	/* What failed, or the entries skipped: worth seeing either way. */
+	log_warnx_lines("", problems.s);
+	strbuf_free(&problems);
+	if (rc == 0) {
+		text = source_file_format_exact(&issues);
+		if (fputs(text, stdout) == EOF || fflush(stdout) == EOF) {
+			log_warn("--source-issues: stdout");
+			rc = -1;
+		}
+		free(text);
+	}
+	issue_list_clear(&issues);
+	return rc == 0 ? 0 : EXIT_BAD_CONFIG;
+}
+
 /* The classic double fork: no controlling terminal can ever come back. */
 static void
 daemonise(void)
@@ -339,8 +389,8 @@ main(int argc, char **argv)
 		free(absolute);
 		return EXIT_BAD_CONFIG;
 	}
-	if (o.check) {
-		int rc = check_only(cfg);
+	if (o.check || o.source_issues) {
+		int rc = o.check ? check_only(cfg) : print_source_issues(cfg);
 		config_free(cfg);
 		free(absolute);
 		return rc;

@@ -184,7 +184,7 @@ start(struct supervisor *sv)
 	}
 	job.cfg = cfg;
 	job.supervisor = getpid();
-	r->pid = exec_self(&job, fds[1], -1, false);
+	r->pid = exec_self(&job, (const int[]){ fds[1], -1, -1 }, false);
 	close(fds[1]);
 	if (r->pid == -1) {
 		close(fds[0]);

@@ -12,6 +12,7 @@
 
 #include "common/job.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/proto.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
@@ -119,6 +120,31 @@ proc_add(struct workers *w, pid_t pid, size_t issue, int fd, int gate, enum chil
 	children_add(pid, type, key, proc_exited, w);
 }
 
+/*
+ * The attempt's log, opened here to cross the exec with the pipe and the
+ * gate (DESIGN.md section 1): appending, as a resumed attempt goes on in the
+ * same log, and readable, as a failure's reason quotes its tail.  A log that
+ * cannot be opened is /dev/null, as it was when the worker opened it: the
+ * attempt runs, unlogged, and the supervisor's log says why.
+ */
+static int
+open_attempt_log(const struct workers *w, const struct sched_job *job)
+{
+	char *path = path_attempt_log(w->cfg, job->repo->name, job->number, job->attempt);
+	char *dir = xstrdup(path);
+	int fd;
+
+	*strrchr(dir, '/') = '\0';
+	if (mkdir_p(dir, 0755) == -1 ||
+	    (fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		log_warn("%s: attempt log %s", job->key, path);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	}
+	free(dir);
+	free(path);
+	return fd;
+}
+
 pid_t
 workers_start(const struct sched_job *job, void *arg)
 {
@@ -130,7 +156,7 @@ workers_start(const struct sched_job *job, void *arg)
 		.pr_conflict = job->pr_conflict,
 	};
 	long pool = job->pool ? config_pool(w->cfg, job->pool) : -1;
-	int fds[2], gate[2];
+	int fds[2], gate[2], log_fd;
 	pid_t pid;
 
 	wj.pool = pool >= 0 ? &w->cfg->pools[pool] : NULL;
@@ -149,7 +175,16 @@ workers_start(const struct sched_job *job, void *arg)
 		close(fds[1]);
 		return -1;
 	}
-	pid = exec_self(&wj, fds[1], gate[0], w->cfg->source.pass_token);
+	if ((log_fd = open_attempt_log(w, job)) == -1) {
+		log_warn("%s: /dev/null", job->key);
+		close(fds[0]);
+		close(fds[1]);
+		close(gate[0]);
+		close(gate[1]);
+		return -1;
+	}
+	pid = exec_self(&wj, (const int[]){ fds[1], gate[0], log_fd }, w->cfg->source.pass_token);
+	close(log_fd);
 	close(fds[1]);
 	close(gate[0]);
 	if (pid == -1) {
@@ -183,7 +218,7 @@ workers_evaluate(const struct recover_input *in, size_t issue, void *arg)
 		log_warn("%s: pipe", key);
 		return -1;
 	}
-	pid = exec_self(&job, fds[1], -1, false);
+	pid = exec_self(&job, (const int[]){ fds[1], -1, -1 }, false);
 	close(fds[1]);
 	if (pid == -1) {
 		close(fds[0]);

@@ -282,6 +282,32 @@ Test(e2e_daemon, a_log_past_log_max_keeps_its_head_and_tail)
 	free(path);
 }
 
+/*
+ * A worker owns none of the supervisor's handles: its pipe (3), its gate (4)
+ * and its attempt log (5), which the supervisor opened, cross the exec
+ * (DESIGN.md section 1).  The phase's parent is its worker.
+ */
+Test(e2e_daemon, the_pipe_the_gate_and_the_log_cross_the_exec)
+{
+	struct run_result r;
+	const char *want = "/state/logs/api/1/attempt-1.log";
+	char *api = scenario_repo(sc, "api"), *fds;
+
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = for fd in 3 4 5; do "
+	    "readlink /proc/$PPID/fd/$fd; done > fds.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"t\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	fds = scenario_git(api, (const char *[]){ "show", "waved:fds.txt", NULL });
+	cr_assert(strncmp(fds, "pipe:[", 6) == 0, "fd 3 is the pipe: %s", fds);
+	cr_assert(strstr(fds, "\npipe:["), "fd 4 is the gate: %s", fds);
+	cr_assert(strlen(fds) > strlen(want) && strcmp(fds + strlen(fds) - strlen(want), want) == 0,
+	    "fd 5 is the attempt log: %s", fds);
+	free(fds);
+	free(api);
+}
+
 /* CPU time (user + system) of pid so far, in clock ticks. */
 static long
 cpu_ticks(pid_t pid)

@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "common/store.h"
 #include "common/util.h"
 #include "tests/lib/httpd.h"
 #include "tests/lib/scenario.h"
@@ -188,6 +189,209 @@ Test(e2e_github, plan_reads_the_github_source)
 	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\"],[\"api#2\"]],\"expected_ms\":[null,null],"
 	    "\"blocked\":[]}\n");
 	run_result_free(&r);
+}
+
+/* text with every from replaced by to (caller frees). */
+static char *
+replace_all(const char *text, const char *from, const char *to)
+{
+	struct strbuf b = { 0 };
+	const char *at;
+
+	while ((at = strstr(text, from)) != NULL) {
+		strbuf_addn(&b, text, (size_t)(at - text));
+		strbuf_add(&b, to);
+		text = at + strlen(from);
+	}
+	strbuf_add(&b, text);
+	return strbuf_take(&b);
+}
+
+/* The scenario's configuration file, every from in it made to. */
+static void
+edit_conf(const char *name, const char *from, const char *to)
+{
+	char *conf = read_file(sc->conf, NULL), *edited = replace_all(conf, from, to);
+
+	free(write_text(sc->dir, name, edited));
+	free(edited);
+	free(conf);
+}
+
+static struct run_result
+plan_with(const char *conf, bool json)
+{
+	return run_argv(sc->dir, (const char *[]){ sc->wavectl, "-c", conf, "plan",
+	    json ? "--json" : NULL, NULL });
+}
+
+/* What waved's database says a repo or a pool took. */
+static void
+history(const char *scope, const char *name, int64_t ms)
+{
+	char *path = xasprintf("%s/waved.db", sc->state), *err = NULL;
+	struct store *st;
+
+	cr_assert_eq(mkdir_p(sc->state, 0755), 0);
+	st = store_open(path, STORE_READWRITE, &err);
+	cr_assert_not_null(st, "%s", err);
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_duration_note(st, scope, name, ms), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_close(st);
+	free(path);
+}
+
+/* The issues of the roundtrip fixture as an issues file, oldest first. */
+static const char same_issues[] = "["
+    "{\"repo\":\"web\",\"number\":3,\"title\":\"Footer\"},"
+    "{\"repo\":\"api\",\"number\":1,\"title\":\"Schema\",\"body\":\"The tables.\"},"
+    "{\"repo\":\"web\",\"number\":1,\"title\":\"Session store\"},"
+    "{\"repo\":\"api\",\"number\":4,\"title\":\"Upgrade the library\",\"depends_on\":[\"lib#7\"]},"
+    "{\"repo\":\"api\",\"number\":2,\"title\":\"Login \u00e9t\u00e9 \\\"quoted\\\"\\ttab \U0001F642\","
+    "\"depends_on\":[\"#1\",\"web#1\"]},"
+    "{\"repo\":\"api\",\"number\":3,\"title\":\"Audit\",\"depends_on\":[\"#9\"]},"
+    "{\"repo\":\"api\",\"number\":6,\"title\":\"Lint\"},"
+    "{\"repo\":\"api\",\"number\":5,\"title\":\"Docs\",\"pool\":\"heavy\"},"
+    "{\"repo\":\"web\",\"number\":2,\"title\":\"Login page\",\"depends_on\":[\"api#2\"]}]";
+
+/*
+ * wavectl plan of a GitHub source asks waved for the issues: what reaches
+ * wavectl is what waved read, every field of every issue (its dependencies
+ * on issues outside the set too: a closed one, one of a repo waved does not
+ * manage), and the plan is the plan of the same issues in a file.  GitHub
+ * lists them in an order that is not their age, which breaks the ties.
+ */
+Test(e2e_github, plan_through_waved_keeps_every_field_and_plans_as_the_same_issues_in_a_file)
+{
+	struct run_result r, f;
+	cJSON *got, *want;
+
+	start_with("roundtrip", true);
+	edit_conf("waved.conf", "[source]\n", "[pool \"heavy\"]\ncap = 1\n[source]\n");
+	edit_conf("file.conf", "type = github\n", "type = file\npath = same.json\n");
+	free(write_text(sc->dir, "same.json", same_issues));
+	r = run_argv(sc->dir, (const char *[]){ sc->waved, "-c", sc->conf, "--source-issues",
+	    NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	got = json_parse_or_fail(r.out);
+	want = json_parse_or_fail("["
+	    "{\"repo\":\"api\",\"number\":5,\"title\":\"Docs\",\"body\":\"Nothing first.\","
+	    "\"depends_on\":[],\"pool\":\"heavy\",\"created\":1793959200},"
+	    "{\"repo\":\"api\",\"number\":4,\"title\":\"Upgrade the library\","
+	    "\"body\":\"Its dependency is on GitHub's list.\",\"depends_on\":[\"other/lib#7\"],"
+	    "\"created\":1793613600},"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"Login \u00e9t\u00e9 \\\"quoted\\\"\\ttab \U0001F642\","
+	    "\"body\":\"Depends on #1\\r\\nBlocked by acme/web#1\\r\\n```\\r\\nRequires #77\\r\\n```\\r\\n"
+	    "A body \u00e0 garder, \\\\ and \\u0001.\",\"depends_on\":[\"api#1\",\"web#1\"],"
+	    "\"created\":1793700000},"
+	    "{\"repo\":\"api\",\"number\":6,\"title\":\"Lint\",\"body\":\"\",\"depends_on\":[],"
+	    "\"created\":1793872800},"
+	    "{\"repo\":\"api\",\"number\":3,\"title\":\"Audit\",\"body\":\"Requires #9 (closed: not "
+	    "listed)\",\"depends_on\":[\"api#9\"],\"created\":1793786400},"
+	    "{\"repo\":\"api\",\"number\":1,\"title\":\"Schema\",\"body\":\"The tables.\","
+	    "\"depends_on\":[],\"created\":1793527200},"
+	    "{\"repo\":\"web\",\"number\":2,\"title\":\"Login page\",\"body\":\"Depends on "
+	    "https://github.com/acme/api/issues/2\",\"depends_on\":[\"api#2\"],\"created\":1794045600},"
+	    "{\"repo\":\"web\",\"number\":3,\"title\":\"Footer\",\"body\":\"\",\"depends_on\":[],"
+	    "\"created\":1793354400},"
+	    "{\"repo\":\"web\",\"number\":1,\"title\":\"Session store\",\"body\":\"\","
+	    "\"depends_on\":[],\"created\":1793534400}]");
+	cr_assert(cJSON_Compare(got, want, true), "waved --source-issues printed:\n%s", r.out);
+	cJSON_Delete(got);
+	cJSON_Delete(want);
+	run_result_free(&r);
+
+	/* The file cannot name other/lib#7 (an issue of a repo waved does not manage):
+	 * it says lib#7, and the plans agree but for that name.  Without history the
+	 * ties go to the oldest; with it, the heavy pool's issue counts its pool's time. */
+	for (int round = 0; round < 2; round++) {
+		for (int json = 0; json < 2; json++) {
+			char *named;
+
+			r = plan_with(sc->conf, json);
+			f = plan_with("file.conf", json);
+			cr_assert_eq(r.status, 1, "%s", r.err);
+			cr_assert_eq(f.status, 1, "%s", f.err);
+			cr_assert(strstr(r.out, "unknown dependency other/lib#7"), "%s", r.out);
+			cr_assert(strstr(r.out, "unknown dependency api#9"), "%s", r.out);
+			named = replace_all(r.out, "other/lib#7", "lib#7");
+			cr_assert_str_eq(named, f.out, "from GitHub:\n%s\nfrom the file:\n%s", r.out,
+			    f.out);
+			free(named);
+			if (json && round == 0)
+				cr_assert_str_eq(f.out, "{\"waves\":[[\"api#1\",\"web#1\",\"web#3\","
+				    "\"api#6\",\"api#5\"],[\"api#2\"],[\"web#2\"]],\"expected_ms\":[null,null,"
+				    "null],\"blocked\":[{\"issue\":\"api#4\",\"reason\":\"unknown dependency "
+				    "lib#7\"},{\"issue\":\"api#3\",\"reason\":\"unknown dependency api#9\"}]}\n");
+			if (json && round == 1)
+				cr_assert_str_eq(f.out, "{\"waves\":[[\"api#5\",\"api#1\",\"web#1\","
+				    "\"web#3\",\"api#6\"],[\"api#2\"],[\"web#2\"]],\"expected_ms\":[450000,"
+				    "60000,60000],\"blocked\":[{\"issue\":\"api#4\",\"reason\":\"unknown "
+				    "dependency lib#7\"},{\"issue\":\"api#3\",\"reason\":\"unknown dependency "
+				    "api#9\"}]}\n");
+			run_result_free(&r);
+			run_result_free(&f);
+		}
+		history("repo", "api", 60000);
+		history("repo", "web", 60000);
+		history("pool", "heavy", 600000);
+	}
+}
+
+/* GitHub refusing the token, GitHub not there, waved not there: wavectl says
+ * so and exits 2, planning nothing. */
+Test(e2e_github, plan_says_why_when_waved_cannot_read_github)
+{
+	struct run_result r;
+	char *alone, *copy, *cp;
+
+	start_with("roundtrip", false);
+	edit_conf("refused.conf", "github = acme/api\n", "github = acme/refused\n");
+	r = plan_with("refused.conf", true);
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	cr_assert_str_eq(r.out, "", "nothing planned");
+	cr_assert(strstr(r.err, "waved: repo api: GitHub answered 401 for acme/refused (the issue "
+	    "list): check [repo \"api\"] github and the token\n"), "%s", r.err);
+	cr_assert(strstr(r.err, "wavectl: the issue source could not be read ("), "%s", r.err);
+	cr_assert(strstr(r.err, "--source-issues exited 2: its reasons are above)\n"), "%s", r.err);
+	run_result_free(&r);
+
+	unsetenv("GITHUB_TOKEN");
+	r = plan_with(sc->conf, true);
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	cr_assert(strstr(r.err, "token"), "no token is named: %s", r.err);
+	cr_assert(strstr(r.err, "wavectl: the issue source could not be read ("), "%s", r.err);
+	run_result_free(&r);
+	setenv("GITHUB_TOKEN", "test-token-not-secret", 1);
+
+	httpd_stop(server);	/* its port is left with no one listening */
+	server = NULL;
+	r = plan_with(sc->conf, true);
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	cr_assert_str_eq(r.out, "");
+	cr_assert(strstr(r.err, "waved: repo api: the issue list from GitHub failed ("), "%s", r.err);
+	cr_assert_null(strstr(r.err, "retrying"), "waved reads once: %s", r.err);
+	cr_assert(strstr(r.err, "wavectl: the issue source could not be read ("), "%s", r.err);
+	run_result_free(&r);
+
+	/* A wavectl with no waved beside it and none on PATH. */
+	alone = xasprintf("%s/alone", sc->dir);
+	copy = xasprintf("%s/wavectl", alone);
+	cr_assert_eq(mkdir_p(alone, 0755), 0);
+	r = run_argv(sc->dir, (const char *[]){ "cp", sc->wavectl, copy, NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_free(&r);
+	cp = xasprintf("PATH=%s", "/nonexistent");
+	r = run_argv(sc->dir, (const char *[]){ "env", cp, copy, "-c", sc->conf, "plan", NULL });
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	cr_assert(strstr(r.err, "wavectl: plan of a GitHub source asks waved, which holds the "
+	    "token, for the issues; waved was found neither at "), "%s", r.err);
+	cr_assert(strstr(r.err, "/alone/waved, nor on PATH\n"), "%s", r.err);
+	run_result_free(&r);
+	free(cp);
+	free(copy);
+	free(alone);
 }
 
 /* More repos than a fixed table of sockets would hold: every one is checked. */

@@ -90,6 +90,7 @@ Test(job, the_worker_reads_what_the_supervisor_wrote_and_no_token)
 	cr_assert_eq(out.pipe_fd, JOB_PIPE_FD);
 	cr_assert_eq(out.gate_fd, JOB_GATE_FD);
 	cr_assert_not(out.has_marker);
+	cr_assert_eq(out.log_fd, JOB_LOG_FD);
 	config_free((struct config *)out.cfg);
 	free((char *)out.title);
 	free((char *)out.body);

@@ -159,3 +159,106 @@ Test(source_file, invalid_utf8_becomes_replacement_characters)
 	cr_assert_str_eq(s, "h\xc3\xa9llo \xf0\x9f\x99\x82", "valid text is kept as it is");
 	free(s);
 }
+
+/* Two lists hold the same issues, field by field, in the same order. */
+static void
+assert_same_issues(const struct issue_list *a, const struct issue_list *b)
+{
+	cr_assert_eq(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct issue_spec *x = &a->v[i], *y = &b->v[i];
+
+		cr_assert_str_eq(x->repo, y->repo, "issue %zu", i);
+		cr_assert_eq(x->number, y->number, "issue %zu", i);
+		cr_assert_str_eq(x->title, y->title, "issue %zu", i);
+		cr_assert_str_eq(x->body, y->body, "issue %zu", i);
+		cr_assert_str_eq(x->pool, y->pool, "issue %zu", i);
+		cr_assert_eq(x->created, y->created, "issue %zu", i);
+		cr_assert_eq(x->ndeps, y->ndeps, "issue %zu", i);
+		for (size_t k = 0; k < x->ndeps; k++) {
+			cr_assert_str_eq(x->deps[k].repo, y->deps[k].repo, "issue %zu dep %zu", i, k);
+			cr_assert_eq(x->deps[k].number, y->deps[k].number, "issue %zu dep %zu", i, k);
+		}
+	}
+}
+
+/*
+ * What waved --source-issues prints reads back as the source gave it: a
+ * dependency on a repo waved does not manage, the source's own order key,
+ * the pool, text of every kind, a repeated issue, the list's order.
+ */
+Test(source_file, the_exact_form_reads_back_every_field)
+{
+	struct issue_list in = { 0 }, back = { 0 };
+	struct issue_spec *s;
+	char *errors = NULL, *path, *text, *again;
+	struct config *pooled;
+
+	path = write_text(dir, "pooled.conf", "[phase \"implement\"]\nrun = x\n"
+	    "[pool \"heavy\"]\ncap = 1\n[repo \"api\"]\npath = /a\n[repo \"web\"]\npath = /w\n");
+	pooled = config_load(path, &errors);
+	cr_assert_not_null(pooled, "%s", errors);
+	s = issue_list_add(&in);
+	strlcpy(s->repo, "web", sizeof(s->repo));
+	s->number = 2147483647;
+	s->title = xstrdup("Newest \"quoted\" \xc3\xa9t\xc3\xa9 \xf0\x9f\x99\x82\ttab");
+	s->body = xstrdup("line one\r\nDepends on other/lib#5\n\x01\x1f end\\");
+	s->created = 1795000000;
+	issue_spec_add_dep(s, "other/lib", 5);
+	issue_spec_add_dep(s, "api", 1);
+	issue_spec_add_dep(s, "gone", 3);	/* a repo name nobody configured */
+	strlcpy(s->pool, "heavy", sizeof(s->pool));
+	s = issue_list_add(&in);
+	strlcpy(s->repo, "api", sizeof(s->repo));
+	s->number = 1;
+	s->title = xstrdup("Oldest");
+	s->body = xstrdup("");
+	s->created = -5;
+	s = issue_list_add(&in);
+	*s = (struct issue_spec){ .number = 1, .created = 4102444800 };	/* the source said it twice */
+	strlcpy(s->repo, "api", sizeof(s->repo));
+	s->title = xstrdup("Oldest, again");
+	s->body = xstrdup("");
+	issue_spec_add_dep(s, "api", 1);
+	issue_spec_add_dep(s, "api", 1);
+
+	text = source_file_format_exact(&in);
+	cr_assert_eq(source_file_parse_exact(text, strlen(text), "waved", pooled, &back,
+	    &problems), 0, "%s", problems.s);
+	cr_assert_eq(problems.len, 0, "%s", problems.s);
+	assert_same_issues(&in, &back);
+	again = source_file_format_exact(&back);
+	cr_assert_str_eq(again, text);
+	/* It is an issues file: the file form reads it, less what only the exact form says. */
+	cr_assert_eq(source_file_parse(text, strlen(text), "file", pooled, &issues, &problems), 0);
+	cr_assert_eq(issues.n, 1, "%s", problems.s);
+	cr_assert_str_eq(issues.v[0].title, "Oldest");
+	cr_assert_eq(issues.v[0].created, 1, "the file form's order key is the entry's place");
+	cr_assert(strstr(problems.s, "file: entry 0: depends_on[0]: expected \"#N\" or \"repo#N\"; "
+	    "skipped"), "%s", problems.s);
+	cr_assert(strstr(problems.s, "file: entry 2: api#1: duplicate of entry 1"), "%s", problems.s);
+	free(again);
+	free(text);
+	issue_list_clear(&in);
+	issue_list_clear(&back);
+	config_free(pooled);
+	free(path);
+}
+
+/* The exact form is read whole or not at all: a bad entry is the list's problem. */
+Test(source_file, the_exact_form_refuses_a_bad_entry_whole)
+{
+	const char *text = "[\n{\"repo\":\"api\",\"number\":1,\"title\":\"a\",\"created\":1},\n"
+	    "{\"repo\":\"api\",\"number\":2,\"title\":\"b\"}\n]\n";
+
+	cr_assert_eq(source_file_parse_exact(text, strlen(text), "waved", cfg, &issues, &problems), -1);
+	cr_assert_eq(issues.n, 0);
+	cr_assert(strstr(problems.s, "waved: entry 1: created: expected a whole number\n"), "%s",
+	    problems.s);
+	strbuf_free(&problems);
+	text = "[{\"repo\":\"api\",\"number\":1,\"title\":\"a\",\"created\":1,"
+	    "\"depends_on\":[\"../..#1\"]}]";
+	cr_assert_eq(source_file_parse_exact(text, strlen(text), "waved", cfg, &issues, &problems), -1);
+	cr_assert(strstr(problems.s, "depends_on[0]: expected \"#N\" or \"repo#N\" or "
+	    "\"owner/name#N\""), "%s", problems.s);
+}

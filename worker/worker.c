@@ -675,7 +675,6 @@ static void
 worker_init(struct worker *w, const struct worker_job *job)
 {
 	sigset_t mask;
-	char *log_dir;
 
 	w->job = job;
 	w->cfg = job->cfg;
@@ -709,15 +708,11 @@ worker_init(struct worker *w, const struct worker_job *job)
 	w->feedback = job->attempt > 1 && access(w->feedback_file, R_OK) == 0;
 	if (w->feedback && job->pr_base[0])
 		w->pr_feedback = pr_feedback_of(w->feedback_file);
-	w->log_path = path_attempt_log(w->cfg, w->repo->name, job->number, job->attempt);
-	log_dir = xstrdup(w->log_path);
-	*strrchr(log_dir, '/') = '\0';
-	mkdir_p(log_dir, 0755);
-	free(log_dir);
-	/* Read and write: failure reasons quote the tail of what a phase wrote. */
-	w->log_fd = open(w->log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (w->log_fd == -1)
-		w->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	/* The supervisor opened it (appending, readable: failure reasons quote the
+	 * tail of what a phase wrote); never into a phase, whose output comes
+	 * through a pipe of ours. */
+	w->log_fd = job->log_fd;
+	fcntl(w->log_fd, F_SETFD, FD_CLOEXEC);
 	dir = path_issue_dir(w->cfg, w->repo->name, job->number);
 	usage_file_init(&w->usage, xasprintf("%s/" USAGE_FILE, dir), w->log_fd);
 	free(dir);

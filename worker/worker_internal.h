@@ -21,7 +21,7 @@ struct worker {
 	const struct worker_job *job;
 	const struct config *cfg;
 	const struct repo_conf *repo;
-	char *worktree, *branch, *issue_file, *feedback_file, *log_path, *scratch, *lock_path;
+	char *worktree, *branch, *issue_file, *feedback_file, *scratch, *lock_path;
 	char *retry_after_file;	/* $WAVED_RETRY_AFTER_FILE: when an exit of 75 asks to be tried */
 	char *hooks_dir;	/* commit_hooks: the repo's own hooks, as configured at the start */
 	char *git_dir;		/* the worktree's own git dir, as prepare left it */

@@ -101,7 +101,7 @@ size_t github_pollfds(const struct github *gh, struct pollfd *fds);
 int64_t github_next_deadline(const struct github *gh);
 void github_dispatch(struct github *gh, const struct pollfd *fds, size_t n);
 
-/* Drive requests until none is pending or timeout_ms passes (for -n and wavectl). */
+/* Drive requests until none is pending or timeout_ms passes (-n, --source-issues). */
 void github_wait(struct github *gh, int timeout_ms);
 
 #endif

@@ -24,6 +24,7 @@ struct sg_repo {
 	struct issue_list building;	/* the poll under way */
 	int inflight;			/* its requests not answered yet */
 	bool failed;			/* something in this poll went wrong: keep the last */
+	char why[256];			/* what went wrong, when failed */
 	bool polled;			/* polled once, successfully or not */
 	int64_t next_poll;		/* monotonic ms */
 	int interval_s;			/* poll_interval, or more if GitHub asks */
@@ -180,7 +181,7 @@ stretched_interval(const struct source_github *sg)
 /*
  * The interval in force and the budget, for wavectl status: STATE/github.json,
  * written whole when either changes.  Only the daemon's source writes it (the
- * one with an event log; wavectl plan reads the source too).
+ * one with an event log; waved --source-issues reads the source too).
  */
 static void
 interval_show(struct source_github *sg)
@@ -221,14 +222,21 @@ poll_failed(struct sg_repo *r, const struct gh_response *res, const char *what)
 
 	r->failed = true;
 	if (res->status == 401 || res->status == 403 || res->status == 404) {
-		log_warnx("repo %s: GitHub answered %ld for %s (%s): check [repo \"%s\"] github "
-		    "and the token", r->conf->name, res->status, r->conf->github, what, r->conf->name);
+		snprintf(r->why, sizeof(r->why), "GitHub answered %ld for %s (%s): check [repo \"%s\"] "
+		    "github and the token", res->status, r->conf->github, what, r->conf->name);
+		if (!r->sg->once)
+			log_warnx("repo %s: %s", r->conf->name, r->why);
 		r->next_poll = now + (int64_t)repo_interval(r) * 1000;
 		return;
 	}
 	/* 5xx or the network: try again soon, then less and less often. */
-	log_warnx("repo %s: GitHub %s failed (%s): retrying in %d s", r->conf->name, what,
-	    res->status ? "a server error" : res->error, r->backoff_s);
+	if (res->status)
+		snprintf(r->why, sizeof(r->why), "%s from GitHub failed (a server error: HTTP %ld)",
+		    what, res->status);
+	else
+		snprintf(r->why, sizeof(r->why), "%s from GitHub failed (%s)", what, res->error);
+	if (!r->sg->once)
+		log_warnx("repo %s: %s: retrying in %d s", r->conf->name, r->why, r->backoff_s);
 	r->next_poll = now + (int64_t)r->backoff_s * 1000;
 	r->backoff_s = r->backoff_s * 2 > repo_interval(r) ? repo_interval(r) : r->backoff_s * 2;
 }
@@ -372,7 +380,9 @@ list_done(const struct gh_response *res, void *arg)
 	const cJSON *item;
 
 	if (body && !cJSON_IsArray(arr)) {
-		log_warnx("repo %s: GitHub's issue list is not a JSON array", r->conf->name);
+		strlcpy(r->why, "GitHub's issue list is not a JSON array", sizeof(r->why));
+		if (!r->sg->once)
+			log_warnx("repo %s: %s", r->conf->name, r->why);
 		r->failed = true;
 	}
 	cJSON_ArrayForEach(item, arr)
@@ -649,4 +659,58 @@ int
 source_github_interval(const struct source_github *sg)
 {
 	return sg->interval_s;
+}
+
+/* The latest issues, copied: what source_github_read_once hands back. */
+static void
+copy_issues(const struct issue_list *issues, void *arg)
+{
+	struct issue_list *out = arg;
+
+	issue_list_clear(out);
+	for (size_t k = 0; k < issues->n; k++) {
+		const struct issue_spec *from = &issues->v[k];
+		struct issue_spec *to = issue_list_add(out);
+
+		*to = *from;
+		to->title = xstrdup(from->title);
+		to->body = xstrdup(from->body);
+		to->deps = xcalloc(from->ndeps, sizeof(*to->deps));
+		if (from->ndeps)
+			memcpy(to->deps, from->deps, from->ndeps * sizeof(*to->deps));
+	}
+}
+
+int
+source_github_read_once(const struct config *cfg, struct issue_list *out, struct strbuf *errors)
+{
+	char *err = NULL;
+	struct github *gh = github_open(cfg, &err);
+	struct source_github *sg;
+	int rc = 0;
+
+	if (gh == NULL) {
+		strbuf_addf(errors, "%s\n", err);
+		free(err);
+		return -1;
+	}
+	sg = source_github_new(cfg, gh, NULL, copy_issues, out);
+	sg->once = true;
+	source_github_poll_all(sg);
+	github_wait(gh, cfg->git_timeout * 1000);
+	if (github_pending(gh) > 0 || !source_github_ready(sg)) {
+		strbuf_addf(errors, "GitHub did not answer within %d s (git_timeout)\n",
+		    cfg->git_timeout);
+		rc = -1;
+	}
+	for (size_t k = 0; k < sg->nrepos; k++)
+		if (sg->repos[k].failed) {
+			strbuf_addf(errors, "repo %s: %s\n", sg->repos[k].conf->name, sg->repos[k].why);
+			rc = -1;
+		}
+	source_github_free(sg);
+	github_free(gh);
+	if (rc == -1)
+		issue_list_clear(out);
+	return rc;
 }

@@ -40,6 +40,15 @@ int source_github_interval(const struct source_github *sg);
 /* Every repo has been polled at least once (successfully or not). */
 bool source_github_ready(const struct source_github *sg);
 
+/*
+ * Read every repo once, in place, and wait (waved --source-issues: what
+ * wavectl plan shows of a GitHub source): 0 with the issues in out, or -1
+ * with why in errors, one line a repo GitHub refused or could not be asked
+ * for, and nothing in out.  A repo that fails is not tried again.
+ */
+int source_github_read_once(const struct config *cfg, struct issue_list *out,
+    struct strbuf *errors);
+
 /* A dependency outside the configured repos: satisfied once it is closed. */
 bool source_github_dep_closed(const struct issue_ref *dep, void *sg);
 

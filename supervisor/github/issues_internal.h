@@ -26,6 +26,7 @@ struct source_github {
 	size_t next, ext_cap;
 	int interval_s;			/* every repo's poll interval in force (stretched_interval) */
 	int shown_interval, shown_rpm;	/* what STATE/github.json says */
+	bool once;			/* source_github_read_once: what goes wrong is told, not logged */
 };
 
 #endif

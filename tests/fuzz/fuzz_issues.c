@@ -1,4 +1,8 @@
-/* make fuzz: the issues file (common/source_file.c), against a fixed configuration. */
+/*
+ * make fuzz: the issues file (common/source_file.c), against a fixed
+ * configuration; and its exact form (waved --source-issues), which must
+ * print what it read so that it reads back the same.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +36,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		atexit(drop_config);
 	}
 	source_file_load(fuzz_file("issues.json", data, size), cfg, &issues, &problems);
+	issue_list_clear(&issues);
+	strbuf_free(&problems);
+	if (source_file_parse_exact((const char *)data, size, "fuzz", cfg, &issues,
+	    &problems) == 0) {
+		struct issue_list back = { 0 };
+		char *text = source_file_format_exact(&issues), *again;
+
+		if (source_file_parse_exact(text, strlen(text), "fuzz", cfg, &back, &problems) != 0)
+			abort();	/* what it printed does not read back */
+		again = source_file_format_exact(&back);
+		if (strcmp(text, again) != 0)
+			abort();	/* it read back as something else */
+		free(again);
+		free(text);
+		issue_list_clear(&back);
+	}
 	issue_list_clear(&issues);
 	strbuf_free(&problems);
 	return 0;
