@@ -51,7 +51,10 @@ const char *const store_sql[ST_COUNT] = {
 	    "UPDATE issues SET state = ?2, reason = ?3, attempts = ?4, retry_at = ?5,"
 	    " final_commit = ?6,"
 	    " updated_at = CASE WHEN state IS ?2 THEN updated_at ELSE ?7 END,"
-	    " phase = CASE WHEN ?2 IN ('running', 'review', 'merging') THEN phase END"
+	    /* Not "?2 IN (three values)": SQLite builds a temporary b-tree for
+	     * a list of more than two, a page cache allocated and freed at
+	     * every transition (heap grown and trimmed each time). */
+	    " phase = CASE WHEN ?2 = 'running' OR ?2 = 'review' OR ?2 = 'merging' THEN phase END"
 	    " WHERE id = ?1",
 	[ST_SET_PHASE] = "UPDATE issues SET phase = ?2, updated_at = ?3 WHERE id = ?1",
 	[ST_ATTEMPT_BEGIN] =
