@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 extern char **environ;
 
 _Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_FD == JOB_PIPE_FD + 2,
-    "exec_worker places the worker's descriptors in a row");
+    "spawn_worker places the worker's descriptors in a row");
 
 struct worker_proc {
 	pid_t pid;
@@ -54,7 +55,6 @@ struct workers {
 	struct worker_proc *v;
 	size_t n, cap;
 	bool stopping;
-	int self;		/* waved's own binary, opened at start: what workers exec */
 };
 
 /* Reaped (children.c): its exit is told once its last words are read. */
@@ -72,19 +72,10 @@ proc_exited(pid_t pid, int status, void *arg)
 	cgroup_tree_end_attempt(pid);
 }
 
-/*
- * The binary is opened now, not looked up at each start: an upgrade that
- * replaces it on disk while this supervisor runs must not give its workers
- * another version (nor another protocol).
- */
 struct workers *
 workers_new(void)
 {
-	struct workers *w = xcalloc(1, sizeof(struct workers));
-
-	if ((w->self = open("/proc/self/exe", O_PATH | O_CLOEXEC)) == -1)
-		log_warn("/proc/self/exe: no worker can start");
-	return w;
+	return xcalloc(1, sizeof(struct workers));
 }
 
 /* Its pipe and gate, closed. */
@@ -107,8 +98,6 @@ workers_free(struct workers *w)
 		proc_close(&w->v[k]);
 	free(w->v);
 	config_release(w->cfg);
-	if (w->self != -1)
-		close(w->self);
 	free(w);
 }
 
@@ -150,31 +139,62 @@ worker_env(const struct workers *w)
 }
 
 /*
- * In the child: only stdio, the pipe, the gate and the job cross the exec
- * (at fixed numbers, not close-on-exec), then waved itself in worker mode.
- * The signal mask crosses too: a stop asked for before the worker opens its
- * signalfd waits for it there.
+ * What a worker is exec'd as: waved's own binary, the one this supervisor
+ * runs.  /proc/self/exe in the spawned child is the mm it shares with us
+ * until its exec: the file we were started from, even once an upgrade has
+ * replaced it on disk (a worker of another version would speak another
+ * protocol).
  */
-static void __attribute__((noreturn))
-exec_worker(const struct workers *w, const char *key, int pipe_fd, int gate_fd, int job_fd,
-    char **env)
+#define SELF_EXE "/proc/self/exe"
+
+/*
+ * Spawn waved in worker mode: only stdio, the pipe, the gate and the job
+ * cross the exec (at fixed numbers, not close-on-exec); the database, the
+ * signalfd, other workers' pipes stay the parent's.  The signal mask
+ * crosses too: a stop asked for before the worker opens its signalfd waits
+ * for it there.
+ *
+ * posix_spawn, not fork: its child shares our memory until it execs
+ * (vfork), where a fork copied the page tables and left every page of the
+ * supervisor copy-on-write, so that the transaction recording the admission
+ * took a page fault on each page it touched (two thirds of the
+ * supervisor's page faults, and milliseconds between an issue's done and
+ * the next admission).  An exec that fails is told here, not by a worker
+ * exiting 127.
+ */
+static pid_t
+spawn_worker(const char *key, int pipe_fd, int gate_fd, int job_fd, char **env)
 {
 	char *argv[] = { "waved", JOB_WORKER_FLAG, NULL };
-	int fds[] = { pipe_fd, gate_fd, job_fd, w->self };
-	const int self = JOB_FD + 1;	/* close-on-exec, as it is only the exec's */
+	int from[] = { pipe_fd, gate_fd, job_fd }, moved[ARRAY_LEN(from)];
+	posix_spawn_file_actions_t fa;
+	pid_t pid = -1;
+	int rc = 0;
 
-	signal(SIGBUS, SIG_DFL);
-	/* Out of the way first: none may land on another's number while moved. */
-	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
-		fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, self + 1);
-	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
-		if (fds[k] == -1 || dup3(fds[k], JOB_PIPE_FD + (int)k, k == 3 ? O_CLOEXEC : 0) == -1)
-			_exit(127);
-	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
-	closefrom(self + 1);
-	fexecve(self, argv, env);
-	log_warn("%s: exec waved for its worker", key);
-	_exit(127);
+	/* Out of the way first: none may land on another's number while placed. */
+	for (size_t k = 0; k < ARRAY_LEN(from); k++)
+		moved[k] = -1;
+	for (size_t k = 0; k < ARRAY_LEN(from) && rc == 0; k++)
+		if ((moved[k] = fcntl(from[k], F_DUPFD_CLOEXEC, JOB_FD + 1)) == -1)
+			rc = errno;
+	if (rc == 0 && (rc = posix_spawn_file_actions_init(&fa)) == 0) {
+		for (size_t k = 0; k < ARRAY_LEN(from) && rc == 0; k++)
+			rc = posix_spawn_file_actions_adddup2(&fa, moved[k], JOB_PIPE_FD + (int)k);
+		if (rc == 0)
+			rc = posix_spawn_file_actions_addclosefrom_np(&fa, JOB_FD + 1);
+		if (rc == 0)
+			rc = posix_spawn(&pid, SELF_EXE, &fa, NULL, argv, env);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	for (size_t k = 0; k < ARRAY_LEN(from); k++)
+		if (moved[k] != -1)
+			close(moved[k]);
+	if (rc != 0) {
+		errno = rc;
+		log_warn("%s: spawn waved (%s) for its worker", key, SELF_EXE);
+		return -1;
+	}
+	return pid;
 }
 
 pid_t
@@ -198,11 +218,6 @@ workers_start(const struct sched_job *job, void *arg)
 	strlcpy(wj.base, job->base ? job->base : "", sizeof(wj.base));
 	strlcpy(wj.pr_head, job->pr_head ? job->pr_head : "", sizeof(wj.pr_head));
 	strlcpy(wj.pr_base, job->pr_base ? job->pr_base : "", sizeof(wj.pr_base));
-	if (w->self == -1) {
-		log_warnx("%s: no worker: waved's own binary could not be opened at start",
-		    job->key);
-		return -1;
-	}
 	if ((job_fd = job_write(&wj)) == -1)
 		return -1;
 	if (pipe2(fds, O_CLOEXEC) == -1) {
@@ -217,24 +232,17 @@ workers_start(const struct sched_job *job, void *arg)
 		close(job_fd);
 		return -1;
 	}
-	/* Built before the fork: the child only moves descriptors and execs. */
 	env = worker_env(w);
-	if ((pid = fork()) == -1) {
-		log_warn("%s: fork", job->key);
-		close(fds[0]);
-		close(fds[1]);
-		close(gate[0]);
-		close(gate[1]);
-		close(job_fd);
-		free(env);
-		return -1;
-	}
-	if (pid == 0)
-		exec_worker(w, job->key, fds[1], gate[0], job_fd, env);
+	pid = spawn_worker(job->key, fds[1], gate[0], job_fd, env);
 	free(env);
 	close(job_fd);
 	close(fds[1]);
 	close(gate[0]);
+	if (pid == -1) {
+		close(fds[0]);
+		close(gate[1]);
+		return -1;
+	}
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	fcntl(gate[1], F_SETFL, O_NONBLOCK);
 	grow_array((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v));
