@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@
  * (git_commit_all), which names the hooks path itself.
  */
 static int
-git_spawn(const char *dir, int timeout_s, struct strbuf *output, const char *const args[])
+git_spawn_input(const char *dir, int timeout_s, int in_fd, struct strbuf *output,
+    const char *const args[])
 {
 	const char *argv[GIT_MAX_ARGS + 8] = { "git", "-C", dir, "-c", "core.hooksPath=/dev/null",
 	    "-c", "core.fsmonitor=false" };
@@ -33,7 +35,13 @@ git_spawn(const char *dir, int timeout_s, struct strbuf *output, const char *con
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	return spawn_run(argv, NULL, output, timeout_s);
+	return spawn_run_input(argv, NULL, in_fd, output, timeout_s);
+}
+
+static int
+git_spawn(const char *dir, int timeout_s, struct strbuf *output, const char *const args[])
+{
+	return git_spawn_input(dir, timeout_s, -1, output, args);
 }
 
 /* Another git process of the same repository holds one of its lock files. */
@@ -60,6 +68,48 @@ git_run(const char *dir, struct strbuf *output, const char *const args[])
 		int rc = git_spawn(dir, 0, &out, args);
 		bool retry = rc != 0 && attempt < 8 && lock_contention(out.s);
 
+		if (!retry && output && out.s)
+			strbuf_addn(output, out.s, out.len);
+		strbuf_free(&out);
+		if (!retry)
+			return rc;
+		nanosleep(&(struct timespec){ 0, 25000000L * attempt }, NULL);
+	}
+}
+
+/* What input holds, on a pipe that takes it whole before any reader: -1 on error. */
+static int
+input_pipe(const char *input)
+{
+	size_t len = strlen(input);
+	int fds[2];
+
+	if (len > PIPE_BUF || pipe2(fds, O_CLOEXEC) == -1)
+		return -1;
+	if (write(fds[1], input, len) != (ssize_t)len) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	close(fds[1]);
+	return fds[0];
+}
+
+int
+git_update_refs(const char *dir, const char *message, const char *commands,
+    struct strbuf *output)
+{
+	for (int attempt = 1; ; attempt++) {
+		struct strbuf out = { 0 };
+		int in = input_pipe(commands), rc;
+		bool retry;
+
+		if (in == -1)
+			return -1;
+		rc = git_spawn_input(dir, 0, in, &out, (const char *[]){ "update-ref", "-m", message,
+		    "--stdin", NULL });
+		close(in);
+		retry = rc != 0 && attempt < 8 && lock_contention(out.s);
 		if (!retry && output && out.s)
 			strbuf_addn(output, out.s, out.len);
 		strbuf_free(&out);
@@ -464,6 +514,19 @@ git_ref_read(const char *dir, const char *ref, struct git_oid *oid)
 	return rc == 0 ? 0 : -1;
 }
 
+int
+git_ref_lookup(const char *dir, const char *ref, struct git_oid *oid)
+{
+	char *own, *common;
+	int rc = -1;
+
+	if (git_dirs(dir, &own, &common))
+		rc = read_ref(own, common, ref, oid, 0);
+	free(own);
+	free(common);
+	return rc;
+}
+
 char *
 git_head_ref(const char *dir)
 {
@@ -605,6 +668,27 @@ git_head_write(const char *worktree, const char *ref)
 	else if (ref == NULL && read_ref(own, common, "HEAD", &oid, 0) == 0)
 		line = xasprintf("%s\n", oid.hex);
 	done = line && git_file_write_locked(head, line);
+	free(line);
+	free(head);
+	free(own);
+	free(common);
+	return done ? 0 : -1;
+}
+
+int
+git_head_detach(const char *worktree, const struct git_oid *oid)
+{
+	char *own, *common, *head, *line;
+	bool done;
+
+	if (!git_dirs(worktree, &own, &common) || strcmp(own, common) == 0) {
+		free(own);
+		free(common);
+		return -1;
+	}
+	head = xasprintf("%s/HEAD", own);
+	line = xasprintf("%s\n", oid->hex);
+	done = git_file_write_locked(head, line);
 	free(line);
 	free(head);
 	free(own);

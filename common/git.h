@@ -27,6 +27,13 @@ bool git_oid_equal(const struct git_oid *a, const struct git_oid *b);
 
 /* git -C dir ARGS...; returns the exit status; output (may be NULL) gets stdout+stderr. */
 int git_run(const char *dir, struct strbuf *output, const char *const args[]);
+/*
+ * git update-ref -m message --stdin with commands (update-ref's stdin
+ * format, at most PIPE_BUF bytes): every ref moves, or none does.  Returns
+ * its exit status; output (may be NULL) gets what it said.
+ */
+int git_update_refs(const char *dir, const char *message, const char *commands,
+    struct strbuf *output);
 /* The same for a command that talks to a remote: killed after timeout_s (git_timeout). */
 int git_run_remote(const char *dir, int timeout_s, struct strbuf *output, const char *const args[]);
 /* Resolve rev to a full object name; 0 or -1. */
@@ -50,6 +57,8 @@ bool git_is_ancestor(const char *dir, const char *a, const char *b);
  */
 bool git_dirs(const char *dir, char **own, char **common);
 int git_ref_read(const char *dir, const char *ref, struct git_oid *oid);
+/* From the files alone, never a git process: 0 found, 1 no such ref, -1 they do not say. */
+int git_ref_lookup(const char *dir, const char *ref, struct git_oid *oid);
 /* Where dir's HEAD points: a full ref name (caller frees), or NULL when detached. */
 char *git_head_ref(const char *dir);
 /*
@@ -58,6 +67,8 @@ char *git_head_ref(const char *dir);
  * exists.  0, or -1 when nothing was written (then ask git).
  */
 int git_head_write(const char *worktree, const char *ref);
+/* HEAD of the linked worktree detached at oid, whatever it pointed at; 0 or -1. */
+int git_head_detach(const char *worktree, const struct git_oid *oid);
 /*
  * The one way waved fetches: the remote's branch into its remote-tracking
  * ref refs/remotes/REMOTE/BRANCH (f->tracking), forced, no tags, and never

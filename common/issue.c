@@ -14,6 +14,12 @@ issue_list_add(struct issue_list *l)
 }
 
 void
+issue_list_reserve(struct issue_list *l, size_t n)
+{
+	grow_array((void **)&l->v, &l->cap, n, sizeof(*l->v));
+}
+
+void
 issue_spec_add_dep(struct issue_spec *s, const char *repo, long number)
 {
 	s->deps = xreallocarray(s->deps, s->ndeps + 1, sizeof(*s->deps));

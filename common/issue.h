@@ -41,6 +41,8 @@ struct issue_list {
 
 /* Appends a zeroed spec and returns it. */
 struct issue_spec *issue_list_add(struct issue_list *l);
+/* Room for n specs, so that adding up to n moves none. */
+void issue_list_reserve(struct issue_list *l, size_t n);
 void issue_spec_add_dep(struct issue_spec *s, const char *repo, long number);
 void issue_spec_clear(struct issue_spec *s);
 void issue_list_clear(struct issue_list *l);

@@ -1,14 +1,79 @@
 #include "common/source_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "common/keymap.h"
+#include "common/log.h"
+
+/*
+ * cJSON's allocations while one text is parsed and walked: bumped out of
+ * big mappings and given back together.  A tree is a dozen small objects
+ * and strings an issue, each its own malloc: with 10,000 issues, malloc and
+ * the page faults of a heap growing by small steps were half of wavectl
+ * plan's time.  The mappings ask for transparent huge pages, and go back to
+ * the system at once (the supervisor's heap keeps nothing of a big load).
+ * Only the tree is allocated here: what an issue keeps is copied out of it
+ * with xmalloc before the tree goes.
+ */
+#define PARSE_CHUNK (4u << 20)
+
+struct parse_chunk {
+	struct parse_chunk *next;
+	size_t size, used;
+};
+
+static struct parse_chunk *parse_chunks;
+
+static void *
+parse_alloc(size_t n)
+{
+	struct parse_chunk *c = parse_chunks;
+	size_t header = (sizeof(*c) + 15) & ~(size_t)15;
+	void *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (c == NULL || c->size - c->used < n) {
+		size_t size = n + header > PARSE_CHUNK ? n + header : PARSE_CHUNK;
+
+		if ((p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0)) == MAP_FAILED)
+			fatal("parse: mmap %zu bytes", size);
+		madvise(p, size, MADV_HUGEPAGE);
+		c = p;
+		*c = (struct parse_chunk){ parse_chunks, size, header };
+		parse_chunks = c;
+	}
+	p = (char *)c + c->used;
+	c->used += n;
+	return p;
+}
+
+static void
+parse_free(void *p)
+{
+	(void)p;	/* all at once, in parse_release */
+}
+
+static void
+parse_release(void)
+{
+	while (parse_chunks) {
+		struct parse_chunk *next = parse_chunks->next;
+
+		munmap(parse_chunks, parse_chunks->size);
+		parse_chunks = next;
+	}
+}
 
 /* A JSON number that is a whole number from 1 to INT_MAX. */
 static bool
@@ -96,6 +161,10 @@ parse_entry(const cJSON *entry, const struct config *cfg, bool exact, struct iss
 	deps = cJSON_GetObjectItemCaseSensitive(entry, "depends_on");
 	if (deps && !cJSON_IsArray(deps) && !cJSON_IsNull(deps))
 		return xstrdup("depends_on: expected an array of \"#N\" or \"repo#N\"");
+	/* Their number is known: one allocation, not one a dependency. */
+	if (cJSON_IsArray(deps) && cJSON_GetArraySize(deps) > 0)
+		spec->deps = xreallocarray(NULL, (size_t)cJSON_GetArraySize(deps),
+		    sizeof(*spec->deps));
 	cJSON_ArrayForEach(dep, deps) {
 		struct issue_ref ref;
 
@@ -103,7 +172,7 @@ parse_entry(const cJSON *entry, const struct config *cfg, bool exact, struct iss
 		    !(exact && github_ref_parse(dep->valuestring, &ref))))
 			return xasprintf("depends_on[%d]: expected \"#N\" or \"repo#N\"%s", k,
 			    exact ? " or \"owner/name#N\"" : "");
-		issue_spec_add_dep(spec, ref.repo, ref.number);
+		spec->deps[spec->ndeps++] = ref;
 		k++;
 	}
 	if (exact && !json_whole(cJSON_GetObjectItemCaseSensitive(entry, "created"), &spec->created))
@@ -152,22 +221,27 @@ static int
 parse_list(const char *text, size_t len, const char *name, const struct config *cfg,
     bool exact, struct issue_list *out, struct strbuf *problems)
 {
+	cJSON_Hooks arena = { parse_alloc, parse_free };
 	struct keymap *seen;
 	const cJSON *entry;
 	cJSON *root;
 	int index = 0, rc = 0;
 
+	cJSON_InitHooks(&arena);
 	root = cJSON_ParseWithLengthOpts(text, len, NULL, false);
+	cJSON_InitHooks(NULL);
 	if (root == NULL) {
+		parse_release();
 		json_problem(text, len, name, problems);
 		return -1;
 	}
 	if (!cJSON_IsArray(root)) {
 		strbuf_addf(problems, "%s: expected a JSON array of issues\n", name);
-		cJSON_Delete(root);
+		parse_release();
 		return -1;
 	}
 	seen = keymap_new(cJSON_GetArraySize(root));
+	issue_list_reserve(out, out->n + (size_t)cJSON_GetArraySize(root));
 	cJSON_ArrayForEach(entry, root) {
 		struct issue_spec *spec = issue_list_add(out);
 		char *why = parse_entry(entry, cfg, exact, spec);
@@ -199,7 +273,7 @@ parse_list(const char *text, size_t len, const char *name, const struct config *
 	if (rc == -1)
 		issue_list_clear(out);
 	keymap_free(seen);
-	cJSON_Delete(root);
+	parse_release();	/* the tree, whole: cJSON_Delete would free each node to nothing */
 	return rc;
 }
 
@@ -250,6 +324,25 @@ source_file_format_exact(const struct issue_list *l)
 	return strbuf_take(&b);
 }
 
+/* A regular file's text mapped whole (no copy), or NULL: read it instead. */
+static char *
+map_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	void *p = MAP_FAILED;
+
+	if (fd == -1)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uintmax_t)st.st_size < SIZE_MAX) {
+		*len = (size_t)st.st_size;
+		p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	}
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 int
 source_file_load(const char *path, const struct config *cfg,
     struct issue_list *out, struct strbuf *problems)
@@ -258,6 +351,14 @@ source_file_load(const char *path, const struct config *cfg,
 	char *text;
 	int rc;
 
+	/* Mapped, the file may change under the parse (a source rewritten in
+	 * place): what is read is then as torn as a read(2) would have been,
+	 * and the next poll reads it again. */
+	if ((text = map_file(path, &len)) != NULL) {
+		rc = source_file_parse(text, len, path, cfg, out, problems);
+		munmap(text, len);
+		return rc;
+	}
 	if ((text = read_file(path, &len)) == NULL) {
 		strbuf_addf(problems, "%s: cannot read: %s\n", path, strerror(errno));
 		return -1;

@@ -176,6 +176,13 @@ spawn_collect(int fd, struct strbuf *out, int64_t deadline)
 int
 spawn_run(const char *const argv[], const char *cwd, struct strbuf *out, int timeout_s)
 {
+	return spawn_run_input(argv, cwd, -1, out, timeout_s);
+}
+
+int
+spawn_run_input(const char *const argv[], const char *cwd, int in_fd, struct strbuf *out,
+    int timeout_s)
+{
 	int pipefd[2], status;
 	int64_t deadline = timeout_s > 0 ? mono_ms() + (int64_t)timeout_s * 1000 : 0;
 	bool finished;
@@ -183,7 +190,8 @@ spawn_run(const char *const argv[], const char *cwd, struct strbuf *out, int tim
 
 	if (pipe2(pipefd, O_CLOEXEC) == -1)
 		return -1;
-	pid = spawn_start(argv, &(struct spawn_opts){ .cwd = cwd, .out_fd = pipefd[1] });
+	pid = spawn_start(argv, &(struct spawn_opts){ .cwd = cwd, .out_fd = pipefd[1],
+	    .with_in = in_fd != -1, .in_fd = in_fd });
 	close(pipefd[1]);
 	if (pid == -1) {
 		close(pipefd[0]);

@@ -42,5 +42,8 @@ pid_t spawn_start(const char *const argv[], const struct spawn_opts *opts);
  */
 int spawn_run(const char *const argv[], const char *cwd, struct strbuf *out,
     int timeout_s);
+/* The same with stdin from in_fd (-1: /dev/null). */
+int spawn_run_input(const char *const argv[], const char *cwd, int in_fd, struct strbuf *out,
+    int timeout_s);
 
 #endif

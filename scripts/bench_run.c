@@ -34,10 +34,11 @@
 
 /*
  * The git commands waved runs for one issue on the warm path (prepare from
- * a spare, commit what the phase left, land by fast-forward, park), in a
- * plain sh loop: the floor that waved's own pipeline is measured against.
- * The spare is moved as waved moves it (the folder renamed, git's gitdir
- * record rewritten) and the tip read from its file.
+ * a spare, commit what the phase left, land by fast-forward deleting the
+ * branch in the same transaction, park), in a plain sh loop: the floor that
+ * waved's own pipeline is measured against.  The spare is moved as waved
+ * moves it (the folder renamed, git's gitdir record rewritten) and the tip
+ * read from its file.
  */
 static const char scripted_issues[] =
     "set -e\n"
@@ -60,10 +61,10 @@ static const char scripted_issues[] =
     "  git -C \"$wt\" $ident -c maintenance.auto=false commit -q --no-verify "
     "-m \"t$k (r0#$k)\"\n"
     "  read -r head < \"$repo/.git/refs/heads/waved-issue/$k\"\n"
-    "  git -C \"$repo\" update-ref -m 'waved: merge' refs/heads/waved \"$head\" \"$base\"\n"
+    "  printf 'update refs/heads/waved %s %s\\ndelete refs/heads/waved-issue/%s %s\\n' "
+    "\"$head\" \"$base\" $k \"$head\" | git -C \"$repo\" update-ref -m 'waved: merge' --stdin\n"
     "  read -r gd < \"$wt/.git\"; echo \"$head\" > \"${gd#gitdir: }/HEAD\"\n"
     "  mv \"$wt\" \"$wts/.spare/0\"; echo \"$wts/.spare/0/.git\" > \"${gd#gitdir: }/gitdir\"\n"
-    "  git -C \"$repo\" branch -q -D -- waved-issue/$k\n"
     "  k=$((k + 1))\n"
     "done\n";
 
@@ -132,7 +133,7 @@ command_name(const char *args, char *name, size_t size)
  * Read the counting git's log into seen[1..n]: a line is an issue's when its
  * parent is that issue's worker (by its title, or by its pid for what the
  * worker ran before it set its title), or the supervisor naming the issue's
- * branch (the branch deleted once the landing is recorded).
+ * branch (a branch a landing left, deleted once the landing is recorded).
  */
 static void
 git_seen_read(const char *log, struct git_seen *seen, int n)
@@ -338,7 +339,8 @@ bench_merging_count(void)
 	once_with_both_waiting(dir, first, 2);
 	log = git_count_begin(dir);
 	once_with_both_waiting(dir, second, 4);
-	/* The supervisor deletes a landed branch without waiting for it: let it end. */
+	/* A branch a landing left (none without a push) is deleted by the
+	 * supervisor without waiting for it: let that end. */
 	for (int k = 3; k <= 4; k++) {
 		char *ref = xasprintf("%s/.git/refs/heads/waved-issue/%d", repo, k);
 

@@ -1,12 +1,11 @@
 #include "supervisor/exec_self.h"
 
+#include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <bsd/unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -14,26 +13,16 @@
 extern char **environ;
 
 _Static_assert(JOB_GATE_FD == JOB_PIPE_FD + 1 && JOB_LOG_FD == JOB_PIPE_FD + 2 &&
-    JOB_FD == JOB_PIPE_FD + 3,
-    "exec_child places the child's descriptors in a row");
+    JOB_FD == JOB_PIPE_FD + 3, "exec_self places the child's descriptors in a row");
 
-static int self = -1;
-
-int
-exec_self_open(void)
-{
-	if (self == -1 && (self = open("/proc/self/exe", O_PATH | O_CLOEXEC)) == -1)
-		log_warn("/proc/self/exe: no worker can start");
-	return self;
-}
-
-void
-exec_self_close(void)
-{
-	if (self != -1)
-		close(self);
-	self = -1;
-}
+/*
+ * What a child is exec'd as: waved's own binary, the one this supervisor
+ * runs.  /proc/self/exe in the spawned child is the mm it shares with us
+ * until its exec: the file we were started from, even once an upgrade has
+ * replaced it on disk (a child of another version would speak another
+ * protocol).
+ */
+#define SELF_EXE "/proc/self/exe"
 
 /* Ours, without the token unless pass_token. */
 static char **
@@ -54,57 +43,70 @@ child_env(bool pass_token)
 }
 
 /*
- * In the child: only stdio, the pipe, the gate, the log and the job cross the exec
- * (at fixed numbers, not close-on-exec).  The signal mask crosses too: a
- * stop asked for before a worker opens its signalfd waits for it there.
+ * Only stdio, the pipe, the gate, the log and the job cross the exec (at
+ * fixed numbers, not close-on-exec; a role without a gate or a log gets
+ * /dev/null there); the database, the signalfd, other workers' pipes stay
+ * the parent's.  The signal mask crosses too: a stop asked for before a
+ * worker opens its signalfd waits for it there.
+ *
+ * posix_spawn, not fork: its child shares our memory until it execs
+ * (vfork), where a fork copied the page tables and left every page of the
+ * supervisor copy-on-write, so that the transaction recording the admission
+ * took a page fault on each page it touched.  An exec that fails is told
+ * here, not by a child exiting 127.
  */
-static void __attribute__((noreturn))
-exec_child(const struct worker_job *job, const int crossing[3], int job_fd, char **env)
+static pid_t
+spawn_child(const char *flag, const int from[4], char **env)
 {
-	char *argv[] = { "waved", (char *)job_role_flag(job->role), NULL };
-	int fds[] = { crossing[0], crossing[1], crossing[2], job_fd, self };
-	const int at_self = JOB_FD + 1;	/* close-on-exec, as it is only the exec's */
+	char *argv[] = { "waved", (char *)flag, NULL };
+	int moved[4] = { -1, -1, -1, -1 };
+	posix_spawn_file_actions_t fa;
+	pid_t pid = -1;
+	int rc = 0;
 
-	signal(SIGBUS, SIG_DFL);
-	/* Out of the way first: none may land on another's number while moved. */
-	for (size_t k = 0; k < ARRAY_LEN(fds); k++)
-		if (fds[k] != -1 && (fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, at_self + 1)) == -1)
-			_exit(127);
-	for (size_t k = 0; k < ARRAY_LEN(fds); k++) {
-		int at = JOB_PIPE_FD + (int)k;
+	/* Out of the way first: none may land on another's number while placed. */
+	for (size_t k = 0; k < ARRAY_LEN(moved) && rc == 0; k++)
+		if (from[k] != -1 && (moved[k] = fcntl(from[k], F_DUPFD_CLOEXEC, JOB_FD + 1)) == -1)
+			rc = errno;
+	if (rc == 0 && (rc = posix_spawn_file_actions_init(&fa)) == 0) {
+		for (size_t k = 0; k < ARRAY_LEN(moved) && rc == 0; k++) {
+			int at = JOB_PIPE_FD + (int)k;
 
-		if (fds[k] == -1)
-			close(at);	/* no gate, no log: nothing of the parent's at its number */
-		else if (dup3(fds[k], at, at == at_self ? O_CLOEXEC : 0) == -1)
-			_exit(127);
+			rc = moved[k] != -1 ? posix_spawn_file_actions_adddup2(&fa, moved[k], at) :
+			    posix_spawn_file_actions_addopen(&fa, at, "/dev/null", O_RDONLY, 0);
+		}
+		if (rc == 0)
+			rc = posix_spawn_file_actions_addclosefrom_np(&fa, JOB_FD + 1);
+		if (rc == 0)
+			rc = posix_spawn(&pid, SELF_EXE, &fa, NULL, argv, env);
+		posix_spawn_file_actions_destroy(&fa);
 	}
-	/* The database, the signalfd, other workers' pipes: the parent's, not ours. */
-	closefrom(at_self + 1);
-	fexecve(at_self, argv, env);
-	log_warn("%s: exec waved %s", job->issue[0] ? job->issue : "reload", argv[1]);
-	_exit(127);
+	for (size_t k = 0; k < ARRAY_LEN(moved); k++)
+		if (moved[k] != -1)
+			close(moved[k]);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return pid;
 }
 
 pid_t
 exec_self(const struct worker_job *job, const int crossing[3], bool pass_token)
 {
 	const char *what = job->issue[0] ? job->issue : "reload";
+	const char *flag = job_role_flag(job->role);
 	char **env;
 	int job_fd;
 	pid_t pid;
 
-	if (self == -1) {
-		log_warnx("%s: waved's own binary could not be opened at start", what);
-		return -1;
-	}
 	if ((job_fd = job_write(job)) == -1)
 		return -1;
-	/* Built before the fork: the child only moves descriptors and execs. */
 	env = child_env(pass_token);
-	if ((pid = fork()) == -1)
-		log_warn("%s: fork", what);
-	else if (pid == 0)
-		exec_child(job, crossing, job_fd, env);
+	pid = spawn_child(flag, (const int[]){ crossing[0], crossing[1], crossing[2], job_fd },
+	    env);
+	if (pid == -1)
+		log_warn("%s: spawn waved %s (%s)", what, flag, SELF_EXE);
 	free(env);
 	close(job_fd);
 	return pid;

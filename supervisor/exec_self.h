@@ -13,15 +13,8 @@
 #include "common/job.h"
 
 /*
- * Open waved's own binary, once at start: an upgrade that replaces it on
- * disk while this supervisor runs must not give its children another
- * version (nor another protocol).  -1 logged: no child can start.
- */
-int exec_self_open(void);
-void exec_self_close(void);
-
-/*
- * Fork and exec waved in job->role: crossing[] = { pipe, gate, log } at
+ * Spawn waved in job->role (from the binary this supervisor runs, even
+ * once an upgrade has replaced it on disk): crossing[] = { pipe, gate, log } at
  * JOB_PIPE_FD, JOB_GATE_FD, JOB_LOG_FD (a gate and a log are a worker's:
  * -1, nothing at that number), the job at JOB_FD; the environment is ours
  * without GITHUB_TOKEN unless pass_token.  The caller closes its ends.

@@ -19,7 +19,6 @@
 #include "common/summary.h"
 #include "supervisor/cgroup_tree.h"
 #include "supervisor/children.h"
-#include "supervisor/exec_self.h"
 #include "supervisor/flight.h"
 #include "supervisor/pollset.h"
 #include "supervisor/preflight.h"
@@ -652,7 +651,6 @@ close_state(struct supervisor *sv)
 	children_free();
 	config_free(sv->cfg);
 	cgroup_tree_close();
-	exec_self_close();
 }
 
 /* The first turn: what the last run left in flight, then the source. */
@@ -682,7 +680,6 @@ loop_run(struct config *cfg, const struct loop_options *opts)
 		return EXIT_BAD_CONFIG;
 	}
 	open_containment(cfg);
-	exec_self_open();	/* what workers, recoveries and preflights are exec'd from */
 	sv.pollset = pollset_new();
 	sv.workers = workers_new();
 	sv.reload = reload_new();

@@ -56,10 +56,14 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 	char *branch = issue_branch_name(in->cfg, in->number);
 	char *agent = xasprintf("refs/heads/%s", in->cfg->agent_branch);
 	char *worktree = path_worktree(in->cfg, in->repo->name, in->number);
-	struct git_oid oid = { "" }, wt_oid = { "" };
+	struct git_oid oid = { "" }, wt_oid = { "" }, none;
+	char *branch_ref = xasprintf("refs/heads/%s", branch);
 	const char *path = in->repo->path, *head = oid.hex;
 	bool has_head = git_rev_parse(path, branch, &oid) == 0;
 	bool may_land = in->repo->land == LAND_BRANCH;
+	/* Gone, as a landing's transaction leaves it (mergeq.c), not merely unreadable. */
+	bool gone = !has_head && git_ref_lookup(path, branch_ref, &none) == 1;
+	const char *marked = in->marker ? in->marker->head : "";
 
 	memset(out, 0, sizeof(*out));
 	out->action = RECOVER_RESET;
@@ -76,6 +80,19 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 	    git_is_ancestor(path, in->final, agent)) {
 		out->action = RECOVER_DONE;
 		strlcpy(out->landed, in->final, sizeof(out->landed));
+	} else if (may_land && gone && in->base && *marked && strcmp(marked, in->base) != 0 &&
+	    git_is_ancestor(path, marked, agent) && !git_is_ancestor(path, marked, in->base)) {
+		/*
+		 * The landing deletes the branch in the transaction that moves
+		 * the agent branch, and the worker died before saying so: the
+		 * head its last phase recorded (its work, or what the landing's
+		 * head descends from) is on the agent branch.  Work is what the
+		 * base did not hold: a marker of an earlier run of this attempt
+		 * (reset, and admitted again under the same number) may name
+		 * what was its base then, on the agent branch since long ago.
+		 */
+		out->action = RECOVER_DONE;
+		strlcpy(out->landed, marked, sizeof(out->landed));
 	} else if (has_head && git_rev_parse(worktree, "HEAD", &wt_oid) == 0 &&
 	    git_oid_equal(&wt_oid, &oid)) {
 		/* Resume only where git agrees with the marker (prepare counts as one). */
@@ -87,6 +104,7 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 			out->resume = RESUME_IMPLEMENT;
 		}
 	}
+	free(branch_ref);
 	free(branch);
 	free(agent);
 	free(worktree);
@@ -129,12 +147,21 @@ recover_drop_worktree(const struct config *cfg, const struct repo_conf *repo, lo
 void
 recover_drop_branch(const struct config *cfg, const struct repo_conf *repo, long number)
 {
-	char *branch = issue_branch_name(cfg, number);
+	char *branch = issue_branch_name(cfg, number), *ref = xasprintf("refs/heads/%s", branch);
 	const char *argv[] = { "git", "-C", repo->path, "branch", "-q", "-D", "--", branch, NULL };
+	struct git_oid oid;
+	pid_t pid;
 
+	/* A landing without a push deleted it already, in its own transaction
+	 * (mergeq.c): the ref files say so without a git process. */
+	if (git_ref_lookup(repo->path, ref, &oid) == 1) {
+		free(ref);
+		free(branch);
+		return;
+	}
+	free(ref);
 	/* Not waited for here: the table of children reaps it, and says if it failed. */
-	pid_t pid = spawn_start(argv, &(struct spawn_opts){ .out_fd = -1 });
-
+	pid = spawn_start(argv, &(struct spawn_opts){ .out_fd = -1 });
 	if (pid == -1)
 		log_warn("%s: cannot delete branch %s", repo->name, branch);
 	else {

@@ -179,6 +179,52 @@ Test(e2e_recover, worker_killed_while_holding_the_merge_lock)
 }
 
 /*
+ * A landing without a push deletes the issue's branch in the transaction
+ * that moves the agent branch.  Its worker is killed -9 right after that
+ * transaction (a git on PATH kills its parent once update-ref --stdin has
+ * succeeded), before it can say merged: recovery finds no branch, and the
+ * head the last phase recorded on the agent branch, and calls it done,
+ * without a second attempt and without landing anything twice.
+ */
+Test(e2e_recover, worker_killed_right_after_its_landing_deleted_the_branch)
+{
+	char *api = scenario_repo(sc, "api"), *git = scenario_real_git();
+	char *script = xasprintf("#!/bin/sh\n"
+	    "case \" $* \" in *\" update-ref \"*\" --stdin \"*)\n"
+	    "  %s \"$@\" || exit\n"
+	    "  mkdir %s/killed 2>/dev/null && kill -9 $PPID\n"
+	    "  exit 0 ;;\n"
+	    "esac\n"
+	    "exec %s \"$@\"\n", git, sc->dir, git);
+	cJSON *evs;
+
+	scenario_git_first(sc, script);
+	scenario_config(sc, "max_attempts = 1", "[phase \"implement\"]\nrun = echo done > f.txt\n");
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"landed\"}]");
+	evs = scenario_once_ok(sc);
+	int crash = ev_find(evs, "worker_crashed", "api#1", 0);
+	cr_assert_geq(crash, 0, "the worker was not killed after its landing");
+	cr_assert_eq(ev_number(evs, crash, "signal"), SIGKILL);
+	cr_assert_lt(ev_find(evs, "merged", "api#1", 0), 0, "it could not say merged");
+	int rec = ev_find(evs, "recovered", "api#1", crash);
+	cr_assert_geq(rec, 0);
+	cr_assert_str_eq(ev_string(evs, rec, "action"), "done");
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cr_assert_eq(ev_count(evs, "admitted", "api#1"), 1, "no second attempt");
+	cJSON_Delete(evs);
+	assert_once_on(api, "landed (api#1)");
+	char *branches = scenario_git(api, (const char *[]){ "branch", "--list", "waved-issue/*",
+	    NULL });
+	cr_assert_str_empty(branches, "the landing deleted the branch: %s", branches);
+	free(branches);
+	assert_no_worktrees("api");
+	assert_nothing_left_running();
+	free(script);
+	free(git);
+	free(api);
+}
+
+/*
  * The daemon is killed -9 while a worker's phase ignores SIGTERM: the
  * worker outlives it by its kill grace, holding its issue's lock.  The next
  * start finds it by that lock, waits for it to end, and only then asks git

@@ -192,6 +192,36 @@ move_ref(const struct merge_request *req, const char *ref, const struct git_oid 
 }
 
 /*
+ * The landing's one transaction: the agent branch from tip to landed
+ * (compare-and-swap), and, when the landing is final (nothing follows it:
+ * no push that may be refused and need the branch again), the issue's
+ * branch deleted from head.  Either both happen or neither does, so the
+ * branch can never be found gone with its work not landed: recovery reads
+ * a missing branch whose last recorded head is on the agent branch as
+ * landed (recover.c), and the supervisor has no branch left to delete
+ * (one git process less an issue).  Its worktree, on that branch, is
+ * detached at head right after: what parking it expects.
+ */
+static bool
+land_ref(const struct merge_request *req, const char *ref, const struct git_oid *landed,
+    const struct git_oid *tip, const char *branch_ref, const struct git_oid *head)
+{
+	char *commands;
+	bool moved;
+
+	if (req->repo->push != NULL || req->worktree == NULL)
+		return move_ref(req, ref, landed, tip);
+	commands = xasprintf("update %s %s %s\ndelete %s %s\n", ref, landed->hex, tip->hex,
+	    branch_ref, head->hex);
+	moved = git_update_refs(req->repo->path, "waved: merge", commands, NULL) == 0;
+	free(commands);
+	if (moved && git_head_detach(req->worktree, head) == -1)
+		dprintf(req->log_fd, "== waved: %s landed; its worktree's HEAD could not be "
+		    "detached\n", req->branch);
+	return moved;
+}
+
+/*
  * With a push remote, first take in what the remote's agent branch has that
  * ours lacks (another host's merges): the push that follows can then never
  * need force.  A remote ahead of us is taken in by fast-forward; one that
@@ -406,7 +436,7 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 			/* The tip first, then the ref: a worker that looks between
 			 * the two sees a landing of waved's, never an agent's move. */
 			guard_tip_set(req->cfg, req->repo->name, landed);
-			if (!move_ref(req, ref, landed, &tip)) {
+			if (!land_ref(req, ref, landed, &tip, branch_ref, &head)) {
 				guard_tip_set(req->cfg, req->repo->name, &tip);
 				r = MERGEQ_ERROR;
 				strbuf_addf(reason, "merge: %s moved under us; ", ref);

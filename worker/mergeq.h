@@ -34,6 +34,7 @@ struct merge_request {
 	const char *branch;	/* waved-issue/12 */
 	const char *message;	/* for a merge commit */
 	const char *scratch;	/* where the check gate gets its worktree */
+	const char *worktree;	/* the issue's, on branch: detached once the branch is gone */
 	int log_fd;
 	int signal_fd;
 	char *const *envp;
@@ -51,7 +52,12 @@ struct merge_request {
 	void *arg;
 };
 
-/* landed: the new agent tip (or the issue head, when it was there already). */
+/*
+ * landed: the new agent tip (or the issue head, when it was there already).
+ * A landing that nothing follows (no push) deletes the issue's branch in
+ * the transaction that moves the agent branch, and leaves the worktree's
+ * HEAD detached at the issue's head.
+ */
 enum mergeq_result mergeq_land(const struct merge_request *req, struct git_oid *landed,
     struct strbuf *reason);
 

@@ -187,6 +187,15 @@ result_blobs_too_big(const struct worker *w)
 	if (w->cfg->max_file_size <= 0 || !w->head.hex[0] || !w->base.hex[0] ||
 	    git_oid_equal(&w->head, &w->base))
 		return NULL;
+	/*
+	 * Every commit from base to head is one of waved's, each checked when
+	 * result_take made it (what changed since the check before, from the
+	 * index or from git): nothing of the history is left to look at, and
+	 * the warm path saves a git process.  A commit of the agent's own, a
+	 * resumed attempt or a conflict round's merge clears only_ours.
+	 */
+	if (w->only_ours && w->head_checked)
+		return NULL;
 	range = xasprintf("%s..%s", w->base.hex, w->head.hex);
 	limit = xasprintf("--filter=blob:limit=%lld", w->cfg->max_file_size + 1);
 	/* The blobs over the limit are the ones the filter leaves out: "~OID" lines. */

@@ -629,7 +629,8 @@ merge(struct worker *w)
 	char **env = build_env(w, "check");
 	struct merge_request req = {
 		.cfg = w->cfg, .repo = w->repo, .branch = w->branch, .message = message,
-		.scratch = w->scratch, .log_fd = w->log_fd, .signal_fd = w->signal_fd,
+		.scratch = w->scratch, .worktree = w->worktree, .log_fd = w->log_fd,
+		.signal_fd = w->signal_fd,
 		.envp = env, .locked = merge_locked, .guarded = merge_guarded, .arg = w,
 		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
 		.head = w->head_checked ? &w->head : NULL, .base = &w->base,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,6 +279,33 @@ scenario_git(const char *repo, const char *const args[])
 	for (size_t len = strlen(out); len > 0 && out[len - 1] == '\n'; len--)
 		out[len - 1] = '\0';
 	return out;
+}
+
+char *
+scenario_real_git(void)
+{
+	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
+	    NULL });
+	char *git = which.out;
+
+	git[strcspn(git, "\n")] = '\0';
+	free(which.err);
+	return git;
+}
+
+void
+scenario_git_first(struct scenario *sc, const char *script)
+{
+	char *bin = xasprintf("%s/bin", sc->dir), *path;
+
+	free(write_text(bin, "git", script));
+	path = xasprintf("%s/git", bin);
+	cr_assert_eq(chmod(path, 0755), 0);
+	free(path);
+	path = xasprintf("%s:%s", bin, getenv("PATH"));
+	setenv("PATH", path, 1);
+	free(path);
+	free(bin);
 }
 
 int

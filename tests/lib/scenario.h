@@ -82,5 +82,9 @@ void nap_ms(int ms);
 
 /* Output of git -C repo ARGS, trimmed; caller frees. */
 char *scenario_git(const char *repo, const char *const args[]);
+/* The git PATH finds (caller frees). */
+char *scenario_real_git(void);
+/* script becomes the git found first on PATH (dir/bin/git) for this test's runs. */
+void scenario_git_first(struct scenario *sc, const char *script);
 
 #endif
