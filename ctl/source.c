@@ -143,7 +143,7 @@ load_through_waved(const struct config *cfg, struct issue_list *out)
 		    &problems);
 		if (rc == -1)
 			fprintf(stderr, "%swavectl: %s printed issues wavectl cannot read: are they of "
-			    "one build?\n", problems.s, waved);
+			    "one build?\n", problems.s ? problems.s : "", waved);
 	}
 	strbuf_free(&problems);
 	strbuf_free(&text);
