@@ -502,13 +502,8 @@ read_ref(const char *own, const char *common, const char *ref, struct git_oid *o
 int
 git_ref_read(const char *dir, const char *ref, struct git_oid *oid)
 {
-	char *own, *common;
-	int rc = -1;
+	int rc = git_ref_lookup(dir, ref, oid);
 
-	if (git_dirs(dir, &own, &common))
-		rc = read_ref(own, common, ref, oid, 0);
-	free(own);
-	free(common);
 	if (rc == -1)
 		return git_rev_parse(dir, ref, oid);
 	return rc == 0 ? 0 : -1;
