@@ -55,28 +55,6 @@ lock_contention(const char *text)
 	    strstr(text, "cannot lock ref");
 }
 
-/*
- * Workers share a repository: one may delete its branch while another adds a
- * worktree.  git refuses rather than waits when it meets another's lock
- * file, so a local command that failed on one is tried again a few times.
- */
-int
-git_run(const char *dir, struct strbuf *output, const char *const args[])
-{
-	for (int attempt = 1; ; attempt++) {
-		struct strbuf out = { 0 };
-		int rc = git_spawn(dir, 0, &out, args);
-		bool retry = rc != 0 && attempt < 8 && lock_contention(out.s);
-
-		if (!retry && output && out.s)
-			strbuf_addn(output, out.s, out.len);
-		strbuf_free(&out);
-		if (!retry)
-			return rc;
-		nanosleep(&(struct timespec){ 0, 25000000L * attempt }, NULL);
-	}
-}
-
 /* What input holds, on a pipe that takes it whole before any reader: -1 on error. */
 static int
 input_pipe(const char *input)
@@ -95,20 +73,27 @@ input_pipe(const char *input)
 	return fds[0];
 }
 
-int
-git_update_refs(const char *dir, const char *message, const char *commands,
-    struct strbuf *output)
+/*
+ * Workers share a repository: one may delete its branch while another adds a
+ * worktree.  git refuses rather than waits when it meets another's lock
+ * file, so a local command that failed on one is tried again a few times.
+ * input, when not NULL, goes to its stdin.
+ */
+static int
+run_retrying(const char *dir, const char *input, struct strbuf *output,
+    const char *const args[])
 {
 	for (int attempt = 1; ; attempt++) {
 		struct strbuf out = { 0 };
-		int in = input_pipe(commands), rc;
+		int in = -1, rc;
 		bool retry;
 
-		if (in == -1)
+		if (input && (in = input_pipe(input)) == -1)
 			return -1;
-		rc = git_spawn_input(dir, 0, in, &out, (const char *[]){ "update-ref", "-m", message,
-		    "--stdin", NULL });
-		close(in);
+		rc = in == -1 ? git_spawn(dir, 0, &out, args) :
+		    git_spawn_input(dir, 0, in, &out, args);
+		if (in != -1)
+			close(in);
 		retry = rc != 0 && attempt < 8 && lock_contention(out.s);
 		if (!retry && output && out.s)
 			strbuf_addn(output, out.s, out.len);
@@ -117,6 +102,20 @@ git_update_refs(const char *dir, const char *message, const char *commands,
 			return rc;
 		nanosleep(&(struct timespec){ 0, 25000000L * attempt }, NULL);
 	}
+}
+
+int
+git_run(const char *dir, struct strbuf *output, const char *const args[])
+{
+	return run_retrying(dir, NULL, output, args);
+}
+
+int
+git_update_refs(const char *dir, const char *message, const char *commands,
+    struct strbuf *output)
+{
+	return run_retrying(dir, commands, output, (const char *[]){ "update-ref", "-m", message,
+	    "--stdin", NULL });
 }
 
 int
