@@ -10,18 +10,12 @@
 #include "common/util.h"
 #include "supervisor/records.h"
 
-static struct record *
-rec(const struct sched *s, size_t i)
-{
-	return records_get(sched_records(s), i);
-}
-
 /* ---- the record ---- */
 
 void
 awaiting_pushed(struct sched *s, size_t i, const char *sha)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 
 	if (is->pr == NULL)
 		is->pr = xcalloc(1, sizeof(*is->pr));
@@ -36,7 +30,7 @@ awaiting_pushed(struct sched *s, size_t i, const char *sha)
 void
 awaiting_forget(struct sched *s, size_t i)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 
 	/* The lease stays: the remote branch is still the one waved pushed. */
 	is->pr->number = 0;
@@ -60,7 +54,7 @@ static bool
 awaits(const struct sched *s, size_t i)
 {
 	return i < records_count(sched_records(s)) &&
-	    sched_issue_state(s, i) == STATE_AWAITING_MERGE && rec(s, i)->pr;
+	    sched_issue_state(s, i) == STATE_AWAITING_MERGE && sched_record(s, i)->pr;
 }
 
 bool
@@ -68,7 +62,7 @@ awaiting_view(const struct sched *s, size_t i, struct awaiting_pull *out)
 {
 	const struct record *is;
 
-	if (!awaits(s, i) || (is = rec(s, i))->repo == RECORD_NO_REPO)
+	if (!awaits(s, i) || (is = sched_record(s, i))->repo == RECORD_NO_REPO)
 		return false;
 	*out = (struct awaiting_pull){
 		.issue = i, .key = is->key, .repo = records_repo(sched_records(s), i),
@@ -92,7 +86,7 @@ awaiting_next(const struct sched *s, size_t from, struct awaiting_pull *out)
 static struct record *
 awaiting(struct sched *s, size_t i)
 {
-	return awaits(s, i) ? rec(s, i) : NULL;
+	return awaits(s, i) ? sched_record(s, i) : NULL;
 }
 
 static cJSON *
@@ -149,7 +143,7 @@ awaiting_pr_merged(struct sched *s, size_t i, const char *merge_sha)
 static void
 waste_pull(struct sched *s, size_t i)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 
 	if (is->agent_ms > is->wasted_ms)
 		store_add_wasted_time(sched_store(s), is->id, is->agent_ms - is->wasted_ms);
@@ -174,7 +168,7 @@ static bool
 write_pr_feedback(struct sched *s, size_t i, const char *kind, const char *text)
 {
 	const struct config *cfg = sched_config(s);
-	const struct record *is = rec(s, i);
+	const struct record *is = sched_record(s, i);
 	char *dir = path_issue_dir(cfg, records_repo(sched_records(s), i)->name, is->number);
 	char *path = xasprintf("%s/feedback.md", dir);
 	FILE *fp;

@@ -10,18 +10,6 @@
 #include "supervisor/records.h"
 #include "supervisor/runq.h"
 
-static struct record *
-rec(const struct sched *s, size_t i)
-{
-	return records_get(sched_records(s), i);
-}
-
-static enum issue_state
-state_of(const struct sched *s, size_t i)
-{
-	return sched_issue_state(s, i);
-}
-
 static bool
 dep_settled(const struct issue_ref *dep, void *arg)
 {
@@ -30,7 +18,7 @@ dep_settled(const struct issue_ref *dep, void *arg)
 
 	/* Done satisfies; dead is decided below, with a better reason than "unknown". */
 	if (j >= 0)
-		return state_of(s, j) == STATE_DONE || state_of(s, j) == STATE_DEAD;
+		return sched_issue_state(s, j) == STATE_DONE || sched_issue_state(s, j) == STATE_DEAD;
 	return sched_external_done(s, dep);
 }
 
@@ -54,8 +42,8 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 	store_durations_of(sched_store(s), sched_config(s), repo_ms, pool_ms);
 	*members = xcalloc(n, sizeof(size_t));
 	for (size_t i = 0; i < n; i++) {
-		const struct record *is = rec(s, i);
-		enum issue_state st = state_of(s, i);
+		const struct record *is = sched_record(s, i);
+		enum issue_state st = sched_issue_state(s, i);
 		struct issue_spec *spec;
 
 		if (!is->in_source || st == STATE_DONE || st == STATE_DEAD)
@@ -92,7 +80,7 @@ reason_reaches(size_t w, void *arg)
 {
 	struct reasons *r = arg;
 
-	return r->why[w] == NULL && state_waiting(state_of(r->s, w));
+	return r->why[w] == NULL && state_waiting(sched_issue_state(r->s, w));
 }
 
 static char **
@@ -110,12 +98,12 @@ block_reasons(struct sched *s, struct plan *p, const size_t *members)
 		seeds[nseeds++] = i;
 	}
 	for (size_t i = 0; i < total; i++)
-		if (state_of(s, i) == STATE_DEAD)
+		if (sched_issue_state(s, i) == STATE_DEAD)
 			seeds[nseeds++] = i;
 	n = deps_spread(sched_deps(s), seeds, nseeds, reason_reaches, &r, &hits);
 	for (size_t k = 0; k < n; k++)
-		r.why[hits[k].issue] = xasprintf("dependency %s is %s", rec(s, hits[k].by)->key,
-		    state_of(s, hits[k].by) == STATE_DEAD ? "dead" : "blocked");
+		r.why[hits[k].issue] = xasprintf("dependency %s is %s", sched_record(s, hits[k].by)->key,
+		    sched_issue_state(s, hits[k].by) == STATE_DEAD ? "dead" : "blocked");
 	free(hits);
 	free(seeds);
 	return r.why;
@@ -129,10 +117,10 @@ settle_waiting(struct sched *s, struct plan *p, const size_t *members)
 	size_t n = records_count(sched_records(s));
 
 	for (size_t i = 0; i < n; i++) {
-		enum issue_state st = state_of(s, i);
+		enum issue_state st = sched_issue_state(s, i);
 		const char *reason = records_reason(sched_records(s), i);
 
-		if (!rec(s, i)->in_source || !state_waiting(st) || st == STATE_RETRY_WAIT)
+		if (!sched_record(s, i)->in_source || !state_waiting(st) || st == STATE_RETRY_WAIT)
 			;
 		else if (why[i] == NULL)
 			sched_fire(s, i, IN_SETTLE, NULL, NULL);
@@ -151,7 +139,7 @@ link_dependencies(struct sched *s)
 
 	deps_reset(sched_deps(s), n);
 	for (size_t i = 0; i < n; i++) {
-		const struct record *is = rec(s, i);
+		const struct record *is = sched_record(s, i);
 
 		if (!is->in_source)
 			continue;
@@ -159,7 +147,7 @@ link_dependencies(struct sched *s)
 			long j = sched_lookup(s, is->deps[k].repo, is->deps[k].number);
 
 			if (j >= 0)
-				deps_add(sched_deps(s), i, (size_t)j, state_of(s, j) == STATE_DONE);
+				deps_add(sched_deps(s), i, (size_t)j, sched_issue_state(s, j) == STATE_DONE);
 		}
 	}
 }
@@ -196,14 +184,14 @@ backlog_sync(struct sched *s, const struct issue_list *source)
 	}
 	sched_load(s);
 	for (size_t i = 0; i < records_count(sched_records(s)); i++)
-		rec(s, i)->in_source = false;
+		sched_record(s, i)->in_source = false;
 	for (size_t k = 0; k < source->n; k++) {
 		long i = sched_lookup(s, source->v[k].repo, source->v[k].number);
 		struct record *is;
 
 		if (i < 0)
 			continue;
-		is = rec(s, i);
+		is = sched_record(s, i);
 		if (added[k])
 			sched_event(s, (size_t)i, "queued", sched_fields("title", is->title));
 		is->in_source = is->repo != RECORD_NO_REPO;
@@ -233,7 +221,7 @@ backlog_retry(struct sched *s, const char *key, char **why)
 		*why = xasprintf("no issue %s", key);
 		return -1;
 	}
-	is = rec(s, i);
+	is = sched_record(s, i);
 	if (is->repo == RECORD_NO_REPO) {
 		*why = xasprintf("%s: repo \"%s\" is not configured", key, repo);
 		return -1;
@@ -242,12 +230,12 @@ backlog_retry(struct sched *s, const char *key, char **why)
 		*why = xasprintf("%s is no longer in the issue source", key);
 		return -1;
 	}
-	if (state_of(s, i) != STATE_DEAD && state_of(s, i) != STATE_BLOCKED) {
+	if (sched_issue_state(s, i) != STATE_DEAD && sched_issue_state(s, i) != STATE_BLOCKED) {
 		*why = xasprintf("%s is %s: only a dead or blocked issue can be retried", key,
-		    state_name(state_of(s, i)));
+		    state_name(sched_issue_state(s, i)));
 		return -1;
 	}
-	if (state_of(s, i) == STATE_DEAD) {
+	if (sched_issue_state(s, i) == STATE_DEAD) {
 		is->attempts = 0;	/* a fresh set of attempts, and a fresh budget */
 		is->budget_usd = 0;
 		is->budget_tokens = 0;
@@ -257,7 +245,7 @@ backlog_retry(struct sched *s, const char *key, char **why)
 	}
 	sched_fire(s, (size_t)i, IN_RETRY, NULL, sched_fields("why", "retry"));
 	backlog_replan(s);	/* ready if it can be; its blocked dependents follow */
-	if (state_of(s, i) == STATE_BLOCKED) {
+	if (sched_issue_state(s, i) == STATE_BLOCKED) {
 		const char *reason = records_reason(sched_records(s), i);
 
 		*why = xasprintf("%s is still blocked: %s", key, reason ? reason : "?");

@@ -13,18 +13,6 @@
 #include "supervisor/records.h"
 #include "supervisor/runq.h"
 
-static struct record *
-rec(const struct sched *s, size_t i)
-{
-	return records_get(sched_records(s), i);
-}
-
-static enum issue_state
-state_of(const struct sched *s, size_t i)
-{
-	return sched_issue_state(s, i);
-}
-
 static const struct repo_conf *
 repo_of(const struct sched *s, size_t i)
 {
@@ -44,7 +32,7 @@ attempts_spent(const struct record *is)
 static void
 waste_attempt(struct sched *s, size_t i)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 
 	is->wasted_ms += attempt_waste(sched_store(s), is->id, &is->at);
 }
@@ -53,7 +41,7 @@ waste_attempt(struct sched *s, size_t i)
 static void
 attempt_closed(struct sched *s, size_t i, const char *outcome, const char *reason)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	cJSON *f = sched_fields("reason", reason);
 
 	cJSON_AddStringToObject(f, "outcome", outcome);
@@ -68,7 +56,7 @@ static void
 attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason, bool counts)
 {
 	const struct config *cfg = sched_config(s);
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	int64_t delay;
 	cJSON *r;
 
@@ -115,7 +103,7 @@ static void
 attempt_over_budget(struct sched *s, size_t i)
 {
 	struct admission *adm = sched_admission(s);
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	char *why = admission_issue_over(adm, is->budget_usd, is->budget_tokens, NULL);
 
 	if (why == NULL)	/* a reload raised the limit after the stop was asked */
@@ -132,7 +120,7 @@ attempt_over_budget(struct sched *s, size_t i)
 static void
 attempt_landed(struct sched *s, size_t i)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	cJSON *f = sched_fields("outcome", "merged");
 
 	admission_attempt_ended(sched_admission(s), false);
@@ -146,7 +134,7 @@ attempt_landed(struct sched *s, size_t i)
 static void
 attempt_pushed(struct sched *s, size_t i, const char *sha)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	cJSON *f = sched_fields("sha", sha);
 
 	attempt_end(sched_store(s), &is->at, "pushed", NULL);
@@ -164,7 +152,7 @@ attempt_pushed(struct sched *s, size_t i, const char *sha)
 static int
 on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	cJSON *f = sched_fields("phase", m->phase);
 
 	if (!m->end) {
@@ -192,21 +180,21 @@ on_phase(struct sched *s, size_t i, const struct proto_msg *m)
 static int
 on_merge(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 
 	switch (m->merge) {
 	case MERGE_WAIT:
-		if (state_of(s, i) != STATE_MERGING && !sched_fire(s, i, IN_MERGE, NULL, NULL))
+		if (sched_issue_state(s, i) != STATE_MERGING && !sched_fire(s, i, IN_MERGE, NULL, NULL))
 			return -1;
 		sched_event(s, i, "merge_wait", NULL);
 		return 0;
 	case MERGE_LOCKED:
-		if (state_of(s, i) != STATE_MERGING)
+		if (sched_issue_state(s, i) != STATE_MERGING)
 			return -1;	/* the lock without asking for the queue */
 		sched_event(s, i, "merge_locked", NULL);
 		return 0;
 	case MERGE_MERGED:
-		if (state_of(s, i) != STATE_MERGING)
+		if (sched_issue_state(s, i) != STATE_MERGING)
 			return -1;
 		is->merged = true;
 		records_set_str(&is->final, m->sha);
@@ -263,7 +251,7 @@ on_usage(struct sched *s, size_t i, const struct proto_msg *m)
 {
 	const struct budget_conf *budget = &sched_config(s)->budget;
 	struct admission *adm = sched_admission(s);
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	char *before = admission_issue_over(adm, is->budget_usd, is->budget_tokens, NULL);
 	char *after;
 	int64_t now = now_ms();
@@ -294,7 +282,7 @@ on_usage(struct sched *s, size_t i, const struct proto_msg *m)
 static int
 on_done(struct sched *s, size_t i, const struct proto_msg *m)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	char *over = admission_issue_over(sched_admission(s), is->budget_usd, is->budget_tokens, NULL);
 	bool landed = m->outcome == OUTCOME_MERGED || m->outcome == OUTCOME_PUSHED;
 	bool passed = over != NULL, noted;
@@ -333,13 +321,13 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 static bool
 current_worker(const struct sched *s, size_t i, pid_t pid)
 {
-	return state_in_flight(state_of(s, i)) && rec(s, i)->pid == pid;
+	return state_in_flight(sched_issue_state(s, i)) && sched_record(s, i)->pid == pid;
 }
 
 int
 flight_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *m)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 
 	if (!current_worker(s, i, pid))
 		return -1;
@@ -377,7 +365,7 @@ flight_on_message(struct sched *s, size_t i, pid_t pid, const struct proto_msg *
 static void
 recovery_input(struct sched *s, size_t i, struct recover_input *in, struct store_marker *marker)
 {
-	const struct record *is = rec(s, i);
+	const struct record *is = sched_record(s, i);
 	bool has_marker = attempt_last_marker(sched_store(s), &is->at, marker);
 
 	*in = (struct recover_input){
@@ -405,7 +393,7 @@ recover_here(struct sched *s, size_t i, struct recover_decision *d)
 static void
 apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	cJSON *f = sched_fields("action", recover_action_name(d->action));
 
 	is->evaluating = false;
@@ -448,7 +436,7 @@ describe_exit(int status)
 static void
 on_crash(struct sched *s, size_t i, pid_t pid, int status)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	struct recover_decision d;
 	struct recover_input in;
 	struct store_marker marker;
@@ -478,7 +466,7 @@ on_crash(struct sched *s, size_t i, pid_t pid, int status)
 void
 flight_on_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	struct recover_decision d;
 
 	if (!current_worker(s, i, pid))
@@ -502,7 +490,7 @@ flight_on_exit(struct sched *s, size_t i, pid_t pid, int status, bool stopping)
 int
 flight_on_recovered(struct sched *s, size_t i, pid_t pid, const struct recover_decision *d)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 
 	if (!current_worker(s, i, pid) || !is->evaluating)
 		return -1;
@@ -517,7 +505,7 @@ flight_on_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 
 	if (!current_worker(s, i, pid))
 		return;
-	if (rec(s, i)->evaluating) {
+	if (sched_record(s, i)->evaluating) {
 		recover_here(s, i, &d);
 		apply_recovery(s, i, &d, true);
 	} else
@@ -531,8 +519,8 @@ flight_recover(struct sched *s)
 	struct recover_decision d;
 
 	for (size_t i = 0; i < records_count(sched_records(s)); i++) {
-		const struct record *is = rec(s, i);
-		enum issue_state st = state_of(s, i);
+		const struct record *is = sched_record(s, i);
+		enum issue_state st = sched_issue_state(s, i);
 
 		if (state_in_flight(st) && is->repo != RECORD_NO_REPO) {
 			/* Its worker belonged to the dead supervisor: let it end first. */

@@ -49,8 +49,8 @@ struct sched {
 	void *external_arg;
 };
 
-static struct record *
-rec(const struct sched *s, size_t i)
+struct record *
+sched_record(const struct sched *s, size_t i)
 {
 	return records_get(s->records, i);
 }
@@ -141,7 +141,7 @@ release_repo_slot(struct sched *s, size_t i)
 	if (!h->repo_slot)
 		return;
 	h->repo_slot = false;
-	runq_repo_busy(s->runq, rec(s, i)->repo, false);
+	runq_repo_busy(s->runq, sched_record(s, i)->repo, false);
 }
 
 /* Entering flight: a cap slot, its repo's slot, its pool's. */
@@ -149,7 +149,7 @@ static void
 take_slots(struct sched *s, size_t i)
 {
 	struct hold *h = &s->holds[i];
-	size_t repo = rec(s, i)->repo;
+	size_t repo = sched_record(s, i)->repo;
 	long pool = runq_pool(s->runq, i);
 
 	if (h->flying || repo == RECORD_NO_REPO)
@@ -178,7 +178,7 @@ free_slots(struct sched *s, size_t i)
 	release_repo_slot(s, i);
 	h->flying = false;
 	s->inflight--;
-	runq_repo_flights(s->runq, rec(s, i)->repo, -1);
+	runq_repo_flights(s->runq, sched_record(s, i)->repo, -1);
 	h->pool = NULL;
 	if (pool >= 0) {
 		admission_pool_release(s->adm, pool);
@@ -205,7 +205,7 @@ block_dependents(struct sched *s, size_t i)
 
 	for (size_t k = 0; k < n; k++) {
 		size_t by = hits[k].by;
-		char *why = xasprintf("dependency %s is %s", rec(s, by)->key,
+		char *why = xasprintf("dependency %s is %s", sched_record(s, by)->key,
 		    state_name(state_of(s, by)));
 
 		sched_fire(s, hits[k].issue, IN_BLOCKED, why, sched_fields("reason", why));
@@ -267,7 +267,7 @@ enter(struct sched *s, size_t i, enum issue_state from)
 bool
 sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, cJSON *fields)
 {
-	const struct record *is = rec(s, i);
+	const struct record *is = sched_record(s, i);
 	enum issue_state from = state_of(s, i), to;
 	const struct row *r = row_of(from, in);
 	const char *event;
@@ -302,7 +302,7 @@ sched_fire(struct sched *s, size_t i, enum sched_input in, const char *reason, c
 static pid_t
 launch(struct sched *s, size_t i)
 {
-	const struct record *is = rec(s, i);
+	const struct record *is = sched_record(s, i);
 	struct sched_job job = {
 		.issue = i, .key = is->key, .repo = records_repo(s->records, i),
 		.number = is->number, .title = is->title, .body = is->body,
@@ -320,7 +320,7 @@ launch(struct sched *s, size_t i)
 static void
 start_failed(struct sched *s, size_t i)
 {
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	const char *why = "could not fork a worker";
 	cJSON *f = sched_fields("reason", why), *r = cJSON_CreateObject();
 
@@ -340,7 +340,7 @@ static void
 admit_one(struct sched *s, size_t r)
 {
 	size_t i = runq_take(s->runq, r);
-	struct record *is = rec(s, i);
+	struct record *is = sched_record(s, i);
 	cJSON *f;
 	pid_t pid;
 
@@ -392,7 +392,7 @@ int64_t
 sched_next_deadline(const struct sched *s)
 {
 	size_t top = runq_next_retry(s->runq);
-	int64_t next = top == SIZE_MAX ? INT64_MAX : rec(s, top)->retry_at;
+	int64_t next = top == SIZE_MAX ? INT64_MAX : sched_record(s, top)->retry_at;
 	int64_t cooldown = admission_cooldown_due(s->adm);
 
 	return cooldown < next ? cooldown : next;
@@ -404,7 +404,7 @@ sched_tick(struct sched *s, int64_t now)
 	size_t top;
 
 	admission_tick(s->adm, now);
-	while ((top = runq_next_retry(s->runq)) != SIZE_MAX && rec(s, top)->retry_at <= now)
+	while ((top = runq_next_retry(s->runq)) != SIZE_MAX && sched_record(s, top)->retry_at <= now)
 		sched_fire(s, top, IN_BACKOFF_OVER, NULL, NULL);
 }
 
@@ -425,7 +425,7 @@ sched_issue_state(const struct sched *s, size_t i)
 const char *
 sched_issue_key(const struct sched *s, size_t issue)
 {
-	return rec(s, issue)->key;
+	return sched_record(s, issue)->key;
 }
 
 bool
@@ -452,7 +452,7 @@ sched_waiting(const struct sched *s)
 	int waiting = 0;
 
 	for (size_t i = 0; i < records_count(s->records); i++)
-		waiting += rec(s, i)->in_source && (state_of(s, i) == STATE_QUEUED ||
+		waiting += sched_record(s, i)->in_source && (state_of(s, i) == STATE_QUEUED ||
 		    state_of(s, i) == STATE_READY || state_of(s, i) == STATE_RETRY_WAIT);
 	return waiting;
 }
@@ -478,7 +478,7 @@ bool
 sched_all_done(const struct sched *s)
 {
 	for (size_t i = 0; i < records_count(s->records); i++)
-		if (rec(s, i)->in_source && state_of(s, i) != STATE_DONE)
+		if (sched_record(s, i)->in_source && state_of(s, i) != STATE_DONE)
 			return false;
 	return true;
 }
@@ -600,7 +600,7 @@ static void
 committed(const char *event, size_t issue, void *arg)
 {
 	struct sched *s = arg;
-	const struct record *i = issue == JOURNAL_DAEMON ? NULL : rec(s, issue);
+	const struct record *i = issue == JOURNAL_DAEMON ? NULL : sched_record(s, issue);
 	const struct repo_conf *repo;
 	bool done = strcmp(event, "done") == 0;
 
@@ -716,7 +716,7 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 
 		if (state_in_flight(state_of(s, i)) && repo && config_repo(cfg, repo->name) == NULL) {
 			*why = xasprintf("repo \"%s\" cannot be removed while %s is in flight",
-			    repo->name, rec(s, i)->key);
+			    repo->name, sched_record(s, i)->key);
 			return false;
 		}
 	}
@@ -736,7 +736,7 @@ sched_reconfigure(struct sched *s, const struct config *cfg, char **why)
 	}
 	runq_reconfigure(s->runq, cfg);
 	for (size_t i = 0; i < n; i++) {
-		size_t repo = rec(s, i)->repo;
+		size_t repo = sched_record(s, i)->repo;
 
 		if (repo == RECORD_NO_REPO)
 			continue;

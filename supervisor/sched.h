@@ -189,6 +189,8 @@ int sched_died(const struct sched *s);
  * act through these and sched_fire; sched.c calls none of them.
  */
 struct records *sched_records(const struct sched *s);
+/* Issue i's record (records_get of sched_records). */
+struct record *sched_record(const struct sched *s, size_t issue);
 const struct config *sched_config(const struct sched *s);
 struct store *sched_store(const struct sched *s);
 struct admission *sched_admission(const struct sched *s);
