@@ -12,6 +12,7 @@ static const char *const outcome_names[] = {
 	"merged", "no_change", "conflict", "failed", "timeout", "tempfail", "pushed",
 	"over_budget"
 };
+static const char *const cause_names[] = { "agent", "disk", "cluster", "remote", "lock" };
 static const char *const merge_names[] = { "wait", "locked", "merged" };
 static const char *const phase_names[] = { "setup", "implement", "verify", "review", "resolve" };
 
@@ -19,6 +20,12 @@ const char *
 proto_outcome_name(enum proto_outcome o)
 {
 	return o < ARRAY_LEN(outcome_names) ? outcome_names[o] : "?";
+}
+
+const char *
+proto_cause_name(enum proto_cause c)
+{
+	return c < ARRAY_LEN(cause_names) ? cause_names[c] : "?";
 }
 
 const char *
@@ -221,6 +228,17 @@ parse_done(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 	if ((reason = get_string(o, "reason", PROTO_REASON_MAX, err, errsize)) == NULL)
 		return -1;
 	strlcpy(m->reason, reason, sizeof(m->reason));
+	if (m->outcome == OUTCOME_TEMPFAIL) {
+		const char *cause = get_string(o, "cause", 16, err, errsize);
+
+		if (cause == NULL)
+			return -1;
+		if ((i = lookup(cause, cause_names, ARRAY_LEN(cause_names))) < 0) {
+			snprintf(err, errsize, "\"cause\": unknown cause \"%s\"", cause);
+			return -1;
+		}
+		m->cause = (enum proto_cause)i;
+	}
 	return m->outcome == OUTCOME_PUSHED ? copy_sha(o, "sha", m->sha, err, errsize) : 0;
 }
 
@@ -231,6 +249,17 @@ const char *
 resume_point_name(enum resume_point r)
 {
 	return r <= RESUME_MERGE ? resume_names[r] : "?";
+}
+
+bool
+resume_point_from_name(const char *name, enum resume_point *r)
+{
+	int i = name ? lookup(name, resume_names, ARRAY_LEN(resume_names)) : -1;
+
+	if (i < 0)
+		return false;
+	*r = (enum resume_point)i;
+	return true;
 }
 
 const char *
@@ -447,6 +476,8 @@ build(const struct proto_msg *m, size_t reason_len)
 		cJSON_AddStringToObject(o, "outcome", proto_outcome_name(m->outcome));
 		if (m->outcome == OUTCOME_PUSHED)
 			cJSON_AddStringToObject(o, "sha", m->sha);
+		if (m->outcome == OUTCOME_TEMPFAIL)
+			cJSON_AddStringToObject(o, "cause", proto_cause_name(m->cause));
 		reason = strndup(m->reason, utf8_cut(m->reason, reason_len));
 		cJSON_AddStringToObject(o, "reason", reason);
 		free(reason);

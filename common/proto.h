@@ -13,7 +13,8 @@
  *   {"t":"prepared","base":"<sha>"}
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
- *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail"|"pushed"|"over_budget","reason":"...","sha":"<sha>"}
+ *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail"|"pushed"|"over_budget","reason":"...","sha":"<sha>",
+ *    "cause":"agent"|"disk"|"cluster"|"remote"|"lock"}
  *   {"t":"resolved","round":1,"files":["a.c","b.c"]}
  *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
  *   {"t":"guard","what":"branch_restored"|"branch_moved"|"config_restored","sha":"<sha>","detail":"..."}
@@ -23,6 +24,9 @@
  * branch restored to waved's tip "sha" (detail: the ref keeping the foreign
  * commit), moved by a fast-forward taken in (sha: the new tip), or the
  * shared config restored (detail: the keys, comma separated).
+ * "cause" (with "tempfail" alone, and then always): who is to wait,
+ * typed so that the supervisor never reads it from the reason (enum
+ * proto_cause).
  * "pushed" (with land = pr: the issue branch's head, pushed for its pull
  * request; "sha" is that head),
  * "v" (PROTO_VERSION: a mismatch is a protocol error), "job" (the Slurm job
@@ -49,7 +53,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 7
+#define PROTO_VERSION 8
 #define PROTO_MAX_LINE 4096	/* == PIPE_BUF on Linux: one write, never interleaved */
 #define PROTO_SHA_MAX 64	/* SHA-256 object names */
 #define PROTO_REASON_MAX 3072
@@ -117,6 +121,19 @@ enum proto_outcome {
 	OUTCOME_OVER_BUDGET	/* stopped: the issue passed its budget (DESIGN.md section 20) */
 };
 
+/*
+ * Why an attempt ended "tempfail", which decides who waits: only the
+ * agent's exits of 75 feed the usage lever (tempfail_streak, max_tempfails);
+ * a full disk holds admissions; the others back the issue off alone.
+ */
+enum proto_cause {
+	CAUSE_AGENT,		/* a phase exited 75 (a usage or rate limit) */
+	CAUSE_DISK,		/* the state directory's disk was nearly full */
+	CAUSE_CLUSTER,		/* the cluster ended a phase's or the gate's Slurm job */
+	CAUSE_REMOTE,		/* the push remote did not answer, or kept refusing */
+	CAUSE_LOCK		/* another worker of the issue still held its lock */
+};
+
 struct proto_msg {
 	enum proto_type type;
 	/* hello */
@@ -141,6 +158,7 @@ struct proto_msg {
 	enum proto_merge_stage merge;
 	/* done; resolved: the files, one a line */
 	enum proto_outcome outcome;
+	enum proto_cause cause;	/* done, tempfail */
 	char reason[PROTO_REASON_MAX + 1];
 	int round;		/* resolved */
 	/* recovered (sha: with RECOVER_DONE, the commit that landed) */
@@ -156,7 +174,9 @@ int proto_parse(const char *line, struct proto_msg *msg, char *err, size_t errsi
 int proto_send(int fd, const struct proto_msg *msg);
 
 const char *proto_outcome_name(enum proto_outcome o);
+const char *proto_cause_name(enum proto_cause c);
 const char *resume_point_name(enum resume_point r);
+bool resume_point_from_name(const char *name, enum resume_point *r);
 const char *recover_action_name(enum recover_action a);
 const char *proto_merge_stage_name(enum proto_merge_stage s);
 const char *proto_guard_name(enum proto_guard g);

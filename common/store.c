@@ -166,6 +166,9 @@ static const char *const migrations[] = {
 	"  avg_ms INTEGER NOT NULL,"
 	"  attempts INTEGER NOT NULL,"
 	"  PRIMARY KEY (scope, name));",
+	/* 9 -> 10: where an issue's next admission resumes (recovery's answer,
+	 * or a landing its push remote did not take), across a restart. */
+	"ALTER TABLE issues ADD COLUMN resume TEXT;",
 };
 
 _Static_assert(ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,

@@ -13,7 +13,7 @@
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 struct store;
 
@@ -110,6 +110,7 @@ struct store_issue_row {
 	double budget_usd;	/* what counts against per_issue: since its last retry */
 	int64_t budget_tokens;
 	struct store_pull pull;	/* all 0 and NULL when it has none */
+	const char *resume;	/* store_sched_row's, or NULL */
 };
 typedef void store_issue_fn(const struct store_issue_row *row, void *arg);
 
@@ -124,6 +125,8 @@ struct store_sched_row {
 	int attempts;
 	int64_t retry_at;
 	const char *final_commit;	/* NULL: none */
+	const char *resume;	/* where its next admission resumes (a resume point's
+				 * name), NULL: a fresh attempt */
 };
 int store_issue_save(struct store *st, int64_t id, const struct store_sched_row *v);
 /* The phase an issue in flight is in. */

@@ -41,7 +41,8 @@ const char *const store_sql[ST_COUNT] = {
 	    " i.retry_at, i.created, i.phase, i.final_commit, a.number, a.trace, a.pid,"
 	    " a.started_at, a.base_commit, a.id, i.reported, a.agent_ms, i.agent_ms, i.wasted_ms,"
 	    " i.maxrss_kb, p.number, p.url, p.head, p.round, p.pushes, p.since, p.kind,"
-	    " i.cost_usd, i.tokens_in, i.tokens_out, i.wasted_cost_usd, i.budget_usd, i.budget_tokens"
+	    " i.cost_usd, i.tokens_in, i.tokens_out, i.wasted_cost_usd, i.budget_usd, i.budget_tokens,"
+	    " i.resume"
 	    " FROM issues i JOIN repos r ON r.id = i.repo_id"
 	    " LEFT JOIN pulls p ON p.issue_id = i.id"
 	    " LEFT JOIN attempts a ON a.id = (SELECT id FROM attempts WHERE issue_id = i.id"
@@ -49,7 +50,7 @@ const char *const store_sql[ST_COUNT] = {
 	    " ORDER BY r.name, i.number",
 	[ST_ISSUE_SAVE] =
 	    "UPDATE issues SET state = ?2, reason = ?3, attempts = ?4, retry_at = ?5,"
-	    " final_commit = ?6,"
+	    " final_commit = ?6, resume = ?8,"
 	    " updated_at = CASE WHEN state IS ?2 THEN updated_at ELSE ?7 END,"
 	    /* Not "?2 IN (three values)": SQLite builds a temporary b-tree for
 	     * a list of more than two, a page cache allocated and freed at
@@ -333,6 +334,7 @@ store_each_issue(struct store *st, store_issue_fn *fn, void *arg)
 			.wasted_cost_usd = sqlite3_column_double(s, 33),
 			.budget_usd = sqlite3_column_double(s, 34),
 			.budget_tokens = sqlite3_column_int64(s, 35),
+			.resume = column_text(s, 36),
 		};
 		fn(&row, arg);
 	}
@@ -346,7 +348,7 @@ store_issue_save(struct store *st, int64_t id, const struct store_sched_row *v)
 {
 	return store_exec_bound(st, ST_ISSUE_SAVE, BIND_INT(id), BIND_TEXT(v->state),
 	    BIND_TEXT(v->reason), BIND_INT(v->attempts), BIND_INT(v->retry_at),
-	    BIND_TEXT(v->final_commit), BIND_INT(now_ms()));
+	    BIND_TEXT(v->final_commit), BIND_INT(now_ms()), BIND_TEXT(v->resume));
 }
 
 int

@@ -151,6 +151,13 @@ strbuf_addf(struct strbuf *b, const char *fmt, ...)
 	free(s);
 }
 
+void
+strbuf_trim_end(struct strbuf *b)
+{
+	while (b->len > 0 && (b->s[b->len - 1] == '\n' || b->s[b->len - 1] == ' '))
+		b->s[--b->len] = '\0';
+}
+
 char *
 strbuf_take(struct strbuf *b)
 {

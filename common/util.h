@@ -41,6 +41,7 @@ void strbuf_add(struct strbuf *b, const char *s);
 /* n bytes, NULs included (git's -z output); the buffer stays NUL-terminated. */
 void strbuf_addn(struct strbuf *b, const char *s, size_t n);
 void strbuf_addf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_trim_end(struct strbuf *b);	/* drop trailing newlines and spaces */
 char *strbuf_take(struct strbuf *b);	/* caller frees; b is reset */
 void strbuf_free(struct strbuf *b);
 

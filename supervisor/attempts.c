@@ -80,13 +80,6 @@ attempt_last_marker(struct store *st, const struct attempt *a, struct store_mark
 	return a->id > 0 && store_last_marker(st, a->id, m);
 }
 
-bool
-attempt_agent_tempfail(const char *outcome, const char *reason)
-{
-	return strcmp(outcome, "tempfail") == 0 &&
-	    strncmp(reason, DISK_FULL_REASON, strlen(DISK_FULL_REASON)) != 0;
-}
-
 int64_t
 attempt_backoff(const struct config *cfg, int counted)
 {
@@ -99,13 +92,24 @@ attempt_backoff(const struct config *cfg, int counted)
 
 #define TEMPFAIL_BACKOFF_MAX_MS (15 * 60 * 1000)
 
+/* tempfail_backoff * 2^(k-1), at most 15 minutes. */
+static int64_t
+doubling(const struct config *cfg, int k)
+{
+	int64_t delay = (int64_t)cfg->tempfail_backoff * 1000;
+
+	for (int n = 1; n < k && delay < TEMPFAIL_BACKOFF_MAX_MS; n++)
+		delay *= 2;
+	return delay < TEMPFAIL_BACKOFF_MAX_MS ? delay : TEMPFAIL_BACKOFF_MAX_MS;
+}
+
 int64_t
 attempt_tempfail_backoff(const struct config *cfg, const char *repo, long number,
     const char *key, const struct attempt *a)
 {
 	char *dir = path_issue_dir(cfg, repo, number);
 	char *path = xasprintf("%s/" RETRY_AFTER_FILE, dir), *text = read_file(path, NULL);
-	int64_t asked = retry_after_parse(text, now_ms()), delay;
+	int64_t asked = retry_after_parse(text, now_ms());
 
 	unlink(path);	/* an answer to this exit of 75 only, never to a later one */
 	if (text && asked < 0)
@@ -114,10 +118,11 @@ attempt_tempfail_backoff(const struct config *cfg, const char *repo, long number
 	free(text);
 	free(path);
 	free(dir);
-	if (asked >= 0)
-		return asked;
-	delay = (int64_t)cfg->tempfail_backoff * 1000;
-	for (int k = 1; k < a->tempfails && delay < TEMPFAIL_BACKOFF_MAX_MS; k++)
-		delay *= 2;
-	return delay < TEMPFAIL_BACKOFF_MAX_MS ? delay : TEMPFAIL_BACKOFF_MAX_MS;
+	return asked >= 0 ? asked : doubling(cfg, a->tempfails);
+}
+
+int64_t
+attempt_wait_backoff(const struct config *cfg, const struct attempt *a)
+{
+	return doubling(cfg, a->waits);
 }

@@ -25,6 +25,8 @@ struct attempt {
 	char *base;			/* recorded at prepare, or NULL */
 	enum resume_point resume;	/* set by recovery for the next admission */
 	int tempfails;			/* the exits of 75 in a row (this run) */
+	int waits;			/* its other tempfails in a row (a full disk, the
+					 * remote, the cluster): for their backoff */
 };
 
 /* The attempt an admission starts: a resumed one goes on under its number
@@ -48,13 +50,14 @@ void attempt_note_duration(struct store *st, const char *repo, const char *pool,
     const struct attempt *a);
 /* The attempt's last state marker, for recovery; false when it has none. */
 bool attempt_last_marker(struct store *st, const struct attempt *a, struct store_marker *m);
-/* An exit of 75 that is the agent's (not a full disk, which the disk hand holds). */
-bool attempt_agent_tempfail(const char *outcome, const char *reason);
 /* retry_backoff * 2^(k-1) after k counted failures. */
 int64_t attempt_backoff(const struct config *cfg, int counted);
 /* After an exit of 75: the time the phase asked for in $WAVED_RETRY_AFTER_FILE
  * (of the issue's folder), else tempfail_backoff * 2^(k-1), at most 15 minutes. */
 int64_t attempt_tempfail_backoff(const struct config *cfg, const char *repo, long number,
     const char *key, const struct attempt *a);
+/* After a tempfail that was not the agent's (a->waits of them in a row):
+ * tempfail_backoff * 2^(k-1), at most 15 minutes. */
+int64_t attempt_wait_backoff(const struct config *cfg, const struct attempt *a);
 
 #endif

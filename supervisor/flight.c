@@ -37,38 +37,74 @@ waste_attempt(struct sched *s, size_t i)
 	is->wasted_ms += attempt_waste(sched_store(s), is->id, &is->at);
 }
 
-/* The "failed" event of an attempt that ended, and its row. */
+/* The "failed" event of an attempt that ended, and its row; cause: with a tempfail. */
 static void
-attempt_closed(struct sched *s, size_t i, const char *outcome, const char *reason)
+attempt_closed(struct sched *s, size_t i, const char *outcome, const char *cause,
+    const char *reason)
 {
 	struct record *is = sched_record(s, i);
 	cJSON *f = sched_fields("reason", reason);
 
 	cJSON_AddStringToObject(f, "outcome", outcome);
+	if (cause)
+		cJSON_AddStringToObject(f, "cause", cause);
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->at.ms);
 	attempt_end(sched_store(s), &is->at, outcome, reason);
 	sched_event(s, i, "failed", f);
 	waste_attempt(s, i);
 }
 
-/* A failed attempt: retry after a backoff, or give up once attempts are spent. */
-static void
-attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reason, bool counts)
+/*
+ * A tempfail's wait is whose cause says (proto.h): an exit of 75 is the
+ * agent's, for the usage lever and max_tempfails; a full disk holds every
+ * admission; the remote, the cluster and the issue's lock back this issue
+ * off alone.  Returns the backoff.
+ */
+static int64_t
+tempfail_waits(struct sched *s, size_t i, enum proto_cause cause, const char *reason)
 {
 	const struct config *cfg = sched_config(s);
 	struct record *is = sched_record(s, i);
+
+	if (cause == CAUSE_AGENT) {
+		admission_attempt_ended(sched_admission(s), true);
+		is->at.tempfails++;
+		is->at.waits = 0;
+		return attempt_tempfail_backoff(cfg, repo_of(s, i)->name, is->number, is->key,
+		    &is->at);
+	}
+	if (cause == CAUSE_DISK)
+		admission_disk_full(sched_admission(s), true, reason);
+	is->at.waits++;
+	/* A landing the remote did not take (it is past its phases, section 6):
+	 * the next try resumes at it, in the worktree the worker kept. */
+	if (cause == CAUSE_REMOTE && (sched_issue_state(s, i) == STATE_REVIEW ||
+	    sched_issue_state(s, i) == STATE_MERGING))
+		is->at.resume = RESUME_MERGE;
+	return attempt_wait_backoff(cfg, &is->at);
+}
+
+/* A failed attempt: retry after a backoff, or give up once attempts are spent. */
+static void
+attempt_failed(struct sched *s, size_t i, enum proto_outcome outcome, enum proto_cause cause,
+    const char *reason)
+{
+	const struct config *cfg = sched_config(s);
+	struct record *is = sched_record(s, i);
+	bool tempfail = outcome == OUTCOME_TEMPFAIL, counts = !tempfail;
 	int64_t delay;
 	cJSON *r;
 
-	attempt_closed(s, i, outcome, reason);
-	/* The disk failed it, not the agent: hold admissions, leave the streak be. */
-	if (strncmp(reason, DISK_FULL_REASON, strlen(DISK_FULL_REASON)) == 0)
-		admission_disk_full(sched_admission(s), true, reason);
-	else
-		admission_attempt_ended(sched_admission(s), strcmp(outcome, "tempfail") == 0);
-	if (counts)
+	attempt_closed(s, i, proto_outcome_name(outcome), tempfail ? proto_cause_name(cause) : NULL,
+	    reason);
+	if (tempfail)
+		delay = tempfail_waits(s, i, cause, reason);
+	else {
+		admission_attempt_ended(sched_admission(s), false);
 		is->attempts++;
-	is->at.tempfails = attempt_agent_tempfail(outcome, reason) ? is->at.tempfails + 1 : 0;
+		is->at.tempfails = is->at.waits = 0;
+		delay = attempt_backoff(cfg, is->attempts);
+	}
 	if (is->at.tempfails >= cfg->max_tempfails) {
 		char *why = xasprintf("tempfail limit: %d exits of 75", is->at.tempfails);
 
@@ -80,8 +116,6 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 		sched_fire(s, i, IN_GAVE_UP, reason, sched_fields("reason", reason));
 		return;
 	}
-	delay = is->at.tempfails ? attempt_tempfail_backoff(cfg, repo_of(s, i)->name, is->number,
-	    is->key, &is->at) : attempt_backoff(cfg, is->attempts);
 	is->retry_at = now_ms() + delay;
 	r = cJSON_CreateObject();
 	cJSON_AddNumberToObject(r, "backoff_ms", (double)delay);
@@ -90,7 +124,7 @@ attempt_failed(struct sched *s, size_t i, const char *outcome, const char *reaso
 	/* Its next attempt is the repo's next admission, made once nothing else of
 	 * the repo is in flight: it starts from a tip that holds them all, and no
 	 * two issues can keep knocking each other out (DESIGN.md section 6). */
-	if (strcmp(outcome, "conflict") == 0)
+	if (outcome == OUTCOME_CONFLICT)
 		runq_claim(sched_runq(s), i);
 }
 
@@ -108,9 +142,9 @@ attempt_over_budget(struct sched *s, size_t i)
 
 	if (why == NULL)	/* a reload raised the limit after the stop was asked */
 		why = xstrdup("budget: stopped over its budget");
-	attempt_closed(s, i, "over_budget", why);
+	attempt_closed(s, i, "over_budget", NULL, why);
 	admission_attempt_ended(adm, false);
-	is->at.tempfails = 0;
+	is->at.tempfails = is->at.waits = 0;
 	is->attempts++;
 	sched_fire(s, i, IN_GAVE_UP, why, sched_fields("reason", why));
 	free(why);
@@ -124,7 +158,7 @@ attempt_landed(struct sched *s, size_t i)
 	cJSON *f = sched_fields("outcome", "merged");
 
 	admission_attempt_ended(sched_admission(s), false);
-	is->at.tempfails = 0;
+	is->at.tempfails = is->at.waits = 0;
 	is->attempts = is->at.number;	/* the successful attempt counts too */
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->at.ms);
 	sched_fire(s, i, IN_LANDED, NULL, f);
@@ -309,8 +343,7 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	} else if (m->outcome == OUTCOME_PUSHED)
 		attempt_pushed(s, i, m->sha);
 	else
-		attempt_failed(s, i, proto_outcome_name(m->outcome), m->reason,
-		    m->outcome != OUTCOME_TEMPFAIL);
+		attempt_failed(s, i, m->outcome, m->cause, m->reason);
 	/* Expected times moved: the waiting issues' priorities with them. */
 	if (noted)
 		backlog_replan(s);
@@ -509,7 +542,7 @@ flight_on_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 		recover_here(s, i, &d);
 		apply_recovery(s, i, &d, true);
 	} else
-		attempt_failed(s, i, "failed", why, true);
+		attempt_failed(s, i, OUTCOME_FAILED, CAUSE_AGENT, why);
 }
 
 /* Before the loop starts: git is asked here, each in-flight issue in turn. */

@@ -132,6 +132,8 @@ absorb_row(const struct store_issue_row *row, void *arg)
 		if (row->trace)
 			strlcpy(is->at.trace, row->trace, sizeof(is->at.trace));
 		records_set_str(&is->at.base, row->base);
+		if (!resume_point_from_name(row->resume, &is->at.resume))
+			is->at.resume = RESUME_NONE;
 		is->agent_ms = row->agent_ms;
 		is->wasted_ms = row->wasted_ms;
 		is->budget_usd = row->budget_usd;
@@ -239,7 +241,8 @@ records_save(struct records *r, size_t i)
 
 	store_issue_save(r->store, e->rec.id, &(struct store_sched_row){
 	    .state = state_name(e->state), .reason = e->reason, .attempts = e->rec.attempts,
-	    .retry_at = e->rec.retry_at, .final_commit = e->rec.final });
+	    .retry_at = e->rec.retry_at, .final_commit = e->rec.final,
+	    .resume = e->rec.at.resume != RESUME_NONE ? resume_point_name(e->rec.at.resume) : NULL });
 }
 
 void

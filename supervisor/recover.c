@@ -50,13 +50,34 @@ next_phase(const struct config *cfg, const struct store_marker *m)
 	return RESUME_MERGE;
 }
 
+/* Is the worktree's HEAD at head? */
+static bool
+worktree_at(const char *worktree, const struct git_oid *head)
+{
+	struct git_oid at;
+
+	return git_rev_parse(worktree, "HEAD", &at) == 0 && git_oid_equal(&at, head);
+}
+
+/* Is commit on the push remote's agent branch, as this repo last saw it
+ * (its remote-tracking ref, which a push the remote took moves)? */
+static bool
+pushed(const char *path, const char *remote, const char *agent, const char *commit)
+{
+	char *tracking = xasprintf("refs/remotes/%s/%s", remote, agent);
+	bool yes = git_is_ancestor(path, commit, tracking);
+
+	free(tracking);
+	return yes;
+}
+
 void
 recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 {
 	char *branch = issue_branch_name(in->cfg, in->number);
 	char *agent = xasprintf("refs/heads/%s", in->cfg->agent_branch);
 	char *worktree = path_worktree(in->cfg, in->repo->name, in->number);
-	struct git_oid oid = { "" }, wt_oid = { "" }, none;
+	struct git_oid oid = { "" }, none;
 	char *branch_ref = xasprintf("refs/heads/%s", branch);
 	const char *path = in->repo->path, *head = oid.hex;
 	bool has_head = git_rev_parse(path, branch, &oid) == 0;
@@ -93,8 +114,23 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 		 */
 		out->action = RECOVER_DONE;
 		strlcpy(out->landed, marked, sizeof(out->landed));
-	} else if (has_head && git_rev_parse(worktree, "HEAD", &wt_oid) == 0 &&
-	    git_oid_equal(&wt_oid, &oid)) {
+	}
+	bool intact = has_head && worktree_at(worktree, &oid);
+
+	if (out->action == RECOVER_DONE) {
+		/*
+		 * Landed here; pushed too?  The merge queue moves the agent
+		 * branch before it pushes (DESIGN.md section 6), and done is
+		 * pushed: a landing the remote may lack is resumed at the merge,
+		 * whose pass finds it here and only pushes.  (Its worktree gone,
+		 * it is done: the repo's next push carries it.)
+		 */
+		if (in->repo->push && intact &&
+		    !pushed(path, in->repo->push, in->cfg->agent_branch, out->landed)) {
+			out->action = RECOVER_RESUME;
+			out->resume = RESUME_MERGE;
+		}
+	} else if (intact) {
 		/* Resume only where git agrees with the marker (prepare counts as one). */
 		if (in->marker && strcmp(in->marker->head, head) == 0) {
 			out->action = RECOVER_RESUME;

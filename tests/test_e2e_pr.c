@@ -625,10 +625,8 @@ Test(e2e_pr, a_pull_request_that_no_longer_merges_gets_the_base_brought_in)
 	cr_assert_geq(k = ev_find(evs, "pr_feedback", "api#3", 0), 0);
 	cr_assert_str_eq(ev_string(evs, k, "kind"), "conflict");
 	cr_assert_geq(ev_find(evs, "conflict_resolved", "api#3", k), 0, "the agent resolved it");
-	int implements = 0;
-	for (int j = 0; (j = ev_find(evs, "phase_start", "api#3", j)) >= 0; j++)
-		implements += strcmp(ev_string(evs, j, "phase"), "implement") == 0;
-	cr_assert_eq(implements, 1, "a conflict round has nothing to implement");
+	cr_assert_eq(ev_count_with(evs, "phase_start", "api#3", "phase", "implement"), 1,
+	    "a conflict round has nothing to implement");
 	cJSON_Delete(evs);
 	/* The branch holds main with api#1's merge, and both sides' lines. */
 	head = origin_head("waved-issue/3");

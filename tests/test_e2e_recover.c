@@ -225,6 +225,82 @@ Test(e2e_recover, worker_killed_right_after_its_landing_deleted_the_branch)
 }
 
 /*
+ * With a push remote the merge queue moves the agent branch, then pushes
+ * (DESIGN.md section 6).  The worker is killed -9 around its push (a git on
+ * PATH kills its parent once: before the push when after is false, right
+ * after the remote took it when true).  Either way recovery finds the
+ * landing here, and not known pushed (the remote-tracking ref is moved
+ * only after a push): it resumes the attempt at the merge, whose pass finds
+ * the work here and only pushes.  The agent works once; the issue lands
+ * once, here and on the remote, which ends where the agent branch is.
+ */
+static void
+kill_worker_around_its_push(bool after)
+{
+	char *api = scenario_repo(sc, "api"), *git = scenario_real_git();
+	char *remote = xasprintf("%s/remote.git", sc->dir), *conf, *with_push;
+	char *script = xasprintf("#!/bin/sh\n"
+	    "case \" $* \" in *\" push \"*)\n"
+	    "  if mkdir %s/killed 2>/dev/null; then\n"
+	    "    %s%s\n"
+	    "    kill -9 $PPID; exit 1\n"
+	    "  fi ;;\n"
+	    "esac\n"
+	    "exec %s \"$@\"\n", sc->dir, after ? git : "", after ? " \"$@\"" : ":", git);
+	char *local, *pushed;
+	cJSON *evs;
+
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
+	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
+	/* No fetch refspec: git's own push does not move refs/remotes/origin/waved
+	 * (with one, it would, and recovery would rightly find the push done). */
+	free(scenario_git(api, (const char *[]){ "config", "--unset", "remote.origin.fetch", NULL }));
+	scenario_git_first(sc, script);
+	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo done > f.txt\n");
+	conf = read_file(sc->conf, NULL);
+	with_push = xasprintf("%spush = origin\n", conf);
+	free(write_text(sc->dir, "waved.conf", with_push));
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"landed\"}]");
+	evs = scenario_once_ok(sc);
+	int crash = ev_find(evs, "worker_crashed", "api#1", 0);
+	cr_assert_geq(crash, 0, "the worker was not killed at its push");
+	int rec = ev_find(evs, "recovered", "api#1", crash);
+	cr_assert_geq(rec, 0);
+	cr_assert_str_eq(ev_string(evs, rec, "action"), "resume");
+	cr_assert_str_eq(ev_string(evs, rec, "phase"), "merge");
+	cr_assert_eq(ev_count(evs, "merged", "api#1"), 1);
+	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
+	cr_assert_eq(ev_count_with(evs, "phase_start", "api#1", "phase", "implement"), 1,
+	    "the agent's work was not done again");
+	cJSON_Delete(evs);
+	assert_once_on(api, "landed (api#1)");
+	assert_once_on(remote, "landed (api#1)");
+	local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	pushed = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(local, pushed, "done is pushed");
+	assert_no_worktrees("api");
+	assert_nothing_left_running();
+	free(local);
+	free(pushed);
+	free(with_push);
+	free(conf);
+	free(script);
+	free(remote);
+	free(git);
+	free(api);
+}
+
+Test(e2e_recover, worker_killed_between_its_landing_and_its_push)
+{
+	kill_worker_around_its_push(false);
+}
+
+Test(e2e_recover, worker_killed_right_after_the_remote_took_its_push)
+{
+	kill_worker_around_its_push(true);
+}
+
+/*
  * The daemon is killed -9 while a worker's phase ignores SIGTERM: the
  * worker outlives it by its kill grace, holding its issue's lock.  The next
  * start finds it by that lock, waits for it to end, and only then asks git

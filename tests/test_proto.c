@@ -72,6 +72,15 @@ Test(proto, every_message_round_trips)
 	out = round_trip(&m, &len);
 	cr_assert_eq(out.outcome, OUTCOME_PUSHED);
 	cr_assert_str_eq(out.sha, sha);
+
+	/* A tempfail says whose: every cause crosses the pipe as itself. */
+	for (enum proto_cause c = CAUSE_AGENT; c <= CAUSE_LOCK; c++) {
+		m = (struct proto_msg){ .type = PROTO_DONE, .outcome = OUTCOME_TEMPFAIL, .cause = c };
+		strcpy(m.reason, "later");
+		out = round_trip(&m, &len);
+		cr_assert_eq(out.outcome, OUTCOME_TEMPFAIL);
+		cr_assert_eq(out.cause, c, "%s", proto_cause_name(c));
+	}
 }
 
 Test(proto, a_long_reason_is_cut_to_one_atomic_write)
@@ -105,13 +114,20 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("[1]", "not a JSON object");
 	assert_rejected("{\"t\":\"bogus\"}", "unknown message type");
 	assert_rejected("{\"x\":1}", "\"t\"");
-	assert_rejected("{\"t\":\"hello\",\"v\":7,\"pid\":-1,\"issue\":\"a#1\",\"attempt\":1,\"trace\":\"x\"}", "\"pid\"");
+	char hello[128];
+
+	snprintf(hello, sizeof(hello), "{\"t\":\"hello\",\"v\":%d,\"pid\":-1,\"issue\":\"a#1\","
+	    "\"attempt\":1,\"trace\":\"x\"}", PROTO_VERSION);
+	assert_rejected(hello, "\"pid\"");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"deploy\",\"state\":\"start\",\"pgid\":5}", "unknown phase");
 	assert_rejected("{\"t\":\"phase\",\"phase\":\"implement\",\"state\":\"end\",\"exit\":0,\"ms\":1,\"maxrss_kb\":5,"
 	    "\"head\":\"$(rm -rf /)\"}", "git object name");
 	assert_rejected("{\"t\":\"merge\",\"state\":\"sideways\"}", "expected wait, locked or merged");
 	assert_rejected("{\"t\":\"done\",\"outcome\":\"great\",\"reason\":\"\"}", "unknown outcome");
 	assert_rejected("{\"t\":\"done\",\"outcome\":\"failed\"}", "\"reason\"");
+	assert_rejected("{\"t\":\"done\",\"outcome\":\"tempfail\",\"reason\":\"\"}", "\"cause\"");
+	assert_rejected("{\"t\":\"done\",\"outcome\":\"tempfail\",\"reason\":\"\",\"cause\":\"moon\"}",
+	    "unknown cause");
 }
 
 Test(proto, a_hello_of_another_protocol_version_is_a_clear_error)

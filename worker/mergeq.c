@@ -151,7 +151,7 @@ run_check(const struct merge_request *req, const char *candidate, struct strbuf 
 	if (out.result == PHASE_LOST) {
 		strbuf_addf(reason, "merge check: the cluster ended Slurm job %ld (%s); back in line",
 		    out.job, out.job_state);
-		return MERGEQ_TEMPFAIL;
+		return MERGEQ_LOST;
 	}
 	strbuf_addf(reason, "merge check failed (%s %d): ", out.result == PHASE_TIMED_OUT ?
 	    "timeout, status" : "exit", out.status);
@@ -242,10 +242,10 @@ sync_remote(const struct merge_request *req, const char *ref, struct strbuf *rea
 	git_fetch_prepare(&f, remote, agent);
 	if ((rc = git_run_remote(req->repo->path, req->cfg->git_timeout, NULL, f.argv)) == -2) {
 		/* No answer in git_timeout: the push would wait as long for none. */
-		strbuf_addf(reason, "fetch from %s: no answer in git_timeout (%d s); nothing "
-		    "landed, back in line", remote, req->cfg->git_timeout);
+		strbuf_addf(reason, "fetch from %s: no answer in git_timeout (%d s)", remote,
+		    req->cfg->git_timeout);
 		git_fetch_clear(&f);
-		return MERGEQ_TEMPFAIL;
+		return MERGEQ_REMOTE;
 	}
 	if (rc != 0 ||
 	    git_rev_parse_two(req->repo->path, f.tracking, ref, &theirs, &ours) == -1 ||
@@ -298,10 +298,9 @@ push_agent(const struct merge_request *req, const struct git_oid *commit, struct
 
 	if (p == PUSH_REFUSED || p == PUSH_UNREACHED) {
 		strbuf_free(reason);
-		strbuf_addf(reason, "push to %s %s%s%s: %s", req->repo->push, said[p],
-		    rc == -2 ? " (git_timeout)" : "",
-		    p == PUSH_UNREACHED ? ", the remote not reached; nothing landed" : "",
-		    out.s ? out.s : "");
+		strbuf_addf(reason, "push to %s %s%s: %s", req->repo->push, said[p],
+		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
+		strbuf_trim_end(reason);
 	}
 	dprintf(req->log_fd, "== waved: push %s %s: %s\n", req->repo->push, spec, said[p]);
 	strbuf_free(&out);
@@ -369,83 +368,134 @@ gate_left_branch(const struct merge_request *req, const char *ref, const struct 
 	return MERGEQ_CHECK_FAILED;
 }
 
-/* Under the lock: land the issue branch on the agent branch, or say why not. */
+/*
+ * Under the lock, the landing itself (DESIGN.md section 6, steps 1 to 3):
+ * the issue branch joined with the agent branch, the joined commit past
+ * the gate, and the agent branch moved to it in one compare-and-swap.
+ * landed: the new tip, or the issue's head when the tip held it already.
+ * *moved: the ref moved between read and swap; nothing landed, try again.
+ */
+static enum mergeq_result
+land_here(const struct merge_request *req, const char *ref, const char *branch_ref,
+    struct git_oid *landed, bool *moved, struct strbuf *reason)
+{
+	struct git_oid tip = { "" }, head = { "" }, base;
+	enum mergeq_result r;
+	bool known;
+
+	*moved = false;
+	if (git_ref_read(req->repo->path, ref, &tip) == 0 &&
+	    git_ref_read(req->repo->path, branch_ref, &head) == 0)
+		check_agent_branch(req, ref, &tip);
+	if (!tip.hex[0] || !head.hex[0]) {
+		strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
+		return MERGEQ_ERROR;
+	}
+	known = req->head && req->base && git_oid_equal(&head, req->head);
+	if (known && git_oid_equal(&tip, req->base))
+		base = tip;	/* known: a fast-forward, no merge-base to ask for */
+	else if (known && req->only_ours && *req->only_ours && !git_oid_equal(&head, req->base))
+		base = *req->base;	/* the tip holds the base (waved's landings and
+					 * moves it takes in descend from it), the head is
+					 * the base plus waved's commits: a merge on it */
+	else if (git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
+		strbuf_addf(reason, "merge: cannot find the merge base of %s and %s", ref,
+		    req->branch);
+		return MERGEQ_ERROR;
+	}
+	/* Idempotent: a retried or recovered merge never lands twice. */
+	if (git_oid_equal(&base, &head)) {
+		*landed = head;
+		return MERGEQ_LANDED;
+	}
+	if ((r = join(req, &tip, &head, &base, req->message, landed, reason)) != MERGEQ_LANDED)
+		return r;
+	if (req->cfg->merge_check &&
+	    ((r = run_check(req, landed->hex, reason)) != MERGEQ_LANDED ||
+	    (r = gate_left_branch(req, ref, &tip, reason)) != MERGEQ_LANDED))
+		return r;
+	/* The tip first, then the ref: a worker that looks between the two
+	 * sees a landing of waved's, never an agent's move. */
+	guard_tip_set(req->cfg, req->repo->name, landed);
+	if (!land_ref(req, ref, landed, &tip, branch_ref, &head)) {
+		guard_tip_set(req->cfg, req->repo->name, &tip);
+		strbuf_addf(reason, "merge: %s moved under us; ", ref);
+		*moved = true;
+		return MERGEQ_ERROR;
+	}
+	return MERGEQ_LANDED;
+}
+
+/*
+ * Step 4: the agent branch as it now stands, pushed.  What the remote took
+ * is written to its remote-tracking ref, so that recovery can tell a
+ * landing pushed from one that is here alone without asking the remote.
+ * MERGEQ_CONFLICT here means refused: take the remote in, push again.
+ */
+static enum mergeq_result
+push_landing(const struct merge_request *req, const char *ref, struct strbuf *reason)
+{
+	struct git_oid tip;
+	struct git_fetch f;
+
+	if (git_ref_read(req->repo->path, ref, &tip) == -1) {
+		strbuf_addf(reason, "merge: cannot resolve %s to push it", ref);
+		return MERGEQ_ERROR;
+	}
+	switch (push_agent(req, &tip, reason)) {
+	case PUSHED:
+		git_fetch_prepare(&f, req->repo->push, req->cfg->agent_branch);
+		git_run(req->repo->path, NULL, (const char *[]){ "update-ref", f.tracking,
+		    tip.hex, NULL });
+		git_fetch_clear(&f);
+		return MERGEQ_LANDED;
+	case PUSH_REFUSED:
+		return MERGEQ_CONFLICT;
+	case PUSH_UNREACHED:
+		return MERGEQ_REMOTE;
+	case PUSH_STOPPED:
+		break;
+	}
+	return MERGEQ_STOPPED;
+}
+
+/*
+ * Under the lock: land the issue branch on the agent branch and push it,
+ * or say why not.  The agent branch moves before the push (section 6): it
+ * is where waved keeps what landed, so a push that fails, or a worker that
+ * dies before it, leaves the landing here for the next push to carry (and
+ * for recovery to find); nothing can land twice.  A refused push is taken
+ * in (sync_remote merges the remote's branch into ours) and pushed again.
+ */
 static enum mergeq_result
 land_locked(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
 {
 	char *ref = xasprintf("refs/heads/%s", req->cfg->agent_branch);
 	char *branch_ref = xasprintf("refs/heads/%s", req->branch);
-	struct git_oid tip, head, base;
 	enum mergeq_result r = MERGEQ_ERROR;
-	bool already;
+	bool here = false, moved;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
-		tip.hex[0] = head.hex[0] = '\0';
 		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGEQ_LANDED)
 			break;
-		if (git_ref_read(req->repo->path, ref, &tip) == 0 &&
-		    git_ref_read(req->repo->path, branch_ref, &head) == 0)
-			check_agent_branch(req, ref, &tip);
-		bool known = req->head && req->base && git_oid_equal(&head, req->head);
-
-		if (!tip.hex[0] || !head.hex[0]) {
-			strbuf_addf(reason, "merge: cannot resolve %s or %s", ref, req->branch);
-			r = MERGEQ_ERROR;
-			break;
-		}
-		if (known && git_oid_equal(&tip, req->base))
-			base = tip;	/* known: a fast-forward, no merge-base to ask for */
-		else if (known && req->only_ours && *req->only_ours && !git_oid_equal(&head, req->base))
-			base = *req->base;	/* the tip holds the base (waved's landings and
-						 * moves it takes in descend from it), the head is
-						 * the base plus waved's commits: a merge on it */
-		else if (git_merge_base(req->repo->path, &tip, &head, &base) == -1) {
-			strbuf_addf(reason, "merge: cannot find the merge base of %s and %s", ref,
-			    req->branch);
-			r = MERGEQ_ERROR;
-			break;
-		}
-		/* Idempotent: a retried or recovered merge never lands twice. */
-		already = git_oid_equal(&base, &head);
-		if (already)
-			*landed = head;
-		else {
-			if ((r = join(req, &tip, &head, &base, req->message, landed, reason)) !=
-			    MERGEQ_LANDED)
-				break;
-			if (req->cfg->merge_check &&
-			    ((r = run_check(req, landed->hex, reason)) != MERGEQ_LANDED ||
-			    (r = gate_left_branch(req, ref, &tip, reason)) != MERGEQ_LANDED))
-				break;
-		}
-		/* The remote before the ref here: the agent branch never holds a
-		 * landing its remote lacks, so a push that fails leaves nothing
-		 * to land twice.  Refused: fetch, take in, land and push again.
-		 * Not reached: back in line, for a later attempt. */
-		if (req->repo->push) {
-			enum push_result p = push_agent(req, already ? &tip : landed, reason);
-
-			r = p == PUSH_STOPPED ? MERGEQ_STOPPED : p == PUSH_UNREACHED ?
-			    MERGEQ_TEMPFAIL : MERGEQ_ERROR;
-			if (p == PUSH_REFUSED)
+		if (!here) {
+			r = land_here(req, ref, branch_ref, landed, &moved, reason);
+			if (moved)
 				continue;
-			if (p != PUSHED)
+			if (r != MERGEQ_LANDED)
 				break;
+			here = true;
 		}
-		if (!already) {
-			/* The tip first, then the ref: a worker that looks between
-			 * the two sees a landing of waved's, never an agent's move. */
-			guard_tip_set(req->cfg, req->repo->name, landed);
-			if (!land_ref(req, ref, landed, &tip, branch_ref, &head)) {
-				guard_tip_set(req->cfg, req->repo->name, &tip);
-				r = MERGEQ_ERROR;
-				strbuf_addf(reason, "merge: %s moved under us; ", ref);
-				continue;
-			}
-		}
-		r = MERGEQ_LANDED;
-		break;
+		if (req->repo->push == NULL ||
+		    (r = push_landing(req, ref, reason)) != MERGEQ_CONFLICT)
+			break;
+		r = MERGEQ_REMOTE;	/* refused on the last round: still only here */
 	}
+	if (r == MERGEQ_REMOTE && here)
+		strbuf_addf(reason, "; landed on %s here, not yet on %s: the next try pushes it",
+		    req->cfg->agent_branch, req->repo->push);
+	else if (r == MERGEQ_REMOTE)
+		strbuf_addf(reason, "; nothing landed");
 	free(branch_ref);
 	free(ref);
 	return r;

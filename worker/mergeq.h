@@ -22,10 +22,13 @@ enum mergeq_result {
 	MERGEQ_LANDED,		/* landed: the new agent tip (or the issue head, if already there) */
 	MERGEQ_CONFLICT,	/* reason: the conflicting paths */
 	MERGEQ_CHECK_FAILED,	/* the [merge] check gate failed; reason says why */
-	MERGEQ_ERROR,		/* git failed, or the remote refused every push; reason says how */
+	MERGEQ_ERROR,		/* git failed; reason says how */
 	MERGEQ_STOPPED,		/* asked to stop while waiting (for the lock, to push again) */
-	MERGEQ_TEMPFAIL		/* try again later: the cluster ended the gate's job, or the
-				 * push remote did not answer (nothing landed) */
+	MERGEQ_LOST,		/* the cluster ended the gate's job: try again later */
+	MERGEQ_REMOTE		/* the push remote did not answer, or refused every round:
+				 * try again later; the landing may be on the agent
+				 * branch here already (reason says), and the next
+				 * pass finds it there and only pushes */
 };
 
 struct merge_request {
@@ -54,9 +57,12 @@ struct merge_request {
 
 /*
  * landed: the new agent tip (or the issue head, when it was there already).
- * A landing that nothing follows (no push) deletes the issue's branch in
- * the transaction that moves the agent branch, and leaves the worktree's
- * HEAD detached at the issue's head.
+ * The agent branch moves first, then (with a push remote) it is pushed,
+ * under the lock; a push the remote took is written to the remote-tracking
+ * ref refs/remotes/PUSH/AGENT, which recovery reads.  A landing that
+ * nothing follows (no push) deletes the issue's branch in the transaction
+ * that moves the agent branch, and leaves the worktree's HEAD detached at
+ * the issue's head.
  */
 enum mergeq_result mergeq_land(const struct merge_request *req, struct git_oid *landed,
     struct strbuf *reason);

@@ -58,7 +58,7 @@ pull_request_head(struct worker *w, struct git_oid *base)
 			    "%.12s: building on %.12s\n", w->branch, base->hex, theirs.hex);
 		*base = theirs;
 	} else if (!ours_here)
-		worker_finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: the pull request's head %.12s is "
+		worker_tempfail(w, CAUSE_REMOTE, xasprintf("prepare: the pull request's head %.12s is "
 		    "neither here nor on %s: %s", w->job->pr_base, w->repo->push, out.s ? out.s : ""));
 	strbuf_free(&out);
 	git_fetch_clear(&f);
@@ -75,7 +75,7 @@ remote_base(struct worker *w, struct git_oid *base)
 	git_fetch_prepare(&f, w->repo->push, w->cfg->base_branch);
 	rc = remote_git(w, w->repo->path, &out, f.argv);
 	if (rc != 0)
-		worker_finish(w, OUTCOME_TEMPFAIL, xasprintf("prepare: fetching %s from %s failed%s: %s",
+		worker_tempfail(w, CAUSE_REMOTE, xasprintf("prepare: fetching %s from %s failed%s: %s",
 		    w->cfg->base_branch, w->repo->push, rc == -2 ? " (git_timeout)" : "",
 		    out.s ? out.s : ""));
 	strbuf_free(&out);
@@ -157,7 +157,7 @@ publish(struct worker *w)
 	if (remote_head(w, theirs, &out) == -1) {
 		why = xasprintf("push: asking %s for %s failed: %s", w->repo->push, w->branch,
 		    out.s ? out.s : "");
-		worker_finish(w, OUTCOME_TEMPFAIL, why);
+		worker_tempfail(w, CAUSE_REMOTE, why);
 	}
 	if (theirs[0] && strcmp(theirs, w->head.hex) != 0 &&
 	    strcmp(theirs, w->job->pr_head) != 0 &&
@@ -182,7 +182,9 @@ publish(struct worker *w)
 
 		why = xasprintf("push to %s %s%s: %s", w->repo->push, refused ? "refused" : "failed",
 		    rc == -2 ? " (git_timeout)" : "", out.s ? out.s : "");
-		worker_finish(w, refused ? OUTCOME_FAILED : OUTCOME_TEMPFAIL, why);
+		if (!refused)
+			worker_tempfail(w, CAUSE_REMOTE, why);
+		worker_finish(w, OUTCOME_FAILED, why);
 	}
 	strbuf_free(&out);
 	worker_finish(w, OUTCOME_PUSHED, "");

@@ -63,10 +63,10 @@ park_or_drop(struct worker *w)
 }
 
 /* Report the outcome, tidy up and end the process. */
-void
-worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
+static void __attribute__((noreturn))
+finish(struct worker *w, enum proto_outcome outcome, enum proto_cause cause, const char *reason)
 {
-	struct proto_msg m = { .type = PROTO_DONE, .outcome = outcome };
+	struct proto_msg m = { .type = PROTO_DONE, .outcome = outcome, .cause = cause };
 	bool success = outcome == OUTCOME_MERGED || outcome == OUTCOME_PUSHED;
 	long long avail;
 
@@ -75,6 +75,7 @@ worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	if ((outcome == OUTCOME_FAILED || outcome == OUTCOME_NO_CHANGE) &&
 	    disk_low(w->cfg->state_dir, &avail)) {
 		m.outcome = outcome = OUTCOME_TEMPFAIL;
+		m.cause = CAUSE_DISK;
 		snprintf(m.reason, sizeof(m.reason), "%s (%lld KiB free): %s", DISK_FULL_REASON,
 		    avail / 1024, reason ? reason : "");
 	} else
@@ -93,14 +94,31 @@ worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
 	/*
 	 * Only the worker holding the issue's lock may touch its worktree.  The
 	 * branch stays: until the supervisor has recorded the landing, it is the
-	 * proof that recovery looks for; the supervisor deletes it after.
+	 * proof that recovery looks for; the supervisor deletes it after.  A
+	 * landing the remote did not take resumes in its worktree (DESIGN.md
+	 * section 6): the supervisor sends the next try to its landing.
 	 */
 	if (w->owns_issue && success)
 		park_or_drop(w);
+	else if (w->owns_issue && m.outcome == OUTCOME_TEMPFAIL && m.cause == CAUSE_REMOTE &&
+	    w->passed)
+		dprintf(w->log_fd, "== waved: the worktree stays for the next try's landing\n");
 	else if (w->owns_issue && (!w->cfg->keep_failed_worktrees || m.outcome == OUTCOME_TEMPFAIL))
 		git_worktree_drop(w->repo->path, w->worktree, NULL);	/* nothing to look at */
 	worker_send(w, &m);
 	_exit(0);
+}
+
+void
+worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
+{
+	finish(w, outcome, CAUSE_AGENT, reason);
+}
+
+void
+worker_tempfail(struct worker *w, enum proto_cause cause, const char *reason)
+{
+	finish(w, OUTCOME_TEMPFAIL, cause, reason);
 }
 
 static void __attribute__((noreturn))
@@ -374,12 +392,12 @@ worker_phase_passed(struct worker *w, enum phase_id id, const struct phase_outco
 	}
 	if (out->status == PHASE_EXIT_TEMPFAIL) {
 		reason = xasprintf("%s asked to be retried later (exit 75): %s", phase_name(id), line);
-		worker_finish(w, OUTCOME_TEMPFAIL, reason);
+		worker_tempfail(w, CAUSE_AGENT, reason);
 	}
 	if (out->result == PHASE_LOST) {
 		reason = xasprintf("%s: the cluster ended Slurm job %ld (%s); back in line",
 		    phase_name(id), out->job, out->job_state);
-		worker_finish(w, OUTCOME_TEMPFAIL, reason);
+		worker_tempfail(w, CAUSE_CLUSTER, reason);
 	}
 	reason = xasprintf("%s failed (exit %d): %s", phase_name(id), out->status, line);
 	worker_write_feedback(w, reason, tail);
@@ -652,8 +670,10 @@ merge(struct worker *w)
 			worker_finish(w, OUTCOME_MERGED, "");
 		case MERGEQ_STOPPED:
 			stopped(w);
-		case MERGEQ_TEMPFAIL:
-			worker_finish(w, OUTCOME_TEMPFAIL, why);
+		case MERGEQ_LOST:
+			worker_tempfail(w, CAUSE_CLUSTER, why);
+		case MERGEQ_REMOTE:
+			worker_tempfail(w, CAUSE_REMOTE, why);
 		case MERGEQ_CHECK_FAILED:
 		case MERGEQ_ERROR:
 			worker_write_feedback(w, why, "");
@@ -734,7 +754,7 @@ take_issue_lock(struct worker *w)
 		worker_finish(w, OUTCOME_FAILED, "prepare: cannot open the issue's worker lock");
 	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (mono_ms() >= deadline)
-			worker_finish(w, OUTCOME_TEMPFAIL, "another worker of this issue is still running");
+			worker_tempfail(w, CAUSE_LOCK, "another worker of this issue is still running");
 		poll(NULL, 0, 50);
 	}
 	/* Held until this process ends: the descriptor is never closed. */
@@ -772,6 +792,7 @@ worker_main(const struct worker_job *job)
 		conflict_round(&w);
 	run_pipeline(&w);
 	check_what_lands(&w);
+	w.passed = true;
 	if (w.repo->land == LAND_PR)
 		publish(&w);
 	merge(&w);

@@ -47,6 +47,7 @@ struct worker {
 	bool feedback;		/* feedback_file holds something for the next implement */
 	char *pr_feedback;	/* land = pr: what the pull request's round began with, or NULL */
 	bool owns_issue;	/* holds the issue's worker lock */
+	bool passed;		/* past its phases and the checks of what lands: landing */
 	bool warm;		/* the worktree is a reused spare (WAVED_WARM=1) */
 	struct slurm_job_spec slurm;	/* with the cluster runner: the current phase's job */
 	long last_job;		/* the newest job id this worker has seen */
@@ -62,6 +63,11 @@ struct log_span {
 void worker_send(struct worker *w, const struct proto_msg *m);
 /* Report the outcome, tidy up and end the process. */
 void worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
+    __attribute__((noreturn));
+/* End the attempt "tempfail": back in line, no attempt used; cause says whose
+ * wait it is.  A landing the remote did not take keeps its worktree: the
+ * next try resumes there and only pushes. */
+void worker_tempfail(struct worker *w, enum proto_cause cause, const char *reason)
     __attribute__((noreturn));
 /* The reason and output a next round or attempt reads in $WAVED_FEEDBACK_FILE. */
 void worker_write_feedback(struct worker *w, const char *reason, const char *tail);

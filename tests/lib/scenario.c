@@ -246,6 +246,21 @@ ev_count(const cJSON *evs, const char *name, const char *issue)
 	return count;
 }
 
+int
+ev_count_with(const cJSON *evs, const char *name, const char *issue, const char *field,
+    const char *value)
+{
+	const cJSON *e, *v;
+	int count = 0;
+
+	cJSON_ArrayForEach(e, evs) {
+		v = cJSON_GetObjectItem(e, field);
+		count += matches(e, name, issue) && cJSON_IsString(v) &&
+		    strcmp(v->valuestring, value) == 0;
+	}
+	return count;
+}
+
 double
 ev_number(const cJSON *evs, int k, const char *field)
 {

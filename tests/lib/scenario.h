@@ -68,6 +68,9 @@ bool scenario_await(struct scenario *sc, const char *name, const char *issue, in
  * (-1 when none), and the number of matches. */
 int ev_find(const cJSON *evs, const char *name, const char *issue, int from);
 int ev_count(const cJSON *evs, const char *name, const char *issue);
+/* And of those, the ones whose string field is value. */
+int ev_count_with(const cJSON *evs, const char *name, const char *issue, const char *field,
+    const char *value);
 /* A numeric field of event k, or -1. */
 double ev_number(const cJSON *evs, int k, const char *field);
 const char *ev_string(const cJSON *evs, int k, const char *field);
