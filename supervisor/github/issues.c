@@ -681,6 +681,25 @@ copy_issues(const struct issue_list *issues, void *arg)
 	}
 }
 
+/*
+ * A dependency on an issue closed upstream (of a repo waved does not
+ * manage) is met, as the daemon counts it (sched_set_external): left out of
+ * what read_once hands back, so that wavectl plan plans as the daemon runs.
+ */
+static void
+drop_closed_externals(struct source_github *sg, struct issue_list *issues)
+{
+	for (size_t k = 0; k < issues->n; k++) {
+		struct issue_spec *spec = &issues->v[k];
+		size_t kept = 0;
+
+		for (size_t d = 0; d < spec->ndeps; d++)
+			if (!source_github_dep_closed(&spec->deps[d], sg))
+				spec->deps[kept++] = spec->deps[d];
+		spec->ndeps = kept;
+	}
+}
+
 int
 source_github_read_once(const struct config *cfg, struct issue_list *out, struct strbuf *errors)
 {
@@ -708,6 +727,7 @@ source_github_read_once(const struct config *cfg, struct issue_list *out, struct
 			strbuf_addf(errors, "repo %s: %s\n", sg->repos[k].conf->name, sg->repos[k].why);
 			rc = -1;
 		}
+	drop_closed_externals(sg, out);
 	source_github_free(sg);
 	github_free(gh);
 	if (rc == -1)
