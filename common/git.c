@@ -697,10 +697,16 @@ git_push_refused(const char *porcelain)
 	return porcelain && (porcelain[0] == '!' || strstr(porcelain, "\n!") != NULL);
 }
 
+char *
+git_tracking_ref(const char *remote, const char *branch)
+{
+	return xasprintf("refs/remotes/%s/%s", remote, branch);
+}
+
 void
 git_fetch_prepare(struct git_fetch *f, const char *remote, const char *branch)
 {
-	f->tracking = xasprintf("refs/remotes/%s/%s", remote, branch);
+	f->tracking = git_tracking_ref(remote, branch);
 	f->spec = xasprintf("+refs/heads/%s:%s", branch, f->tracking);
 	memcpy(f->argv, (const char *[]){ "fetch", "-q", "--no-tags", "--no-write-fetch-head",
 	    remote, f->spec, NULL }, 7 * sizeof(char *));

@@ -80,6 +80,9 @@ struct git_fetch {
 	const char *argv[8];
 };
 void git_fetch_prepare(struct git_fetch *f, const char *remote, const char *branch);
+/* refs/remotes/REMOTE/BRANCH: where a fetch puts the remote's branch, and a
+ * push the remote took is recorded (caller frees). */
+char *git_tracking_ref(const char *remote, const char *branch);
 void git_fetch_clear(struct git_fetch *f);
 /* Did `git push --porcelain` say the remote refused a ref (no retry changes that),
  * rather than that the way there failed? */

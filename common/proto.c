@@ -12,7 +12,10 @@ static const char *const outcome_names[] = {
 	"merged", "no_change", "conflict", "failed", "timeout", "tempfail", "pushed",
 	"over_budget"
 };
-static const char *const cause_names[] = { "agent", "disk", "cluster", "remote", "lock" };
+static const char *const cause_names[] = {
+	"agent", "disk", "cluster", "remote", "lock", "start"
+};
+_Static_assert(ARRAY_LEN(cause_names) == CAUSE_COUNT, "a name for every cause");
 static const char *const merge_names[] = { "wait", "locked", "merged" };
 static const char *const phase_names[] = { "setup", "implement", "verify", "review", "resolve" };
 
@@ -238,6 +241,17 @@ parse_done(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 			return -1;
 		}
 		m->cause = (enum proto_cause)i;
+		if (cJSON_GetObjectItem(o, "resume") != NULL) {
+			const char *at = get_string(o, "resume", 16, err, errsize);
+
+			if (at == NULL)
+				return -1;
+			if (strcmp(at, "merge") != 0) {
+				snprintf(err, errsize, "\"resume\": expected merge");
+				return -1;
+			}
+			m->resume = RESUME_MERGE;
+		}
 	}
 	return m->outcome == OUTCOME_PUSHED ? copy_sha(o, "sha", m->sha, err, errsize) : 0;
 }
@@ -354,6 +368,9 @@ parse_recovered(const cJSON *o, struct proto_msg *m, char *err, size_t errsize)
 			return -1;
 		}
 		m->resume = (enum resume_point)i;
+		/* Landed here, its push to do: the landing, said. */
+		if (m->resume == RESUME_MERGE && cJSON_GetObjectItem(o, "sha") != NULL)
+			return copy_sha(o, "sha", m->sha, err, errsize);
 	}
 	return 0;
 }
@@ -478,6 +495,8 @@ build(const struct proto_msg *m, size_t reason_len)
 			cJSON_AddStringToObject(o, "sha", m->sha);
 		if (m->outcome == OUTCOME_TEMPFAIL)
 			cJSON_AddStringToObject(o, "cause", proto_cause_name(m->cause));
+		if (m->outcome == OUTCOME_TEMPFAIL && m->resume == RESUME_MERGE)
+			cJSON_AddStringToObject(o, "resume", "merge");
 		reason = strndup(m->reason, utf8_cut(m->reason, reason_len));
 		cJSON_AddStringToObject(o, "reason", reason);
 		free(reason);
@@ -498,7 +517,7 @@ build(const struct proto_msg *m, size_t reason_len)
 		cJSON_AddStringToObject(o, "action", recover_action_name(m->action));
 		if (m->action == RECOVER_RESUME)
 			cJSON_AddStringToObject(o, "resume", resume_point_name(m->resume));
-		if (m->action == RECOVER_DONE)
+		if (m->action == RECOVER_DONE || (m->action == RECOVER_RESUME && m->sha[0]))
 			cJSON_AddStringToObject(o, "sha", m->sha);
 		break;
 	}

@@ -14,9 +14,11 @@
  *   {"t":"slot"}
  *   {"t":"merge","state":"wait"|"locked"|"merged","sha":"<sha>"}
  *   {"t":"done","outcome":"merged"|"no_change"|"conflict"|"failed"|"timeout"|"tempfail"|"pushed"|"over_budget","reason":"...","sha":"<sha>",
- *    "cause":"agent"|"disk"|"cluster"|"remote"|"lock"}
+ *    "cause":"agent"|"disk"|"cluster"|"remote"|"lock"|"start","resume":"merge"}
  *   {"t":"resolved","round":1,"files":["a.c","b.c"]}
  *   {"t":"recovered","action":"done"|"resume"|"reset","resume":"verify","sha":"<sha>"}
+ *    (sha: with done, the commit that landed; with resume at merge, a landing
+ *    found here but not on the push remote, whose push is all that is left)
  *   {"t":"guard","what":"branch_restored"|"branch_moved"|"config_restored","sha":"<sha>","detail":"..."}
  *
  * "guard" (DESIGN.md section 19): what the worker found the agent (or
@@ -26,7 +28,8 @@
  * shared config restored (detail: the keys, comma separated).
  * "cause" (with "tempfail" alone, and then always): who is to wait,
  * typed so that the supervisor never reads it from the reason (enum
- * proto_cause).
+ * proto_cause); "resume" (with "tempfail", optional): the worker kept its
+ * worktree, past its phases, for the next try to go on at the merge.
  * "pushed" (with land = pr: the issue branch's head, pushed for its pull
  * request; "sha" is that head),
  * "v" (PROTO_VERSION: a mismatch is a protocol error), "job" (the Slurm job
@@ -131,7 +134,9 @@ enum proto_cause {
 	CAUSE_DISK,		/* the state directory's disk was nearly full */
 	CAUSE_CLUSTER,		/* the cluster ended a phase's or the gate's Slurm job */
 	CAUSE_REMOTE,		/* the push remote did not answer, or kept refusing */
-	CAUSE_LOCK		/* another worker of the issue still held its lock */
+	CAUSE_LOCK,		/* another worker of the issue still held its lock */
+	CAUSE_START,		/* the supervisor could not start a worker (its own) */
+	CAUSE_COUNT
 };
 
 struct proto_msg {
@@ -163,7 +168,7 @@ struct proto_msg {
 	int round;		/* resolved */
 	/* recovered (sha: with RECOVER_DONE, the commit that landed) */
 	enum recover_action action;
-	enum resume_point resume;
+	enum resume_point resume;	/* recovered; done, tempfail: RESUME_NONE or _MERGE */
 	/* guard (sha: the tip; reason: the foreign ref or the keys) */
 	enum proto_guard guard;
 };

@@ -237,6 +237,7 @@ backlog_retry(struct sched *s, const char *key, char **why)
 	}
 	if (sched_issue_state(s, i) == STATE_DEAD) {
 		is->attempts = 0;	/* a fresh set of attempts, and a fresh budget */
+		is->at.tempfails = is->at.waits = 0;
 		is->budget_usd = 0;
 		is->budget_tokens = 0;
 		store_budget_reset(sched_store(s), is->id);

@@ -37,7 +37,8 @@ waste_attempt(struct sched *s, size_t i)
 	is->wasted_ms += attempt_waste(sched_store(s), is->id, &is->at);
 }
 
-/* The "failed" event of an attempt that ended, and its row; cause: with a tempfail. */
+/* The "failed" event of an attempt that ended, and its row; cause: with a
+ * tempfail.  Its agent time is wasted, unless the next try goes on from it. */
 static void
 attempt_closed(struct sched *s, size_t i, const char *outcome, const char *cause,
     const char *reason)
@@ -48,17 +49,20 @@ attempt_closed(struct sched *s, size_t i, const char *outcome, const char *cause
 	cJSON_AddStringToObject(f, "outcome", outcome);
 	if (cause)
 		cJSON_AddStringToObject(f, "cause", cause);
+	if (is->at.resume != RESUME_NONE)
+		cJSON_AddStringToObject(f, "resume", resume_point_name(is->at.resume));
 	cJSON_AddNumberToObject(f, "agent_ms", (double)is->at.ms);
 	attempt_end(sched_store(s), &is->at, outcome, reason);
 	sched_event(s, i, "failed", f);
-	waste_attempt(s, i);
+	if (is->at.resume == RESUME_NONE)
+		waste_attempt(s, i);
 }
 
 /*
  * A tempfail's wait is whose cause says (proto.h): an exit of 75 is the
- * agent's, for the usage lever and max_tempfails; a full disk holds every
- * admission; the remote, the cluster and the issue's lock back this issue
- * off alone.  Returns the backoff.
+ * agent's, for the usage lever; a full disk holds every admission; the
+ * remote, the cluster and the issue's lock back this issue off alone.
+ * Returns the backoff.
  */
 static int64_t
 tempfail_waits(struct sched *s, size_t i, enum proto_cause cause, const char *reason)
@@ -75,26 +79,43 @@ tempfail_waits(struct sched *s, size_t i, enum proto_cause cause, const char *re
 	}
 	if (cause == CAUSE_DISK)
 		admission_disk_full(sched_admission(s), true, reason);
-	is->at.waits++;
-	/* A landing the remote did not take (it is past its phases, section 6):
-	 * the next try resumes at it, in the worktree the worker kept. */
-	if (cause == CAUSE_REMOTE && (sched_issue_state(s, i) == STATE_REVIEW ||
-	    sched_issue_state(s, i) == STATE_MERGING))
-		is->at.resume = RESUME_MERGE;
+	else
+		is->at.waits++;
 	return attempt_wait_backoff(cfg, &is->at);
 }
 
-/* A failed attempt: retry after a backoff, or give up once attempts are spent. */
+/* max_tempfails in a row, of the agent's or of one other wait: why it gives up, or NULL. */
+static char *
+tempfail_limit(const struct config *cfg, const struct record *is, enum proto_cause cause)
+{
+	static const char *const waits[CAUSE_COUNT] = {
+		[CAUSE_CLUSTER] = "tries the cluster ended", [CAUSE_REMOTE] = "tries the push "
+		"remote did not take", [CAUSE_LOCK] = "tries another worker held the issue's lock",
+	};
+
+	if (is->at.tempfails >= cfg->max_tempfails)
+		return xasprintf("tempfail limit: %d exits of 75", is->at.tempfails);
+	if (cause != CAUSE_AGENT && cause != CAUSE_DISK && is->at.waits >= cfg->max_tempfails)
+		return xasprintf("tempfail limit: %d %s%s", is->at.waits, waits[cause],
+		    is->at.resume == RESUME_MERGE ? " (the work stays in its worktree: "
+		    "wavectl retry goes on at the merge)" : "");
+	return NULL;
+}
+
+/* A failed attempt: retry after a backoff, or give up once attempts are spent.
+ * resume: where the worker said the next try may go on (RESUME_NONE: afresh). */
 static void
 attempt_failed(struct sched *s, size_t i, enum proto_outcome outcome, enum proto_cause cause,
-    const char *reason)
+    enum resume_point resume, const char *reason)
 {
 	const struct config *cfg = sched_config(s);
 	struct record *is = sched_record(s, i);
 	bool tempfail = outcome == OUTCOME_TEMPFAIL, counts = !tempfail;
 	int64_t delay;
+	char *why;
 	cJSON *r;
 
+	is->at.resume = tempfail ? resume : RESUME_NONE;
 	attempt_closed(s, i, proto_outcome_name(outcome), tempfail ? proto_cause_name(cause) : NULL,
 	    reason);
 	if (tempfail)
@@ -105,9 +126,7 @@ attempt_failed(struct sched *s, size_t i, enum proto_outcome outcome, enum proto
 		is->at.tempfails = is->at.waits = 0;
 		delay = attempt_backoff(cfg, is->attempts);
 	}
-	if (is->at.tempfails >= cfg->max_tempfails) {
-		char *why = xasprintf("tempfail limit: %d exits of 75", is->at.tempfails);
-
+	if (tempfail && (why = tempfail_limit(cfg, is, cause)) != NULL) {
 		sched_fire(s, i, IN_GAVE_UP, why, sched_fields("reason", why));
 		free(why);
 		return;
@@ -343,7 +362,7 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	} else if (m->outcome == OUTCOME_PUSHED)
 		attempt_pushed(s, i, m->sha);
 	else
-		attempt_failed(s, i, m->outcome, m->cause, m->reason);
+		attempt_failed(s, i, m->outcome, m->cause, m->resume, m->reason);
 	/* Expected times moved: the waiting issues' priorities with them. */
 	if (noted)
 		backlog_replan(s);
@@ -422,7 +441,7 @@ recover_here(struct sched *s, size_t i, struct recover_decision *d)
 }
 
 /* Act on a recovery decision (git has done its part); counted: a worker crash
- * uses up the attempt. */
+ * uses up the attempt, unless its work had landed and only the push is left. */
 static void
 apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool counted)
 {
@@ -432,6 +451,10 @@ apply_recovery(struct sched *s, size_t i, const struct recover_decision *d, bool
 	is->evaluating = false;
 	if (d->action == RECOVER_RESUME)
 		cJSON_AddStringToObject(f, "phase", resume_point_name(d->resume));
+	if (d->action == RECOVER_RESUME && d->landed[0]) {
+		cJSON_AddStringToObject(f, "landed", d->landed);
+		counted = false;
+	}
 	sched_event(s, i, "recovered", f);
 	if (d->action == RECOVER_DONE) {
 		records_set_str(&is->final, d->landed);
@@ -542,7 +565,7 @@ flight_on_failed(struct sched *s, size_t i, pid_t pid, const char *why)
 		recover_here(s, i, &d);
 		apply_recovery(s, i, &d, true);
 	} else
-		attempt_failed(s, i, OUTCOME_FAILED, CAUSE_AGENT, why);
+		attempt_failed(s, i, OUTCOME_FAILED, CAUSE_AGENT, RESUME_NONE, why);
 }
 
 /* Before the loop starts: git is asked here, each in-flight issue in turn. */

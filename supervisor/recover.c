@@ -64,7 +64,7 @@ worktree_at(const char *worktree, const struct git_oid *head)
 static bool
 pushed(const char *path, const char *remote, const char *agent, const char *commit)
 {
-	char *tracking = xasprintf("refs/remotes/%s/%s", remote, agent);
+	char *tracking = git_tracking_ref(remote, agent);
 	bool yes = git_is_ancestor(path, commit, tracking);
 
 	free(tracking);
@@ -115,22 +115,20 @@ recover_evaluate(const struct recover_input *in, struct recover_decision *out)
 		out->action = RECOVER_DONE;
 		strlcpy(out->landed, marked, sizeof(out->landed));
 	}
-	bool intact = has_head && worktree_at(worktree, &oid);
-
 	if (out->action == RECOVER_DONE) {
 		/*
 		 * Landed here; pushed too?  The merge queue moves the agent
 		 * branch before it pushes (DESIGN.md section 6), and done is
-		 * pushed: a landing the remote may lack is resumed at the merge,
-		 * whose pass finds it here and only pushes.  (Its worktree gone,
-		 * it is done: the repo's next push carries it.)
+		 * pushed: a landing the remote may lack is resumed at the merge
+		 * (in its worktree, made again if gone), whose pass finds it
+		 * here and only pushes.
 		 */
-		if (in->repo->push && intact &&
+		if (in->repo->push && has_head &&
 		    !pushed(path, in->repo->push, in->cfg->agent_branch, out->landed)) {
 			out->action = RECOVER_RESUME;
 			out->resume = RESUME_MERGE;
 		}
-	} else if (intact) {
+	} else if (has_head && worktree_at(worktree, &oid)) {
 		/* Resume only where git agrees with the marker (prepare counts as one). */
 		if (in->marker && strcmp(in->marker->head, head) == 0) {
 			out->action = RECOVER_RESUME;

@@ -25,7 +25,9 @@ struct recover_input {
 struct recover_decision {
 	enum recover_action action;
 	enum resume_point resume;	/* with RECOVER_RESUME */
-	char landed[65];		/* with RECOVER_DONE: the commit found on the agent branch */
+	char landed[65];		/* the commit found on the agent branch: with RECOVER_DONE,
+					 * or with a resume at the merge when only its push
+					 * is left (not an attempt's crash: counts none) */
 };
 
 void recover_evaluate(const struct recover_input *in, struct recover_decision *out);

@@ -329,6 +329,7 @@ start_failed(struct sched *s, size_t i)
 	attempt_begin(s->store, is->id, &is->at, 0);
 	attempt_end(s->store, &is->at, "tempfail", why);
 	cJSON_AddStringToObject(f, "outcome", "tempfail");
+	cJSON_AddStringToObject(f, "cause", proto_cause_name(CAUSE_START));
 	sched_event(s, i, "failed", f);
 	is->retry_at = now_ms() + (int64_t)s->cfg->retry_backoff * 1000;
 	cJSON_AddNumberToObject(r, "backoff_ms", (double)s->cfg->retry_backoff * 1000);

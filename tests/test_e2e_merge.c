@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 
 #include "common/util.h"
 #include "tests/lib/scenario.h"
@@ -235,6 +236,15 @@ Test(e2e_merge, a_remote_that_diverged_is_merged_with_its_own_message)
 	free(api);
 }
 
+/* The remote at path, made now from repo, its agent branch at tip (what it had
+ * before the landing it never took). */
+static void
+remote_back_at(const char *repo, const char *path, const char *tip)
+{
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", repo, path, NULL }));
+	free(scenario_git(path, (const char *[]){ "update-ref", "refs/heads/waved", tip, NULL }));
+}
+
 /* waved.conf as scenario_config wrote it, with push = origin for the repo last written. */
 static void
 config_push_origin(void)
@@ -264,7 +274,7 @@ Test(e2e_merge, a_push_that_cannot_reach_the_remote_is_pushed_later_without_redo
 	int f;
 
 	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
-	scenario_config(sc, "max_attempts = 1\ntempfail_backoff = 2\nmax_tempfails = 1",
+	scenario_config(sc, "max_attempts = 1\ntempfail_backoff = 2",
 	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
 	config_push_origin();
 	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"one\"}]");
@@ -288,8 +298,8 @@ Test(e2e_merge, a_push_that_cannot_reach_the_remote_is_pushed_later_without_redo
 	cr_assert(log && strstr(log, "== waved: push origin failed (128); again in 1000 ms"), "%s",
 	    log ? log : "");
 	free(log);
-	/* The remote comes back: the retry lands the work, once, here and there. */
-	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
+	/* The remote comes back, without the landing: the retry pushes it. */
+	remote_back_at(api, remote, main_tip);
 	cr_assert_eq(scenario_wait(pid, 120), 0);
 	evs = scenario_events(sc);
 	f = ev_find(evs, "failed", "api#1", 0);
@@ -301,8 +311,7 @@ Test(e2e_merge, a_push_that_cannot_reach_the_remote_is_pushed_later_without_redo
 	cr_assert_eq(ev_number(evs, ev_find(evs, "done", "api#1", 0), "attempt"), 1,
 	    "a push that did not reach the remote uses no attempt");
 	cr_assert_eq(ev_count_with(evs, "phase_start", "api#1", "phase", "implement"), 1,
-	    "the next try resumed at the landing: the agent's work is not done again; "
-	    "max_tempfails = 1 did not count the remote's wait as the agent's");
+	    "the next try resumed at the landing: the agent's work is not done again");
 	assert_landed_once(api, (const char *[]){ "one (api#1)", NULL });
 	assert_landed_once(remote, (const char *[]){ "one (api#1)", NULL });
 	local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
@@ -321,27 +330,33 @@ Test(e2e_merge, a_push_that_cannot_reach_the_remote_is_pushed_later_without_redo
 /*
  * Where the next try of a landing the remote did not take resumes is kept
  * in the store: a daemon stopped while the issue waits to be tried again
- * starts, once the remote is back, with the push, not with the agent.
+ * starts, once the remote is back, with the push, not with the agent.  (The
+ * wait is let go in the store, so that the second start need not sit it out.)
  */
 Test(e2e_merge, a_landing_waiting_for_its_remote_resumes_at_the_push_after_a_restart)
 {
 	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
-	char *local, *pushed;
+	char *dbpath = xasprintf("%s/waved.db", sc->state), *main_tip, *local, *pushed;
+	sqlite3 *db;
 	cJSON *evs;
 	pid_t pid;
 
 	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
-	scenario_config(sc, "tempfail_backoff = 4",
+	scenario_config(sc, "tempfail_backoff = 3600",
 	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
 	config_push_origin();
 	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"one\"}]");
+	main_tip = scenario_git(api, (const char *[]){ "rev-parse", "main", NULL });
 	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
 	cr_assert(scenario_await(sc, "retry_scheduled", "api#1", 1, 60));
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
-	/* The remote is back; the next start waits out the backoff, then pushes. */
-	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", api, remote, NULL }));
+	remote_back_at(api, remote, main_tip);
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "UPDATE issues SET retry_at = 0", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
 	evs = scenario_once_ok(sc);
+	cr_assert_eq(ev_count(evs, "recovered", "api#1"), 0, "nothing was in flight at the stop");
 	cr_assert_eq(ev_count(evs, "merged", "api#1"), 1);
 	cr_assert_eq(ev_count_with(evs, "phase_start", "api#1", "phase", "implement"), 1,
 	    "the second run resumed at the push");
@@ -353,6 +368,60 @@ Test(e2e_merge, a_landing_waiting_for_its_remote_resumes_at_the_push_after_a_res
 	cr_assert_str_eq(local, pushed);
 	free(local);
 	free(pushed);
+	free(main_tip);
+	free(dbpath);
+	free(remote);
+	free(api);
+}
+
+/*
+ * A remote that refuses every push (its hook) is taken in and pushed again
+ * five times; then the attempt ends tempfail with cause remote, the landing
+ * here, and max_tempfails such tries in a row make the issue dead with a
+ * reason that says the work is landed here and how to go on.
+ */
+Test(e2e_merge, a_remote_that_always_refuses_ends_dead_saying_the_work_is_here)
+{
+	char *api = scenario_repo(sc, "api"), *remote = xasprintf("%s/remote.git", sc->dir);
+	char *hooks = xasprintf("%s/hooks", remote), *hook, *main_tip, *tip;
+	const char *reason;
+	struct run_result r;
+	cJSON *evs;
+	int f;
+
+	main_tip = scenario_git(api, (const char *[]){ "rev-parse", "main", NULL });
+	remote_back_at(api, remote, main_tip);
+	free(scenario_git(api, (const char *[]){ "remote", "add", "origin", remote, NULL }));
+	hook = write_text(hooks, "pre-receive", "#!/bin/sh\necho 'never' >&2; exit 1\n");
+	cr_assert_eq(chmod(hook, 0755), 0);
+	scenario_config(sc, "tempfail_backoff = 1\nmax_tempfails = 2",
+	    "[phase \"implement\"]\nrun = echo $WAVED_NUMBER > f-$WAVED_NUMBER.txt\n");
+	config_push_origin();
+	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"one\"}]");
+	r = scenario_once(sc, NULL);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	evs = scenario_events(sc);
+	cr_assert_eq(ev_count_with(evs, "failed", "api#1", "cause", "remote"), 2);
+	f = ev_find(evs, "failed", "api#1", 0);
+	reason = ev_string(evs, f, "reason");
+	cr_assert(reason && strstr(reason, "refused") && strstr(reason, "not yet on origin"), "%s",
+	    reason);
+	f = ev_find(evs, "dead", "api#1", 0);
+	cr_assert_geq(f, 0);
+	reason = ev_string(evs, f, "reason");
+	cr_assert(reason && strstr(reason, "tempfail limit: 2 tries the push remote did not take") &&
+	    strstr(reason, "wavectl retry"), "%s", reason);
+	cr_assert_eq(ev_count_with(evs, "phase_start", "api#1", "phase", "implement"), 1);
+	cr_assert_eq(ev_count(evs, "merged", "api#1"), 0);
+	cJSON_Delete(evs);
+	assert_landed_once(api, (const char *[]){ "one (api#1)", NULL });
+	tip = scenario_git(remote, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(tip, main_tip, "the remote took nothing");
+	run_result_free(&r);
+	free(tip);
+	free(main_tip);
+	free(hook);
+	free(hooks);
 	free(remote);
 	free(api);
 }

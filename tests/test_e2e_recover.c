@@ -256,7 +256,8 @@ kill_worker_around_its_push(bool after)
 	 * (with one, it would, and recovery would rightly find the push done). */
 	free(scenario_git(api, (const char *[]){ "config", "--unset", "remote.origin.fetch", NULL }));
 	scenario_git_first(sc, script);
-	scenario_config(sc, NULL, "[phase \"implement\"]\nrun = echo done > f.txt\n");
+	/* One attempt: a landing whose push is all that is left uses none. */
+	scenario_config(sc, "max_attempts = 1", "[phase \"implement\"]\nrun = echo done > f.txt\n");
 	conf = read_file(sc->conf, NULL);
 	with_push = xasprintf("%spush = origin\n", conf);
 	free(write_text(sc->dir, "waved.conf", with_push));

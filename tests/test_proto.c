@@ -74,13 +74,18 @@ Test(proto, every_message_round_trips)
 	cr_assert_str_eq(out.sha, sha);
 
 	/* A tempfail says whose: every cause crosses the pipe as itself. */
-	for (enum proto_cause c = CAUSE_AGENT; c <= CAUSE_LOCK; c++) {
+	for (enum proto_cause c = CAUSE_AGENT; c < CAUSE_COUNT; c++) {
 		m = (struct proto_msg){ .type = PROTO_DONE, .outcome = OUTCOME_TEMPFAIL, .cause = c };
 		strcpy(m.reason, "later");
 		out = round_trip(&m, &len);
 		cr_assert_eq(out.outcome, OUTCOME_TEMPFAIL);
 		cr_assert_eq(out.cause, c, "%s", proto_cause_name(c));
+		cr_assert_eq(out.resume, RESUME_NONE);
 	}
+	m = (struct proto_msg){ .type = PROTO_DONE, .outcome = OUTCOME_TEMPFAIL,
+	    .cause = CAUSE_REMOTE, .resume = RESUME_MERGE };
+	out = round_trip(&m, &len);
+	cr_assert_eq(out.resume, RESUME_MERGE, "a kept worktree is said");
 }
 
 Test(proto, a_long_reason_is_cut_to_one_atomic_write)
@@ -128,6 +133,8 @@ Test(proto, malformed_messages_are_rejected_with_a_reason)
 	assert_rejected("{\"t\":\"done\",\"outcome\":\"tempfail\",\"reason\":\"\"}", "\"cause\"");
 	assert_rejected("{\"t\":\"done\",\"outcome\":\"tempfail\",\"reason\":\"\",\"cause\":\"moon\"}",
 	    "unknown cause");
+	assert_rejected("{\"t\":\"done\",\"outcome\":\"tempfail\",\"reason\":\"\",\"cause\":\"remote\","
+	    "\"resume\":\"implement\"}", "expected merge");
 }
 
 Test(proto, a_hello_of_another_protocol_version_is_a_clear_error)

@@ -430,33 +430,27 @@ land_here(const struct merge_request *req, const char *ref, const char *branch_r
  * Step 4: the agent branch as it now stands, pushed.  What the remote took
  * is written to its remote-tracking ref, so that recovery can tell a
  * landing pushed from one that is here alone without asking the remote.
- * MERGEQ_CONFLICT here means refused: take the remote in, push again.
  */
-static enum mergeq_result
+static enum push_result
 push_landing(const struct merge_request *req, const char *ref, struct strbuf *reason)
 {
 	struct git_oid tip;
-	struct git_fetch f;
+	enum push_result p;
+	char *tracking;
 
 	if (git_ref_read(req->repo->path, ref, &tip) == -1) {
 		strbuf_addf(reason, "merge: cannot resolve %s to push it", ref);
-		return MERGEQ_ERROR;
+		return PUSH_UNREACHED;
 	}
-	switch (push_agent(req, &tip, reason)) {
-	case PUSHED:
-		git_fetch_prepare(&f, req->repo->push, req->cfg->agent_branch);
-		git_run(req->repo->path, NULL, (const char *[]){ "update-ref", f.tracking,
-		    tip.hex, NULL });
-		git_fetch_clear(&f);
-		return MERGEQ_LANDED;
-	case PUSH_REFUSED:
-		return MERGEQ_CONFLICT;
-	case PUSH_UNREACHED:
-		return MERGEQ_REMOTE;
-	case PUSH_STOPPED:
-		break;
-	}
-	return MERGEQ_STOPPED;
+	if ((p = push_agent(req, &tip, reason)) != PUSHED)
+		return p;
+	tracking = git_tracking_ref(req->repo->push, req->cfg->agent_branch);
+	if (git_run(req->repo->path, NULL, (const char *[]){ "update-ref", tracking, tip.hex,
+	    NULL }) != 0)
+		dprintf(req->log_fd, "== waved: pushed, but %s could not be moved to %.12s: "
+		    "a recovery would push again\n", tracking, tip.hex);
+	free(tracking);
+	return PUSHED;
 }
 
 /*
@@ -466,6 +460,9 @@ push_landing(const struct merge_request *req, const char *ref, struct strbuf *re
  * dies before it, leaves the landing here for the next push to carry (and
  * for recovery to find); nothing can land twice.  A refused push is taken
  * in (sync_remote merges the remote's branch into ours) and pushed again.
+ * Once landed here, whatever keeps the push from the remote (no answer,
+ * refusals, a remote that diverged beyond a clean merge) is MERGEQ_REMOTE:
+ * the work is landed, and only the push is left to do.
  */
 static enum mergeq_result
 land_locked(const struct merge_request *req, struct git_oid *landed, struct strbuf *reason)
@@ -473,6 +470,7 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 	char *ref = xasprintf("refs/heads/%s", req->cfg->agent_branch);
 	char *branch_ref = xasprintf("refs/heads/%s", req->branch);
 	enum mergeq_result r = MERGEQ_ERROR;
+	enum push_result p = PUSH_REFUSED;
 	bool here = false, moved;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
@@ -486,15 +484,14 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 				break;
 			here = true;
 		}
-		if (req->repo->push == NULL ||
-		    (r = push_landing(req, ref, reason)) != MERGEQ_CONFLICT)
+		if (req->repo->push == NULL || (p = push_landing(req, ref, reason)) != PUSH_REFUSED)
 			break;
-		r = MERGEQ_REMOTE;	/* refused on the last round: still only here */
 	}
-	if (r == MERGEQ_REMOTE && here)
+	if (here && req->repo->push && p != PUSHED) {
+		r = p == PUSH_STOPPED ? MERGEQ_STOPPED : MERGEQ_REMOTE;
 		strbuf_addf(reason, "; landed on %s here, not yet on %s: the next try pushes it",
 		    req->cfg->agent_branch, req->repo->push);
-	else if (r == MERGEQ_REMOTE)
+	} else if (r == MERGEQ_REMOTE)
 		strbuf_addf(reason, "; nothing landed");
 	free(branch_ref);
 	free(ref);

@@ -107,7 +107,7 @@ publish_base(struct worker *w, struct git_oid *base)
 static void
 bring_in_base(struct worker *w, bool always)
 {
-	char *ref = xasprintf("refs/remotes/%s/%s", w->repo->push, w->cfg->base_branch);
+	char *ref = git_tracking_ref(w->repo->push, w->cfg->base_branch);
 	char *label = xasprintf("%s/%s", w->repo->push, w->cfg->base_branch);
 	struct git_oid base;
 

@@ -94,15 +94,17 @@ finish(struct worker *w, enum proto_outcome outcome, enum proto_cause cause, con
 	/*
 	 * Only the worker holding the issue's lock may touch its worktree.  The
 	 * branch stays: until the supervisor has recorded the landing, it is the
-	 * proof that recovery looks for; the supervisor deletes it after.  A
-	 * landing the remote did not take resumes in its worktree (DESIGN.md
-	 * section 6): the supervisor sends the next try to its landing.
+	 * proof that recovery looks for; the supervisor deletes it after.  Work
+	 * past its phases that a tempfail stopped (the remote, the cluster, a
+	 * resolve's exit of 75) keeps its worktree, and says so: the next try
+	 * goes on at the merge, the agent's work not done again.
 	 */
+	if (w->owns_issue && m.outcome == OUTCOME_TEMPFAIL && m.cause != CAUSE_DISK && w->passed)
+		m.resume = RESUME_MERGE;
 	if (w->owns_issue && success)
 		park_or_drop(w);
-	else if (w->owns_issue && m.outcome == OUTCOME_TEMPFAIL && m.cause == CAUSE_REMOTE &&
-	    w->passed)
-		dprintf(w->log_fd, "== waved: the worktree stays for the next try's landing\n");
+	else if (m.resume == RESUME_MERGE)
+		dprintf(w->log_fd, "== waved: the worktree stays: the next try goes on at the merge\n");
 	else if (w->owns_issue && (!w->cfg->keep_failed_worktrees || m.outcome == OUTCOME_TEMPFAIL))
 		git_worktree_drop(w->repo->path, w->worktree, NULL);	/* nothing to look at */
 	worker_send(w, &m);
@@ -468,12 +470,30 @@ prepare_fresh(struct worker *w)
 	strbuf_free(&err);
 }
 
-/* Resuming: the worktree is where the last marker said; drop what was not committed. */
+/*
+ * Resuming: the worktree is where the last marker said; drop what was not
+ * committed.  A worktree gone since (removed by hand, a disk cleaned) is
+ * made again on the issue's branch, which holds the work.
+ */
 static void
 prepare_resume(struct worker *w)
 {
+	struct strbuf err = { 0 };
+
 	if (!git_oid_set(&w->base, w->job->base))
 		worker_finish(w, OUTCOME_FAILED, "prepare: the recorded base is no object id");
+	if (git_rev_parse(w->worktree, "HEAD", &w->head) == -1) {
+		git_worktree_drop(w->repo->path, w->worktree, NULL);
+		remove_tree(w->worktree);
+		if (git_run(w->repo->path, &err, (const char *[]){ "worktree", "add", "-q",
+		    w->worktree, w->branch, NULL }) != 0) {
+			char *why = xasprintf("prepare: the worktree to resume in is gone, and "
+			    "cannot be made again on %s: %s", w->branch, err.s ? err.s : "");
+			worker_finish(w, OUTCOME_FAILED, why);
+		}
+		dprintf(w->log_fd, "== waved: the worktree was gone: made again on %s\n", w->branch);
+	}
+	strbuf_free(&err);
 	if (git_run(w->worktree, NULL, (const char *[]){ "reset", "-q", "--hard", NULL }) != 0 ||
 	    git_run(w->worktree, NULL, (const char *[]){ "clean", "-q", "-fd", NULL }) != 0)
 		worker_finish(w, OUTCOME_FAILED, "prepare: cannot clean the worktree to resume");

@@ -65,8 +65,8 @@ void worker_send(struct worker *w, const struct proto_msg *m);
 void worker_finish(struct worker *w, enum proto_outcome outcome, const char *reason)
     __attribute__((noreturn));
 /* End the attempt "tempfail": back in line, no attempt used; cause says whose
- * wait it is.  A landing the remote did not take keeps its worktree: the
- * next try resumes there and only pushes. */
+ * wait it is.  Past its phases (passed), the worktree stays and the done
+ * message says so: the next try goes on at the merge. */
 void worker_tempfail(struct worker *w, enum proto_cause cause, const char *reason)
     __attribute__((noreturn));
 /* The reason and output a next round or attempt reads in $WAVED_FEEDBACK_FILE. */
