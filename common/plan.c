@@ -19,8 +19,10 @@ struct plan {
 	char **owned;		/* the distinct reason strings, freed at the end */
 	size_t nowned;
 	int *wave;
-	long *priority;
+	long *chain;		/* the longest chain of expected time among its dependents */
+	long *priority;		/* the larger of chain and its repo's waiting work */
 	int64_t *expected;	/* what each issue counts: ms, or 1 under the count rule */
+	const bool *in_flight;	/* admitted already (NULL: none): off its repo's chain */
 	bool timed;
 	size_t **waves;		/* issue indexes per wave */
 	size_t *wave_len;
@@ -275,7 +277,8 @@ plan_propagate_blocked(struct plan *p)
 	free(seeds);
 }
 
-/* Order within a wave: critical path first, then oldest, then by key. */
+/* Order within a wave: critical path first (its own chain of dependents on
+ * a tie), then oldest, then by key. */
 static int
 priority_cmp(const void *a, const void *b, void *arg)
 {
@@ -286,6 +289,8 @@ priority_cmp(const void *a, const void *b, void *arg)
 
 	if (p->priority[i] != p->priority[j])
 		return p->priority[i] > p->priority[j] ? -1 : 1;
+	if (p->chain[i] != p->chain[j])
+		return p->chain[i] > p->chain[j] ? -1 : 1;
 	if (si->created != sj->created)
 		return si->created < sj->created ? -1 : 1;
 	if ((c = strcmp(si->repo, sj->repo)) != 0)
@@ -293,10 +298,46 @@ priority_cmp(const void *a, const void *b, void *arg)
 	return (si->number > sj->number) - (si->number < sj->number);
 }
 
+static int
+repo_cmp(const void *a, const void *b, void *arg)
+{
+	const struct plan *p = arg;
+
+	return strcmp(p->issues->v[*(const size_t *)a].repo, p->issues->v[*(const size_t *)b].repo);
+}
+
+/*
+ * A repo runs its issues one at a time (DESIGN.md section 4 rule 1): what
+ * it has waiting is a chain of its own, whichever order its issues go in.
+ * An issue's priority is the longer of its chain of dependents and its
+ * repo's chain, so that the repo whose work would be left to run alone at
+ * the end starts first.  (With noisy expected times, critical paths of
+ * dependents alone rarely tie, and would not see this.)
+ */
+static void
+plan_count_repo_chains(struct plan *p)
+{
+	size_t *v = xcalloc(p->n + 1, sizeof(size_t)), n = 0, a, b;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->reason[i])
+			v[n++] = i;
+	qsort_r(v, n, sizeof(size_t), repo_cmp, p);	/* by repo: each repo's chain summed */
+	for (a = 0; a < n; a = b) {
+		long work = 0;
+
+		for (b = a; b < n && strcmp(p->issues->v[v[b]].repo, p->issues->v[v[a]].repo) == 0; b++)
+			work += p->in_flight && p->in_flight[v[b]] ? 0 : (long)p->expected[v[b]];
+		for (size_t k = a; k < b; k++)
+			p->priority[v[k]] = p->chain[v[k]] > work ? p->chain[v[k]] : work;
+	}
+	free(v);
+}
+
 /*
  * Kahn's topological order over the unblocked issues gives each its wave (the
  * longest chain from a root); walking that order backwards gives the critical
- * path of dependents.  Blocked issues never enter the order, and every
+ * path of dependents, and with its repo's chain the priority.  Blocked issues never enter the order, and every
  * dependent of a blocked issue is blocked too, so the order is complete.
  */
 static void
@@ -335,10 +376,11 @@ plan_layer(struct plan *p)
 		long best = 0;
 
 		for (k = p->rdep_at[v]; k < p->rdep_at[v + 1]; k++)
-			if (p->priority[p->rdep[k]] > best)
-				best = p->priority[p->rdep[k]];
-		p->priority[v] = best + (long)p->expected[v];
+			if (p->chain[p->rdep[k]] > best)
+				best = p->chain[p->rdep[k]];
+		p->chain[v] = best + (long)p->expected[v];
 	}
+	plan_count_repo_chains(p);
 	p->nwaves = (size_t)(maxwave + 1);
 	p->waves = xcalloc(p->nwaves, sizeof(*p->waves));
 	p->wave_len = xcalloc(p->nwaves, sizeof(size_t));
@@ -382,15 +424,17 @@ plan_weigh(struct plan *p, const int64_t *expected_ms)
 
 struct plan *
 plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
-    plan_satisfied_fn *satisfied, void *arg)
+    const bool *in_flight, plan_satisfied_fn *satisfied, void *arg)
 {
 	struct plan *p = xcalloc(1, sizeof(*p));
 
+	p->in_flight = in_flight;
 	p->issues = issues;
 	p->n = issues->n;
 	p->reason = xcalloc(p->n, sizeof(char *));
 	p->wave = xcalloc(p->n, sizeof(int));
 	p->priority = xcalloc(p->n, sizeof(long));
+	p->chain = xcalloc(p->n, sizeof(long));
 	plan_weigh(p, expected_ms);
 	plan_resolve(p, satisfied, arg);
 	plan_find_cycles(p);
@@ -406,7 +450,7 @@ plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
 struct plan *
 plan_build(const struct issue_list *issues, plan_satisfied_fn *satisfied, void *arg)
 {
-	return plan_build_timed(issues, NULL, satisfied, arg);
+	return plan_build_timed(issues, NULL, NULL, satisfied, arg);
 }
 
 bool
@@ -419,14 +463,6 @@ int64_t
 plan_expected(const struct plan *p, size_t issue)
 {
 	return p->expected[issue];
-}
-
-static int
-repo_cmp(const void *a, const void *b, void *arg)
-{
-	const struct plan *p = arg;
-
-	return strcmp(p->issues->v[*(const size_t *)a].repo, p->issues->v[*(const size_t *)b].repo);
 }
 
 int64_t
@@ -479,6 +515,7 @@ plan_free(struct plan *p)
 	free(p->reason);
 	free(p->wave);
 	free(p->priority);
+	free(p->chain);
 	free(p->expected);
 	free(p->blocked);
 	free(p);
@@ -525,6 +562,12 @@ long
 plan_priority(const struct plan *p, size_t issue)
 {
 	return p->priority[issue];
+}
+
+long
+plan_chain(const struct plan *p, size_t issue)
+{
+	return p->chain[issue];
 }
 
 

@@ -25,13 +25,14 @@ struct plan *plan_build(const struct issue_list *issues, plan_satisfied_fn *sati
 /*
  * The same, with expected times (section 4 rule 4): expected_ms[k] is what
  * issue k of the list is expected to take (0: no history for it).  An
- * issue's priority is then the longest chain of expected time among its
- * dependents, itself included; an issue without history counts the mean of
- * those with one.  With no history at all (or expected_ms NULL), each issue
- * counts 1: the count rule.
+ * issue's chains are then in expected time; an issue without history
+ * counts the mean of those with one.  With no history at all (or
+ * expected_ms NULL), each issue counts 1: the count rule.  in_flight[k]
+ * (NULL: none) marks an issue already admitted: its dependents wait for
+ * it, but its repo's chain no longer holds it.
  */
 struct plan *plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
-    plan_satisfied_fn *satisfied, void *arg);
+    const bool *in_flight, plan_satisfied_fn *satisfied, void *arg);
 /* Some issue had history: priorities are in ms. */
 bool plan_is_timed(const struct plan *p);
 /* What the issue counted: ms, or 1 under the count rule. */
@@ -64,10 +65,13 @@ typedef bool plan_block_fn(size_t w, size_t by, void *arg);
 void plan_spread_blocked(size_t n, const size_t *seeds, size_t nseeds,
     plan_dependents_fn *dependents, plan_block_fn *block, void *arg);
 
-/* Per issue: its wave (-1 when blocked) and critical-path priority (the
- * longest chain of dependents, itself included, in expected ms or in issues
- * under the count rule; 0 when blocked). */
+/* Per issue: its wave (-1 when blocked) and critical-path priority: the
+ * longer of its chain of dependents (itself included) and its repo's chain
+ * (what the repo has waiting, itself included: a repo runs one issue at a
+ * time), in expected ms or in issues under the count rule; 0 when blocked. */
 int plan_wave_of(const struct plan *p, size_t issue);
 long plan_priority(const struct plan *p, size_t issue);
+/* Its chain of dependents alone: of two equal priorities, the longer goes first. */
+long plan_chain(const struct plan *p, size_t issue);
 
 #endif

@@ -183,7 +183,7 @@ cmd_plan(const char *config_path, int argc, char **argv)
 		return CTL_BAD_INPUT;
 	}
 	expected = expected_times(cfg, &issues);
-	p = plan_build_timed(&issues, expected, NULL, NULL);
+	p = plan_build_timed(&issues, expected, NULL, NULL, NULL);
 	if (json)
 		print_plan_json(p, &issues);
 	else

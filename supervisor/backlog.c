@@ -37,6 +37,7 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 	int64_t *repo_ms = xcalloc(sched_config(s)->nrepos + 1, sizeof(int64_t));
 	int64_t *pool_ms = xcalloc(sched_config(s)->npools + 1, sizeof(int64_t));
 	int64_t *expected = xcalloc(n + 1, sizeof(int64_t));
+	bool *in_flight = xcalloc(n + 1, sizeof(bool));
 	struct plan *p;
 
 	store_durations_of(sched_store(s), sched_config(s), repo_ms, pool_ms);
@@ -58,8 +59,10 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 		long pool = runq_pool(sched_runq(s), i);
 		expected[list->n - 1] = plan_expected_ms(repo_ms[is->repo],
 		    pool >= 0 ? pool_ms[pool] : 0);
+		in_flight[list->n - 1] = state_in_flight(st);
 	}
-	p = plan_build_timed(list, expected, dep_settled, s);
+	p = plan_build_timed(list, expected, in_flight, dep_settled, s);
+	free(in_flight);
 	free(expected);
 	free(repo_ms);
 	free(pool_ms);
@@ -162,7 +165,7 @@ backlog_replan(struct sched *s)
 	link_dependencies(s);
 	p = plan_open_issues(s, &list, &members);
 	for (size_t k = 0; k < list.n; k++)
-		runq_set_priority(sched_runq(s), members[k], plan_priority(p, k));
+		runq_set_priority(sched_runq(s), members[k], plan_priority(p, k), plan_chain(p, k));
 	settle_waiting(s, p, members);
 	free(list.v);		/* the array only: its specs' parts are the table's */
 	plan_free(p);

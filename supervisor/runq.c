@@ -11,6 +11,7 @@
 /* What the queues keep of an issue. */
 struct place {
 	long priority;
+	long chain;			/* of dependents alone: the first tie-break */
 	size_t pos;			/* in its repo's ready heap, or in the retry heap */
 	size_t shelf;			/* which of its repo's ready heaps: its pool's */
 };
@@ -49,7 +50,8 @@ rec(const struct runq *q, size_t i)
 
 /* ---- ordering ---- */
 
-/* Critical path first, then oldest, then by key: the same order as wavectl plan. */
+/* Critical path first, then the longer chain of dependents, then oldest, then
+ * by key: the same order as wavectl plan. */
 static bool
 issue_before(size_t a, size_t b, void *ctx)
 {
@@ -59,6 +61,8 @@ issue_before(size_t a, size_t b, void *ctx)
 
 	if (q->v[a].priority != q->v[b].priority)
 		return q->v[a].priority > q->v[b].priority;
+	if (q->v[a].chain != q->v[b].chain)
+		return q->v[a].chain > q->v[b].chain;
 	if (x->created != y->created)
 		return x->created < y->created;
 	if ((c = strcmp(q->repos[x->repo].conf->name, q->repos[y->repo].conf->name)) != 0)
@@ -76,9 +80,8 @@ static size_t repo_next(const struct runq *q, size_t r);
 
 /*
  * Across repos, by the issue each would admit: the higher critical path
- * first; of two equal ones, the repo with more issues ready, for a repo is a
- * chain of its own (one at a time), and the longest such chain left to the
- * end would run alone.
+ * first (its priority counts its repo's chain: plan.c), then the longer
+ * chain of dependents; of two equal, the repo with more issues ready.
  */
 static bool
 repo_before(size_t a, size_t b, void *ctx)
@@ -88,7 +91,8 @@ repo_before(size_t a, size_t b, void *ctx)
 
 	if (x == SIZE_MAX || y == SIZE_MAX)	/* about to leave the admit heap */
 		return y == SIZE_MAX && x != SIZE_MAX;
-	if (q->v[x].priority == q->v[y].priority && q->repos[a].nready != q->repos[b].nready)
+	if (q->v[x].priority == q->v[y].priority && q->v[x].chain == q->v[y].chain &&
+	    q->repos[a].nready != q->repos[b].nready)
 		return q->repos[a].nready > q->repos[b].nready;
 	return issue_before(x, y, ctx);
 }
@@ -242,15 +246,16 @@ runq_priority(const struct runq *q, size_t i)
 }
 
 void
-runq_set_priority(struct runq *q, size_t i, long priority)
+runq_set_priority(struct runq *q, size_t i, long priority, long chain)
 {
 	struct place *p = &q->v[i];
 	bool listed = records_state(q->records, i) == STATE_READY && p->pos != HEAP_NONE;
 	size_t repo = rec(q, i)->repo;
 
-	if (priority == p->priority)
+	if (priority == p->priority && chain == p->chain)
 		return;
 	p->priority = priority;
+	p->chain = chain;
 	if (listed) {
 		heap_fix(&q->repos[repo].ready[p->shelf], p->pos);
 		repo_refresh(q, repo);

@@ -44,9 +44,10 @@ long runq_pool(const struct runq *q, size_t i);
 /* Its own pool (interned; NULL: its repo's): a listed ready issue moves
  * onto the new pool's shelf. */
 void runq_set_pool(struct runq *q, size_t i, const char *pool);
-/* Its priority, the plan's (its critical path): a listed issue moves with it. */
+/* Its priority and chain of dependents, the plan's (plan_priority, plan_chain):
+ * a listed issue moves with them. */
 long runq_priority(const struct runq *q, size_t i);
-void runq_set_priority(struct runq *q, size_t i, long priority);
+void runq_set_priority(struct runq *q, size_t i, long priority, long chain);
 
 /* The repo slot taken or given back; one more or one fewer of the repo's
  * issues in flight. */

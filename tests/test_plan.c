@@ -104,8 +104,39 @@ Test(plan, diamond)
 	plan = plan_build(&issues, NULL, NULL);
 	assert_waves("api#1 | api#2 api#3 | api#4");
 	cr_assert_eq(plan_blocked_count(plan), 0);
+	cr_assert_eq(plan_chain(plan, index_of("api#1")), 3);
+	cr_assert_eq(plan_chain(plan, index_of("api#4")), 1);
+	cr_assert_eq(plan_priority(plan, index_of("api#1")), 4, "api's four, one at a time");
+	cr_assert_eq(plan_priority(plan, index_of("api#4")), 4);
+}
+
+/*
+ * A repo runs one issue at a time: what it has waiting is a chain too.  web
+ * has four independent issues, api one with a chain of three through other
+ * repos: web's go first (left to the end, they would run alone), then the
+ * longer chain of dependents breaks the ties within a priority; an issue
+ * already in flight is no longer on its repo's chain.
+ */
+Test(plan, a_repo_with_more_waiting_work_is_a_longer_chain)
+{
+	add("api#1", NULL);
+	add("ops#1", "api#1", NULL);
+	add("docs#1", "ops#1", NULL);
+	add("web#1", NULL);
+	add("web#2", NULL);
+	add("web#3", NULL);
+	add("web#4", "api#1", NULL);
+	plan = plan_build(&issues, NULL, NULL);
+	cr_assert_eq(plan_chain(plan, index_of("api#1")), 3);
 	cr_assert_eq(plan_priority(plan, index_of("api#1")), 3);
-	cr_assert_eq(plan_priority(plan, index_of("api#4")), 1);
+	cr_assert_eq(plan_priority(plan, index_of("web#1")), 4);
+	cr_assert_eq(plan_chain(plan, index_of("web#1")), 1);
+	assert_waves("web#1 web#2 web#3 api#1 | web#4 ops#1 | docs#1");
+	plan_free(plan);
+	plan = plan_build_timed(&issues, NULL, (bool[]){ false, false, false, true, true, false,
+	    false }, NULL, NULL);
+	cr_assert_eq(plan_priority(plan, index_of("web#3")), 2, "web#1 and #2 are in flight");
+	assert_waves("api#1 web#1 web#2 web#3 | ops#1 web#4 | docs#1");
 }
 
 Test(plan, wave_is_the_longest_chain_not_the_shortest)
@@ -283,7 +314,7 @@ Test(plan, the_critical_path_is_in_expected_time_when_there_is_history)
 	add("api#3", "#2", NULL);
 	add("web#1", NULL);
 	add("docs#1", NULL);
-	plan = plan_build_timed(&issues, (int64_t[]){ 0, 0, 0, 0, 0 }, NULL, NULL);
+	plan = plan_build_timed(&issues, (int64_t[]){ 0, 0, 0, 0, 0 }, NULL, NULL, NULL);
 	cr_assert_not(plan_is_timed(plan), "no history: the count rule");
 	cr_assert_eq(plan_priority(plan, index_of("api#1")), 3);
 	cr_assert_eq(plan_wave_expected(plan, 0), 0);
@@ -293,8 +324,9 @@ Test(plan, the_critical_path_is_in_expected_time_when_there_is_history)
 	expected[index_of("api#1")] = expected[index_of("api#2")] = expected[index_of("api#3")] = 1000;
 	expected[index_of("web#1")] = 60000;
 	expected[index_of("docs#1")] = 0;
-	plan = plan_build_timed(&issues, expected, NULL, NULL);
+	plan = plan_build_timed(&issues, expected, NULL, NULL, NULL);
 	cr_assert(plan_is_timed(plan));
+	cr_assert_eq(plan_chain(plan, index_of("api#1")), 3000);
 	cr_assert_eq(plan_priority(plan, index_of("api#1")), 3000);
 	cr_assert_eq(plan_priority(plan, index_of("web#1")), 60000);
 	cr_assert_eq(plan_expected(plan, index_of("docs#1")), (3000 + 60000) / 4,
@@ -309,7 +341,7 @@ Test(plan, a_wave_takes_the_sum_of_each_repo_and_the_longest_repo)
 	add("api#1", NULL);
 	add("api#2", NULL);
 	add("web#1", NULL);
-	plan = plan_build_timed(&issues, (int64_t[]){ 4000, 5000, 7000 }, NULL, NULL);
+	plan = plan_build_timed(&issues, (int64_t[]){ 4000, 5000, 7000 }, NULL, NULL, NULL);
 	cr_assert_eq(plan_wave_expected(plan, 0), 9000, "api's two run one after the other");
 	cr_assert_eq(plan_expected_ms(0, 0), 0);
 	cr_assert_eq(plan_expected_ms(1000, 0), 1000);

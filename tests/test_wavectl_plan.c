@@ -98,7 +98,7 @@ Test(wavectl_plan, with_history_priorities_and_waves_are_in_expected_time)
 	run_result_free(&r);
 	r = plan(issues, false);
 	cr_assert(strstr(r.out, "1     web#1            web           10m00s"), "%s", r.out);
-	cr_assert(strstr(r.out, "1     api#1            api            2m00s"), "%s", r.out);
+	cr_assert(strstr(r.out, "1     api#1            api            3m00s"), "%s", r.out);
 	cr_assert(strstr(r.out, "WAVE  EXPECTED\n1     10m00s\n2     1m00s\n"), "%s", r.out);
 	run_result_free(&r);
 }
