@@ -341,8 +341,10 @@ on_done(struct sched *s, size_t i, const struct proto_msg *m)
 	bool passed = over != NULL, noted;
 
 	free(over);
-	/* Work that landed stays landed; anything else past the budget is dead. */
+	/* Work that landed stays landed; anything else past the budget is dead
+	 * (a worktree kept for the merge stays for wavectl retry to go on in). */
 	if (m->outcome == OUTCOME_OVER_BUDGET || (passed && !landed)) {
+		is->at.resume = m->outcome == OUTCOME_TEMPFAIL ? m->resume : RESUME_NONE;
 		attempt_over_budget(s, i);
 		return 0;
 	}
