@@ -20,9 +20,10 @@ struct plan {
 	size_t nowned;
 	int *wave;
 	long *chain;		/* the longest chain of expected time among its dependents */
-	long *priority;		/* the larger of chain and its repo's waiting work */
+	long *repo_chain;	/* what its repo has waiting, in expected time */
+	long *priority;		/* the larger of the two */
 	int64_t *expected;	/* what each issue counts: ms, or 1 under the count rule */
-	const bool *in_flight;	/* admitted already (NULL: none): off its repo's chain */
+	const bool *waits;	/* still waits for its repo (NULL: all do): on its repo's chain */
 	bool timed;
 	size_t **waves;		/* issue indexes per wave */
 	size_t *wave_len;
@@ -327,9 +328,11 @@ plan_count_repo_chains(struct plan *p)
 		long work = 0;
 
 		for (b = a; b < n && strcmp(p->issues->v[v[b]].repo, p->issues->v[v[a]].repo) == 0; b++)
-			work += p->in_flight && p->in_flight[v[b]] ? 0 : (long)p->expected[v[b]];
-		for (size_t k = a; k < b; k++)
+			work += p->waits && !p->waits[v[b]] ? 0 : (long)p->expected[v[b]];
+		for (size_t k = a; k < b; k++) {
+			p->repo_chain[v[k]] = work;
 			p->priority[v[k]] = p->chain[v[k]] > work ? p->chain[v[k]] : work;
+		}
 	}
 	free(v);
 }
@@ -424,17 +427,18 @@ plan_weigh(struct plan *p, const int64_t *expected_ms)
 
 struct plan *
 plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
-    const bool *in_flight, plan_satisfied_fn *satisfied, void *arg)
+    const bool *waits, plan_satisfied_fn *satisfied, void *arg)
 {
 	struct plan *p = xcalloc(1, sizeof(*p));
 
-	p->in_flight = in_flight;
+	p->waits = waits;
 	p->issues = issues;
 	p->n = issues->n;
 	p->reason = xcalloc(p->n, sizeof(char *));
 	p->wave = xcalloc(p->n, sizeof(int));
 	p->priority = xcalloc(p->n, sizeof(long));
 	p->chain = xcalloc(p->n, sizeof(long));
+	p->repo_chain = xcalloc(p->n, sizeof(long));
 	plan_weigh(p, expected_ms);
 	plan_resolve(p, satisfied, arg);
 	plan_find_cycles(p);
@@ -516,6 +520,7 @@ plan_free(struct plan *p)
 	free(p->wave);
 	free(p->priority);
 	free(p->chain);
+	free(p->repo_chain);
 	free(p->expected);
 	free(p->blocked);
 	free(p);
@@ -568,6 +573,12 @@ long
 plan_chain(const struct plan *p, size_t issue)
 {
 	return p->chain[issue];
+}
+
+long
+plan_repo_chain(const struct plan *p, size_t issue)
+{
+	return p->repo_chain[issue];
 }
 
 

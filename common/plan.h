@@ -27,12 +27,13 @@ struct plan *plan_build(const struct issue_list *issues, plan_satisfied_fn *sati
  * issue k of the list is expected to take (0: no history for it).  An
  * issue's chains are then in expected time; an issue without history
  * counts the mean of those with one.  With no history at all (or
- * expected_ms NULL), each issue counts 1: the count rule.  in_flight[k]
- * (NULL: none) marks an issue already admitted: its dependents wait for
- * it, but its repo's chain no longer holds it.
+ * expected_ms NULL), each issue counts 1: the count rule.  waits[k] (NULL:
+ * every issue does) says issue k still waits for its repo's slot: one
+ * admitted, or waiting for a person's merge, holds its dependents back but
+ * is off its repo's chain.
  */
 struct plan *plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
-    const bool *in_flight, plan_satisfied_fn *satisfied, void *arg);
+    const bool *waits, plan_satisfied_fn *satisfied, void *arg);
 /* Some issue had history: priorities are in ms. */
 bool plan_is_timed(const struct plan *p);
 /* What the issue counted: ms, or 1 under the count rule. */
@@ -71,7 +72,9 @@ void plan_spread_blocked(size_t n, const size_t *seeds, size_t nseeds,
  * time), in expected ms or in issues under the count rule; 0 when blocked. */
 int plan_wave_of(const struct plan *p, size_t issue);
 long plan_priority(const struct plan *p, size_t issue);
-/* Its chain of dependents alone: of two equal priorities, the longer goes first. */
+/* Its chain of dependents alone: of two equal priorities, the longer goes
+ * first; and its repo's chain alone (0 when blocked). */
 long plan_chain(const struct plan *p, size_t issue);
+long plan_repo_chain(const struct plan *p, size_t issue);
 
 #endif

@@ -22,6 +22,14 @@ dep_settled(const struct issue_ref *dep, void *arg)
 	return sched_external_done(s, dep);
 }
 
+/* On its repo's chain: it will take the repo's slot (not admitted, not
+ * waiting for a person's merge, not blocked). */
+static bool
+waits_for_repo(enum issue_state st)
+{
+	return st == STATE_QUEUED || st == STATE_READY || st == STATE_RETRY_WAIT;
+}
+
 /*
  * Plan the issues that are in the source and not done: cycles and unknown
  * dependencies block, the critical path sets priorities, in the expected
@@ -37,7 +45,7 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 	int64_t *repo_ms = xcalloc(sched_config(s)->nrepos + 1, sizeof(int64_t));
 	int64_t *pool_ms = xcalloc(sched_config(s)->npools + 1, sizeof(int64_t));
 	int64_t *expected = xcalloc(n + 1, sizeof(int64_t));
-	bool *in_flight = xcalloc(n + 1, sizeof(bool));
+	bool *waits = xcalloc(n + 1, sizeof(bool));
 	struct plan *p;
 
 	store_durations_of(sched_store(s), sched_config(s), repo_ms, pool_ms);
@@ -59,10 +67,10 @@ plan_open_issues(struct sched *s, struct issue_list *list, size_t **members)
 		long pool = runq_pool(sched_runq(s), i);
 		expected[list->n - 1] = plan_expected_ms(repo_ms[is->repo],
 		    pool >= 0 ? pool_ms[pool] : 0);
-		in_flight[list->n - 1] = state_in_flight(st);
+		waits[list->n - 1] = waits_for_repo(st);
 	}
-	p = plan_build_timed(list, expected, in_flight, dep_settled, s);
-	free(in_flight);
+	p = plan_build_timed(list, expected, waits, dep_settled, s);
+	free(waits);
 	free(expected);
 	free(repo_ms);
 	free(pool_ms);
@@ -155,6 +163,31 @@ link_dependencies(struct sched *s)
 	}
 }
 
+/*
+ * The run queue's keys: each issue's chain of dependents and expected time,
+ * each repo's chain (what it has waiting); across repos the longer of the
+ * two goes first (runq.c), and the queue keeps a repo's chain as it admits.
+ */
+static void
+set_priorities(struct sched *s, const struct plan *p, const size_t *members, size_t n)
+{
+	size_t nrepos = sched_config(s)->nrepos;
+	long *work = xcalloc(nrepos + 1, sizeof(long));
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = members[k];
+		bool on_chain = waits_for_repo(sched_issue_state(s, i)) && plan_wave_of(p, k) >= 0;
+
+		runq_set_priority(sched_runq(s), i, plan_chain(p, k),
+		    on_chain ? plan_expected(p, k) : 0);
+		if (on_chain)
+			work[sched_record(s, i)->repo] = plan_repo_chain(p, k);
+	}
+	for (size_t r = 0; r < nrepos; r++)
+		runq_set_repo_work(sched_runq(s), r, work[r]);
+	free(work);
+}
+
 void
 backlog_replan(struct sched *s)
 {
@@ -164,8 +197,7 @@ backlog_replan(struct sched *s)
 
 	link_dependencies(s);
 	p = plan_open_issues(s, &list, &members);
-	for (size_t k = 0; k < list.n; k++)
-		runq_set_priority(sched_runq(s), members[k], plan_priority(p, k), plan_chain(p, k));
+	set_priorities(s, p, members, list.n);
 	settle_waiting(s, p, members);
 	free(list.v);		/* the array only: its specs' parts are the table's */
 	plan_free(p);

@@ -84,13 +84,16 @@ tempfail_waits(struct sched *s, size_t i, enum proto_cause cause, const char *re
 	return attempt_wait_backoff(cfg, &is->at);
 }
 
-/* max_tempfails in a row, of the agent's or of one other wait: why it gives up, or NULL. */
+/* max_tempfails in a row, of the agent's exits of 75 or of the other waits
+ * (a full disk aside; the reason names the last one's cause): why it gives
+ * up, or NULL. */
 static char *
 tempfail_limit(const struct config *cfg, const struct record *is, enum proto_cause cause)
 {
 	static const char *const waits[CAUSE_COUNT] = {
 		[CAUSE_CLUSTER] = "tries the cluster ended", [CAUSE_REMOTE] = "tries the push "
 		"remote did not take", [CAUSE_LOCK] = "tries another worker held the issue's lock",
+		[CAUSE_START] = "tries waved could not start a worker",
 	};
 
 	if (is->at.tempfails >= cfg->max_tempfails)

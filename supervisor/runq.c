@@ -10,8 +10,9 @@
 
 /* What the queues keep of an issue. */
 struct place {
-	long priority;
-	long chain;			/* of dependents alone: the first tie-break */
+	long priority;			/* its chain of dependents (plan_chain) */
+	long expected;			/* on its repo's chain: what it counts there; else 0 */
+	bool taken;			/* admitted since the last plan: off its repo's chain */
 	size_t pos;			/* in its repo's ready heap, or in the retry heap */
 	size_t shelf;			/* which of its repo's ready heaps: its pool's */
 };
@@ -26,6 +27,7 @@ struct runq_repo {
 	size_t pos;			/* in the admit heap */
 	int inflight;			/* its issues between admission and landing */
 	long peak_kb;			/* recent peak resident size of its phases, 0: unknown */
+	long work;			/* its chain: the expected time of what it has waiting */
 	size_t conflicted;		/* an issue whose attempt failed on a conflict: the repo's
 					 * next admission, once none is in flight; SIZE_MAX: none */
 };
@@ -50,8 +52,8 @@ rec(const struct runq *q, size_t i)
 
 /* ---- ordering ---- */
 
-/* Critical path first, then the longer chain of dependents, then oldest, then
- * by key: the same order as wavectl plan. */
+/* Within a repo: the longer chain of dependents first, then oldest, then by
+ * key (its repo's chain is the same for all: wavectl plan's order). */
 static bool
 issue_before(size_t a, size_t b, void *ctx)
 {
@@ -61,8 +63,6 @@ issue_before(size_t a, size_t b, void *ctx)
 
 	if (q->v[a].priority != q->v[b].priority)
 		return q->v[a].priority > q->v[b].priority;
-	if (q->v[a].chain != q->v[b].chain)
-		return q->v[a].chain > q->v[b].chain;
 	if (x->created != y->created)
 		return x->created < y->created;
 	if ((c = strcmp(q->repos[x->repo].conf->name, q->repos[y->repo].conf->name)) != 0)
@@ -78,10 +78,18 @@ issue_moved(size_t item, size_t pos, void *ctx)
 
 static size_t repo_next(const struct runq *q, size_t r);
 
+/* The critical path through a repo's next issue: its chain of dependents,
+ * or the repo's own chain when longer (a repo runs one at a time). */
+static long
+rank(const struct runq *q, size_t r, size_t next)
+{
+	return q->v[next].priority > q->repos[r].work ? q->v[next].priority : q->repos[r].work;
+}
+
 /*
- * Across repos, by the issue each would admit: the higher critical path
- * first (its priority counts its repo's chain: plan.c), then the longer
- * chain of dependents; of two equal, the repo with more issues ready.
+ * Across repos, by the issue each would admit: the longer critical path
+ * first, counting the repo's chain (rank); then the longer chain of
+ * dependents; of two equal, the repo with more issues ready.
  */
 static bool
 repo_before(size_t a, size_t b, void *ctx)
@@ -91,8 +99,9 @@ repo_before(size_t a, size_t b, void *ctx)
 
 	if (x == SIZE_MAX || y == SIZE_MAX)	/* about to leave the admit heap */
 		return y == SIZE_MAX && x != SIZE_MAX;
-	if (q->v[x].priority == q->v[y].priority && q->v[x].chain == q->v[y].chain &&
-	    q->repos[a].nready != q->repos[b].nready)
+	if (rank(q, a, x) != rank(q, b, y))
+		return rank(q, a, x) > rank(q, b, y);
+	if (q->v[x].priority == q->v[y].priority && q->repos[a].nready != q->repos[b].nready)
 		return q->repos[a].nready > q->repos[b].nready;
 	return issue_before(x, y, ctx);
 }
@@ -216,6 +225,11 @@ runq_list(struct runq *q, size_t i)
 
 	if (p->pos != HEAP_NONE)
 		return;
+	if (p->taken && is->repo != RECORD_NO_REPO) {
+		/* Back in line without a plan since: on its repo's chain again. */
+		q->repos[is->repo].work += p->expected;
+		p->taken = false;
+	}
 	if (st == STATE_READY && is->in_source && is->repo != RECORD_NO_REPO) {
 		p->shelf = (size_t)(runq_pool(q, i) + 1);
 		heap_push(&q->repos[is->repo].ready[p->shelf], i);
@@ -246,16 +260,17 @@ runq_priority(const struct runq *q, size_t i)
 }
 
 void
-runq_set_priority(struct runq *q, size_t i, long priority, long chain)
+runq_set_priority(struct runq *q, size_t i, long priority, long expected)
 {
 	struct place *p = &q->v[i];
 	bool listed = records_state(q->records, i) == STATE_READY && p->pos != HEAP_NONE;
 	size_t repo = rec(q, i)->repo;
 
-	if (priority == p->priority && chain == p->chain)
+	p->expected = expected;
+	p->taken = false;	/* the plan counted its repo's chain afresh */
+	if (priority == p->priority)
 		return;
 	p->priority = priority;
-	p->chain = chain;
 	if (listed) {
 		heap_fix(&q->repos[repo].ready[p->shelf], p->pos);
 		repo_refresh(q, repo);
@@ -263,6 +278,23 @@ runq_set_priority(struct runq *q, size_t i, long priority, long chain)
 }
 
 /* ---- repos ---- */
+
+void
+runq_set_repo_work(struct runq *q, size_t repo, long work)
+{
+	if (q->repos[repo].work == work)
+		return;
+	q->repos[repo].work = work;
+	repo_refresh(q, repo);
+}
+
+long
+runq_repo_rank(const struct runq *q, size_t repo)
+{
+	size_t next = repo_next(q, repo);
+
+	return next == SIZE_MAX ? q->repos[repo].work : rank(q, repo, next);
+}
 
 void
 runq_repo_busy(struct runq *q, size_t repo, bool busy)
@@ -290,6 +322,12 @@ runq_take(struct runq *q, size_t repo)
 	size_t i = repo_next(q, repo);
 
 	q->repos[repo].conflicted = SIZE_MAX;
+	if (i != SIZE_MAX && !q->v[i].taken) {
+		/* Admitted: off its repo's chain (the repo is busy meanwhile; its
+		 * place among the repos is refreshed when it is free again). */
+		q->repos[repo].work -= q->v[i].expected;
+		q->v[i].taken = true;
+	}
 	return i;
 }
 

@@ -44,10 +44,16 @@ long runq_pool(const struct runq *q, size_t i);
 /* Its own pool (interned; NULL: its repo's): a listed ready issue moves
  * onto the new pool's shelf. */
 void runq_set_pool(struct runq *q, size_t i, const char *pool);
-/* Its priority and chain of dependents, the plan's (plan_priority, plan_chain):
- * a listed issue moves with them. */
+/* Its priority, the plan's chain of dependents (plan_chain), and what it
+ * counts on its repo's chain (0: off it): a listed issue moves with them. */
 long runq_priority(const struct runq *q, size_t i);
-void runq_set_priority(struct runq *q, size_t i, long priority, long chain);
+void runq_set_priority(struct runq *q, size_t i, long priority, long expected);
+/* A repo's chain as the plan counted it (plan_repo_chain); the queue takes
+ * an issue off it when admitted, and puts it back when it is in line again. */
+void runq_set_repo_work(struct runq *q, size_t repo, long work);
+/* The critical path its next issue is admitted by: the longer of that
+ * issue's chain of dependents and the repo's chain. */
+long runq_repo_rank(const struct runq *q, size_t repo);
 
 /* The repo slot taken or given back; one more or one fewer of the repo's
  * issues in flight. */

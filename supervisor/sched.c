@@ -340,6 +340,7 @@ start_failed(struct sched *s, size_t i)
 static void
 admit_one(struct sched *s, size_t r)
 {
+	long priority = runq_repo_rank(s->runq, r);
 	size_t i = runq_take(s->runq, r);
 	struct record *is = sched_record(s, i);
 	cJSON *f;
@@ -360,7 +361,7 @@ admit_one(struct sched *s, size_t r)
 	cJSON_AddStringToObject(f, "repo", records_repo(s->records, i)->name);
 	cJSON_AddNumberToObject(f, "inflight", s->inflight + 1);
 	cJSON_AddNumberToObject(f, "effective_cap", admission_effective(s->adm));
-	cJSON_AddNumberToObject(f, "priority", (double)runq_priority(s->runq, i));
+	cJSON_AddNumberToObject(f, "priority", (double)priority);
 	sched_fire(s, i, IN_ADMIT, NULL, f);
 }
 

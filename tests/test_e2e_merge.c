@@ -237,12 +237,17 @@ Test(e2e_merge, a_remote_that_diverged_is_merged_with_its_own_message)
 }
 
 /* The remote at path, made now from repo, its agent branch at tip (what it had
- * before the landing it never took). */
+ * before the landing it never took): made aside and renamed into place, so
+ * that a daemon still running never sees it with the landing copied in. */
 static void
 remote_back_at(const char *repo, const char *path, const char *tip)
 {
-	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", repo, path, NULL }));
-	free(scenario_git(path, (const char *[]){ "update-ref", "refs/heads/waved", tip, NULL }));
+	char *aside = xasprintf("%s.aside", path);
+
+	free(scenario_git(sc->dir, (const char *[]){ "clone", "-q", "--bare", repo, aside, NULL }));
+	free(scenario_git(aside, (const char *[]){ "update-ref", "refs/heads/waved", tip, NULL }));
+	cr_assert_eq(rename(aside, path), 0);
+	free(aside);
 }
 
 /* waved.conf as scenario_config wrote it, with push = origin for the repo last written. */

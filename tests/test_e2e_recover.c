@@ -269,6 +269,9 @@ kill_worker_around_its_push(bool after)
 	cr_assert_geq(rec, 0);
 	cr_assert_str_eq(ev_string(evs, rec, "action"), "resume");
 	cr_assert_str_eq(ev_string(evs, rec, "phase"), "merge");
+	local = scenario_git(api, (const char *[]){ "rev-parse", "waved", NULL });
+	cr_assert_str_eq(ev_string(evs, rec, "landed"), local, "only its push was left: no attempt used");
+	free(local);
 	cr_assert_eq(ev_count(evs, "merged", "api#1"), 1);
 	cr_assert_eq(ev_count(evs, "done", "api#1"), 1);
 	cr_assert_eq(ev_count_with(evs, "phase_start", "api#1", "phase", "implement"), 1,

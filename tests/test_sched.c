@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <cJSON.h>
 #include <criterion/criterion.h>
 
 #include "common/events.h"
@@ -487,8 +488,28 @@ Test(sched, every_input_in_every_state_does_what_the_table_says)
 		}
 }
 
-/* api#1 is the oldest, but web has three ready: a repo's queue is a chain, web goes first. */
-Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
+/* The priority the last "admitted" event carries, from the event log; -1: none. */
+static double
+last_admitted_priority(void)
+{
+	char *path = xasprintf("%s/state/events.ndjson", dir), *text = read_file(path, NULL);
+	double priority = -1;
+
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		cJSON *e = cJSON_Parse(line);
+
+		if (e && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "event")), "admitted") == 0)
+			priority = cJSON_GetNumberValue(cJSON_GetObjectItem(e, "priority"));
+		cJSON_Delete(e);
+	}
+	free(text);
+	free(path);
+	return priority;
+}
+
+/* api#1 is the oldest, but web has three waiting: a repo's queue is a chain,
+ * the longest critical path (3 against 1), and web goes first. */
+Test(sched, a_repo_with_more_waiting_is_the_longer_critical_path)
 {
 	struct issue_list l = { 0 };
 
@@ -502,6 +523,7 @@ Test(sched, of_two_repos_tied_on_priority_the_longer_queue_goes_first)
 	DISPATCH(sched_admit(s));
 	cr_assert_eq(njobs, 1);
 	cr_assert_str_eq(jobs[0].key, "web#1");
+	cr_assert_eq(last_admitted_priority(), 3, "the admitted event says the path it was chosen by");
 }
 
 static int memory_rooms_left;

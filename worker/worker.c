@@ -95,15 +95,16 @@ finish(struct worker *w, enum proto_outcome outcome, enum proto_cause cause, con
 	 * Only the worker holding the issue's lock may touch its worktree.  The
 	 * branch stays: until the supervisor has recorded the landing, it is the
 	 * proof that recovery looks for; the supervisor deletes it after.  Work
-	 * past its phases that a tempfail stopped (the remote, the cluster, a
-	 * resolve's exit of 75) keeps its worktree, and says so: the next try
-	 * goes on at the merge, the agent's work not done again.
+	 * past its phases (or a try that was to go on at the merge) that a
+	 * tempfail stopped says so: the next try goes on at the merge, the
+	 * agent's work not done again, in the worktree kept (on a full disk
+	 * dropped, and made again on the branch then).
 	 */
-	if (w->owns_issue && m.outcome == OUTCOME_TEMPFAIL && m.cause != CAUSE_DISK && w->passed)
+	if (m.outcome == OUTCOME_TEMPFAIL && (w->passed || w->job->resume == RESUME_MERGE))
 		m.resume = RESUME_MERGE;
 	if (w->owns_issue && success)
 		park_or_drop(w);
-	else if (m.resume == RESUME_MERGE)
+	else if (m.resume == RESUME_MERGE && m.cause != CAUSE_DISK)
 		dprintf(w->log_fd, "== waved: the worktree stays: the next try goes on at the merge\n");
 	else if (w->owns_issue && (!w->cfg->keep_failed_worktrees || m.outcome == OUTCOME_TEMPFAIL))
 		git_worktree_drop(w->repo->path, w->worktree, NULL);	/* nothing to look at */
