@@ -471,7 +471,11 @@ land_locked(const struct merge_request *req, struct git_oid *landed, struct strb
 	char *branch_ref = xasprintf("refs/heads/%s", req->branch);
 	enum mergeq_result r = MERGEQ_ERROR;
 	enum push_result p = PUSH_REFUSED;
-	bool here = false, moved;
+	/* Resumed with its head on the agent branch here: landed, its push left
+	 * (a remote that diverged since must not make that a failure). */
+	bool here = req->resumed && req->repo->push &&
+	    git_ref_read(req->repo->path, branch_ref, landed) == 0 &&
+	    git_is_ancestor(req->repo->path, landed->hex, ref), moved;
 
 	for (int try = 0; try < MERGE_CAS_TRIES; try++) {
 		if (req->repo->push && (r = sync_remote(req, ref, reason)) != MERGEQ_LANDED)

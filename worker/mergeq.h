@@ -48,6 +48,9 @@ struct merge_request {
 	/* And head is base plus the worker's own commits, none landed: on a tip
 	 * past base it can only merge (no merge-base to ask for). */
 	const bool *only_ours;
+	/* The try goes on at the merge (a landing whose push was left, maybe):
+	 * a head already on the agent branch here is landed, only to push. */
+	bool resumed;
 	/* Progress, for the pipe protocol and the process title. */
 	void (*locked)(void *arg);
 	/* The agent branch found moved at a landing: taken in, or put back (section 19). */

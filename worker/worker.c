@@ -673,7 +673,7 @@ merge(struct worker *w)
 		.envp = env, .locked = merge_locked, .guarded = merge_guarded, .arg = w,
 		.slurm = job_for(w, "check", w->scratch, w->cfg->phases[PHASE_VERIFY].timeout),
 		.head = w->head_checked ? &w->head : NULL, .base = &w->base,
-		.only_ours = &w->only_ours,
+		.only_ours = &w->only_ours, .resumed = w->job->resume == RESUME_MERGE,
 	};
 	struct git_oid landed;
 
