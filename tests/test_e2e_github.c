@@ -225,23 +225,6 @@ plan_with(const char *conf, bool json)
 	    json ? "--json" : NULL, NULL });
 }
 
-/* What waved's database says a repo or a pool took. */
-static void
-history(const char *scope, const char *name, int64_t ms)
-{
-	char *path = xasprintf("%s/waved.db", sc->state), *err = NULL;
-	struct store *st;
-
-	cr_assert_eq(mkdir_p(sc->state, 0755), 0);
-	st = store_open(path, STORE_READWRITE, &err);
-	cr_assert_not_null(st, "%s", err);
-	cr_assert_eq(store_begin(st), 0);
-	cr_assert_eq(store_duration_note(st, scope, name, ms), 0);
-	cr_assert_eq(store_commit(st), 0);
-	store_close(st);
-	free(path);
-}
-
 /* The issues of the roundtrip fixture as an issues file, oldest first. */
 static const char same_issues[] = "["
     "{\"repo\":\"web\",\"number\":3,\"title\":\"Footer\"},"
@@ -330,9 +313,9 @@ Test(e2e_github, plan_through_waved_keeps_every_field_and_plans_as_the_same_issu
 			run_result_free(&r);
 			run_result_free(&f);
 		}
-		history("repo", "api", 60000);
-		history("repo", "web", 60000);
-		history("pool", "heavy", 600000);
+		store_history_seed(sc->state, "repo", "api", 60000);
+		store_history_seed(sc->state, "repo", "web", 60000);
+		store_history_seed(sc->state, "pool", "heavy", 600000);
 	}
 }
 
@@ -789,9 +772,7 @@ Test(e2e_github, a_worker_holds_no_token)
  */
 Test(e2e_github, a_recovery_holds_no_token)
 {
-	struct run_result which = run_argv(NULL, (const char *[]){ "sh", "-c", "command -v git",
-	    NULL });
-	char *conf, *slow, *bin, *script, *path;
+	char *conf, *slow, *script, *git = scenario_real_git();
 	pid_t pid, worker, recovery;
 
 	start(false);
@@ -801,20 +782,13 @@ Test(e2e_github, a_recovery_holds_no_token)
 	char *patched = xasprintf("%.*srun = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt; sleep 60\n%s",
 	    (int)(slow - conf), conf, slow + strlen("run = echo $WAVED_ISSUE > f-$WAVED_NUMBER.txt\n"));
 	free(write_text(sc->dir, "waved.conf", patched));
-	which.out[strcspn(which.out, "\n")] = '\0';
-	bin = xasprintf("%s/bin", sc->dir);
 	script = xasprintf("#!/bin/sh\n"
 	    "if tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q 'waved: recover'; then\n"
 	    "  echo $PPID > %s/recovery.tmp; mv %s/recovery.tmp %s/recovery\n"
 	    "  while [ ! -e %s/go ]; do sleep 0.1; done\n"
 	    "fi\n"
-	    "exec %s \"$@\"\n", sc->dir, sc->dir, sc->dir, sc->dir, which.out);
-	free(write_text(bin, "git", script));
-	path = xasprintf("%s/git", bin);
-	cr_assert_eq(chmod(path, 0755), 0);
-	free(path);
-	path = xasprintf("%s:%s", bin, getenv("PATH"));
-	setenv("PATH", path, 1);
+	    "exec %s \"$@\"\n", sc->dir, sc->dir, sc->dir, sc->dir, git);
+	scenario_git_first(sc, script);
 	pid = scenario_start(sc, (const char *[]){ "-f", "-c", sc->conf, NULL });
 	cr_assert(scenario_await(sc, "phase_start", "api#1", 1, 30));
 	cJSON *evs = scenario_events(sc);
@@ -830,10 +804,8 @@ Test(e2e_github, a_recovery_holds_no_token)
 	cr_assert(scenario_await(sc, "recovered", "api#1", 1, 60));
 	kill(pid, SIGTERM);
 	cr_assert_eq(scenario_wait(pid, 60), 0);
-	run_result_free(&which);
 	free(patched);
 	free(script);
-	free(path);
-	free(bin);
+	free(git);
 	free(conf);
 }

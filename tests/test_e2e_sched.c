@@ -460,25 +460,6 @@ Test(e2e_sched, a_light_issue_passes_a_heavy_one_of_its_repo_waiting_for_its_poo
 	run_result_free(&r);
 }
 
-/* What the store says the repos' last attempts took. */
-static void
-seed_history(const char *repo, int64_t ms)
-{
-	char *state = xasprintf("%s/state", sc->dir), *path = xasprintf("%s/waved.db", state);
-	char *err = NULL;
-	struct store *st;
-
-	cr_assert_eq(mkdir_p(state, 0755), 0);
-	st = store_open(path, STORE_READWRITE, &err);
-	cr_assert_not_null(st, "%s", err);
-	cr_assert_eq(store_begin(st), 0);
-	cr_assert_eq(store_duration_note(st, "repo", repo, ms), 0);
-	cr_assert_eq(store_commit(st), 0);
-	store_close(st);
-	free(path);
-	free(state);
-}
-
 /*
  * DESIGN.md section 4 rule 4: the critical path in expected time.  api's
  * chain of three issues is three short ones, web's one issue a long one: by
@@ -498,8 +479,8 @@ Test(e2e_sched, the_longest_expected_time_goes_first_not_the_longest_chain)
 	    "{\"repo\":\"api\",\"number\":2,\"title\":\"a2\",\"depends_on\":[\"#1\"]},"
 	    "{\"repo\":\"api\",\"number\":3,\"title\":\"a3\",\"depends_on\":[\"#2\"]},"
 	    "{\"repo\":\"web\",\"number\":1,\"title\":\"w1\"}]");
-	seed_history("api", 1000);
-	seed_history("web", 600000);
+	store_history_seed(sc->state, "repo", "api", 1000);
+	store_history_seed(sc->state, "repo", "web", 600000);
 	r = scenario_once(sc, NULL);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	evs = scenario_events(sc);

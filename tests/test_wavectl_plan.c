@@ -55,25 +55,6 @@ Test(wavectl_plan, json_waves_and_exit_0)
 	run_result_free(&r);
 }
 
-/* What waved's database says the repos' last attempts took. */
-static void
-history(const char *scope, const char *name, int64_t ms)
-{
-	char *state = xasprintf("%s/state", dir), *path = xasprintf("%s/waved.db", state);
-	char *err = NULL;
-	struct store *st;
-
-	cr_assert_eq(mkdir_p(state, 0755), 0);
-	st = store_open(path, STORE_READWRITE, &err);
-	cr_assert_not_null(st, "%s", err);
-	cr_assert_eq(store_begin(st), 0);
-	cr_assert_eq(store_duration_note(st, scope, name, ms), 0);
-	cr_assert_eq(store_commit(st), 0);
-	store_close(st);
-	free(path);
-	free(state);
-}
-
 /* web's one issue takes ten minutes, api's chain of two a minute each: web
  * first, and each wave is as long as its longest repo. */
 Test(wavectl_plan, with_history_priorities_and_waves_are_in_expected_time)
@@ -89,8 +70,11 @@ Test(wavectl_plan, with_history_priorities_and_waves_are_in_expected_time)
 	cr_assert_str_eq(r.out, "{\"waves\":[[\"api#1\",\"api#3\",\"web#1\"],[\"api#2\"]],"
 	    "\"expected_ms\":[null,null],\"blocked\":[]}\n", "the count rule: api#1's chain first");
 	run_result_free(&r);
-	history("repo", "api", 60000);
-	history("repo", "web", 600000);
+	char *state = xasprintf("%s/state", dir);
+
+	store_history_seed(state, "repo", "api", 60000);
+	store_history_seed(state, "repo", "web", 600000);
+	free(state);
 	r = plan(issues, true);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "{\"waves\":[[\"web#1\",\"api#1\",\"api#3\"],[\"api#2\"]],"

@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "common/store.h"
 #include "common/util.h"
 
 char *
@@ -142,4 +143,20 @@ json_parse_or_fail(const char *text)
 
 	cr_assert_not_null(j, "not JSON: %s", text);
 	return j;
+}
+
+void
+store_history_seed(const char *state_dir, const char *scope, const char *name, int64_t ms)
+{
+	char *path = xasprintf("%s/waved.db", state_dir), *err = NULL;
+	struct store *st;
+
+	cr_assert_eq(mkdir_p(state_dir, 0755), 0);
+	st = store_open(path, STORE_READWRITE, &err);
+	cr_assert_not_null(st, "%s", err);
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_duration_note(st, scope, name, ms), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_close(st);
+	free(path);
 }

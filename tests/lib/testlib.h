@@ -6,6 +6,7 @@
 #define WAVED_TESTLIB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <cJSON.h>
 
@@ -41,5 +42,10 @@ void git_repo_new(const char *path);
 
 /* Parse JSON or fail the test. */
 cJSON *json_parse_or_fail(const char *text);
+
+/* What the store under state_dir says the last attempts of scope ("repo" or
+ * "pool") name took: ms, as waved would have noted it (the database made if
+ * need be). */
+void store_history_seed(const char *state_dir, const char *scope, const char *name, int64_t ms);
 
 #endif
