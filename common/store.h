@@ -10,10 +10,11 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/expect.h"
 #include "common/issue.h"
 
 #define STORE_FILE "waved.db"
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 struct store;
 
@@ -175,16 +176,18 @@ int store_spend_prune(struct store *st, int64_t until);
 
 /*
  * What attempts took (DESIGN.md section 4 rule 4): a moving average of their
- * agent time by scope ("repo" or "pool") and name.  A new attempt weighs a
- * quarter, so the average follows what the agents take now.
+ * agent time by scope ("repo" or "pool") and name, and of their spread
+ * around it.  A new attempt weighs a quarter, so the average follows what
+ * the agents take now.
  */
 int store_duration_note(struct store *st, const char *scope, const char *name, int64_t ms);
-typedef void store_duration_fn(const char *scope, const char *name, int64_t avg_ms,
-    long attempts, void *arg);
+typedef void store_duration_fn(const char *scope, const char *name,
+    const struct attempt_times *times, void *arg);
 int store_each_duration(struct store *st, store_duration_fn *fn, void *arg);
 /*
- * The averages of cfg's repos and pools, by their index in cfg->repos and
- * cfg->pools (0: no history yet); each array holds nrepos or npools.
+ * The expected times of cfg's repos and pools (expect.h), by their index in
+ * cfg->repos and cfg->pools (0: no history yet); each array holds nrepos or
+ * npools.
  */
 void store_durations_of(struct store *st, const struct config *cfg, int64_t *repo_ms,
     int64_t *pool_ms);

@@ -118,8 +118,13 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_DURATION_NOTE] =
 	    "INSERT INTO durations (scope, name, avg_ms, attempts) VALUES (?1, ?2, ?3, 1)"
 	    " ON CONFLICT (scope, name) DO UPDATE SET avg_ms = (avg_ms * 3 + ?3) / 4,"
+	    /* The spread: the second attempt's is exact, later ones move it a quarter
+	     * (the right side reads the row as it was). */
+	    " var_ms2 = CASE attempts WHEN 1 THEN (CAST(?3 - avg_ms AS REAL) * (?3 - avg_ms)) / 2"
+	    " ELSE (var_ms2 * 3 + CAST(?3 - avg_ms AS REAL) * (?3 - avg_ms)) / 4 END,"
 	    " attempts = attempts + 1",
-	[ST_EACH_DURATION] = "SELECT scope, name, avg_ms, attempts FROM durations ORDER BY scope, name",
+	[ST_EACH_DURATION] =
+	    "SELECT scope, name, avg_ms, var_ms2, attempts FROM durations ORDER BY scope, name",
 };
 
 /* Inside the caller's transaction when one is open (a reload), else in one of its own. */
@@ -546,34 +551,41 @@ store_each_duration(struct store *st, store_duration_fn *fn, void *arg)
 	int rc;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(column_text(s, 0), column_text(s, 1), sqlite3_column_int64(s, 2),
-		    (long)sqlite3_column_int64(s, 3), arg);
+		fn(column_text(s, 0), column_text(s, 1), &(struct attempt_times){
+		    .avg_ms = sqlite3_column_int64(s, 2), .var_ms2 = sqlite3_column_double(s, 3),
+		    .attempts = (long)sqlite3_column_int64(s, 4) }, arg);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 struct durations_of {
 	const struct config *cfg;
-	int64_t *repo_ms, *pool_ms;
+	struct attempt_times *repos, *pools;
 };
 
 static void
-duration_of(const char *scope, const char *name, int64_t avg_ms, long attempts, void *arg)
+duration_of(const char *scope, const char *name, const struct attempt_times *times, void *arg)
 {
 	struct durations_of *d = arg;
 	const struct repo_conf *repo;
 	long pool;
 
-	(void)attempts;
 	if (strcmp(scope, "repo") == 0 && (repo = config_repo(d->cfg, name)) != NULL)
-		d->repo_ms[repo - d->cfg->repos] = avg_ms;
+		d->repos[repo - d->cfg->repos] = *times;
 	else if (strcmp(scope, "pool") == 0 && (pool = config_pool(d->cfg, name)) >= 0)
-		d->pool_ms[pool] = avg_ms;
+		d->pools[pool] = *times;
 }
 
 void
 store_durations_of(struct store *st, const struct config *cfg, int64_t *repo_ms,
     int64_t *pool_ms)
 {
-	store_each_duration(st, duration_of, &(struct durations_of){ cfg, repo_ms, pool_ms });
+	struct durations_of d = { cfg, xcalloc(cfg->nrepos + 1, sizeof(struct attempt_times)),
+	    xcalloc(cfg->npools + 1, sizeof(struct attempt_times)) };
+
+	store_each_duration(st, duration_of, &d);
+	expect_times(d.repos, cfg->nrepos, repo_ms);
+	expect_times(d.pools, cfg->npools, pool_ms);
+	free(d.repos);
+	free(d.pools);
 }

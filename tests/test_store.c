@@ -267,3 +267,58 @@ Test(store, reports_wait_in_seq_order_until_taken)
 	cr_assert_eq(store_report_count(st), 1);
 	store_close(st);
 }
+
+static void
+note_api_times(const char *scope, const char *name, const struct attempt_times *times,
+    void *arg)
+{
+	if (strcmp(scope, "repo") == 0 && strcmp(name, "api") == 0)
+		*(struct attempt_times *)arg = *times;
+}
+
+/* The average moves a quarter at each attempt; the spread is the second
+ * attempt's exactly, then moves a quarter too. */
+Test(store, keeps_the_spread_of_what_attempts_took)
+{
+	struct store *st = open_rw();
+	struct attempt_times t = { 0 };
+
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_duration_note(st, "repo", "api", 1000), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_each_duration(st, note_api_times, &t);
+	cr_assert_eq(t.avg_ms, 1000);
+	cr_assert_float_eq(t.var_ms2, 0, 1e-9, "one attempt shows no spread");
+	cr_assert_eq(t.attempts, 1);
+	cr_assert_eq(store_begin(st), 0);
+	cr_assert_eq(store_duration_note(st, "repo", "api", 3000), 0);
+	cr_assert_eq(store_duration_note(st, "repo", "api", 2000), 0);
+	cr_assert_eq(store_commit(st), 0);
+	store_each_duration(st, note_api_times, &t);
+	cr_assert_eq(t.avg_ms, ((1000 * 3 + 3000) / 4 * 3 + 2000) / 4);
+	cr_assert_float_eq(t.var_ms2, (2000.0 * 2000 / 2 * 3 + 500.0 * 500) / 4, 1e-6);
+	cr_assert_eq(t.attempts, 3);
+	store_close(st);
+}
+
+/* Schema 11 added the spread: an average kept before counts as one attempt,
+ * whose spread was never seen. */
+Test(store, an_average_from_before_the_spread_counts_one_attempt)
+{
+	struct attempt_times t = { 0 };
+	struct store *st = open_rw();
+	sqlite3 *db;
+
+	store_close(st);
+	cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "ALTER TABLE durations DROP COLUMN var_ms2;"
+	    "INSERT INTO durations VALUES ('repo', 'api', 4000, 9);"
+	    "PRAGMA user_version = 10;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = open_rw();
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_each_duration(st, note_api_times, &t);
+	cr_assert_eq(t.avg_ms, 4000);
+	cr_assert_eq(t.attempts, 1);
+	store_close(st);
+}
