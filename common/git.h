@@ -50,26 +50,6 @@ bool git_merges_cleanly(const char *dir, const char *a, const char *b);
 /* Is a an ancestor of (or equal to) b? */
 bool git_is_ancestor(const char *dir, const char *a, const char *b);
 /*
- * Refs from their files, without a git process (the files backend: loose
- * refs, symbolic refs followed, packed-refs; HEAD and refs/worktree/ from
- * the worktree's own git dir).  git_ref_read is git_rev_parse for a full
- * ref name or HEAD, and asks git where the files cannot tell.
- */
-bool git_dirs(const char *dir, char **own, char **common);
-int git_ref_read(const char *dir, const char *ref, struct git_oid *oid);
-/* From the files alone, never a git process: 0 found, 1 no such ref, -1 they do not say. */
-int git_ref_lookup(const char *dir, const char *ref, struct git_oid *oid);
-/* Where dir's HEAD points: a full ref name (caller frees), or NULL when detached. */
-char *git_head_ref(const char *dir);
-/*
- * HEAD of the linked worktree, written as git writes it (HEAD.lock renamed
- * over it): detached at its commit (ref NULL), or onto ref, a branch that
- * exists.  0, or -1 when nothing was written (then ask git).
- */
-int git_head_write(const char *worktree, const char *ref);
-/* HEAD of the linked worktree detached at oid, whatever it pointed at; 0 or -1. */
-int git_head_detach(const char *worktree, const struct git_oid *oid);
-/*
  * The one way waved fetches: the remote's branch into its remote-tracking
  * ref refs/remotes/REMOTE/BRANCH (f->tracking), forced, no tags, and never
  * into FETCH_HEAD, which the repo's other workers write too.  f->argv is
@@ -87,10 +67,6 @@ void git_fetch_clear(struct git_fetch *f);
 /* Did `git push --porcelain` say the remote refused a ref (no retry changes that),
  * rather than that the way there failed? */
 bool git_push_refused(const char *porcelain);
-/* A file of a git dir written through NAME.lock, as git writes them; false when locked. */
-bool git_file_write_locked(const char *path, const char *text);
-/* "oid refname" lines of the branches and tags of dir's repository (caller frees). */
-char *git_refs_list(const char *dir);
 /* The repository's common git dir, absolute (shared by all its worktrees). */
 char *git_common_dir(const char *dir);
 

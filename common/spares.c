@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/git.h"
+#include "common/git_refs.h"
 
 #define SPARE_SLOTS_MAX 64	/* slot numbers looked at; spare_worktrees is far below */
 

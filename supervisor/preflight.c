@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/git.h"
+#include "common/git_refs.h"
 #include "common/paths.h"
 #include "common/slurm.h"
 #include "common/spares.h"

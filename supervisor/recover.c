@@ -19,6 +19,7 @@
 #include "common/spawn.h"
 #include "common/paths.h"
 #include "common/git.h"
+#include "common/git_refs.h"
 #include "supervisor/children.h"
 
 extern char **environ;

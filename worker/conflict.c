@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/git_refs.h"
 #include "common/log.h"
 #include "worker/worker_internal.h"
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/git_refs.h"
 #include "common/paths.h"
 #include "worker/worker_internal.h"
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/git_refs.h"
 #include "common/spawn.h"
 #include "worker/contain.h"
 #include "worker/worker_internal.h"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/git_refs.h"
 #include "common/paths.h"
 #include "worker/worker_internal.h"
 

@@ -19,6 +19,7 @@
 #include "common/paths.h"
 #include "common/proto.h"
 #include "common/git.h"
+#include "common/git_refs.h"
 #include "common/spares.h"
 #include "worker/mergeq.h"
 #include "worker/phase.h"
