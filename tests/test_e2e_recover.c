@@ -181,10 +181,12 @@ Test(e2e_recover, worker_killed_while_holding_the_merge_lock)
 /*
  * A landing without a push deletes the issue's branch in the transaction
  * that moves the agent branch.  Its worker is killed -9 right after that
- * transaction (a git on PATH kills its parent once update-ref --stdin has
- * succeeded), before it can say merged: recovery finds no branch, and the
+ * transaction, before it can say merged: recovery finds no branch, and the
  * head the last phase recorded on the agent branch, and calls it done,
- * without a second attempt and without landing anything twice.
+ * without a second attempt and without landing anything twice.  The agent
+ * packs the refs, so that the transaction is git's (deleting a packed
+ * branch is left to git, git_refs.h), and a git on PATH kills its parent
+ * once update-ref --stdin has succeeded.
  */
 Test(e2e_recover, worker_killed_right_after_its_landing_deleted_the_branch)
 {
@@ -199,7 +201,8 @@ Test(e2e_recover, worker_killed_right_after_its_landing_deleted_the_branch)
 	cJSON *evs;
 
 	scenario_git_first(sc, script);
-	scenario_config(sc, "max_attempts = 1", "[phase \"implement\"]\nrun = echo done > f.txt\n");
+	scenario_config(sc, "max_attempts = 1", "[phase \"implement\"]\n"
+	    "run = echo done > f.txt && git pack-refs --all\n");
 	scenario_issues(sc, "[{\"repo\":\"api\",\"number\":1,\"title\":\"landed\"}]");
 	evs = scenario_once_ok(sc);
 	int crash = ev_find(evs, "worker_crashed", "api#1", 0);

@@ -1,8 +1,9 @@
 /*
- * Refs read from their files (common/git.c, DESIGN.md section 15) say what
- * git says: loose and packed refs, a loose ref shadowing its packed line,
- * symbolic refs, annotated tags, a linked worktree's own HEAD, a bare
- * repository, and no ref where there is none.
+ * Refs read from their files (common/git_refs.c, DESIGN.md section 15) say
+ * what git says: loose and packed refs, a loose ref shadowing its packed
+ * line, symbolic refs, annotated tags, a linked worktree's own HEAD, a bare
+ * repository, and no ref where there is none.  The landing's transaction
+ * written to them is what git sees, or is left to git.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "common/git.h"
+#include "common/git_refs.h"
 #include "tests/lib/testlib.h"
 
 TMPDIR_SUITE(git_refs);
@@ -178,4 +180,114 @@ Test(git_refs, a_refused_push_is_told_from_a_failed_one)
 	cr_assert_not(git_push_refused("To /srv/api.git\n=\trefs/heads/waved:refs/heads/waved\t"
 	    "[up to date]\nDone\n"));
 	cr_assert_not(git_push_refused(NULL));
+}
+
+/* A repo whose branch "agent" is at main and whose branch waved/api-7 (in
+ * a folder of its own) has one commit more; *tip and *head set. */
+static char *
+landing_repo(struct git_oid *tip, struct git_oid *head)
+{
+	char *repo = xasprintf("%s/r", dir);
+
+	git_repo_new(repo);
+	free(git(repo, (const char *[]){ "branch", "agent", NULL }));
+	free(git(repo, (const char *[]){ "checkout", "-q", "-b", "waved/api-7", NULL }));
+	free(git(repo, (const char *[]){ "commit", "-q", "--allow-empty", "-m", "work", NULL }));
+	free(git(repo, (const char *[]){ "checkout", "-q", "--detach", NULL }));
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", tip), 0);
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/waved/api-7", head), 0);
+	return repo;
+}
+
+static bool
+exists(const char *repo, const char *path)
+{
+	char *full = xasprintf("%s/.git/%s", repo, path);
+	bool there = access(full, F_OK) == 0;
+
+	free(full);
+	return there;
+}
+
+/* The landing's transaction from the files is what git sees: the agent
+ * branch moved with a reflog entry, the issue's branch, its reflog and the
+ * folder it left empty gone, no lock left. */
+Test(git_refs, a_landing_made_from_the_files_is_what_git_sees)
+{
+	struct git_oid tip, head, now;
+	char *repo = landing_repo(&tip, &head), *log;
+
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, "refs/heads/waved/api-7",
+	    &head, "waved: merge"), 1);
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
+	cr_assert_str_eq(now.hex, head.hex);
+	cr_assert_neq(git_rev_parse(repo, "refs/heads/waved/api-7", &now), 0);
+	log = git(repo, (const char *[]){ "reflog", "show", "--format=%H %gs", "-1", "agent", NULL });
+	char *want = xasprintf("%s waved: merge", head.hex);
+
+	cr_assert_str_eq(log, want);
+	cr_assert_not(exists(repo, "refs/heads/waved"), "the emptied folder goes");
+	cr_assert_not(exists(repo, "logs/refs/heads/waved"));
+	cr_assert_not(exists(repo, "refs/heads/agent.lock"));
+	free(git(repo, (const char *[]){ "fsck", "--no-progress", NULL }));
+	assert_listing_is_gits(repo);
+	free(want);
+	free(log);
+	free(repo);
+}
+
+/* Compare and swap: an agent branch that moved (or an issue branch that
+ * did) refuses the landing, and nothing changes. */
+Test(git_refs, a_landing_on_a_moved_branch_is_refused_and_changes_nothing)
+{
+	struct git_oid tip, head, now;
+	char *repo = landing_repo(&tip, &head);
+
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &head, "refs/heads/waved/api-7",
+	    &head, "waved: merge"), 0);
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, "refs/heads/waved/api-7",
+	    &tip, "waved: merge"), 0);
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
+	cr_assert_str_eq(now.hex, tip.hex);
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/waved/api-7", &now), 0);
+	cr_assert_str_eq(now.hex, head.hex);
+	cr_assert_not(exists(repo, "refs/heads/agent.lock"));
+	cr_assert_not(exists(repo, "refs/heads/waved/api-7.lock"));
+	free(repo);
+}
+
+/* Where the files cannot do what git would, they leave it to git: a lock
+ * held by another git, an issue branch packed too, a reflog that is a
+ * link (never followed), an agent branch only in packed-refs is fine. */
+Test(git_refs, a_landing_the_files_cannot_make_is_left_to_git)
+{
+	struct git_oid tip, head, now;
+	char *repo = landing_repo(&tip, &head), *path;
+
+	path = xasprintf("%s/.git/refs/heads/agent.lock", repo);
+	free(write_text(dir, "r/.git/refs/heads/agent.lock", ""));
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, NULL, NULL, "m"), -1);
+	cr_assert(access(path, F_OK) == 0, "another's lock stays");
+	unlink(path);
+	free(path);
+
+	free(git(repo, (const char *[]){ "pack-refs", "--all", NULL }));
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, "refs/heads/waved/api-7",
+	    &head, "m"), -1, "deleting a packed branch rewrites packed-refs: git's");
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
+	cr_assert_str_eq(now.hex, tip.hex);
+
+	path = xasprintf("%s/.git/logs/refs/heads/agent", repo);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(symlink("/dev/null", path), 0);
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, NULL, NULL, "m"), -1);
+	cr_assert_eq(unlink(path), 0);
+	free(write_text(dir, "r/.git/logs/refs/heads/agent", ""));
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, NULL, NULL, "m"), 1,
+	    "packed only: the loose file written shadows it");
+	assert_reads_as_git(repo, "refs/heads/agent");
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
+	cr_assert_str_eq(now.hex, head.hex);
+	free(path);
+	free(repo);
 }

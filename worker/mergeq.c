@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "common/git_refs.h"
 #include "common/proto.h"
 #include "worker/guard.h"
 #include "worker/phase.h"
@@ -182,11 +183,16 @@ join(const struct merge_request *req, const struct git_oid *ours, const struct g
 	    MERGEQ_LANDED : MERGEQ_ERROR;
 }
 
-/* Compare-and-swap: the ref moves to new only if it still points at old. */
+/* Compare-and-swap: the ref moves to new only if it still points at old
+ * (from its files as git writes them; git itself where they cannot). */
 static bool
 move_ref(const struct merge_request *req, const char *ref, const struct git_oid *new,
     const struct git_oid *old)
 {
+	int rc = git_refs_land(req->repo->path, ref, new, old, NULL, NULL, "waved: merge");
+
+	if (rc != -1)
+		return rc == 1;
 	return git_run(req->repo->path, NULL, (const char *[]){ "update-ref", "-m",
 	    "waved: merge", ref, new->hex, old->hex, NULL }) == 0;
 }
@@ -207,14 +213,21 @@ land_ref(const struct merge_request *req, const char *ref, const struct git_oid 
     const struct git_oid *tip, const char *branch_ref, const struct git_oid *head)
 {
 	char *commands;
+	int rc;
 	bool moved;
 
 	if (req->repo->push != NULL || req->worktree == NULL)
 		return move_ref(req, ref, landed, tip);
-	commands = xasprintf("update %s %s %s\ndelete %s %s\n", ref, landed->hex, tip->hex,
-	    branch_ref, head->hex);
-	moved = git_update_refs(req->repo->path, "waved: merge", commands, NULL) == 0;
-	free(commands);
+	/* From the files as git writes them (no process), git where they cannot. */
+	rc = git_refs_land(req->repo->path, ref, landed, tip, branch_ref, head, "waved: merge");
+	if (rc != -1)
+		moved = rc == 1;
+	else {
+		commands = xasprintf("update %s %s %s\ndelete %s %s\n", ref, landed->hex,
+		    tip->hex, branch_ref, head->hex);
+		moved = git_update_refs(req->repo->path, "waved: merge", commands, NULL) == 0;
+		free(commands);
+	}
 	if (moved && git_head_detach(req->worktree, head) == -1)
 		dprintf(req->log_fd, "== waved: %s landed; its worktree's HEAD could not be "
 		    "detached\n", req->branch);
