@@ -2,6 +2,13 @@
 
 #include <math.h>
 
+/* The most attempts a scope's spread counts for: a moving average that
+ * weighs each new attempt a quarter remembers about seven. */
+#define SPREAD_MEMORY 6
+/* How many attempts beyond each scope's first the pooled spread needs
+ * before it is believed (one pair of alike attempts says little). */
+#define SPREAD_KNOWN 3
+
 /*
  * What a moving average that weighs each new attempt a quarter is worth in
  * attempts: its first attempt starts it, so after n the squares of the
@@ -13,46 +20,52 @@ effective_attempts(long n)
 	return 1 / (1.0 / 7 + 6.0 / 7 * pow(9.0 / 16, (double)(n - 1)));
 }
 
+/*
+ * Work on the logarithm of the averages: attempts vary in proportion to
+ * what they take (a one-hour repo's spread is no news for a one-second
+ * one), and the relative spread is the variance of the logarithm.
+ */
 void
 expect_times(const struct attempt_times *v, size_t n, int64_t *expected_ms)
 {
 	double mean = 0, spread = 0, between = 0, noise = 0;
-	long known = 0, spread_weight = 0;
+	long known = 0, seen = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		expected_ms[i] = 0;
-		if (v[i].attempts <= 0)
+		if (v[i].attempts <= 0 || v[i].avg_ms <= 0)
 			continue;
-		mean += (double)v[i].avg_ms;
-		known++;
-		/* The variance within a scope, pooled: each weighs what it saw of it. */
-		long seen = v[i].attempts - 1 < 6 ? v[i].attempts - 1 : 6;
+		long k = v[i].attempts - 1 < SPREAD_MEMORY ? v[i].attempts - 1 : SPREAD_MEMORY;
 
-		spread += (double)seen * v[i].var_ms2;
-		spread_weight += seen;
+		mean += log((double)v[i].avg_ms);
+		known++;
+		spread += (double)k * v[i].var_rel;	/* pooled: each weighs what it saw */
+		seen += k;
 	}
 	if (known == 0)
 		return;
 	mean /= (double)known;
-	spread = spread_weight ? spread / (double)spread_weight : -1;	/* -1: not known */
+	spread = seen >= SPREAD_KNOWN ? spread / (double)seen : -1;	/* -1: not known */
 	for (size_t i = 0; i < n; i++)
-		if (v[i].attempts > 0) {
-			between += ((double)v[i].avg_ms - mean) * ((double)v[i].avg_ms - mean);
+		if (v[i].attempts > 0 && v[i].avg_ms > 0) {
+			double d = log((double)v[i].avg_ms) - mean;
+
+			between += d * d;
 			noise += spread > 0 ? spread / effective_attempts(v[i].attempts) : 0;
 		}
-	/* How far the averages are apart beyond what their noise explains. */
+	/* How far apart the averages are beyond what their noise explains. */
 	double apart = known > 1 ? between / (double)(known - 1) - noise / (double)known : 0;
 
 	if (apart < 0)
 		apart = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].attempts <= 0)
+		if (v[i].attempts <= 0 || v[i].avg_ms <= 0)
 			continue;
-		double own_noise = spread > 0 ? spread / effective_attempts(v[i].attempts) : 0;
+		double own = spread > 0 ? spread / effective_attempts(v[i].attempts) : 0;
 		/* The share of the scope's own average that is noise: all of it while
 		 * the spread is not known, none when attempts do not vary. */
-		double drawn = spread < 0 ? 1 : own_noise > 0 ? own_noise / (own_noise + apart) : 0;
-		double ms = mean + (1 - drawn) * ((double)v[i].avg_ms - mean);
+		double drawn = spread < 0 ? 1 : own > 0 ? own / (own + apart) : 0;
+		double ms = exp(mean + (1 - drawn) * (log((double)v[i].avg_ms) - mean));
 
 		expected_ms[i] = ms >= 1 ? llround(ms) : 1;
 	}

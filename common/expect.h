@@ -9,9 +9,11 @@
  * as the spread says it is noise (an empirical Bayes estimate): repos whose
  * attempts each take what they always take keep their own averages; where
  * attempts vary as much within a repo as the averages do between repos,
- * every repo counts the mean, which ranks as the count rule does.  Before
- * any repo has two attempts, the spread is not known and every repo counts
- * the mean.
+ * every repo counts the mean, which ranks as the count rule does.  Until
+ * the repos together have a few attempts beyond their first, the spread is
+ * not known and every repo counts the mean.  Averages and spread are
+ * compared relative to what attempts take (on their logarithm), and the
+ * mean is their geometric mean.
  */
 #ifndef WAVED_EXPECT_H
 #define WAVED_EXPECT_H
@@ -22,7 +24,8 @@
 /* What a scope's (a repo's or a pool's) attempts took. */
 struct attempt_times {
 	int64_t avg_ms;		/* moving average of their agent time */
-	double var_ms2;		/* moving variance around it (0 after one attempt) */
+	double var_rel;		/* moving variance around it, relative to it (the
+				 * squared coefficient of variation; 0 after one) */
 	long attempts;		/* how many were counted; 0: none */
 };
 

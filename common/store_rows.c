@@ -11,6 +11,9 @@
 #include "common/states.h"
 #include "common/store_internal.h"
 
+/* An attempt's (?3) difference from the duration's average, over their midpoint. */
+#define REL_DIFF "(2.0 * (?3 - avg_ms) / MAX(?3 + avg_ms, 1))"
+
 const char *const store_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
@@ -118,13 +121,16 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_DURATION_NOTE] =
 	    "INSERT INTO durations (scope, name, avg_ms, attempts) VALUES (?1, ?2, ?3, 1)"
 	    " ON CONFLICT (scope, name) DO UPDATE SET avg_ms = (avg_ms * 3 + ?3) / 4,"
-	    /* The spread: the second attempt's is exact, later ones move it a quarter
-	     * (the right side reads the row as it was). */
-	    " var_ms2 = CASE attempts WHEN 1 THEN (CAST(?3 - avg_ms AS REAL) * (?3 - avg_ms)) / 2"
-	    " ELSE (var_ms2 * 3 + CAST(?3 - avg_ms AS REAL) * (?3 - avg_ms)) / 4 END,"
+	    /* The spread, relative: each attempt's difference from the average
+	     * before it over their midpoint (about the difference of their
+	     * logarithms, and bounded for a wild one); the second attempt's
+	     * variance is exact, later ones move it a quarter.  The right side
+	     * reads the row as it was. */
+	    " var_rel = CASE attempts WHEN 1 THEN " REL_DIFF " * " REL_DIFF " / 2"
+	    " ELSE (var_rel * 3 + " REL_DIFF " * " REL_DIFF ") / 4 END,"
 	    " attempts = attempts + 1",
 	[ST_EACH_DURATION] =
-	    "SELECT scope, name, avg_ms, var_ms2, attempts FROM durations ORDER BY scope, name",
+	    "SELECT scope, name, avg_ms, var_rel, attempts FROM durations ORDER BY scope, name",
 };
 
 /* Inside the caller's transaction when one is open (a reload), else in one of its own. */
@@ -552,7 +558,7 @@ store_each_duration(struct store *st, store_duration_fn *fn, void *arg)
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		fn(column_text(s, 0), column_text(s, 1), &(struct attempt_times){
-		    .avg_ms = sqlite3_column_int64(s, 2), .var_ms2 = sqlite3_column_double(s, 3),
+		    .avg_ms = sqlite3_column_int64(s, 2), .var_rel = sqlite3_column_double(s, 3),
 		    .attempts = (long)sqlite3_column_int64(s, 4) }, arg);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : -1;

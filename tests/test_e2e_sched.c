@@ -489,11 +489,11 @@ Test(e2e_sched, the_longest_expected_time_goes_first_not_the_longest_chain)
 	cr_assert_str_eq(ev_string(evs, first, "issue"), "web#1");
 	cr_assert_eq(ev_number(evs, first, "priority"), 600000);
 	int a1 = ev_find(evs, "admitted", "api#1", 0);
-	/* Its chain: three times api's expected time (web's own attempt, far from
-	 * its history, has moved what each repo is expected to take since). */
+	/* Its chain: three times api's 1 s, or about (web's own attempt, far from
+	 * its history, is a spread of web's that draws api's a little). */
 	long a1_priority = (long)ev_number(evs, a1, "priority");
 
-	cr_assert(a1_priority > 0 && a1_priority % 3 == 0, "%ld", a1_priority);
+	cr_assert(a1_priority >= 3000 && a1_priority < 3300, "%ld", a1_priority);
 	cr_assert_eq(ev_count(evs, "done", NULL), 4);
 	cJSON_Delete(evs);
 	run_result_free(&r);

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdlib.h>
 
 #include <criterion/criterion.h>
@@ -22,15 +23,25 @@ Test(expect, no_attempts_no_expected_time)
 }
 
 /* One attempt each does not tell repos that differ from attempts that vary:
- * every repo counts the mean, and ranks as the count rule does. */
+ * every repo counts the (geometric) mean, and ranks as the count rule does. */
 Test(expect, one_attempt_each_counts_the_mean)
 {
 	expect((struct attempt_times[SCOPES]){ { 200, 0, 1 }, { 1800, 0, 1 }, { 1000, 0, 1 },
 	    { 0 } });
-	cr_assert_eq(got[0], 1000);
-	cr_assert_eq(got[1], 1000);
-	cr_assert_eq(got[2], 1000);
+	cr_assert_eq(got[0], llround(cbrt(200.0 * 1800 * 1000)));
+	cr_assert_eq(got[1], got[0]);
+	cr_assert_eq(got[2], got[0]);
 	cr_assert_eq(got[3], 0, "no attempt: the plan counts the mean for it");
+}
+
+/* One repo's pair of alike attempts is too little to believe that nothing
+ * varies: the others' single attempts still count the mean. */
+Test(expect, a_pair_of_alike_attempts_says_little)
+{
+	expect((struct attempt_times[SCOPES]){ { 1000, 0, 2 }, { 200, 0, 1 }, { 1800, 0, 1 },
+	    { 0 } });
+	cr_assert_eq(got[1], got[0]);
+	cr_assert_eq(got[2], got[0]);
 }
 
 /* Attempts that take what they always take: each repo keeps its own. */
@@ -43,28 +54,32 @@ Test(expect, attempts_that_do_not_vary_keep_their_average)
 	cr_assert_eq(got[2], 60000);
 }
 
-/* Attempts of 0.2 to 2 s everywhere (a spread of about 0.5 s): averages of
- * a few of them that differ by chance are drawn to the mean, in order. */
+/* Attempts of 0.2 to 2 s everywhere (a relative spread of about a half):
+ * averages of a few of them, apart by chance, are all drawn to the mean. */
 Test(expect, averages_apart_by_chance_are_drawn_to_the_mean)
 {
-	double var = 520.0 * 520;
+	expect((struct attempt_times[SCOPES]){ { 700, 0.25, 3 }, { 1500, 0.25, 2 },
+	    { 1100, 0.25, 4 }, { 1100, 0.25, 3 } });
+	int64_t mean = llround(exp((log(700.0) + log(1500.0) + 2 * log(1100.0)) / 4));
 
-	expect((struct attempt_times[SCOPES]){ { 700, var, 3 }, { 1500, var, 2 },
-	    { 1100, var, 4 }, { 1100, var, 3 } });
-	cr_assert(got[0] > 1050 && got[0] <= 1100, "%lld", (long long)got[0]);
-	cr_assert(got[1] >= 1100 && got[1] < 1150, "%lld", (long long)got[1]);
-	cr_assert_leq(got[0], got[2]);
-	cr_assert_leq(got[2], got[1]);
+	for (int i = 0; i < SCOPES; i++)
+		cr_assert_eq(got[i], mean, "%d: %lld", i, (long long)got[i]);
 }
 
-/* Repos far apart with little spread keep about their own. */
+/* Repos far apart with a small spread keep about their own, whatever their
+ * scale: a second's spread is relative to a second, an hour's to an hour. */
 Test(expect, averages_far_apart_stay_about_their_own)
 {
-	double var = 100.0 * 100;
-
-	expect((struct attempt_times[SCOPES]){ { 1000, var, 5 }, { 60000, var, 5 },
-	    { 30000, var, 2 }, { 0 } });
+	expect((struct attempt_times[SCOPES]){ { 1000, 0.01, 5 }, { 3600000, 0.01, 5 },
+	    { 30000, 0.01, 2 }, { 0 } });
 	cr_assert(llabs(got[0] - 1000) < 10, "%lld", (long long)got[0]);
-	cr_assert(llabs(got[1] - 60000) < 10, "%lld", (long long)got[1]);
-	cr_assert(llabs(got[2] - 30000) < 10, "%lld", (long long)got[2]);
+	cr_assert(llabs(got[1] - 3600000) < 36000, "%lld", (long long)got[1]);
+	cr_assert(llabs(got[2] - 30000) < 300, "%lld", (long long)got[2]);
+}
+
+/* A repo alone has nothing to be drawn to. */
+Test(expect, a_repo_alone_keeps_its_average)
+{
+	expect((struct attempt_times[SCOPES]){ { 0 }, { 1234, 0.3, 5 }, { 0 }, { 0 } });
+	cr_assert_eq(got[1], 1234);
 }

@@ -634,9 +634,9 @@ Test(sched, an_issue_waiting_for_its_pool_holds_back_no_other_of_its_repo)
 
 /*
  * Priorities follow what attempts take as they end, not only at the next
- * sync.  One attempt each (noted before) cannot tell repos that differ from
+ * sync.  Two attempts each (noted before) cannot tell repos that differ from
  * attempts that vary: web#1 has the longer chain and goes first, as by
- * counts.  Once a second attempt of each has taken what the first took,
+ * counts.  Once a third attempt of each has taken what the others took,
  * api's are a hundred times web's, and api#1 is the longer critical path.
  */
 Test(sched, priorities_follow_the_expected_time_of_attempts_as_they_end)
@@ -645,8 +645,10 @@ Test(sched, priorities_follow_the_expected_time_of_attempts_as_they_end)
 	int a;
 
 	cr_assert_eq(store_begin(store), 0);
-	cr_assert_eq(store_duration_note(store, "repo", "web", 1000), 0);
-	cr_assert_eq(store_duration_note(store, "repo", "api", 100000), 0);
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(store_duration_note(store, "repo", "web", 1000), 0);
+		cr_assert_eq(store_duration_note(store, "repo", "api", 100000), 0);
+	}
 	cr_assert_eq(store_commit(store), 0);
 	add_issue(&l, "api", 1, "alone");
 	add_issue(&l, "web", 1, "first of two");
