@@ -113,8 +113,8 @@ int
 git_update_refs(const char *dir, const char *message, const char *commands,
     struct strbuf *output)
 {
-	return run_retrying(dir, commands, output, (const char *[]){ "update-ref", "-m", message,
-	    "--stdin", NULL });
+	return run_retrying(dir, commands, output, (const char *[]){ GIT_IDENTITY, "update-ref",
+	    "-m", message, "--stdin", NULL });
 }
 
 int

@@ -29,8 +29,9 @@ bool git_oid_equal(const struct git_oid *a, const struct git_oid *b);
 int git_run(const char *dir, struct strbuf *output, const char *const args[]);
 /*
  * git update-ref -m message --stdin with commands (update-ref's stdin
- * format, at most PIPE_BUF bytes): every ref moves, or none does.  Returns
- * its exit status; output (may be NULL) gets what it said.
+ * format, at most PIPE_BUF bytes): every ref moves, or none does; reflog
+ * entries are waved's (GIT_IDENTITY).  Returns its exit status; output
+ * (may be NULL) gets what it said.
  */
 int git_update_refs(const char *dir, const char *message, const char *commands,
     struct strbuf *output);

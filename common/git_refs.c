@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
+
 /*
  * The git dirs of dir: its own (where HEAD and the worktree's refs are) and
  * the common one (the shared refs, packed-refs, config).  dir is a
@@ -63,6 +65,36 @@ git_dirs(const char *dir, char **own, char **common)
 	return *common != NULL;
 }
 
+/*
+ * A small file of a git dir: 0 read (*text, caller frees), 1 no such file,
+ * -1 not a plain file (a folder, a fifo, with follow false a link), -2
+ * larger than max or unreadable.  Opened without waiting: a fifo planted in
+ * a ref's place is no ref and no hang.
+ */
+static int
+file_read_small(const char *path, bool follow, size_t max, char **text)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+
+	*text = NULL;
+	if (fd == -1)
+		return errno == ENOENT || errno == ENOTDIR ? 1 : errno == ELOOP ? -1 : -2;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		close(fd);
+		return S_ISREG(st.st_mode) ? -2 : -1;
+	}
+	*text = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size && (n = read(fd, *text + len,
+	    (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	(*text)[len] = '\0';
+	return 0;
+}
+
 /* A ref that lives in a worktree's own git dir, not the shared one. */
 static bool
 per_worktree(const char *ref)
@@ -71,15 +103,21 @@ per_worktree(const char *ref)
 	    strncmp(ref, "refs/bisect/", 12) == 0 || strncmp(ref, "refs/rewritten/", 15) == 0;
 }
 
+/* A packed-refs larger than this is left to git. */
+#define PACKED_REFS_MAX (256u << 20)
+
 /* ref's line in packed-refs: 0 found, 1 not there, -1 unreadable. */
 static int
 packed_ref(const char *common, const char *ref, struct git_oid *oid)
 {
-	char *path = xasprintf("%s/packed-refs", common), *text = read_file(path, NULL);
+	char *path = xasprintf("%s/packed-refs", common), *text;
 	size_t len = strlen(ref);
-	int rc = 1;
+	int rc = file_read_small(path, true, PACKED_REFS_MAX, &text);
 
 	free(path);
+	if (rc != 0)
+		return rc == 1 ? 1 : -1;
+	rc = 1;
 	for (char *line = text; line && *line; ) {
 		char *end = line + strcspn(line, "\n"), *sp = memchr(line, ' ', (size_t)(end - line));
 
@@ -105,7 +143,6 @@ static int
 read_ref(const char *own, const char *common, const char *ref, struct git_oid *oid, int depth)
 {
 	char *path, *text;
-	struct stat st;
 	int rc;
 
 	oid->hex[0] = '\0';
@@ -113,14 +150,10 @@ read_ref(const char *own, const char *common, const char *ref, struct git_oid *o
 		return -1;
 	path = xasprintf("%s/%s", per_worktree(ref) ? own : common, ref);
 	/* A ref is a small regular file: a fifo or a folder planted in its place is none. */
-	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
-		text = NULL;
-	else if (st.st_size > 4096) {
-		free(path);
-		return -1;
-	} else
-		text = read_file(path, NULL);
+	rc = file_read_small(path, true, 4096, &text);
 	free(path);
+	if (rc == -2)
+		return -1;
 	if (text == NULL)
 		rc = per_worktree(ref) ? 1 : packed_ref(common, ref, oid);
 	else if (strncmp(text, "ref: ", 5) == 0) {
@@ -328,20 +361,17 @@ git_head_detach(const char *worktree, const struct git_oid *oid)
 
 /*
  * A loose ref's own value: 0 an object id, 1 no such file, -1 anything
- * else (a link, a symbolic ref, unreadable): what the files backend alone
- * should not decide.
+ * else (a link, a fifo, a symbolic ref, unreadable): what the files
+ * alone should not decide.  Never follows a link, never waits on a fifo.
  */
 static int
 loose_value(const char *path, struct git_oid *oid)
 {
-	struct stat st;
 	char *text;
-	int rc;
+	int rc = file_read_small(path, false, 4096, &text);
 
-	if (lstat(path, &st) == -1)
-		return errno == ENOENT ? 1 : -1;
-	if (!S_ISREG(st.st_mode) || (text = read_file(path, NULL)) == NULL)
-		return -1;
+	if (rc != 0)
+		return rc == 1 ? 1 : -1;
 	text[strcspn(text, "\n")] = '\0';
 	rc = git_oid_set(oid, text) ? 0 : -1;
 	free(text);
@@ -355,9 +385,9 @@ struct ref_lock {
 };
 
 static bool
-ref_lock_take(struct ref_lock *l, const char *common, const char *ref)
+ref_lock_take(struct ref_lock *l, const char *common, const char *name)
 {
-	l->path = xasprintf("%s/%s", common, ref);
+	l->path = xasprintf("%s/%s", common, name);
 	l->lock = xasprintf("%s.lock", l->path);
 	l->fd = open(l->lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	return l->fd != -1;
@@ -374,40 +404,67 @@ ref_lock_drop(struct ref_lock *l)
 	free(l->lock);
 }
 
-/*
- * Append "OLD NEW IDENT TIME ZONE\tMESSAGE" to ref's reflog, which must be
- * there (git makes it with the branch) and a plain file: a link planted in
- * the repository is never followed.  waved is who moved the ref.
- */
-static bool
-reflog_append(const char *common, const char *ref, const struct git_oid *old,
-    const struct git_oid *new, const char *message)
+/* ref's reflog, opened to append: it must be there (git makes it with the
+ * branch) and a plain file; a link or a fifo planted there is not opened. */
+static int
+reflog_open(const char *common, const char *ref)
 {
-	char *path = xasprintf("%s/logs/%s", common, ref), *line;
-	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-	time_t now = time(NULL);
-	struct tm tm;
+	char *path = xasprintf("%s/logs/%s", common, ref);
+	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	long zone;
-	bool ok;
 
 	free(path);
-	if (fd == -1)
-		return false;
+	if (fd != -1 && (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* "OLD NEW IDENT TIME ZONE\tMESSAGE", as git writes it; waved moved the ref. */
+static void
+reflog_write(int fd, const struct git_oid *old, const struct git_oid *new, const char *message)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	long zone;
+	char *line;
+
 	localtime_r(&now, &tm);
 	zone = tm.tm_gmtoff / 60;
 	line = xasprintf("%s %s waved <waved@localhost> %lld %c%02ld%02ld\t%s\n", old->hex,
 	    new->hex, (long long)now, zone < 0 ? '-' : '+', labs(zone) / 60, labs(zone) % 60,
 	    message);
-	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    write(fd, line, strlen(line)) == (ssize_t)strlen(line);
-	ok = close(fd) == 0 && ok;
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+		log_warn("%s: a reflog entry could not be written", new->hex);
 	free(line);
-	return ok;
 }
 
-/* The folders a deleted ref (or its reflog, below dir/logs) leaves empty, up
- * to refs/heads, go as git removes them. */
+/*
+ * What git would do more than the files below can: a shared repository's
+ * permissions, the main worktree's HEAD on ref (its HEAD reflog too).
+ */
+static bool
+git_would_do_more(const char *common, const char *ref)
+{
+	char *path = xasprintf("%s/config", common), *text = NULL, *head;
+	bool more = file_read_small(path, true, 1 << 20, &text) == -1 ||
+	    (text && strcasestr(text, "sharedrepository") != NULL);
+
+	free(text);
+	free(path);
+	path = xasprintf("%s/HEAD", common);
+	head = xasprintf("ref: %s\n", ref);
+	text = NULL;
+	more = more || (file_read_small(path, true, 4096, &text) == 0 && strcmp(text, head) == 0);
+	free(text);
+	free(head);
+	free(path);
+	return more;
+}
+
+/* The folders a deleted branch (or its reflog, below dir/logs) leaves
+ * empty, up to refs/heads, go as git removes them. */
 static void
 remove_empty_parents(const char *dir, const char *ref)
 {
@@ -422,25 +479,34 @@ remove_empty_parents(const char *dir, const char *ref)
 	free(path);
 }
 
+/* Where ref is now: its loose file, else its line in packed-refs. */
+static int
+ref_value(const char *common, const struct ref_lock *l, const char *ref, struct git_oid *oid)
+{
+	int v = loose_value(l->path, oid);
+
+	return v == 1 ? packed_ref(common, ref, oid) : v;
+}
+
 int
 git_refs_land(const char *repo, const char *ref, const struct git_oid *new,
     const struct git_oid *old, const char *delete, const struct git_oid *delete_oid,
     const char *message)
 {
-	struct ref_lock target = { .fd = -1 }, gone = { .fd = -1 };
-	struct git_oid now = { "" }, doomed = { "" };
+	struct ref_lock target = { .fd = -1 }, gone = { .fd = -1 }, packed = { .fd = -1 };
+	struct git_oid now = { "" }, doomed = { "" }, in_pack;
 	char *own = NULL, *common = NULL, *line;
-	int rc = -1, v;
+	int rc = -1, log_fd = -1, v;
 
-	if (!git_dirs(repo, &own, &common))
+	if (strncmp(ref, "refs/", 5) != 0 || (delete && strncmp(delete, "refs/heads/", 11) != 0) ||
+	    !old->hex[0] || !git_dirs(repo, &own, &common) || git_would_do_more(common, ref))
 		goto out;
-	if (!ref_lock_take(&target, common, ref) || (delete && !ref_lock_take(&gone, common,
-	    delete)))
+	/* A delete holds packed-refs.lock too, as git's does: no pack-refs can
+	 * pack the branch between the look below and its removal. */
+	if (!ref_lock_take(&target, common, ref) || (delete && (!ref_lock_take(&gone, common,
+	    delete) || !ref_lock_take(&packed, common, "packed-refs"))))
 		goto out;
-	/* Where the ref is now: its loose file, else its line in packed-refs. */
-	if ((v = loose_value(target.path, &now)) == 1)
-		v = packed_ref(common, ref, &now);
-	if (v == -1)
+	if ((v = ref_value(common, &target, ref, &now)) == -1)
 		goto out;
 	if (v == 1 || !git_oid_equal(&now, old)) {
 		rc = 0;
@@ -448,40 +514,41 @@ git_refs_land(const char *repo, const char *ref, const struct git_oid *new,
 	}
 	if (delete) {
 		/* Deleting a loose ref that is packed too would uncover the packed one. */
-		if ((v = loose_value(gone.path, &doomed)) == -1 || packed_ref(common, delete,
-		    &(struct git_oid){ "" }) != 1)
+		if ((v = loose_value(gone.path, &doomed)) == -1 ||
+		    packed_ref(common, delete, &in_pack) != 1)
 			goto out;
 		if (v == 1 || !git_oid_equal(&doomed, delete_oid)) {
 			rc = 0;
 			goto out;
 		}
 	}
+	if ((log_fd = reflog_open(common, ref)) == -1)
+		goto out;	/* no reflog of its own (a bare repository), or planted */
 	line = xasprintf("%s\n", new->hex);
 	v = write(target.fd, line, strlen(line)) == (ssize_t)strlen(line);
 	free(line);
-	if (close(target.fd) == -1 || !v) {
-		target.fd = -1;
-		unlink(target.lock);
-		goto out;
-	}
+	v = close(target.fd) == 0 && v;
 	target.fd = -1;
-	if (!reflog_append(common, ref, old, new, message)) {
-		unlink(target.lock);	/* no reflog of its own, or a link: git decides */
-		goto out;
-	}
-	if (rename(target.lock, target.path) == -1) {
+	if (!v || rename(target.lock, target.path) == -1) {
 		unlink(target.lock);
 		goto out;
 	}
 	rc = 1;
+	reflog_write(log_fd, old, new, message);
 	if (delete) {
 		char *log = xasprintf("%s/logs/%s", common, delete);
 
-		unlink(gone.path);
+		/* The branch was read under its lock a moment ago: its removal
+		 * failing leaves a landed branch, which recovery reads as landed. */
+		if (unlink(gone.path) == -1)
+			log_warn("%s: landed, but %s could not be deleted", repo, delete);
 		unlink(log);
 		free(log);
 	}
 out:
+	if (log_fd != -1)
+		close(log_fd);
+	ref_lock_drop(&packed);
 	ref_lock_drop(&gone);
 	ref_lock_drop(&target);
 	if (rc == 1 && delete) {

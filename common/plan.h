@@ -41,8 +41,8 @@ int64_t plan_expected(const struct plan *p, size_t issue);
 /* The expected time of wave k: a repo runs its issues one after the other,
  * repos run side by side, so the longest repo's sum (0 under the count rule). */
 int64_t plan_wave_expected(const struct plan *p, size_t k);
-/* An issue's expected time from what its repo's and its pool's last attempts
- * took (moving averages, 0: no history): the mean of those known, or 0. */
+/* An issue's expected time from its repo's and its pool's (common/expect.h;
+ * 0: no history): the mean of those known, or 0. */
 int64_t plan_expected_ms(int64_t repo_ms, int64_t pool_ms);
 void plan_free(struct plan *p);
 

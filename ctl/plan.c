@@ -1,6 +1,6 @@
 /*
- * wavectl plan: the waves, from the config and the source, timed by what
- * the repos' and pools' last attempts took when waved's database has it.
+ * wavectl plan: the waves, from the config and the source, timed by the
+ * repos' and pools' expected times when waved's database has them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,6 @@ key_of(const struct issue_spec *s, char *buf, size_t size)
 	issue_key(buf, size, s->repo, s->number);
 }
 
-/* What the repos' and pools' last attempts took, by name (0: no history). */
 /*
  * Each issue's expected time, as waved computes it, from its database when
  * there is one it can read (no database, or one of another version: the

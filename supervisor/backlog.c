@@ -33,8 +33,8 @@ waits_for_repo(enum issue_state st)
 /*
  * Plan the issues that are in the source and not done: cycles and unknown
  * dependencies block, the critical path sets priorities, in the expected
- * time of what the repos' and pools' last attempts took (the store's moving
- * averages, read at each plan).  Returns the plan; *members maps its list
+ * times of the repos and pools (common/expect.h: from the store's moving
+ * averages and spreads, read at each plan).  Returns the plan; *members maps its list
  * back to table indexes.
  */
 static struct plan *

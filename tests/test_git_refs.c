@@ -222,10 +222,30 @@ Test(git_refs, a_landing_made_from_the_files_is_what_git_sees)
 	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
 	cr_assert_str_eq(now.hex, head.hex);
 	cr_assert_neq(git_rev_parse(repo, "refs/heads/waved/api-7", &now), 0);
-	log = git(repo, (const char *[]){ "reflog", "show", "--format=%H %gs", "-1", "agent", NULL });
-	char *want = xasprintf("%s waved: merge", head.hex);
+	char *log_path = xasprintf("%s/.git/logs/refs/heads/agent", repo);
 
-	cr_assert_str_eq(log, want);
+	log = read_file(log_path, NULL);
+	free(log_path);
+	cr_assert_not_null(log);
+	char *last = strrchr(log, '\n'), *line, *want = xasprintf("%s %s waved <waved@localhost> ",
+	    tip.hex, head.hex);
+
+	*last = '\0';
+	line = (last = strrchr(log, '\n')) ? last + 1 : log;
+	cr_assert(strncmp(line, want, strlen(want)) == 0, "%s", line);
+	/* TIME ZONE\tMESSAGE: seconds, then +hhmm or -hhmm */
+	char *zone = strchr(line + strlen(want), ' ');
+
+	cr_assert_not_null(zone);
+	cr_assert((zone[1] == '+' || zone[1] == '-') && strncmp(zone + 6, "\twaved: merge", 14) == 0,
+	    "%s", line);
+	free(want);
+	char *theirs = git(repo, (const char *[]){ "reflog", "show", "--format=%H %gs", "-1",
+	    "agent", NULL });
+
+	want = xasprintf("%s waved: merge", head.hex);
+	cr_assert_str_eq(theirs, want, "git reads it");
+	free(theirs);
 	cr_assert_not(exists(repo, "refs/heads/waved"), "the emptied folder goes");
 	cr_assert_not(exists(repo, "logs/refs/heads/waved"));
 	cr_assert_not(exists(repo, "refs/heads/agent.lock"));
@@ -289,5 +309,47 @@ Test(git_refs, a_landing_the_files_cannot_make_is_left_to_git)
 	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
 	cr_assert_str_eq(now.hex, head.hex);
 	free(path);
+	free(repo);
+}
+
+/* What an agent may plant in the repository is never followed nor waited
+ * on: a fifo as the reflog, a link as the agent branch; and where git would
+ * do more (the main worktree's HEAD on the branch, its own reflog too), it
+ * is git's.  Each leaves every ref as it was. */
+Test(git_refs, a_landing_meets_what_was_planted_and_leaves_it_to_git)
+{
+	struct git_oid tip, head, now;
+	char *repo = landing_repo(&tip, &head);
+	char *log = xasprintf("%s/.git/logs/refs/heads/agent", repo);
+	char *ref = xasprintf("%s/.git/refs/heads/agent", repo);
+	char *target = xasprintf("%s/elsewhere", dir);
+
+	cr_assert_eq(rename(log, target), 0);
+	cr_assert_eq(mkfifo(log, 0644), 0);
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, NULL, NULL, "m"), -1,
+	    "a fifo as the reflog");
+	cr_assert_eq(unlink(log), 0);
+	cr_assert_eq(rename(target, log), 0);
+
+	free(write_text(dir, "elsewhere", ""));
+	cr_assert_eq(unlink(ref), 0);
+	cr_assert_eq(symlink(target, ref), 0);
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, NULL, NULL, "m"), -1,
+	    "a link as the branch");
+	char *text = read_file(target, NULL);
+
+	cr_assert_str_eq(text, "", "the link's target untouched");
+	free(text);
+	cr_assert_eq(unlink(ref), 0);
+	free(git(repo, (const char *[]){ "update-ref", "refs/heads/agent", tip.hex, NULL }));
+
+	free(git(repo, (const char *[]){ "checkout", "-q", "agent", NULL }));
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, NULL, NULL, "m"), -1,
+	    "HEAD on the branch");
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
+	cr_assert_str_eq(now.hex, tip.hex);
+	free(target);
+	free(ref);
+	free(log);
 	free(repo);
 }

@@ -183,18 +183,37 @@ join(const struct merge_request *req, const struct git_oid *ours, const struct g
 	    MERGEQ_LANDED : MERGEQ_ERROR;
 }
 
-/* Compare-and-swap: the ref moves to new only if it still points at old
- * (from its files as git writes them; git itself where they cannot). */
+/*
+ * Compare-and-swap: ref moves to new only if it still points at old, and
+ * delete (NULL: none) goes in the same transaction if it still points at
+ * delete_oid.  Written to the ref files as git writes them, or by git
+ * update-ref where they cannot take it (git_refs.h); never through a
+ * symbolic ref or a link.
+ */
+static bool
+swap_refs(const struct merge_request *req, const char *ref, const struct git_oid *new,
+    const struct git_oid *old, const char *delete, const struct git_oid *delete_oid)
+{
+	int rc = git_refs_land(req->repo->path, ref, new, old, delete, delete_oid,
+	    "waved: merge");
+	struct strbuf commands = { 0 };
+	bool moved;
+
+	if (rc != -1)
+		return rc == 1;
+	strbuf_addf(&commands, "option no-deref\nupdate %s %s %s\n", ref, new->hex, old->hex);
+	if (delete)
+		strbuf_addf(&commands, "option no-deref\ndelete %s %s\n", delete, delete_oid->hex);
+	moved = git_update_refs(req->repo->path, "waved: merge", commands.s, NULL) == 0;
+	strbuf_free(&commands);
+	return moved;
+}
+
 static bool
 move_ref(const struct merge_request *req, const char *ref, const struct git_oid *new,
     const struct git_oid *old)
 {
-	int rc = git_refs_land(req->repo->path, ref, new, old, NULL, NULL, "waved: merge");
-
-	if (rc != -1)
-		return rc == 1;
-	return git_run(req->repo->path, NULL, (const char *[]){ "update-ref", "-m",
-	    "waved: merge", ref, new->hex, old->hex, NULL }) == 0;
+	return swap_refs(req, ref, new, old, NULL, NULL);
 }
 
 /*
@@ -212,26 +231,14 @@ static bool
 land_ref(const struct merge_request *req, const char *ref, const struct git_oid *landed,
     const struct git_oid *tip, const char *branch_ref, const struct git_oid *head)
 {
-	char *commands;
-	int rc;
-	bool moved;
+	bool final = req->repo->push == NULL && req->worktree != NULL;
 
-	if (req->repo->push != NULL || req->worktree == NULL)
-		return move_ref(req, ref, landed, tip);
-	/* From the files as git writes them (no process), git where they cannot. */
-	rc = git_refs_land(req->repo->path, ref, landed, tip, branch_ref, head, "waved: merge");
-	if (rc != -1)
-		moved = rc == 1;
-	else {
-		commands = xasprintf("update %s %s %s\ndelete %s %s\n", ref, landed->hex,
-		    tip->hex, branch_ref, head->hex);
-		moved = git_update_refs(req->repo->path, "waved: merge", commands, NULL) == 0;
-		free(commands);
-	}
-	if (moved && git_head_detach(req->worktree, head) == -1)
+	if (!swap_refs(req, ref, landed, tip, final ? branch_ref : NULL, head))
+		return false;
+	if (final && git_head_detach(req->worktree, head) == -1)
 		dprintf(req->log_fd, "== waved: %s landed; its worktree's HEAD could not be "
 		    "detached\n", req->branch);
-	return moved;
+	return true;
 }
 
 /*
