@@ -45,6 +45,19 @@ open_rw(void)
 	return st;
 }
 
+/* The database file as sql leaves it, opened by the store (which migrates it). */
+static struct store *
+open_after_sql(const char *sql)
+{
+	char *msg = NULL;
+	sqlite3 *db;
+
+	cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s", msg);
+	sqlite3_close(db);
+	return open_rw();
+}
+
 static void
 spec_init(struct issue_spec *s, const char *repo, long number, const char *title)
 {
@@ -203,17 +216,13 @@ note_row(const struct store_issue_row *row, void *arg)
 /* Schema 6 rebuilt the issues table (its state CHECK): every row and its attempts stay. */
 Test(store, migrates_a_schema_5_database_keeping_every_issue)
 {
-	char *sql = read_file("tests/fixtures/store/schema-5.sql", NULL), *msg = NULL;
+	char *sql = read_file("tests/fixtures/store/schema-5.sql", NULL);
 	struct found f = { 0 };
-	sqlite3 *db;
 	struct store *st;
 
 	cr_assert_not_null(sql);
-	cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s", msg);
-	sqlite3_close(db);
+	st = open_after_sql(sql);
 	free(sql);
-	st = open_rw();
 	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_each_issue(st, note_row, &f);
 	cr_assert_eq(f.done, 1);
@@ -311,15 +320,11 @@ Test(store, an_average_from_before_the_spread_counts_one_attempt)
 {
 	struct attempt_times t = { 0 };
 	struct store *st = open_rw();
-	sqlite3 *db;
 
 	store_close(st);
-	cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, "ALTER TABLE durations DROP COLUMN var_rel;"
+	st = open_after_sql("ALTER TABLE durations DROP COLUMN var_rel;"
 	    "INSERT INTO durations VALUES ('repo', 'api', 4000, 9);"
-	    "PRAGMA user_version = 10;", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	st = open_rw();
+	    "PRAGMA user_version = 10;");
 	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_each_duration(st, note_api_times, &t);
 	cr_assert_eq(t.avg_ms, 4000);
