@@ -25,6 +25,13 @@ effective_attempts(long n)
  * what they take (a one-hour repo's spread is no news for a one-second
  * one), and the relative spread is the variance of the logarithm.
  */
+/* The logarithm of an average (one of under a millisecond counts one). */
+static double
+log_ms(int64_t avg_ms)
+{
+	return log(avg_ms > 1 ? (double)avg_ms : 1);
+}
+
 void
 expect_times(const struct attempt_times *v, size_t n, int64_t *expected_ms)
 {
@@ -33,11 +40,11 @@ expect_times(const struct attempt_times *v, size_t n, int64_t *expected_ms)
 
 	for (size_t i = 0; i < n; i++) {
 		expected_ms[i] = 0;
-		if (v[i].attempts <= 0 || v[i].avg_ms <= 0)
+		if (v[i].attempts <= 0)
 			continue;
 		long k = v[i].attempts - 1 < SPREAD_MEMORY ? v[i].attempts - 1 : SPREAD_MEMORY;
 
-		mean += log((double)v[i].avg_ms);
+		mean += log_ms(v[i].avg_ms);
 		known++;
 		spread += (double)k * v[i].var_rel;	/* pooled: each weighs what it saw */
 		seen += k;
@@ -47,8 +54,8 @@ expect_times(const struct attempt_times *v, size_t n, int64_t *expected_ms)
 	mean /= (double)known;
 	spread = seen >= SPREAD_KNOWN ? spread / (double)seen : -1;	/* -1: not known */
 	for (size_t i = 0; i < n; i++)
-		if (v[i].attempts > 0 && v[i].avg_ms > 0) {
-			double d = log((double)v[i].avg_ms) - mean;
+		if (v[i].attempts > 0) {
+			double d = log_ms(v[i].avg_ms) - mean;
 
 			between += d * d;
 			noise += spread > 0 ? spread / effective_attempts(v[i].attempts) : 0;
@@ -59,13 +66,13 @@ expect_times(const struct attempt_times *v, size_t n, int64_t *expected_ms)
 	if (apart < 0)
 		apart = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].attempts <= 0 || v[i].avg_ms <= 0)
+		if (v[i].attempts <= 0)
 			continue;
 		double own = spread > 0 ? spread / effective_attempts(v[i].attempts) : 0;
 		/* The share of the scope's own average that is noise: all of it while
 		 * the spread is not known, none when attempts do not vary. */
 		double drawn = spread < 0 ? 1 : own > 0 ? own / (own + apart) : 0;
-		double ms = exp(mean + (1 - drawn) * (log((double)v[i].avg_ms) - mean));
+		double ms = exp(mean + (1 - drawn) * (log_ms(v[i].avg_ms) - mean));
 
 		expected_ms[i] = ms >= 1 ? llround(ms) : 1;
 	}

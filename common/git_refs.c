@@ -12,6 +12,43 @@
 
 #include "common/log.h"
 
+/* A packed-refs larger than this is left to git. */
+#define PACKED_REFS_MAX (256u << 20)
+
+/*
+ * A small file of a git dir: 0 read (*text, caller frees), 1 no such file,
+ * -1 not a plain file (a folder, a fifo, with follow false a link), -2
+ * larger than max or unreadable.  Opened without waiting: a fifo planted in
+ * a ref's place is no ref and no hang.
+ */
+static int
+file_read_small(const char *path, bool follow, size_t max, char **text)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+
+	*text = NULL;
+	if (fd == -1)
+		return errno == ENOENT || errno == ENOTDIR ? 1 : errno == ELOOP ? -1 : -2;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return -2;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		close(fd);
+		return S_ISREG(st.st_mode) ? -2 : -1;
+	}
+	*text = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size && (n = read(fd, *text + len,
+	    (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	(*text)[len] = '\0';
+	return 0;
+}
+
 /*
  * The git dirs of dir: its own (where HEAD and the worktree's refs are) and
  * the common one (the shared refs, packed-refs, config).  dir is a
@@ -30,14 +67,14 @@ git_dirs(const char *dir, char **own, char **common)
 	if (there && S_ISDIR(st.st_mode)) {
 		*own = dotgit;
 		*common = xstrdup(dotgit);
-	} else if (there && S_ISREG(st.st_mode) && (text = read_file(dotgit, NULL)) != NULL &&
-	    strncmp(text, "gitdir: /", 9) == 0) {
+	} else if (there && S_ISREG(st.st_mode) && file_read_small(dotgit, false, 4096,
+	    &text) == 0 && strncmp(text, "gitdir: /", 9) == 0) {
 		text[strcspn(text, "\n")] = '\0';
 		*own = xstrdup(text + 8);
 		free(dotgit);
 		path = xasprintf("%s/commondir", *own);
 		free(text);
-		if ((text = read_file(path, NULL)) != NULL) {
+		if (file_read_small(path, true, 4096, &text) == 0) {
 			text[strcspn(text, "\n")] = '\0';
 			*common = text[0] == '/' ? xstrdup(text) : xasprintf("%s/%s", *own, text);
 		} else
@@ -65,36 +102,6 @@ git_dirs(const char *dir, char **own, char **common)
 	return *common != NULL;
 }
 
-/*
- * A small file of a git dir: 0 read (*text, caller frees), 1 no such file,
- * -1 not a plain file (a folder, a fifo, with follow false a link), -2
- * larger than max or unreadable.  Opened without waiting: a fifo planted in
- * a ref's place is no ref and no hang.
- */
-static int
-file_read_small(const char *path, bool follow, size_t max, char **text)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
-	struct stat st;
-	size_t len = 0;
-	ssize_t n;
-
-	*text = NULL;
-	if (fd == -1)
-		return errno == ENOENT || errno == ENOTDIR ? 1 : errno == ELOOP ? -1 : -2;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		close(fd);
-		return S_ISREG(st.st_mode) ? -2 : -1;
-	}
-	*text = xmalloc((size_t)st.st_size + 1);
-	while (len < (size_t)st.st_size && (n = read(fd, *text + len,
-	    (size_t)st.st_size - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	(*text)[len] = '\0';
-	return 0;
-}
-
 /* A ref that lives in a worktree's own git dir, not the shared one. */
 static bool
 per_worktree(const char *ref)
@@ -102,9 +109,6 @@ per_worktree(const char *ref)
 	return strncmp(ref, "refs/", 5) != 0 || strncmp(ref, "refs/worktree/", 14) == 0 ||
 	    strncmp(ref, "refs/bisect/", 12) == 0 || strncmp(ref, "refs/rewritten/", 15) == 0;
 }
-
-/* A packed-refs larger than this is left to git. */
-#define PACKED_REFS_MAX (256u << 20)
 
 /* ref's line in packed-refs: 0 found, 1 not there, -1 unreadable. */
 static int
@@ -196,7 +200,7 @@ git_head_ref(const char *dir)
 	if (!git_dirs(dir, &own, &common))
 		return NULL;
 	path = xasprintf("%s/HEAD", own);
-	if ((text = read_file(path, NULL)) != NULL && strncmp(text, "ref: ", 5) == 0) {
+	if (file_read_small(path, true, 4096, &text) == 0 && strncmp(text, "ref: ", 5) == 0) {
 		text[strcspn(text, "\n")] = '\0';
 		ref = xstrdup(text + 5);
 	}
@@ -265,7 +269,7 @@ git_refs_list(const char *dir)
 	for (size_t k = 0; k < ARRAY_LEN(kinds); k++)
 		loose_refs(own, common, kinds[k], &out);
 	path = xasprintf("%s/packed-refs", common);
-	packed = read_file(path, NULL);
+	file_read_small(path, true, PACKED_REFS_MAX, &packed);
 	/* The packed ones a loose file does not shadow. */
 	for (char *line = packed; line && *line; ) {
 		char *end = line + strcspn(line, "\n"), *sp = memchr(line, ' ', (size_t)(end - line));
@@ -448,7 +452,7 @@ static bool
 git_would_do_more(const char *common, const char *ref)
 {
 	char *path = xasprintf("%s/config", common), *text = NULL, *head;
-	bool more = file_read_small(path, true, 1 << 20, &text) == -1 ||
+	bool more = file_read_small(path, true, 1 << 20, &text) < 0 ||
 	    (text && strcasestr(text, "sharedrepository") != NULL);
 
 	free(text);
@@ -499,6 +503,7 @@ git_refs_land(const char *repo, const char *ref, const struct git_oid *new,
 	int rc = -1, log_fd = -1, v;
 
 	if (strncmp(ref, "refs/", 5) != 0 || (delete && strncmp(delete, "refs/heads/", 11) != 0) ||
+	    strstr(ref, "..") || (delete && strstr(delete, "..")) || per_worktree(ref) ||
 	    !old->hex[0] || !git_dirs(repo, &own, &common) || git_would_do_more(common, ref))
 		goto out;
 	/* A delete holds packed-refs.lock too, as git's does: no pack-refs can
@@ -533,6 +538,8 @@ git_refs_land(const char *repo, const char *ref, const struct git_oid *new,
 		unlink(target.lock);
 		goto out;
 	}
+	/* The entry after the move (git writes it before): a crash between the
+	 * two leaves a move without its entry, never an entry without its move. */
 	rc = 1;
 	reflog_write(log_fd, old, new, message);
 	if (delete) {

@@ -41,12 +41,14 @@ char *git_refs_list(const char *dir);
 /*
  * The landing's transaction (what `git update-ref --stdin` would do with
  * "update REF NEW OLD" and "delete DELETE DELETE_OID"), made as the files
- * backend makes it: both refs locked, ref compared with old and written
- * with its reflog entry, delete (NULL: none) removed with its reflog.
- * 1: done; 0: refused, ref is not at old or delete not at delete_oid
- * (nothing changed); -1: the files cannot do it here (another ref store, a
- * lock held, a ref that is a link or symbolic, delete also packed, ref
- * without a reflog) and nothing changed: ask git.
+ * backend makes it: both refs locked (and packed-refs, for a delete), ref
+ * compared with old and written, then its reflog entry, delete (NULL:
+ * none, else a branch) removed with its reflog.  1: done; 0: refused, ref
+ * is not at old or delete not at delete_oid (nothing changed); -1: the
+ * files cannot do it here and nothing changed, ask git: another ref store,
+ * a lock held, a ref that is a link, a fifo or symbolic, delete also
+ * packed, ref without a reflog of its own, a shared repository, the main
+ * worktree's HEAD on ref, a name outside refs/ or with "..".
  */
 int git_refs_land(const char *repo, const char *ref, const struct git_oid *new,
     const struct git_oid *old, const char *delete, const struct git_oid *delete_oid,

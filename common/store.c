@@ -169,9 +169,12 @@ static const char *const migrations[] = {
 	/* 9 -> 10: where an issue's next admission resumes (recovery's answer,
 	 * or a landing its push remote did not take), across a restart. */
 	"ALTER TABLE issues ADD COLUMN resume TEXT;",
-	/* 10 -> 11: the spread of what attempts took, relative to their average
-	 * (expect.h).  The averages kept count as one attempt each: their spread
-	 * was not seen. */
+	/* 10 -> 11: the spread of what attempts took, around their average.  The
+	 * averages kept count as one attempt each: their spread was not seen. */
+	"ALTER TABLE durations ADD COLUMN var_ms2 REAL NOT NULL DEFAULT 0;"
+	"UPDATE durations SET attempts = MIN(attempts, 1);",
+	/* 11 -> 12: the spread relative to the average (expect.h); var_ms2, in
+	 * ms², is no longer read.  Counted again from the next attempt. */
 	"ALTER TABLE durations ADD COLUMN var_rel REAL NOT NULL DEFAULT 0;"
 	"UPDATE durations SET attempts = MIN(attempts, 1);",
 };

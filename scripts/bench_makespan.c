@@ -181,7 +181,8 @@ write_durations(const char *dir, const struct dag_issue *v)
 
 /* The recorded history: HISTORY_PER_REPO past issues of each repo, numbered
  * from HISTORY_NUMBER, each as long as the repo's issues are (two alike
- * attempts show that a repo's issues take what they take, expect.h). */
+ * attempts in each of twelve repos show that a repo's issues take what
+ * they take, expect.h). */
 #define HISTORY_NUMBER 100
 #define HISTORY_PER_REPO 2
 

@@ -291,6 +291,18 @@ Test(git_refs, a_landing_the_files_cannot_make_is_left_to_git)
 	unlink(path);
 	free(path);
 
+	/* A delete takes packed-refs.lock too: held by a pack-refs, git's. */
+	path = xasprintf("%s/.git/packed-refs.lock", repo);
+	free(write_text(dir, "r/.git/packed-refs.lock", ""));
+	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, "refs/heads/waved/api-7",
+	    &head, "m"), -1);
+	cr_assert(access(path, F_OK) == 0, "another's lock stays");
+	cr_assert_not(exists(repo, "refs/heads/agent.lock"), "its own locks go");
+	cr_assert_not(exists(repo, "refs/heads/waved/api-7.lock"));
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/waved/api-7", &now), 0);
+	unlink(path);
+	free(path);
+
 	free(git(repo, (const char *[]){ "pack-refs", "--all", NULL }));
 	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, "refs/heads/waved/api-7",
 	    &head, "m"), -1, "deleting a packed branch rewrites packed-refs: git's");
@@ -328,6 +340,8 @@ Test(git_refs, a_landing_meets_what_was_planted_and_leaves_it_to_git)
 	cr_assert_eq(mkfifo(log, 0644), 0);
 	cr_assert_eq(git_refs_land(repo, "refs/heads/agent", &head, &tip, NULL, NULL, "m"), -1,
 	    "a fifo as the reflog");
+	cr_assert_eq(git_rev_parse(repo, "refs/heads/agent", &now), 0);
+	cr_assert_str_eq(now.hex, tip.hex);
 	cr_assert_eq(unlink(log), 0);
 	cr_assert_eq(rename(target, log), 0);
 
