@@ -25,6 +25,14 @@ effective_attempts(long n)
  * what they take (a one-hour repo's spread is no news for a one-second
  * one), and the relative spread is the variance of the logarithm.
  */
+/* The noise in the average of a scope of n attempts, with that spread (0:
+ * none, or not known). */
+static double
+noise_of(double spread, long n)
+{
+	return spread > 0 ? spread / effective_attempts(n) : 0;
+}
+
 /* The logarithm of an average (one of under a millisecond counts one). */
 static double
 log_ms(int64_t avg_ms)
@@ -58,7 +66,7 @@ expect_times(const struct attempt_times *v, size_t n, int64_t *expected_ms)
 			double d = log_ms(v[i].avg_ms) - mean;
 
 			between += d * d;
-			noise += spread > 0 ? spread / effective_attempts(v[i].attempts) : 0;
+			noise += noise_of(spread, v[i].attempts);
 		}
 	/* How far apart the averages are beyond what their noise explains. */
 	double apart = known > 1 ? between / (double)(known - 1) - noise / (double)known : 0;
@@ -68,7 +76,7 @@ expect_times(const struct attempt_times *v, size_t n, int64_t *expected_ms)
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].attempts <= 0)
 			continue;
-		double own = spread > 0 ? spread / effective_attempts(v[i].attempts) : 0;
+		double own = noise_of(spread, v[i].attempts);
 		/* The share of the scope's own average that is noise: all of it while
 		 * the spread is not known, none when attempts do not vary. */
 		double drawn = spread < 0 ? 1 : own > 0 ? own / (own + apart) : 0;

@@ -293,6 +293,58 @@ git_refs_list(const char *dir)
 	return out.s ? strbuf_take(&out) : xstrdup("");
 }
 
+/* A NAME.lock: taken exclusively, written, renamed over NAME, as git does. */
+struct ref_lock {
+	char *path, *lock;
+	int fd;
+};
+
+static bool
+ref_lock_take(struct ref_lock *l, const char *path)
+{
+	l->path = xstrdup(path);
+	l->lock = xasprintf("%s.lock", path);
+	l->fd = open(l->lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	return l->fd != -1;
+}
+
+/* The lock of common/name, a ref or packed-refs. */
+static bool
+ref_lock_in(struct ref_lock *l, const char *common, const char *name)
+{
+	char *path = xasprintf("%s/%s", common, name);
+	bool taken = ref_lock_take(l, path);
+
+	free(path);
+	return taken;
+}
+
+/* NAME gets text; false (NAME as it was, the lock gone) when that fails. */
+static bool
+ref_lock_commit(struct ref_lock *l, const char *text)
+{
+	size_t len = strlen(text);
+	bool ok = write(l->fd, text, len) == (ssize_t)len;
+
+	ok = close(l->fd) == 0 && ok && rename(l->lock, l->path) == 0;
+	l->fd = -1;
+	if (!ok)
+		unlink(l->lock);
+	return ok;
+}
+
+/* The lock given back, if it was not committed. */
+static void
+ref_lock_drop(struct ref_lock *l)
+{
+	if (l->fd != -1) {
+		close(l->fd);
+		unlink(l->lock);
+	}
+	free(l->path);
+	free(l->lock);
+}
+
 /*
  * Write a file of a git dir as git does: NAME.lock created exclusively,
  * then renamed over NAME; false (nothing changed) when the lock is taken.
@@ -300,18 +352,10 @@ git_refs_list(const char *dir)
 bool
 git_file_write_locked(const char *path, const char *text)
 {
-	char *lock = xasprintf("%s.lock", path);
-	size_t len = strlen(text);
-	int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	bool ok = fd != -1;
+	struct ref_lock l;
+	bool ok = ref_lock_take(&l, path) && ref_lock_commit(&l, text);
 
-	if (ok) {
-		ok = write(fd, text, len) == (ssize_t)len;
-		ok = close(fd) == 0 && ok && rename(lock, path) == 0;
-		if (!ok)
-			unlink(lock);
-	}
-	free(lock);
+	ref_lock_drop(&l);
 	return ok;
 }
 
@@ -380,32 +424,6 @@ loose_value(const char *path, struct git_oid *oid)
 	rc = git_oid_set(oid, text) ? 0 : -1;
 	free(text);
 	return rc;
-}
-
-/* A NAME.lock of the transaction: taken exclusively, as git takes it. */
-struct ref_lock {
-	char *path, *lock;
-	int fd;
-};
-
-static bool
-ref_lock_take(struct ref_lock *l, const char *common, const char *name)
-{
-	l->path = xasprintf("%s/%s", common, name);
-	l->lock = xasprintf("%s.lock", l->path);
-	l->fd = open(l->lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	return l->fd != -1;
-}
-
-static void
-ref_lock_drop(struct ref_lock *l)
-{
-	if (l->fd != -1) {
-		close(l->fd);
-		unlink(l->lock);
-	}
-	free(l->path);
-	free(l->lock);
 }
 
 /* ref's reflog, opened to append: it must be there (git makes it with the
@@ -508,8 +526,8 @@ git_refs_land(const char *repo, const char *ref, const struct git_oid *new,
 		goto out;
 	/* A delete holds packed-refs.lock too, as git's does: no pack-refs can
 	 * pack the branch between the look below and its removal. */
-	if (!ref_lock_take(&target, common, ref) || (delete && (!ref_lock_take(&gone, common,
-	    delete) || !ref_lock_take(&packed, common, "packed-refs"))))
+	if (!ref_lock_in(&target, common, ref) || (delete && (!ref_lock_in(&gone, common,
+	    delete) || !ref_lock_in(&packed, common, "packed-refs"))))
 		goto out;
 	if ((v = ref_value(common, &target, ref, &now)) == -1)
 		goto out;
@@ -530,14 +548,10 @@ git_refs_land(const char *repo, const char *ref, const struct git_oid *new,
 	if ((log_fd = reflog_open(common, ref)) == -1)
 		goto out;	/* no reflog of its own (a bare repository), or planted */
 	line = xasprintf("%s\n", new->hex);
-	v = write(target.fd, line, strlen(line)) == (ssize_t)strlen(line);
+	v = ref_lock_commit(&target, line);
 	free(line);
-	v = close(target.fd) == 0 && v;
-	target.fd = -1;
-	if (!v || rename(target.lock, target.path) == -1) {
-		unlink(target.lock);
+	if (!v)
 		goto out;
-	}
 	/* The entry after the move (git writes it before): a crash between the
 	 * two leaves a move without its entry, never an entry without its move. */
 	rc = 1;

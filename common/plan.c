@@ -21,7 +21,6 @@ struct plan {
 	int *wave;
 	long *chain;		/* the longest chain of expected time among its dependents */
 	long *repo_chain;	/* what its repo has waiting, in expected time */
-	long *priority;		/* the larger of the two */
 	int64_t *expected;	/* what each issue counts: ms, or 1 under the count rule */
 	const bool *waits;	/* still waits for its repo (NULL: all do): on its repo's chain */
 	bool timed;
@@ -288,8 +287,8 @@ priority_cmp(const void *a, const void *b, void *arg)
 	const struct issue_spec *si = &p->issues->v[i], *sj = &p->issues->v[j];
 	int c;
 
-	if (p->priority[i] != p->priority[j])
-		return p->priority[i] > p->priority[j] ? -1 : 1;
+	if (plan_priority(p, i) != plan_priority(p, j))
+		return plan_priority(p, i) > plan_priority(p, j) ? -1 : 1;
 	if (p->chain[i] != p->chain[j])
 		return p->chain[i] > p->chain[j] ? -1 : 1;
 	if (si->created != sj->created)
@@ -329,10 +328,8 @@ plan_count_repo_chains(struct plan *p)
 
 		for (b = a; b < n && strcmp(p->issues->v[v[b]].repo, p->issues->v[v[a]].repo) == 0; b++)
 			work += p->waits && !p->waits[v[b]] ? 0 : (long)p->expected[v[b]];
-		for (size_t k = a; k < b; k++) {
+		for (size_t k = a; k < b; k++)
 			p->repo_chain[v[k]] = work;
-			p->priority[v[k]] = p->chain[v[k]] > work ? p->chain[v[k]] : work;
-		}
 	}
 	free(v);
 }
@@ -436,7 +433,6 @@ plan_build_timed(const struct issue_list *issues, const int64_t *expected_ms,
 	p->n = issues->n;
 	p->reason = xcalloc(p->n, sizeof(char *));
 	p->wave = xcalloc(p->n, sizeof(int));
-	p->priority = xcalloc(p->n, sizeof(long));
 	p->chain = xcalloc(p->n, sizeof(long));
 	p->repo_chain = xcalloc(p->n, sizeof(long));
 	plan_weigh(p, expected_ms);
@@ -518,7 +514,6 @@ plan_free(struct plan *p)
 	free(p->rdep);
 	free(p->reason);
 	free(p->wave);
-	free(p->priority);
 	free(p->chain);
 	free(p->repo_chain);
 	free(p->expected);
@@ -563,10 +558,11 @@ plan_wave_of(const struct plan *p, size_t issue)
 	return p->wave[issue];
 }
 
+/* The larger of its chain of dependents and its repo's chain. */
 long
 plan_priority(const struct plan *p, size_t issue)
 {
-	return p->priority[issue];
+	return p->chain[issue] > p->repo_chain[issue] ? p->chain[issue] : p->repo_chain[issue];
 }
 
 long
